@@ -1,0 +1,76 @@
+//! Every error the program returns, with a message clients can show.
+use anchor_lang::prelude::*;
+
+#[error_code]
+pub enum TesseraError {
+    #[msg("arithmetic overflow")]
+    ArithmeticError,
+    #[msg("the network is paused")]
+    NetworkPaused,
+    #[msg("protocol fee above the cap")]
+    FeeTooHigh,
+    #[msg("period out of range")]
+    InvalidPeriod,
+    #[msg("signer is not the network admin")]
+    NotAdmin,
+    #[msg("signer is not the network orchestrator")]
+    NotOrchestrator,
+    #[msg("signer is not the artist of this job")]
+    NotArtist,
+    #[msg("signer is not the node operator")]
+    NotOperator,
+    #[msg("token mint differs from the network's token")]
+    WrongMint,
+    #[msg("token account owner does not match")]
+    WrongTokenOwner,
+    #[msg("treasury account differs from the network's treasury")]
+    WrongTreasury,
+    #[msg("hardware description too long")]
+    HardwareTooLong,
+    #[msg("stake below the network minimum")]
+    StakeBelowMinimum,
+    #[msg("amount must be greater than zero")]
+    ZeroAmount,
+    #[msg("amount exceeds the available stake")]
+    InsufficientStake,
+    #[msg("an unstake request is already pending")]
+    UnstakePending,
+    #[msg("no unstake request is pending")]
+    NoUnstakePending,
+    #[msg("unstake cooldown has not elapsed")]
+    CooldownNotElapsed,
+    #[msg("job id must equal the network's next job id")]
+    WrongJobId,
+    #[msg("invalid job parameters")]
+    InvalidJobParameters,
+    #[msg("budget does not cover the price of every tile")]
+    BudgetTooSmall,
+    #[msg("deadline must be in the future")]
+    DeadlineInPast,
+    #[msg("action not allowed in the job's current state")]
+    WrongJobState,
+    #[msg("the job's deadline has passed")]
+    DeadlinePassed,
+    #[msg("the job's deadline has not passed yet")]
+    DeadlineNotReached,
+    #[msg("tile count differs from the job's tiles")]
+    WrongTileCount,
+    #[msg("invalid node count")]
+    InvalidNodeCount,
+    #[msg("total payout exceeds what the job can pay")]
+    PayoutExceedsEscrow,
+    #[msg("the challenge window is still open")]
+    ChallengeWindowOpen,
+    #[msg("the challenge window has closed")]
+    ChallengeWindowClosed,
+    #[msg("merkle proof does not match the payout root")]
+    InvalidProof,
+    #[msg("merkle proof too long")]
+    ProofTooLong,
+    #[msg("refund share above 100%")]
+    InvalidRefundShare,
+    #[msg("slash needs the node and its stake vault")]
+    MissingSlashAccounts,
+    #[msg("claims are still open")]
+    ClaimsStillOpen,
+}

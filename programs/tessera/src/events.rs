@@ -1,0 +1,100 @@
+//! One event per instruction. Everything clients must read back also lives in
+//! accounts: host-built runs do not capture program logs.
+use anchor_lang::prelude::*;
+
+#[event]
+pub struct NetworkInitialized {
+    pub network: Pubkey,
+    pub admin: Pubkey,
+    pub mint: Pubkey,
+}
+#[event]
+pub struct NetworkUpdated {
+    pub network: Pubkey,
+    pub paused: bool,
+    pub fee_bps: u16,
+}
+#[event]
+pub struct NodeRegistered {
+    pub node_key: Pubkey,
+    pub operator: Pubkey,
+    pub stake: u64,
+}
+#[event]
+pub struct NodeUpdated {
+    pub node_key: Pubkey,
+    pub benchmark_score: u64,
+}
+#[event]
+pub struct StakeAdded {
+    pub node_key: Pubkey,
+    pub amount: u64,
+    pub stake: u64,
+}
+#[event]
+pub struct UnstakeRequested {
+    pub node_key: Pubkey,
+    pub amount: u64,
+    pub available_at: i64,
+}
+#[event]
+pub struct StakeWithdrawn {
+    pub node_key: Pubkey,
+    pub amount: u64,
+    pub stake: u64,
+}
+#[event]
+pub struct JobCreated {
+    pub job: Pubkey,
+    pub job_id: u64,
+    pub artist: Pubkey,
+    pub budget: u64,
+}
+#[event]
+pub struct JobCancelled {
+    pub job: Pubkey,
+    pub refund: u64,
+}
+#[event]
+pub struct ReceiptPosted {
+    pub job: Pubkey,
+    pub tile_root: [u8; 32],
+    pub payout_root: [u8; 32],
+    pub total_payout: u64,
+}
+#[event]
+pub struct JobSettled {
+    pub job: Pubkey,
+    pub fee: u64,
+    pub refund: u64,
+    pub by_artist: bool,
+}
+#[event]
+pub struct PayoutClaimed {
+    pub job: Pubkey,
+    pub node_key: Pubkey,
+    pub amount: u64,
+    pub paid: u64,
+}
+#[event]
+pub struct JobDisputed {
+    pub job: Pubkey,
+    pub reason: u16,
+}
+#[event]
+pub struct DisputeResolved {
+    pub job: Pubkey,
+    pub refund: u64,
+    pub slashed_node: Option<Pubkey>,
+    pub slashed: u64,
+}
+#[event]
+pub struct JobExpired {
+    pub job: Pubkey,
+    pub refund: u64,
+}
+#[event]
+pub struct JobClosed {
+    pub job: Pubkey,
+    pub swept: u64,
+}

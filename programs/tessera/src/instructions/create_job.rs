@@ -1,0 +1,168 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token::{self, Mint, Token, TokenAccount, Transfer};
+
+use crate::{
+    constants::*,
+    errors::TesseraError,
+    events::JobCreated,
+    state::{bps_of, frame_count, total_tiles, Job, JobState, Network},
+};
+
+/// What the artist asks for and pays.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct JobParams {
+    pub scene_hash: [u8; 32],
+    pub frame_start: u32,
+    pub frame_end: u32,
+    pub width: u32,
+    pub height: u32,
+    pub tile_size: u32,
+    pub samples_per_pixel: u32,
+    pub price_per_tile: u64,
+    pub budget: u64,
+    pub deadline: i64,
+}
+
+impl JobParams {
+    /// Tokens the budget must cover: every tile at its price plus the protocol fee on that.
+    pub fn required_budget(&self, fee_bps: u16) -> Result<u64> {
+        let tiles = total_tiles(
+            self.frame_start,
+            self.frame_end,
+            self.width,
+            self.height,
+            self.tile_size,
+        )?;
+        let cost = self
+            .price_per_tile
+            .checked_mul(tiles)
+            .ok_or(TesseraError::ArithmeticError)?;
+        let fee = bps_of(cost, fee_bps as u64)?;
+        Ok(cost.checked_add(fee).ok_or(TesseraError::ArithmeticError)?)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let edge = 1..=MAX_FRAME_EDGE;
+        require!(
+            edge.contains(&self.width) && edge.contains(&self.height),
+            TesseraError::InvalidJobParameters
+        );
+        require!(
+            (MIN_TILE_SIZE..=MAX_FRAME_EDGE).contains(&self.tile_size),
+            TesseraError::InvalidJobParameters
+        );
+        require!(
+            frame_count(self.frame_start, self.frame_end)? <= MAX_FRAMES,
+            TesseraError::InvalidJobParameters
+        );
+        require!(
+            (1..=MAX_SPP).contains(&self.samples_per_pixel),
+            TesseraError::InvalidJobParameters
+        );
+        require!(self.price_per_tile > 0, TesseraError::InvalidJobParameters);
+        require!(
+            self.scene_hash != [0; 32],
+            TesseraError::InvalidJobParameters
+        );
+        Ok(())
+    }
+}
+
+#[derive(Accounts)]
+#[instruction(job_id: u64)]
+pub struct CreateJob<'info> {
+    /// The artist: pays the budget and the rent.
+    #[account(mut)]
+    pub artist: Signer<'info>,
+    /// The network config (next job id, fee, mint).
+    #[account(mut, seeds = [NETWORK_SEED], bump = network.bump, has_one = mint @ TesseraError::WrongMint)]
+    pub network: Account<'info, Network>,
+    /// The network's token.
+    pub mint: Account<'info, Mint>,
+    /// The job record, created here.
+    #[account(init, payer = artist, space = 8 + Job::INIT_SPACE, seeds = [JOB_SEED, &job_id.to_le_bytes()], bump)]
+    pub job: Account<'info, Job>,
+    /// The job's escrow, owned by the job PDA.
+    #[account(
+        init, payer = artist,
+        seeds = [JOB_VAULT_SEED, job.key().as_ref()], bump,
+        token::mint = mint, token::authority = job,
+    )]
+    pub vault: Account<'info, TokenAccount>,
+    /// The artist's tokens.
+    #[account(mut, token::mint = mint, token::authority = artist)]
+    pub artist_token: Account<'info, TokenAccount>,
+    pub token_program: Program<'info, Token>,
+    pub system_program: Program<'info, System>,
+}
+
+/// Escrows a job's budget and records what must be rendered.
+/// CHECK: network not paused; job id is the next one; parameters in bounds; deadline in
+/// the future; budget ≥ price × tiles + fee (all checked arithmetic).
+pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) -> Result<()> {
+    let network = &mut ctx.accounts.network;
+    require!(!network.paused, TesseraError::NetworkPaused);
+    require!(job_id == network.next_job_id, TesseraError::WrongJobId);
+    args.validate()?;
+    let now = Clock::get()?.unix_timestamp;
+    require!(args.deadline > now, TesseraError::DeadlineInPast);
+    require!(
+        args.budget >= args.required_budget(network.fee_bps)?,
+        TesseraError::BudgetTooSmall
+    );
+    network.next_job_id = job_id.checked_add(1).ok_or(TesseraError::ArithmeticError)?;
+
+    token::transfer(
+        CpiContext::new(
+            ctx.accounts.token_program.key(),
+            Transfer {
+                from: ctx.accounts.artist_token.to_account_info(),
+                to: ctx.accounts.vault.to_account_info(),
+                authority: ctx.accounts.artist.to_account_info(),
+            },
+        ),
+        args.budget,
+    )?;
+
+    let job = &mut ctx.accounts.job;
+    job.set_inner(Job {
+        job_id,
+        artist: ctx.accounts.artist.key(),
+        scene_hash: args.scene_hash,
+        frame_start: args.frame_start,
+        frame_end: args.frame_end,
+        width: args.width,
+        height: args.height,
+        tile_size: args.tile_size,
+        samples_per_pixel: args.samples_per_pixel,
+        price_per_tile: args.price_per_tile,
+        budget: args.budget,
+        fee_bps: network.fee_bps,
+        deadline: args.deadline,
+        created_at: now,
+        state: JobState::Open,
+        tile_root: [0; 32],
+        payout_root: [0; 32],
+        total_payout: 0,
+        tile_count: 0,
+        node_count: 0,
+        rendered_at: 0,
+        challenge_ends_at: 0,
+        fee_paid: 0,
+        payout_share_bps: BPS_DENOMINATOR as u16,
+        settled_at: 0,
+        claims_end_at: 0,
+        claimed_count: 0,
+        claimed_amount: 0,
+        dispute_reason: 0,
+        bump: ctx.bumps.job,
+        vault_bump: ctx.bumps.vault,
+    });
+    emit!(JobCreated {
+        job: job.key(),
+        job_id,
+        artist: job.artist,
+        budget: args.budget
+    });
+    Ok(())
+}

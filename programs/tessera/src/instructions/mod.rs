@@ -1,0 +1,37 @@
+//! One file per instruction: its accounts struct first, then its handler.
+pub mod add_stake;
+pub mod approve_job;
+pub mod cancel_job;
+pub mod claim_payout;
+pub mod close_job;
+pub mod create_job;
+pub mod dispute_job;
+pub mod expire_job;
+pub mod finalize_job;
+pub mod initialize_network;
+pub mod post_receipt;
+pub mod register_node;
+pub mod request_unstake;
+pub mod resolve_dispute;
+pub mod settle;
+pub mod update_network;
+pub mod update_node;
+pub mod withdraw_stake;
+
+pub use add_stake::*;
+pub use approve_job::*;
+pub use cancel_job::*;
+pub use claim_payout::*;
+pub use close_job::*;
+pub use create_job::*;
+pub use dispute_job::*;
+pub use expire_job::*;
+pub use finalize_job::*;
+pub use initialize_network::*;
+pub use post_receipt::*;
+pub use register_node::*;
+pub use request_unstake::*;
+pub use resolve_dispute::*;
+pub use update_network::*;
+pub use update_node::*;
+pub use withdraw_stake::*;

@@ -1,0 +1,88 @@
+use anchor_lang::prelude::*;
+
+use crate::{
+    constants::*,
+    errors::TesseraError,
+    events::ReceiptPosted,
+    state::{Job, JobState, Network},
+};
+
+/// The receipt of a rendered job, as built by the orchestrator.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptParams {
+    /// Merkle root over every tile leaf (`merkle::tile_leaf`).
+    pub tile_root: [u8; 32],
+    /// Merkle root over every payout leaf (`merkle::payout_leaf`).
+    pub payout_root: [u8; 32],
+    /// Sum of the payout leaves.
+    pub total_payout: u64,
+    /// Leaves in the tile tree: every tile of every frame, once.
+    pub tile_count: u32,
+    /// Leaves in the payout tree.
+    pub node_count: u32,
+}
+
+#[derive(Accounts)]
+pub struct PostReceipt<'info> {
+    /// The network's orchestrator authority.
+    pub orchestrator: Signer<'info>,
+    /// The network config.
+    #[account(seeds = [NETWORK_SEED], bump = network.bump, has_one = orchestrator @ TesseraError::NotOrchestrator)]
+    pub network: Account<'info, Network>,
+    /// The job the receipt is for.
+    #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Account<'info, Job>,
+}
+
+/// Records the receipt and starts the challenge window.
+/// CHECK: orchestrator signs (struct); job `Open`; deadline not passed; tile count equals
+/// the job's tiles; 1 ≤ nodes ≤ tiles; payout ≤ price × tiles; payout + fee ≤ budget; roots set.
+pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Result<()> {
+    let job = &mut ctx.accounts.job;
+    require!(job.state == JobState::Open, TesseraError::WrongJobState);
+    let now = Clock::get()?.unix_timestamp;
+    require!(now <= job.deadline, TesseraError::DeadlinePassed);
+    require!(
+        args.tile_count as u64 == job.total_tiles()?,
+        TesseraError::WrongTileCount
+    );
+    require!(
+        args.node_count >= 1 && args.node_count <= args.tile_count,
+        TesseraError::InvalidNodeCount
+    );
+    require!(
+        args.tile_root != [0; 32] && args.payout_root != [0; 32],
+        TesseraError::InvalidProof
+    );
+    let price_cap = job
+        .price_per_tile
+        .checked_mul(args.tile_count as u64)
+        .ok_or(TesseraError::ArithmeticError)?;
+    require!(
+        args.total_payout <= price_cap,
+        TesseraError::PayoutExceedsEscrow
+    );
+    let with_fee = args
+        .total_payout
+        .checked_add(job.fee_on(args.total_payout)?)
+        .ok_or(TesseraError::ArithmeticError)?;
+    require!(with_fee <= job.budget, TesseraError::PayoutExceedsEscrow);
+
+    job.tile_root = args.tile_root;
+    job.payout_root = args.payout_root;
+    job.total_payout = args.total_payout;
+    job.tile_count = args.tile_count;
+    job.node_count = args.node_count;
+    job.rendered_at = now;
+    job.challenge_ends_at = now
+        .checked_add(ctx.accounts.network.challenge_window)
+        .ok_or(TesseraError::ArithmeticError)?;
+    job.state = JobState::Rendered;
+    emit!(ReceiptPosted {
+        job: job.key(),
+        tile_root: args.tile_root,
+        payout_root: args.payout_root,
+        total_payout: args.total_payout,
+    });
+    Ok(())
+}

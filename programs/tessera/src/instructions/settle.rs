@@ -1,0 +1,96 @@
+//! Settlement shared by `approve_job` and `finalize_job` (and the money part of
+//! `resolve_dispute`): the fee goes to the treasury, the unspent budget back to the artist,
+//! and the vault keeps exactly what the payout leaves may claim.
+use anchor_lang::prelude::*;
+use anchor_spl::token::{Token, TokenAccount};
+
+use crate::{
+    constants::BPS_DENOMINATOR,
+    errors::TesseraError,
+    events::JobSettled,
+    state::{bps_of, Job, JobState},
+    vault,
+};
+
+/// Pays the fee on the kept share of the payout and refunds the rest of the budget.
+/// `share_bps` is the part of every payout leaf that nodes will be paid.
+/// Returns `(fee, refund)`.
+pub fn settle<'info>(
+    job: &mut Account<'info, Job>,
+    vault_account: &Account<'info, TokenAccount>,
+    treasury: &Account<'info, TokenAccount>,
+    artist_token: &Account<'info, TokenAccount>,
+    token_program: &Program<'info, Token>,
+    share_bps: u16,
+    claim_grace: i64,
+    final_state: JobState,
+) -> Result<(u64, u64)> {
+    require!(
+        share_bps as u64 <= BPS_DENOMINATOR,
+        TesseraError::InvalidRefundShare
+    );
+    let kept = bps_of(job.total_payout, share_bps as u64)?;
+    let fee = job.fee_on(kept)?;
+    let refund = job
+        .budget
+        .checked_sub(kept)
+        .and_then(|r| r.checked_sub(fee))
+        .ok_or(TesseraError::PayoutExceedsEscrow)?;
+    let authority = job.to_account_info();
+    job.with_signer(|seeds| {
+        vault::pay_from(
+            token_program,
+            vault_account,
+            treasury,
+            &authority,
+            seeds,
+            fee,
+        )?;
+        vault::pay_from(
+            token_program,
+            vault_account,
+            artist_token,
+            &authority,
+            seeds,
+            refund,
+        )
+    })?;
+    let now = Clock::get()?.unix_timestamp;
+    job.fee_paid = fee;
+    job.payout_share_bps = share_bps;
+    job.settled_at = now;
+    job.claims_end_at = now
+        .checked_add(claim_grace)
+        .ok_or(TesseraError::ArithmeticError)?;
+    job.state = final_state;
+    Ok((fee, refund))
+}
+
+/// `settle` in full (no dispute), with its event.
+pub fn settle_in_full<'info>(
+    job: &mut Account<'info, Job>,
+    vault_account: &Account<'info, TokenAccount>,
+    treasury: &Account<'info, TokenAccount>,
+    artist_token: &Account<'info, TokenAccount>,
+    token_program: &Program<'info, Token>,
+    claim_grace: i64,
+    by_artist: bool,
+) -> Result<()> {
+    let (fee, refund) = settle(
+        job,
+        vault_account,
+        treasury,
+        artist_token,
+        token_program,
+        BPS_DENOMINATOR as u16,
+        claim_grace,
+        JobState::Settled,
+    )?;
+    emit!(JobSettled {
+        job: job.key(),
+        fee,
+        refund,
+        by_artist
+    });
+    Ok(())
+}

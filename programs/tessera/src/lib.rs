@@ -1,0 +1,113 @@
+//! Tessera: escrow, receipts and payouts for a decentralized GPU render network.
+//!
+//! `lib.rs` only routes; each instruction lives in `instructions/<name>.rs`.
+#![allow(unexpected_cfgs)]
+// Anchor's account macros generate large handler signatures and results.
+#![allow(clippy::result_large_err, clippy::too_many_arguments)]
+
+use anchor_lang::prelude::*;
+
+pub mod constants;
+pub mod errors;
+pub mod events;
+pub mod instructions;
+pub mod merkle;
+#[cfg(not(target_os = "solana"))]
+pub mod native;
+pub mod state;
+pub mod vault;
+
+use instructions::*;
+
+declare_id!("TesRaXHqZ6cn3QXhHNYy1qUhF3c8gGq8ZtZ6BBAVVVe");
+
+#[program]
+pub mod tessera {
+    use super::*;
+
+    pub fn initialize_network(ctx: Context<InitializeNetwork>, args: NetworkParams) -> Result<()> {
+        instructions::initialize_network::handle_initialize_network(ctx, args)
+    }
+
+    pub fn update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -> Result<()> {
+        instructions::update_network::handle_update_network(ctx, args)
+    }
+
+    pub fn register_node(
+        ctx: Context<RegisterNode>,
+        stake: u64,
+        benchmark_score: u64,
+        hardware: String,
+    ) -> Result<()> {
+        instructions::register_node::handle_register_node(ctx, stake, benchmark_score, hardware)
+    }
+
+    pub fn update_node(
+        ctx: Context<UpdateNode>,
+        benchmark_score: u64,
+        hardware: String,
+    ) -> Result<()> {
+        instructions::update_node::handle_update_node(ctx, benchmark_score, hardware)
+    }
+
+    pub fn add_stake(ctx: Context<AddStake>, amount: u64) -> Result<()> {
+        instructions::add_stake::handle_add_stake(ctx, amount)
+    }
+
+    pub fn request_unstake(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
+        instructions::request_unstake::handle_request_unstake(ctx, amount)
+    }
+
+    pub fn withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
+        instructions::withdraw_stake::handle_withdraw_stake(ctx)
+    }
+
+    pub fn create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) -> Result<()> {
+        instructions::create_job::handle_create_job(ctx, job_id, args)
+    }
+
+    pub fn cancel_job(ctx: Context<CancelJob>) -> Result<()> {
+        instructions::cancel_job::handle_cancel_job(ctx)
+    }
+
+    pub fn post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Result<()> {
+        instructions::post_receipt::handle_post_receipt(ctx, args)
+    }
+
+    pub fn approve_job(ctx: Context<ApproveJob>) -> Result<()> {
+        instructions::approve_job::handle_approve_job(ctx)
+    }
+
+    pub fn finalize_job(ctx: Context<FinalizeJob>) -> Result<()> {
+        instructions::finalize_job::handle_finalize_job(ctx)
+    }
+
+    pub fn claim_payout(
+        ctx: Context<ClaimPayout>,
+        amount: u64,
+        tiles: u32,
+        proof: Vec<[u8; 32]>,
+    ) -> Result<()> {
+        instructions::claim_payout::handle_claim_payout(ctx, amount, tiles, proof)
+    }
+
+    pub fn dispute_job(ctx: Context<DisputeJob>, reason: u16) -> Result<()> {
+        instructions::dispute_job::handle_dispute_job(ctx, reason)
+    }
+
+    pub fn resolve_dispute(
+        ctx: Context<ResolveDispute>,
+        refund_bps: u16,
+        slash_amount: u64,
+    ) -> Result<()> {
+        instructions::resolve_dispute::handle_resolve_dispute(ctx, refund_bps, slash_amount)
+    }
+
+    pub fn expire_job(ctx: Context<ExpireJob>) -> Result<()> {
+        instructions::expire_job::handle_expire_job(ctx)
+    }
+
+    pub fn close_job(ctx: Context<CloseJob>) -> Result<()> {
+        instructions::close_job::handle_close_job(ctx)
+    }
+}

@@ -1,0 +1,131 @@
+use anchor_lang::prelude::*;
+
+use crate::{constants::BPS_DENOMINATOR, errors::TesseraError};
+
+/// Where a job is in its life.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, PartialEq, Eq, Debug, InitSpace)]
+pub enum JobState {
+    /// Escrow funded, waiting for a receipt.
+    Open,
+    /// Receipt posted; the challenge window runs.
+    Rendered,
+    /// The artist disputed the receipt; the admin must resolve it.
+    Disputed,
+    /// Fee paid and unspent budget refunded; nodes claim their payouts.
+    Settled,
+    /// Dispute resolved; nodes claim the share of their payouts that was kept.
+    Resolved,
+}
+
+/// One render job. PDA `["job", job_id]`; its escrow is the token account PDA
+/// `["vault", job]` whose authority is this account.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Job {
+    pub job_id: u64,
+    pub artist: Pubkey,
+    /// blake3 of the scene bundle the tiles must be rendered from.
+    pub scene_hash: [u8; 32],
+    /// First and last frame, inclusive.
+    pub frame_start: u32,
+    pub frame_end: u32,
+    pub width: u32,
+    pub height: u32,
+    pub tile_size: u32,
+    pub samples_per_pixel: u32,
+    pub price_per_tile: u64,
+    /// Tokens escrowed at creation.
+    pub budget: u64,
+    /// The fee rate at creation, so later config changes do not touch running jobs.
+    pub fee_bps: u16,
+    /// Unix time by which a receipt must be posted.
+    pub deadline: i64,
+    pub created_at: i64,
+    pub state: JobState,
+    /// Receipt: merkle root over every tile leaf.
+    pub tile_root: [u8; 32],
+    /// Receipt: merkle root over per-node payout leaves.
+    pub payout_root: [u8; 32],
+    /// Receipt: sum of every payout leaf.
+    pub total_payout: u64,
+    pub tile_count: u32,
+    pub node_count: u32,
+    pub rendered_at: i64,
+    /// Unix time until which the artist may dispute the receipt.
+    pub challenge_ends_at: i64,
+    /// Protocol fee actually paid to the treasury.
+    pub fee_paid: u64,
+    /// Share of each payout leaf that is paid, in basis points (10 000 unless a dispute refunded part).
+    pub payout_share_bps: u16,
+    pub settled_at: i64,
+    /// Unix time after which `close_job` may sweep unclaimed payouts back to the artist.
+    pub claims_end_at: i64,
+    pub claimed_count: u32,
+    pub claimed_amount: u64,
+    /// Reason code given by the artist when disputing.
+    pub dispute_reason: u16,
+    pub bump: u8,
+    pub vault_bump: u8,
+}
+
+impl Job {
+    /// Runs `f` with the job PDA's signer seeds (the authority of its vault).
+    pub fn with_signer<R>(&self, f: impl FnOnce(&[&[u8]]) -> Result<R>) -> Result<R> {
+        let id = self.job_id.to_le_bytes();
+        f(&[crate::constants::JOB_SEED, &id, &[self.bump]])
+    }
+
+    pub fn frame_count(&self) -> Result<u32> {
+        frame_count(self.frame_start, self.frame_end)
+    }
+
+    /// Tiles across every frame: this is the receipt's tile count.
+    pub fn total_tiles(&self) -> Result<u64> {
+        total_tiles(
+            self.frame_start,
+            self.frame_end,
+            self.width,
+            self.height,
+            self.tile_size,
+        )
+    }
+
+    /// The fee owed on `payout` at this job's fee rate (rounded down).
+    pub fn fee_on(&self, payout: u64) -> Result<u64> {
+        bps_of(payout, self.fee_bps as u64)
+    }
+}
+
+pub fn frame_count(frame_start: u32, frame_end: u32) -> Result<u32> {
+    frame_end
+        .checked_sub(frame_start)
+        .and_then(|d| d.checked_add(1))
+        .ok_or_else(|| error!(TesseraError::InvalidJobParameters))
+}
+
+/// Tiles per frame × frames, with edge tiles counted (ceil division).
+pub fn total_tiles(
+    frame_start: u32,
+    frame_end: u32,
+    width: u32,
+    height: u32,
+    tile_size: u32,
+) -> Result<u64> {
+    require!(tile_size > 0, TesseraError::InvalidJobParameters);
+    let across = width.div_ceil(tile_size) as u64;
+    let down = height.div_ceil(tile_size) as u64;
+    let frames = frame_count(frame_start, frame_end)? as u64;
+    across
+        .checked_mul(down)
+        .and_then(|t| t.checked_mul(frames))
+        .ok_or_else(|| error!(TesseraError::ArithmeticError))
+}
+
+/// `amount × bps / 10 000`, rounded down, without overflow.
+pub fn bps_of(amount: u64, bps: u64) -> Result<u64> {
+    let v = (amount as u128)
+        .checked_mul(bps as u128)
+        .ok_or_else(|| error!(TesseraError::ArithmeticError))?
+        / BPS_DENOMINATOR as u128;
+    u64::try_from(v).map_err(|_| error!(TesseraError::ArithmeticError))
+}

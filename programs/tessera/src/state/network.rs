@@ -1,0 +1,30 @@
+use anchor_lang::prelude::*;
+
+/// The network's configuration. PDA `["network"]`: one per deployment.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Network {
+    /// May change the configuration and resolve disputes.
+    pub admin: Pubkey,
+    /// The network's SPL token: every escrow, stake and payout is in it. Fixed at set-up.
+    pub mint: Pubkey,
+    /// Signs receipts (`post_receipt`).
+    pub orchestrator: Pubkey,
+    /// Token account (of `mint`) that receives protocol fees.
+    pub treasury: Pubkey,
+    /// Protocol fee on a job's payout, in basis points (≤ `MAX_FEE_BPS`).
+    pub fee_bps: u16,
+    /// Least stake a node must keep to be given work.
+    pub min_stake: u64,
+    /// Seconds after a receipt during which the artist may dispute it.
+    pub challenge_window: i64,
+    /// Seconds between `request_unstake` and `withdraw_stake`.
+    pub unstake_cooldown: i64,
+    /// Seconds after settlement during which nodes may claim before `close_job` sweeps.
+    pub claim_grace: i64,
+    /// When set, no new job, node, stake or receipt is accepted (withdrawals still work).
+    pub paused: bool,
+    /// Id the next job must take; jobs are never re-used, so claim records never collide.
+    pub next_job_id: u64,
+    pub bump: u8,
+}

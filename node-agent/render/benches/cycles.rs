@@ -1,0 +1,198 @@
+//! Tessera vs Blender Cycles (CPU) on the shipped Cornell box, in one run on one machine.
+//!
+//!     cargo bench -p tessera-render --bench cycles
+//!
+//! Environment: BENCH_WIDTH/BENCH_HEIGHT/BENCH_SPP/BENCH_BOUNCES (default 1920×1080, 16 spp, 6),
+//! BENCH_AGREE_WIDTH/HEIGHT/SPP for the brightness-agreement pair (default 480×270, 256 spp),
+//! BENCH_TILES (default "64,128,256"). Cycles is skipped with a message when `blender` is absent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use tessera_render::bench::CORNELL_REGIONS;
+use tessera_render::{DeviceOptions, Renderer, Scene, TileRequest, STANDARD_SCENE_GLB};
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn shared_bench_dir() -> PathBuf {
+    std::env::var("TESSERA_SHARED_BENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench"))
+}
+
+/// Runs cycles_render.py; returns (Msamples/s, linear RGBA of the render).
+fn cycles(w: u32, h: u32, spp: u32, bounces: u32) -> Option<(f64, Vec<f32>)> {
+    let dir = shared_bench_dir();
+    let out = std::env::temp_dir().join(format!("tessera-cycles-{w}x{h}-{spp}.png"));
+    let run = Command::new("blender")
+        .args(["-b", "--factory-startup", "--python"])
+        .arg(dir.join("cycles_render.py"))
+        .arg("--")
+        .arg(dir.join("cornell.glb"))
+        .args([
+            w.to_string(),
+            h.to_string(),
+            spp.to_string(),
+            bounces.to_string(),
+        ])
+        .arg(&out)
+        .output();
+    let run = match run {
+        Ok(r) => r,
+        Err(e) => {
+            println!("Cycles skipped: cannot run blender ({e}); apt-get install -y blender python3-numpy");
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let Some(line) = stdout.lines().find(|l| l.starts_with("CYCLES ")) else {
+        println!(
+            "Cycles failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        return None;
+    };
+    let msps: f64 = line.split("msamples_per_s=").nth(1)?.trim().parse().ok()?;
+    let img = image::open(&out).ok()?.to_rgb8();
+    let lin = img
+        .pixels()
+        .flat_map(|p| {
+            let f = |v: u8| {
+                let v = v as f32 / 255.0;
+                if v <= 0.04045 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            [f(p.0[0]), f(p.0[1]), f(p.0[2]), 1.0]
+        })
+        .collect();
+    Some((msps, lin))
+}
+
+fn render_tiled(
+    r: &mut Renderer,
+    key: &[u8; 32],
+    scene: &Scene,
+    full: &TileRequest,
+    tile: u32,
+) -> (f64, Vec<u8>) {
+    let (w, h) = (full.frame_width, full.frame_height);
+    let mut frame = vec![0u8; (w * h * 4) as usize];
+    let t0 = Instant::now();
+    for y in (0..h).step_by(tile as usize) {
+        for x in (0..w).step_by(tile as usize) {
+            let (tw, th) = (tile.min(w - x), tile.min(h - y));
+            let t = r
+                .render_tile(key, scene, &full.tile(x, y, tw, th))
+                .expect("tile");
+            for row in 0..th {
+                let s = (row * tw * 4) as usize;
+                let d = (((y + row) * w + x) * 4) as usize;
+                frame[d..d + (tw * 4) as usize].copy_from_slice(&t.rgba8[s..s + (tw * 4) as usize]);
+            }
+        }
+    }
+    (t0.elapsed().as_secs_f64(), frame)
+}
+
+fn main() {
+    let (w, h) = (env_u32("BENCH_WIDTH", 1920), env_u32("BENCH_HEIGHT", 1080));
+    let (spp, bounces) = (env_u32("BENCH_SPP", 16), env_u32("BENCH_BOUNCES", 6));
+    let (aw, ah, aspp) = (
+        env_u32("BENCH_AGREE_WIDTH", 480),
+        env_u32("BENCH_AGREE_HEIGHT", 270),
+        env_u32("BENCH_AGREE_SPP", 256),
+    );
+    let tiles: Vec<u32> = std::env::var("BENCH_TILES")
+        .unwrap_or_else(|_| "64,128,256".into())
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect();
+
+    let scene = Scene::from_bundle(STANDARD_SCENE_GLB).expect("scene");
+    let key = tessera_render::pixel_hash(STANDARD_SCENE_GLB);
+    let mut r = Renderer::new(&DeviceOptions::default()).expect("Vulkan device");
+    // Warm-up: upload and pipeline compilation are not part of the throughput.
+    r.render_tile(
+        &key,
+        &scene,
+        &TileRequest::whole_frame(64, 36, 1, bounces, 0),
+    )
+    .unwrap();
+
+    let full = TileRequest::whole_frame(w, h, spp, bounces, 0);
+    let t0 = Instant::now();
+    let whole = r.render_tile(&key, &scene, &full).unwrap();
+    let t_whole = t0.elapsed().as_secs_f64();
+    let samples = w as f64 * h as f64 * spp as f64;
+    let tess = samples / t_whole / 1e6;
+    let cyc = cycles(w, h, spp, bounces);
+
+    println!("\n## Throughput: cornell.glb {w}×{h}, {spp} spp, {bounces} bounces");
+    println!("| renderer | device | seconds | Msamples/s |");
+    println!("|---|---|---|---|");
+    println!(
+        "| Tessera | {} | {t_whole:.2} | {tess:.3} |",
+        r.device_name()
+    );
+    match &cyc {
+        Some((c, _)) => {
+            println!(
+                "| Cycles (CPU) | blender | {:.2} | {c:.3} |",
+                samples / c / 1e6
+            );
+            println!("\nratio Tessera / Cycles: {:.2}×", tess / c);
+        }
+        None => println!("| Cycles (CPU) | skipped | – | – |"),
+    }
+
+    println!("\n## Whole frame vs tiles ({w}×{h}, {spp} spp)");
+    println!("| tiles | seconds | Msamples/s | bytes equal whole frame |");
+    println!("|---|---|---|---|");
+    println!("| whole frame | {t_whole:.2} | {tess:.3} | – |");
+    for t in tiles {
+        let (secs, frame) = render_tiled(&mut r, &key, &scene, &full, t);
+        println!(
+            "| {t}×{t} | {secs:.2} | {:.3} | {} |",
+            samples / secs / 1e6,
+            frame == whole.rgba8
+        );
+    }
+
+    println!("\n## Brightness agreement ({aw}×{ah}, {aspp} spp, mean linear luminance)");
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(aw, ah, aspp, bounces, 1)
+    };
+    let ours = r.render_tile(&key, &scene, &req).unwrap();
+    let lin = ours.linear.as_ref().unwrap();
+    let theirs = cycles(aw, ah, aspp, bounces);
+    println!("| region | Tessera | Cycles | difference |");
+    println!("|---|---|---|---|");
+    let mut all_ok = true;
+    for reg in CORNELL_REGIONS {
+        let a = reg.luminance(lin, aw, ah);
+        match &theirs {
+            Some((_, c)) => {
+                let b = reg.luminance(c, aw, ah);
+                let d = (a - b) / b;
+                all_ok &= d.abs() <= 0.10;
+                println!("| {} | {a:.4} | {b:.4} | {:+.1}% |", reg.name, d * 100.0);
+            }
+            None => println!("| {} | {a:.4} | – | – |", reg.name),
+        }
+    }
+    if theirs.is_some() {
+        println!(
+            "\nall regions within 10%: {}",
+            if all_ok { "yes" } else { "NO" }
+        );
+    }
+}

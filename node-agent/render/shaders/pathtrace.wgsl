@@ -1,0 +1,490 @@
+// Tessera path tracer: one invocation per pixel of a tile, samples [s_begin, s_end) per dispatch.
+// Unbiased: next-event estimation with MIS (power heuristic) for emissive triangles, NEE for
+// punctual lights, GGX (VNDF sampling) + Lambert BRDF, Russian roulette after 3 bounces.
+// Each pixel's random sequence depends only on (frame pixel, sample index, seed), and samples
+// are summed one by one in index order, so any split of the work gives identical bytes.
+
+struct Params {
+    tile: vec4<u32>,     // x, y, width, height of the tile in the frame
+    frame: vec4<u32>,    // frame width, frame height, first tile row of this dispatch, rows
+    samples: vec4<u32>,  // first sample, end sample (exclusive), max bounces, unused
+    seed: vec4<u32>,     // seed low, seed high, unused, unused
+}
+var<immediate> params: Params;
+
+struct Globals {
+    cam_pos: vec4<f32>,
+    cam_right: vec4<f32>,
+    cam_up: vec4<f32>,
+    cam_fwd: vec4<f32>,
+    cam_params: vec4<f32>, // scale_y, scale_x, orthographic
+    env_color: vec4<f32>,  // rgb, w = image strength
+    env_info: vec4<u32>,   // has image, width, height
+    counts: vec4<u32>,     // lights, triangles, nodes
+}
+struct BvhNode { bmin: vec3<f32>, index: u32, bmax: vec3<f32>, count: u32 }
+struct Tri { v0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32> }
+struct Shade { n0: vec4<f32>, n1: vec4<f32>, n2: vec4<f32>, extra: vec4<f32> }
+struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32> }
+struct Texture { info: vec4<u32> }
+struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>, cone: vec4<f32> }
+
+@group(0) @binding(0) var<storage, read> globals: Globals;
+@group(0) @binding(1) var<storage, read> nodes: array<BvhNode>;
+@group(0) @binding(2) var<storage, read> tris: array<Tri>;
+@group(0) @binding(3) var<storage, read> shades: array<Shade>;
+@group(0) @binding(4) var<storage, read> materials: array<Material>;
+@group(0) @binding(5) var<storage, read> textures: array<Texture>;
+@group(0) @binding(6) var<storage, read> texels: array<u32>;
+@group(0) @binding(7) var<storage, read> lights: array<Light>;
+@group(0) @binding(8) var<storage, read> env_texels: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> accum: array<vec4<f32>>;
+
+const PI: f32 = 3.14159265358979;
+const NO_HIT: u32 = 0xffffffffu;
+const BIG: f32 = 1e30;
+const LIGHT_TRIANGLE: u32 = 0u;
+const LIGHT_POINT: u32 = 1u;
+const LIGHT_SPOT: u32 = 2u;
+
+// ---------------- random numbers (PCG) ----------------
+var<private> rng: u32;
+
+fn pcg_hash(v: u32) -> u32 {
+    let s = v * 747796405u + 2891336453u;
+    let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+    return (w >> 22u) ^ w;
+}
+fn rand() -> f32 {
+    rng = rng * 747796405u + 2891336453u;
+    let s = rng;
+    var w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+    w = (w >> 22u) ^ w;
+    return f32(w >> 8u) * (1.0 / 16777216.0);
+}
+
+// ---------------- traversal ----------------
+struct Hit { t: f32, tri: u32, u: f32, v: f32 }
+
+fn box_entry(bmin: vec3<f32>, bmax: vec3<f32>, o: vec3<f32>, inv: vec3<f32>, tmax: f32) -> f32 {
+    let t0 = (bmin - o) * inv;
+    let t1 = (bmax - o) * inv;
+    let tn = min(t0, t1);
+    let tf = max(t0, t1);
+    let a = max(max(tn.x, tn.y), max(tn.z, 0.0));
+    let b = min(min(tf.x, tf.y), min(tf.z, tmax));
+    return select(BIG, a, a <= b);
+}
+
+// Closest hit below tmax; with `any_hit` returns the first hit found (shadow rays).
+// Stackless pre-order traversal with skip links (no private arrays: fast on lavapipe too).
+fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
+    var hit = Hit(tmax_in, NO_HIT, 0.0, 0.0);
+    let dd = select(d, vec3<f32>(1e-20), abs(d) < vec3<f32>(1e-20));
+    let inv = 1.0 / dd;
+    let end = globals.counts.z;
+    var node = 0u;
+    while (node < end) {
+        let n = nodes[node];
+        if (box_entry(n.bmin, n.bmax, o, inv, hit.t) >= BIG) {
+            node = select(n.index, node + 1u, n.count > 0u);
+            continue;
+        }
+        if (n.count > 0u) {
+            for (var i = n.index; i < n.index + n.count; i = i + 1u) {
+                let tr = tris[i];
+                let e1 = tr.e1.xyz;
+                let e2 = tr.e2.xyz;
+                let p = cross(d, e2);
+                let det = dot(e1, p);
+                let inv_det = 1.0 / det;
+                let s = o - tr.v0.xyz;
+                let u = dot(s, p) * inv_det;
+                let q = cross(s, e1);
+                let v = dot(d, q) * inv_det;
+                let t = dot(e2, q) * inv_det;
+                if (abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0 && t < hit.t) {
+                    hit = Hit(t, i, u, v);
+                    if (any_hit) { return hit; }
+                }
+            }
+        }
+        node = node + 1u;
+    }
+    return hit;
+}
+
+// ---------------- textures ----------------
+fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
+    let lo = c / 12.92;
+    let hi = pow((c + 0.055) / 1.055, vec3<f32>(2.4));
+    return select(hi, lo, c <= vec3<f32>(0.04045));
+}
+
+fn wrap_coord(i: i32, n: i32, mode: u32) -> i32 {
+    var r: i32;
+    if (mode == 1u) {
+        r = i;
+    } else if (mode == 2u) {
+        let m = ((i % (2 * n)) + 2 * n) % (2 * n);
+        r = select(m, 2 * n - 1 - m, m >= n);
+    } else {
+        r = ((i % n) + n) % n;
+    }
+    return clamp(r, 0, n - 1);
+}
+
+fn texel(info: vec4<u32>, x: i32, y: i32, srgb: bool) -> vec4<f32> {
+    let w = i32(info.y);
+    let h = i32(info.z);
+    let ix = wrap_coord(x, w, info.w & 0xffu);
+    let iy = wrap_coord(y, h, (info.w >> 8u) & 0xffu);
+    let c = unpack4x8unorm(texels[info.x + u32(iy * w + ix)]);
+    if (srgb) {
+        return vec4<f32>(srgb_to_linear(c.xyz), c.w);
+    }
+    return c;
+}
+
+// Bilinear lookup; uv (0,0) is the top-left of the image, as in glTF.
+fn sample_tex(index: i32, uv: vec2<f32>, srgb: bool) -> vec4<f32> {
+    if (index < 0) { return vec4<f32>(1.0); }
+    let info = textures[index].info;
+    let p = clamp(uv * vec2<f32>(f32(info.y), f32(info.z)) - 0.5, vec2<f32>(-1e7), vec2<f32>(1e7));
+    let f = floor(p);
+    let t = p - f;
+    let x = i32(f.x);
+    let y = i32(f.y);
+    let a = mix(texel(info, x, y, srgb), texel(info, x + 1, y, srgb), t.x);
+    let b = mix(texel(info, x, y + 1, srgb), texel(info, x + 1, y + 1, srgb), t.x);
+    return mix(a, b, t.y);
+}
+
+// Equirectangular environment, Blender's world orientation (glTF +Y up).
+fn environment(d: vec3<f32>) -> vec3<f32> {
+    let info = globals.env_info;
+    if (info.x == 0u) { return globals.env_color.xyz; }
+    let u = 0.5 + atan2(d.z, d.x) / (2.0 * PI);
+    let v = acos(clamp(d.y, -1.0, 1.0)) / PI;
+    let x = min(u32(clamp(u, 0.0, 1.0) * f32(info.y)), info.y - 1u);
+    let y = min(u32(clamp(v, 0.0, 1.0) * f32(info.z)), info.z - 1u);
+    return env_texels[y * info.y + x].xyz * globals.env_color.w;
+}
+
+// ---------------- BRDF ----------------
+struct Surface {
+    p: vec3<f32>,
+    n: vec3<f32>,   // shading normal, on the side of the incoming ray
+    ng: vec3<f32>,  // geometric normal, same side
+    diffuse: vec3<f32>,
+    f0: vec3<f32>,
+    f90: f32,
+    alpha: f32,
+    rough: f32,
+    p_spec: f32,
+}
+
+fn luminance(c: vec3<f32>) -> f32 { return dot(c, vec3<f32>(0.2126, 0.7152, 0.0722)); }
+
+fn fresnel(f0: vec3<f32>, f90: f32, c: f32) -> vec3<f32> {
+    let k = pow(clamp(1.0 - c, 0.0, 1.0), 5.0);
+    return f0 + (vec3<f32>(f90) - f0) * k;
+}
+
+fn ggx_d(nh: f32, a2: f32) -> f32 {
+    let d = nh * nh * (a2 - 1.0) + 1.0;
+    return a2 / (PI * d * d);
+}
+fn smith_g1(nv: f32, a2: f32) -> f32 {
+    return 2.0 * nv / (nv + sqrt(a2 + (1.0 - a2) * nv * nv));
+}
+
+// f(wo, wi) * cos(wi) and the sampling pdf (solid angle) for a direction wi.
+struct Eval { f_cos: vec3<f32>, pdf: f32 }
+
+fn eval_brdf(s: Surface, wo: vec3<f32>, wi: vec3<f32>) -> Eval {
+    let nl = dot(s.n, wi);
+    let nv = dot(s.n, wo);
+    if (nl <= 0.0 || nv <= 0.0 || dot(s.ng, wi) <= 0.0) { return Eval(vec3<f32>(0.0), 0.0); }
+    let h = normalize(wo + wi);
+    let nh = max(dot(s.n, h), 0.0);
+    let vh = max(dot(wo, h), 0.0);
+    let a2 = s.alpha * s.alpha;
+    let f = fresnel(s.f0, s.f90, vh);
+    let d = ggx_d(nh, a2);
+    let g1v = smith_g1(nv, a2);
+    let spec = f * d * g1v * smith_g1(nl, a2) / (4.0 * nv * nl);
+    // Burley (Disney) diffuse, as in Blender's Principled BSDF that glTF materials import to;
+    // at roughness 0.4 its normal-incidence albedo equals Lambert's.
+    let fd90 = 0.5 + 2.0 * s.rough * vh * vh;
+    let fl = 1.0 + (fd90 - 1.0) * pow(1.0 - nl, 5.0);
+    let fv = 1.0 + (fd90 - 1.0) * pow(1.0 - nv, 5.0);
+    let diff = s.diffuse / PI * fl * fv * (1.0 - max(f.x, max(f.y, f.z)));
+    let pdf_spec = d * g1v / (4.0 * nv);
+    let pdf_diff = nl / PI;
+    return Eval((spec + diff) * nl, mix(pdf_diff, pdf_spec, s.p_spec));
+}
+
+fn onb(n: vec3<f32>) -> mat3x3<f32> {
+    let sgn = select(-1.0, 1.0, n.z >= 0.0);
+    let a = -1.0 / (sgn + n.z);
+    let b = n.x * n.y * a;
+    let t = vec3<f32>(1.0 + sgn * n.x * n.x * a, sgn * b, -sgn * n.x);
+    let bt = vec3<f32>(b, sgn + n.y * n.y * a, -n.y);
+    return mat3x3<f32>(t, bt, n);
+}
+
+// Samples wi: GGX visible normals (Heitz 2018) or cosine-weighted hemisphere.
+fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
+    let frame = onb(s.n);
+    let u1 = rand();
+    let u2 = rand();
+    if (rand() < s.p_spec) {
+        let wl = transpose(frame) * wo;
+        let vh = normalize(vec3<f32>(s.alpha * wl.x, s.alpha * wl.y, wl.z));
+        let lensq = vh.x * vh.x + vh.y * vh.y;
+        let t1v = select(vec3<f32>(1.0, 0.0, 0.0), vec3<f32>(-vh.y, vh.x, 0.0) / sqrt(lensq), lensq > 1e-12);
+        let t2v = cross(vh, t1v);
+        let r = sqrt(u1);
+        let phi = 2.0 * PI * u2;
+        let t1 = r * cos(phi);
+        let sv = 0.5 * (1.0 + vh.z);
+        let t2 = (1.0 - sv) * sqrt(max(0.0, 1.0 - t1 * t1)) + sv * r * sin(phi);
+        let nh = t1 * t1v + t2 * t2v + sqrt(max(0.0, 1.0 - t1 * t1 - t2 * t2)) * vh;
+        let hl = normalize(vec3<f32>(s.alpha * nh.x, s.alpha * nh.y, max(1e-6, nh.z)));
+        let h = frame * hl;
+        return reflect(-wo, h);
+    }
+    let r = sqrt(u1);
+    let phi = 2.0 * PI * u2;
+    let l = vec3<f32>(r * cos(phi), r * sin(phi), sqrt(max(0.0, 1.0 - u1)));
+    return frame * l;
+}
+
+// ---------------- lights ----------------
+fn tri_emission(tri_index: u32, u: f32, v: f32) -> vec3<f32> {
+    let tr = tris[tri_index];
+    let m = materials[bitcast<u32>(tr.v0.w)];
+    var e = m.emissive.xyz;
+    if (m.tex.z >= 0) {
+        let sh = shades[tri_index];
+        let uv0 = vec2<f32>(sh.n0.w, sh.n1.w);
+        let uv1 = vec2<f32>(sh.n2.w, sh.extra.x);
+        let uv2 = sh.extra.yz;
+        let uv = uv0 * (1.0 - u - v) + uv1 * u + uv2 * v;
+        e = e * sample_tex(m.tex.z, uv, true).xyz;
+    }
+    return e;
+}
+
+fn pick_light(u: f32) -> u32 {
+    var lo = 0u;
+    var hi = globals.counts.x - 1u;
+    while (lo < hi) {
+        let mid = (lo + hi) / 2u;
+        if (u < lights[mid].info.y) { hi = mid; } else { lo = mid + 1u; }
+    }
+    return lo;
+}
+
+fn offset_origin(p: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
+    let scale = max(1.0, max(abs(p.x), max(abs(p.y), abs(p.z))));
+    return p + n * (1e-4 * scale);
+}
+
+fn unoccluded(o: vec3<f32>, d: vec3<f32>, dist: f32) -> bool {
+    return trace(o, d, dist, true).tri == NO_HIT;
+}
+
+// One light sample with MIS weight (emissive triangles) or plain NEE (punctual lights).
+// At the last vertex (`mis` false) no BSDF ray follows, so the light sample takes full weight.
+fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
+    let li = pick_light(rand());
+    let light = lights[li];
+    let kind = u32(light.info.x);
+    let pick = light.info.z;
+    let o = offset_origin(s.p, s.ng);
+    let u1 = rand();
+    let u2 = rand();
+    if (kind == LIGHT_TRIANGLE) {
+        let ti = bitcast<u32>(light.pos.x);
+        let tr = tris[ti];
+        let su = sqrt(u1);
+        let bu = su * (1.0 - u2);
+        let bv = su * u2;
+        let q = tr.v0.xyz + tr.e1.xyz * bu + tr.e2.xyz * bv;
+        let c = cross(tr.e1.xyz, tr.e2.xyz);
+        let area2 = length(c);
+        if (area2 <= 0.0) { return vec3<f32>(0.0); }
+        let nl = c / area2;
+        let to = q - o;
+        let dist2 = dot(to, to);
+        let dist = sqrt(dist2);
+        let wi = to / dist;
+        var cos_l = -dot(wi, nl);
+        let m = materials[bitcast<u32>(tr.v0.w)];
+        if (m.emissive.w > 0.5) { cos_l = abs(cos_l); }
+        if (cos_l <= 1e-6) { return vec3<f32>(0.0); }
+        let ev = eval_brdf(s, wo, wi);
+        if (ev.pdf <= 0.0) { return vec3<f32>(0.0); }
+        let pdf_l = pick * dist2 / (cos_l * 0.5 * area2);
+        if (!unoccluded(o, wi, dist * (1.0 - 1e-3))) { return vec3<f32>(0.0); }
+        let w = select(1.0, pdf_l * pdf_l / (pdf_l * pdf_l + ev.pdf * ev.pdf), mis);
+        return ev.f_cos * tri_emission(ti, bu, bv) * (w / pdf_l);
+    }
+    var wi: vec3<f32>;
+    var dist = BIG;
+    var radiance = light.color.xyz;
+    if (kind == LIGHT_POINT || kind == LIGHT_SPOT) {
+        let to = light.pos.xyz - o;
+        let dist2 = max(dot(to, to), 1e-12);
+        dist = sqrt(dist2);
+        wi = to / dist;
+        radiance = radiance / dist2;
+        if (kind == LIGHT_SPOT) {
+            let t = clamp((dot(-wi, light.dir.xyz) - light.cone.x) * light.cone.y, 0.0, 1.0);
+            radiance = radiance * (t * t);
+        }
+    } else {
+        wi = -light.dir.xyz;
+    }
+    let ev = eval_brdf(s, wo, wi);
+    if (ev.pdf <= 0.0 || max(radiance.x, max(radiance.y, radiance.z)) <= 0.0) { return vec3<f32>(0.0); }
+    if (!unoccluded(o, wi, dist * (1.0 - 1e-4))) { return vec3<f32>(0.0); }
+    return ev.f_cos * radiance / pick;
+}
+
+// ---------------- path ----------------
+fn is_bad(v: vec3<f32>) -> bool {
+    let b = bitcast<vec3<u32>>(v) & vec3<u32>(0x7f800000u);
+    return any(b == vec3<u32>(0x7f800000u));
+}
+
+fn camera_ray(px: u32, py: u32) -> array<vec3<f32>, 2> {
+    let fw = f32(params.frame.x);
+    let fh = f32(params.frame.y);
+    let sx = 2.0 * (f32(px) + rand()) / fw - 1.0;
+    let sy = 1.0 - 2.0 * (f32(py) + rand()) / fh;
+    let g = globals;
+    if (g.cam_params.z > 0.5) {
+        let o = g.cam_pos.xyz + g.cam_right.xyz * (sx * g.cam_params.y) + g.cam_up.xyz * (sy * g.cam_params.x);
+        return array<vec3<f32>, 2>(o, g.cam_fwd.xyz);
+    }
+    let aspect = fw / fh;
+    let d = g.cam_fwd.xyz + g.cam_right.xyz * (sx * aspect * g.cam_params.x) + g.cam_up.xyz * (sy * g.cam_params.x);
+    return array<vec3<f32>, 2>(g.cam_pos.xyz, normalize(d));
+}
+
+fn radiance(px: u32, py: u32, sample: u32) -> vec3<f32> {
+    rng = pcg_hash(px ^ pcg_hash(py ^ pcg_hash(sample ^ pcg_hash(params.seed.x ^ pcg_hash(params.seed.y)))));
+    let ray = camera_ray(px, py);
+    var o = ray[0];
+    var d = ray[1];
+    var throughput = vec3<f32>(1.0);
+    var l = vec3<f32>(0.0);
+    var last_pdf = 0.0;
+    let max_bounces = params.samples.z;
+    let have_lights = globals.counts.x > 0u;
+    for (var depth = 0u; depth <= max_bounces; depth = depth + 1u) {
+        let h = trace(o, d, BIG, false);
+        if (h.tri == NO_HIT) {
+            l = l + throughput * environment(d);
+            break;
+        }
+        let tr = tris[h.tri];
+        let sh = shades[h.tri];
+        let m = materials[bitcast<u32>(tr.v0.w)];
+        let c = cross(tr.e1.xyz, tr.e2.xyz);
+        let area2 = length(c);
+        var ng = c / max(area2, 1e-30);
+        let bw = 1.0 - h.u - h.v;
+        var n = normalize(sh.n0.xyz * bw + sh.n1.xyz * h.u + sh.n2.xyz * h.v);
+        let front = dot(ng, d) < 0.0;
+        if (!front) { ng = -ng; n = -n; }
+        if (dot(n, ng) <= 0.0) { n = ng; }
+        let uv = vec2<f32>(sh.n0.w, sh.n1.w) * bw + vec2<f32>(sh.n2.w, sh.extra.x) * h.u + sh.extra.yz * h.v;
+
+        // Emission (MIS against the light sample taken at the previous vertex).
+        if (front || m.emissive.w > 0.5) {
+            var e = m.emissive.xyz;
+            if (m.tex.z >= 0) { e = e * sample_tex(m.tex.z, uv, true).xyz; }
+            if (max(e.x, max(e.y, e.z)) > 0.0) {
+                var w = 1.0;
+                if (depth > 0u && have_lights) {
+                    let cos_l = abs(dot(ng, d));
+                    let pdf_l = sh.extra.w * h.t * h.t / max(cos_l * 0.5 * area2, 1e-30);
+                    w = last_pdf * last_pdf / (last_pdf * last_pdf + pdf_l * pdf_l);
+                }
+                l = l + throughput * e * w;
+            }
+        }
+        // Material.
+        var base = m.base.xyz;
+        if (m.tex.x >= 0) { base = base * sample_tex(m.tex.x, uv, true).xyz; }
+        var metallic = m.pbr.x;
+        var rough = m.pbr.y;
+        if (m.tex.y >= 0) {
+            let mr = sample_tex(m.tex.y, uv, false);
+            rough = rough * mr.y;
+            metallic = metallic * mr.z;
+        }
+        let alpha = max(rough * rough, 1e-3);
+        let f0_d = min(vec3<f32>(m.pbr.z) * m.spec_tint.xyz, vec3<f32>(1.0));
+        var s: Surface;
+        s.p = o + d * h.t;
+        s.n = n;
+        s.ng = ng;
+        s.diffuse = base * (1.0 - metallic);
+        s.f0 = mix(f0_d, base, metallic);
+        s.f90 = mix(m.pbr.w, 1.0, metallic);
+        s.alpha = alpha;
+        s.rough = rough;
+        let wo = -d;
+        let spec_w = luminance(fresnel(s.f0, s.f90, max(dot(n, wo), 0.0)));
+        let diff_w = luminance(s.diffuse);
+        if (spec_w <= 0.0) {
+            s.p_spec = 0.0;
+        } else if (diff_w <= 0.0) {
+            s.p_spec = 1.0;
+        } else {
+            s.p_spec = clamp(spec_w / (spec_w + diff_w), 0.1, 0.9);
+        }
+
+        if (have_lights) {
+            l = l + throughput * next_event(s, wo, depth < max_bounces);
+        }
+        // max_bounces counts indirect bounces (as Cycles does): 0 = direct light only.
+        if (depth == max_bounces) { break; }
+
+        let wi = sample_brdf(s, wo);
+        let ev = eval_brdf(s, wo, wi);
+        if (ev.pdf <= 0.0) { break; }
+        throughput = throughput * ev.f_cos / ev.pdf;
+        last_pdf = ev.pdf;
+        o = offset_origin(s.p, ng);
+        d = wi;
+        if (depth >= 2u) {
+            let q = min(max(throughput.x, max(throughput.y, throughput.z)), 0.95);
+            if (rand() >= q) { break; }
+            throughput = throughput / q;
+        }
+    }
+    if (is_bad(l)) { return vec3<f32>(0.0); }
+    return l;
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let lx = gid.x;
+    let ly = gid.y + params.frame.z;
+    if (lx >= params.tile.z || gid.y >= params.frame.w || ly >= params.tile.w) { return; }
+    let px = params.tile.x + lx;
+    let py = params.tile.y + ly;
+    let idx = ly * params.tile.z + lx;
+    var acc = vec3<f32>(0.0);
+    if (params.samples.x > 0u) { acc = accum[idx].xyz; }
+    for (var s = params.samples.x; s < params.samples.y; s = s + 1u) {
+        acc = acc + radiance(px, py, s);
+    }
+    accum[idx] = vec4<f32>(acc, 1.0);
+}

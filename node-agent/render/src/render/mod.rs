@@ -1,0 +1,194 @@
+//! Tile dispatch and readback on top of `vulkan/`.
+
+mod gpu_scene;
+mod output;
+mod tile;
+
+use crate::error::RenderError;
+use crate::scene::Scene;
+use crate::vulkan::{Buffer, Commands, ComputePipeline, Device, Instance};
+use gpu_scene::GpuScene;
+use std::sync::Arc;
+
+pub use output::TileImage;
+
+/// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`.
+const PATHTRACE_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace.spv"));
+/// Scenes kept on the GPU at once (least recently used is evicted).
+const SCENE_CACHE: usize = 2;
+
+/// Which device to use. `prefer` is a name substring or an index; when `None`, the
+/// `TESSERA_DEVICE` environment variable is consulted, then discrete > integrated > CPU.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceOptions {
+    pub prefer: Option<String>,
+    pub validation: bool,
+}
+
+/// One tile of one frame. The tile is `x, y, width, height` inside a `frame_width × frame_height` frame.
+///
+/// `frame` is carried for the protocol but mixed into nothing: static scenes give identical
+/// frames for the same seed. Vary `seed` to decorrelate frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileRequest {
+    pub frame: u32,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+    pub spp: u32,
+    pub max_bounces: u32,
+    pub seed: u64,
+    /// Also return linear RGBA f32 (the mean radiance, unclamped).
+    pub linear: bool,
+}
+
+pub const MAX_FRAME_DIMENSION: u32 = 16384;
+pub const MAX_SPP: u32 = 1 << 16;
+pub const MAX_BOUNCES: u32 = 64;
+
+impl TileRequest {
+    /// The whole frame as one tile.
+    pub fn whole_frame(
+        width: u32,
+        height: u32,
+        spp: u32,
+        max_bounces: u32,
+        seed: u64,
+    ) -> TileRequest {
+        TileRequest {
+            frame: 0,
+            frame_width: width,
+            frame_height: height,
+            x: 0,
+            y: 0,
+            width,
+            height,
+            spp,
+            max_bounces,
+            seed,
+            linear: false,
+        }
+    }
+
+    /// This request restricted to a sub-rectangle of the frame.
+    pub fn tile(&self, x: u32, y: u32, width: u32, height: u32) -> TileRequest {
+        TileRequest {
+            x,
+            y,
+            width,
+            height,
+            ..self.clone()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), RenderError> {
+        let bad = |m: String| Err(RenderError::InvalidRequest(m));
+        if self.frame_width == 0
+            || self.frame_height == 0
+            || self.frame_width > MAX_FRAME_DIMENSION
+            || self.frame_height > MAX_FRAME_DIMENSION
+        {
+            return bad(format!(
+                "frame {}×{} (1..={MAX_FRAME_DIMENSION})",
+                self.frame_width, self.frame_height
+            ));
+        }
+        let fits = |o: u32, s: u32, f: u32| s > 0 && o.checked_add(s).is_some_and(|e| e <= f);
+        if !fits(self.x, self.width, self.frame_width)
+            || !fits(self.y, self.height, self.frame_height)
+        {
+            return bad(format!(
+                "tile {},{},{},{} is empty or outside the {}×{} frame",
+                self.x, self.y, self.width, self.height, self.frame_width, self.frame_height
+            ));
+        }
+        if self.spp == 0 || self.spp > MAX_SPP {
+            return bad(format!("spp {} (1..={MAX_SPP})", self.spp));
+        }
+        if self.max_bounces > MAX_BOUNCES {
+            return bad(format!(
+                "max_bounces {} (max {MAX_BOUNCES})",
+                self.max_bounces
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Owns the Vulkan instance and device; one per process.
+pub struct Renderer {
+    // Field order is drop order: GPU resources first, the device last.
+    scenes: Vec<([u8; 32], GpuScene)>,
+    accum: Option<Buffer>,
+    readback: Option<Buffer>,
+    commands: Commands,
+    pipeline: ComputePipeline,
+    device: Arc<Device>,
+    device_name: String,
+}
+
+impl Renderer {
+    pub fn new(opts: &DeviceOptions) -> Result<Renderer, RenderError> {
+        let instance = Instance::new(opts.validation)?;
+        let env = std::env::var("TESSERA_DEVICE").ok();
+        let prefer = opts.prefer.as_deref().or(env.as_deref());
+        let device = Device::new(instance, prefer)?;
+        let pipeline =
+            ComputePipeline::new(&device, PATHTRACE_SPV, tile::BINDINGS, tile::PUSH_BYTES)?;
+        let commands = Commands::new(&device)?;
+        let device_name = device.physical.name.clone();
+        tracing::info!(device = %device_name, kind = ?device.physical.kind, "Vulkan device selected");
+        Ok(Renderer {
+            scenes: Vec::new(),
+            accum: None,
+            readback: None,
+            commands,
+            pipeline,
+            device,
+            device_name,
+        })
+    }
+
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// Renders one tile. The scene is uploaded on first use of `scene_key` and kept for later
+    /// tiles (the caller guarantees that one key always means the same scene, e.g. its bundle hash).
+    pub fn render_tile(
+        &mut self,
+        scene_key: &[u8; 32],
+        scene: &Scene,
+        req: &TileRequest,
+    ) -> Result<TileImage, RenderError> {
+        req.validate()?;
+        let pos = match self.scenes.iter().position(|(k, _)| k == scene_key) {
+            Some(p) => p,
+            None => {
+                if self.scenes.len() >= SCENE_CACHE {
+                    self.scenes.remove(0);
+                }
+                let gpu = GpuScene::upload(&self.device, &self.commands, &self.pipeline, scene)?;
+                self.scenes.push((*scene_key, gpu));
+                self.scenes.len() - 1
+            }
+        };
+        // Most recently used last.
+        let entry = self.scenes.remove(pos);
+        self.scenes.push(entry);
+        let gpu = &mut self.scenes.last_mut().expect("just pushed").1;
+        let accum = tile::render(
+            &self.device,
+            &self.commands,
+            &self.pipeline,
+            gpu,
+            &mut self.accum,
+            &mut self.readback,
+            req,
+        )?;
+        Ok(TileImage::from_accum(req, &accum))
+    }
+}

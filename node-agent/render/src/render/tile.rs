@@ -1,0 +1,178 @@
+//! Splits a tile into submits of about half a second (GPU watchdogs), dispatches and reads back.
+//!
+//! Work is split by row bands and by sample ranges. The shader adds samples one at a time in
+//! index order into the f32 accumulator, so the result does not depend on how work is split.
+
+use super::gpu_scene::GpuScene;
+use super::TileRequest;
+use crate::error::RenderError;
+use crate::vulkan::{Buffer, Commands, ComputePipeline, Device, MemoryLocation};
+use ash::vk;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const BINDINGS: u32 = 10;
+const ACCUM_BINDING: u32 = 9;
+pub const PUSH_BYTES: u32 = 64;
+const WORKGROUP: u32 = 8;
+/// Target wall time of one submit; well under the ~2 s of common GPU watchdogs.
+const TARGET_SUBMIT_S: f64 = 0.5;
+/// Assumed throughput before the first measurement (pixel-samples/s), deliberately low.
+const INITIAL_RATE: f64 = 1.0e6;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    tile: [u32; 4],
+    frame: [u32; 4],
+    samples: [u32; 4],
+    seed: [u32; 4],
+}
+
+/// Renders the tile and returns its accumulated RGBA f32 (sum over samples).
+pub fn render(
+    device: &Arc<Device>,
+    commands: &Commands,
+    pipeline: &ComputePipeline,
+    scene: &mut GpuScene,
+    accum: &mut Option<Buffer>,
+    readback: &mut Option<Buffer>,
+    req: &TileRequest,
+) -> Result<Vec<f32>, RenderError> {
+    let bytes = req.width as u64 * req.height as u64 * 16;
+    if bytes > device.limits.max_storage_buffer_range as u64 {
+        return Err(RenderError::InvalidRequest(format!(
+            "tile of {}×{} needs {bytes} bytes, more than the device's storage buffer range; use smaller tiles",
+            req.width, req.height
+        )));
+    }
+    if accum.as_ref().is_none_or(|b| b.size < bytes) {
+        *accum = None; // free the old one first
+        *accum = Some(Buffer::new(
+            device,
+            bytes,
+            vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_SRC,
+            MemoryLocation::Device,
+        )?);
+        *readback = None;
+        *readback = Some(Buffer::new(
+            device,
+            bytes,
+            vk::BufferUsageFlags::TRANSFER_DST,
+            MemoryLocation::Readback,
+        )?);
+    }
+    let (accum, readback) = (
+        accum.as_ref().expect("allocated"),
+        readback.as_ref().expect("allocated"),
+    );
+    scene.set.bind(ACCUM_BINDING, accum);
+
+    let d = &device.raw;
+    let mut row = 0u32;
+    let mut first = true;
+    while row < req.height {
+        // Rows per band: as many as fit one sample each into the budget.
+        let rate = scene.rate.unwrap_or(INITIAL_RATE);
+        let budget = if scene.rate.is_some() {
+            rate * TARGET_SUBMIT_S
+        } else {
+            rate * 0.1
+        };
+        let rows = ((budget / req.width as f64) as u32).clamp(1, req.height - row);
+        let mut s = 0u32;
+        while s < req.spp {
+            let rate = scene.rate.unwrap_or(INITIAL_RATE);
+            let budget = if scene.rate.is_some() {
+                rate * TARGET_SUBMIT_S
+            } else {
+                rate * 0.1
+            };
+            let n = ((budget / (req.width as f64 * rows as f64)) as u32).clamp(1, req.spp - s);
+            let params = Params {
+                tile: [req.x, req.y, req.width, req.height],
+                frame: [req.frame_width, req.frame_height, row, rows],
+                samples: [s, s + n, req.max_bounces, 0],
+                seed: [req.seed as u32, (req.seed >> 32) as u32, 0, 0],
+            };
+            let cmd = commands.begin()?;
+            let (src_stage, src_access) = if first {
+                (
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::AccessFlags::TRANSFER_READ,
+                )
+            } else {
+                (
+                    vk::PipelineStageFlags::COMPUTE_SHADER,
+                    vk::AccessFlags::SHADER_WRITE,
+                )
+            };
+            // Previous readback (first) or previous dispatch must finish with the accumulator.
+            commands.barrier(
+                src_stage,
+                src_access,
+                vk::PipelineStageFlags::COMPUTE_SHADER,
+                vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE,
+            );
+            // SAFETY: recording; the pipeline, set and push range match the shader.
+            unsafe {
+                d.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::COMPUTE, pipeline.raw);
+                d.cmd_bind_descriptor_sets(
+                    cmd,
+                    vk::PipelineBindPoint::COMPUTE,
+                    pipeline.layout,
+                    0,
+                    &[scene.set.raw],
+                    &[],
+                );
+                d.cmd_push_constants(
+                    cmd,
+                    pipeline.layout,
+                    vk::ShaderStageFlags::COMPUTE,
+                    0,
+                    bytemuck::bytes_of(&params),
+                );
+                d.cmd_dispatch(
+                    cmd,
+                    req.width.div_ceil(WORKGROUP),
+                    rows.div_ceil(WORKGROUP),
+                    1,
+                );
+            }
+            let t0 = Instant::now();
+            commands.submit_and_wait()?;
+            let dt = t0.elapsed().as_secs_f64();
+            if dt > 0.02 {
+                let measured = req.width as f64 * rows as f64 * n as f64 / dt;
+                scene.rate = Some(match scene.rate {
+                    Some(r) => 0.5 * r + 0.5 * measured,
+                    None => measured,
+                });
+            }
+            first = false;
+            s += n;
+        }
+        row += rows;
+    }
+
+    let cmd = commands.begin()?;
+    commands.barrier(
+        vk::PipelineStageFlags::COMPUTE_SHADER,
+        vk::AccessFlags::SHADER_WRITE,
+        vk::PipelineStageFlags::TRANSFER,
+        vk::AccessFlags::TRANSFER_READ,
+    );
+    let region = [vk::BufferCopy::default().size(bytes)];
+    // SAFETY: recording; both buffers hold at least `bytes`.
+    unsafe { d.cmd_copy_buffer(cmd, accum.raw, readback.raw, &region) };
+    commands.barrier(
+        vk::PipelineStageFlags::TRANSFER,
+        vk::AccessFlags::TRANSFER_WRITE,
+        vk::PipelineStageFlags::HOST,
+        vk::AccessFlags::HOST_READ,
+    );
+    commands.submit_and_wait()?;
+    let mut out = vec![0f32; (bytes / 4) as usize];
+    readback.read(bytemuck::cast_slice_mut(&mut out))?;
+    Ok(out)
+}

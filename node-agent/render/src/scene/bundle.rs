@@ -1,0 +1,173 @@
+//! Bundle plumbing: tar archives, bounded file reads and safe relative URIs.
+
+use super::SceneLimits;
+use crate::error::SceneError;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// Reads a whole file, refusing files larger than `limit` before allocating.
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, SceneError> {
+    let io = |source| SceneError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    if len > limit {
+        return Err(SceneError::Limit(format!(
+            "{} is {len} bytes (max {limit})",
+            path.display()
+        )));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(limit + 1).read_to_end(&mut buf).map_err(io)?;
+    if buf.len() as u64 > limit {
+        return Err(SceneError::Limit(format!(
+            "{} grew past {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Percent-decodes a relative URI and refuses absolute paths, `..` and schemes.
+pub fn safe_relative_path(uri: &str) -> Result<PathBuf, SceneError> {
+    let bad = |why: &str| SceneError::Bundle(format!("refusing URI {uri:?}: {why}"));
+    if uri.contains("://") || uri.starts_with('/') || uri.starts_with('\\') {
+        return Err(bad("only relative paths inside the bundle are allowed"));
+    }
+    let decoded = percent_decode(uri).ok_or_else(|| bad("bad percent-encoding"))?;
+    let p = PathBuf::from(&decoded);
+    for c in p.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            _ => return Err(bad("path leaves the bundle directory")),
+        }
+    }
+    if decoded.contains(':') {
+        return Err(bad("drive letters and schemes are not allowed"));
+    }
+    Ok(p)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Decodes a `data:...;base64,` URI.
+pub fn decode_data_uri(uri: &str, limit: u64) -> Result<Vec<u8>, SceneError> {
+    use base64::Engine;
+    let (head, data) = uri
+        .split_once(',')
+        .ok_or_else(|| SceneError::Bundle("malformed data URI".into()))?;
+    if !head.ends_with(";base64") {
+        return Err(SceneError::Unsupported(
+            "data URI that is not base64".into(),
+        ));
+    }
+    if (data.len() as u64 / 4) * 3 > limit {
+        return Err(SceneError::Limit(format!(
+            "data URI larger than {limit} bytes"
+        )));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim_end())
+        .map_err(|e| SceneError::Bundle(format!("bad base64 in data URI: {e}")))
+}
+
+pub fn looks_like_tar(bytes: &[u8]) -> bool {
+    bytes.len() >= 512 && &bytes[257..262] == b"ustar"
+}
+
+/// The regular files of a tar bundle, keyed by normalised relative path.
+pub struct Archive {
+    files: HashMap<PathBuf, Vec<u8>>,
+}
+
+impl Archive {
+    pub fn read(bytes: &[u8], limits: &SceneLimits) -> Result<Archive, SceneError> {
+        let err = |e: std::io::Error| SceneError::Bundle(format!("bad tar archive: {e}"));
+        let mut ar = tar::Archive::new(bytes);
+        let mut files = HashMap::new();
+        let mut total = 0u64;
+        for entry in ar.entries().map_err(err)? {
+            let mut entry = entry.map_err(err)?;
+            if files.len() >= limits.max_archive_entries {
+                return Err(SceneError::Limit(format!(
+                    "tar holds more than {} files",
+                    limits.max_archive_entries
+                )));
+            }
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let path = entry.path().map_err(err)?.into_owned();
+            let rel = safe_relative_path(&path.to_string_lossy())?;
+            let size = entry.size();
+            total = total.saturating_add(size);
+            if total > limits.max_file_bytes || size > bytes.len() as u64 {
+                return Err(SceneError::Limit(format!(
+                    "tar content exceeds {} bytes",
+                    limits.max_file_bytes
+                )));
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            entry.read_to_end(&mut data).map_err(err)?;
+            files.insert(normalise(&rel), data);
+        }
+        Ok(Archive { files })
+    }
+
+    /// The single `.gltf` or `.glb` file and its directory inside the archive.
+    pub fn main_file(&self) -> Result<(&[u8], PathBuf), SceneError> {
+        let mains: Vec<&PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| {
+                p.extension().is_some_and(|e| {
+                    e.eq_ignore_ascii_case("gltf") || e.eq_ignore_ascii_case("glb")
+                })
+            })
+            .collect();
+        match mains.as_slice() {
+            [one] => Ok((
+                &self.files[*one],
+                one.parent().unwrap_or(Path::new("")).to_path_buf(),
+            )),
+            [] => Err(SceneError::Bundle("tar holds no .gltf or .glb file".into())),
+            _ => Err(SceneError::Bundle(format!(
+                "tar holds {} .gltf/.glb files; exactly one is required",
+                mains.len()
+            ))),
+        }
+    }
+
+    pub fn resolve(&self, dir: &Path, uri: &str) -> Result<Vec<u8>, SceneError> {
+        let rel = safe_relative_path(uri)?;
+        let key = normalise(&dir.join(rel));
+        self.files
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| SceneError::Bundle(format!("file {uri:?} is missing from the bundle")))
+    }
+}
+
+fn normalise(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect()
+}

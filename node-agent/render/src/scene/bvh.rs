@@ -1,0 +1,406 @@
+//! Binned-SAH BVH over triangles, flattened depth-first for stack-based GPU traversal.
+//!
+//! Node layout (32 bytes, matches `BvhNode` in `shaders/pathtrace.wgsl`), nodes in pre-order:
+//! an inner node (`count == 0`) has its left child next, and `index` is its *skip* link, the
+//! node after its whole subtree (where traversal goes when the ray misses the box);
+//! a leaf has `count > 0` triangles starting at `index` and its skip link is the next node.
+//! Traversal is stackless, which suits SIMD-on-CPU drivers such as lavapipe.
+
+use super::math::{max3, min3, V3};
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BvhNode {
+    pub min: [f32; 3],
+    pub index: u32,
+    pub max: [f32; 3],
+    pub count: u32,
+}
+
+const BINS: usize = 16;
+const MAX_LEAF: usize = 4;
+/// Past this depth splits fall back to the object median, bounding the depth by about 2·log2(n).
+const SAH_DEPTH: u32 = 40;
+/// The traversal stack in the shader holds this many entries; the builder never exceeds it.
+pub const MAX_DEPTH: u32 = 62;
+
+#[derive(Clone, Copy)]
+struct Aabb {
+    min: V3,
+    max: V3,
+}
+
+impl Aabb {
+    const EMPTY: Aabb = Aabb {
+        min: [f32::INFINITY; 3],
+        max: [f32::NEG_INFINITY; 3],
+    };
+    fn grow(&mut self, p: V3) {
+        self.min = min3(self.min, p);
+        self.max = max3(self.max, p);
+    }
+    fn merge(&mut self, o: &Aabb) {
+        self.min = min3(self.min, o.min);
+        self.max = max3(self.max, o.max);
+    }
+    fn area(&self) -> f32 {
+        let d = [
+            (self.max[0] - self.min[0]).max(0.0),
+            (self.max[1] - self.min[1]).max(0.0),
+            (self.max[2] - self.min[2]).max(0.0),
+        ];
+        2.0 * (d[0] * d[1] + d[1] * d[2] + d[2] * d[0])
+    }
+}
+
+/// Builds the BVH. Returns the nodes and the triangle order (leaf ranges index into it).
+pub fn build(tris: &[[V3; 3]]) -> (Vec<BvhNode>, Vec<u32>) {
+    let n = tris.len();
+    let mut boxes = Vec::with_capacity(n);
+    let mut cents = Vec::with_capacity(n);
+    for t in tris {
+        let mut b = Aabb::EMPTY;
+        t.iter().for_each(|p| b.grow(*p));
+        cents.push([
+            (b.min[0] + b.max[0]) * 0.5,
+            (b.min[1] + b.max[1]) * 0.5,
+            (b.min[2] + b.max[2]) * 0.5,
+        ]);
+        boxes.push(b);
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut nodes = Vec::with_capacity(2 * n.max(1));
+    if n == 0 {
+        // An empty inner node whose skip link ends traversal.
+        nodes.push(BvhNode {
+            min: [0.0; 3],
+            index: 1,
+            max: [0.0; 3],
+            count: 0,
+        });
+        return (nodes, order);
+    }
+    let ctx = Ctx {
+        boxes: &boxes,
+        cents: &cents,
+    };
+    ctx.build_node(&mut nodes, &mut order, 0, n, 0);
+    (nodes, order)
+}
+
+struct Ctx<'a> {
+    boxes: &'a [Aabb],
+    cents: &'a [V3],
+}
+
+impl Ctx<'_> {
+    fn build_node(
+        &self,
+        nodes: &mut Vec<BvhNode>,
+        order: &mut [u32],
+        start: usize,
+        end: usize,
+        depth: u32,
+    ) {
+        let items = &mut order[start..end];
+        let mut bounds = Aabb::EMPTY;
+        let mut cb = Aabb::EMPTY;
+        for &i in items.iter() {
+            bounds.merge(&self.boxes[i as usize]);
+            cb.grow(self.cents[i as usize]);
+        }
+        let me = nodes.len();
+        nodes.push(BvhNode {
+            min: bounds.min,
+            index: start as u32,
+            max: bounds.max,
+            count: items.len() as u32,
+        });
+        if items.len() <= MAX_LEAF || depth >= MAX_DEPTH {
+            return;
+        }
+        let mid = match self.sah_split(items, &bounds, &cb, depth) {
+            Some(m) => m,
+            None if items.len() <= 4 * MAX_LEAF && depth < SAH_DEPTH => return,
+            None => {
+                // Object median along the widest centroid axis: always balanced.
+                let axis = widest(&cb);
+                items.sort_unstable_by(|a, b| {
+                    self.cents[*a as usize][axis].total_cmp(&self.cents[*b as usize][axis])
+                });
+                items.len() / 2
+            }
+        };
+        self.build_node(nodes, order, start, start + mid, depth + 1);
+        self.build_node(nodes, order, start + mid, end, depth + 1);
+        nodes[me].index = nodes.len() as u32;
+        nodes[me].count = 0;
+    }
+
+    /// Binned SAH; returns the split position within `items` (reordered), or `None` when
+    /// a leaf is cheaper or the centroids cannot be separated.
+    fn sah_split(&self, items: &mut [u32], bounds: &Aabb, cb: &Aabb, depth: u32) -> Option<usize> {
+        if depth >= SAH_DEPTH {
+            return None;
+        }
+        let mut best = (f32::INFINITY, 0usize, 0usize);
+        for axis in 0..3 {
+            let (lo, hi) = (cb.min[axis], cb.max[axis]);
+            if hi - lo <= 1e-12 * (1.0 + lo.abs()) {
+                continue;
+            }
+            let k = BINS as f32 / (hi - lo);
+            let bin_of = |c: f32| (((c - lo) * k) as usize).min(BINS - 1);
+            let mut bb = [Aabb::EMPTY; BINS];
+            let mut cnt = [0usize; BINS];
+            for &i in items.iter() {
+                let b = bin_of(self.cents[i as usize][axis]);
+                cnt[b] += 1;
+                bb[b].merge(&self.boxes[i as usize]);
+            }
+            let mut right_area = [0.0f32; BINS];
+            let mut acc = Aabb::EMPTY;
+            for b in (1..BINS).rev() {
+                acc.merge(&bb[b]);
+                right_area[b] = acc.area();
+            }
+            let mut left = Aabb::EMPTY;
+            let (mut nl, mut nr) = (0usize, items.len());
+            for b in 0..BINS - 1 {
+                left.merge(&bb[b]);
+                nl += cnt[b];
+                nr -= cnt[b];
+                if nl == 0 || nr == 0 {
+                    continue;
+                }
+                let cost = left.area() * nl as f32 + right_area[b + 1] * nr as f32;
+                if cost < best.0 {
+                    best = (cost, axis, b);
+                }
+            }
+        }
+        if !best.0.is_finite() {
+            return None;
+        }
+        let leaf_cost = bounds.area() * items.len() as f32;
+        // Traversal cost ~ one triangle test per node visit, relative to the parent's area.
+        if items.len() <= 4 * MAX_LEAF && best.0 + bounds.area() >= leaf_cost {
+            return None;
+        }
+        let (axis, split) = (best.1, best.2);
+        let (lo, hi) = (cb.min[axis], cb.max[axis]);
+        let k = BINS as f32 / (hi - lo);
+        let mut i = 0;
+        let mut j = items.len();
+        while i < j {
+            let b = (((self.cents[items[i] as usize][axis] - lo) * k) as usize).min(BINS - 1);
+            if b <= split {
+                i += 1;
+            } else {
+                j -= 1;
+                items.swap(i, j);
+            }
+        }
+        (i > 0 && i < items.len()).then_some(i)
+    }
+}
+
+fn widest(b: &Aabb) -> usize {
+    let d = [
+        b.max[0] - b.min[0],
+        b.max[1] - b.min[1],
+        b.max[2] - b.min[2],
+    ];
+    if d[0] >= d[1] && d[0] >= d[2] {
+        0
+    } else if d[1] >= d[2] {
+        1
+    } else {
+        2
+    }
+}
+
+/// CPU closest-hit traversal of the flattened BVH (mirrors the shader; used by tests and tools).
+/// `tris` are in BVH order. Returns (t, triangle index in BVH order).
+pub fn intersect(nodes: &[BvhNode], tris: &[[V3; 3]], o: V3, d: V3) -> Option<(f32, u32)> {
+    let inv = [1.0 / d[0], 1.0 / d[1], 1.0 / d[2]];
+    let mut best: Option<(f32, u32)> = None;
+    let mut ni = 0usize;
+    while ni < nodes.len() {
+        let n = &nodes[ni];
+        let tmax = best.map_or(f32::INFINITY, |b| b.0);
+        if !slab(n, o, inv, tmax) {
+            ni = if n.count > 0 {
+                ni + 1
+            } else {
+                n.index as usize
+            };
+            continue;
+        }
+        if n.count > 0 {
+            for t in n.index..n.index + n.count {
+                if let Some(h) = tri_hit(&tris[t as usize], o, d) {
+                    if h < best.map_or(f32::INFINITY, |b| b.0) {
+                        best = Some((h, t));
+                    }
+                }
+            }
+        }
+        ni += 1;
+    }
+    best
+}
+
+/// Children of inner node `i`: (left, right).
+#[cfg(test)]
+fn children(nodes: &[BvhNode], i: usize) -> (usize, usize) {
+    let left = i + 1;
+    let right = if nodes[left].count > 0 {
+        left + 1
+    } else {
+        nodes[left].index as usize
+    };
+    (left, right)
+}
+
+fn slab(n: &BvhNode, o: V3, inv: V3, tmax: f32) -> bool {
+    let mut t0 = 0.0f32;
+    let mut t1 = tmax;
+    for a in 0..3 {
+        let ta = (n.min[a] - o[a]) * inv[a];
+        let tb = (n.max[a] - o[a]) * inv[a];
+        t0 = t0.max(ta.min(tb));
+        t1 = t1.min(ta.max(tb));
+    }
+    t0 <= t1
+}
+
+/// Möller–Trumbore; returns t > 0.
+pub fn tri_hit(t: &[V3; 3], o: V3, d: V3) -> Option<f32> {
+    use super::math::{cross, dot, sub};
+    let e1 = sub(t[1], t[0]);
+    let e2 = sub(t[2], t[0]);
+    let p = cross(d, e2);
+    let det = dot(e1, p);
+    if det.abs() < 1e-12 {
+        return None;
+    }
+    let inv = 1.0 / det;
+    let s = sub(o, t[0]);
+    let u = dot(s, p) * inv;
+    if !(0.0..=1.0).contains(&u) {
+        return None;
+    }
+    let q = cross(s, e1);
+    let v = dot(d, q) * inv;
+    if v < 0.0 || u + v > 1.0 {
+        return None;
+    }
+    let h = dot(e2, q) * inv;
+    (h > 1e-6).then_some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(s: &mut u64) -> f32 {
+        *s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*s >> 40) as f32) / (1u64 << 24) as f32
+    }
+
+    fn random_tris(n: usize, seed: u64) -> Vec<[V3; 3]> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                let c = [lcg(&mut s) * 10.0, lcg(&mut s) * 10.0, lcg(&mut s) * 10.0];
+                let mut t = [[0.0; 3]; 3];
+                for p in t.iter_mut() {
+                    *p = [
+                        c[0] + lcg(&mut s) - 0.5,
+                        c[1] + lcg(&mut s) - 0.5,
+                        c[2] + lcg(&mut s) - 0.5,
+                    ];
+                }
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)]
+    fn every_triangle_in_exactly_one_leaf_and_bounds_contain_it() {
+        let tris = random_tris(3000, 7);
+        let (nodes, order) = build(&tris);
+        let mut seen = vec![0u32; tris.len()];
+        let mut stack = vec![(0u32, 0u32)];
+        let mut max_depth = 0;
+        while let Some((ni, depth)) = stack.pop() {
+            max_depth = max_depth.max(depth);
+            let n = nodes[ni as usize];
+            if n.count > 0 {
+                for k in n.index..n.index + n.count {
+                    let t = order[k as usize] as usize;
+                    seen[t] += 1;
+                    for p in &tris[t] {
+                        for a in 0..3 {
+                            assert!(p[a] >= n.min[a] && p[a] <= n.max[a]);
+                        }
+                    }
+                }
+            } else {
+                assert!(n.index as usize > ni as usize + 2 && (n.index as usize) <= nodes.len());
+                let (l, r) = children(&nodes, ni as usize);
+                assert!(r < n.index as usize);
+                stack.push((l as u32, depth + 1));
+                stack.push((r as u32, depth + 1));
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1));
+        assert!(max_depth <= MAX_DEPTH);
+    }
+
+    #[test]
+    fn traversal_matches_brute_force() {
+        let tris = random_tris(2000, 11);
+        let (nodes, order) = build(&tris);
+        let sorted: Vec<[V3; 3]> = order.iter().map(|&i| tris[i as usize]).collect();
+        let mut s = 99u64;
+        let mut hits = 0;
+        for _ in 0..500 {
+            let o = [lcg(&mut s) * 14.0 - 2.0, lcg(&mut s) * 14.0 - 2.0, -3.0];
+            let d =
+                super::super::math::normalize([lcg(&mut s) - 0.5, lcg(&mut s) - 0.5, 1.0]).unwrap();
+            let brute = tris
+                .iter()
+                .filter_map(|t| tri_hit(t, o, d))
+                .fold(f32::INFINITY, f32::min);
+            let bvh = intersect(&nodes, &sorted, o, d).map_or(f32::INFINITY, |h| h.0);
+            assert_eq!(brute, bvh);
+            hits += brute.is_finite() as u32;
+        }
+        assert!(hits > 50, "test rays should hit something ({hits})");
+    }
+
+    #[test]
+    fn degenerate_input_stays_shallow() {
+        // 10 000 identical triangles: centroids cannot be separated; depth must stay bounded.
+        let tris = vec![[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]; 10_000];
+        let (nodes, _) = build(&tris);
+        let mut stack = vec![(0u32, 0u32)];
+        while let Some((ni, depth)) = stack.pop() {
+            assert!(depth <= MAX_DEPTH);
+            let n = nodes[ni as usize];
+            if n.count == 0 {
+                let (l, r) = children(&nodes, ni as usize);
+                stack.push((l as u32, depth + 1));
+                stack.push((r as u32, depth + 1));
+            } else {
+                assert!(n.count as usize <= 4 * MAX_LEAF);
+            }
+        }
+    }
+}

@@ -1,0 +1,907 @@
+//! glTF 2.0 → [`Scene`]: node transforms, triangles, materials, textures, lights, camera.
+//! Every index and byte range is checked; anything unsupported is an error, not a guess.
+
+use super::bundle::decode_data_uri;
+use super::math::{self, M4, V3};
+use super::*;
+use gltf::accessor::{DataType, Dimensions};
+use std::collections::HashMap;
+
+/// Extensions whose meaning is implemented.
+const SUPPORTED_EXTENSIONS: &[&str] = &[
+    "KHR_materials_emissive_strength",
+    "KHR_lights_punctual",
+    "KHR_materials_ior",
+    "KHR_materials_specular",
+];
+/// Extensions that carry only metadata; ignoring them cannot change the image.
+const IGNORED_EXTENSIONS: &[&str] = &["KHR_xmp_json_ld"];
+
+/// glTF photometric units (cd, lux) to the renderer's radiometric units, as Blender converts them.
+const LUMENS_PER_WATT: f32 = 683.0;
+const MAX_COORD: f32 = 1e15;
+const MAX_NODE_DEPTH: usize = 128;
+
+type Resolver<'a> = dyn Fn(&str) -> Result<Vec<u8>, SceneError> + 'a;
+
+pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scene, SceneError> {
+    let limits = &opts.limits;
+    let gltf = gltf::Gltf::from_slice(bytes).map_err(|e| SceneError::Gltf(e.to_string()))?;
+    let doc = &gltf.document;
+    check_extensions(doc)?;
+    let mut warnings = Vec::new();
+    if doc.animations().next().is_some() {
+        warnings.push("animations are ignored: the static pose is rendered for every frame".into());
+    }
+    if doc.nodes().len() > limits.max_nodes {
+        return Err(SceneError::Limit(format!(
+            "{} nodes (max {})",
+            doc.nodes().len(),
+            limits.max_nodes
+        )));
+    }
+
+    let buffers = load_buffers(doc, gltf.blob.as_deref(), resolve, limits)?;
+    let mut ctx = Loader {
+        buffers,
+        resolve,
+        limits,
+        warnings,
+        images: HashMap::new(),
+        textures: HashMap::new(),
+        gpu_textures: Vec::new(),
+        texels: Vec::new(),
+        default_material: doc.materials().len(),
+    };
+
+    // --- walk the scene graph ---
+    let scene = doc
+        .default_scene()
+        .or_else(|| doc.scenes().next())
+        .ok_or_else(|| SceneError::Gltf("no scene".into()))?;
+    let mut geo = Geometry::default();
+    let mut cameras: Vec<CameraEntry> = Vec::new();
+    let mut lights: Vec<GpuLight> = Vec::new();
+    let mut stack: Vec<(gltf::Node, M4, usize)> =
+        scene.nodes().map(|n| (n, math::IDENTITY, 0)).collect();
+    stack.reverse();
+    let mut visited = 0usize;
+    while let Some((node, parent, depth)) = stack.pop() {
+        visited += 1;
+        if visited > limits.max_nodes || depth > MAX_NODE_DEPTH {
+            return Err(SceneError::Limit(format!(
+                "node graph too large or too deep (cycle?) at node {}",
+                node.index()
+            )));
+        }
+        let world = math::mul(&parent, &node.transform().matrix());
+        if world.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(SceneError::data(
+                format!("node {}", node.index()),
+                "non-finite transform",
+            ));
+        }
+        if let Some(mesh) = node.mesh() {
+            if node.skin().is_some() {
+                return Err(SceneError::Unsupported(format!(
+                    "skinned mesh on node {} (apply the armature before export)",
+                    node.index()
+                )));
+            }
+            for prim in mesh.primitives() {
+                ctx.primitive(&prim, &world, &mut geo, mesh.index())?;
+            }
+        }
+        if let Some(cam) = node.camera() {
+            cameras.push((
+                node.name().map(str::to_owned),
+                cam.name().map(str::to_owned),
+                world,
+                match cam.projection() {
+                    gltf::camera::Projection::Perspective(p) => {
+                        ((p.yfov() * 0.5).tan(), 0.0, false)
+                    }
+                    gltf::camera::Projection::Orthographic(o) => (o.ymag(), o.xmag(), true),
+                },
+            ));
+        }
+        if let Some(light) = node.light() {
+            if lights.len() >= limits.max_lights {
+                return Err(SceneError::Limit(format!(
+                    "more than {} lights",
+                    limits.max_lights
+                )));
+            }
+            if light.range().is_some() {
+                ctx.warnings.push(format!(
+                    "light {}: range ignored (inverse-square falloff only)",
+                    light.index()
+                ));
+            }
+            lights.push(punctual_light(&light, &world)?);
+        }
+        let mut children: Vec<_> = node.children().map(|c| (c, world, depth + 1)).collect();
+        children.reverse();
+        stack.extend(children);
+    }
+    if geo.tris.is_empty() {
+        return Err(SceneError::data("scene", "no triangles to render"));
+    }
+    let camera = pick_camera(&cameras, opts.camera.as_deref())?;
+
+    // --- materials (glTF order, then the default material) ---
+    let mut materials = Vec::with_capacity(doc.materials().len() + 1);
+    for m in doc.materials() {
+        materials.push(ctx.material(&m)?);
+    }
+    materials.push(default_material());
+
+    // --- environment ---
+    let environment = match &opts.environment {
+        Some(e) => e.clone(),
+        None => ctx.environment(&scene)?,
+    };
+
+    // --- BVH and reordering ---
+    let (nodes, order) = bvh::build(&geo.tris);
+    let mut tris = Vec::with_capacity(order.len());
+    let mut shade = Vec::with_capacity(order.len());
+    for &i in &order {
+        let i = i as usize;
+        let [a, b, c] = geo.tris[i];
+        let (e1, e2) = (math::sub(b, a), math::sub(c, a));
+        tris.push(GpuTri {
+            v0: [a[0], a[1], a[2], f32::from_bits(geo.material[i])],
+            e1: [e1[0], e1[1], e1[2], 0.0],
+            e2: [e2[0], e2[1], e2[2], 0.0],
+        });
+        let n = geo.normals[i];
+        let uv = geo.uvs[i];
+        shade.push(GpuShade {
+            n0: [n[0][0], n[0][1], n[0][2], uv[0][0]],
+            n1: [n[1][0], n[1][1], n[1][2], uv[0][1]],
+            n2: [n[2][0], n[2][1], n[2][2], uv[1][0]],
+            extra: [uv[1][1], uv[2][0], uv[2][1], 0.0],
+        });
+    }
+
+    // --- lights: emissive triangles + punctual, one CDF by estimated power ---
+    let bounds_radius = scene_radius(&geo.tris);
+    let mut power: Vec<f32> = Vec::new();
+    let mut all_lights = Vec::new();
+    for (k, t) in tris.iter().enumerate() {
+        let m = &materials[t.v0[3].to_bits() as usize];
+        let e = [m.emissive[0], m.emissive[1], m.emissive[2]];
+        if e.iter().all(|v| *v <= 0.0) {
+            continue;
+        }
+        let area = 0.5
+            * math::length(math::cross(
+                [t.e1[0], t.e1[1], t.e1[2]],
+                [t.e2[0], t.e2[1], t.e2[2]],
+            ));
+        if area <= 0.0 || !area.is_finite() {
+            continue;
+        }
+        let sides = if m.emissive[3] > 0.5 { 2.0 } else { 1.0 };
+        power.push(math::luminance(e).max(1e-6) * area * std::f32::consts::PI * sides);
+        all_lights.push(GpuLight {
+            pos: [f32::from_bits(k as u32), 0.0, 0.0, 0.0],
+            dir: [0.0; 4],
+            color: [0.0; 4],
+            meta: [LIGHT_TRIANGLE as f32, 0.0, 0.0, 0.0],
+            cone: [0.0; 4],
+        });
+    }
+    for l in lights {
+        let lum = math::luminance([l.color[0], l.color[1], l.color[2]]).max(1e-6);
+        let p = match l.meta[0] as u32 {
+            LIGHT_POINT => 4.0 * std::f32::consts::PI * lum,
+            LIGHT_SPOT => 2.0 * std::f32::consts::PI * (1.0 - l.cone[0]).max(1e-3) * lum,
+            _ => lum * std::f32::consts::PI * bounds_radius * bounds_radius,
+        };
+        power.push(p.max(1e-12));
+        all_lights.push(l);
+    }
+    let total: f64 = power.iter().map(|p| *p as f64).sum();
+    let mut acc = 0.0f64;
+    for (l, p) in all_lights.iter_mut().zip(&power) {
+        acc += *p as f64;
+        l.meta[1] = (acc / total) as f32;
+        l.meta[2] = (*p as f64 / total) as f32;
+        if l.meta[0] as u32 == LIGHT_TRIANGLE {
+            shade[l.pos[0].to_bits() as usize].extra[3] = l.meta[2];
+        }
+    }
+    if let Some(last) = all_lights.last_mut() {
+        last.meta[1] = 1.0;
+    }
+
+    let Loader {
+        gpu_textures,
+        texels,
+        warnings,
+        ..
+    } = ctx;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(Scene {
+        tris,
+        shade,
+        nodes,
+        materials,
+        textures: gpu_textures,
+        texels,
+        lights: all_lights,
+        camera,
+        environment,
+        warnings,
+    })
+}
+
+fn check_extensions(doc: &gltf::Document) -> Result<(), SceneError> {
+    let unknown: Vec<&str> = doc
+        .extensions_used()
+        .chain(doc.extensions_required())
+        .filter(|e| !SUPPORTED_EXTENSIONS.contains(e) && !IGNORED_EXTENSIONS.contains(e))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(SceneError::Unsupported(format!(
+            "extensions {unknown:?} (supported: {SUPPORTED_EXTENSIONS:?})"
+        )))
+    }
+}
+
+fn load_buffers(
+    doc: &gltf::Document,
+    blob: Option<&[u8]>,
+    resolve: &Resolver,
+    limits: &SceneLimits,
+) -> Result<Vec<Vec<u8>>, SceneError> {
+    let mut total = 0u64;
+    let mut out = Vec::new();
+    for b in doc.buffers() {
+        let declared = b.length() as u64;
+        total = total.saturating_add(declared);
+        if total > limits.max_buffer_bytes {
+            return Err(SceneError::Limit(format!(
+                "buffers total more than {} bytes",
+                limits.max_buffer_bytes
+            )));
+        }
+        let mut data = match b.source() {
+            gltf::buffer::Source::Bin => blob
+                .ok_or_else(|| {
+                    SceneError::data(format!("buffer {}", b.index()), "GLB has no BIN chunk")
+                })?
+                .to_vec(),
+            gltf::buffer::Source::Uri(uri) if uri.starts_with("data:") => {
+                decode_data_uri(uri, limits.max_buffer_bytes)?
+            }
+            gltf::buffer::Source::Uri(uri) => resolve(uri)?,
+        };
+        if (data.len() as u64) < declared {
+            return Err(SceneError::data(
+                format!("buffer {}", b.index()),
+                format!("truncated: declares {declared} bytes, holds {}", data.len()),
+            ));
+        }
+        data.truncate(declared as usize);
+        out.push(data);
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Geometry {
+    tris: Vec<[V3; 3]>,
+    normals: Vec<[V3; 3]>,
+    uvs: Vec<[[f32; 2]; 3]>,
+    material: Vec<u32>,
+}
+
+struct Loader<'a> {
+    buffers: Vec<Vec<u8>>,
+    resolve: &'a Resolver<'a>,
+    limits: &'a SceneLimits,
+    warnings: Vec<String>,
+    /// image index → (texel offset, width, height)
+    images: HashMap<usize, (u32, u32, u32)>,
+    /// texture index → GPU texture index
+    textures: HashMap<usize, i32>,
+    gpu_textures: Vec<GpuTexture>,
+    texels: Vec<u32>,
+    default_material: usize,
+}
+
+/// Bytes of one accessor: (data starting at the first element, stride, element size, count).
+fn accessor_view<'b>(
+    buffers: &'b [Vec<u8>],
+    acc: &gltf::Accessor,
+) -> Result<(&'b [u8], usize, usize, usize), SceneError> {
+    let what = || format!("accessor {}", acc.index());
+    if acc.sparse().is_some() {
+        return Err(SceneError::Unsupported(format!("sparse {}", what())));
+    }
+    let view = acc
+        .view()
+        .ok_or_else(|| SceneError::data(what(), "no buffer view"))?;
+    let buf = buffers
+        .get(view.buffer().index())
+        .ok_or_else(|| SceneError::data(what(), "buffer index out of range"))?;
+    let view_end = view
+        .offset()
+        .checked_add(view.length())
+        .filter(|e| *e <= buf.len())
+        .ok_or_else(|| SceneError::data(what(), "buffer view outside its buffer"))?;
+    let view_bytes = &buf[view.offset()..view_end];
+    let elem = acc.data_type().size() * acc.dimensions().multiplicity();
+    let stride = view.stride().unwrap_or(elem);
+    if stride < elem {
+        return Err(SceneError::data(
+            what(),
+            "byte stride smaller than the element",
+        ));
+    }
+    let count = acc.count();
+    if count == 0 {
+        return Ok((&[], stride, elem, 0));
+    }
+    let need = (count - 1)
+        .checked_mul(stride)
+        .and_then(|v| v.checked_add(elem))
+        .and_then(|v| v.checked_add(acc.offset()))
+        .filter(|e| *e <= view_bytes.len())
+        .ok_or_else(|| SceneError::data(what(), "elements run past the end of the buffer view"))?;
+    Ok((&view_bytes[acc.offset()..need], stride, elem, count))
+}
+
+fn read_f32s<const N: usize>(
+    buffers: &[Vec<u8>],
+    acc: &gltf::Accessor,
+    dims: Dimensions,
+    allow_normalized: bool,
+) -> Result<Vec<[f32; N]>, SceneError> {
+    if acc.dimensions() != dims {
+        return Err(SceneError::data(
+            format!("accessor {}", acc.index()),
+            format!("expected {dims:?}, found {:?}", acc.dimensions()),
+        ));
+    }
+    let dt = acc.data_type();
+    let ok = dt == DataType::F32
+        || (allow_normalized && acc.normalized() && matches!(dt, DataType::U8 | DataType::U16));
+    if !ok {
+        return Err(SceneError::Unsupported(format!(
+            "accessor {} component type {dt:?} (normalized: {})",
+            acc.index(),
+            acc.normalized()
+        )));
+    }
+    let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
+    let cs = dt.size();
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let e = &bytes[i * stride..];
+        let mut v = [0.0f32; N];
+        for (c, slot) in v.iter_mut().enumerate() {
+            let b = &e[c * cs..c * cs + cs];
+            *slot = match dt {
+                DataType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                DataType::U8 => b[0] as f32 / 255.0,
+                _ => u16::from_le_bytes([b[0], b[1]]) as f32 / 65535.0,
+            };
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+fn read_indices(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<u32>, SceneError> {
+    if acc.dimensions() != Dimensions::Scalar {
+        return Err(SceneError::data(
+            format!("accessor {}", acc.index()),
+            "indices must be scalar",
+        ));
+    }
+    let dt = acc.data_type();
+    if !matches!(dt, DataType::U8 | DataType::U16 | DataType::U32) {
+        return Err(SceneError::data(
+            format!("accessor {}", acc.index()),
+            format!("index component type {dt:?}"),
+        ));
+    }
+    let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
+    Ok((0..count)
+        .map(|i| {
+            let b = &bytes[i * stride..];
+            match dt {
+                DataType::U8 => b[0] as u32,
+                DataType::U16 => u16::from_le_bytes([b[0], b[1]]) as u32,
+                _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            }
+        })
+        .collect())
+}
+
+impl Loader<'_> {
+    fn primitive(
+        &mut self,
+        prim: &gltf::Primitive,
+        world: &M4,
+        geo: &mut Geometry,
+        mesh: usize,
+    ) -> Result<(), SceneError> {
+        let what = format!("mesh {mesh} primitive {}", prim.index());
+        if prim.mode() != gltf::mesh::Mode::Triangles {
+            return Err(SceneError::Unsupported(format!(
+                "{what}: mode {:?} (triangles only)",
+                prim.mode()
+            )));
+        }
+        if prim.morph_targets().next().is_some() {
+            return Err(SceneError::Unsupported(format!("{what}: morph targets")));
+        }
+        let pos_acc = prim
+            .get(&gltf::Semantic::Positions)
+            .ok_or_else(|| SceneError::data(&what, "no POSITION attribute"))?;
+        let positions = read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, false)?;
+        let normals = match prim.get(&gltf::Semantic::Normals) {
+            Some(a) => Some(read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, false)?),
+            None => None,
+        };
+        let uvs = match prim.get(&gltf::Semantic::TexCoords(0)) {
+            Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
+            None => None,
+        };
+        if uvs
+            .as_ref()
+            .is_some_and(|u| u.iter().flatten().any(|c| !c.is_finite()))
+        {
+            return Err(SceneError::data(&what, "non-finite TEXCOORD_0"));
+        }
+        for (name, len) in [
+            ("NORMAL", normals.as_ref().map(Vec::len)),
+            ("TEXCOORD_0", uvs.as_ref().map(Vec::len)),
+        ] {
+            if len.is_some_and(|l| l != positions.len()) {
+                return Err(SceneError::data(
+                    &what,
+                    format!("{name} count differs from POSITION"),
+                ));
+            }
+        }
+        let indices = match prim.indices() {
+            Some(a) => read_indices(&self.buffers, &a)?,
+            None => (0..positions.len() as u32).collect(),
+        };
+        if indices.len() % 3 != 0 {
+            return Err(SceneError::data(
+                &what,
+                "index count is not a multiple of 3",
+            ));
+        }
+        let n_tris = indices.len() / 3;
+        if geo.tris.len() + n_tris > self.limits.max_triangles {
+            return Err(SceneError::Limit(format!(
+                "more than {} triangles",
+                self.limits.max_triangles
+            )));
+        }
+        if let Some(bad) = indices.iter().find(|&&i| i as usize >= positions.len()) {
+            return Err(SceneError::data(
+                &what,
+                format!("index {bad} out of range ({} vertices)", positions.len()),
+            ));
+        }
+        let wp: Vec<V3> = positions
+            .iter()
+            .map(|p| math::transform_point(world, *p))
+            .collect();
+        if wp
+            .iter()
+            .flatten()
+            .any(|v| !v.is_finite() || v.abs() > MAX_COORD)
+        {
+            return Err(SceneError::data(
+                &what,
+                "non-finite or absurd vertex positions",
+            ));
+        }
+        let nm = math::normal_matrix(world);
+        let flip = math::det3(world) < 0.0;
+        // Primitives without a material use the default material, appended after the document's.
+        let material = prim.material().index().unwrap_or(self.default_material) as u32;
+        geo.tris.reserve(n_tris);
+        for t in indices.chunks_exact(3) {
+            let mut id = [t[0] as usize, t[1] as usize, t[2] as usize];
+            if flip {
+                id.swap(1, 2);
+            }
+            let p = [wp[id[0]], wp[id[1]], wp[id[2]]];
+            let face = math::normalize(math::cross(math::sub(p[1], p[0]), math::sub(p[2], p[0])))
+                .unwrap_or([0.0, 1.0, 0.0]);
+            let mut n = [face; 3];
+            if let (Some(ns), Some(nm)) = (&normals, &nm) {
+                for k in 0..3 {
+                    n[k] = math::normalize(math::apply3(nm, ns[id[k]])).unwrap_or(face);
+                }
+            }
+            let uv = match &uvs {
+                Some(u) => [u[id[0]], u[id[1]], u[id[2]]],
+                None => [[0.0; 2]; 3],
+            };
+            geo.tris.push(p);
+            geo.normals.push(n);
+            geo.uvs.push(uv);
+            geo.material.push(material);
+        }
+        Ok(())
+    }
+
+    fn material(&mut self, m: &gltf::Material) -> Result<GpuMaterial, SceneError> {
+        let what = format!(
+            "material {} ({})",
+            m.index().unwrap_or(0),
+            m.name().unwrap_or("")
+        );
+        if m.alpha_mode() != gltf::material::AlphaMode::Opaque {
+            return Err(SceneError::Unsupported(format!(
+                "{what}: alpha mode {:?} (use Opaque)",
+                m.alpha_mode()
+            )));
+        }
+        if m.normal_texture().is_some() {
+            return Err(SceneError::Unsupported(format!("{what}: normal maps")));
+        }
+        if m.occlusion_texture().is_some() {
+            self.warnings.push(format!(
+                "{what}: occlusion texture ignored (the path tracer computes occlusion)"
+            ));
+        }
+        let pbr = m.pbr_metallic_roughness();
+        let base_tex = self.texture_info(pbr.base_color_texture(), &what)?;
+        let mr_tex = self.texture_info(pbr.metallic_roughness_texture(), &what)?;
+        let em_tex = self.texture_info(m.emissive_texture(), &what)?;
+        let strength = m.emissive_strength().unwrap_or(1.0);
+        let e = m.emissive_factor();
+        let ior = m.ior().unwrap_or(1.5);
+        let (spec_factor, spec_color) = match m.specular() {
+            Some(s) => {
+                if s.specular_texture().is_some() || s.specular_color_texture().is_some() {
+                    return Err(SceneError::Unsupported(format!(
+                        "{what}: specular textures"
+                    )));
+                }
+                (s.specular_factor(), s.specular_color_factor())
+            }
+            None => (1.0, [1.0; 3]),
+        };
+        let f0 = ((ior - 1.0) / (ior + 1.0)).powi(2);
+        // Blender writes specularColorFactor = 0 for "Specular 0": no specular lobe at all.
+        let f90 = if spec_color.iter().all(|c| *c <= 0.0) {
+            0.0
+        } else {
+            spec_factor
+        };
+        let nums = [
+            e[0] * strength,
+            e[1] * strength,
+            e[2] * strength,
+            pbr.metallic_factor(),
+            pbr.roughness_factor(),
+            ior,
+            spec_factor,
+        ];
+        if nums.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(SceneError::data(&what, "negative or non-finite factors"));
+        }
+        Ok(GpuMaterial {
+            base: pbr.base_color_factor(),
+            emissive: [
+                e[0] * strength,
+                e[1] * strength,
+                e[2] * strength,
+                m.double_sided() as u32 as f32,
+            ],
+            pbr: [
+                pbr.metallic_factor().clamp(0.0, 1.0),
+                pbr.roughness_factor().clamp(0.0, 1.0),
+                (f0 * spec_factor).min(1.0),
+                f90,
+            ],
+            tex: [base_tex, mr_tex, em_tex, 0],
+            spec_tint: [
+                spec_color[0].min(1.0 / f0.max(1e-6)),
+                spec_color[1].min(1.0 / f0.max(1e-6)),
+                spec_color[2].min(1.0 / f0.max(1e-6)),
+                0.0,
+            ],
+        })
+    }
+
+    fn texture_info(
+        &mut self,
+        info: Option<gltf::texture::Info>,
+        what: &str,
+    ) -> Result<i32, SceneError> {
+        let Some(info) = info else { return Ok(-1) };
+        if info.tex_coord() != 0 {
+            return Err(SceneError::Unsupported(format!(
+                "{what}: TEXCOORD_{} (only TEXCOORD_0)",
+                info.tex_coord()
+            )));
+        }
+        let tex = info.texture();
+        if let Some(&i) = self.textures.get(&tex.index()) {
+            return Ok(i);
+        }
+        let image = tex.source();
+        let (offset, w, h) = match self.images.get(&image.index()) {
+            Some(v) => *v,
+            None => {
+                let bytes = self.image_bytes(&image)?;
+                let name = format!("image {}", image.index());
+                let img = decode_image(&bytes, &name, self.limits, self.texels.len() as u64 * 4)?
+                    .to_rgba8();
+                let offset = self.texels.len() as u32;
+                self.texels
+                    .extend(img.pixels().map(|p| u32::from_le_bytes(p.0)));
+                let v = (offset, img.width(), img.height());
+                self.images.insert(image.index(), v);
+                v
+            }
+        };
+        let wrap = |m: gltf::texture::WrappingMode| match m {
+            gltf::texture::WrappingMode::Repeat => 0u32,
+            gltf::texture::WrappingMode::ClampToEdge => 1,
+            gltf::texture::WrappingMode::MirroredRepeat => 2,
+        };
+        let s = tex.sampler();
+        let idx = self.gpu_textures.len() as i32;
+        self.gpu_textures.push(GpuTexture {
+            info: [offset, w, h, wrap(s.wrap_s()) | (wrap(s.wrap_t()) << 8)],
+        });
+        self.textures.insert(tex.index(), idx);
+        Ok(idx)
+    }
+
+    fn image_bytes(&self, image: &gltf::Image) -> Result<Vec<u8>, SceneError> {
+        match image.source() {
+            gltf::image::Source::View { view, .. } => {
+                let buf = self.buffers.get(view.buffer().index()).ok_or_else(|| {
+                    SceneError::data(format!("image {}", image.index()), "bad buffer")
+                })?;
+                let end = view
+                    .offset()
+                    .checked_add(view.length())
+                    .filter(|e| *e <= buf.len())
+                    .ok_or_else(|| {
+                        SceneError::data(format!("image {}", image.index()), "view outside buffer")
+                    })?;
+                Ok(buf[view.offset()..end].to_vec())
+            }
+            gltf::image::Source::Uri { uri, .. } if uri.starts_with("data:") => {
+                decode_data_uri(uri, self.limits.max_file_bytes)
+            }
+            gltf::image::Source::Uri { uri, .. } => (self.resolve)(uri),
+        }
+    }
+
+    fn environment(&mut self, scene: &gltf::Scene) -> Result<Environment, SceneError> {
+        let Some(raw) = scene.extras() else {
+            return Ok(Environment::Black);
+        };
+        let v: serde_json::Value = serde_json::from_str(raw.get())
+            .map_err(|e| SceneError::data("scene extras", e.to_string()))?;
+        let Some(env) = v.get("tessera_environment") else {
+            return Ok(Environment::Black);
+        };
+        let strength = env.get("strength").and_then(|s| s.as_f64()).unwrap_or(1.0) as f32;
+        if !strength.is_finite() || strength < 0.0 {
+            return Err(SceneError::data("tessera_environment", "bad strength"));
+        }
+        if let Some(uri) = env.get("image").and_then(|u| u.as_str()) {
+            let bytes = if uri.starts_with("data:") {
+                decode_data_uri(uri, self.limits.max_file_bytes)?
+            } else {
+                (self.resolve)(uri)?
+            };
+            let img = decode_image(&bytes, uri, self.limits, self.texels.len() as u64 * 4)?;
+            let linear_source = matches!(
+                img,
+                image::DynamicImage::ImageRgb32F(_) | image::DynamicImage::ImageRgba32F(_)
+            );
+            let rgb = img.to_rgb32f();
+            let conv = |c: f32| if linear_source { c } else { srgb_to_linear(c) };
+            let (width, height) = rgb.dimensions();
+            let px = rgb
+                .pixels()
+                .map(|p| [conv(p.0[0]), conv(p.0[1]), conv(p.0[2])])
+                .collect::<Vec<_>>();
+            if px.iter().flatten().any(|c| !c.is_finite()) {
+                return Err(SceneError::data(uri, "non-finite environment texels"));
+            }
+            return Ok(Environment::Image {
+                width,
+                height,
+                rgb: px,
+                strength,
+            });
+        }
+        if let Some(c) = env.get("color").and_then(|c| c.as_array()) {
+            let c: Vec<f32> = c
+                .iter()
+                .filter_map(|x| x.as_f64())
+                .map(|x| x as f32)
+                .collect();
+            if c.len() != 3 || c.iter().any(|x| !x.is_finite() || *x < 0.0) {
+                return Err(SceneError::data(
+                    "tessera_environment",
+                    "color must be 3 non-negative numbers",
+                ));
+            }
+            return Ok(Environment::Color([
+                c[0] * strength,
+                c[1] * strength,
+                c[2] * strength,
+            ]));
+        }
+        Err(SceneError::data(
+            "tessera_environment",
+            "needs \"color\" or \"image\"",
+        ))
+    }
+}
+
+fn default_material() -> GpuMaterial {
+    GpuMaterial {
+        base: [1.0; 4],
+        emissive: [0.0, 0.0, 0.0, 0.0],
+        pbr: [1.0, 1.0, 0.04, 1.0],
+        tex: [-1, -1, -1, 0],
+        spec_tint: [1.0, 1.0, 1.0, 0.0],
+    }
+}
+
+fn decode_image(
+    bytes: &[u8],
+    name: &str,
+    limits: &SceneLimits,
+    used: u64,
+) -> Result<image::DynamicImage, SceneError> {
+    let err = |e: &dyn std::fmt::Display| SceneError::Image {
+        name: name.to_owned(),
+        detail: e.to_string(),
+    };
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| err(&e))
+    };
+    // Read only the header first: refuse absurd dimensions before any pixel allocation.
+    let (w, h) = reader()?.into_dimensions().map_err(|e| err(&e))?;
+    let max = limits.max_texture_dimension;
+    if w == 0 || h == 0 || w > max || h > max {
+        return Err(SceneError::Limit(format!(
+            "{name} is {w}×{h} (max {max}×{max})"
+        )));
+    }
+    let budget = limits.max_texture_bytes.saturating_sub(used);
+    if (w as u64) * (h as u64) * 4 > budget {
+        return Err(SceneError::Limit(format!(
+            "textures exceed {} bytes",
+            limits.max_texture_bytes
+        )));
+    }
+    let mut lim = image::Limits::default();
+    lim.max_image_width = Some(max);
+    lim.max_image_height = Some(max);
+    // Decoders may hold a float copy (HDR) while converting.
+    lim.max_alloc = Some(budget.saturating_mul(4).max(1 << 20));
+    let mut r = reader()?;
+    r.limits(lim);
+    r.decode().map_err(|e| err(&e))
+}
+
+pub(crate) fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+fn punctual_light(
+    light: &gltf::khr_lights_punctual::Light,
+    world: &M4,
+) -> Result<GpuLight, SceneError> {
+    use gltf::khr_lights_punctual::Kind;
+    let c = light.color();
+    let i = light.intensity() / LUMENS_PER_WATT;
+    let color = [c[0] * i, c[1] * i, c[2] * i, 0.0];
+    if color.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return Err(SceneError::data(
+            format!("light {}", light.index()),
+            "bad color or intensity",
+        ));
+    }
+    let p = math::column(world, 3);
+    let d =
+        math::normalize(math::transform_dir(world, [0.0, 0.0, -1.0])).unwrap_or([0.0, 0.0, -1.0]);
+    let (kind, cone) = match light.kind() {
+        Kind::Point => (LIGHT_POINT, [0.0; 4]),
+        Kind::Directional => (LIGHT_DIRECTIONAL, [0.0; 4]),
+        Kind::Spot {
+            inner_cone_angle,
+            outer_cone_angle,
+        } => {
+            let co = outer_cone_angle.cos();
+            let ci = inner_cone_angle.cos();
+            (LIGHT_SPOT, [co, 1.0 / (ci - co).max(1e-4), 0.0, 0.0])
+        }
+    };
+    Ok(GpuLight {
+        pos: [p[0], p[1], p[2], 0.0],
+        dir: [d[0], d[1], d[2], 0.0],
+        color,
+        meta: [kind as f32, 0.0, 0.0, 0.0],
+        cone,
+    })
+}
+
+/// (node name, camera name, world matrix, (scale_y, scale_x, orthographic)).
+type CameraEntry = (Option<String>, Option<String>, M4, (f32, f32, bool));
+
+fn pick_camera(cameras: &[CameraEntry], want: Option<&str>) -> Result<Camera, SceneError> {
+    let chosen = match want {
+        None => cameras.first(),
+        Some(w) => cameras
+            .iter()
+            .find(|c| c.0.as_deref() == Some(w) || c.1.as_deref() == Some(w))
+            .or_else(|| w.parse::<usize>().ok().and_then(|i| cameras.get(i))),
+    };
+    let Some((_, _, m, proj)) = chosen else {
+        return Err(match want {
+            None => SceneError::data("scene", "no camera (export the camera with the scene)"),
+            Some(w) => SceneError::data("scene", format!("no camera named or numbered {w:?}")),
+        });
+    };
+    let right = math::normalize(math::column(m, 0));
+    let up = math::normalize(math::column(m, 1));
+    let back = math::normalize(math::column(m, 2));
+    let (Some(right), Some(up), Some(back)) = (right, up, back) else {
+        return Err(SceneError::data("camera", "degenerate transform"));
+    };
+    let (scale_y, scale_x, orthographic) = *proj;
+    if !(scale_y.is_finite() && scale_y > 0.0 && scale_x.is_finite()) {
+        return Err(SceneError::data(
+            "camera",
+            "bad field of view or magnification",
+        ));
+    }
+    Ok(Camera {
+        position: math::column(m, 3),
+        right,
+        up,
+        forward: math::scale(back, -1.0),
+        scale_y,
+        scale_x,
+        orthographic,
+    })
+}
+
+fn scene_radius(tris: &[[V3; 3]]) -> f32 {
+    let mut lo = [f32::INFINITY; 3];
+    let mut hi = [f32::NEG_INFINITY; 3];
+    for t in tris {
+        for p in t {
+            lo = math::min3(lo, *p);
+            hi = math::max3(hi, *p);
+        }
+    }
+    0.5 * math::length(math::sub(hi, lo)).max(1e-3)
+}

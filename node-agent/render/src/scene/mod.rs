@@ -1,0 +1,318 @@
+//! CPU-side scene: glTF 2.0 → flat arrays + BVH, in the exact layouts the shader reads.
+//! Nothing here touches Vulkan, so bundles can be validated on machines without a GPU.
+
+mod bundle;
+pub(crate) mod bvh;
+mod gltf_load;
+mod math;
+
+use crate::error::SceneError;
+use bytemuck::{Pod, Zeroable};
+use std::path::Path;
+
+/// Limits that keep hostile bundles from exhausting memory or time.
+#[derive(Clone, Debug)]
+pub struct SceneLimits {
+    /// Largest bundle / glTF / buffer file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// Largest total of all buffers, in bytes.
+    pub max_buffer_bytes: u64,
+    pub max_triangles: usize,
+    /// Largest width or height of any texture or environment image.
+    pub max_texture_dimension: u32,
+    /// Largest total of decoded texture memory, in bytes.
+    pub max_texture_bytes: u64,
+    pub max_nodes: usize,
+    pub max_lights: usize,
+    /// Largest number of files in a tar bundle.
+    pub max_archive_entries: usize,
+}
+
+impl Default for SceneLimits {
+    fn default() -> Self {
+        SceneLimits {
+            max_file_bytes: 1 << 30,
+            max_buffer_bytes: 1 << 30,
+            max_triangles: 4_000_000,
+            max_texture_dimension: 8192,
+            max_texture_bytes: 512 << 20,
+            max_nodes: 100_000,
+            max_lights: 4096,
+            max_archive_entries: 4096,
+        }
+    }
+}
+
+/// Background seen by rays that leave the scene.
+#[derive(Clone, Debug, Default)]
+pub enum Environment {
+    /// Black (the default).
+    #[default]
+    Black,
+    /// Uniform linear radiance.
+    Color([f32; 3]),
+    /// Equirectangular image (linear RGB, row-major from the top), times `strength`.
+    /// Orientation follows Blender's world mapping (+Y up in glTF; the image centre looks along −X).
+    Image {
+        width: u32,
+        height: u32,
+        rgb: Vec<[f32; 3]>,
+        strength: f32,
+    },
+}
+
+/// Options for loading; [`Default`] takes the first camera and the default limits.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Camera node or camera name, or an index into the cameras found in scene order.
+    pub camera: Option<String>,
+    /// Overrides the environment given in the bundle (scene `extras.tessera_environment`).
+    pub environment: Option<Environment>,
+    pub limits: SceneLimits,
+}
+
+/// Camera in world space.
+#[derive(Clone, Copy, Debug)]
+pub struct Camera {
+    pub position: [f32; 3],
+    pub right: [f32; 3],
+    pub up: [f32; 3],
+    /// Viewing direction (the camera's −Z).
+    pub forward: [f32; 3],
+    /// Perspective: `tan(yfov / 2)`; orthographic: `ymag`.
+    pub scale_y: f32,
+    /// Orthographic `xmag` (0 for perspective).
+    pub scale_x: f32,
+    pub orthographic: bool,
+}
+
+// ---- GPU layouts (must match shaders/pathtrace.wgsl) ----
+
+/// Triangle geometry in BVH order: v0 (w = material index bits), edge1, edge2.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GpuTri {
+    pub v0: [f32; 4],
+    pub e1: [f32; 4],
+    pub e2: [f32; 4],
+}
+
+/// Shading data in BVH order: normals with uvs packed in w, plus uv2 and the light pick probability.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GpuShade {
+    pub n0: [f32; 4],
+    pub n1: [f32; 4],
+    pub n2: [f32; 4],
+    /// x = uv1.y, y = uv2.x, z = uv2.y, w = probability of picking this triangle for NEE.
+    pub extra: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GpuMaterial {
+    pub base: [f32; 4],
+    /// rgb = emissive × strength, w = 1 when double-sided.
+    pub emissive: [f32; 4],
+    /// x metallic, y roughness, z F0 (dielectric, scalar), w F90.
+    pub pbr: [f32; 4],
+    /// Texture indices (−1 = none): base colour, metallic-roughness, emissive; w = F0 tint flag.
+    pub tex: [i32; 4],
+    /// Dielectric specular colour tint (KHR_materials_specular), w unused.
+    pub spec_tint: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GpuTexture {
+    /// Offset (in texels), width, height, wrap modes (s | t << 8; 0 repeat, 1 clamp, 2 mirror).
+    pub info: [u32; 4],
+}
+
+pub(crate) const LIGHT_TRIANGLE: u32 = 0;
+pub(crate) const LIGHT_POINT: u32 = 1;
+pub(crate) const LIGHT_SPOT: u32 = 2;
+pub(crate) const LIGHT_DIRECTIONAL: u32 = 3;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GpuLight {
+    /// Position (point/spot), or triangle index in BVH order as bits in x (triangle).
+    pub pos: [f32; 4],
+    /// Unit direction the light shines along (spot/directional).
+    pub dir: [f32; 4],
+    /// Radiant intensity (point/spot, W/sr) or irradiance (directional, W/m²).
+    pub color: [f32; 4],
+    /// x = kind, y = cdf end (inclusive), z = pick probability; w unused.
+    pub meta: [f32; 4],
+    /// Spot cone: x = cos(outer), y = 1 / (cos(inner) − cos(outer)).
+    pub cone: [f32; 4],
+}
+
+/// Per-scene constants (one element).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GpuGlobals {
+    pub cam_pos: [f32; 4],
+    pub cam_right: [f32; 4],
+    pub cam_up: [f32; 4],
+    pub cam_fwd: [f32; 4],
+    /// x = scale_y, y = scale_x, z = 1 if orthographic.
+    pub cam_params: [f32; 4],
+    /// Environment colour (or image strength in w when an image is present).
+    pub env_color: [f32; 4],
+    /// x = has image, y = width, z = height.
+    pub env_info: [u32; 4],
+    /// x = lights, y = triangles, z = nodes.
+    pub counts: [u32; 4],
+}
+
+/// A scene ready for upload: flat arrays and a BVH, no Vulkan.
+pub struct Scene {
+    pub(crate) tris: Vec<GpuTri>,
+    pub(crate) shade: Vec<GpuShade>,
+    pub(crate) nodes: Vec<bvh::BvhNode>,
+    pub(crate) materials: Vec<GpuMaterial>,
+    pub(crate) textures: Vec<GpuTexture>,
+    pub(crate) texels: Vec<u32>,
+    pub(crate) lights: Vec<GpuLight>,
+    pub(crate) camera: Camera,
+    pub(crate) environment: Environment,
+    warnings: Vec<String>,
+}
+
+impl Scene {
+    /// Loads `.glb` bytes, `.gltf` JSON (with only embedded data URIs), or a tar archive that
+    /// holds exactly one `.gltf`/`.glb` and the files it references.
+    pub fn from_bundle(bytes: &[u8]) -> Result<Scene, SceneError> {
+        Self::from_bundle_with(bytes, &LoadOptions::default())
+    }
+
+    pub fn from_bundle_with(bytes: &[u8], opts: &LoadOptions) -> Result<Scene, SceneError> {
+        if bytes.len() as u64 > opts.limits.max_file_bytes {
+            return Err(SceneError::Limit(format!(
+                "bundle is {} bytes (max {})",
+                bytes.len(),
+                opts.limits.max_file_bytes
+            )));
+        }
+        if bundle::looks_like_tar(bytes) {
+            let archive = bundle::Archive::read(bytes, &opts.limits)?;
+            let (main, dir) = archive.main_file()?;
+            let resolver = |uri: &str| archive.resolve(&dir, uri);
+            gltf_load::load(main, &resolver, opts)
+        } else {
+            let resolver = |uri: &str| -> Result<Vec<u8>, SceneError> {
+                Err(SceneError::Bundle(format!(
+                    "external file {uri:?} referenced, but a bare .glb/.gltf bundle carries no files (use a tar bundle)"
+                )))
+            };
+            gltf_load::load(bytes, &resolver, opts)
+        }
+    }
+
+    /// Loads a `.glb`, a `.gltf` with its external files beside it, or a `.tar` bundle.
+    pub fn from_path(path: &Path) -> Result<Scene, SceneError> {
+        Self::from_path_with(path, &LoadOptions::default())
+    }
+
+    pub fn from_path_with(path: &Path, opts: &LoadOptions) -> Result<Scene, SceneError> {
+        let bytes = bundle::read_limited(path, opts.limits.max_file_bytes)?;
+        let is_gltf = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gltf"));
+        if !is_gltf {
+            return Self::from_bundle_with(&bytes, opts);
+        }
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let limit = opts.limits.max_file_bytes;
+        let resolver = move |uri: &str| -> Result<Vec<u8>, SceneError> {
+            let rel = bundle::safe_relative_path(uri)?;
+            bundle::read_limited(&dir.join(rel), limit)
+        };
+        gltf_load::load(&bytes, &resolver, opts)
+    }
+
+    pub fn triangle_count(&self) -> usize {
+        self.tris.len()
+    }
+    /// Number of lights used for next-event estimation (punctual lights + emissive triangles).
+    pub fn light_count(&self) -> usize {
+        self.lights.len()
+    }
+    pub fn material_count(&self) -> usize {
+        self.materials.len()
+    }
+    pub fn texture_count(&self) -> usize {
+        self.textures.len()
+    }
+    pub fn bvh_node_count(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn camera(&self) -> &Camera {
+        &self.camera
+    }
+    pub fn environment(&self) -> &Environment {
+        &self.environment
+    }
+    /// Things that were ignored on purpose (for example animations); see the README.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+    /// Replaces the background.
+    pub fn set_environment(&mut self, env: Environment) {
+        self.environment = env;
+    }
+
+    /// Closest hit of a ray on the CPU (mirrors the shader's traversal): distance and material index.
+    pub fn intersect(&self, origin: [f32; 3], dir: [f32; 3]) -> Option<(f32, u32)> {
+        let tris: Vec<[[f32; 3]; 3]> = self.tris.iter().map(tri_vertices).collect();
+        bvh::intersect(&self.nodes, &tris, origin, dir)
+            .map(|(t, i)| (t, self.tris[i as usize].v0[3].to_bits()))
+    }
+
+    pub(crate) fn globals(&self) -> GpuGlobals {
+        let c = &self.camera;
+        let v4 = |v: [f32; 3]| [v[0], v[1], v[2], 0.0];
+        let (env_color, env_info) = match &self.environment {
+            Environment::Black => ([0.0; 4], [0; 4]),
+            Environment::Color(rgb) => ([rgb[0], rgb[1], rgb[2], 0.0], [0; 4]),
+            Environment::Image {
+                width,
+                height,
+                strength,
+                ..
+            } => ([0.0, 0.0, 0.0, *strength], [1, *width, *height, 0]),
+        };
+        GpuGlobals {
+            cam_pos: v4(c.position),
+            cam_right: v4(c.right),
+            cam_up: v4(c.up),
+            cam_fwd: v4(c.forward),
+            cam_params: [c.scale_y, c.scale_x, c.orthographic as u32 as f32, 0.0],
+            env_color,
+            env_info,
+            counts: [
+                self.lights.len() as u32,
+                self.tris.len() as u32,
+                self.nodes.len() as u32,
+                0,
+            ],
+        }
+    }
+
+    /// Environment texels as vec4 (at least one element: Vulkan buffers cannot be empty).
+    pub(crate) fn env_texels(&self) -> Vec<[f32; 4]> {
+        match &self.environment {
+            Environment::Image { rgb, .. } => rgb.iter().map(|c| [c[0], c[1], c[2], 0.0]).collect(),
+            _ => vec![[0.0; 4]],
+        }
+    }
+}
+
+fn tri_vertices(t: &GpuTri) -> [[f32; 3]; 3] {
+    let v0 = [t.v0[0], t.v0[1], t.v0[2]];
+    let e1 = [t.e1[0], t.e1[1], t.e1[2]];
+    let e2 = [t.e2[0], t.e2[1], t.e2[2]];
+    [v0, math::add(v0, e1), math::add(v0, e2)]
+}

@@ -1,0 +1,216 @@
+//! Builds small glTF fixtures in memory (so tests need no binary files) and helpers for GPU tests.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use tessera_render::{DeviceOptions, Renderer};
+
+#[derive(Default)]
+pub struct Builder {
+    pub bin: Vec<u8>,
+    pub accessors: Vec<Value>,
+    pub views: Vec<Value>,
+    pub meshes: Vec<Value>,
+    pub nodes: Vec<Value>,
+    pub materials: Vec<Value>,
+    pub cameras: Vec<Value>,
+    pub lights: Vec<Value>,
+    pub images: Vec<Value>,
+    pub textures: Vec<Value>,
+    pub extensions: Vec<&'static str>,
+    pub scene_extras: Option<Value>,
+}
+
+impl Builder {
+    fn view(&mut self, bytes: &[u8]) -> usize {
+        while !self.bin.len().is_multiple_of(4) {
+            self.bin.push(0);
+        }
+        self.views
+            .push(json!({"buffer": 0, "byteOffset": self.bin.len(), "byteLength": bytes.len()}));
+        self.bin.extend_from_slice(bytes);
+        self.views.len() - 1
+    }
+
+    pub fn floats(&mut self, data: &[f32], ty: &str, n: usize) -> usize {
+        let bytes: Vec<u8> = data.iter().flat_map(|f| f.to_le_bytes()).collect();
+        let view = self.view(&bytes);
+        let mut acc =
+            json!({"bufferView": view, "componentType": 5126, "count": data.len() / n, "type": ty});
+        if ty == "VEC3" {
+            let mut lo = [f32::MAX; 3];
+            let mut hi = [f32::MIN; 3];
+            for p in data.chunks(3) {
+                for k in 0..3 {
+                    lo[k] = lo[k].min(p[k]);
+                    hi[k] = hi[k].max(p[k]);
+                }
+            }
+            acc["min"] = json!(lo);
+            acc["max"] = json!(hi);
+        }
+        self.accessors.push(acc);
+        self.accessors.len() - 1
+    }
+
+    pub fn indices(&mut self, idx: &[u32]) -> usize {
+        let bytes: Vec<u8> = idx.iter().flat_map(|i| i.to_le_bytes()).collect();
+        let view = self.view(&bytes);
+        self.accessors
+            .push(json!({"bufferView": view, "componentType": 5125, "count": idx.len(), "type": "SCALAR"}));
+        self.accessors.len() - 1
+    }
+
+    pub fn material(&mut self, m: Value) -> usize {
+        self.materials.push(m);
+        self.materials.len() - 1
+    }
+
+    /// A quad (two triangles, corners counter-clockwise seen from the front) with UVs, as a node.
+    pub fn quad(&mut self, c: [[f32; 3]; 4], material: usize) -> usize {
+        let pos: Vec<f32> = c.iter().flatten().copied().collect();
+        let e1 = [c[1][0] - c[0][0], c[1][1] - c[0][1], c[1][2] - c[0][2]];
+        let e2 = [c[3][0] - c[0][0], c[3][1] - c[0][1], c[3][2] - c[0][2]];
+        let n = [
+            e1[1] * e2[2] - e1[2] * e2[1],
+            e1[2] * e2[0] - e1[0] * e2[2],
+            e1[0] * e2[1] - e1[1] * e2[0],
+        ];
+        let l = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
+        let nrm: Vec<f32> = (0..4)
+            .flat_map(|_| [n[0] / l, n[1] / l, n[2] / l])
+            .collect();
+        let uv = [0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
+        let p = self.floats(&pos, "VEC3", 3);
+        let nn = self.floats(&nrm, "VEC3", 3);
+        let t = self.floats(&uv, "VEC2", 2);
+        let i = self.indices(&[0, 1, 2, 0, 2, 3]);
+        self.meshes.push(json!({"primitives": [{"attributes": {"POSITION": p, "NORMAL": nn, "TEXCOORD_0": t}, "indices": i, "material": material}]}));
+        self.nodes.push(json!({"mesh": self.meshes.len() - 1}));
+        self.nodes.len() - 1
+    }
+
+    pub fn node(&mut self, n: Value) -> usize {
+        self.nodes.push(n);
+        self.nodes.len() - 1
+    }
+
+    /// Perspective camera at `pos` looking down −Z.
+    pub fn perspective(&mut self, pos: [f32; 3], yfov: f32) {
+        self.cameras
+            .push(json!({"type": "perspective", "perspective": {"yfov": yfov, "znear": 0.01}}));
+        self.node(json!({"camera": self.cameras.len() - 1, "translation": pos}));
+    }
+
+    /// Orthographic camera at `pos` looking straight down (−Y).
+    pub fn ortho_down(&mut self, pos: [f32; 3], mag: f32) {
+        self.cameras.push(json!({"type": "orthographic", "orthographic": {"xmag": mag, "ymag": mag, "znear": 0.001, "zfar": 100.0}}));
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        self.node(json!({"camera": self.cameras.len() - 1, "translation": pos, "rotation": [-s, 0.0, 0.0, s]}));
+    }
+
+    pub fn point_light(&mut self, pos: [f32; 3], intensity: f32) {
+        if !self.extensions.contains(&"KHR_lights_punctual") {
+            self.extensions.push("KHR_lights_punctual");
+        }
+        self.lights
+            .push(json!({"type": "point", "intensity": intensity, "color": [1.0, 1.0, 1.0]}));
+        self.node(json!({"translation": pos, "extensions": {"KHR_lights_punctual": {"light": self.lights.len() - 1}}}));
+    }
+
+    pub fn json(&self, buffer_uri: Option<&str>) -> Value {
+        let mut buffer = json!({"byteLength": self.bin.len()});
+        if let Some(u) = buffer_uri {
+            buffer["uri"] = json!(u);
+        }
+        let mut scene = json!({"nodes": (0..self.nodes.len()).collect::<Vec<_>>()});
+        if let Some(e) = &self.scene_extras {
+            scene["extras"] = e.clone();
+        }
+        let mut j = json!({
+            "asset": {"version": "2.0"},
+            "scene": 0,
+            "scenes": [scene],
+            "nodes": self.nodes, "meshes": self.meshes, "materials": self.materials,
+            "accessors": self.accessors, "bufferViews": self.views, "buffers": [buffer],
+        });
+        if !self.cameras.is_empty() {
+            j["cameras"] = json!(self.cameras);
+        }
+        if !self.images.is_empty() {
+            j["images"] = json!(self.images);
+            j["textures"] = json!(self.textures);
+        }
+        if !self.lights.is_empty() {
+            j["extensions"] = json!({"KHR_lights_punctual": {"lights": self.lights}});
+        }
+        let mut used = self.extensions.clone();
+        if !used.contains(&"KHR_materials_specular") {
+            used.push("KHR_materials_specular");
+        }
+        j["extensionsUsed"] = json!(used);
+        j
+    }
+
+    pub fn glb(&self) -> Vec<u8> {
+        glb_from(&self.json(None), &self.bin)
+    }
+}
+
+pub fn glb_from(json: &Value, bin: &[u8]) -> Vec<u8> {
+    let mut js = serde_json::to_vec(json).unwrap();
+    while !js.len().is_multiple_of(4) {
+        js.push(b' ');
+    }
+    let mut b = bin.to_vec();
+    while !b.len().is_multiple_of(4) {
+        b.push(0);
+    }
+    let total = 12 + 8 + js.len() + 8 + b.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend(b"glTF");
+    out.extend(2u32.to_le_bytes());
+    out.extend((total as u32).to_le_bytes());
+    out.extend((js.len() as u32).to_le_bytes());
+    out.extend(b"JSON");
+    out.extend(js);
+    out.extend((b.len() as u32).to_le_bytes());
+    out.extend(b"BIN\0");
+    out.extend(b);
+    out
+}
+
+pub fn diffuse(rgb: [f32; 3]) -> Value {
+    json!({"pbrMetallicRoughness": {"baseColorFactor": [rgb[0], rgb[1], rgb[2], 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0},
+           "extensions": {"KHR_materials_specular": {"specularColorFactor": [0.0, 0.0, 0.0]}}})
+}
+
+/// A renderer on lavapipe (or the preferred device) — GPU tests need a Vulkan driver.
+pub fn renderer() -> Renderer {
+    Renderer::new(&DeviceOptions {
+        prefer: std::env::var("TESSERA_TEST_DEVICE").ok(),
+        validation: false,
+    })
+    .expect("GPU tests need a Vulkan device: apt-get install mesa-vulkan-drivers")
+}
+
+pub fn mean_linear(
+    img: &tessera_render::TileImage,
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+) -> [f64; 3] {
+    let lin = img.linear.as_ref().expect("linear output requested");
+    let mut s = [0.0f64; 3];
+    let mut n = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = ((y * img.width + x) * 4) as usize;
+            for k in 0..3 {
+                s[k] += lin[i + k] as f64;
+            }
+            n += 1.0;
+        }
+    }
+    [s[0] / n, s[1] / n, s[2] / n]
+}

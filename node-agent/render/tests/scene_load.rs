@@ -1,0 +1,265 @@
+//! Scene loading without a GPU: the shipped scene, textured fixtures, bundles, hostile inputs.
+
+mod common;
+use common::*;
+use serde_json::json;
+use tessera_render::{Scene, SceneError, STANDARD_SCENE_GLB};
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("tessera-render-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| {
+        image::Rgba([(x * 60) as u8, (y * 60) as u8, 128, 255])
+    });
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// A textured quad scene, camera and a point light; images referenced by URI.
+fn textured() -> Builder {
+    let mut b = Builder::default();
+    b.images.push(json!({"uri": "tex.png"}));
+    b.textures.push(json!({"source": 0}));
+    let m = b.material(
+        json!({"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}, "metallicFactor": 0.0}}),
+    );
+    b.quad(
+        [
+            [-1.0, 0.0, 1.0],
+            [1.0, 0.0, 1.0],
+            [1.0, 0.0, -1.0],
+            [-1.0, 0.0, -1.0],
+        ],
+        m,
+    );
+    b.perspective([0.0, 0.5, 3.0], 0.8);
+    b.point_light([0.0, 2.0, 0.0], 100.0);
+    b
+}
+
+#[test]
+fn shipped_cornell_box_loads() {
+    let s = Scene::from_bundle(STANDARD_SCENE_GLB).unwrap();
+    assert_eq!(s.triangle_count(), 2244);
+    assert_eq!(
+        s.light_count(),
+        2,
+        "the emissive quad is two triangle lights"
+    );
+    assert_eq!(s.material_count(), 5, "4 materials + the default");
+    assert!(s.bvh_node_count() > 100);
+    let cam = s.camera();
+    assert_eq!(cam.position, [0.0, 1.0, 3.0]);
+    assert!((cam.forward[2] + 1.0).abs() < 1e-6);
+    // A ray from the camera straight ahead hits the back wall (z = −2.5 in the Blender export).
+    let (t, _) = s.intersect(cam.position, cam.forward).expect("hit");
+    assert!(t > 3.0 && t < 6.0, "t = {t}");
+}
+
+#[test]
+fn gltf_with_external_buffer_and_texture_loads_from_path_and_tar() {
+    let b = textured();
+    let dir = tmpdir("ext");
+    let gltf = serde_json::to_vec_pretty(&b.json(Some("scene.bin"))).unwrap();
+    std::fs::write(dir.join("scene.gltf"), &gltf).unwrap();
+    std::fs::write(dir.join("scene.bin"), &b.bin).unwrap();
+    std::fs::write(dir.join("tex.png"), png(4, 3)).unwrap();
+    let s = Scene::from_path(&dir.join("scene.gltf")).unwrap();
+    assert_eq!(s.triangle_count(), 2);
+    assert_eq!(s.texture_count(), 1);
+    assert_eq!(s.light_count(), 1);
+
+    // The same files as a tar bundle, in a sub-directory.
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("scene/scene.gltf", gltf.clone()),
+        ("scene/scene.bin", b.bin.clone()),
+        ("scene/tex.png", png(4, 3)),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    let bytes = tar.into_inner().unwrap();
+    let s2 = Scene::from_bundle(&bytes).unwrap();
+    assert_eq!(s2.triangle_count(), 2);
+    assert_eq!(s2.texture_count(), 1);
+    std::fs::write(dir.join("bundle.tar"), &bytes).unwrap();
+    assert_eq!(
+        Scene::from_path(&dir.join("bundle.tar"))
+            .unwrap()
+            .texture_count(),
+        1
+    );
+
+    // A missing texture is an error naming the file.
+    std::fs::remove_file(dir.join("tex.png")).unwrap();
+    let e = Scene::from_path(&dir.join("scene.gltf")).err().unwrap();
+    assert!(e.to_string().contains("tex.png"), "{e}");
+}
+
+#[test]
+fn environment_from_scene_extras() {
+    let mut b = textured();
+    b.images.clear();
+    b.textures.clear();
+    b.materials[0] = diffuse([0.5, 0.5, 0.5]);
+    b.scene_extras =
+        Some(json!({"tessera_environment": {"color": [0.1, 0.2, 0.3], "strength": 2.0}}));
+    let s = Scene::from_bundle(&b.glb()).unwrap();
+    match s.environment() {
+        tessera_render::Environment::Color(c) => assert_eq!(*c, [0.2, 0.4, 0.6]),
+        e => panic!("unexpected environment {e:?}"),
+    }
+}
+
+fn expect_err(bytes: &[u8], what: &str) -> SceneError {
+    match Scene::from_bundle(bytes) {
+        Ok(_) => panic!("{what}: hostile input was accepted"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn truncated_and_garbage_inputs_fail_cleanly() {
+    for cut in (0..STANDARD_SCENE_GLB.len()).step_by(997) {
+        expect_err(&STANDARD_SCENE_GLB[..cut], "truncated glb");
+    }
+    expect_err(b"not a scene at all", "garbage");
+    let mut flipped = STANDARD_SCENE_GLB.to_vec();
+    flipped[30] ^= 0xff; // corrupt the JSON
+    expect_err(&flipped, "corrupt json");
+}
+
+#[test]
+fn out_of_range_index_is_rejected() {
+    let mut b = Builder::default();
+    let m = b.material(diffuse([1.0; 3]));
+    b.quad(
+        [[0.0; 3], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]],
+        m,
+    );
+    b.perspective([0.0, 0.0, 3.0], 0.8);
+    // Overwrite the index data (last 24 bytes) with an index past the 4 vertices.
+    let n = b.bin.len();
+    b.bin[n - 4..].copy_from_slice(&1_000_000u32.to_le_bytes());
+    let e = expect_err(&b.glb(), "index");
+    assert!(e.to_string().contains("out of range"), "{e}");
+}
+
+#[test]
+fn absurd_counts_and_sizes_are_rejected() {
+    let mut b = Builder::default();
+    let m = b.material(diffuse([1.0; 3]));
+    b.quad(
+        [[0.0; 3], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]],
+        m,
+    );
+    b.perspective([0.0, 0.0, 3.0], 0.8);
+    let mut j = b.json(None);
+    j["accessors"][0]["count"] = json!(4_000_000_000u64);
+    expect_err(&glb_from(&j, &b.bin), "accessor count");
+    let mut j = b.json(None);
+    j["buffers"][0]["byteLength"] = json!(1u64 << 40);
+    let e = expect_err(&glb_from(&j, &b.bin), "buffer length");
+    assert!(
+        matches!(
+            e,
+            SceneError::Limit(_) | SceneError::Data { .. } | SceneError::Gltf(_)
+        ),
+        "{e}"
+    );
+    let mut j = b.json(None);
+    j["bufferViews"][0]["byteOffset"] = json!(u32::MAX);
+    expect_err(&glb_from(&j, &b.bin), "view offset");
+}
+
+#[test]
+fn huge_texture_is_rejected_before_decoding() {
+    // A PNG header that claims 100 000 × 100 000 pixels.
+    let mut fake = png(1, 1);
+    fake[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    fake[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let mut b = textured();
+    b.images[0] = json!({"uri": "data:image/png;base64,".to_owned() + &base64_encode(&fake)});
+    let e = expect_err(&b.glb(), "huge texture");
+    assert!(
+        matches!(e, SceneError::Limit(_) | SceneError::Image { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn unsupported_features_are_reported() {
+    let mut b = textured();
+    b.extensions.push("KHR_texture_transform");
+    let e = expect_err(&b.glb(), "extension");
+    assert!(e.to_string().contains("KHR_texture_transform"), "{e}");
+
+    let mut b = textured();
+    b.meshes[0]["primitives"][0]["mode"] = json!(1); // lines
+    assert!(matches!(
+        expect_err(&b.glb(), "lines"),
+        SceneError::Unsupported(_)
+    ));
+
+    let mut b = textured();
+    b.materials[0]["alphaMode"] = json!("BLEND");
+    assert!(matches!(
+        expect_err(&b.glb(), "blend"),
+        SceneError::Unsupported(_)
+    ));
+
+    let mut b = textured();
+    b.cameras.clear();
+    b.nodes.retain(|n| n.get("camera").is_none());
+    let e = expect_err(&b.glb(), "no camera");
+    assert!(e.to_string().contains("camera"), "{e}");
+}
+
+#[test]
+fn external_files_cannot_escape_the_bundle() {
+    let b = textured();
+    let dir = tmpdir("escape");
+    let mut j = b.json(Some("scene.bin"));
+    j["images"][0]["uri"] = json!("../../../../etc/passwd");
+    std::fs::write(dir.join("scene.gltf"), serde_json::to_vec(&j).unwrap()).unwrap();
+    std::fs::write(dir.join("scene.bin"), &b.bin).unwrap();
+    let e = Scene::from_path(&dir.join("scene.gltf"))
+        .err()
+        .expect("escape refused");
+    assert!(e.to_string().contains("leaves the bundle"), "{e}");
+    // A bare .glb that references an external file says it needs a tar bundle.
+    let e = expect_err(
+        &glb_from(&b.json(Some("scene.bin")), &[]),
+        "external from glb",
+    );
+    assert!(e.to_string().contains("tar"), "{e}");
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for k in 0..4 {
+            if k <= c.len() {
+                s.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}

@@ -1,0 +1,87 @@
+//! `node-agent render SCENE --frame N --width W --height H --tile X,Y,W,H --spp S --out tile.png`
+
+use super::DeviceArgs;
+use anyhow::{bail, Context};
+use clap::Args;
+use std::path::PathBuf;
+use tessera_render::{hex, Scene, TileRequest};
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// Scene: .glb, .gltf (files beside it) or .tar bundle.
+    pub scene: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub frame: u32,
+    #[arg(long)]
+    pub width: u32,
+    #[arg(long)]
+    pub height: u32,
+    /// Tile as X,Y,W,H (default: the whole frame).
+    #[arg(long, value_parser = parse_tile)]
+    pub tile: Option<[u32; 4]>,
+    #[arg(long, default_value_t = 16)]
+    pub spp: u32,
+    #[arg(long, default_value_t = 6)]
+    pub bounces: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Camera node/camera name or index (default: the first camera).
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Write the tile as PNG here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+fn parse_tile(s: &str) -> Result<[u32; 4], String> {
+    let v: Vec<u32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<u32>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    v.try_into().map_err(|_| "expected X,Y,W,H".to_string())
+}
+
+pub fn run(args: RenderArgs) -> anyhow::Result<()> {
+    let opts = tessera_render::scene::LoadOptions {
+        camera: args.camera.clone(),
+        ..Default::default()
+    };
+    let scene = Scene::from_path_with(&args.scene, &opts)
+        .with_context(|| format!("loading {}", args.scene.display()))?;
+    let [x, y, w, h] = args.tile.unwrap_or([0, 0, args.width, args.height]);
+    if w == 0 || h == 0 {
+        bail!("empty tile");
+    }
+    let req = TileRequest {
+        frame: args.frame,
+        frame_width: args.width,
+        frame_height: args.height,
+        x,
+        y,
+        width: w,
+        height: h,
+        spp: args.spp,
+        max_bounces: args.bounces,
+        seed: args.seed,
+        linear: false,
+    };
+    let key = *blake3::hash(&std::fs::read(&args.scene)?).as_bytes();
+    let mut renderer = args.device.renderer()?;
+    let t0 = std::time::Instant::now();
+    let img = renderer.render_tile(&key, &scene, &req)?;
+    eprintln!(
+        "rendered {w}×{h} at {x},{y} of {}×{} ({} triangles, {} spp) in {:.3} s",
+        args.width,
+        args.height,
+        scene.triangle_count(),
+        args.spp,
+        t0.elapsed().as_secs_f64()
+    );
+    if let Some(out) = &args.out {
+        std::fs::write(out, img.png()?).with_context(|| format!("writing {}", out.display()))?;
+    }
+    println!("{}", hex(&img.hash));
+    Ok(())
+}

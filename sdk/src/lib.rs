@@ -1,1 +1,22 @@
-//! placeholder
+//! Tessera's off-chain client: everything that talks to the program from outside the chain.
+//!
+//! - [`pda`]: every account address, derived from its documented seeds.
+//! - [`ix`]: one builder per program instruction.
+//! - [`accounts`]: decoding of the program's accounts.
+//! - [`tiles`]: the tile grid of a job (index ↔ rectangle).
+//! - [`receipt`]: building a job's receipt (tile and payout merkle trees) and checking it.
+//! - [`program_error`]: the program's error codes as readable errors.
+//! - `client`: the RPC chain client on `solana-client`.
+
+pub mod accounts;
+pub mod ix;
+pub mod pda;
+pub mod program_error;
+pub mod receipt;
+pub mod tiles;
+
+pub use tessera;
+pub use tessera::instructions::{JobParams, NetworkParams, NetworkUpdate, ReceiptParams};
+pub use tessera::merkle;
+pub use tessera::state::{Claim, Job, JobState, Network, Node};
+pub use tessera::ID as PROGRAM_ID;

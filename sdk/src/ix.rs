@@ -1,0 +1,328 @@
+//! One builder per program instruction, from the program's own client-side types
+//! (`tessera::instruction::*` data, `tessera::accounts::*` metas).
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{InstructionData, ToAccountMetas};
+use solana_sdk::instruction::Instruction;
+use tessera::instructions::{JobParams, NetworkParams, NetworkUpdate, ReceiptParams};
+
+use crate::pda;
+
+const TOKEN_PROGRAM: Pubkey = spl_token_interface::ID;
+const SYSTEM_PROGRAM: Pubkey = solana_system_interface::program::ID;
+
+fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: tessera::ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+pub fn initialize_network(
+    admin: &Pubkey,
+    mint: &Pubkey,
+    treasury: &Pubkey,
+    args: NetworkParams,
+) -> Instruction {
+    build(
+        tessera::accounts::InitializeNetwork {
+            admin: *admin,
+            network: pda::network(),
+            mint: *mint,
+            treasury: *treasury,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::InitializeNetwork { args },
+    )
+}
+
+pub fn update_network(
+    admin: &Pubkey,
+    new_treasury: Option<Pubkey>,
+    args: NetworkUpdate,
+) -> Instruction {
+    build(
+        tessera::accounts::UpdateNetwork {
+            admin: *admin,
+            network: pda::network(),
+            new_treasury,
+        },
+        tessera::instruction::UpdateNetwork { args },
+    )
+}
+
+pub fn register_node(
+    operator: &Pubkey,
+    node_key: &Pubkey,
+    mint: &Pubkey,
+    operator_token: &Pubkey,
+    stake: u64,
+    benchmark_score: u64,
+    hardware: String,
+) -> Instruction {
+    build(
+        tessera::accounts::RegisterNode {
+            operator: *operator,
+            node_key: *node_key,
+            network: pda::network(),
+            mint: *mint,
+            node: pda::node(node_key),
+            stake_vault: pda::stake_vault(node_key),
+            operator_token: *operator_token,
+            token_program: TOKEN_PROGRAM,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::RegisterNode {
+            stake,
+            benchmark_score,
+            hardware,
+        },
+    )
+}
+
+pub fn update_node(
+    operator: &Pubkey,
+    node_key: &Pubkey,
+    benchmark_score: u64,
+    hardware: String,
+) -> Instruction {
+    build(
+        tessera::accounts::UpdateNode {
+            operator: *operator,
+            node: pda::node(node_key),
+        },
+        tessera::instruction::UpdateNode {
+            benchmark_score,
+            hardware,
+        },
+    )
+}
+
+pub fn add_stake(
+    operator: &Pubkey,
+    node_key: &Pubkey,
+    operator_token: &Pubkey,
+    amount: u64,
+) -> Instruction {
+    build(
+        tessera::accounts::AddStake {
+            operator: *operator,
+            network: pda::network(),
+            node: pda::node(node_key),
+            stake_vault: pda::stake_vault(node_key),
+            operator_token: *operator_token,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::AddStake { amount },
+    )
+}
+
+pub fn request_unstake(operator: &Pubkey, node_key: &Pubkey, amount: u64) -> Instruction {
+    build(
+        tessera::accounts::RequestUnstake {
+            operator: *operator,
+            network: pda::network(),
+            node: pda::node(node_key),
+        },
+        tessera::instruction::RequestUnstake { amount },
+    )
+}
+
+pub fn withdraw_stake(
+    operator: &Pubkey,
+    node_key: &Pubkey,
+    operator_token: &Pubkey,
+) -> Instruction {
+    build(
+        tessera::accounts::WithdrawStake {
+            operator: *operator,
+            network: pda::network(),
+            node: pda::node(node_key),
+            stake_vault: pda::stake_vault(node_key),
+            operator_token: *operator_token,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::WithdrawStake {},
+    )
+}
+
+pub fn create_job(
+    artist: &Pubkey,
+    mint: &Pubkey,
+    artist_token: &Pubkey,
+    job_id: u64,
+    args: JobParams,
+) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::CreateJob {
+            artist: *artist,
+            network: pda::network(),
+            mint: *mint,
+            job,
+            vault: pda::job_vault(&job),
+            artist_token: *artist_token,
+            token_program: TOKEN_PROGRAM,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::CreateJob { job_id, args },
+    )
+}
+
+pub fn cancel_job(artist: &Pubkey, job_id: u64, artist_token: &Pubkey) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::CancelJob {
+            artist: *artist,
+            job,
+            vault: pda::job_vault(&job),
+            artist_token: *artist_token,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::CancelJob {},
+    )
+}
+
+pub fn post_receipt(orchestrator: &Pubkey, job_id: u64, args: ReceiptParams) -> Instruction {
+    build(
+        tessera::accounts::PostReceipt {
+            orchestrator: *orchestrator,
+            network: pda::network(),
+            job: pda::job(job_id),
+        },
+        tessera::instruction::PostReceipt { args },
+    )
+}
+
+pub fn approve_job(
+    artist: &Pubkey,
+    job_id: u64,
+    treasury: &Pubkey,
+    artist_token: &Pubkey,
+) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::ApproveJob {
+            artist: *artist,
+            network: pda::network(),
+            job,
+            vault: pda::job_vault(&job),
+            treasury: *treasury,
+            artist_token: *artist_token,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::ApproveJob {},
+    )
+}
+
+pub fn finalize_job(job_id: u64, treasury: &Pubkey, artist_token: &Pubkey) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::FinalizeJob {
+            network: pda::network(),
+            job,
+            vault: pda::job_vault(&job),
+            treasury: *treasury,
+            artist_token: *artist_token,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::FinalizeJob {},
+    )
+}
+
+pub fn claim_payout(
+    payer: &Pubkey,
+    job_id: u64,
+    node_key: &Pubkey,
+    operator_token: &Pubkey,
+    amount: u64,
+    tiles: u32,
+    proof: Vec<[u8; 32]>,
+) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::ClaimPayout {
+            payer: *payer,
+            job,
+            vault: pda::job_vault(&job),
+            node: pda::node(node_key),
+            claim: pda::claim(&job, node_key),
+            operator_token: *operator_token,
+            token_program: TOKEN_PROGRAM,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::ClaimPayout {
+            amount,
+            tiles,
+            proof,
+        },
+    )
+}
+
+pub fn dispute_job(artist: &Pubkey, job_id: u64, reason: u16) -> Instruction {
+    build(
+        tessera::accounts::DisputeJob {
+            artist: *artist,
+            job: pda::job(job_id),
+        },
+        tessera::instruction::DisputeJob { reason },
+    )
+}
+
+/// `slash`: the node key to slash `slash_amount` from (its stake vault is derived).
+pub fn resolve_dispute(
+    admin: &Pubkey,
+    job_id: u64,
+    treasury: &Pubkey,
+    artist_token: &Pubkey,
+    slash: Option<Pubkey>,
+    refund_bps: u16,
+    slash_amount: u64,
+) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::ResolveDispute {
+            admin: *admin,
+            network: pda::network(),
+            job,
+            vault: pda::job_vault(&job),
+            treasury: *treasury,
+            artist_token: *artist_token,
+            node: slash.map(|k| pda::node(&k)),
+            stake_vault: slash.map(|k| pda::stake_vault(&k)),
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::ResolveDispute {
+            refund_bps,
+            slash_amount,
+        },
+    )
+}
+
+pub fn expire_job(artist: &Pubkey, job_id: u64, artist_token: &Pubkey) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::ExpireJob {
+            artist: *artist,
+            job,
+            vault: pda::job_vault(&job),
+            artist_token: *artist_token,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::ExpireJob {},
+    )
+}
+
+pub fn close_job(artist: &Pubkey, job_id: u64, artist_token: &Pubkey) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::CloseJob {
+            artist: *artist,
+            job,
+            vault: pda::job_vault(&job),
+            artist_token: *artist_token,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::CloseJob {},
+    )
+}

@@ -1,0 +1,37 @@
+//! Addresses of the program's accounts (seeds documented in `tessera::constants`).
+use anchor_lang::prelude::Pubkey;
+use tessera::constants::*;
+
+fn find(seeds: &[&[u8]]) -> Pubkey {
+    Pubkey::find_program_address(seeds, &tessera::ID).0
+}
+
+/// The network config: `["network"]`.
+pub fn network() -> Pubkey {
+    find(&[NETWORK_SEED])
+}
+
+/// A node record: `["node", node_key]`.
+pub fn node(node_key: &Pubkey) -> Pubkey {
+    find(&[NODE_SEED, node_key.as_ref()])
+}
+
+/// A node's stake vault: `["stake", node_key]`.
+pub fn stake_vault(node_key: &Pubkey) -> Pubkey {
+    find(&[STAKE_VAULT_SEED, node_key.as_ref()])
+}
+
+/// A job record: `["job", job_id as u64 little-endian]`.
+pub fn job(job_id: u64) -> Pubkey {
+    find(&[JOB_SEED, &job_id.to_le_bytes()])
+}
+
+/// A job's escrow vault: `["vault", job]`.
+pub fn job_vault(job: &Pubkey) -> Pubkey {
+    find(&[JOB_VAULT_SEED, job.as_ref()])
+}
+
+/// A payout claim record: `["claim", job, node_key]`.
+pub fn claim(job: &Pubkey, node_key: &Pubkey) -> Pubkey {
+    find(&[CLAIM_SEED, job.as_ref(), node_key.as_ref()])
+}

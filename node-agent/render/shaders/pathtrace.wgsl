@@ -40,6 +40,9 @@ struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>
 @group(0) @binding(8) var<storage, read> env_texels: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> accum: array<vec4<f32>>;
 
+// build.rs also compiles this file with HAS_TEXTURES = false, used for scenes without textures
+// (every material's texture indices are then −1, so the result is the same).
+const HAS_TEXTURES: bool = true;
 const PI: f32 = 3.14159265358979;
 const NO_HIT: u32 = 0xffffffffu;
 const BIG: f32 = 1e30;
@@ -266,7 +269,7 @@ fn tri_emission(tri_index: u32, u: f32, v: f32) -> vec3<f32> {
     let tr = tris[tri_index];
     let m = materials[bitcast<u32>(tr.v0.w)];
     var e = m.emissive.xyz;
-    if (m.tex.z >= 0) {
+    if (HAS_TEXTURES && m.tex.z >= 0) {
         let sh = shades[tri_index];
         let uv0 = vec2<f32>(sh.n0.w, sh.n1.w);
         let uv1 = vec2<f32>(sh.n2.w, sh.extra.x);
@@ -407,7 +410,7 @@ fn radiance(px: u32, py: u32, sample: u32) -> vec3<f32> {
         // Emission (MIS against the light sample taken at the previous vertex).
         if (front || m.emissive.w > 0.5) {
             var e = m.emissive.xyz;
-            if (m.tex.z >= 0) { e = e * sample_tex(m.tex.z, uv, true).xyz; }
+            if (HAS_TEXTURES && m.tex.z >= 0) { e = e * sample_tex(m.tex.z, uv, true).xyz; }
             if (max(e.x, max(e.y, e.z)) > 0.0) {
                 var w = 1.0;
                 if (depth > 0u && have_lights) {
@@ -420,10 +423,10 @@ fn radiance(px: u32, py: u32, sample: u32) -> vec3<f32> {
         }
         // Material.
         var base = m.base.xyz;
-        if (m.tex.x >= 0) { base = base * sample_tex(m.tex.x, uv, true).xyz; }
+        if (HAS_TEXTURES && m.tex.x >= 0) { base = base * sample_tex(m.tex.x, uv, true).xyz; }
         var metallic = m.pbr.x;
         var rough = m.pbr.y;
-        if (m.tex.y >= 0) {
+        if (HAS_TEXTURES && m.tex.y >= 0) {
             let mr = sample_tex(m.tex.y, uv, false);
             rough = rough * mr.y;
             metallic = metallic * mr.z;

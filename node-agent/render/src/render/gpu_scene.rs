@@ -10,6 +10,8 @@ pub struct GpuScene {
     pub set: DescriptorSet,
     /// Measured throughput on this scene, in pixel-samples per second (sizes later submits).
     pub rate: Option<f64>,
+    /// Which compiled shader variant renders this scene (index into the renderer's pipelines).
+    pub variant: usize,
     _buffers: Vec<Buffer>,
 }
 
@@ -18,6 +20,7 @@ impl GpuScene {
         device: &Arc<Device>,
         commands: &Commands,
         pipeline: &ComputePipeline,
+        variant: usize,
         scene: &Scene,
     ) -> Result<GpuScene, RenderError> {
         let globals = [scene.globals()];
@@ -110,6 +113,7 @@ impl GpuScene {
         Ok(GpuScene {
             set,
             rate: None,
+            variant,
             _buffers: buffers,
         })
     }

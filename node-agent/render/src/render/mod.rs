@@ -14,6 +14,8 @@ pub use output::TileImage;
 
 /// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`.
 const PATHTRACE_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace.spv"));
+/// The same shader with texture lookups compiled out, for scenes without textures.
+const PATHTRACE_NOTEX_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_notex.spv"));
 /// Scenes kept on the GPU at once (least recently used is evicted).
 const SCENE_CACHE: usize = 2;
 
@@ -125,7 +127,8 @@ pub struct Renderer {
     accum: Option<Buffer>,
     readback: Option<Buffer>,
     commands: Commands,
-    pipeline: ComputePipeline,
+    /// Indexed by `GpuScene::variant`: 0 full shader, 1 without textures.
+    pipelines: [ComputePipeline; 2],
     device: Arc<Device>,
     device_name: String,
 }
@@ -136,8 +139,15 @@ impl Renderer {
         let env = std::env::var("TESSERA_DEVICE").ok();
         let prefer = opts.prefer.as_deref().or(env.as_deref());
         let device = Device::new(instance, prefer)?;
-        let pipeline =
-            ComputePipeline::new(&device, PATHTRACE_SPV, tile::BINDINGS, tile::PUSH_BYTES)?;
+        let pipelines = [
+            ComputePipeline::new(&device, PATHTRACE_SPV, tile::BINDINGS, tile::PUSH_BYTES)?,
+            ComputePipeline::new(
+                &device,
+                PATHTRACE_NOTEX_SPV,
+                tile::BINDINGS,
+                tile::PUSH_BYTES,
+            )?,
+        ];
         let commands = Commands::new(&device)?;
         let device_name = device.physical.name.clone();
         tracing::info!(device = %device_name, kind = ?device.physical.kind, "Vulkan device selected");
@@ -146,7 +156,7 @@ impl Renderer {
             accum: None,
             readback: None,
             commands,
-            pipeline,
+            pipelines,
             device,
             device_name,
         })
@@ -171,7 +181,15 @@ impl Renderer {
                 if self.scenes.len() >= SCENE_CACHE {
                     self.scenes.remove(0);
                 }
-                let gpu = GpuScene::upload(&self.device, &self.commands, &self.pipeline, scene)?;
+                // Scenes without textures use the shader with texture code compiled out.
+                let variant = usize::from(scene.textures.is_empty());
+                let gpu = GpuScene::upload(
+                    &self.device,
+                    &self.commands,
+                    &self.pipelines[variant],
+                    variant,
+                    scene,
+                )?;
                 self.scenes.push((*scene_key, gpu));
                 self.scenes.len() - 1
             }
@@ -180,10 +198,11 @@ impl Renderer {
         let entry = self.scenes.remove(pos);
         self.scenes.push(entry);
         let gpu = &mut self.scenes.last_mut().expect("just pushed").1;
+        let pipeline = &self.pipelines[gpu.variant];
         let accum = tile::render(
             &self.device,
             &self.commands,
-            &self.pipeline,
+            pipeline,
             gpu,
             &mut self.accum,
             &mut self.readback,

@@ -21,8 +21,9 @@ struct Globals {
     env_color: vec4<f32>,  // rgb, w = image strength
     env_info: vec4<u32>,   // has image, width, height
     counts: vec4<u32>,     // lights, triangles, nodes
+    bvh_origin: vec4<f32>, // packed node bounds: origin + f32(q) * step, per axis
+    bvh_step: vec4<f32>,
 }
-struct BvhNode { bmin: vec3<f32>, index: u32, bmax: vec3<f32>, count: u32 }
 struct Tri { v0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32> }
 struct Shade { n0: vec4<f32>, n1: vec4<f32>, n2: vec4<f32>, extra: vec4<f32> }
 struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32> }
@@ -30,7 +31,8 @@ struct Texture { info: vec4<u32> }
 struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>, cone: vec4<f32> }
 
 @group(0) @binding(0) var<storage, read> globals: Globals;
-@group(0) @binding(1) var<storage, read> nodes: array<BvhNode>;
+// Packed BVH nodes (src/scene/bvh.rs `pack`): 16-bit bounds on a grid, index | count << 24.
+@group(0) @binding(1) var<storage, read> nodes: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> tris: array<Tri>;
 @group(0) @binding(3) var<storage, read> shades: array<Shade>;
 @group(0) @binding(4) var<storage, read> materials: array<Material>;
@@ -86,15 +88,23 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     let dd = select(d, vec3<f32>(1e-20), abs(d) < vec3<f32>(1e-20));
     let inv = 1.0 / dd;
     let end = globals.counts.z;
+    let origin = globals.bvh_origin.xyz;
+    let step = globals.bvh_step.xyz;
     var node = 0u;
     while (node < end) {
         let n = nodes[node];
-        if (box_entry(n.bmin, n.bmax, o, inv, hit.t) >= BIG) {
-            node = select(n.index, node + 1u, n.count > 0u);
+        let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
+        let qmax = vec3<u32>(n.y >> 16u, n.z & 0xffffu, n.z >> 16u);
+        let bmin = origin + vec3<f32>(qmin) * step;
+        let bmax = origin + vec3<f32>(qmax) * step;
+        let index = n.w & 0xffffffu;
+        let count = n.w >> 24u;
+        if (box_entry(bmin, bmax, o, inv, hit.t) >= BIG) {
+            node = select(index, node + 1u, count > 0u);
             continue;
         }
-        if (n.count > 0u) {
-            for (var i = n.index; i < n.index + n.count; i = i + 1u) {
+        if (count > 0u) {
+            for (var i = index; i < index + count; i = i + 1u) {
                 let tr = tris[i];
                 let e1 = tr.e1.xyz;
                 let e2 = tr.e2.xyz;
@@ -265,9 +275,7 @@ fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
 }
 
 // ---------------- lights ----------------
-fn tri_emission(tri_index: u32, u: f32, v: f32) -> vec3<f32> {
-    let tr = tris[tri_index];
-    let m = materials[bitcast<u32>(tr.v0.w)];
+fn tri_emission(tri_index: u32, m: Material, u: f32, v: f32) -> vec3<f32> {
     var e = m.emissive.xyz;
     if (HAS_TEXTURES && m.tex.z >= 0) {
         let sh = shades[tri_index];
@@ -333,7 +341,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
         let pdf_l = pick * dist2 / (cos_l * 0.5 * area2);
         if (!unoccluded(o, wi, dist * (1.0 - 1e-3))) { return vec3<f32>(0.0); }
         let w = select(1.0, pdf_l * pdf_l / (pdf_l * pdf_l + ev.pdf * ev.pdf), mis);
-        return ev.f_cos * tri_emission(ti, bu, bv) * (w / pdf_l);
+        return ev.f_cos * tri_emission(ti, m, bu, bv) * (w / pdf_l);
     }
     var wi: vec3<f32>;
     var dist = BIG;

@@ -23,7 +23,11 @@ impl GpuScene {
         variant: usize,
         scene: &Scene,
     ) -> Result<GpuScene, RenderError> {
-        let globals = [scene.globals()];
+        let packed = crate::scene::bvh::pack(&scene.nodes).map_err(RenderError::Unsuitable)?;
+        let mut g = scene.globals();
+        g.bvh_origin = [packed.origin[0], packed.origin[1], packed.origin[2], 0.0];
+        g.bvh_step = [packed.step[0], packed.step[1], packed.step[2], 0.0];
+        let globals = [g];
         let empty_u32 = [0u32];
         let texels: &[u32] = if scene.texels.is_empty() {
             &empty_u32
@@ -52,7 +56,7 @@ impl GpuScene {
         // Binding order matches shaders/pathtrace.wgsl.
         let data: [&[u8]; 9] = [
             bytemuck::cast_slice(&globals),
-            bytemuck::cast_slice(&scene.nodes),
+            bytemuck::cast_slice(&packed.nodes),
             bytemuck::cast_slice(&scene.tris),
             bytemuck::cast_slice(&scene.shade),
             bytemuck::cast_slice(&scene.materials),

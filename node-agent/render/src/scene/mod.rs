@@ -165,6 +165,9 @@ pub(crate) struct GpuGlobals {
     pub env_info: [u32; 4],
     /// x = lights, y = triangles, z = nodes.
     pub counts: [u32; 4],
+    /// Quantisation grid of the packed BVH ([`bvh::PackedBvh`]): origin and step per axis.
+    pub bvh_origin: [f32; 4],
+    pub bvh_step: [f32; 4],
 }
 
 /// A scene ready for upload: flat arrays and a BVH, no Vulkan.
@@ -298,6 +301,8 @@ impl Scene {
                 self.nodes.len() as u32,
                 0,
             ],
+            bvh_origin: [0.0; 4],
+            bvh_step: [0.0; 4],
         }
     }
 

@@ -9,6 +9,8 @@
 //! - `client`: the RPC chain client on `solana-client`.
 
 pub mod accounts;
+pub mod client;
+pub mod error;
 pub mod ix;
 pub mod pda;
 pub mod program_error;

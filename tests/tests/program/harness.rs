@@ -1,0 +1,430 @@
+//! A real Solana runtime for the program's tests: `solana-program-test`'s bank with Tessera
+//! as a native processor and the real SPL Token program (SBF) reached by CPI. Nothing mocked.
+#![allow(deprecated)]
+
+use anchor_lang::AccountDeserialize;
+use solana_program_pack::Pack;
+use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_sdk::{
+    clock::Clock,
+    instruction::{Instruction, InstructionError},
+    pubkey::Pubkey,
+    signature::{Keypair, Signer},
+    transaction::{Transaction, TransactionError},
+};
+use tessera_sdk::{ix, pda, Job, JobParams, NetworkParams, Node};
+
+pub const START_TIME: i64 = 1_800_000_000;
+pub const FEE_BPS: u16 = 250;
+pub const MIN_STAKE: u64 = 1_000;
+pub const CHALLENGE_WINDOW: i64 = 3_600;
+pub const UNSTAKE_COOLDOWN: i64 = 86_400;
+pub const CLAIM_GRACE: i64 = 7 * 86_400;
+
+pub struct Env {
+    pub ctx: ProgramTestContext,
+    pub mint: Keypair,
+    pub mint_authority: Keypair,
+    pub admin: Keypair,
+    pub orchestrator: Keypair,
+    pub treasury: Pubkey,
+    /// Every token account created, to check that tokens are neither created nor lost.
+    pub token_accounts: Vec<Pubkey>,
+    pub minted: u64,
+    pub node_keys: Vec<Pubkey>,
+}
+
+pub struct NodeFixture {
+    pub operator: Keypair,
+    pub key: Keypair,
+    pub operator_token: Pubkey,
+}
+
+pub struct Artist {
+    pub wallet: Keypair,
+    pub token: Pubkey,
+}
+
+/// A 64×32 frame in 16-pixel tiles, two frames: 4 × 2 × 2 = 16 tiles.
+pub fn small_job(deadline: i64) -> JobParams {
+    JobParams {
+        scene_hash: [7; 32],
+        frame_start: 1,
+        frame_end: 2,
+        width: 64,
+        height: 32,
+        tile_size: 16,
+        samples_per_pixel: 16,
+        price_per_tile: 100,
+        budget: 2_000,
+        deadline,
+    }
+}
+
+impl Env {
+    /// A network with a fresh mint, a treasury and the default configuration.
+    pub async fn new() -> Self {
+        let mut pt = ProgramTest::new(
+            "tessera",
+            tessera::ID,
+            processor!(tessera::native::process_instruction),
+        );
+        pt.prefer_bpf(false);
+        let ctx = pt.start_with_context().await;
+        let mut env = Env {
+            ctx,
+            mint: Keypair::new(),
+            mint_authority: Keypair::new(),
+            admin: Keypair::new(),
+            orchestrator: Keypair::new(),
+            treasury: Pubkey::default(),
+            token_accounts: Vec::new(),
+            minted: 0,
+            node_keys: Vec::new(),
+        };
+        env.set_time(START_TIME).await;
+        env.fund(&env.admin.pubkey()).await;
+        env.create_mint().await;
+        env.treasury = env.token_account(&Keypair::new().pubkey()).await;
+        let (admin, treasury) = (env.admin.insecure_clone(), env.treasury);
+        env.send(
+            &[ix::initialize_network(
+                &admin.pubkey(),
+                &env.mint.pubkey(),
+                &treasury,
+                env.default_params(),
+            )],
+            &[&admin],
+        )
+        .await
+        .expect("initialize_network");
+        env
+    }
+
+    pub fn default_params(&self) -> NetworkParams {
+        NetworkParams {
+            orchestrator: self.orchestrator.pubkey(),
+            fee_bps: FEE_BPS,
+            min_stake: MIN_STAKE,
+            challenge_window: CHALLENGE_WINDOW,
+            unstake_cooldown: UNSTAKE_COOLDOWN,
+            claim_grace: CLAIM_GRACE,
+        }
+    }
+
+    /// Signs with the context payer (fee payer) plus `signers` and processes.
+    pub async fn send(
+        &mut self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<(), BanksClientError> {
+        let payer = self.ctx.payer.insecure_clone();
+        let mut all: Vec<&Keypair> = vec![&payer];
+        all.extend_from_slice(signers);
+        let tx = Transaction::new_signed_with_payer(
+            ixs,
+            Some(&payer.pubkey()),
+            &all,
+            self.ctx.last_blockhash,
+        );
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// A fresh blockhash, so that an identical transaction is not refused as a duplicate.
+    pub async fn refresh_blockhash(&mut self) {
+        self.ctx.last_blockhash = self
+            .ctx
+            .get_new_latest_blockhash()
+            .await
+            .expect("blockhash");
+    }
+
+    /// Moves the clock. Also takes a fresh blockhash, so a transaction refused before the
+    /// move is not answered from the status cache when sent again.
+    pub async fn set_time(&mut self, unix_timestamp: i64) {
+        self.refresh_blockhash().await;
+        let mut clock: Clock = self.ctx.banks_client.get_sysvar().await.expect("clock");
+        clock.unix_timestamp = unix_timestamp;
+        self.ctx.set_sysvar(&clock);
+    }
+
+    pub async fn now(&mut self) -> i64 {
+        let clock: Clock = self.ctx.banks_client.get_sysvar().await.expect("clock");
+        clock.unix_timestamp
+    }
+
+    pub async fn fund(&mut self, to: &Pubkey) {
+        let payer = self.ctx.payer.insecure_clone();
+        let ix =
+            solana_system_interface::instruction::transfer(&payer.pubkey(), to, 10_000_000_000);
+        self.send(&[ix], &[]).await.expect("fund");
+    }
+
+    async fn create_mint(&mut self) {
+        let payer = self.ctx.payer.pubkey();
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        let space = spl_token_interface::state::Mint::LEN;
+        let mint = self.mint.insecure_clone();
+        let ixs = [
+            solana_system_interface::instruction::create_account(
+                &payer,
+                &mint.pubkey(),
+                rent.minimum_balance(space),
+                space as u64,
+                &spl_token_interface::ID,
+            ),
+            spl_token_interface::instruction::initialize_mint2(
+                &spl_token_interface::ID,
+                &mint.pubkey(),
+                &self.mint_authority.pubkey(),
+                None,
+                6,
+            )
+            .expect("mint ix"),
+        ];
+        self.send(&ixs, &[&mint]).await.expect("create mint");
+    }
+
+    /// A token account of the network's mint owned by `owner`.
+    pub async fn token_account(&mut self, owner: &Pubkey) -> Pubkey {
+        let mint = self.mint.pubkey();
+        self.token_account_of(&mint, owner).await
+    }
+
+    /// A token account of any mint owned by `owner`.
+    pub async fn token_account_of(&mut self, mint: &Pubkey, owner: &Pubkey) -> Pubkey {
+        let account = Keypair::new();
+        let payer = self.ctx.payer.pubkey();
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        let space = spl_token_interface::state::Account::LEN;
+        let ixs = [
+            solana_system_interface::instruction::create_account(
+                &payer,
+                &account.pubkey(),
+                rent.minimum_balance(space),
+                space as u64,
+                &spl_token_interface::ID,
+            ),
+            spl_token_interface::instruction::initialize_account3(
+                &spl_token_interface::ID,
+                &account.pubkey(),
+                mint,
+                owner,
+            )
+            .expect("account ix"),
+        ];
+        self.send(&ixs, &[&account])
+            .await
+            .expect("create token account");
+        if mint == &self.mint.pubkey() {
+            self.token_accounts.push(account.pubkey());
+        }
+        account.pubkey()
+    }
+
+    pub async fn mint_to(&mut self, account: &Pubkey, amount: u64) {
+        let authority = self.mint_authority.insecure_clone();
+        let ix = spl_token_interface::instruction::mint_to(
+            &spl_token_interface::ID,
+            &self.mint.pubkey(),
+            account,
+            &authority.pubkey(),
+            &[],
+            amount,
+        )
+        .expect("mint_to ix");
+        self.send(&[ix], &[&authority]).await.expect("mint_to");
+        self.minted += amount;
+    }
+
+    /// Token balance; 0 for an account that does not exist (closed).
+    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
+        match self
+            .ctx
+            .banks_client
+            .get_account(*account)
+            .await
+            .expect("get_account")
+        {
+            Some(acc) if acc.owner == spl_token_interface::ID && !acc.data.is_empty() => {
+                spl_token_interface::state::Account::unpack(&acc.data)
+                    .expect("token account")
+                    .amount
+            }
+            _ => 0,
+        }
+    }
+
+    pub async fn exists(&mut self, address: &Pubkey) -> bool {
+        self.ctx
+            .banks_client
+            .get_account(*address)
+            .await
+            .expect("get_account")
+            .is_some()
+    }
+
+    pub async fn lamports(&mut self, address: &Pubkey) -> u64 {
+        self.ctx
+            .banks_client
+            .get_balance(*address)
+            .await
+            .expect("get_balance")
+    }
+
+    pub async fn anchor<T: AccountDeserialize>(&mut self, address: &Pubkey) -> T {
+        let acc = self
+            .ctx
+            .banks_client
+            .get_account(*address)
+            .await
+            .expect("get_account")
+            .expect("account exists");
+        T::try_deserialize(&mut acc.data.as_slice()).expect("decode")
+    }
+
+    pub async fn job(&mut self, job_id: u64) -> Job {
+        self.anchor(&pda::job(job_id)).await
+    }
+
+    pub async fn node(&mut self, node_key: &Pubkey) -> Node {
+        self.anchor(&pda::node(node_key)).await
+    }
+
+    /// Every token of the mint sits in a known account: nothing created, nothing lost.
+    pub async fn assert_conserved(&mut self) {
+        let mut known = self.token_accounts.clone();
+        known.extend(self.vaults().await);
+        let mut total = 0;
+        for acc in known {
+            total += self.balance(&acc).await;
+        }
+        assert_eq!(total, self.minted, "tokens were created or lost");
+    }
+
+    /// Every program vault that may hold tokens (jobs so far, registered nodes).
+    async fn vaults(&mut self) -> Vec<Pubkey> {
+        let network: tessera::state::Network = self.anchor(&pda::network()).await;
+        let mut out: Vec<Pubkey> = (0..network.next_job_id)
+            .map(|id| pda::job_vault(&pda::job(id)))
+            .collect();
+        out.extend(self.node_keys.iter().map(pda::stake_vault));
+        out
+    }
+
+    pub async fn artist(&mut self, tokens: u64) -> Artist {
+        let wallet = Keypair::new();
+        self.fund(&wallet.pubkey()).await;
+        let token = self.token_account(&wallet.pubkey()).await;
+        self.mint_to(&token, tokens).await;
+        Artist { wallet, token }
+    }
+
+    /// Registers a node staking `stake` (operator holds `stake + 10_000` before).
+    pub async fn register_node(&mut self, stake: u64) -> NodeFixture {
+        let operator = Keypair::new();
+        let key = Keypair::new();
+        self.fund(&operator.pubkey()).await;
+        let operator_token = self.token_account(&operator.pubkey()).await;
+        self.mint_to(&operator_token, stake + 10_000).await;
+        let ix = ix::register_node(
+            &operator.pubkey(),
+            &key.pubkey(),
+            &self.mint.pubkey(),
+            &operator_token,
+            stake,
+            1234,
+            "lavapipe".into(),
+        );
+        self.send(&[ix], &[&operator, &key])
+            .await
+            .expect("register_node");
+        self.node_keys.push(key.pubkey());
+        NodeFixture {
+            operator,
+            key,
+            operator_token,
+        }
+    }
+
+    /// Creates the next job for `artist`; returns its id.
+    pub async fn create_job(
+        &mut self,
+        artist: &Artist,
+        params: JobParams,
+    ) -> Result<u64, BanksClientError> {
+        let network: tessera::state::Network = self.anchor(&pda::network()).await;
+        let id = network.next_job_id;
+        let ix = ix::create_job(
+            &artist.wallet.pubkey(),
+            &self.mint.pubkey(),
+            &artist.token,
+            id,
+            params,
+        );
+        let wallet = artist.wallet.insecure_clone();
+        self.send(&[ix], &[&wallet]).await.map(|_| id)
+    }
+
+    pub async fn post(
+        &mut self,
+        job_id: u64,
+        receipt: tessera_sdk::ReceiptParams,
+    ) -> Result<(), BanksClientError> {
+        let orch = self.orchestrator.insecure_clone();
+        self.send(
+            &[ix::post_receipt(&orch.pubkey(), job_id, receipt)],
+            &[&orch],
+        )
+        .await
+    }
+}
+
+/// The custom error code of a failed transaction.
+pub fn custom_code(result: Result<(), BanksClientError>) -> u32 {
+    match result {
+        Err(BanksClientError::TransactionError(TransactionError::InstructionError(
+            _,
+            InstructionError::Custom(c),
+        ))) => c,
+        Err(BanksClientError::SimulationError {
+            err: TransactionError::InstructionError(_, InstructionError::Custom(c)),
+            ..
+        }) => c,
+        other => panic!("expected a custom program error, got {other:?}"),
+    }
+}
+
+/// Asserts the transaction failed with Tessera error `e`.
+#[track_caller]
+pub fn assert_tessera(result: Result<(), BanksClientError>, e: tessera::errors::TesseraError) {
+    let code = custom_code(result);
+    assert_eq!(
+        code,
+        u32::from(e),
+        "expected {e:?}, got {}",
+        tessera_sdk::program_error::describe(code)
+    );
+}
+
+/// Asserts the transaction failed with Anchor error `e` (constraints, signer checks, account checks).
+#[track_caller]
+pub fn assert_anchor(result: Result<(), BanksClientError>, e: anchor_lang::error::ErrorCode) {
+    let code = custom_code(result);
+    assert_eq!(
+        code,
+        u32::from(e),
+        "expected {e:?}, got {}",
+        tessera_sdk::program_error::describe(code)
+    );
+}
+
+/// The instruction with `key` no longer marked as signer (to send it without that signature).
+pub fn without_signer(mut ix: Instruction, key: &Pubkey) -> Instruction {
+    for meta in &mut ix.accounts {
+        if &meta.pubkey == key {
+            meta.is_signer = false;
+        }
+    }
+    ix
+}

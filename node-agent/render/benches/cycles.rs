@@ -1,7 +1,8 @@
 //! Tessera vs Blender Cycles (CPU) on the shipped Cornell box, in one run on one machine.
 //!
-//!     cargo bench -p tessera-render --bench cycles
+//!     cargo bench -p tessera-render --bench cycles [-- --size 960x540]
 //!
+//! `--size WxH` sets the throughput and tile size (default 1920×1080) for a quicker run.
 //! Environment: BENCH_WIDTH/BENCH_HEIGHT/BENCH_SPP/BENCH_BOUNCES (default 1920×1080, 16 spp, 6),
 //! BENCH_AGREE_WIDTH/HEIGHT/SPP for the brightness-agreement pair (default 480×270, 256 spp),
 //! BENCH_TILES (default "64,128,256"). Cycles is skipped with a message when `blender` is absent.
@@ -76,6 +77,14 @@ fn cycles(w: u32, h: u32, spp: u32, bounces: u32) -> Option<(f64, Vec<f32>)> {
     Some((msps, lin))
 }
 
+/// The 1-minute load average (Linux), to record how busy the machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn render_tiled(
     r: &mut Renderer,
     key: &[u8; 32],
@@ -102,8 +111,27 @@ fn render_tiled(
     (t0.elapsed().as_secs_f64(), frame)
 }
 
+/// `--size WxH` (or `--size=WxH`) from the command line; cargo's own `--bench` is ignored.
+fn size_arg() -> Option<(u32, u32)> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--size=")
+            .map(str::to_owned)
+            .or_else(|| (a == "--size").then(|| args.get(i + 1).cloned()).flatten())
+    })?;
+    let (w, h) = value.split_once(['x', 'X', '×'])?;
+    match (w.trim().parse(), h.trim().parse()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Some((w, h)),
+        _ => {
+            eprintln!("--size {value}: expected WIDTHxHEIGHT");
+            std::process::exit(2)
+        }
+    }
+}
+
 fn main() {
-    let (w, h) = (env_u32("BENCH_WIDTH", 1920), env_u32("BENCH_HEIGHT", 1080));
+    let (w, h) =
+        size_arg().unwrap_or((env_u32("BENCH_WIDTH", 1920), env_u32("BENCH_HEIGHT", 1080)));
     let (spp, bounces) = (env_u32("BENCH_SPP", 16), env_u32("BENCH_BOUNCES", 6));
     let (aw, ah, aspp) = (
         env_u32("BENCH_AGREE_WIDTH", 480),
@@ -148,7 +176,11 @@ fn main() {
                 "| Cycles (CPU) | blender | {:.2} | {c:.3} |",
                 samples / c / 1e6
             );
-            println!("\nratio Tessera / Cycles: {:.2}×", tess / c);
+            println!(
+                "\nratio Tessera / Cycles: {:.2}× (goal: 2×; machine load avg {})",
+                tess / c,
+                load_average()
+            );
         }
         None => println!("| Cycles (CPU) | skipped | – | – |"),
     }

@@ -91,38 +91,49 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     let origin = globals.bvh_origin.xyz;
     let step = globals.bvh_step.xyz;
     var node = 0u;
-    while (node < end) {
-        let n = nodes[node];
-        let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
-        let qmax = vec3<u32>(n.y >> 16u, n.z & 0xffffu, n.z >> 16u);
-        let bmin = origin + vec3<f32>(qmin) * step;
-        let bmax = origin + vec3<f32>(qmax) * step;
-        let index = n.w & 0xffffffu;
-        let count = n.w >> 24u;
-        if (box_entry(bmin, bmax, o, inv, hit.t) >= BIG) {
-            node = select(index, node + 1u, count > 0u);
-            continue;
-        }
-        if (count > 0u) {
-            for (var i = index; i < index + count; i = i + 1u) {
-                let tr = tris[i];
-                let e1 = tr.e1.xyz;
-                let e2 = tr.e2.xyz;
-                let p = cross(d, e2);
-                let det = dot(e1, p);
-                let inv_det = 1.0 / det;
-                let s = o - tr.v0.xyz;
-                let u = dot(s, p) * inv_det;
-                let q = cross(s, e1);
-                let v = dot(d, q) * inv_det;
-                let t = dot(e2, q) * inv_det;
-                if (abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0 && t < hit.t) {
-                    hit = Hit(t, i, u, v);
-                    if (any_hit) { return hit; }
-                }
+    // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
+    // branch under a mask) do not pay for a triangle test at every inner node: first walk
+    // the nodes to the next leaf the ray enters, then test that leaf's triangles.
+    loop {
+        var first = 0u;
+        var last = 0u;
+        while (node < end) {
+            let n = nodes[node];
+            let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
+            let qmax = vec3<u32>(n.y >> 16u, n.z & 0xffffu, n.z >> 16u);
+            let bmin = origin + vec3<f32>(qmin) * step;
+            let bmax = origin + vec3<f32>(qmax) * step;
+            let index = n.w & 0xffffffu;
+            let count = n.w >> 24u;
+            if (box_entry(bmin, bmax, o, inv, hit.t) >= BIG) {
+                node = select(index, node + 1u, count > 0u);
+                continue;
+            }
+            node = node + 1u;
+            if (count > 0u) {
+                first = index;
+                last = index + count;
+                break;
             }
         }
-        node = node + 1u;
+        if (first == last) { break; }
+        for (var i = first; i < last; i = i + 1u) {
+            let tr = tris[i];
+            let e1 = tr.e1.xyz;
+            let e2 = tr.e2.xyz;
+            let p = cross(d, e2);
+            let det = dot(e1, p);
+            let inv_det = 1.0 / det;
+            let s = o - tr.v0.xyz;
+            let u = dot(s, p) * inv_det;
+            let q = cross(s, e1);
+            let v = dot(d, q) * inv_det;
+            let t = dot(e2, q) * inv_det;
+            if (abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0 && t < hit.t) {
+                hit = Hit(t, i, u, v);
+                if (any_hit) { return hit; }
+            }
+        }
     }
     return hit;
 }

@@ -72,14 +72,22 @@ pub fn render(
     let mut row = 0u32;
     let mut first = true;
     while row < req.height {
-        // Rows per band: as many as fit one sample each into the budget.
+        // Rows per band: as many as fit all samples into the budget (one dispatch per band keeps
+        // both CPU-driver threads busier than many one-sample dispatches), in whole workgroups;
+        // when not even WORKGROUP rows fit, as many as fit one sample each.
         let rate = scene.rate.unwrap_or(INITIAL_RATE);
         let budget = if scene.rate.is_some() {
             rate * TARGET_SUBMIT_S
         } else {
             rate * 0.1
         };
-        let rows = ((budget / req.width as f64) as u32).clamp(1, req.height - row);
+        let all_samples = (budget / (req.width as f64 * req.spp as f64)) as u32;
+        let rows = if all_samples >= WORKGROUP {
+            all_samples / WORKGROUP * WORKGROUP
+        } else {
+            (budget / req.width as f64) as u32
+        }
+        .clamp(1, req.height - row);
         let mut s = 0u32;
         while s < req.spp {
             let rate = scene.rate.unwrap_or(INITIAL_RATE);

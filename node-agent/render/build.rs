@@ -1,9 +1,10 @@
 //! Compiles `shaders/*.wgsl` to SPIR-V with naga (version pinned in the workspace) into OUT_DIR.
 //!
-//! `pathtrace.wgsl` is compiled twice: as written (`pathtrace.spv`) and with
-//! `const HAS_TEXTURES: bool = false;` (`pathtrace_notex.spv`) for scenes without textures.
-//! CPU drivers (lavapipe) run both sides of every branch under a lane mask, so code that can
-//! never run for a scene still costs time unless it is compiled out.
+//! `pathtrace.wgsl` is compiled in four variants, `pathtrace_v{N}.spv`: bit 0 of N sets
+//! `const HAS_TEXTURES: bool = false;`, bit 1 `const HAS_PUNCTUAL: bool = false;` (for scenes
+//! without textures / punctual lights; N = 0 is the file as written). CPU drivers (lavapipe) run
+//! both sides of every branch under a lane mask, so code that can never run for a scene still
+//! costs time unless it is compiled out.
 
 use naga::back::spv;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
@@ -17,12 +18,25 @@ fn main() {
         let src_path = format!("shaders/{name}.wgsl");
         println!("cargo:rerun-if-changed={src_path}");
         let src = std::fs::read_to_string(&src_path).expect("read shader");
-        compile(&src, &src_path, &out.join(format!("{name}.spv")));
-        if *name == "pathtrace" {
-            let on = "const HAS_TEXTURES: bool = true;";
-            assert!(src.contains(on), "{src_path} must declare `{on}`");
-            let notex = src.replace(on, "const HAS_TEXTURES: bool = false;");
-            compile(&notex, &src_path, &out.join(format!("{name}_notex.spv")));
+        if *name != "pathtrace" {
+            compile(&src, &src_path, &out.join(format!("{name}.spv")));
+            continue;
+        }
+        let flags = ["HAS_TEXTURES", "HAS_PUNCTUAL"];
+        for variant in 0..1u32 << flags.len() {
+            let mut text = src.clone();
+            for (bit, flag) in flags.iter().enumerate() {
+                let on = format!("const {flag}: bool = true;");
+                assert!(src.contains(&on), "{src_path} must declare `{on}`");
+                if variant & (1 << bit) != 0 {
+                    text = text.replace(&on, &format!("const {flag}: bool = false;"));
+                }
+            }
+            compile(
+                &text,
+                &src_path,
+                &out.join(format!("{name}_v{variant}.spv")),
+            );
         }
     }
 }

@@ -12,10 +12,14 @@ use std::sync::Arc;
 
 pub use output::TileImage;
 
-/// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`.
-const PATHTRACE_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace.spv"));
-/// The same shader with texture lookups compiled out, for scenes without textures.
-const PATHTRACE_NOTEX_SPV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_notex.spv"));
+/// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`, by variant: bit 0 = without
+/// texture lookups, bit 1 = without punctual lights (code a scene cannot use, compiled out).
+const PATHTRACE_SPV: [&[u8]; 4] = [
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v0.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v1.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v2.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v3.spv")),
+];
 /// Scenes kept on the GPU at once (least recently used is evicted).
 const SCENE_CACHE: usize = 2;
 
@@ -127,8 +131,8 @@ pub struct Renderer {
     accum: Option<Buffer>,
     readback: Option<Buffer>,
     commands: Commands,
-    /// Indexed by `GpuScene::variant`: 0 full shader, 1 without textures.
-    pipelines: [ComputePipeline; 2],
+    /// By shader variant (`PATHTRACE_SPV`), created on first use.
+    pipelines: [Option<ComputePipeline>; 4],
     device: Arc<Device>,
     device_name: String,
 }
@@ -139,15 +143,6 @@ impl Renderer {
         let env = std::env::var("TESSERA_DEVICE").ok();
         let prefer = opts.prefer.as_deref().or(env.as_deref());
         let device = Device::new(instance, prefer)?;
-        let pipelines = [
-            ComputePipeline::new(&device, PATHTRACE_SPV, tile::BINDINGS, tile::PUSH_BYTES)?,
-            ComputePipeline::new(
-                &device,
-                PATHTRACE_NOTEX_SPV,
-                tile::BINDINGS,
-                tile::PUSH_BYTES,
-            )?,
-        ];
         let commands = Commands::new(&device)?;
         let device_name = device.physical.name.clone();
         tracing::info!(device = %device_name, kind = ?device.physical.kind, "Vulkan device selected");
@@ -156,7 +151,7 @@ impl Renderer {
             accum: None,
             readback: None,
             commands,
-            pipelines,
+            pipelines: Default::default(),
             device,
             device_name,
         })
@@ -181,15 +176,18 @@ impl Renderer {
                 if self.scenes.len() >= SCENE_CACHE {
                     self.scenes.remove(0);
                 }
-                // Scenes without textures use the shader with texture code compiled out.
-                let variant = usize::from(scene.textures.is_empty());
-                let gpu = GpuScene::upload(
-                    &self.device,
-                    &self.commands,
-                    &self.pipelines[variant],
-                    variant,
-                    scene,
-                )?;
+                let variant = usize::from(scene.textures.is_empty())
+                    | usize::from(!scene.has_punctual_lights()) << 1;
+                let pipeline = match &mut self.pipelines[variant] {
+                    Some(p) => p,
+                    slot => slot.insert(ComputePipeline::new(
+                        &self.device,
+                        PATHTRACE_SPV[variant],
+                        tile::BINDINGS,
+                        tile::PUSH_BYTES,
+                    )?),
+                };
+                let gpu = GpuScene::upload(&self.device, &self.commands, pipeline, variant, scene)?;
                 self.scenes.push((*scene_key, gpu));
                 self.scenes.len() - 1
             }
@@ -198,7 +196,9 @@ impl Renderer {
         let entry = self.scenes.remove(pos);
         self.scenes.push(entry);
         let gpu = &mut self.scenes.last_mut().expect("just pushed").1;
-        let pipeline = &self.pipelines[gpu.variant];
+        let pipeline = self.pipelines[gpu.variant]
+            .as_ref()
+            .expect("created with the scene");
         let accum = tile::render(
             &self.device,
             &self.commands,

@@ -267,6 +267,13 @@ impl Scene {
         self.environment = env;
     }
 
+    /// Whether any light is punctual (point, spot, directional) rather than an emissive triangle.
+    pub(crate) fn has_punctual_lights(&self) -> bool {
+        self.lights
+            .iter()
+            .any(|l| l.meta[0] as u32 != LIGHT_TRIANGLE)
+    }
+
     /// Closest hit of a ray on the CPU (mirrors the shader's traversal): distance and material index.
     pub fn intersect(&self, origin: [f32; 3], dir: [f32; 3]) -> Option<(f32, u32)> {
         let tris: Vec<[[f32; 3]; 3]> = self.tris.iter().map(tri_vertices).collect();

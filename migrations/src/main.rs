@@ -1,1 +1,86 @@
-fn main() {}
+//! `tessera-migrate`: bootstraps a Tessera network on any cluster (the local development
+//! chain, solana-test-validator, devnet). Prints the addresses as JSON.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use solana_commitment_config::CommitmentConfig;
+use solana_sdk::pubkey::Pubkey;
+use tessera_migrations::{bootstrap, Options};
+use tessera_sdk::{client::ChainClient, keys, NetworkParams};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Create the network's token mint and initialise the Tessera network (idempotent)"
+)]
+struct Args {
+    /// JSON-RPC URL of the cluster.
+    #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    rpc_url: String,
+    /// Payer keypair (Solana CLI format): becomes the network admin.
+    #[arg(long, env = "TESSERA_KEYPAIR")]
+    keypair: PathBuf,
+    /// Program id to check against the one this build was compiled for.
+    #[arg(long)]
+    program_id: Option<Pubkey>,
+    /// Use an existing mint instead of creating one.
+    #[arg(long)]
+    mint: Option<Pubkey>,
+    /// The orchestrator authority (signs receipts). Defaults to the payer.
+    #[arg(long)]
+    orchestrator: Option<Pubkey>,
+    #[arg(long, default_value_t = 6)]
+    decimals: u8,
+    /// Protocol fee in basis points (≤ 1000).
+    #[arg(long, default_value_t = 250)]
+    fee_bps: u16,
+    /// Least stake a node must keep, in token base units.
+    #[arg(long, default_value_t = 1_000_000)]
+    min_stake: u64,
+    /// Seconds an artist has to dispute a receipt.
+    #[arg(long, default_value_t = 86_400)]
+    challenge_window: i64,
+    #[arg(long, default_value_t = 7 * 86_400)]
+    unstake_cooldown: i64,
+    #[arg(long, default_value_t = 30 * 86_400)]
+    claim_grace: i64,
+    /// Where the created mint and treasury keypairs are kept (so a re-run reuses them).
+    #[arg(long, default_value = "data/migrations")]
+    state_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if let Some(id) = args.program_id {
+        anyhow::ensure!(
+            id == tessera_sdk::PROGRAM_ID,
+            "this build talks to program {}, not {id}",
+            tessera_sdk::PROGRAM_ID
+        );
+    }
+    let payer = keys::read_keypair(&args.keypair).context("payer keypair")?;
+    use solana_sdk::signature::Signer;
+    let opts = Options {
+        mint: args.mint,
+        decimals: args.decimals,
+        params: NetworkParams {
+            orchestrator: args.orchestrator.unwrap_or(payer.pubkey()),
+            fee_bps: args.fee_bps,
+            min_stake: args.min_stake,
+            challenge_window: args.challenge_window,
+            unstake_cooldown: args.unstake_cooldown,
+            claim_grace: args.claim_grace,
+        },
+        state_dir: args.state_dir,
+    };
+    let client = ChainClient::new(args.rpc_url, CommitmentConfig::confirmed());
+    let addresses = bootstrap(&client, &payer, &opts).await?;
+    println!("{}", serde_json::to_string_pretty(&addresses)?);
+    Ok(())
+}

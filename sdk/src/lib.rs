@@ -12,10 +12,12 @@ pub mod accounts;
 pub mod client;
 pub mod error;
 pub mod ix;
+pub mod keys;
 pub mod pda;
 pub mod program_error;
 pub mod receipt;
 pub mod tiles;
+pub mod token;
 
 pub use tessera;
 pub use tessera::instructions::{JobParams, NetworkParams, NetworkUpdate, ReceiptParams};

@@ -8,3 +8,18 @@ pub use claim::*;
 pub use job::*;
 pub use network::*;
 pub use node::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::Space;
+
+    /// The README's table of account sizes and rent is checked here.
+    #[test]
+    fn account_sizes_match_the_readme() {
+        assert_eq!(8 + Network::INIT_SPACE, 180);
+        assert_eq!(8 + Node::INIT_SPACE, 198);
+        assert_eq!(8 + Job::INIT_SPACE, 277);
+        assert_eq!(8 + Claim::INIT_SPACE, 97);
+    }
+}

@@ -1,0 +1,162 @@
+//! Network bootstrap for a fresh deployment: the network's token mint (created, or an
+//! existing one), the fee treasury, and `initialize_network`. Idempotent: a second run
+//! finds the network and only prints its addresses; a run interrupted half-way resumes
+//! with the same mint and treasury keys, which it keeps in its state directory.
+use std::path::PathBuf;
+
+use serde::Serialize;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+use tessera_sdk::client::{ChainClient, ChainError};
+use tessera_sdk::{ix, keys, pda, token, Network, NetworkParams};
+use tracing::info;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    KeyFile(#[from] keys::KeyFileError),
+    #[error("the network already exists with mint {existing}, not {requested}")]
+    MintMismatch { existing: Pubkey, requested: Pubkey },
+    #[error("mint {0} does not exist on this chain")]
+    MissingMint(Pubkey),
+}
+
+/// What to set up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Use this mint instead of creating one.
+    pub mint: Option<Pubkey>,
+    pub decimals: u8,
+    pub params: NetworkParams,
+    /// Where the mint and treasury keypairs are kept between runs.
+    pub state_dir: PathBuf,
+}
+
+/// The addresses of a deployed network.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Addresses {
+    pub program_id: String,
+    pub network: String,
+    pub admin: String,
+    pub mint: String,
+    pub treasury: String,
+    pub orchestrator: String,
+    /// True when this run created the network, false when it already existed.
+    pub created: bool,
+}
+
+impl Addresses {
+    fn of(network: &Network, created: bool) -> Self {
+        Self {
+            program_id: tessera_sdk::PROGRAM_ID.to_string(),
+            network: pda::network().to_string(),
+            admin: network.admin.to_string(),
+            mint: network.mint.to_string(),
+            treasury: network.treasury.to_string(),
+            orchestrator: network.orchestrator.to_string(),
+            created,
+        }
+    }
+}
+
+async fn send(
+    client: &ChainClient,
+    payer: &Keypair,
+    ixs: &[solana_sdk::instruction::Instruction],
+    extra: &[&Keypair],
+) -> Result<(), ChainError> {
+    let blockhash = client.latest_blockhash().await?;
+    let mut signers = vec![payer];
+    signers.extend_from_slice(extra);
+    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &signers, blockhash);
+    client.send_and_confirm(&tx).await.map(|_| ())
+}
+
+async fn exists(client: &ChainClient, address: &Pubkey) -> Result<bool, ChainError> {
+    Ok(client.balance(address).await? > 0)
+}
+
+/// Runs the bootstrap; `payer` becomes the network admin and the mint authority of a created mint.
+pub async fn bootstrap(
+    client: &ChainClient,
+    payer: &Keypair,
+    opts: &Options,
+) -> Result<Addresses, MigrateError> {
+    if let Some(network) = client
+        .get_anchor_account::<Network>(&pda::network())
+        .await?
+    {
+        if let Some(requested) = opts.mint.filter(|m| m != &network.mint) {
+            return Err(MigrateError::MintMismatch {
+                existing: network.mint,
+                requested,
+            });
+        }
+        info!(network = %pda::network(), "network already initialised");
+        return Ok(Addresses::of(&network, false));
+    }
+
+    let mint = match opts.mint {
+        Some(mint) => {
+            if !exists(client, &mint).await? {
+                return Err(MigrateError::MissingMint(mint));
+            }
+            mint
+        }
+        None => {
+            let mint = keys::load_or_create(&opts.state_dir.join("mint.json"))?;
+            if !exists(client, &mint.pubkey()).await? {
+                let rent = client
+                    .rpc()
+                    .get_minimum_balance_for_rent_exemption(token::MINT_LEN)
+                    .await
+                    .map_err(|e| ChainError::Rpc(Box::new(e)))?;
+                let ixs = token::create_mint(
+                    &payer.pubkey(),
+                    &mint.pubkey(),
+                    &payer.pubkey(),
+                    opts.decimals,
+                    rent,
+                );
+                send(client, payer, &ixs, &[&mint]).await?;
+                info!(mint = %mint.pubkey(), "created the network's token mint");
+            }
+            mint.pubkey()
+        }
+    };
+
+    let treasury = keys::load_or_create(&opts.state_dir.join("treasury.json"))?;
+    if !exists(client, &treasury.pubkey()).await? {
+        let rent = client
+            .rpc()
+            .get_minimum_balance_for_rent_exemption(token::ACCOUNT_LEN)
+            .await
+            .map_err(|e| ChainError::Rpc(Box::new(e)))?;
+        let ixs = token::create_token_account(
+            &payer.pubkey(),
+            &treasury.pubkey(),
+            &mint,
+            &payer.pubkey(),
+            rent,
+        );
+        send(client, payer, &ixs, &[&treasury]).await?;
+        info!(treasury = %treasury.pubkey(), "created the fee treasury");
+    }
+
+    let init = ix::initialize_network(
+        &payer.pubkey(),
+        &mint,
+        &treasury.pubkey(),
+        opts.params.clone(),
+    );
+    send(client, payer, &[init], &[]).await?;
+    let network = client
+        .get_anchor_account::<Network>(&pda::network())
+        .await?
+        .ok_or_else(|| ChainError::Unexpected("network missing after initialize_network".into()))?;
+    info!(network = %pda::network(), "network initialised");
+    Ok(Addresses::of(&network, true))
+}

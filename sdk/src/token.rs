@@ -1,0 +1,74 @@
+//! SPL Token set-up instructions (mint and token accounts) used by migrations, the demo and tests.
+use solana_program_pack::Pack;
+use solana_sdk::{instruction::Instruction, pubkey::Pubkey};
+
+/// Creates and initialises `mint` (a new keypair account) with `authority` as mint authority.
+pub fn create_mint(
+    payer: &Pubkey,
+    mint: &Pubkey,
+    authority: &Pubkey,
+    decimals: u8,
+    rent_lamports: u64,
+) -> Vec<Instruction> {
+    let space = spl_token_interface::state::Mint::LEN as u64;
+    vec![
+        solana_system_interface::instruction::create_account(
+            payer,
+            mint,
+            rent_lamports,
+            space,
+            &spl_token_interface::ID,
+        ),
+        spl_token_interface::instruction::initialize_mint2(
+            &spl_token_interface::ID,
+            mint,
+            authority,
+            None,
+            decimals,
+        )
+        .expect("valid mint instruction"),
+    ]
+}
+
+/// Creates and initialises `account` (a new keypair account) holding `mint` for `owner`.
+pub fn create_token_account(
+    payer: &Pubkey,
+    account: &Pubkey,
+    mint: &Pubkey,
+    owner: &Pubkey,
+    rent_lamports: u64,
+) -> Vec<Instruction> {
+    let space = spl_token_interface::state::Account::LEN as u64;
+    vec![
+        solana_system_interface::instruction::create_account(
+            payer,
+            account,
+            rent_lamports,
+            space,
+            &spl_token_interface::ID,
+        ),
+        spl_token_interface::instruction::initialize_account3(
+            &spl_token_interface::ID,
+            account,
+            mint,
+            owner,
+        )
+        .expect("valid account instruction"),
+    ]
+}
+
+pub fn mint_to(mint: &Pubkey, to: &Pubkey, authority: &Pubkey, amount: u64) -> Instruction {
+    spl_token_interface::instruction::mint_to(
+        &spl_token_interface::ID,
+        mint,
+        to,
+        authority,
+        &[],
+        amount,
+    )
+    .expect("valid mint_to instruction")
+}
+
+/// Bytes of a mint and of a token account, for rent queries.
+pub const MINT_LEN: usize = spl_token_interface::state::Mint::LEN;
+pub const ACCOUNT_LEN: usize = spl_token_interface::state::Account::LEN;

@@ -1,0 +1,284 @@
+//! A whole job through real HTTP JSON-RPC: the local development chain, the SDK's
+//! `ChainClient` (solana-client) and the migrations, with a restart of the chain in the middle.
+use solana_commitment_config::CommitmentConfig;
+use solana_sdk::instruction::Instruction;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signature, Signer};
+use solana_sdk::transaction::Transaction;
+use tessera_localnet::{Config, Localnet};
+use tessera_migrations::{bootstrap, Options};
+use tessera_sdk::client::ChainClient;
+use tessera_sdk::receipt::{Receipt, TileRecord};
+use tessera_sdk::{ix, pda, token, Job, JobParams, JobState, NetworkParams};
+
+const SOL: u64 = 1_000_000_000;
+
+async fn send(
+    client: &ChainClient,
+    payer: &Keypair,
+    ixs: &[Instruction],
+    extra: &[&Keypair],
+) -> Signature {
+    let blockhash = client.latest_blockhash().await.expect("blockhash");
+    let mut signers = vec![payer];
+    signers.extend_from_slice(extra);
+    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &signers, blockhash);
+    client.send_and_confirm(&tx).await.expect("transaction")
+}
+
+async fn funded(client: &ChainClient) -> Keypair {
+    let k = Keypair::new();
+    client
+        .airdrop(&k.pubkey(), 10 * SOL)
+        .await
+        .expect("airdrop");
+    k
+}
+
+async fn token_account(
+    client: &ChainClient,
+    payer: &Keypair,
+    mint: &Pubkey,
+    owner: &Pubkey,
+) -> Pubkey {
+    let account = Keypair::new();
+    let rent = client
+        .rpc()
+        .get_minimum_balance_for_rent_exemption(token::ACCOUNT_LEN)
+        .await
+        .unwrap();
+    send(
+        client,
+        payer,
+        &token::create_token_account(&payer.pubkey(), &account.pubkey(), mint, owner, rent),
+        &[&account],
+    )
+    .await;
+    account.pubkey()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_job_over_json_rpc_survives_a_chain_restart() {
+    let dir = std::env::temp_dir().join(format!("tessera-chain-lifecycle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bind = "127.0.0.1:0".parse().unwrap();
+    let net = Localnet::start(Config::new(&dir, bind))
+        .await
+        .expect("localnet");
+    let client = ChainClient::new(net.url(), CommitmentConfig::confirmed());
+    let admin = net.faucet().insecure_clone();
+    let orchestrator = funded(&client).await;
+
+    // Bootstrap twice: the second run finds the network and changes nothing.
+    let opts = Options {
+        mint: None,
+        decimals: 6,
+        params: NetworkParams {
+            orchestrator: orchestrator.pubkey(),
+            fee_bps: 500,
+            min_stake: 1_000,
+            challenge_window: 60,
+            unstake_cooldown: 60,
+            claim_grace: 600,
+        },
+        state_dir: dir.join("migrations"),
+    };
+    let first = bootstrap(&client, &admin, &opts).await.expect("bootstrap");
+    let second = bootstrap(&client, &admin, &opts)
+        .await
+        .expect("bootstrap again");
+    assert!(first.created && !second.created);
+    assert_eq!(first.mint, second.mint);
+    let mint: Pubkey = first.mint.parse().unwrap();
+    let treasury: Pubkey = first.treasury.parse().unwrap();
+
+    // Two staked nodes and a funded artist.
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let operator = funded(&client).await;
+        let key = Keypair::new();
+        let acct = token_account(&client, &operator, &mint, &operator.pubkey()).await;
+        send(
+            &client,
+            &admin,
+            &[token::mint_to(&mint, &acct, &admin.pubkey(), 1_500)],
+            &[],
+        )
+        .await;
+        let reg = ix::register_node(
+            &operator.pubkey(),
+            &key.pubkey(),
+            &mint,
+            &acct,
+            1_000,
+            500,
+            "lavapipe".into(),
+        );
+        send(&client, &operator, &[reg], &[&key]).await;
+        nodes.push((operator, key, acct));
+    }
+    let artist = funded(&client).await;
+    let artist_token = token_account(&client, &artist, &mint, &artist.pubkey()).await;
+    send(
+        &client,
+        &admin,
+        &[token::mint_to(
+            &mint,
+            &artist_token,
+            &admin.pubkey(),
+            10_000,
+        )],
+        &[],
+    )
+    .await;
+
+    // A 64×64 frame in 32-pixel tiles: 4 tiles at 1 000 each; fee 5% = 200.
+    let now = client
+        .rpc()
+        .get_block_time(client.rpc().get_slot().await.unwrap())
+        .await
+        .ok();
+    let deadline = now.unwrap_or(0).max(0) + 10 * 24 * 3600 + 2_000_000_000;
+    let params = JobParams {
+        scene_hash: [9; 32],
+        frame_start: 0,
+        frame_end: 0,
+        width: 64,
+        height: 64,
+        tile_size: 32,
+        samples_per_pixel: 8,
+        price_per_tile: 1_000,
+        budget: 5_000,
+        deadline,
+    };
+    let create_sig = send(
+        &client,
+        &artist,
+        &[ix::create_job(
+            &artist.pubkey(),
+            &mint,
+            &artist_token,
+            0,
+            params,
+        )],
+        &[],
+    )
+    .await;
+    let job_key = pda::job(0);
+    assert_eq!(
+        client
+            .token_balance(&pda::job_vault(&job_key))
+            .await
+            .unwrap(),
+        5_000
+    );
+
+    // Restart the chain: accounts and the transaction's status survive.
+    net.shutdown().await;
+    let net = Localnet::start(Config::new(&dir, bind))
+        .await
+        .expect("localnet restart");
+    let client = ChainClient::new(net.url(), CommitmentConfig::confirmed());
+    let job: Job = client
+        .get_anchor_account(&job_key)
+        .await
+        .unwrap()
+        .expect("job after restart");
+    assert_eq!((job.state, job.budget), (JobState::Open, 5_000));
+    let status = client
+        .rpc()
+        .get_signature_statuses(&[create_sig])
+        .await
+        .unwrap()
+        .value[0]
+        .clone();
+    assert!(status.expect("status after restart").err.is_none());
+    assert_eq!(client.token_balance(&artist_token).await.unwrap(), 5_000);
+
+    // Receipt: node 0 rendered tiles 0..3, node 1 tile 3.
+    let tiles = (0..4)
+        .map(|t| TileRecord {
+            frame: 0,
+            tile: t,
+            node: nodes[usize::from(t == 3)].1.pubkey(),
+            pixel_hash: [t as u8; 32],
+        })
+        .collect();
+    let receipt = Receipt::build(&job_key, &job, tiles).unwrap();
+    send(
+        &client,
+        &orchestrator,
+        &[ix::post_receipt(
+            &orchestrator.pubkey(),
+            0,
+            receipt.params().unwrap(),
+        )],
+        &[],
+    )
+    .await;
+    send(
+        &client,
+        &artist,
+        &[ix::approve_job(
+            &artist.pubkey(),
+            0,
+            &treasury,
+            &artist_token,
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(client.token_balance(&treasury).await.unwrap(), 200);
+    assert_eq!(
+        client.token_balance(&artist_token).await.unwrap(),
+        5_000 + 800
+    );
+
+    for (operator, key, acct) in &nodes {
+        let (leaf, proof) = receipt.payout_proof(&key.pubkey()).unwrap();
+        let claim = ix::claim_payout(
+            &operator.pubkey(),
+            0,
+            &key.pubkey(),
+            acct,
+            leaf.amount,
+            leaf.tiles,
+            proof,
+        );
+        send(&client, operator, &[claim], &[]).await;
+    }
+    assert_eq!(
+        client.token_balance(&nodes[0].2).await.unwrap(),
+        500 + 3_000
+    );
+    assert_eq!(
+        client.token_balance(&nodes[1].2).await.unwrap(),
+        500 + 1_000
+    );
+
+    send(
+        &client,
+        &artist,
+        &[ix::close_job(&artist.pubkey(), 0, &artist_token)],
+        &[],
+    )
+    .await;
+    assert!(client
+        .get_anchor_account::<Job>(&job_key)
+        .await
+        .unwrap()
+        .is_none());
+    // Everything minted is accounted for: 2 × 1 500 + 10 000.
+    let mut total = client.token_balance(&treasury).await.unwrap()
+        + client.token_balance(&artist_token).await.unwrap();
+    for (_, key, acct) in &nodes {
+        total += client.token_balance(acct).await.unwrap()
+            + client
+                .token_balance(&pda::stake_vault(&key.pubkey()))
+                .await
+                .unwrap();
+    }
+    assert_eq!(total, 13_000);
+    net.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

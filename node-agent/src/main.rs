@@ -17,6 +17,8 @@ enum Command {
     Render(cmd::render::RenderArgs),
     /// Render the standard scene and print throughput and a score.
     Bench(cmd::bench::BenchArgs),
+    /// Lease tiles from an orchestrator, render them and submit them until Ctrl-C.
+    Run(cmd::run::RunArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +31,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Render(args) => cmd::render::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Run(args) => cmd::run::run(args),
     }
 }

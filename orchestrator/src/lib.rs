@@ -1,1 +1,201 @@
-//! placeholder
+//! Tessera orchestrator: scene intake, tile leasing, verification, stitching, receipts.
+//!
+//! `Orchestrator::start(config)` runs the whole service in-process (tests, benches) and
+//! returns a handle with `url()` and `shutdown()`; `main.rs` only parses flags.
+//!
+//! Modules: [`api`] (HTTP routes per resource), [`store`] (SQLite), [`scheduler`] (leasing),
+//! [`verify`] (redundant verification), [`blob`] (content-addressed blobs), [`chain`]
+//! (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`), [`auth`] (signed node
+//! requests), [`protocol`] (signed message formats), [`metrics`].
+pub mod api;
+pub mod auth;
+pub mod blob;
+pub mod chain;
+pub mod error;
+pub mod imaging;
+pub mod metrics;
+pub mod protocol;
+pub mod receipt;
+pub mod scheduler;
+pub mod store;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use solana_sdk::signature::Keypair;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Service configuration (all durations in ms).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub db_path: PathBuf,
+    pub blob_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub rpc_url: String,
+    /// The orchestrator's key: the network's `orchestrator`, signs and pays for receipts.
+    pub keypair: Arc<Keypair>,
+    /// Share of tiles re-rendered by a second node (0..=1).
+    pub verify_share: f64,
+    /// Share for new or low-reputation nodes.
+    pub new_node_share: f64,
+    /// PSNR (dB) at or above which two differing renders agree.
+    pub min_psnr_db: f64,
+    pub lease_ms: i64,
+    pub sweep_ms: u64,
+    pub auth_window_ms: i64,
+    pub node_cache_ms: u64,
+    pub max_scene_bytes: usize,
+    pub max_request_bytes: usize,
+    pub max_tiles_per_job: u64,
+    pub poster_poll_ms: u64,
+    pub confirm_polls: u32,
+    /// Test hook: the receipt poster stops right after sending, as if the process died.
+    pub crash_after_send: bool,
+}
+
+impl Config {
+    pub fn new(db_path: PathBuf, blob_dir: PathBuf, rpc_url: String, keypair: Keypair) -> Self {
+        Self {
+            keypair: Arc::new(keypair),
+            db_path,
+            blob_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rpc_url,
+            verify_share: 0.05,
+            new_node_share: 0.25,
+            min_psnr_db: 35.0,
+            lease_ms: 60_000,
+            sweep_ms: 1_000,
+            auth_window_ms: 30_000,
+            node_cache_ms: 10_000,
+            max_scene_bytes: 256 << 20,
+            max_request_bytes: 16 << 20,
+            max_tiles_per_job: 2_000_000,
+            poster_poll_ms: 2_000,
+            confirm_polls: 50,
+            crash_after_send: false,
+        }
+    }
+}
+
+/// A running orchestrator.
+pub struct Orchestrator {
+    url: String,
+    state: Arc<api::AppState>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Orchestrator {
+    /// Opens the store and blobs, recovers leases, starts HTTP, the lease sweeper and the
+    /// receipt poster.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let store = store::Store::open(&config.db_path)?;
+        let blobs: Arc<dyn blob::BlobStore> = Arc::new(blob::FsBlobStore::open(&config.blob_dir)?);
+        let salt = store.tx(|tx| store::salt(tx)).await?;
+        // Recovery: leases that expired while we were down go back to the queue now;
+        // unexpired ones stay with their nodes (they may still submit or heartbeat).
+        let expired = store
+            .tx(|tx| store::expire_leases(tx, store::now_ms()))
+            .await?;
+        info!(
+            recovered = expired.len(),
+            "expired leases re-queued at start"
+        );
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let state = Arc::new(api::AppState {
+            chain: chain::Chain::new(&config.rpc_url),
+            cfg: config.clone(),
+            store,
+            blobs,
+            keypair: config.keypair.clone(),
+            metrics: metrics::Metrics::new(),
+            events,
+            salt,
+            nodes: auth::NodeCache::default(),
+            poster_wake: tokio::sync::Notify::new(),
+        });
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let app = api::router(state.clone());
+        let mut s1 = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = s1.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                warn!(error = %e, "http server failed");
+            }
+        }));
+        tasks.push(tokio::spawn(sweeper(state.clone(), stopped.clone())));
+        tasks.push(tokio::spawn(receipt::run(state.clone(), stopped)));
+        info!(%addr, "orchestrator listening");
+        Ok(Self {
+            url: format!("http://{addr}"),
+            state,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.state.metrics
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, stops the background tasks.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+
+    /// Stops everything at once without draining (tests: as close to `kill -9` as in-process gets).
+    pub fn abort(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Orchestrator {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Re-queues expired leases every `sweep_ms`.
+async fn sweeper(state: Arc<api::AppState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(state.cfg.sweep_ms)) => {}
+            _ = stop.changed() => return,
+        }
+        let expired: Result<_, error::StoreError> = state
+            .store
+            .tx(|tx| store::expire_leases(tx, store::now_ms()))
+            .await;
+        match expired {
+            Ok(expired) => {
+                for (job, frame, tile) in expired {
+                    state.metrics.leases_expired.inc();
+                    state.emit(job, frame, tile, "expired", None);
+                }
+            }
+            Err(e) => warn!(error = %e, "lease sweep failed"),
+        }
+    }
+}

@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod render;
+pub mod run;
 
 use clap::Args;
 

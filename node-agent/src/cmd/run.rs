@@ -1,0 +1,289 @@
+//! `node-agent run --orchestrator URL --keypair PATH`: lease → render → submit, forever.
+//!
+//! Every request is signed with the node key (`METHOD|PATH|TIMESTAMP_MS|blake3hex(BODY)`,
+//! headers `x-tessera-node`, `x-tessera-timestamp`, `x-tessera-signature`). While a tile
+//! renders, a background task heartbeats the lease. Ctrl-C finishes and submits the tile
+//! in hand, then exits.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use clap::Args;
+use serde::Deserialize;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use tessera_render::{hex, Scene, TileRequest};
+
+use super::DeviceArgs;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Orchestrator base URL.
+    #[arg(long, env = "TESSERA_ORCHESTRATOR")]
+    pub orchestrator: String,
+    /// Node keypair (Solana CLI JSON), the key registered on-chain.
+    #[arg(long, env = "TESSERA_NODE_KEYPAIR")]
+    pub keypair: PathBuf,
+    /// Path-tracing bounces.
+    #[arg(long, default_value_t = 6)]
+    pub bounces: u32,
+    /// Seconds to wait when there is no work.
+    #[arg(long, default_value_t = 2)]
+    pub idle_secs: u64,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rect {
+    x: u32,
+    y: u32,
+    width: u32,
+    height: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct Lease {
+    lease_id: i64,
+    job_key: String,
+    frame: u32,
+    tile: u32,
+    rect: Rect,
+    frame_width: u32,
+    frame_height: u32,
+    spp: u32,
+    seed: u64,
+    scene_hash: String,
+    deadline_ms: i64,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: Arc<Keypair>,
+    /// Strictly increasing timestamps: identical requests in one millisecond would carry
+    /// identical signatures, and the orchestrator refuses the second as a replay.
+    last_ts: std::sync::atomic::AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Client {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let now = now_ms();
+        let prev = self.last_ts.fetch_max(now, Ordering::SeqCst);
+        let ts = if prev >= now {
+            self.last_ts.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            now
+        };
+        let msg = format!(
+            "{}|{path}|{ts}|{}",
+            method.as_str(),
+            blake3::hash(&body).to_hex()
+        );
+        let sig = self.key.sign_message(msg.as_bytes());
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-tessera-node", self.key.pubkey().to_string())
+            .header("x-tessera-timestamp", ts.to_string())
+            .header("x-tessera-signature", sig.to_string())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        if r.status().is_client_error() || r.status().is_server_error() {
+            let status = r.status();
+            let text = r.text().await.unwrap_or_default();
+            bail!("{path}: {status}: {text}");
+        }
+        Ok(r)
+    }
+
+    async fn lease(&self) -> anyhow::Result<Option<Lease>> {
+        let r = self
+            .send(reqwest::Method::POST, "/v1/leases", b"{}".to_vec())
+            .await?;
+        if r.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        Ok(Some(r.json().await?))
+    }
+
+    async fn heartbeat(&self, id: i64) -> anyhow::Result<()> {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/v1/leases/{id}/heartbeat"),
+            Vec::new(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn scene(&self, hash: &str) -> anyhow::Result<Vec<u8>> {
+        let r = self
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/scenes/{hash}"),
+                Vec::new(),
+            )
+            .await?;
+        let bytes = r.bytes().await?.to_vec();
+        if blake3::hash(&bytes).to_hex().as_str() != hash {
+            bail!("scene {hash} arrived with another hash");
+        }
+        Ok(bytes)
+    }
+
+    async fn submit(
+        &self,
+        lease: &Lease,
+        png: &[u8],
+        hash: &[u8; 32],
+    ) -> anyhow::Result<serde_json::Value> {
+        let job = Pubkey::from_str(&lease.job_key)?;
+        let mut msg = Vec::new();
+        msg.extend_from_slice(b"tessera-tile-v1");
+        msg.extend_from_slice(job.as_ref());
+        msg.extend_from_slice(&lease.frame.to_le_bytes());
+        msg.extend_from_slice(&lease.tile.to_le_bytes());
+        msg.extend_from_slice(hash);
+        let body = serde_json::json!({
+            "pixel_hash": hex(hash),
+            "signature": self.key.sign_message(&msg).to_string(),
+            "png": base64::engine::general_purpose::STANDARD.encode(png),
+        });
+        let r = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/v1/leases/{}/submit", lease.lease_id),
+                serde_json::to_vec(&body)?,
+            )
+            .await?;
+        Ok(r.json().await?)
+    }
+}
+
+fn read_keypair(path: &PathBuf) -> anyhow::Result<Keypair> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes: Vec<u8> = serde_json::from_str(&text).context("keypair JSON")?;
+    Keypair::try_from(bytes.as_slice()).map_err(|e| anyhow::anyhow!("keypair: {e}"))
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopping after the current tile");
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    let client = Arc::new(Client {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        base: args.orchestrator.trim_end_matches('/').to_string(),
+        key: Arc::new(read_keypair(&args.keypair)?),
+        last_ts: Default::default(),
+    });
+    eprintln!("node {}", client.key.pubkey());
+    let mut renderer = args.device.renderer()?;
+    let mut scenes: HashMap<String, Scene> = HashMap::new();
+    while !stop.load(Ordering::SeqCst) {
+        let lease = match rt.block_on(client.lease()) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                std::thread::sleep(Duration::from_secs(args.idle_secs));
+                continue;
+            }
+            Err(e) => {
+                eprintln!("lease: {e:#}");
+                std::thread::sleep(Duration::from_secs(args.idle_secs));
+                continue;
+            }
+        };
+        if !scenes.contains_key(&lease.scene_hash) {
+            let bytes = rt.block_on(client.scene(&lease.scene_hash))?;
+            scenes.insert(lease.scene_hash.clone(), Scene::from_bundle(&bytes)?);
+        }
+        let scene = &scenes[&lease.scene_hash];
+        // Heartbeat at a third of the remaining lease while rendering.
+        let every =
+            Duration::from_millis(((lease.deadline_ms - now_ms()) / 3).clamp(200, 20_000) as u64);
+        let hb = {
+            let (c, id) = (client.clone(), lease.lease_id);
+            rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = c.heartbeat(id).await {
+                        eprintln!("heartbeat: {e:#}");
+                    }
+                }
+            })
+        };
+        let req = TileRequest {
+            frame: lease.frame,
+            frame_width: lease.frame_width,
+            frame_height: lease.frame_height,
+            x: lease.rect.x,
+            y: lease.rect.y,
+            width: lease.rect.width,
+            height: lease.rect.height,
+            spp: lease.spp,
+            max_bounces: args.bounces,
+            seed: lease.seed,
+            linear: false,
+        };
+        let key = crate::cmd::run::scene_key(&lease.scene_hash);
+        let rendered = renderer.render_tile(&key, scene, &req);
+        hb.abort();
+        let img = match rendered {
+            Ok(img) => img,
+            Err(e) => {
+                eprintln!("render failed (the lease will expire): {e:#}");
+                continue;
+            }
+        };
+        match rt.block_on(client.submit(&lease, &img.png()?, &img.hash)) {
+            Ok(v) => eprintln!(
+                "job {} frame {} tile {}: {}",
+                lease.job_key, lease.frame, lease.tile, v["outcome"]
+            ),
+            Err(e) => eprintln!("submit: {e:#}"),
+        }
+    }
+    Ok(())
+}
+
+/// The renderer's scene cache key: the scene's blake3 hash.
+pub fn scene_key(hash_hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = hash_hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    out
+}

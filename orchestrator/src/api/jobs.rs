@@ -1,0 +1,348 @@
+//! Jobs: registration from the chain, progress, events, previews, frames, manifest.
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_sdk::tiles::TileGrid;
+use tessera_sdk::{pda, JobState};
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::{AppState, Shared};
+use crate::error::{ApiError, ApiResult};
+use crate::receipt::hex;
+use crate::store::{self, job_state, now_ms, JobRow};
+
+/// Optional expectations the artist states about the escrow; any difference refuses the job.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub scene_hash: Option<String>,
+    pub budget: Option<u64>,
+    pub price_per_tile: Option<u64>,
+    pub frame_start: Option<u32>,
+    pub frame_end: Option<u32>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    pub job_id: u64,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn refuse(msg: impl Into<String>) -> ApiError {
+    ApiError::JobRefused(msg.into())
+}
+
+/// Registers a job by its on-chain account: escrow checked, tiles queued.
+pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<impl IntoResponse> {
+    let id = req.job_id;
+    if let Some(existing) = s.store.tx(move |tx| store::job_get(tx, id)).await? {
+        return Ok((StatusCode::OK, Json(status_json(&s, existing).await?)));
+    }
+    let job = s.chain.job(id).await?.ok_or_else(|| {
+        refuse(format!(
+            "no job account (and so no escrow) on-chain for job {id}"
+        ))
+    })?;
+    let network = s
+        .chain
+        .network()
+        .await?
+        .ok_or_else(|| refuse("the network is not initialised on-chain"))?;
+    use solana_sdk::signature::Signer;
+    if network.orchestrator != s.keypair.pubkey() {
+        return Err(refuse("this orchestrator's key is not the network's orchestrator; it could not post the receipt"));
+    }
+    if job.state != JobState::Open {
+        return Err(refuse(format!("job is {:?}, not Open", job.state)));
+    }
+    let now_s = now_ms() / 1000;
+    if job.deadline <= now_s {
+        return Err(refuse("the job's deadline has passed"));
+    }
+    let job_key = pda::job(id);
+    let vault = s
+        .chain
+        .token_account(&pda::job_vault(&job_key))
+        .await?
+        .ok_or_else(|| refuse("the job's escrow vault is missing"))?;
+    if vault.mint != network.mint {
+        return Err(refuse(
+            "the escrow vault holds another token than the network's",
+        ));
+    }
+    if vault.owner != job_key {
+        return Err(refuse(
+            "the escrow vault is not controlled by the job account",
+        ));
+    }
+    let tiles = job
+        .total_tiles()
+        .map_err(|_| refuse("invalid job dimensions"))?;
+    let cost = job
+        .price_per_tile
+        .checked_mul(tiles)
+        .ok_or_else(|| refuse("price overflows"))?;
+    let required = cost
+        .checked_add(job.fee_on(cost).map_err(|_| refuse("fee overflows"))?)
+        .ok_or_else(|| refuse("fee overflows"))?;
+    if vault.amount < job.budget || job.budget < required {
+        return Err(refuse(format!(
+            "escrow does not match: vault holds {}, budget {}, required {}",
+            vault.amount, job.budget, required
+        )));
+    }
+    if tiles > s.cfg.max_tiles_per_job {
+        return Err(refuse(format!(
+            "{tiles} tiles exceed this orchestrator's limit {}",
+            s.cfg.max_tiles_per_job
+        )));
+    }
+    let scene_hash = hex(&job.scene_hash);
+    let e = &req.expect;
+    let checks: [(&str, bool); 7] = [
+        (
+            "scene_hash",
+            e.scene_hash
+                .as_ref()
+                .is_some_and(|h| h.to_lowercase() != scene_hash),
+        ),
+        ("budget", e.budget.is_some_and(|b| b != job.budget)),
+        (
+            "price_per_tile",
+            e.price_per_tile.is_some_and(|p| p != job.price_per_tile),
+        ),
+        (
+            "frame_start",
+            e.frame_start.is_some_and(|f| f != job.frame_start),
+        ),
+        ("frame_end", e.frame_end.is_some_and(|f| f != job.frame_end)),
+        ("width", e.width.is_some_and(|w| w != job.width)),
+        ("height", e.height.is_some_and(|h| h != job.height)),
+    ];
+    if let Some((field, _)) = checks.iter().find(|(_, differs)| *differs) {
+        return Err(refuse(format!(
+            "on-chain job differs from the expected {field}"
+        )));
+    }
+    let sh = scene_hash.clone();
+    if !s.store.tx(move |tx| store::scene_exists(tx, &sh)).await? {
+        return Err(refuse(format!("scene {scene_hash} has not been uploaded")));
+    }
+    let grid = TileGrid::new(job.width, job.height, job.tile_size)
+        .ok_or_else(|| refuse("invalid job dimensions"))?;
+    let row = JobRow {
+        job_id: id,
+        job_key: job_key.to_string(),
+        scene_hash,
+        frame_start: job.frame_start,
+        frame_end: job.frame_end,
+        width: job.width,
+        height: job.height,
+        tile_size: job.tile_size,
+        spp: job.samples_per_pixel,
+        price_per_tile: job.price_per_tile,
+        budget: job.budget,
+        deadline: job.deadline,
+        state: job_state::RENDERING.into(),
+        created_ms: now_ms(),
+        leases_issued: 0,
+        pass: 0.0,
+        receipt_sig: None,
+        error: None,
+    };
+    let r = row.clone();
+    let per_frame = grid.tiles_per_frame();
+    let created = s
+        .store
+        .tx(move |tx| store::job_insert(tx, &r, per_frame))
+        .await?;
+    tracing::info!(job_id = id, tiles, created, "job registered");
+    let row = s
+        .store
+        .tx(move |tx| store::job_get(tx, id))
+        .await?
+        .unwrap_or(row);
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(status_json(&s, row).await?),
+    ))
+}
+
+async fn job_row(s: &AppState, id: u64) -> ApiResult<JobRow> {
+    s.store
+        .tx(move |tx| store::job_get(tx, id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("job {id}")))
+}
+
+async fn status_json(s: &AppState, job: JobRow) -> ApiResult<serde_json::Value> {
+    let id = job.job_id;
+    let since = now_ms() - 60_000;
+    let (counts, frames, recent) = s
+        .store
+        .tx(move |tx| {
+            Ok::<_, ApiError>((
+                store::counts(tx, id)?,
+                store::frame_progress(tx, id)?,
+                store::recent_done(tx, id, since)?,
+            ))
+        })
+        .await?;
+    let remaining = counts.total - counts.verified;
+    let eta = (recent > 0).then(|| remaining as f64 / (recent as f64 / 60.0));
+    Ok(json!({
+        "job_id": id,
+        "job_key": job.job_key,
+        "scene_hash": job.scene_hash,
+        "state": job.state,
+        "counts": counts,
+        "frames": frames.iter().map(|(f, v, t)| json!({"frame": f, "verified": v, "total": t, "complete": v == t})).collect::<Vec<_>>(),
+        "eta_seconds": if remaining == 0 { Some(0.0) } else { eta },
+        "receipt_signature": job.receipt_sig,
+        "error": job.error,
+    }))
+}
+
+pub async fn status(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
+    let job = job_row(&s, id).await?;
+    Ok(Json(status_json(&s, job).await?))
+}
+
+/// Server-sent events of the job's tiles.
+pub async fn events(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
+    job_row(&s, id).await?;
+    let stream = BroadcastStream::new(s.events.subscribe()).filter_map(move |e| async move {
+        match e {
+            Ok(ev) if ev.job_id == id => Some(Ok::<_, Infallible>(
+                Event::default()
+                    .event(ev.event.clone())
+                    .json_data(&ev)
+                    .unwrap_or_default(),
+            )),
+            _ => None,
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Stitches a frame from the tiles that have pixels; `verified_only` for the final image.
+async fn stitch(s: &AppState, job: &JobRow, frame: u32, verified_only: bool) -> ApiResult<Vec<u8>> {
+    if frame < job.frame_start || frame > job.frame_end {
+        return Err(ApiError::NotFound(format!("frame {frame}")));
+    }
+    let id = job.job_id;
+    let tiles = s
+        .store
+        .tx(move |tx| store::tiles_of_frame(tx, id, frame))
+        .await?;
+    if verified_only && tiles.iter().any(|t| t.state != store::tile_state::VERIFIED) {
+        return Err(ApiError::Conflict(format!("frame {frame} is not complete")));
+    }
+    let grid = TileGrid::new(job.width, job.height, job.tile_size)
+        .ok_or_else(|| ApiError::Conflict("bad job".into()))?;
+    let (w, h) = (job.width, job.height);
+    let blobs = s.blobs.clone();
+    tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
+        let mut buf = vec![0u8; (w * h * 4) as usize];
+        for t in tiles {
+            let Some(blob) = t.blob.as_deref() else {
+                continue;
+            };
+            let Some(png) = blobs.get(blob)? else {
+                continue;
+            };
+            let rect = grid
+                .rect(t.tile)
+                .ok_or_else(|| ApiError::Conflict("tile out of grid".into()))?;
+            let (tw, th, rgba) = crate::imaging::decode_png(&png).map_err(ApiError::BadImage)?;
+            if (tw, th) == (rect.width, rect.height) {
+                crate::imaging::blit(&mut buf, w, rect.x, rect.y, tw, th, &rgba);
+            }
+        }
+        crate::imaging::encode_png(w, h, buf).map_err(ApiError::BadImage)
+    })
+    .await
+    .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))?
+}
+
+fn png(bytes: Vec<u8>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "image/png")], bytes)
+}
+
+pub async fn preview(
+    State(s): Shared,
+    Path((id, frame)): Path<(u64, u32)>,
+) -> ApiResult<impl IntoResponse> {
+    let job = job_row(&s, id).await?;
+    Ok(png(stitch(&s, &job, frame, false).await?))
+}
+
+pub async fn frame_image(
+    State(s): Shared,
+    Path((id, frame)): Path<(u64, u32)>,
+) -> ApiResult<impl IntoResponse> {
+    let job = job_row(&s, id).await?;
+    Ok(png(stitch(&s, &job, frame, true).await?))
+}
+
+/// Every tile's hash, node, signature and merkle proof; the payout leaves and proofs.
+pub async fn manifest(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
+    let job = job_row(&s, id).await?;
+    if job.state == job_state::RENDERING {
+        return Err(ApiError::Conflict("the job is still rendering".into()));
+    }
+    let receipt = crate::receipt::build(&s, &job)
+        .await
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let params = receipt
+        .params()
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let tiles = s.store.tx(move |tx| store::tiles_of_job(tx, id)).await?;
+    let tiles: Vec<_> = tiles
+        .iter()
+        .map(|t| {
+            let proof = receipt
+                .tile_proof(t.frame, t.tile)
+                .map(|(_, p)| p.iter().map(|h| hex(h)).collect::<Vec<_>>());
+            json!({"frame": t.frame, "tile": t.tile, "node": t.node, "pixel_hash": t.pixel_hash,
+                   "signature": t.signature, "blob": t.blob, "proof": proof})
+        })
+        .collect();
+    let payouts: Vec<_> = receipt
+        .payouts
+        .iter()
+        .map(|p| {
+            let proof = receipt.payout_proof(&p.node).map(|(_, pr)| pr.iter().map(|h| hex(h)).collect::<Vec<_>>());
+            json!({"node": p.node.to_string(), "amount": p.amount, "tiles": p.tiles, "proof": proof})
+        })
+        .collect();
+    Ok(Json(json!({
+        "job_id": id, "job_key": job.job_key, "state": job.state,
+        "tile_root": hex(&params.tile_root), "payout_root": hex(&params.payout_root),
+        "total_payout": params.total_payout, "tile_count": params.tile_count, "node_count": params.node_count,
+        "receipt_signature": job.receipt_sig, "tiles": tiles, "payouts": payouts,
+    })))
+}
+
+/// Verification faults kept for disputes and slashing.
+pub async fn evidence(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
+    job_row(&s, id).await?;
+    let ev = s.store.tx(move |tx| store::evidence_of_job(tx, id)).await?;
+    Ok(Json(json!({"job_id": id, "evidence": ev})))
+}

@@ -1,0 +1,137 @@
+//! Typed errors. Every API error becomes an RFC 9457 problem document
+//! (`application/problem+json`) with a stable `type` slug and an HTTP status.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use thiserror::Error;
+
+/// Errors of the storage layer (SQLite, blobs).
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("blob store: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("store task failed: {0}")]
+    Join(String),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// Errors talking to the chain.
+#[derive(Debug, Error)]
+pub enum ChainError {
+    #[error("rpc: {0}")]
+    Rpc(String),
+    #[error("account {0} could not be decoded: {1}")]
+    Decode(String, String),
+}
+
+/// What an API request can fail with.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body too large: {0}")]
+    TooLarge(String),
+    #[error("missing or malformed authentication headers: {0}")]
+    Unauthenticated(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("timestamp outside the accepted window")]
+    StaleTimestamp,
+    #[error("request replayed")]
+    Replay,
+    #[error("node {0} is not registered on-chain")]
+    NodeNotRegistered(String),
+    #[error("node stake {stake} is below the network minimum {min}")]
+    InsufficientStake { stake: u64, min: u64 },
+    #[error("node is excluded from this job after a verification fault")]
+    NodeBanned,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("lease {0} is not held by this node or has expired")]
+    LeaseGone(i64),
+    #[error("pixel hash mismatch: claimed {claimed}, computed {computed}")]
+    HashMismatch { claimed: String, computed: String },
+    #[error("invalid tile image: {0}")]
+    BadImage(String),
+    #[error("invalid scene bundle: {0}")]
+    BadScene(String),
+    #[error("job refused: {0}")]
+    JobRefused(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("chain unavailable: {0}")]
+    Chain(#[from] ChainError),
+    #[error("internal storage error")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            BadRequest(_) | BadImage(_) => StatusCode::BAD_REQUEST,
+            TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Unauthenticated(_) | BadSignature | StaleTimestamp | Replay => StatusCode::UNAUTHORIZED,
+            NodeNotRegistered(_) | InsufficientStake { .. } | NodeBanned => StatusCode::FORBIDDEN,
+            NotFound(_) => StatusCode::NOT_FOUND,
+            LeaseGone(_) => StatusCode::GONE,
+            HashMismatch { .. } | BadScene(_) | JobRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Conflict(_) => StatusCode::CONFLICT,
+            Chain(_) => StatusCode::BAD_GATEWAY,
+            Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable slug (the problem `type`).
+    pub fn slug(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => "bad-request",
+            TooLarge(_) => "too-large",
+            Unauthenticated(_) => "unauthenticated",
+            BadSignature => "bad-signature",
+            StaleTimestamp => "stale-timestamp",
+            Replay => "replay",
+            NodeNotRegistered(_) => "node-not-registered",
+            InsufficientStake { .. } => "insufficient-stake",
+            NodeBanned => "node-banned",
+            NotFound(_) => "not-found",
+            LeaseGone(_) => "lease-gone",
+            HashMismatch { .. } => "hash-mismatch",
+            BadImage(_) => "bad-image",
+            BadScene(_) => "bad-scene",
+            JobRefused(_) => "job-refused",
+            Conflict(_) => "conflict",
+            Chain(_) => "chain-unavailable",
+            Store(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        let body = json!({
+            "type": format!("https://tessera.dev/problems/{}", self.slug()),
+            "title": self.slug(),
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+        });
+        (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

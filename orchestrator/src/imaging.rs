@@ -1,0 +1,77 @@
+//! Tile images: PNG decoding to canonical RGBA8, encoding, and stitching frames.
+use image::{ImageFormat, RgbaImage};
+
+/// Largest tile edge accepted from a node.
+pub const MAX_TILE_EDGE: u32 = 4096;
+
+/// Decodes a PNG into (width, height, RGBA8 row-major).
+pub fn decode_png(png: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(png), ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_TILE_EDGE);
+    limits.max_image_height = Some(MAX_TILE_EDGE);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| e.to_string())?;
+    let rgba = img.to_rgba8();
+    Ok((rgba.width(), rgba.height(), rgba.into_raw()))
+}
+
+pub fn encode_png(width: u32, height: u32, rgba: Vec<u8>) -> Result<Vec<u8>, String> {
+    let img = RgbaImage::from_raw(width, height, rgba).ok_or("buffer size mismatch")?;
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}
+
+/// Copies a tile's RGBA8 pixels into a frame buffer at (x, y).
+pub fn blit(frame: &mut [u8], frame_width: u32, x: u32, y: u32, w: u32, h: u32, tile: &[u8]) {
+    for row in 0..h {
+        let dst = (((y + row) * frame_width + x) * 4) as usize;
+        let src = (row * w * 4) as usize;
+        frame[dst..dst + (w * 4) as usize].copy_from_slice(&tile[src..src + (w * 4) as usize]);
+    }
+}
+
+/// Peak signal-to-noise ratio over the RGB channels of two RGBA8 buffers of equal size,
+/// in dB (`f64::INFINITY` when identical).
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    if a.len() != b.len() || a.is_empty() {
+        return 0.0;
+    }
+    let mut sum = 0u64;
+    let mut n = 0u64;
+    for (pa, pb) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
+        for c in 0..3 {
+            let d = pa[c] as i64 - pb[c] as i64;
+            sum += (d * d) as u64;
+            n += 1;
+        }
+    }
+    if sum == 0 {
+        return f64::INFINITY;
+    }
+    let mse = sum as f64 / n as f64;
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn png_roundtrip_and_psnr() {
+        let px: Vec<u8> = (0..16 * 16 * 4).map(|i| (i % 251) as u8).collect();
+        let png = encode_png(16, 16, px.clone()).unwrap();
+        let (w, h, back) = decode_png(&png).unwrap();
+        assert_eq!((w, h), (16, 16));
+        assert_eq!(back, px);
+        assert!(psnr(&px, &px).is_infinite());
+        let mut off = px.clone();
+        off[0] ^= 1;
+        assert!(psnr(&px, &off) > 60.0);
+        let black = vec![0u8; px.len()];
+        assert!(psnr(&px, &black) < 15.0);
+    }
+}

@@ -1,0 +1,60 @@
+//! `tessera-orchestrator`: flags → `Orchestrator::start`, until Ctrl-C / SIGTERM.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use tessera_orchestrator::{Config, Orchestrator};
+
+#[derive(Parser, Debug)]
+#[command(name = "tessera-orchestrator", version, about = "Tessera orchestrator")]
+struct Args {
+    /// SQLite database file.
+    #[arg(long, env = "TESSERA_DB", default_value = "data/orchestrator.sqlite")]
+    db: PathBuf,
+    /// Blob directory (scenes, tiles).
+    #[arg(long, env = "TESSERA_BLOBS", default_value = "data/blobs")]
+    blobs: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    rpc_url: String,
+    /// The orchestrator keypair (Solana CLI JSON): the network's `orchestrator` key.
+    #[arg(long, env = "TESSERA_KEYPAIR")]
+    keypair: PathBuf,
+    /// Share of tiles rendered twice (0..=1).
+    #[arg(long, default_value_t = 0.05)]
+    verify_share: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let a = Args::parse();
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.verify_share),
+        "--verify-share must be within 0..=1"
+    );
+    let bytes: Vec<u8> = serde_json::from_str(
+        &std::fs::read_to_string(&a.keypair)
+            .with_context(|| format!("reading {}", a.keypair.display()))?,
+    )?;
+    let keypair = solana_sdk::signature::Keypair::try_from(bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("keypair: {e}"))?;
+    let mut cfg = Config::new(a.db, a.blobs, a.rpc_url, keypair);
+    cfg.listen = a.listen;
+    cfg.verify_share = a.verify_share;
+    let orch = Orchestrator::start(cfg).await?;
+    println!("listening on {}", orch.url());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    orch.shutdown().await;
+    Ok(())
+}

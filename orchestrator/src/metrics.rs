@@ -1,0 +1,103 @@
+//! Prometheus metrics (`GET /metrics`).
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Tiles accepted from nodes (rate() of it is tiles/s).
+    pub tiles_submitted: IntCounter,
+    pub tiles_verified: IntCounter,
+    pub leases_granted: IntCounter,
+    pub leases_expired: IntCounter,
+    pub lease_latency: Histogram,
+    pub submit_latency: Histogram,
+    pub queue_depth: IntGauge,
+    /// Verification failures by kind: hash-mismatch, check-disagree, fault, inconclusive.
+    pub verification_failures: IntCounterVec,
+    pub receipts_posted: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("tessera".into()), None).expect("registry");
+        let buckets = vec![
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+        ];
+        let m = Self {
+            tiles_submitted: IntCounter::new("tiles_submitted_total", "tiles accepted from nodes")
+                .expect("metric"),
+            tiles_verified: IntCounter::new("tiles_verified_total", "tiles verified")
+                .expect("metric"),
+            leases_granted: IntCounter::new("leases_granted_total", "leases granted")
+                .expect("metric"),
+            leases_expired: IntCounter::new(
+                "leases_expired_total",
+                "leases that expired and were re-queued",
+            )
+            .expect("metric"),
+            lease_latency: Histogram::with_opts(
+                HistogramOpts::new("lease_latency_seconds", "time to answer a lease request")
+                    .buckets(buckets.clone()),
+            )
+            .expect("metric"),
+            submit_latency: Histogram::with_opts(
+                HistogramOpts::new("submit_latency_seconds", "time to answer a tile submission")
+                    .buckets(buckets),
+            )
+            .expect("metric"),
+            queue_depth: IntGauge::new("queue_depth", "tiles waiting for a render or a check")
+                .expect("metric"),
+            verification_failures: IntCounterVec::new(
+                Opts::new(
+                    "verification_failures_total",
+                    "verification failures by kind",
+                ),
+                &["kind"],
+            )
+            .expect("metric"),
+            receipts_posted: IntCounter::new(
+                "receipts_posted_total",
+                "receipts confirmed on-chain",
+            )
+            .expect("metric"),
+            registry,
+        };
+        for c in [
+            &m.tiles_submitted,
+            &m.tiles_verified,
+            &m.leases_granted,
+            &m.leases_expired,
+            &m.receipts_posted,
+        ] {
+            m.registry.register(Box::new(c.clone())).expect("register");
+        }
+        m.registry
+            .register(Box::new(m.lease_latency.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.submit_latency.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.queue_depth.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.verification_failures.clone()))
+            .expect("register");
+        m
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

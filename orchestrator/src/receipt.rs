@@ -1,0 +1,245 @@
+//! Posting a job's receipt on-chain, exactly once, across crashes.
+//!
+//! 1. When every tile is verified the job becomes `ready`.
+//! 2. The poster builds the receipt (tile tree, payout tree: `price_per_tile` per tile to the
+//!    node whose render was accepted, nothing withheld), signs `post_receipt`, and **commits
+//!    the signed transaction to SQLite (`posting`) before sending it**.
+//! 3. It sends and polls the signature. On restart a `posting` job is resumed: if the job
+//!    account already holds our tile root the receipt landed (`posted`); otherwise the same
+//!    signed bytes are re-sent while their blockhash is valid (a signature lands at most once),
+//!    and only once that blockhash has expired, so the old transaction can never land, is a
+//!    fresh one signed and persisted.
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Signature, Signer};
+use solana_sdk::transaction::Transaction;
+use tessera_sdk::receipt::{Receipt, TileRecord};
+use tessera_sdk::{ix, pda, Job, JobState};
+use tracing::{info, warn, Instrument};
+
+use crate::api::AppState;
+use crate::error::StoreError;
+use crate::store::{self, job_state, JobRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Chain(#[from] crate::error::ChainError),
+    #[error("receipt: {0}")]
+    Receipt(String),
+}
+
+pub fn hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The on-chain job as the stored row describes it (fields the receipt needs).
+pub fn job_account(row: &JobRow) -> Job {
+    Job {
+        job_id: row.job_id,
+        artist: Pubkey::default(),
+        scene_hash: hex32(&row.scene_hash).unwrap_or_default(),
+        frame_start: row.frame_start,
+        frame_end: row.frame_end,
+        width: row.width,
+        height: row.height,
+        tile_size: row.tile_size,
+        samples_per_pixel: row.spp,
+        price_per_tile: row.price_per_tile,
+        budget: row.budget,
+        fee_bps: 0,
+        deadline: row.deadline,
+        created_at: 0,
+        state: JobState::Open,
+        tile_root: [0; 32],
+        payout_root: [0; 32],
+        total_payout: 0,
+        tile_count: 0,
+        node_count: 0,
+        rendered_at: 0,
+        challenge_ends_at: 0,
+        fee_paid: 0,
+        payout_share_bps: 10_000,
+        settled_at: 0,
+        claims_end_at: 0,
+        claimed_count: 0,
+        claimed_amount: 0,
+        dispute_reason: 0,
+        bump: 0,
+        vault_bump: 0,
+    }
+}
+
+/// Builds the receipt from the store's verified tiles.
+pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError> {
+    let id = row.job_id;
+    let tiles = state
+        .store
+        .tx(move |tx| store::tiles_of_job(tx, id))
+        .await?;
+    let mut records = Vec::with_capacity(tiles.len());
+    for t in tiles
+        .into_iter()
+        .filter(|t| t.state == store::tile_state::VERIFIED)
+    {
+        let node = t.node.as_deref().and_then(|n| Pubkey::from_str(n).ok());
+        let hash = t.pixel_hash.as_deref().and_then(hex32);
+        let (Some(node), Some(pixel_hash)) = (node, hash) else {
+            return Err(PostError::Receipt(format!(
+                "tile {}/{} has no node or hash",
+                t.frame, t.tile
+            )));
+        };
+        records.push(TileRecord {
+            frame: t.frame,
+            tile: t.tile,
+            node,
+            pixel_hash,
+        });
+    }
+    Receipt::build(&pda::job(id), &job_account(row), records)
+        .map_err(|e| PostError::Receipt(e.to_string()))
+}
+
+/// The poster task: wakes on `poster_wake` or every `poll`, until shutdown.
+pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        for st in [job_state::READY, job_state::POSTING] {
+            let jobs = state.store.tx(move |tx| store::jobs_in_state(tx, st)).await;
+            match jobs {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let span = tracing::info_span!("receipt", job_id = job.job_id);
+                        if let Err(e) = post(&state, &job).instrument(span).await {
+                            warn!(job_id = job.job_id, error = %e, "receipt not posted yet; will retry");
+                        }
+                    }
+                }
+                Err(e) => warn!(error = %e, "poster could not read jobs"),
+            }
+        }
+        tokio::select! {
+            _ = state.poster_wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(state.cfg.poster_poll_ms)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn mark_posted(state: &AppState, id: u64) -> Result<(), PostError> {
+    state
+        .store
+        .tx(move |tx| store::job_set_state(tx, id, job_state::POSTED, None))
+        .await?;
+    state.metrics.receipts_posted.inc();
+    info!(job_id = id, "receipt confirmed on-chain");
+    Ok(())
+}
+
+/// Brings one job's receipt forward: landed → posted; else (re-)send.
+pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
+    let id = row.job_id;
+    let receipt = build(state, row).await?;
+    let params = receipt
+        .params()
+        .map_err(|e| PostError::Receipt(e.to_string()))?;
+    let Some(on_chain) = state.chain.job(id).await? else {
+        let msg = "the job account no longer exists on-chain";
+        state
+            .store
+            .tx(move |tx| store::job_set_state(tx, id, job_state::FAILED, Some(msg)))
+            .await?;
+        return Err(PostError::Receipt(msg.into()));
+    };
+    if on_chain.state != JobState::Open {
+        if on_chain.tile_root == params.tile_root && on_chain.payout_root == params.payout_root {
+            return mark_posted(state, id).await;
+        }
+        let msg = format!("job is {:?} on-chain with another receipt", on_chain.state);
+        let m = msg.clone();
+        state
+            .store
+            .tx(move |tx| store::job_set_state(tx, id, job_state::FAILED, Some(&m)))
+            .await?;
+        return Err(PostError::Receipt(msg));
+    }
+    // The persisted transaction, if any, and whether it can still land.
+    let persisted = state
+        .store
+        .tx(move |tx| store::job_receipt_tx(tx, id))
+        .await?;
+    let mut tx: Option<Transaction> = persisted.and_then(|b| bincode::deserialize(&b).ok());
+    if let Some(t) = &tx {
+        let sig = t.signatures[0];
+        match state.chain.status(&sig).await? {
+            Some(Ok(())) => return mark_posted(state, id).await,
+            Some(Err(e)) => {
+                warn!(%sig, error = %e, "receipt transaction failed on-chain; signing a new one");
+                tx = None;
+            }
+            None if !state
+                .chain
+                .blockhash_valid(&t.message.recent_blockhash)
+                .await? =>
+            {
+                info!(%sig, "receipt blockhash expired unlanded; signing a new one");
+                tx = None;
+            }
+            None => {}
+        }
+    }
+    let tx = match tx {
+        Some(t) => t,
+        None => {
+            let keypair = &state.keypair;
+            let ixn = ix::post_receipt(&keypair.pubkey(), id, params);
+            let hash = state.chain.latest_blockhash().await?;
+            let t = Transaction::new_signed_with_payer(
+                &[ixn],
+                Some(&keypair.pubkey()),
+                &[keypair.as_ref()],
+                hash,
+            );
+            let bytes = bincode::serialize(&t).map_err(|e| PostError::Receipt(e.to_string()))?;
+            let sig = t.signatures[0].to_string();
+            // Persisted before the first send: a crash from here on re-sends these bytes.
+            state
+                .store
+                .tx(move |c| store::job_set_receipt_tx(c, id, &bytes, &sig))
+                .await?;
+            t
+        }
+    };
+    let sig: Signature = tx.signatures[0];
+    if let Err(e) = state.chain.send(&tx).await {
+        warn!(%sig, error = %e, "send failed; will retry with the same transaction");
+    }
+    if state.cfg.crash_after_send {
+        warn!(%sig, "test hook: freezing between send and confirm, as if the process died");
+        futures::future::pending::<()>().await;
+    }
+    for _ in 0..state.cfg.confirm_polls {
+        match state.chain.status(&sig).await? {
+            Some(Ok(())) => return mark_posted(state, id).await,
+            Some(Err(e)) => return Err(PostError::Receipt(format!("post_receipt failed: {e}"))),
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! Leasing: which tile a node gets next, lease deadlines and expiry.
+//!
+//! Job choice (fair share, stride scheduling): every job has a `pass`; each lease adds
+//! `1 / weight` to it, `weight = price_per_tile × (1 + age_seconds / 300)`, so a higher
+//! price and a longer wait both earn a larger share and no job starves another. A new job
+//! starts at the smallest pass of the running jobs (it does not monopolise the queue).
+//! Among running jobs with work this node may take, the smallest `pass + stride + penalties`
+//! wins: half a stride when the node has not fetched the job's scene yet, one stride when the node's on-chain benchmark predicts a tile would take longer than
+//! `MAX_TILE_SECONDS` (slow node, heavy job) or shorter than `MIN_TILE_SECONDS` (fast node,
+//! trivial job). Within a job: tiebreaks, then checks, then queued tiles, in frame order.
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use tessera_sdk::tiles::{TileGrid, TileRect};
+
+use crate::error::StoreError;
+use crate::store::{self, job_state, JobRow};
+
+pub const MAX_TILE_SECONDS: f64 = 120.0;
+pub const MIN_TILE_SECONDS: f64 = 0.05;
+
+/// A granted lease, as sent to the node.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lease {
+    pub lease_id: i64,
+    pub job_id: u64,
+    /// The job account (base58).
+    pub job_key: String,
+    pub frame: u32,
+    pub tile: u32,
+    pub rect: TileRect,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub spp: u32,
+    pub seed: u64,
+    /// blake3 hex of the scene bundle (`GET /v1/scenes/{hash}`).
+    pub scene_hash: String,
+    /// Unix ms; heartbeat before it.
+    pub deadline_ms: i64,
+    /// `primary`, `check` or `tiebreak` (informational: nodes cannot tell a check is a check
+    /// by anything but this field, and it does not change what they must render).
+    pub role: String,
+}
+
+/// The render seed of a tile: the same for every node, so honest renders agree.
+pub fn seed(job_key: &str, frame: u32, tile: u32) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"tessera-seed-v1");
+    h.update(job_key.as_bytes());
+    h.update(&frame.to_le_bytes());
+    h.update(&tile.to_le_bytes());
+    u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// The next tile of `job` that `node` may render: (frame, tile, need).
+fn pick_tile(
+    tx: &Transaction,
+    job_id: u64,
+    node: &str,
+) -> Result<Option<(u32, u32, String)>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT frame, tile, need FROM tiles t
+             WHERE job_id=?1 AND lease_id IS NULL AND state IN ('queued','rendered')
+               AND (need='primary' OR NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id=t.job_id
+                    AND r.frame=t.frame AND r.tile=t.tile AND r.node=?2 AND r.verdict IN ('pending','agreed','accepted')))
+             ORDER BY CASE need WHEN 'tiebreak' THEN 0 WHEN 'check' THEN 1 ELSE 2 END, frame, tile
+             LIMIT 1",
+            params![job_id as i64, node],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// Seconds a tile of `job` should take on a node with `benchmark_score` (Msamples/s × 100).
+pub fn expected_tile_seconds(job: &JobRow, benchmark_score: u64) -> Option<f64> {
+    if benchmark_score == 0 {
+        return None;
+    }
+    let samples = (job.tile_size as f64).powi(2) * job.spp as f64;
+    Some(samples / (benchmark_score as f64 * 1e4))
+}
+
+/// A job's fair-share weight: its price, growing with its age.
+pub fn weight(job: &JobRow, now_ms: i64) -> f64 {
+    let age_s = ((now_ms - job.created_ms).max(0) as f64) / 1000.0;
+    (job.price_per_tile.max(1) as f64) * (1.0 + age_s / 300.0)
+}
+
+/// The fair-share key of a job for a node (smaller goes first): the job's pass plus
+/// penalties worth half a lease (scene not on the node) or one lease (poor fit).
+pub fn share_key(job: &JobRow, now_ms: i64, holds_scene: bool, benchmark_score: u64) -> f64 {
+    let stride = 1.0 / weight(job, now_ms);
+    let mut key = job.pass + stride;
+    if !holds_scene {
+        key += 0.5 * stride;
+    }
+    if let Some(secs) = expected_tile_seconds(job, benchmark_score) {
+        if !(MIN_TILE_SECONDS..=MAX_TILE_SECONDS).contains(&secs) {
+            key += stride;
+        }
+    }
+    key
+}
+
+/// Grants `node` the best lease there is, or `None` when there is no work for it.
+pub fn lease(
+    tx: &Transaction,
+    node: &str,
+    benchmark_score: u64,
+    now: i64,
+    lease_ms: i64,
+) -> Result<Option<Lease>, StoreError> {
+    store::expire_leases(tx, now)?;
+    let mut best: Option<(f64, JobRow, (u32, u32, String))> = None;
+    for job in store::jobs_in_state(tx, job_state::RENDERING)? {
+        if store::is_banned(tx, job.job_id, node)? {
+            continue;
+        }
+        let Some(pick) = pick_tile(tx, job.job_id, node)? else {
+            continue;
+        };
+        let holds = store::node_holds_scene(tx, node, &job.scene_hash)?;
+        let key = share_key(&job, now, holds, benchmark_score);
+        if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
+            best = Some((key, job, pick));
+        }
+    }
+    let Some((_, job, (frame, tile, need))) = best else {
+        return Ok(None);
+    };
+    let grid = TileGrid::new(job.width, job.height, job.tile_size)
+        .ok_or_else(|| StoreError::Corrupt(format!("job {} dimensions", job.job_id)))?;
+    let rect = grid
+        .rect(tile)
+        .ok_or_else(|| StoreError::Corrupt(format!("job {} tile {tile}", job.job_id)))?;
+    tx.execute(
+        "INSERT INTO leases(job_id, frame, tile, node, role, issued_ms) VALUES(?1,?2,?3,?4,?5,?6)",
+        params![job.job_id as i64, frame, tile, node, need, now],
+    )?;
+    let lease_id = tx.last_insert_rowid();
+    let deadline = now + lease_ms;
+    tx.execute(
+        "UPDATE tiles SET state='leased', lease_id=?4, lease_node=?5, lease_deadline=?6
+         WHERE job_id=?1 AND frame=?2 AND tile=?3",
+        params![job.job_id as i64, frame, tile, lease_id, node, deadline],
+    )?;
+    tx.execute(
+        "UPDATE jobs SET leases_issued=leases_issued+1, pass=pass+?2 WHERE job_id=?1",
+        params![job.job_id as i64, 1.0 / weight(&job, now)],
+    )?;
+    store::node_add_scene(tx, node, &job.scene_hash)?;
+    Ok(Some(Lease {
+        lease_id,
+        seed: seed(&job.job_key, frame, tile),
+        job_id: job.job_id,
+        job_key: job.job_key,
+        frame,
+        tile,
+        rect,
+        frame_width: job.width,
+        frame_height: job.height,
+        spp: job.spp,
+        scene_hash: job.scene_hash,
+        deadline_ms: deadline,
+        role: need,
+    }))
+}

@@ -1,0 +1,524 @@
+//! End-to-end: the HTTP API on loopback, real SQLite, the development chain (never mocked).
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use solana_sdk::signature::{Keypair, Signer};
+use tessera_orchestrator::protocol;
+use tessera_sdk::{ix, pda, JobState};
+
+async fn setup(tweak: impl FnOnce(&mut tessera_orchestrator::Config)) -> (TestChain, TestOrch) {
+    let chain = TestChain::start().await;
+    let orch = TestOrch::start(&chain, tweak).await;
+    let (st, _) = orch.upload_scene().await;
+    assert_eq!(st, StatusCode::CREATED);
+    (chain, orch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_renders_verifies_stitches_and_posts_receipt() {
+    let (chain, orch) = setup(|_| {}).await;
+    // Same bytes again: same hash, nothing new.
+    let (st, again) = orch.upload_scene().await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        again["hash"],
+        tessera_orchestrator::receipt::hex(&scene_hash())
+    );
+    assert_eq!(again["new"], false);
+    let (st, bad) = orch
+        .http
+        .post(format!("{}/v1/scenes", orch.url))
+        .body(b"not a scene".to_vec())
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+
+    let id = chain.create_job(1, 100).await;
+    let (st, status) = orch.register(json!({"job_id": id})).await;
+    assert_eq!(st, StatusCode::CREATED, "{status}");
+    assert_eq!(status["counts"]["queued"], 16);
+    let (st, _) = orch.register(json!({"job_id": id})).await;
+    assert_eq!(st, StatusCode::OK, "registering twice is idempotent");
+
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE * 2).await.1);
+    // One tile in, the preview shows it.
+    let l = a.lease(&orch.url).await.unwrap();
+    assert_eq!(l["role"], "primary");
+    let (st, v) = a.submit(&orch.url, &l).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, preview) = orch
+        .get_bytes(&format!("/v1/jobs/{id}/frames/1/preview"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        tessera_orchestrator::imaging::decode_png(&preview)
+            .unwrap()
+            .0,
+        64
+    );
+    let (st, _) = orch
+        .get_bytes(&format!("/v1/jobs/{id}/frames/1/image"))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "frame not complete yet");
+
+    assert_eq!(work_until_idle(&orch.url, &[&a, &b]).await, 15);
+    let status = orch.wait_state(id, "posted", 30).await;
+    assert_eq!(status["counts"]["verified"], 16);
+    assert_eq!(status["frames"][0]["complete"], true);
+
+    // The stitched frame is exactly the tiles' pixels.
+    let (st, frame) = orch
+        .get_bytes(&format!("/v1/jobs/{id}/frames/1/image"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (w, h, rgba) = tessera_orchestrator::imaging::decode_png(&frame).unwrap();
+    assert_eq!((w, h), (64, 64));
+    let whole = json!({"rect": {"x": 0, "y": 0, "width": 64, "height": 64}, "seed": 0, "frame": 1});
+    let (_, _, expect) = pixels(&whole, false);
+    // Seeds differ per tile in the synthetic render, so compare G and B (seed-free).
+    assert!(rgba
+        .chunks(4)
+        .zip(expect.chunks(4))
+        .all(|(a, b)| a[1] == b[1] && a[2] == b[2]));
+
+    // The receipt is on-chain and the manifest's proofs verify against it.
+    let job = chain.job(id).await;
+    assert_eq!(job.state, JobState::Rendered);
+    assert_eq!(job.tile_count, 16);
+    assert_eq!(job.node_count, 2);
+    assert_eq!(job.total_payout, 1_600);
+    let (st, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        m["tile_root"],
+        tessera_orchestrator::receipt::hex(&job.tile_root)
+    );
+    let job_key = pda::job(id);
+    for t in m["tiles"].as_array().unwrap() {
+        let rec = tessera_sdk::receipt::TileRecord {
+            frame: t["frame"].as_u64().unwrap() as u32,
+            tile: t["tile"].as_u64().unwrap() as u32,
+            node: t["node"].as_str().unwrap().parse().unwrap(),
+            pixel_hash: tessera_orchestrator::receipt::hex32(t["pixel_hash"].as_str().unwrap())
+                .unwrap(),
+        };
+        let proof: Vec<[u8; 32]> = t["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| tessera_orchestrator::receipt::hex32(h.as_str().unwrap()).unwrap())
+            .collect();
+        assert!(tessera_sdk::receipt::verify_tile(
+            &job_key,
+            &job.tile_root,
+            &rec,
+            &proof
+        ));
+        assert!(t["signature"].is_string());
+    }
+    let metrics = orch
+        .http
+        .get(format!("{}/metrics", orch.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tessera_tiles_submitted_total 16"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tessera_receipts_posted_total 1"));
+    assert!(metrics.contains("tessera_lease_latency_seconds_bucket"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_without_escrow_or_with_different_escrow_is_refused() {
+    let (chain, orch) = setup(|_| {}).await;
+    // No job account, so no escrow.
+    let (st, v) = orch.register(json!({"job_id": 4242})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["title"], "job-refused");
+    let id = chain.create_job(1, 100).await;
+    // The escrow on-chain is not what the artist expects.
+    for expect in [
+        json!({"budget": 1}),
+        json!({"scene_hash": "00".repeat(32)}),
+        json!({"price_per_tile": 7}),
+        json!({"width": 128}),
+    ] {
+        let (st, v) = orch.register(json!({"job_id": id, "expect": expect})).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("differs"), "{v}");
+    }
+    // A job whose scene was never uploaded.
+    let mut params = tessera_sdk::JobParams {
+        scene_hash: [9; 32],
+        frame_start: 0,
+        frame_end: 0,
+        width: 64,
+        height: 64,
+        tile_size: 16,
+        samples_per_pixel: 4,
+        price_per_tile: 10,
+        budget: 1_000,
+        deadline: now_ms() / 1000 + 3_600,
+    };
+    let other = chain.create_job_with(params.clone()).await;
+    let (st, v) = orch.register(json!({"job_id": other})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // A cancelled job: its escrow was refunded and closed.
+    params.scene_hash = scene_hash();
+    let cancelled = chain.create_job_with(params).await;
+    chain
+        .send(
+            &[ix::cancel_job(
+                &chain.payer.pubkey(),
+                cancelled,
+                &chain.artist_token,
+            )],
+            &[],
+        )
+        .await
+        .expect("cancel");
+    let (st, v) = orch.register(json!({"job_id": cancelled})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Matching expectations are accepted.
+    let (st, v) = orch
+        .register(json!({"job_id": id, "expect": {"scene_hash": tessera_orchestrator::receipt::hex(&scene_hash()), "budget": 3_200}}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_send_and_confirm_does_not_post_twice() {
+    let (chain, mut orch) = setup(|c| c.crash_after_send = true).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    work_until_idle(&orch.url, &[&a]).await;
+    let sent = orch.wait_state(id, "posting", 30).await;
+    let sig = sent["receipt_signature"].as_str().unwrap().to_string();
+    // "Crash", then restart without the hook: the same transaction is resolved, not a new one.
+    orch.restart(&chain, |_| {}).await;
+    let done = orch.wait_state(id, "posted", 30).await;
+    assert_eq!(done["receipt_signature"], sig.as_str());
+    assert_eq!(chain.job(id).await.state, JobState::Rendered);
+    let sigs = chain
+        .rpc
+        .get_signatures_for_address(&pda::job(id))
+        .await
+        .unwrap();
+    let ok: Vec<_> = sigs.iter().filter(|s| s.err.is_none()).collect();
+    assert_eq!(
+        ok.len(),
+        2,
+        "create_job and exactly one post_receipt: {sigs:?}"
+    );
+    assert!(ok.iter().any(|s| s.signature == sig));
+    // Re-sending the very same signed receipt (as persisted) is harmless.
+    let db = rusqlite::Connection::open(orch.dir.path().join("db.sqlite")).unwrap();
+    let bytes: Vec<u8> = db
+        .query_row(
+            "SELECT receipt_tx FROM jobs WHERE job_id=?1",
+            [id as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let tx: solana_sdk::transaction::Transaction = bincode::deserialize(&bytes).unwrap();
+    assert_eq!(tx.signatures[0].to_string(), sig);
+    let _ = chain.rpc.send_transaction(&tx).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sigs = chain
+        .rpc
+        .get_signatures_for_address(&pda::job(id))
+        .await
+        .unwrap();
+    assert_eq!(
+        sigs.iter().filter(|s| s.err.is_none()).count(),
+        2,
+        "{sigs:?}"
+    );
+    assert_eq!(chain.job(id).await.state, JobState::Rendered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_data_and_recovers_leases() {
+    let (chain, mut orch) = setup(|c| c.lease_ms = 3_000).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let l1 = a.lease(&orch.url).await.unwrap();
+    a.submit(&orch.url, &l1).await;
+    let held = a.lease(&orch.url).await.unwrap();
+    let abandoned = a.lease(&orch.url).await.unwrap();
+    orch.restart(&chain, |c| c.lease_ms = 3_000).await;
+    let s = orch.status(id).await;
+    assert_eq!(s["counts"]["verified"], 1, "{s}");
+    assert_eq!(s["counts"]["leased"], 2, "leases survive the restart: {s}");
+    // The node that held a lease before the restart can still deliver it.
+    let (st, v) = a.submit(&orch.url, &held).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // The abandoned one expires and goes to another node.
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
+    let mut seen = false;
+    while let Some(l) = b.lease(&orch.url).await {
+        seen |= l["frame"] == abandoned["frame"] && l["tile"] == abandoned["tile"];
+        b.submit(&orch.url, &l).await;
+    }
+    assert!(seen, "expired lease re-dispatched after restart");
+    orch.wait_state(id, "posted", 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_lease_is_redispatched() {
+    let (chain, orch) = setup(|c| c.lease_ms = 600).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let la = a.lease(&orch.url).await.unwrap();
+    // A heartbeat keeps it alive past the first deadline.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (st, _) = a
+        .request(
+            &orch.url,
+            "POST",
+            &format!("/v1/leases/{}/heartbeat", la["lease_id"]),
+            vec![],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let lb = b.lease(&orch.url).await.unwrap();
+    assert_ne!(
+        (&lb["frame"], &lb["tile"]),
+        (&la["frame"], &la["tile"]),
+        "heartbeat extended the lease"
+    );
+    // Then it lapses: the tile goes back to the queue and to another node.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let lc = b.lease(&orch.url).await.unwrap();
+    assert!(
+        [&lb, &lc]
+            .iter()
+            .any(|l| l["tile"] == la["tile"] && l["frame"] == la["frame"]),
+        "{la} {lb} {lc}"
+    );
+    let (st, v) = a.submit(&orch.url, &la).await;
+    assert_eq!(st, StatusCode::GONE, "{v}");
+    assert_eq!(v["title"], "lease-gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_replayed_stale_and_unstaked_requests_are_refused() {
+    let (chain, orch) = setup(|_| {}).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let (operator, key) = chain.register_node(MIN_STAKE).await;
+    let node = SimNode::new(key);
+    let url = &orch.url;
+    let body = b"{}".to_vec();
+    // Not registered on-chain.
+    let stranger = SimNode::new(Keypair::new());
+    let (st, v) = stranger
+        .request(url, "POST", "/v1/leases", body.clone())
+        .await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::FORBIDDEN, Some("node-not-registered"))
+    );
+    // Signed by another key under the node's name.
+    let mut h = protocol::sign_request(&Keypair::new(), "POST", "/v1/leases", now_ms(), &body);
+    h[0].1 = node.key.pubkey().to_string();
+    let (st, v) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad-signature"))
+    );
+    // Body changed after signing.
+    let h = protocol::sign_request(&node.key, "POST", "/v1/leases", now_ms(), &body);
+    let (st, _) = node
+        .raw(url, "POST", "/v1/leases", b"{\"x\":1}".to_vec(), &h)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Stale timestamp.
+    let h = protocol::sign_request(&node.key, "POST", "/v1/leases", now_ms() - 120_000, &body);
+    let (st, v) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("stale-timestamp"))
+    );
+    // A valid request works once; its replay is refused.
+    let h = protocol::sign_request(&node.key, "POST", "/v1/leases", now_ms(), &body);
+    let (st, lease) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("replay"))
+    );
+    // A tile signature forged by another key.
+    let forger = SimNode::new(Keypair::new());
+    let (w, hh, px) = pixels(&lease, false);
+    let forged = forger.submit_body(&lease, w, hh, px);
+    let (st, v) = node
+        .request(
+            url,
+            "POST",
+            &format!("/v1/leases/{}/submit", lease["lease_id"]),
+            forged,
+        )
+        .await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad-signature")),
+        "{v}"
+    );
+    // Stake below the minimum once unstaking is requested.
+    let (op2, key2) = chain.register_node(MIN_STAKE).await;
+    chain
+        .send(
+            &[ix::request_unstake(&op2.pubkey(), &key2.pubkey(), 1)],
+            &[&op2],
+        )
+        .await
+        .expect("unstake");
+    let low = SimNode::new(key2);
+    let (st, v) = low.request(url, "POST", "/v1/leases", body.clone()).await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::FORBIDDEN, Some("insufficient-stake")),
+        "{v}"
+    );
+    drop(operator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pixel_hash_mismatch_is_refused() {
+    let (chain, orch) = setup(|_| {}).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let node = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let lease = node.lease(&orch.url).await.unwrap();
+    let (w, h, px) = pixels(&lease, false);
+    // Claims (and signs) the hash of honest pixels, uploads other pixels.
+    let honest = node.submit_body(&lease, w, h, px);
+    let mut v: serde_json::Value = serde_json::from_slice(&honest).unwrap();
+    let (_, _, other) = pixels(&lease, true);
+    v["png"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        png(w, h, other)
+    ));
+    let (st, p) = node
+        .request(
+            &orch.url,
+            "POST",
+            &format!("/v1/leases/{}/submit", lease["lease_id"]),
+            serde_json::to_vec(&v).unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (st, p["title"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("hash-mismatch")),
+        "{p}"
+    );
+    let s = orch.status(id).await;
+    assert_eq!(
+        s["counts"]["queued"], 16,
+        "the tile went back to the queue: {s}"
+    );
+    assert_eq!(s["counts"]["failed"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redundancy_catches_a_node_returning_wrong_pixels() {
+    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let honest_a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let honest_b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut liar = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    liar.wrong = true;
+    work_until_idle(&orch.url, &[&liar, &honest_a, &honest_b]).await;
+    orch.wait_state(id, "posted", 30).await;
+    let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
+    let ev = ev["evidence"].as_array().unwrap();
+    assert!(!ev.is_empty());
+    let liar_key = liar.key.pubkey().to_string();
+    assert!(
+        ev.iter().all(|e| e["faulty_node"] == liar_key.as_str()),
+        "{ev:?}"
+    );
+    assert!(
+        ev[0]["detail"]["psnr_db"]["primary_check"]
+            .as_f64()
+            .unwrap()
+            < 35.0
+    );
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    assert!(
+        m["tiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["node"] != liar_key.as_str()),
+        "no tile of the liar is paid"
+    );
+    assert!(m["payouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["node"] != liar_key.as_str()));
+    let (st, v) = liar
+        .request(&orch.url, "POST", "/v1/leases", b"{}".to_vec())
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::NO_CONTENT,
+        "the liar gets no more work in this job: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fair_share_between_two_jobs() {
+    let (chain, orch) = setup(|_| {}).await;
+    let cheap = chain.create_job(2, 100).await;
+    let dear = chain.create_job(2, 300).await;
+    let same = chain.create_job(2, 100).await;
+    orch.register(json!({"job_id": cheap})).await;
+    orch.register(json!({"job_id": same})).await;
+    let node = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Equal prices: leases alternate.
+    let mut per = std::collections::HashMap::new();
+    for _ in 0..16 {
+        let l = node.lease(&orch.url).await.unwrap();
+        *per.entry(l["job_id"].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    assert!(
+        (per[&cheap] as i32 - per[&same] as i32).abs() <= 1,
+        "{per:?}"
+    );
+    // A job paying three times the price gets about three times the share.
+    orch.register(json!({"job_id": dear})).await;
+    let mut per = std::collections::HashMap::new();
+    for _ in 0..20 {
+        let l = node.lease(&orch.url).await.unwrap();
+        *per.entry(l["job_id"].as_u64().unwrap()).or_insert(0) += 1;
+    }
+    assert!(per.get(&dear).copied().unwrap_or(0) >= 10, "{per:?}");
+    assert!(
+        per.get(&cheap).copied().unwrap_or(0) >= 2 && per.get(&same).copied().unwrap_or(0) >= 2,
+        "no starvation: {per:?}"
+    );
+}

@@ -1,0 +1,526 @@
+//! Test harness: a real development chain (`tessera-localnet`: an Agave bank with the
+//! Tessera program, served over JSON-RPC), the network initialised on it, real SQLite,
+//! and simulated nodes that sign requests and submit synthetic RGBA tiles.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::Value;
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_commitment_config::CommitmentConfig;
+use solana_program_pack::Pack;
+use solana_sdk::instruction::Instruction;
+use solana_sdk::pubkey::Pubkey;
+use solana_sdk::signature::{Keypair, Signature, Signer};
+use solana_sdk::transaction::Transaction;
+use tessera_orchestrator::protocol;
+use tessera_orchestrator::{Config, Orchestrator};
+use tessera_sdk::{ix, pda, Job, JobParams, Network, NetworkParams};
+
+pub const MIN_STAKE: u64 = 1_000;
+pub const SCENE: &[u8] = tessera_render::STANDARD_SCENE_GLB;
+
+pub fn scene_hash() -> [u8; 32] {
+    *blake3::hash(SCENE).as_bytes()
+}
+
+pub fn now_ms() -> i64 {
+    tessera_orchestrator::store::now_ms()
+}
+
+pub struct TestChain {
+    pub net: tessera_localnet::Localnet,
+    pub rpc: RpcClient,
+    pub payer: Keypair,
+    pub mint: Keypair,
+    pub mint_authority: Keypair,
+    pub orchestrator: Keypair,
+    pub artist_token: Pubkey,
+}
+
+impl TestChain {
+    pub async fn start() -> Self {
+        let net = tessera_localnet::Localnet::start(tessera_localnet::Config::ephemeral().unwrap())
+            .await
+            .expect("localnet");
+        let rpc =
+            RpcClient::new_with_commitment(net.url().to_string(), CommitmentConfig::confirmed());
+        let payer = net.faucet().insecure_clone();
+        let mut c = Self {
+            net,
+            rpc,
+            payer,
+            mint: Keypair::new(),
+            mint_authority: Keypair::new(),
+            orchestrator: Keypair::new(),
+            artist_token: Pubkey::default(),
+        };
+        let space = spl_token_interface::state::Mint::LEN;
+        let rent = c
+            .rpc
+            .get_minimum_balance_for_rent_exemption(space)
+            .await
+            .unwrap();
+        let mint = c.mint.insecure_clone();
+        c.send(
+            &[
+                solana_system_interface::instruction::create_account(
+                    &c.payer.pubkey(),
+                    &mint.pubkey(),
+                    rent,
+                    space as u64,
+                    &spl_token_interface::ID,
+                ),
+                spl_token_interface::instruction::initialize_mint2(
+                    &spl_token_interface::ID,
+                    &mint.pubkey(),
+                    &c.mint_authority.pubkey(),
+                    None,
+                    6,
+                )
+                .unwrap(),
+            ],
+            &[&mint],
+        )
+        .await
+        .expect("mint");
+        let treasury = c.token_account(&Keypair::new().pubkey()).await;
+        let params = NetworkParams {
+            orchestrator: c.orchestrator.pubkey(),
+            fee_bps: 250,
+            min_stake: MIN_STAKE,
+            challenge_window: 3_600,
+            unstake_cooldown: 86_400,
+            claim_grace: 7 * 86_400,
+        };
+        let payer = c.payer.pubkey();
+        c.send(
+            &[ix::initialize_network(
+                &payer,
+                &mint.pubkey(),
+                &treasury,
+                params,
+            )],
+            &[],
+        )
+        .await
+        .expect("initialize_network");
+        // The orchestrator pays its own receipt fees.
+        c.send(
+            &[solana_system_interface::instruction::transfer(
+                &payer,
+                &c.orchestrator.pubkey(),
+                1_000_000_000,
+            )],
+            &[],
+        )
+        .await
+        .expect("fund orchestrator");
+        c.artist_token = c.token_account(&payer).await;
+        c.mint_to(&c.artist_token.clone(), 10_000_000).await;
+        c
+    }
+
+    pub async fn send(
+        &self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<Signature, String> {
+        let hash = self
+            .rpc
+            .get_latest_blockhash()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut all: Vec<&Keypair> = vec![&self.payer];
+        all.extend_from_slice(signers);
+        let tx = Transaction::new_signed_with_payer(ixs, Some(&self.payer.pubkey()), &all, hash);
+        self.rpc
+            .send_and_confirm_transaction(&tx)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub async fn token_account(&self, owner: &Pubkey) -> Pubkey {
+        let acc = Keypair::new();
+        let space = spl_token_interface::state::Account::LEN;
+        let rent = self
+            .rpc
+            .get_minimum_balance_for_rent_exemption(space)
+            .await
+            .unwrap();
+        self.send(
+            &[
+                solana_system_interface::instruction::create_account(
+                    &self.payer.pubkey(),
+                    &acc.pubkey(),
+                    rent,
+                    space as u64,
+                    &spl_token_interface::ID,
+                ),
+                spl_token_interface::instruction::initialize_account3(
+                    &spl_token_interface::ID,
+                    &acc.pubkey(),
+                    &self.mint.pubkey(),
+                    owner,
+                )
+                .unwrap(),
+            ],
+            &[&acc],
+        )
+        .await
+        .expect("token account");
+        acc.pubkey()
+    }
+
+    pub async fn mint_to(&self, account: &Pubkey, amount: u64) {
+        let ixn = spl_token_interface::instruction::mint_to(
+            &spl_token_interface::ID,
+            &self.mint.pubkey(),
+            account,
+            &self.mint_authority.pubkey(),
+            &[],
+            amount,
+        )
+        .unwrap();
+        let auth = self.mint_authority.insecure_clone();
+        self.send(&[ixn], &[&auth]).await.expect("mint_to");
+    }
+
+    /// Registers a node staking `stake`; returns (operator, node key).
+    pub async fn register_node(&self, stake: u64) -> (Keypair, Keypair) {
+        let operator = Keypair::new();
+        let key = Keypair::new();
+        let token = self.token_account(&operator.pubkey()).await;
+        self.mint_to(&token, stake).await;
+        let fund = solana_system_interface::instruction::transfer(
+            &self.payer.pubkey(),
+            &operator.pubkey(),
+            100_000_000,
+        );
+        self.send(&[fund], &[]).await.expect("fund operator");
+        let ixn = ix::register_node(
+            &operator.pubkey(),
+            &key.pubkey(),
+            &self.mint.pubkey(),
+            &token,
+            stake,
+            2_000,
+            "sim".into(),
+        );
+        self.send(&[ixn], &[&operator, &key])
+            .await
+            .expect("register_node");
+        (operator, key)
+    }
+
+    pub async fn network(&self) -> Network {
+        let acc = self.rpc.get_account(&pda::network()).await.unwrap();
+        tessera_sdk::accounts::decode(&acc.data).unwrap()
+    }
+
+    pub async fn job(&self, id: u64) -> Job {
+        let acc = self.rpc.get_account(&pda::job(id)).await.unwrap();
+        tessera_sdk::accounts::decode(&acc.data).unwrap()
+    }
+
+    /// Creates a job of `frames` 64×64 frames in 16-px tiles (16 tiles a frame).
+    pub async fn create_job(&self, frames: u32, price: u64) -> u64 {
+        self.create_job_with(JobParams {
+            scene_hash: scene_hash(),
+            frame_start: 1,
+            frame_end: frames,
+            width: 64,
+            height: 64,
+            tile_size: 16,
+            samples_per_pixel: 4,
+            price_per_tile: price,
+            budget: price * 16 * frames as u64 * 2,
+            deadline: now_ms() / 1000 + 86_400,
+        })
+        .await
+    }
+
+    pub async fn create_job_with(&self, params: JobParams) -> u64 {
+        let id = self.network().await.next_job_id;
+        let ixn = ix::create_job(
+            &self.payer.pubkey(),
+            &self.mint.pubkey(),
+            &self.artist_token,
+            id,
+            params,
+        );
+        self.send(&[ixn], &[]).await.expect("create_job");
+        id
+    }
+}
+
+pub struct TestOrch {
+    pub dir: tempfile::TempDir,
+    pub orch: Option<Orchestrator>,
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+pub fn config(dir: &std::path::Path, chain: &TestChain) -> Config {
+    let mut cfg = Config::new(
+        dir.join("db.sqlite"),
+        dir.join("blobs"),
+        chain.net.url().to_string(),
+        chain.orchestrator.insecure_clone(),
+    );
+    cfg.verify_share = 0.0;
+    cfg.new_node_share = 0.0;
+    cfg.sweep_ms = 100;
+    cfg.poster_poll_ms = 200;
+    cfg
+}
+
+impl TestOrch {
+    pub async fn start(chain: &TestChain, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), chain);
+        tweak(&mut cfg);
+        let orch = Orchestrator::start(cfg).await.expect("orchestrator");
+        let url = orch.url().to_string();
+        Self {
+            dir,
+            orch: Some(orch),
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Restarts on the same database and blobs.
+    pub async fn restart(&mut self, chain: &TestChain, tweak: impl FnOnce(&mut Config)) {
+        if let Some(o) = self.orch.take() {
+            o.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut cfg = config(self.dir.path(), chain);
+        tweak(&mut cfg);
+        let orch = Orchestrator::start(cfg).await.expect("restart");
+        self.url = orch.url().to_string();
+        self.orch = Some(orch);
+    }
+
+    pub async fn upload_scene(&self) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/scenes", self.url))
+            .body(SCENE.to_vec())
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn register(&self, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/jobs", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn status(&self, job: u64) -> Value {
+        self.get_json(&format!("/v1/jobs/{job}")).await.1
+    }
+
+    /// Waits until the job reaches `state` (or panics after `secs`).
+    pub async fn wait_state(&self, job: u64, state: &str, secs: u64) -> Value {
+        let until = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.status(job).await;
+            if s["state"] == state {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "job {job} never reached {state}: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A simulated node: signs like `node-agent run`, renders synthetic pixels.
+pub struct SimNode {
+    pub key: Keypair,
+    pub http: reqwest::Client,
+    /// Submits pixels that differ from an honest render.
+    pub wrong: bool,
+    /// Strictly increasing request timestamps (two identical requests in one millisecond
+    /// would carry the same signature and the second would be refused as a replay).
+    last_ts: std::sync::atomic::AtomicI64,
+}
+
+/// The synthetic "render" of a tile: a pure function of the lease (so honest nodes agree).
+pub fn pixels(lease: &Value, wrong: bool) -> (u32, u32, Vec<u8>) {
+    let (w, h) = (
+        lease["rect"]["width"].as_u64().unwrap() as u32,
+        lease["rect"]["height"].as_u64().unwrap() as u32,
+    );
+    let (x0, y0) = (
+        lease["rect"]["x"].as_u64().unwrap() as u32,
+        lease["rect"]["y"].as_u64().unwrap() as u32,
+    );
+    let seed = lease["seed"].as_u64().unwrap();
+    let frame = lease["frame"].as_u64().unwrap() as u32;
+    let mut px = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x0 + x, y0 + y);
+            let r = (fx * 4 + (seed & 7) as u32) as u8;
+            let g = (fy * 4 + frame) as u8;
+            let b = ((fx ^ fy) * 2) as u8;
+            if wrong {
+                px.extend_from_slice(&[255 - r, g / 3, 255 - b, 255]);
+            } else {
+                px.extend_from_slice(&[r, g, b, 255]);
+            }
+        }
+    }
+    (w, h, px)
+}
+
+pub fn png(w: u32, h: u32, px: Vec<u8>) -> Vec<u8> {
+    tessera_orchestrator::imaging::encode_png(w, h, px).unwrap()
+}
+
+impl SimNode {
+    pub fn new(key: Keypair) -> Self {
+        Self {
+            key,
+            http: reqwest::Client::new(),
+            wrong: false,
+            last_ts: Default::default(),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        url: &str,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let ts = now_ms();
+        let prev = self
+            .last_ts
+            .fetch_max(ts, std::sync::atomic::Ordering::SeqCst);
+        let ts = if prev >= ts {
+            self.last_ts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1
+        } else {
+            ts
+        };
+        let headers = protocol::sign_request(&self.key, method, path, ts, &body);
+        self.raw(url, method, path, body, &headers).await
+    }
+
+    pub async fn raw(
+        &self,
+        url: &str,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&'static str, String)],
+    ) -> (StatusCode, Value) {
+        let mut rb = match method {
+            "GET" => self.http.get(format!("{url}{path}")),
+            _ => self.http.post(format!("{url}{path}")),
+        };
+        for (k, v) in headers {
+            rb = rb.header(*k, v);
+        }
+        let r = rb.body(body).send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn lease(&self, url: &str) -> Option<Value> {
+        let (st, v) = self
+            .request(url, "POST", "/v1/leases", b"{}".to_vec())
+            .await;
+        match st {
+            StatusCode::OK => Some(v),
+            StatusCode::NO_CONTENT => None,
+            other => panic!("lease: {other} {v}"),
+        }
+    }
+
+    /// The submit body for `lease` with these pixels (hash and tile signature honest).
+    pub fn submit_body(&self, lease: &Value, w: u32, h: u32, px: Vec<u8>) -> Vec<u8> {
+        let hash = *blake3::hash(&px).as_bytes();
+        let job: Pubkey = lease["job_key"].as_str().unwrap().parse().unwrap();
+        let sig = protocol::sign_tile(
+            &self.key,
+            &job,
+            lease["frame"].as_u64().unwrap() as u32,
+            lease["tile"].as_u64().unwrap() as u32,
+            &hash,
+        );
+        serde_json::to_vec(&serde_json::json!({
+            "pixel_hash": tessera_orchestrator::receipt::hex(&hash),
+            "signature": sig.to_string(),
+            "png": base64::engine::general_purpose::STANDARD.encode(png(w, h, px)),
+        }))
+        .unwrap()
+    }
+
+    pub async fn submit(&self, url: &str, lease: &Value) -> (StatusCode, Value) {
+        let (w, h, px) = pixels(lease, self.wrong);
+        let body = self.submit_body(lease, w, h, px);
+        let path = format!("/v1/leases/{}/submit", lease["lease_id"]);
+        self.request(url, "POST", &path, body).await
+    }
+}
+
+/// Nodes take turns leasing and submitting until none gets work.
+pub async fn work_until_idle(url: &str, nodes: &[&SimNode]) -> usize {
+    let mut done = 0;
+    loop {
+        let mut any = false;
+        for n in nodes {
+            if let Some(l) = n.lease(url).await {
+                let (st, v) = n.submit(url, &l).await;
+                assert_eq!(st, StatusCode::OK, "submit: {v}");
+                done += 1;
+                any = true;
+            }
+        }
+        if !any {
+            return done;
+        }
+    }
+}
+
+pub fn tmp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}

@@ -343,10 +343,9 @@ impl Chain {
         preflight: bool,
     ) -> Result<Committed, SendError> {
         let bank = self.bank();
-        let runtime_tx = match bank.verify_transaction(
-            tx.clone(),
-            TransactionVerificationMode::FullVerification,
-        ) {
+        let runtime_tx = match bank
+            .verify_transaction(tx.clone(), TransactionVerificationMode::FullVerification)
+        {
             Ok(t) => t,
             Err(TransactionError::SignatureFailure) => return Err(SendError::SignatureFailure),
             Err(e) => return Err(SendError::Invalid(e)),
@@ -495,7 +494,12 @@ impl Chain {
             Err(TransactionError::SignatureFailure) => return Err(SendError::SignatureFailure),
             Err(e) => return Err(SendError::Invalid(e)),
         };
-        let keys = runtime_tx.message().account_keys().iter().copied().collect();
+        let keys = runtime_tx
+            .message()
+            .account_keys()
+            .iter()
+            .copied()
+            .collect();
         Ok((
             bank.simulate_transaction_unchecked(&runtime_tx, true),
             keys,
@@ -506,7 +510,8 @@ impl Chain {
     /// Sends `lamports` from the faucet to `to` as a real System transfer.
     pub fn airdrop(&mut self, to: &Pubkey, lamports: u64) -> Result<Committed, SendError> {
         let bank = self.bank();
-        let ix = solana_system_interface::instruction::transfer(&self.faucet.pubkey(), to, lamports);
+        let ix =
+            solana_system_interface::instruction::transfer(&self.faucet.pubkey(), to, lamports);
         let tx = Transaction::new_signed_with_payer(
             &[ix],
             Some(&self.faucet.pubkey()),

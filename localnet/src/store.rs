@@ -15,7 +15,9 @@ use solana_message::v0::LoadedAddresses;
 use solana_pubkey::Pubkey;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
-use solana_transaction_status::{InnerInstructions, TransactionStatusMeta, TransactionTokenBalance};
+use solana_transaction_status::{
+    InnerInstructions, TransactionStatusMeta, TransactionTokenBalance,
+};
 
 /// Errors of the persistence layer.
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +82,16 @@ impl MetaRecord {
             inner_instructions: Some(self.inner_instructions.clone()),
             log_messages: Some(self.logs.clone()),
             pre_token_balances: Some(
-                self.pre_token_balances.iter().map(|b| b.to_status()).collect(),
+                self.pre_token_balances
+                    .iter()
+                    .map(|b| b.to_status())
+                    .collect(),
             ),
             post_token_balances: Some(
-                self.post_token_balances.iter().map(|b| b.to_status()).collect(),
+                self.post_token_balances
+                    .iter()
+                    .map(|b| b.to_status())
+                    .collect(),
             ),
             rewards: Some(vec![]),
             loaded_addresses: self.loaded_addresses.clone(),
@@ -176,9 +184,9 @@ impl Store {
 
     /// Every account stored so far.
     pub fn load_accounts(&self) -> Result<Vec<(Pubkey, AccountSharedData)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT pubkey, lamports, owner, executable, rent_epoch, data FROM accounts")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT pubkey, lamports, owner, executable, rent_epoch, data FROM accounts",
+        )?;
         let rows = stmt.query_map([], |r| {
             let key: Vec<u8> = r.get(0)?;
             let lamports: i64 = r.get(1)?;
@@ -258,7 +266,9 @@ impl Store {
         Ok(())
     }
 
-    fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, i64, Vec<u8>, String)> {
+    fn row_to_record(
+        r: &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<(String, i64, i64, Vec<u8>, String)> {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     }
 

@@ -25,7 +25,9 @@ async fn main() -> anyhow::Result<()> {
         CommitmentConfig::confirmed(),
     ));
     let payer = Arc::new(Keypair::new());
-    let sig = rpc.request_airdrop(&payer.pubkey(), 1_000_000_000_000).await?;
+    let sig = rpc
+        .request_airdrop(&payer.pubkey(), 1_000_000_000_000)
+        .await?;
     rpc.confirm_transaction(&sig).await?;
     let dest = Keypair::new().pubkey();
     let make = |i: usize, hash| {

@@ -1,7 +1,9 @@
 //! Account reads: balances, account data, program scans, token balances.
 use jsonrpc_core::{Error, IoHandler, Value};
 use solana_account::{AccountSharedData, ReadableAccount};
-use solana_account_decoder::parse_account_data::{AccountAdditionalDataV3, SplTokenAdditionalDataV2};
+use solana_account_decoder::parse_account_data::{
+    AccountAdditionalDataV3, SplTokenAdditionalDataV2,
+};
 use solana_account_decoder::{encode_ui_account, UiAccount, UiAccountEncoding};
 use solana_pubkey::Pubkey;
 use solana_rpc_client_api::config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
@@ -31,8 +33,10 @@ fn encode(
     config: &RpcAccountInfoConfig,
 ) -> RpcResult<UiAccount> {
     let encoding = config.encoding.unwrap_or(UiAccountEncoding::Binary);
-    if matches!(encoding, UiAccountEncoding::Binary | UiAccountEncoding::Base58)
-        && account.data().len() > 128
+    if matches!(
+        encoding,
+        UiAccountEncoding::Binary | UiAccountEncoding::Base58
+    ) && account.data().len() > 128
     {
         return Err(Error::invalid_params(
             "Encoded binary (base 58) data should be less than 128 bytes, please use Base64 \

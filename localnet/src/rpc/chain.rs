@@ -97,7 +97,10 @@ async fn is_blockhash_valid(ctx: Ctx, args: Args) -> RpcResult<Value> {
     let (slot, valid) = ctx
         .with(move |c| {
             let bank = c.bank();
-            (bank.slot(), bank.is_hash_valid_for_age(&hash, MAX_PROCESSING_AGE))
+            (
+                bank.slot(),
+                bank.is_hash_valid_for_age(&hash, MAX_PROCESSING_AGE),
+            )
         })
         .await?;
     Ok(with_context(slot, valid))
@@ -108,7 +111,9 @@ async fn get_fee_for_message(ctx: Ctx, args: Args) -> RpcResult<Value> {
     let data: String = args.req(0)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data)
-        .map_err(|e| jsonrpc_core::Error::invalid_params(format!("invalid base64 encoding: {e}")))?;
+        .map_err(|e| {
+            jsonrpc_core::Error::invalid_params(format!("invalid base64 encoding: {e}"))
+        })?;
     let message: VersionedMessage = bincode::deserialize(&bytes).map_err(|e| {
         jsonrpc_core::Error::invalid_params(format!("failed to deserialize message: {e}"))
     })?;

@@ -33,7 +33,12 @@ pub fn register_all(io: &mut IoHandler, ctx: &Ctx) {
     register(io, "sendTransaction", ctx, send_transaction);
     register(io, "simulateTransaction", ctx, simulate_transaction);
     register(io, "getSignatureStatuses", ctx, get_signature_statuses);
-    register(io, "getSignaturesForAddress", ctx, get_signatures_for_address);
+    register(
+        io,
+        "getSignaturesForAddress",
+        ctx,
+        get_signatures_for_address,
+    );
     register(io, "getTransaction", ctx, get_transaction);
     register(io, "requestAirdrop", ctx, request_airdrop);
 }
@@ -104,7 +109,10 @@ pub fn send_error(e: SendError) -> Error {
 async fn send_transaction(ctx: Ctx, args: Args) -> RpcResult<Value> {
     let data: String = args.req(0)?;
     let config: RpcSendTransactionConfig = args.opt(1)?.unwrap_or_default();
-    let tx = decode(&data, config.encoding.unwrap_or(UiTransactionEncoding::Base58))?;
+    let tx = decode(
+        &data,
+        config.encoding.unwrap_or(UiTransactionEncoding::Base58),
+    )?;
     let signature = tx.signatures.first().copied().unwrap_or_default();
     let preflight = !config.skip_preflight;
     let result = ctx.with(move |c| c.send(tx, preflight)).await?;
@@ -127,7 +135,10 @@ async fn simulate_transaction(ctx: Ctx, args: Args) -> RpcResult<Value> {
             "sigVerify may not be used with replaceRecentBlockhash",
         ));
     }
-    let tx = decode(&data, config.encoding.unwrap_or(UiTransactionEncoding::Base58))?;
+    let tx = decode(
+        &data,
+        config.encoding.unwrap_or(UiTransactionEncoding::Base58),
+    )?;
     ctx.with(move |c| {
         let (sim, keys, replaced) = c
             .simulate(tx, config.sig_verify, config.replace_recent_blockhash)
@@ -153,12 +164,11 @@ async fn simulate_transaction(ctx: Ctx, args: Args) -> RpcResult<Value> {
         };
         let _ = keys;
         let inner_instructions = if config.inner_instructions {
-            sim.inner_instructions
-                .map(|list| {
-                    solana_transaction_status::map_inner_instructions(list)
-                        .map(UiInnerInstructions::from)
-                        .collect()
-                })
+            sim.inner_instructions.map(|list| {
+                solana_transaction_status::map_inner_instructions(list)
+                    .map(UiInnerInstructions::from)
+                    .collect()
+            })
         } else {
             None
         };
@@ -216,7 +226,12 @@ async fn get_signature_statuses(ctx: Ctx, args: Args) -> RpcResult<Value> {
     ctx.with(move |c| {
         let statuses = signatures
             .iter()
-            .map(|s| Ok(c.store().transaction(s).map_err(internal)?.map(|r| status_of(&r))))
+            .map(|s| {
+                Ok(c.store()
+                    .transaction(s)
+                    .map_err(internal)?
+                    .map(|r| status_of(&r)))
+            })
             .collect::<RpcResult<Vec<_>>>()?;
         Ok(with_context(c.bank().slot(), statuses))
     })

@@ -18,13 +18,20 @@ pub async fn start(config: Config) -> (Localnet, RpcClient) {
 
 pub async fn funded(rpc: &RpcClient, lamports: u64) -> Keypair {
     let k = Keypair::new();
-    let sig = rpc.request_airdrop(&k.pubkey(), lamports).await.expect("airdrop");
-    rpc.confirm_transaction(&sig).await.expect("airdrop confirms");
+    let sig = rpc
+        .request_airdrop(&k.pubkey(), lamports)
+        .await
+        .expect("airdrop");
+    rpc.confirm_transaction(&sig)
+        .await
+        .expect("airdrop confirms");
     k
 }
 
 pub async fn send(rpc: &RpcClient, tx: &Transaction) -> solana_signature::Signature {
-    rpc.send_and_confirm_transaction(tx).await.expect("transaction lands")
+    rpc.send_and_confirm_transaction(tx)
+        .await
+        .expect("transaction lands")
 }
 
 pub async fn signed(

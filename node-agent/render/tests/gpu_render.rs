@@ -212,3 +212,27 @@ fn cornell_box_regions_have_expected_brightness() {
     assert!(left[0] > 3.0 * left[1], "left wall {left:?}");
     assert!(right[1] > 2.0 * right[0], "right wall {right:?}");
 }
+
+/// Many samples of a small tile fit one submit's time budget; the renderer must still split
+/// them into dispatches short enough for lavapipe's loop limit (65 535 iterations of all loops
+/// per invocation and dispatch, beyond which paths are silently cut short and pixels darken).
+#[test]
+fn high_sample_counts_are_not_darker() {
+    let scene = Scene::from_bundle(STANDARD_SCENE_GLB).unwrap();
+    let mut r = renderer();
+    let mut mean = |spp: u32| {
+        let req = TileRequest {
+            linear: true,
+            ..TileRequest::whole_frame(32, 18, spp, 6, 3)
+        };
+        let img = r.render_tile(&[6; 32], &scene, &req).unwrap();
+        let m = mean_linear(&img, 0, 0, 32, 18);
+        m[0] + m[1] + m[2]
+    };
+    let low = mean(32);
+    let high = mean(1024);
+    assert!(
+        (high - low).abs() < 0.1 * low,
+        "mean radiance at 1024 spp {high:.4} vs 32 spp {low:.4}"
+    );
+}

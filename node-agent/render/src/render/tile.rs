@@ -19,6 +19,11 @@ const WORKGROUP: u32 = 8;
 const TARGET_SUBMIT_S: f64 = 0.5;
 /// Assumed throughput before the first measurement (pixel-samples/s), deliberately low.
 const INITIAL_RATE: f64 = 1.0e6;
+/// Samples × (bounces + 1) per dispatch at most. llvmpipe (lavapipe) stops every loop of an
+/// invocation once all loops together have run 65 535 iterations in one dispatch, silently
+/// (paths are cut short: darker pixels). A path vertex costs roughly 100–500 iterations
+/// (traversal of two rays), so this keeps a dispatch near 10 000 for typical scenes.
+const VERTICES_PER_DISPATCH: u32 = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -69,19 +74,20 @@ pub fn render(
     scene.set.bind(ACCUM_BINDING, accum);
 
     let d = &device.raw;
+    let max_samples = (VERTICES_PER_DISPATCH / (req.max_bounces + 1)).clamp(1, req.spp);
     let mut row = 0u32;
     let mut first = true;
     while row < req.height {
-        // Rows per band: as many as fit all samples into the budget (one dispatch per band keeps
-        // both CPU-driver threads busier than many one-sample dispatches), in whole workgroups;
-        // when not even WORKGROUP rows fit, as many as fit one sample each.
+        // Rows per band: as many as fit `max_samples` samples into the budget (dispatches of
+        // several samples keep both CPU-driver threads busier than one-sample dispatches), in
+        // whole workgroups; when not even WORKGROUP rows fit, as many as fit one sample each.
         let rate = scene.rate.unwrap_or(INITIAL_RATE);
         let budget = if scene.rate.is_some() {
             rate * TARGET_SUBMIT_S
         } else {
             rate * 0.1
         };
-        let all_samples = (budget / (req.width as f64 * req.spp as f64)) as u32;
+        let all_samples = (budget / (req.width as f64 * max_samples as f64)) as u32;
         let rows = if all_samples >= WORKGROUP {
             all_samples / WORKGROUP * WORKGROUP
         } else {
@@ -96,7 +102,8 @@ pub fn render(
             } else {
                 rate * 0.1
             };
-            let n = ((budget / (req.width as f64 * rows as f64)) as u32).clamp(1, req.spp - s);
+            let n = ((budget / (req.width as f64 * rows as f64)) as u32)
+                .clamp(1, (req.spp - s).min(max_samples));
             let params = Params {
                 tile: [req.x, req.y, req.width, req.height],
                 frame: [req.frame_width, req.frame_height, row, rows],

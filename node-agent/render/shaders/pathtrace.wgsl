@@ -73,9 +73,12 @@ fn rand() -> f32 {
 // ---------------- traversal ----------------
 struct Hit { t: f32, tri: u32, u: f32, v: f32 }
 
-fn box_entry(bmin: vec3<f32>, bmax: vec3<f32>, o: vec3<f32>, inv: vec3<f32>, tmax: f32) -> f32 {
-    let t0 = (bmin - o) * inv;
-    let t1 = (bmax - o) * inv;
+// Entry distance of the ray into a packed node's box (BIG when it misses or starts past tmax).
+// The box is `origin + q * step`; with scale = step / d and offset = (origin - o) / d
+// precomputed per ray, each slab distance is one multiply-add.
+fn box_entry(qmin: vec3<f32>, qmax: vec3<f32>, scale: vec3<f32>, offset: vec3<f32>, tmax: f32) -> f32 {
+    let t0 = qmin * scale + offset;
+    let t1 = qmax * scale + offset;
     let tn = min(t0, t1);
     let tf = max(t0, t1);
     let a = max(max(tn.x, tn.y), max(tn.z, 0.0));
@@ -90,8 +93,8 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     let dd = select(d, vec3<f32>(1e-20), abs(d) < vec3<f32>(1e-20));
     let inv = 1.0 / dd;
     let end = globals.counts.z;
-    let origin = globals.bvh_origin.xyz;
-    let step = globals.bvh_step.xyz;
+    let scale = globals.bvh_step.xyz * inv;
+    let offset = (globals.bvh_origin.xyz - o) * inv;
     var node = 0u;
     // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
     // branch under a mask) do not pay for a triangle test at every inner node: first walk
@@ -103,11 +106,9 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             let n = nodes[node];
             let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
             let qmax = vec3<u32>(n.y >> 16u, n.z & 0xffffu, n.z >> 16u);
-            let bmin = origin + vec3<f32>(qmin) * step;
-            let bmax = origin + vec3<f32>(qmax) * step;
             let index = n.w & 0xffffffu;
             let count = n.w >> 24u;
-            if (box_entry(bmin, bmax, o, inv, hit.t) >= BIG) {
+            if (box_entry(vec3<f32>(qmin), vec3<f32>(qmax), scale, offset, hit.t) >= BIG) {
                 node = select(index, node + 1u, count > 0u);
                 continue;
             }
@@ -265,25 +266,26 @@ fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
     let frame = onb(s.n);
     let u1 = rand();
     let u2 = rand();
+    // Shared by both lobes (both sides of a branch run under a mask on CPU drivers).
+    let r = sqrt(u1);
+    let phi = 2.0 * PI * u2;
+    let cos_phi = cos(phi);
+    let sin_phi = sin(phi);
     if (rand() < s.p_spec) {
         let wl = transpose(frame) * wo;
         let vh = normalize(vec3<f32>(s.alpha * wl.x, s.alpha * wl.y, wl.z));
         let lensq = vh.x * vh.x + vh.y * vh.y;
         let t1v = select(vec3<f32>(1.0, 0.0, 0.0), vec3<f32>(-vh.y, vh.x, 0.0) / sqrt(lensq), lensq > 1e-12);
         let t2v = cross(vh, t1v);
-        let r = sqrt(u1);
-        let phi = 2.0 * PI * u2;
-        let t1 = r * cos(phi);
+        let t1 = r * cos_phi;
         let sv = 0.5 * (1.0 + vh.z);
-        let t2 = (1.0 - sv) * sqrt(max(0.0, 1.0 - t1 * t1)) + sv * r * sin(phi);
+        let t2 = (1.0 - sv) * sqrt(max(0.0, 1.0 - t1 * t1)) + sv * r * sin_phi;
         let nh = t1 * t1v + t2 * t2v + sqrt(max(0.0, 1.0 - t1 * t1 - t2 * t2)) * vh;
         let hl = normalize(vec3<f32>(s.alpha * nh.x, s.alpha * nh.y, max(1e-6, nh.z)));
         let h = frame * hl;
         return reflect(-wo, h);
     }
-    let r = sqrt(u1);
-    let phi = 2.0 * PI * u2;
-    let l = vec3<f32>(r * cos(phi), r * sin(phi), sqrt(max(0.0, 1.0 - u1)));
+    let l = vec3<f32>(r * cos_phi, r * sin_phi, sqrt(max(0.0, 1.0 - u1)));
     return frame * l;
 }
 

@@ -64,6 +64,24 @@ pub fn small_job(deadline: i64) -> JobParams {
 impl Env {
     /// A network with a fresh mint, a treasury and the default configuration.
     pub async fn new() -> Self {
+        let mut env = Self::bare().await;
+        let (admin, treasury) = (env.admin.insecure_clone(), env.treasury);
+        env.send(
+            &[ix::initialize_network(
+                &admin.pubkey(),
+                &env.mint.pubkey(),
+                &treasury,
+                env.default_params(),
+            )],
+            &[&admin],
+        )
+        .await
+        .expect("initialize_network");
+        env
+    }
+
+    /// A runtime with the mint, a funded admin and a treasury, but no network yet.
+    pub async fn bare() -> Self {
         let mut pt = ProgramTest::new(
             "tessera",
             tessera::ID,
@@ -86,18 +104,6 @@ impl Env {
         env.fund(&env.admin.pubkey()).await;
         env.create_mint().await;
         env.treasury = env.token_account(&Keypair::new().pubkey()).await;
-        let (admin, treasury) = (env.admin.insecure_clone(), env.treasury);
-        env.send(
-            &[ix::initialize_network(
-                &admin.pubkey(),
-                &env.mint.pubkey(),
-                &treasury,
-                env.default_params(),
-            )],
-            &[&admin],
-        )
-        .await
-        .expect("initialize_network");
         env
     }
 
@@ -161,10 +167,21 @@ impl Env {
     }
 
     async fn create_mint(&mut self) {
+        let mint = self.mint.insecure_clone();
+        self.create_mint_at(&mint).await;
+    }
+
+    /// A second mint (same authority), for accounts of the wrong token.
+    pub async fn other_mint(&mut self) -> Pubkey {
+        let mint = Keypair::new();
+        self.create_mint_at(&mint).await;
+        mint.pubkey()
+    }
+
+    async fn create_mint_at(&mut self, mint: &Keypair) {
         let payer = self.ctx.payer.pubkey();
         let rent = self.ctx.banks_client.get_rent().await.expect("rent");
         let space = spl_token_interface::state::Mint::LEN;
-        let mint = self.mint.insecure_clone();
         let ixs = [
             solana_system_interface::instruction::create_account(
                 &payer,
@@ -182,7 +199,7 @@ impl Env {
             )
             .expect("mint ix"),
         ];
-        self.send(&ixs, &[&mint]).await.expect("create mint");
+        self.send(&ixs, &[mint]).await.expect("create mint");
     }
 
     /// A token account of the network's mint owned by `owner`.
@@ -381,7 +398,7 @@ impl Env {
 }
 
 /// The custom error code of a failed transaction.
-pub fn custom_code(result: Result<(), BanksClientError>) -> u32 {
+pub fn custom_code<T: std::fmt::Debug>(result: Result<T, BanksClientError>) -> u32 {
     match result {
         Err(BanksClientError::TransactionError(TransactionError::InstructionError(
             _,
@@ -397,7 +414,10 @@ pub fn custom_code(result: Result<(), BanksClientError>) -> u32 {
 
 /// Asserts the transaction failed with Tessera error `e`.
 #[track_caller]
-pub fn assert_tessera(result: Result<(), BanksClientError>, e: tessera::errors::TesseraError) {
+pub fn assert_tessera<T: std::fmt::Debug>(
+    result: Result<T, BanksClientError>,
+    e: tessera::errors::TesseraError,
+) {
     let code = custom_code(result);
     assert_eq!(
         code,
@@ -409,7 +429,10 @@ pub fn assert_tessera(result: Result<(), BanksClientError>, e: tessera::errors::
 
 /// Asserts the transaction failed with Anchor error `e` (constraints, signer checks, account checks).
 #[track_caller]
-pub fn assert_anchor(result: Result<(), BanksClientError>, e: anchor_lang::error::ErrorCode) {
+pub fn assert_anchor<T: std::fmt::Debug>(
+    result: Result<T, BanksClientError>,
+    e: anchor_lang::error::ErrorCode,
+) {
     let code = custom_code(result);
     assert_eq!(
         code,
@@ -427,4 +450,117 @@ pub fn without_signer(mut ix: Instruction, key: &Pubkey) -> Instruction {
         }
     }
     ix
+}
+
+/// The instruction with every `old` account replaced by `new` (substitution attacks).
+pub fn replace_account(mut ix: Instruction, old: &Pubkey, new: &Pubkey) -> Instruction {
+    let mut found = false;
+    for meta in &mut ix.accounts {
+        if &meta.pubkey == old {
+            meta.pubkey = *new;
+            found = true;
+        }
+    }
+    assert!(found, "{old} is not an account of the instruction");
+    ix
+}
+
+/// Asserts the transaction failed in the system program because the account to create
+/// already exists (`SystemError::AccountAlreadyInUse`, custom code 0).
+#[track_caller]
+pub fn assert_already_in_use<T: std::fmt::Debug>(result: Result<T, BanksClientError>) {
+    assert_eq!(custom_code(result), 0, "expected AccountAlreadyInUse");
+}
+
+impl Env {
+    pub async fn network(&mut self) -> tessera::state::Network {
+        self.anchor(&pda::network()).await
+    }
+
+    /// Sends `update_network` signed by the admin.
+    pub async fn update(
+        &mut self,
+        new_treasury: Option<Pubkey>,
+        update: tessera_sdk::NetworkUpdate,
+    ) -> Result<(), BanksClientError> {
+        let admin = self.admin.insecure_clone();
+        self.send(
+            &[ix::update_network(&admin.pubkey(), new_treasury, update)],
+            &[&admin],
+        )
+        .await
+    }
+
+    pub async fn set_paused(&mut self, paused: bool) {
+        self.update(
+            None,
+            tessera_sdk::NetworkUpdate {
+                paused: Some(paused),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("pause");
+    }
+
+    /// The artist approves job `id` (fee to the current treasury).
+    pub async fn approve(&mut self, artist: &Artist, id: u64) -> Result<(), BanksClientError> {
+        let wallet = artist.wallet.insecure_clone();
+        let treasury = self.treasury;
+        self.send(
+            &[ix::approve_job(
+                &wallet.pubkey(),
+                id,
+                &treasury,
+                &artist.token,
+            )],
+            &[&wallet],
+        )
+        .await
+    }
+
+    /// The artist disputes job `id`.
+    pub async fn dispute(&mut self, artist: &Artist, id: u64) -> Result<(), BanksClientError> {
+        let wallet = artist.wallet.insecure_clone();
+        self.send(&[ix::dispute_job(&wallet.pubkey(), id, 7)], &[&wallet])
+            .await
+    }
+
+    /// Moves the clock forward by `seconds`.
+    pub async fn advance(&mut self, seconds: i64) {
+        let now = self.now().await;
+        self.set_time(now + seconds).await;
+    }
+
+    /// A keypair with lamports to sign and pay rent.
+    pub async fn funded(&mut self) -> Keypair {
+        let kp = Keypair::new();
+        self.fund(&kp.pubkey()).await;
+        kp
+    }
+}
+
+/// Asserts the transaction failed with the runtime error `e` (not a custom program error).
+#[track_caller]
+pub fn assert_instruction_error<T: std::fmt::Debug>(
+    result: Result<T, BanksClientError>,
+    e: InstructionError,
+) {
+    match result {
+        Err(BanksClientError::TransactionError(TransactionError::InstructionError(_, got)))
+        | Err(BanksClientError::SimulationError {
+            err: TransactionError::InstructionError(_, got),
+            ..
+        }) => assert_eq!(got, e),
+        other => panic!("expected {e:?}, got {other:?}"),
+    }
+}
+
+impl Env {
+    /// Sends lamports to `to` from the fee payer (e.g. to pre-fund a PDA before it exists).
+    pub async fn prefund(&mut self, to: &Pubkey, lamports: u64) {
+        let payer = self.ctx.payer.pubkey();
+        let ix = solana_system_interface::instruction::transfer(&payer, to, lamports);
+        self.send(&[ix], &[]).await.expect("prefund");
+    }
 }

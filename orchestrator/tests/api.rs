@@ -49,11 +49,29 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
 
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE * 2).await.1);
+    // Tile events stream as server-sent events.
+    let mut sse = orch
+        .http
+        .get(format!("{}/v1/jobs/{id}/events", orch.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.headers()["content-type"], "text/event-stream");
     // One tile in, the preview shows it.
     let l = a.lease(&orch.url).await.unwrap();
     assert_eq!(l["role"], "primary");
     let (st, v) = a.submit(&orch.url, &l).await;
     assert_eq!(st, StatusCode::OK, "{v}");
+    let mut seen = String::new();
+    while !seen.contains("event: verified") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: leased"), "{seen}");
     let (st, preview) = orch
         .get_bytes(&format!("/v1/jobs/{id}/frames/1/preview"))
         .await;
@@ -521,4 +539,95 @@ async fn fair_share_between_two_jobs() {
         per.get(&cheap).copied().unwrap_or(0) >= 2 && per.get(&same).copied().unwrap_or(0) >= 2,
         "no starvation: {per:?}"
     );
+}
+
+/// The real binary, killed with SIGKILL mid-job and restarted on the same files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_job_loses_nothing() {
+    let chain = TestChain::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kp = dir.path().join("orchestrator.json");
+    std::fs::write(
+        &kp,
+        serde_json::to_string(&chain.orchestrator.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tessera-orchestrator"))
+            .args([
+                "--listen",
+                &listen,
+                "--rpc-url",
+                chain.net.url(),
+                "--verify-share",
+                "0",
+            ])
+            .arg("--db")
+            .arg(dir.path().join("db.sqlite"))
+            .arg("--blobs")
+            .arg(dir.path().join("blobs"))
+            .arg("--keypair")
+            .arg(&kp)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let orch = TestOrch {
+        dir: tempfile::tempdir().unwrap(),
+        orch: None,
+        url: format!("http://{listen}"),
+        http: reqwest::Client::new(),
+    };
+    let up = || async {
+        for _ in 0..100 {
+            if orch
+                .http
+                .get(format!("{}/healthz", orch.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("orchestrator did not come up");
+    };
+    let mut child = spawn();
+    up().await;
+    orch.upload_scene().await;
+    let id = chain.create_job(1, 100).await;
+    assert_eq!(
+        orch.register(json!({"job_id": id})).await.0,
+        StatusCode::CREATED
+    );
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let first = a.lease(&orch.url).await.unwrap();
+    assert_eq!(a.submit(&orch.url, &first).await.0, StatusCode::OK);
+    let held = a.lease(&orch.url).await.unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut child = spawn();
+    up().await;
+    let s = orch.status(id).await;
+    assert_eq!(s["counts"]["leased"], 1, "{s}");
+    assert_eq!(
+        s["counts"]["verified"].as_u64().unwrap() + s["counts"]["rendered"].as_u64().unwrap(),
+        1,
+        "{s}"
+    );
+    assert_eq!(a.submit(&orch.url, &held).await.0, StatusCode::OK);
+    work_until_idle(&orch.url, &[&a, &b]).await;
+    orch.wait_state(id, "posted", 30).await;
+    assert_eq!(chain.job(id).await.state, JobState::Rendered);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -465,13 +465,6 @@ pub fn replace_account(mut ix: Instruction, old: &Pubkey, new: &Pubkey) -> Instr
     ix
 }
 
-/// Asserts the transaction failed in the system program because the account to create
-/// already exists (`SystemError::AccountAlreadyInUse`, custom code 0).
-#[track_caller]
-pub fn assert_already_in_use<T: std::fmt::Debug>(result: Result<T, BanksClientError>) {
-    assert_eq!(custom_code(result), 0, "expected AccountAlreadyInUse");
-}
-
 impl Env {
     pub async fn network(&mut self) -> tessera::state::Network {
         self.anchor(&pda::network()).await

@@ -361,7 +361,7 @@ async fn expire_job_before_or_at_deadline_fails() {
     let id = env.create_job(&artist, small_job(d)).await.unwrap();
     let ix = ix::expire_job(&artist.wallet.pubkey(), id, &artist.token);
     assert_tessera(
-        env.send(&[ix.clone()], &[]).await,
+        env.send(std::slice::from_ref(&ix), &[]).await,
         TesseraError::DeadlineNotReached,
     );
     env.set_time(d).await;

@@ -137,7 +137,7 @@ async fn finalize_after_window_settles_without_the_artist() {
     let treasury = env.treasury;
     let finalize = ix::finalize_job(id, &treasury, &artist.token);
     assert_tessera(
-        env.send(&[finalize.clone()], &[]).await,
+        env.send(std::slice::from_ref(&finalize), &[]).await,
         tessera::errors::TesseraError::ChallengeWindowOpen,
     );
     let now = env.now().await;

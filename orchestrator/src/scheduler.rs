@@ -36,8 +36,9 @@ pub struct Lease {
     pub scene_hash: String,
     /// Unix ms; heartbeat before it.
     pub deadline_ms: i64,
-    /// `primary`, `check` or `tiebreak` (informational: nodes cannot tell a check is a check
-    /// by anything but this field, and it does not change what they must render).
+    /// `primary`, `check` or `tiebreak`. Never sent to the node: a node must not know
+    /// whether its render is a check (it renders the same tile with the same seed anyway).
+    #[serde(skip)]
     pub role: String,
 }
 

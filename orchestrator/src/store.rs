@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS evidence(
   id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER NOT NULL, frame INTEGER NOT NULL,
   tile INTEGER NOT NULL, node TEXT NOT NULL, created_ms INTEGER NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen_sigs(sig TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_sigs_ts ON seen_sigs(ts_ms);
 "#;
 
 /// Job states in the store.

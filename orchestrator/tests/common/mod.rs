@@ -375,6 +375,8 @@ pub struct SimNode {
     pub http: reqwest::Client,
     /// Submits pixels that differ from an honest render.
     pub wrong: bool,
+    /// Submits an honest render with 1-level differences (another GPU's rounding).
+    pub noise: bool,
     /// Strictly increasing request timestamps (two identical requests in one millisecond
     /// would carry the same signature and the second would be refused as a replay).
     last_ts: std::sync::atomic::AtomicI64,
@@ -419,6 +421,7 @@ impl SimNode {
             key,
             http: reqwest::Client::new(),
             wrong: false,
+            noise: false,
             last_ts: Default::default(),
         }
     }
@@ -495,7 +498,14 @@ impl SimNode {
     }
 
     pub async fn submit(&self, url: &str, lease: &Value) -> (StatusCode, Value) {
-        let (w, h, px) = pixels(lease, self.wrong);
+        let (w, h, mut px) = pixels(lease, self.wrong);
+        if self.noise {
+            for (i, p) in px.iter_mut().enumerate() {
+                if i % 4 == 0 && (i / 4) % 3 == 0 {
+                    *p = p.saturating_add(1);
+                }
+            }
+        }
         let body = self.submit_body(lease, w, h, px);
         let path = format!("/v1/leases/{}/submit", lease["lease_id"]);
         self.request(url, "POST", &path, body).await

@@ -14,6 +14,7 @@ pub mod instructions;
 pub mod merkle;
 #[cfg(not(target_os = "solana"))]
 pub mod native;
+pub mod pda_init;
 pub mod state;
 pub mod vault;
 

@@ -557,3 +557,9 @@ impl Env {
         self.send(&[ix], &[]).await.expect("prefund");
     }
 }
+/// Asserts the transaction failed in the system program because the account to create
+/// already exists (`SystemError::AccountAlreadyInUse`, custom code 0).
+#[track_caller]
+pub fn assert_already_in_use<T: std::fmt::Debug>(result: Result<T, BanksClientError>) {
+    assert_eq!(custom_code(result), 0, "expected AccountAlreadyInUse");
+}

@@ -5,7 +5,7 @@ use crate::{
     constants::*,
     errors::TesseraError,
     events::PayoutClaimed,
-    merkle,
+    merkle, pda_init,
     state::{bps_of, Claim, Job, JobState, Node},
     vault,
 };
@@ -24,12 +24,11 @@ pub struct ClaimPayout<'info> {
     /// The node being paid.
     #[account(mut, seeds = [NODE_SEED, node.node_key.as_ref()], bump = node.bump)]
     pub node: Account<'info, Node>,
-    /// The claim record; its existence makes a second claim fail.
-    #[account(
-        init, payer = payer, space = 8 + Claim::INIT_SPACE,
-        seeds = [CLAIM_SEED, job.key().as_ref(), node.node_key.as_ref()], bump,
-    )]
-    pub claim: Account<'info, Claim>,
+    /// The claim record, created by the handler; its existence makes a second claim fail.
+    /// CHECK: address pinned by the seeds; created in the handler even when someone
+    /// pre-funded it (`pda_init::create_pda`), so lamports sent there cannot block the claim.
+    #[account(mut, seeds = [CLAIM_SEED, job.key().as_ref(), node.node_key.as_ref()], bump)]
+    pub claim: UncheckedAccount<'info>,
     /// The node operator's account of the job's token.
     #[account(mut, token::mint = vault.mint, token::authority = node.operator)]
     pub operator_token: Account<'info, TokenAccount>,
@@ -40,7 +39,7 @@ pub struct ClaimPayout<'info> {
 /// Pays a node its leaf of the payout tree.
 /// CHECK: job `Settled` or `Resolved`; proof ≤ 32 siblings and valid for
 /// `(job, node, amount, tiles)`; claimed sum stays ≤ total payout; claims ≤ node count;
-/// one claim per (job, node) (claim PDA `init`).
+/// one claim per (job, node) (claim PDA created here; a second creation fails).
 pub fn handle_claim_payout(
     ctx: Context<ClaimPayout>,
     amount: u64,
@@ -98,14 +97,31 @@ pub fn handle_claim_payout(
         .tiles_rendered
         .checked_add(tiles as u64)
         .ok_or(TesseraError::ArithmeticError)?;
-    ctx.accounts.claim.set_inner(Claim {
-        job: job.key(),
+    let job_key = job.key();
+    let claim_seeds: &[&[u8]] = &[
+        CLAIM_SEED,
+        job_key.as_ref(),
+        node_key.as_ref(),
+        &[ctx.bumps.claim],
+    ];
+    let claim_info = ctx.accounts.claim.to_account_info();
+    pda_init::create_pda(
+        &ctx.accounts.payer.to_account_info(),
+        &claim_info,
+        &ctx.accounts.system_program.to_account_info(),
+        8 + Claim::INIT_SPACE,
+        &crate::ID,
+        claim_seeds,
+    )?;
+    let record = Claim {
+        job: job_key,
         node_key,
         amount,
         paid,
         claimed_at: Clock::get()?.unix_timestamp,
         bump: ctx.bumps.claim,
-    });
+    };
+    record.try_serialize(&mut &mut claim_info.try_borrow_mut_data()?[..])?;
     emit!(PayoutClaimed {
         job: job.key(),
         node_key,

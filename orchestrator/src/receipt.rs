@@ -237,7 +237,22 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
     for _ in 0..state.cfg.confirm_polls {
         match state.chain.status(&sig).await? {
             Some(Ok(())) => return mark_posted(state, id).await,
-            Some(Err(e)) => return Err(PostError::Receipt(format!("post_receipt failed: {e}"))),
+            Some(Err(e)) => {
+                let msg = format!("post_receipt failed on-chain: {e}");
+                // Past the deadline no receipt can land: give up. Before it, keep the
+                // error visible and retry (a new transaction is signed next round).
+                let next = if row.deadline.saturating_mul(1000) < store::now_ms() {
+                    job_state::FAILED
+                } else {
+                    job_state::POSTING
+                };
+                let m = msg.clone();
+                state
+                    .store
+                    .tx(move |tx| store::job_set_state(tx, id, next, Some(&m)))
+                    .await?;
+                return Err(PostError::Receipt(msg));
+            }
             None => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }

@@ -114,7 +114,8 @@ pub fn lease(
     store::expire_leases(tx, now)?;
     let mut best: Option<(f64, JobRow, (u32, u32, String))> = None;
     for job in store::jobs_in_state(tx, job_state::RENDERING)? {
-        if store::is_banned(tx, job.job_id, node)? {
+        // Past its deadline the chain refuses the receipt: rendering more is waste.
+        if job.deadline.saturating_mul(1000) < now || store::is_banned(tx, job.job_id, node)? {
             continue;
         }
         let Some(pick) = pick_tile(tx, job.job_id, node)? else {

@@ -1,10 +1,7 @@
 //! Jobs before a receipt: `create_job`, `cancel_job`, `expire_job`.
 use anchor_lang::error::ErrorCode as Anchor;
 use solana_program_test::BanksClientError;
-use solana_sdk::{
-    instruction::{Instruction, InstructionError},
-    signature::Signer,
-};
+use solana_sdk::{instruction::Instruction, signature::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::JobState;
 use tessera_sdk::{ix, pda, JobParams};
@@ -417,20 +414,23 @@ async fn expire_job_after_receipt_fails() {
 }
 
 #[tokio::test]
-async fn prefunded_next_job_address_blocks_create_job() {
-    // Anyone can send lamports to the next job's PDA before it exists. Anchor's `init` then
-    // takes the CreateAccountAllowPrefund path, which this runtime's system program rejects,
-    // and since job ids are sequential no job could ever be created again.
+async fn prefunded_job_and_vault_addresses_cannot_block_create_job() {
+    // Anyone can send lamports to the next job's PDA (or its vault) before it exists. Job ids
+    // are sequential, so if that blocked the account's creation no job could ever be created.
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     env.prefund(&pda::job(0), 1_000_000).await;
+    env.prefund(&pda::job_vault(&pda::job(0)), 1_000_000).await;
     let d = deadline(&mut env).await;
-    let r = env.create_job(&artist, small_job(d)).await;
-    assert_prefund_refused(r);
+    let id = env.create_job(&artist, small_job(d)).await.unwrap();
+    assert_eq!(id, 0);
+    assert_eq!(env.balance(&artist.token).await, 3_000);
+    assert_eq!(env.balance(&pda::job_vault(&pda::job(0))).await, 2_000);
+    assert_eq!(env.job(0).await.artist, artist.wallet.pubkey());
+    // The job works as any other: cancel refunds and closes both accounts.
+    let ix = ix::cancel_job(&artist.wallet.pubkey(), 0, &artist.token);
+    artist_send(&mut env, &artist, ix).await.unwrap();
     assert_eq!(env.balance(&artist.token).await, 5_000);
-}
-
-/// What a prefunded PDA's `init` returns.
-fn assert_prefund_refused(r: Result<u64, BanksClientError>) {
-    assert_instruction_error(r, InstructionError::InvalidInstructionData);
+    assert!(!env.exists(&pda::job(0)).await);
+    env.assert_conserved().await;
 }

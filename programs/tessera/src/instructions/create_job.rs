@@ -1,10 +1,11 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, Mint, Token, TokenAccount, Transfer};
+use anchor_spl::token::{self, InitializeAccount3, Mint, Token, TokenAccount, Transfer};
 
 use crate::{
     constants::*,
     errors::TesseraError,
     events::JobCreated,
+    pda_init,
     state::{bps_of, frame_count, total_tiles, Job, JobState, Network},
 };
 
@@ -79,16 +80,15 @@ pub struct CreateJob<'info> {
     pub network: Account<'info, Network>,
     /// The network's token.
     pub mint: Account<'info, Mint>,
-    /// The job record, created here.
-    #[account(init, payer = artist, space = 8 + Job::INIT_SPACE, seeds = [JOB_SEED, &job_id.to_le_bytes()], bump)]
-    pub job: Account<'info, Job>,
-    /// The job's escrow, owned by the job PDA.
-    #[account(
-        init, payer = artist,
-        seeds = [JOB_VAULT_SEED, job.key().as_ref()], bump,
-        token::mint = mint, token::authority = job,
-    )]
-    pub vault: Account<'info, TokenAccount>,
+    /// The job record, created by the handler.
+    /// CHECK: address pinned by the seeds; created in the handler even when someone
+    /// pre-funded it (`pda_init::create_pda`), so lamports sent there cannot block job ids.
+    #[account(mut, seeds = [JOB_SEED, &job_id.to_le_bytes()], bump)]
+    pub job: UncheckedAccount<'info>,
+    /// The job's escrow (token account of `mint` owned by the job PDA), created by the handler.
+    /// CHECK: address pinned by the seeds; created and initialised in the handler.
+    #[account(mut, seeds = [JOB_VAULT_SEED, job.key().as_ref()], bump)]
+    pub vault: UncheckedAccount<'info>,
     /// The artist's tokens.
     #[account(mut, token::mint = mint, token::authority = artist)]
     pub artist_token: Account<'info, TokenAccount>,
@@ -111,21 +111,53 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         TesseraError::BudgetTooSmall
     );
     network.next_job_id = job_id.checked_add(1).ok_or(TesseraError::ArithmeticError)?;
+    let fee_bps = network.fee_bps;
+
+    let job_info = ctx.accounts.job.to_account_info();
+    let vault_info = ctx.accounts.vault.to_account_info();
+    let artist_info = ctx.accounts.artist.to_account_info();
+    let system = ctx.accounts.system_program.to_account_info();
+    let token_program = ctx.accounts.token_program.key();
+    let id_bytes = job_id.to_le_bytes();
+    let job_key = job_info.key();
+    pda_init::create_pda(
+        &artist_info,
+        &job_info,
+        &system,
+        8 + Job::INIT_SPACE,
+        &crate::ID,
+        &[JOB_SEED, &id_bytes, &[ctx.bumps.job]],
+    )?;
+    pda_init::create_pda(
+        &artist_info,
+        &vault_info,
+        &system,
+        TokenAccount::LEN,
+        &token_program,
+        &[JOB_VAULT_SEED, job_key.as_ref(), &[ctx.bumps.vault]],
+    )?;
+    token::initialize_account3(CpiContext::new(
+        token_program,
+        InitializeAccount3 {
+            account: vault_info.clone(),
+            mint: ctx.accounts.mint.to_account_info(),
+            authority: job_info.clone(),
+        },
+    ))?;
 
     token::transfer(
         CpiContext::new(
-            ctx.accounts.token_program.key(),
+            token_program,
             Transfer {
                 from: ctx.accounts.artist_token.to_account_info(),
-                to: ctx.accounts.vault.to_account_info(),
-                authority: ctx.accounts.artist.to_account_info(),
+                to: vault_info,
+                authority: artist_info,
             },
         ),
         args.budget,
     )?;
 
-    let job = &mut ctx.accounts.job;
-    job.set_inner(Job {
+    let job = Job {
         job_id,
         artist: ctx.accounts.artist.key(),
         scene_hash: args.scene_hash,
@@ -137,7 +169,7 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         samples_per_pixel: args.samples_per_pixel,
         price_per_tile: args.price_per_tile,
         budget: args.budget,
-        fee_bps: network.fee_bps,
+        fee_bps,
         deadline: args.deadline,
         created_at: now,
         state: JobState::Open,
@@ -157,9 +189,10 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         dispute_reason: 0,
         bump: ctx.bumps.job,
         vault_bump: ctx.bumps.vault,
-    });
+    };
+    job.try_serialize(&mut &mut job_info.try_borrow_mut_data()?[..])?;
     emit!(JobCreated {
-        job: job.key(),
+        job: job_key,
         job_id,
         artist: job.artist,
         budget: args.budget

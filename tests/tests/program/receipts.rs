@@ -320,7 +320,7 @@ async fn finalize_job_exactly_at_window_end_by_anyone() {
     let fin = ix::finalize_job(id, &t, &artist.token);
     env.set_time(START_TIME + CHALLENGE_WINDOW - 1).await;
     assert_tessera(
-        env.send(&[fin.clone()], &[]).await,
+        env.send(std::slice::from_ref(&fin), &[]).await,
         TesseraError::ChallengeWindowOpen,
     );
     env.set_time(START_TIME + CHALLENGE_WINDOW).await;
@@ -611,7 +611,7 @@ async fn close_job_after_all_claims_returns_rent() {
     let close = ix::close_job(&artist.wallet.pubkey(), id, &artist.token);
     claim(&mut env, id, &receipt, &a).await.unwrap();
     assert_tessera(
-        env.send(&[close.clone()], &[]).await,
+        env.send(std::slice::from_ref(&close), &[]).await,
         TesseraError::ClaimsStillOpen,
     );
     claim(&mut env, id, &receipt, &b).await.unwrap();
@@ -645,7 +645,7 @@ async fn close_job_after_grace_sweeps_unclaimed_payouts_to_the_artist() {
     let close = ix::close_job(&artist.wallet.pubkey(), id, &artist.token);
     env.set_time(START_TIME + CLAIM_GRACE - 1).await;
     assert_tessera(
-        env.send(&[close.clone()], &[]).await,
+        env.send(std::slice::from_ref(&close), &[]).await,
         TesseraError::ClaimsStillOpen,
     );
     env.set_time(START_TIME + CLAIM_GRACE).await;

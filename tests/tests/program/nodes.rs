@@ -2,7 +2,6 @@
 use anchor_lang::error::ErrorCode as Anchor;
 use solana_program_test::BanksClientError;
 use solana_sdk::{
-    instruction::InstructionError,
     pubkey::Pubkey,
     signature::{Keypair, Signer},
 };
@@ -143,10 +142,9 @@ async fn register_same_node_key_twice_fails() {
     let a = env.register_node(MIN_STAKE).await;
     let (op, _, token) = candidate(&mut env).await;
     let ix = register_ix(&env, &op, &a.key, &token, 1_000, "steal");
-    // The node PDA exists: Anchor's init re-creates it with CreateAccountAllowPrefund,
-    // which this runtime's system program does not know.
+    // The node PDA exists: the system program refuses to allocate it again.
     let r = env.send(&[ix], &[&op, &a.key]).await;
-    assert_instruction_error(r, InstructionError::InvalidInstructionData);
+    assert_already_in_use(r);
     assert_eq!(
         env.node(&a.key.pubkey()).await.operator,
         a.operator.pubkey()
@@ -446,5 +444,29 @@ async fn withdraw_stake_by_another_operator_or_to_their_account_fails() {
     assert_eq!(env.balance(&pda::stake_vault(&key)).await, 3_000);
     assert_eq!(env.balance(&pda::stake_vault(&b.key.pubkey())).await, 3_000);
     assert_eq!(env.balance(&b.operator_token).await, 10_000);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn prefunded_node_and_stake_vault_addresses_cannot_block_registration() {
+    let mut env = Env::new().await;
+    let (op, key, token) = candidate(&mut env).await;
+    env.prefund(&pda::node(&key.pubkey()), 1_000_000).await;
+    env.prefund(&pda::stake_vault(&key.pubkey()), 1_000_000)
+        .await;
+    let ix = register_ix(&env, &op, &key, &token, 1_000, "x");
+    env.send(&[ix], &[&op, &key]).await.unwrap();
+    env.node_keys.push(key.pubkey());
+    assert_eq!(env.balance(&token).await, 4_000);
+    assert_eq!(env.balance(&pda::stake_vault(&key.pubkey())).await, 1_000);
+    let node = env.node(&key.pubkey()).await;
+    assert_eq!((node.operator, node.stake), (op.pubkey(), 1_000));
+    // The vault is the node's: a withdrawal signed by the node PDA works.
+    let ix = ix::request_unstake(&op.pubkey(), &key.pubkey(), 400);
+    env.send(&[ix], &[&op]).await.unwrap();
+    env.advance(UNSTAKE_COOLDOWN).await;
+    let ix = ix::withdraw_stake(&op.pubkey(), &key.pubkey(), &token);
+    env.send(&[ix], &[&op]).await.unwrap();
+    assert_eq!(env.balance(&token).await, 4_400);
     env.assert_conserved().await;
 }

@@ -1,10 +1,11 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, Mint, Token, TokenAccount, Transfer};
+use anchor_spl::token::{self, InitializeAccount3, Mint, Token, TokenAccount, Transfer};
 
 use crate::{
     constants::*,
     errors::TesseraError,
     events::NodeRegistered,
+    pda_init,
     state::{Network, Node},
 };
 
@@ -20,16 +21,15 @@ pub struct RegisterNode<'info> {
     pub network: Account<'info, Network>,
     /// The network's token.
     pub mint: Account<'info, Mint>,
-    /// The node record, created here.
-    #[account(init, payer = operator, space = 8 + Node::INIT_SPACE, seeds = [NODE_SEED, node_key.key().as_ref()], bump)]
-    pub node: Account<'info, Node>,
-    /// The node's stake vault, owned by the node PDA.
-    #[account(
-        init, payer = operator,
-        seeds = [STAKE_VAULT_SEED, node_key.key().as_ref()], bump,
-        token::mint = mint, token::authority = node,
-    )]
-    pub stake_vault: Account<'info, TokenAccount>,
+    /// The node record, created by the handler.
+    /// CHECK: address pinned by the seeds; created in the handler even when someone
+    /// pre-funded it (`pda_init::create_pda`), so lamports sent there cannot block the key.
+    #[account(mut, seeds = [NODE_SEED, node_key.key().as_ref()], bump)]
+    pub node: UncheckedAccount<'info>,
+    /// The node's stake vault (token account of `mint` owned by the node PDA), created by the handler.
+    /// CHECK: address pinned by the seeds; created and initialised in the handler.
+    #[account(mut, seeds = [STAKE_VAULT_SEED, node_key.key().as_ref()], bump)]
+    pub stake_vault: UncheckedAccount<'info>,
     /// The operator's tokens to stake.
     #[account(mut, token::mint = mint, token::authority = operator)]
     pub operator_token: Account<'info, TokenAccount>,
@@ -57,20 +57,54 @@ pub fn handle_register_node(
         TesseraError::StakeBelowMinimum
     );
 
+    let node_info = ctx.accounts.node.to_account_info();
+    let vault_info = ctx.accounts.stake_vault.to_account_info();
+    let operator_info = ctx.accounts.operator.to_account_info();
+    let system = ctx.accounts.system_program.to_account_info();
+    let token_program = ctx.accounts.token_program.key();
+    let node_key = ctx.accounts.node_key.key();
+    pda_init::create_pda(
+        &operator_info,
+        &node_info,
+        &system,
+        8 + Node::INIT_SPACE,
+        &crate::ID,
+        &[NODE_SEED, node_key.as_ref(), &[ctx.bumps.node]],
+    )?;
+    pda_init::create_pda(
+        &operator_info,
+        &vault_info,
+        &system,
+        TokenAccount::LEN,
+        &token_program,
+        &[
+            STAKE_VAULT_SEED,
+            node_key.as_ref(),
+            &[ctx.bumps.stake_vault],
+        ],
+    )?;
+    token::initialize_account3(CpiContext::new(
+        token_program,
+        InitializeAccount3 {
+            account: vault_info.clone(),
+            mint: ctx.accounts.mint.to_account_info(),
+            authority: node_info.clone(),
+        },
+    ))?;
+
     token::transfer(
         CpiContext::new(
-            ctx.accounts.token_program.key(),
+            token_program,
             Transfer {
                 from: ctx.accounts.operator_token.to_account_info(),
-                to: ctx.accounts.stake_vault.to_account_info(),
-                authority: ctx.accounts.operator.to_account_info(),
+                to: vault_info,
+                authority: operator_info,
             },
         ),
         stake,
     )?;
 
-    let node = &mut ctx.accounts.node;
-    node.set_inner(Node {
+    let node = Node {
         node_key: ctx.accounts.node_key.key(),
         operator: ctx.accounts.operator.key(),
         stake,
@@ -83,7 +117,8 @@ pub fn handle_register_node(
         registered_at: Clock::get()?.unix_timestamp,
         bump: ctx.bumps.node,
         vault_bump: ctx.bumps.stake_vault,
-    });
+    };
+    node.try_serialize(&mut &mut node_info.try_borrow_mut_data()?[..])?;
     emit!(NodeRegistered {
         node_key: node.node_key,
         operator: node.operator,

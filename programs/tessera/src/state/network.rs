@@ -22,7 +22,8 @@ pub struct Network {
     pub unstake_cooldown: i64,
     /// Seconds after settlement during which nodes may claim before `close_job` sweeps.
     pub claim_grace: i64,
-    /// When set, no new job, node, stake or receipt is accepted (withdrawals still work).
+    /// When set, no new job, node or stake is accepted. Receipts for running jobs, settlement,
+    /// claims, refunds and withdrawals keep working, so pausing never traps funds.
     pub paused: bool,
     /// Id the next job must take; jobs are never re-used, so claim records never collide.
     pub next_job_id: u64,

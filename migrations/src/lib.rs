@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use serde::Serialize;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use solana_sdk::transaction::Transaction;
 use tessera_sdk::client::{ChainClient, ChainError};
 use tessera_sdk::{ix, keys, pda, token, Network, NetworkParams};
 use tracing::info;
@@ -62,19 +61,6 @@ impl Addresses {
     }
 }
 
-async fn send(
-    client: &ChainClient,
-    payer: &Keypair,
-    ixs: &[solana_sdk::instruction::Instruction],
-    extra: &[&Keypair],
-) -> Result<(), ChainError> {
-    let blockhash = client.latest_blockhash().await?;
-    let mut signers = vec![payer];
-    signers.extend_from_slice(extra);
-    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &signers, blockhash);
-    client.send_and_confirm(&tx).await.map(|_| ())
-}
-
 async fn exists(client: &ChainClient, address: &Pubkey) -> Result<bool, ChainError> {
     Ok(client.balance(address).await? > 0)
 }
@@ -121,7 +107,7 @@ pub async fn bootstrap(
                     opts.decimals,
                     rent,
                 );
-                send(client, payer, &ixs, &[&mint]).await?;
+                client.send_instructions(payer, &ixs, &[&mint]).await?;
                 info!(mint = %mint.pubkey(), "created the network's token mint");
             }
             mint.pubkey()
@@ -142,7 +128,7 @@ pub async fn bootstrap(
             &payer.pubkey(),
             rent,
         );
-        send(client, payer, &ixs, &[&treasury]).await?;
+        client.send_instructions(payer, &ixs, &[&treasury]).await?;
         info!(treasury = %treasury.pubkey(), "created the fee treasury");
     }
 
@@ -152,7 +138,7 @@ pub async fn bootstrap(
         &treasury.pubkey(),
         opts.params.clone(),
     );
-    send(client, payer, &[init], &[]).await?;
+    client.send_instructions(payer, &[init], &[]).await?;
     let network = client
         .get_anchor_account::<Network>(&pda::network())
         .await?

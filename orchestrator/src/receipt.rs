@@ -16,8 +16,8 @@ use std::time::Duration;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Signature, Signer};
 use solana_sdk::transaction::Transaction;
-use tessera_sdk::receipt::{Receipt, TileRecord};
-use tessera_sdk::{ix, pda, Job, JobState};
+use tessera_sdk::receipt::{JobShape, Receipt, TileRecord};
+use tessera_sdk::{ix, pda, JobState};
 use tracing::{info, warn, Instrument};
 
 use crate::api::AppState;
@@ -34,55 +34,17 @@ pub enum PostError {
     Receipt(String),
 }
 
-pub fn hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
+pub use tessera_sdk::hex::{decode32 as hex32, encode as hex};
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The on-chain job as the stored row describes it (fields the receipt needs).
-pub fn job_account(row: &JobRow) -> Job {
-    Job {
-        job_id: row.job_id,
-        artist: Pubkey::default(),
-        scene_hash: hex32(&row.scene_hash).unwrap_or_default(),
+/// The job's receipt shape as the stored row (read from the chain at registration) describes it.
+pub fn job_shape(row: &JobRow) -> JobShape {
+    JobShape {
         frame_start: row.frame_start,
         frame_end: row.frame_end,
         width: row.width,
         height: row.height,
         tile_size: row.tile_size,
-        samples_per_pixel: row.spp,
         price_per_tile: row.price_per_tile,
-        budget: row.budget,
-        fee_bps: 0,
-        deadline: row.deadline,
-        created_at: 0,
-        state: JobState::Open,
-        tile_root: [0; 32],
-        payout_root: [0; 32],
-        total_payout: 0,
-        tile_count: 0,
-        node_count: 0,
-        rendered_at: 0,
-        challenge_ends_at: 0,
-        fee_paid: 0,
-        payout_share_bps: 10_000,
-        settled_at: 0,
-        claims_end_at: 0,
-        claimed_count: 0,
-        claimed_amount: 0,
-        dispute_reason: 0,
-        bump: 0,
-        vault_bump: 0,
     }
 }
 
@@ -113,7 +75,7 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
             pixel_hash,
         });
     }
-    Receipt::build(&pda::job(id), &job_account(row), records)
+    Receipt::build(&pda::job(id), job_shape(row), records)
         .map_err(|e| PostError::Receipt(e.to_string()))
 }
 

@@ -17,8 +17,9 @@ use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use solana_client::rpc_request::{RpcError, RpcRequest, RpcResponseErrorData};
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::hash::Hash;
+use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::Signature;
+use solana_sdk::signature::{Keypair, Signature, Signer};
 use solana_sdk::transaction::Transaction;
 use solana_transaction_status::UiTransactionEncoding;
 use tracing::{debug, instrument};
@@ -105,6 +106,49 @@ impl ChainClient {
                 .send_transaction_with_config(tx, self.send_config(true))
                 .await;
         }
+    }
+
+    /// Signs `instructions` with `payer` (the fee payer) and `extra` signers over a fresh
+    /// blockhash, then [`send_and_confirm`](Self::send_and_confirm)s that one transaction.
+    pub async fn send_instructions(
+        &self,
+        payer: &Keypair,
+        instructions: &[Instruction],
+        extra: &[&Keypair],
+    ) -> Result<Signature, ChainError> {
+        let blockhash = self.latest_blockhash().await?;
+        let mut signers = vec![payer];
+        signers.extend_from_slice(extra);
+        let tx = Transaction::new_signed_with_payer(
+            instructions,
+            Some(&payer.pubkey()),
+            &signers,
+            blockhash,
+        );
+        self.send_and_confirm(&tx).await
+    }
+
+    /// Creates a new token account of `mint` owned by `owner` (rent paid by `payer`).
+    pub async fn create_token_account(
+        &self,
+        payer: &Keypair,
+        mint: &Pubkey,
+        owner: &Pubkey,
+    ) -> Result<Pubkey, ChainError> {
+        let account = Keypair::new();
+        let rent = self
+            .rpc
+            .get_minimum_balance_for_rent_exemption(crate::token::ACCOUNT_LEN)
+            .await?;
+        let ixs = crate::token::create_token_account(
+            &payer.pubkey(),
+            &account.pubkey(),
+            mint,
+            owner,
+            rent,
+        );
+        self.send_instructions(payer, &ixs, &[&account]).await?;
+        Ok(account.pubkey())
     }
 
     /// `Some(outcome)` once the signature is confirmed at the client's commitment.

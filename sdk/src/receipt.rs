@@ -44,6 +44,30 @@ pub enum ReceiptError {
     Overflow,
 }
 
+/// What fixes a job's receipt: its frames, its tile grid and its price per tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobShape {
+    pub frame_start: u32,
+    pub frame_end: u32,
+    pub width: u32,
+    pub height: u32,
+    pub tile_size: u32,
+    pub price_per_tile: u64,
+}
+
+impl From<&Job> for JobShape {
+    fn from(job: &Job) -> Self {
+        Self {
+            frame_start: job.frame_start,
+            frame_end: job.frame_end,
+            width: job.width,
+            height: job.height,
+            tile_size: job.tile_size,
+            price_per_tile: job.price_per_tile,
+        }
+    }
+}
+
 /// A receipt ready to post, with the trees to hand out proofs.
 #[derive(Clone, Debug)]
 pub struct Receipt {
@@ -61,12 +85,20 @@ impl Receipt {
     /// once, each node paid `price_per_tile` per tile.
     pub fn build(
         job_key: &Pubkey,
-        job: &Job,
+        job: impl Into<JobShape>,
         mut tiles: Vec<TileRecord>,
     ) -> Result<Self, ReceiptError> {
+        let job: JobShape = job.into();
         let grid =
             TileGrid::new(job.width, job.height, job.tile_size).ok_or(ReceiptError::InvalidJob)?;
-        let expected = job.total_tiles().map_err(|_| ReceiptError::InvalidJob)?;
+        let expected = tessera::state::total_tiles(
+            job.frame_start,
+            job.frame_end,
+            job.width,
+            job.height,
+            job.tile_size,
+        )
+        .map_err(|_| ReceiptError::InvalidJob)?;
         tiles.sort_by_key(|t| (t.frame, t.tile));
         let mut seen = BTreeSet::new();
         let mut per_node: BTreeMap<Pubkey, u32> = BTreeMap::new();

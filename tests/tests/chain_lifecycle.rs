@@ -1,10 +1,8 @@
 //! A whole job through real HTTP JSON-RPC: the local development chain, the SDK's
 //! `ChainClient` (solana-client) and the migrations, with a restart of the chain in the middle.
 use solana_commitment_config::CommitmentConfig;
-use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Keypair, Signature, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::signature::{Keypair, Signer};
 use tessera_localnet::{Config, Localnet};
 use tessera_migrations::{bootstrap, Options};
 use tessera_sdk::client::ChainClient;
@@ -13,19 +11,6 @@ use tessera_sdk::{ix, pda, token, Job, JobParams, JobState, NetworkParams};
 
 const SOL: u64 = 1_000_000_000;
 
-async fn send(
-    client: &ChainClient,
-    payer: &Keypair,
-    ixs: &[Instruction],
-    extra: &[&Keypair],
-) -> Signature {
-    let blockhash = client.latest_blockhash().await.expect("blockhash");
-    let mut signers = vec![payer];
-    signers.extend_from_slice(extra);
-    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &signers, blockhash);
-    client.send_and_confirm(&tx).await.expect("transaction")
-}
-
 async fn funded(client: &ChainClient) -> Keypair {
     let k = Keypair::new();
     client
@@ -33,28 +18,6 @@ async fn funded(client: &ChainClient) -> Keypair {
         .await
         .expect("airdrop");
     k
-}
-
-async fn token_account(
-    client: &ChainClient,
-    payer: &Keypair,
-    mint: &Pubkey,
-    owner: &Pubkey,
-) -> Pubkey {
-    let account = Keypair::new();
-    let rent = client
-        .rpc()
-        .get_minimum_balance_for_rent_exemption(token::ACCOUNT_LEN)
-        .await
-        .unwrap();
-    send(
-        client,
-        payer,
-        &token::create_token_account(&payer.pubkey(), &account.pubkey(), mint, owner, rent),
-        &[&account],
-    )
-    .await;
-    account.pubkey()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,14 +60,18 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
     for _ in 0..2 {
         let operator = funded(&client).await;
         let key = Keypair::new();
-        let acct = token_account(&client, &operator, &mint, &operator.pubkey()).await;
-        send(
-            &client,
-            &admin,
-            &[token::mint_to(&mint, &acct, &admin.pubkey(), 1_500)],
-            &[],
-        )
-        .await;
+        let acct = client
+            .create_token_account(&operator, &mint, &operator.pubkey())
+            .await
+            .unwrap();
+        client
+            .send_instructions(
+                &admin,
+                &[token::mint_to(&mint, &acct, &admin.pubkey(), 1_500)],
+                &[],
+            )
+            .await
+            .unwrap();
         let reg = ix::register_node(
             &operator.pubkey(),
             &key.pubkey(),
@@ -114,23 +81,30 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             500,
             "lavapipe".into(),
         );
-        send(&client, &operator, &[reg], &[&key]).await;
+        client
+            .send_instructions(&operator, &[reg], &[&key])
+            .await
+            .unwrap();
         nodes.push((operator, key, acct));
     }
     let artist = funded(&client).await;
-    let artist_token = token_account(&client, &artist, &mint, &artist.pubkey()).await;
-    send(
-        &client,
-        &admin,
-        &[token::mint_to(
-            &mint,
-            &artist_token,
-            &admin.pubkey(),
-            10_000,
-        )],
-        &[],
-    )
-    .await;
+    let artist_token = client
+        .create_token_account(&artist, &mint, &artist.pubkey())
+        .await
+        .unwrap();
+    client
+        .send_instructions(
+            &admin,
+            &[token::mint_to(
+                &mint,
+                &artist_token,
+                &admin.pubkey(),
+                10_000,
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
 
     // A 64×64 frame in 32-pixel tiles: 4 tiles at 1 000 each; fee 5% = 200.
     let now = client
@@ -151,19 +125,20 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         budget: 5_000,
         deadline,
     };
-    let create_sig = send(
-        &client,
-        &artist,
-        &[ix::create_job(
-            &artist.pubkey(),
-            &mint,
-            &artist_token,
-            0,
-            params,
-        )],
-        &[],
-    )
-    .await;
+    let create_sig = client
+        .send_instructions(
+            &artist,
+            &[ix::create_job(
+                &artist.pubkey(),
+                &mint,
+                &artist_token,
+                0,
+                params,
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
     let job_key = pda::job(0);
     assert_eq!(
         client
@@ -205,29 +180,31 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         })
         .collect();
     let receipt = Receipt::build(&job_key, &job, tiles).unwrap();
-    send(
-        &client,
-        &orchestrator,
-        &[ix::post_receipt(
-            &orchestrator.pubkey(),
-            0,
-            receipt.params().unwrap(),
-        )],
-        &[],
-    )
-    .await;
-    send(
-        &client,
-        &artist,
-        &[ix::approve_job(
-            &artist.pubkey(),
-            0,
-            &treasury,
-            &artist_token,
-        )],
-        &[],
-    )
-    .await;
+    client
+        .send_instructions(
+            &orchestrator,
+            &[ix::post_receipt(
+                &orchestrator.pubkey(),
+                0,
+                receipt.params().unwrap(),
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
+    client
+        .send_instructions(
+            &artist,
+            &[ix::approve_job(
+                &artist.pubkey(),
+                0,
+                &treasury,
+                &artist_token,
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
     assert_eq!(client.token_balance(&treasury).await.unwrap(), 200);
     assert_eq!(
         client.token_balance(&artist_token).await.unwrap(),
@@ -245,7 +222,10 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             leaf.tiles,
             proof,
         );
-        send(&client, operator, &[claim], &[]).await;
+        client
+            .send_instructions(operator, &[claim], &[])
+            .await
+            .unwrap();
     }
     assert_eq!(
         client.token_balance(&nodes[0].2).await.unwrap(),
@@ -256,13 +236,14 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         500 + 1_000
     );
 
-    send(
-        &client,
-        &artist,
-        &[ix::close_job(&artist.pubkey(), 0, &artist_token)],
-        &[],
-    )
-    .await;
+    client
+        .send_instructions(
+            &artist,
+            &[ix::close_job(&artist.pubkey(), 0, &artist_token)],
+            &[],
+        )
+        .await
+        .unwrap();
     assert!(client
         .get_anchor_account::<Job>(&job_key)
         .await

@@ -14,10 +14,8 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
 use solana_commitment_config::CommitmentConfig;
-use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use solana_sdk::transaction::Transaction;
 use tessera_sdk::client::ChainClient;
 use tessera_sdk::receipt::{verify_tile, TileRecord};
 use tessera_sdk::{ix, keys, pda, token, Job, JobParams, JobState, Network, NetworkParams};
@@ -73,36 +71,6 @@ impl Drop for Agents {
     }
 }
 
-async fn send(
-    client: &ChainClient,
-    payer: &Keypair,
-    ixs: &[Instruction],
-    extra: &[&Keypair],
-) -> Result<()> {
-    let blockhash = client.latest_blockhash().await?;
-    let mut signers = vec![payer];
-    signers.extend_from_slice(extra);
-    let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), &signers, blockhash);
-    client.send_and_confirm(&tx).await?;
-    Ok(())
-}
-
-async fn new_token_account(
-    client: &ChainClient,
-    payer: &Keypair,
-    mint: &Pubkey,
-    owner: &Pubkey,
-) -> Result<Pubkey> {
-    let account = Keypair::new();
-    let rent = client
-        .rpc()
-        .get_minimum_balance_for_rent_exemption(token::ACCOUNT_LEN)
-        .await?;
-    let ixs = token::create_token_account(&payer.pubkey(), &account.pubkey(), mint, owner, rent);
-    send(client, payer, &ixs, &[&account]).await?;
-    Ok(account.pubkey())
-}
-
 async fn funded(client: &ChainClient) -> Result<Keypair> {
     let k = Keypair::new();
     client.airdrop(&k.pubkey(), 10 * SOL).await?;
@@ -110,12 +78,7 @@ async fn funded(client: &ChainClient) -> Result<Keypair> {
 }
 
 fn decode_hex32(s: &str) -> Result<[u8; 32]> {
-    ensure!(s.len() == 64, "not a 32-byte hex string: {s}");
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)?;
-    }
-    Ok(out)
+    tessera_sdk::hex::decode32(s).with_context(|| format!("not a 32-byte hex string: {s}"))
 }
 
 fn proof_of(v: &Value) -> Result<Vec<[u8; 32]>> {
@@ -210,14 +173,16 @@ async fn main() -> Result<()> {
     for i in 0..args.nodes {
         let wallet = funded(&client).await?;
         let node_key = Keypair::new();
-        let token = new_token_account(&client, &wallet, &mint, &wallet.pubkey()).await?;
-        send(
-            &client,
-            &admin,
-            &[token::mint_to(&mint, &token, &admin.pubkey(), 5 * TOKEN)],
-            &[],
-        )
-        .await?;
+        let token = client
+            .create_token_account(&wallet, &mint, &wallet.pubkey())
+            .await?;
+        client
+            .send_instructions(
+                &admin,
+                &[token::mint_to(&mint, &token, &admin.pubkey(), 5 * TOKEN)],
+                &[],
+            )
+            .await?;
         let register = ix::register_node(
             &wallet.pubkey(),
             &node_key.pubkey(),
@@ -227,7 +192,9 @@ async fn main() -> Result<()> {
             0,
             "demo node".into(),
         );
-        send(&client, &wallet, &[register], &[&node_key]).await?;
+        client
+            .send_instructions(&wallet, &[register], &[&node_key])
+            .await?;
         keys::write_keypair(&dir.join(format!("node-{i}.json")), &node_key)?;
         println!(
             "   node {i}: key {} staked {}",
@@ -243,19 +210,21 @@ async fn main() -> Result<()> {
 
     println!("== 5. artist uploads the scene and escrows the job");
     let artist = funded(&client).await?;
-    let artist_token = new_token_account(&client, &artist, &mint, &artist.pubkey()).await?;
-    send(
-        &client,
-        &admin,
-        &[token::mint_to(
-            &mint,
-            &artist_token,
-            &admin.pubkey(),
-            100 * TOKEN,
-        )],
-        &[],
-    )
-    .await?;
+    let artist_token = client
+        .create_token_account(&artist, &mint, &artist.pubkey())
+        .await?;
+    client
+        .send_instructions(
+            &admin,
+            &[token::mint_to(
+                &mint,
+                &artist_token,
+                &admin.pubkey(),
+                100 * TOKEN,
+            )],
+            &[],
+        )
+        .await?;
     let http = reqwest::Client::new();
     let upload: Value = http
         .post(format!("{api}/v1/scenes"))
@@ -291,19 +260,19 @@ async fn main() -> Result<()> {
         deadline: now + 7 * 86_400,
     };
     params.budget = params.required_budget(network.fee_bps)?;
-    send(
-        &client,
-        &artist,
-        &[ix::create_job(
-            &artist.pubkey(),
-            &mint,
-            &artist_token,
-            job_id,
-            params.clone(),
-        )],
-        &[],
-    )
-    .await?;
+    client
+        .send_instructions(
+            &artist,
+            &[ix::create_job(
+                &artist.pubkey(),
+                &mint,
+                &artist_token,
+                job_id,
+                params.clone(),
+            )],
+            &[],
+        )
+        .await?;
     let job_key = pda::job(job_id);
     println!(
         "   scene {} ({} bytes)  job {job_id} at {job_key}, escrow {}",
@@ -410,18 +379,18 @@ async fn main() -> Result<()> {
         manifest["tile_root"]
     );
 
-    send(
-        &client,
-        &artist,
-        &[ix::approve_job(
-            &artist.pubkey(),
-            job_id,
-            &treasury,
-            &artist_token,
-        )],
-        &[],
-    )
-    .await?;
+    client
+        .send_instructions(
+            &artist,
+            &[ix::approve_job(
+                &artist.pubkey(),
+                job_id,
+                &treasury,
+                &artist_token,
+            )],
+            &[],
+        )
+        .await?;
     for p in manifest["payouts"].as_array().context("payouts")? {
         let node: Pubkey = p["node"].as_str().context("node")?.parse()?;
         let op = operators
@@ -437,15 +406,15 @@ async fn main() -> Result<()> {
             p["tiles"].as_u64().context("tiles")? as u32,
             proof_of(&p["proof"])?,
         );
-        send(&client, &op.wallet, &[claim], &[]).await?;
+        client.send_instructions(&op.wallet, &[claim], &[]).await?;
     }
-    send(
-        &client,
-        &artist,
-        &[ix::close_job(&artist.pubkey(), job_id, &artist_token)],
-        &[],
-    )
-    .await?;
+    client
+        .send_instructions(
+            &artist,
+            &[ix::close_job(&artist.pubkey(), job_id, &artist_token)],
+            &[],
+        )
+        .await?;
 
     for frame in params.frame_start..=params.frame_end {
         let png = http

@@ -1,21 +1,22 @@
-//! The orchestrator's view of the chain: reads of the program's accounts and the sending
-//! of signed transactions, on `solana-client`'s nonblocking `RpcClient`.
-//! (Written here rather than in the SDK while the SDK's `ChainClient` is being finished.)
+//! The orchestrator's view of the chain, on the SDK's `ChainClient`: reads of the program's
+//! accounts and escrow vaults, and the step-by-step sending the receipt poster needs (it
+//! persists a signed transaction before sending it, so it sends and polls separately).
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_client::rpc_config::RpcSendTransactionConfig;
 use solana_commitment_config::CommitmentConfig;
+use solana_program_pack::Pack;
 use solana_sdk::account::Account;
 use solana_sdk::hash::Hash;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
 use solana_sdk::transaction::Transaction;
+use tessera_sdk::client::{ChainClient, ChainError as SdkChainError};
 use tessera_sdk::{pda, Job, Network, Node};
 
 use crate::error::ChainError;
 
 /// The SPL Token program (owner of every escrow vault).
-pub const TOKEN_PROGRAM: Pubkey =
-    Pubkey::from_str_const("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+pub const TOKEN_PROGRAM: Pubkey = spl_token_interface::ID;
 
 /// The fields of an SPL token account the escrow check needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub struct TokenAccount {
 }
 
 pub struct Chain {
-    rpc: RpcClient,
+    client: ChainClient,
 }
 
 fn rpc_err(e: impl std::fmt::Display) -> ChainError {
@@ -36,39 +37,36 @@ fn rpc_err(e: impl std::fmt::Display) -> ChainError {
 impl Chain {
     pub fn new(url: &str) -> Self {
         Self {
-            rpc: RpcClient::new_with_commitment(url.to_string(), CommitmentConfig::confirmed()),
+            client: ChainClient::new(url, CommitmentConfig::confirmed()),
         }
     }
 
     pub fn rpc(&self) -> &RpcClient {
-        &self.rpc
+        self.client.rpc()
     }
 
     pub async fn account(&self, key: &Pubkey) -> Result<Option<Account>, ChainError> {
         Ok(self
-            .rpc
+            .rpc()
             .get_account_with_commitment(key, CommitmentConfig::confirmed())
             .await
             .map_err(rpc_err)?
             .value)
     }
 
-    async fn anchor<T>(&self, key: &Pubkey) -> Result<Option<T>, ChainError>
-    where
-        T: anchor_lang::AccountDeserialize + anchor_lang::Discriminator,
-    {
-        let Some(acc) = self.account(key).await? else {
-            return Ok(None);
-        };
-        if acc.owner != tessera_sdk::PROGRAM_ID {
-            return Err(ChainError::Decode(
-                key.to_string(),
-                "not owned by the Tessera program".into(),
-            ));
-        }
-        tessera_sdk::accounts::decode::<T>(&acc.data)
-            .map(Some)
-            .map_err(|e| ChainError::Decode(key.to_string(), e.to_string()))
+    async fn anchor<T: anchor_lang::AccountDeserialize>(
+        &self,
+        key: &Pubkey,
+    ) -> Result<Option<T>, ChainError> {
+        self.client
+            .get_anchor_account(key)
+            .await
+            .map_err(|e| match e {
+                SdkChainError::Decode { address, reason } => {
+                    ChainError::Decode(address.to_string(), reason)
+                }
+                other => rpc_err(other),
+            })
     }
 
     pub async fn job(&self, job_id: u64) -> Result<Option<Job>, ChainError> {
@@ -88,23 +86,24 @@ impl Chain {
         let Some(acc) = self.account(key).await? else {
             return Ok(None);
         };
-        if acc.owner != TOKEN_PROGRAM || acc.data.len() < 72 {
+        if acc.owner != TOKEN_PROGRAM {
             return Ok(None);
         }
-        let d = &acc.data;
-        Ok(Some(TokenAccount {
-            mint: Pubkey::try_from(&d[0..32]).map_err(rpc_err)?,
-            owner: Pubkey::try_from(&d[32..64]).map_err(rpc_err)?,
-            amount: u64::from_le_bytes(d[64..72].try_into().expect("8 bytes")),
-        }))
+        Ok(spl_token_interface::state::Account::unpack(&acc.data)
+            .ok()
+            .map(|a| TokenAccount {
+                mint: a.mint,
+                owner: a.owner,
+                amount: a.amount,
+            }))
     }
 
     pub async fn latest_blockhash(&self) -> Result<Hash, ChainError> {
-        self.rpc.get_latest_blockhash().await.map_err(rpc_err)
+        self.client.latest_blockhash().await.map_err(rpc_err)
     }
 
     pub async fn blockhash_valid(&self, hash: &Hash) -> Result<bool, ChainError> {
-        self.rpc
+        self.rpc()
             .is_blockhash_valid(hash, CommitmentConfig::confirmed())
             .await
             .map_err(rpc_err)
@@ -113,7 +112,7 @@ impl Chain {
     /// Sends an already signed transaction. Re-sending the same bytes is harmless: the
     /// chain processes a signature at most once.
     pub async fn send(&self, tx: &Transaction) -> Result<Signature, ChainError> {
-        self.rpc
+        self.rpc()
             .send_transaction_with_config(
                 tx,
                 RpcSendTransactionConfig {
@@ -128,7 +127,7 @@ impl Chain {
     /// `None` while unknown; `Some(Ok)` when landed; `Some(Err)` when it failed on-chain.
     pub async fn status(&self, sig: &Signature) -> Result<Option<Result<(), String>>, ChainError> {
         let r = self
-            .rpc
+            .rpc()
             .get_signature_statuses(&[*sig])
             .await
             .map_err(rpc_err)?;

@@ -173,7 +173,8 @@ impl ChainClient {
         }))
     }
 
-    /// The account at `address` decoded as an Anchor account `T`, or `None` if it does not exist.
+    /// The Tessera account at `address` decoded as `T` (discriminator checked), or `None` if it
+    /// does not exist. An account not owned by the program is an error.
     pub async fn get_anchor_account<T: AccountDeserialize>(
         &self,
         address: &Pubkey,
@@ -186,6 +187,13 @@ impl ChainClient {
         let Some(account) = account else {
             return Ok(None);
         };
+        // Only the program can write its accounts: refuse look-alikes owned by anyone else.
+        if account.owner != tessera::ID {
+            return Err(ChainError::Decode {
+                address: *address,
+                reason: format!("owned by {}, not the Tessera program", account.owner),
+            });
+        }
         T::try_deserialize(&mut account.data.as_slice())
             .map(Some)
             .map_err(|e| ChainError::Decode {

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod client;
 pub mod error;
+pub mod events;
 pub mod hex;
 pub mod ix;
 pub mod keys;

@@ -3,47 +3,55 @@
 use anchor_lang::prelude::*;
 
 #[event]
+#[derive(Debug)]
 pub struct NetworkInitialized {
     pub network: Pubkey,
     pub admin: Pubkey,
     pub mint: Pubkey,
 }
 #[event]
+#[derive(Debug)]
 pub struct NetworkUpdated {
     pub network: Pubkey,
     pub paused: bool,
     pub fee_bps: u16,
 }
 #[event]
+#[derive(Debug)]
 pub struct NodeRegistered {
     pub node_key: Pubkey,
     pub operator: Pubkey,
     pub stake: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct NodeUpdated {
     pub node_key: Pubkey,
     pub benchmark_score: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct StakeAdded {
     pub node_key: Pubkey,
     pub amount: u64,
     pub stake: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct UnstakeRequested {
     pub node_key: Pubkey,
     pub amount: u64,
     pub available_at: i64,
 }
 #[event]
+#[derive(Debug)]
 pub struct StakeWithdrawn {
     pub node_key: Pubkey,
     pub amount: u64,
     pub stake: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct JobCreated {
     pub job: Pubkey,
     pub job_id: u64,
@@ -51,11 +59,13 @@ pub struct JobCreated {
     pub budget: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct JobCancelled {
     pub job: Pubkey,
     pub refund: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct ReceiptPosted {
     pub job: Pubkey,
     pub tile_root: [u8; 32],
@@ -63,6 +73,7 @@ pub struct ReceiptPosted {
     pub total_payout: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct JobSettled {
     pub job: Pubkey,
     pub fee: u64,
@@ -70,6 +81,7 @@ pub struct JobSettled {
     pub by_artist: bool,
 }
 #[event]
+#[derive(Debug)]
 pub struct PayoutClaimed {
     pub job: Pubkey,
     pub node_key: Pubkey,
@@ -77,11 +89,13 @@ pub struct PayoutClaimed {
     pub paid: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct JobDisputed {
     pub job: Pubkey,
     pub reason: u16,
 }
 #[event]
+#[derive(Debug)]
 pub struct DisputeResolved {
     pub job: Pubkey,
     pub refund: u64,
@@ -89,11 +103,13 @@ pub struct DisputeResolved {
     pub slashed: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct JobExpired {
     pub job: Pubkey,
     pub refund: u64,
 }
 #[event]
+#[derive(Debug)]
 pub struct JobClosed {
     pub job: Pubkey,
     pub swept: u64,

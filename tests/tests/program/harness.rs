@@ -533,22 +533,6 @@ impl Env {
     }
 }
 
-/// Asserts the transaction failed with the runtime error `e` (not a custom program error).
-#[track_caller]
-pub fn assert_instruction_error<T: std::fmt::Debug>(
-    result: Result<T, BanksClientError>,
-    e: InstructionError,
-) {
-    match result {
-        Err(BanksClientError::TransactionError(TransactionError::InstructionError(_, got)))
-        | Err(BanksClientError::SimulationError {
-            err: TransactionError::InstructionError(_, got),
-            ..
-        }) => assert_eq!(got, e),
-        other => panic!("expected {e:?}, got {other:?}"),
-    }
-}
-
 impl Env {
     /// Sends lamports to `to` from the fee payer (e.g. to pre-fund a PDA before it exists).
     pub async fn prefund(&mut self, to: &Pubkey, lamports: u64) {

@@ -1,9 +1,6 @@
 //! `initialize_network` and `update_network`: configuration, admin rights, treasury, pause.
 use anchor_lang::error::ErrorCode as Anchor;
-use solana_sdk::{
-    instruction::InstructionError,
-    signature::{Keypair, Signer},
-};
+use solana_sdk::signature::{Keypair, Signer};
 use tessera::errors::TesseraError;
 use tessera_sdk::{ix, pda, NetworkParams, NetworkUpdate};
 
@@ -75,9 +72,8 @@ async fn initialize_network_twice_is_refused_by_the_system_program() {
             &[&attacker],
         )
         .await;
-    // Anchor's init of an account that already holds lamports uses the system program's
-    // CreateAccountAllowPrefund, which this runtime does not know.
-    assert_instruction_error(r, InstructionError::InvalidInstructionData);
+    // The network account exists: the system program refuses to create it again.
+    assert_already_in_use(r);
     let n = env.network().await;
     assert_eq!(n.admin, env.admin.pubkey());
     assert_eq!(n.orchestrator, env.orchestrator.pubkey());
@@ -408,4 +404,21 @@ async fn pause_blocks_new_jobs_nodes_and_stake_but_not_claims_or_withdrawals() {
         10_000 - 2_000 + 360 - 2_000
     );
     env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn prefunded_network_address_cannot_block_initialize_network() {
+    let mut env = Env::bare().await;
+    env.prefund(&pda::network(), 1_000_000).await;
+    let p = env.default_params();
+    init(&mut env, p).await.unwrap();
+    let network = env.network().await;
+    assert_eq!(
+        (network.admin, network.mint),
+        (env.admin.pubkey(), env.mint.pubkey())
+    );
+    // A second initialisation fails: the account is in use.
+    env.refresh_blockhash().await;
+    let p = env.default_params();
+    assert_already_in_use(init(&mut env, p).await);
 }

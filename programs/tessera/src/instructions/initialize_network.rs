@@ -1,7 +1,9 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token::{Mint, TokenAccount};
 
-use crate::{constants::*, errors::TesseraError, events::NetworkInitialized, state::Network};
+use crate::{
+    constants::*, errors::TesseraError, events::NetworkInitialized, pda_init, state::Network,
+};
 
 /// The tunable part of the network configuration.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -36,9 +38,11 @@ pub struct InitializeNetwork<'info> {
     /// Becomes the network admin; pays for the config account.
     #[account(mut)]
     pub admin: Signer<'info>,
-    /// The network config, created here once per deployment.
-    #[account(init, payer = admin, space = 8 + Network::INIT_SPACE, seeds = [NETWORK_SEED], bump)]
-    pub network: Account<'info, Network>,
+    /// The network config, created by the handler once per deployment.
+    /// CHECK: address pinned by the seeds; created in the handler even when someone
+    /// pre-funded it (`pda_init::create_pda`), so lamports sent there cannot block set-up.
+    #[account(mut, seeds = [NETWORK_SEED], bump)]
+    pub network: UncheckedAccount<'info>,
     /// The network's token.
     pub mint: Account<'info, Mint>,
     /// Receives protocol fees; must hold the network's token.
@@ -54,8 +58,16 @@ pub fn handle_initialize_network(
     args: NetworkParams,
 ) -> Result<()> {
     args.validate()?;
-    let network = &mut ctx.accounts.network;
-    network.set_inner(Network {
+    let network_info = ctx.accounts.network.to_account_info();
+    pda_init::create_pda(
+        &ctx.accounts.admin.to_account_info(),
+        &network_info,
+        &ctx.accounts.system_program.to_account_info(),
+        8 + Network::INIT_SPACE,
+        &crate::ID,
+        &[NETWORK_SEED, &[ctx.bumps.network]],
+    )?;
+    let network = Network {
         admin: ctx.accounts.admin.key(),
         mint: ctx.accounts.mint.key(),
         orchestrator: args.orchestrator,
@@ -68,9 +80,10 @@ pub fn handle_initialize_network(
         paused: false,
         next_job_id: 0,
         bump: ctx.bumps.network,
-    });
+    };
+    network.try_serialize(&mut &mut network_info.try_borrow_mut_data()?[..])?;
     emit!(NetworkInitialized {
-        network: network.key(),
+        network: network_info.key(),
         admin: network.admin,
         mint: network.mint,
     });

@@ -10,6 +10,16 @@ use crate::pda;
 const TOKEN_PROGRAM: Pubkey = spl_token_interface::ID;
 const SYSTEM_PROGRAM: Pubkey = solana_system_interface::program::ID;
 
+/// The program's ProgramData address under the upgradeable loader (checked by
+/// `initialize_network` on a cluster; absent on the local chain, where nothing checks it).
+pub fn program_data_address() -> Pubkey {
+    Pubkey::find_program_address(
+        &[tessera::ID.as_ref()],
+        &anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+    )
+    .0
+}
+
 fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
     Instruction {
         program_id: tessera::ID,
@@ -30,6 +40,8 @@ pub fn initialize_network(
             network: pda::network(),
             mint: *mint,
             treasury: *treasury,
+            program: tessera::ID,
+            program_data: Some(program_data_address()),
             system_program: SYSTEM_PROGRAM,
         },
         tessera::instruction::InitializeNetwork { args },

@@ -38,6 +38,7 @@ const ALL: &[TesseraError] = &[
     TesseraError::InvalidRefundShare,
     TesseraError::MissingSlashAccounts,
     TesseraError::ClaimsStillOpen,
+    TesseraError::NotUpgradeAuthority,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

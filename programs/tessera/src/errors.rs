@@ -73,4 +73,6 @@ pub enum TesseraError {
     MissingSlashAccounts,
     #[msg("claims are still open")]
     ClaimsStillOpen,
+    #[msg("only the program's upgrade authority may initialise the network")]
+    NotUpgradeAuthority,
 }

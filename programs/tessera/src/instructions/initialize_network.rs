@@ -1,4 +1,5 @@
 use anchor_lang::prelude::*;
+use anchor_lang::solana_program::bpf_loader_upgradeable;
 use anchor_spl::token::{Mint, TokenAccount};
 
 use crate::{
@@ -48,16 +49,56 @@ pub struct InitializeNetwork<'info> {
     /// Receives protocol fees; must hold the network's token.
     #[account(token::mint = mint)]
     pub treasury: Account<'info, TokenAccount>,
+    /// This program's own account (its owner tells how it was deployed).
+    /// CHECK: pinned to this program's id.
+    #[account(address = crate::ID)]
+    pub program: UncheckedAccount<'info>,
+    /// The program's ProgramData account (upgradeable deployments).
+    /// CHECK: address, owner and contents checked in `check_deployer`.
+    pub program_data: Option<UncheckedAccount<'info>>,
     pub system_program: Program<'info, System>,
 }
 
+/// On a cluster, only the program's upgrade authority may create the network, so nobody can
+/// front-run a fresh deployment and make themselves admin. A program registered natively
+/// (the tests and the local development chain) has no ProgramData account: no check there.
+fn check_deployer(
+    program: &AccountInfo,
+    program_data: Option<&AccountInfo>,
+    admin: &Pubkey,
+) -> Result<()> {
+    if program.owner != &bpf_loader_upgradeable::ID {
+        return Ok(());
+    }
+    let data = program_data.ok_or(TesseraError::NotUpgradeAuthority)?;
+    let (expected, _) =
+        Pubkey::find_program_address(&[crate::ID.as_ref()], &bpf_loader_upgradeable::ID);
+    require_keys_eq!(data.key(), expected, TesseraError::NotUpgradeAuthority);
+    require_keys_eq!(
+        *data.owner,
+        bpf_loader_upgradeable::ID,
+        TesseraError::NotUpgradeAuthority
+    );
+    let state = ProgramData::try_deserialize(&mut &data.try_borrow_data()?[..])?;
+    require!(
+        state.upgrade_authority_address == Some(*admin),
+        TesseraError::NotUpgradeAuthority
+    );
+    Ok(())
+}
+
 /// Creates the network config.
-/// CHECK: fee ≤ cap; periods within bounds; treasury holds the mint (struct).
+/// CHECK: fee ≤ cap; the admin is the upgrade authority on a cluster (`check_deployer`); periods within bounds; treasury holds the mint (struct).
 pub fn handle_initialize_network(
     ctx: Context<InitializeNetwork>,
     args: NetworkParams,
 ) -> Result<()> {
     args.validate()?;
+    check_deployer(
+        &ctx.accounts.program,
+        ctx.accounts.program_data.as_ref().map(|a| a.as_ref()),
+        &ctx.accounts.admin.key(),
+    )?;
     let network_info = ctx.accounts.network.to_account_info();
     pda_init::create_pda(
         &ctx.accounts.admin.to_account_info(),
@@ -88,4 +129,75 @@ pub fn handle_initialize_network(
         mint: network.mint,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! `check_deployer` is a pure check over account contents; the runtime tests cannot reach
+    //! its cluster branch (there the program is native, not deployed by the upgradeable loader).
+    use super::*;
+
+    /// A ProgramData account in the loader's layout: u32 tag 3, u64 slot, Option<Pubkey>.
+    fn program_data(authority: Option<Pubkey>) -> Vec<u8> {
+        let mut out = 3u32.to_le_bytes().to_vec();
+        out.extend_from_slice(&1u64.to_le_bytes());
+        match authority {
+            Some(k) => {
+                out.push(1);
+                out.extend_from_slice(k.as_ref());
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    fn check(
+        owner: Pubkey,
+        data_key: Pubkey,
+        data_owner: Pubkey,
+        data: Vec<u8>,
+        admin: Pubkey,
+    ) -> Result<()> {
+        let id = crate::ID;
+        let (mut l1, mut l2) = (0u64, 0u64);
+        let mut empty: Vec<u8> = Vec::new();
+        let mut data = data;
+        let program = AccountInfo::new(&id, false, false, &mut l1, &mut empty, &owner, true);
+        let pd = AccountInfo::new(
+            &data_key,
+            false,
+            false,
+            &mut l2,
+            &mut data,
+            &data_owner,
+            false,
+        );
+        check_deployer(&program, Some(&pd), &admin)
+    }
+
+    #[test]
+    fn only_the_upgrade_authority_may_initialise_on_a_cluster() {
+        let loader = bpf_loader_upgradeable::ID;
+        let (pd_key, _) = Pubkey::find_program_address(&[crate::ID.as_ref()], &loader);
+        let admin = Pubkey::new_unique();
+        let attacker = Pubkey::new_unique();
+        assert!(check(loader, pd_key, loader, program_data(Some(admin)), admin).is_ok());
+        assert!(check(loader, pd_key, loader, program_data(Some(admin)), attacker).is_err());
+        assert!(
+            check(loader, pd_key, loader, program_data(None), admin).is_err(),
+            "immutable program"
+        );
+        let fake = Pubkey::new_unique();
+        assert!(
+            check(loader, fake, loader, program_data(Some(admin)), admin).is_err(),
+            "substituted ProgramData"
+        );
+        assert!(
+            check(loader, pd_key, attacker, program_data(Some(admin)), admin).is_err(),
+            "ProgramData not owned by the loader"
+        );
+        // A natively registered program (tests, local chain) skips the check.
+        let native = Pubkey::new_unique();
+        assert!(check(native, fake, native, Vec::new(), attacker).is_ok());
+    }
 }

@@ -1,16 +1,22 @@
 //! Compiles `shaders/*.wgsl` to SPIR-V with naga (version pinned in the workspace) into OUT_DIR.
 //!
-//! `pathtrace.wgsl` is compiled in four variants, `pathtrace_v{N}.spv`: bit 0 of N sets
+//! `pathtrace.wgsl` is compiled in eight variants, `pathtrace_v{N}.spv`: bit 0 of N sets
 //! `const HAS_TEXTURES: bool = false;`, bit 1 `const HAS_PUNCTUAL: bool = false;` (for scenes
 //! without textures / punctual lights; N = 0 is the file as written). CPU drivers (lavapipe) run
 //! both sides of every branch under a lane mask, so code that can never run for a scene still
-//! costs time unless it is compiled out.
+//! costs time unless it is compiled out. Bit 2 declares the BVH nodes (binding 1) as a 64 KiB
+//! uniform buffer instead of a storage buffer, for scenes of at most 4096 nodes: lavapipe reads
+//! a uniform buffer at per-lane offsets with a branch-free gather, a storage buffer with a
+//! bounds-checked loop over the lanes.
 
 use naga::back::spv;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use std::path::PathBuf;
 
 const SHADERS: &[&str] = &["pathtrace"];
+const NODES_STORAGE: &str = "@group(0) @binding(1) var<storage, read> nodes: array<vec4<u32>>;";
+const NODES_UNIFORM: &str =
+    "@group(0) @binding(1) var<uniform> nodes: array<vec4<u32>, 4096>; // UNIFORM_NODES";
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
@@ -23,7 +29,7 @@ fn main() {
             continue;
         }
         let flags = ["HAS_TEXTURES", "HAS_PUNCTUAL"];
-        for variant in 0..1u32 << flags.len() {
+        for variant in 0..1u32 << (flags.len() + 1) {
             let mut text = src.clone();
             for (bit, flag) in flags.iter().enumerate() {
                 let on = format!("const {flag}: bool = true;");
@@ -31,6 +37,13 @@ fn main() {
                 if variant & (1 << bit) != 0 {
                     text = text.replace(&on, &format!("const {flag}: bool = false;"));
                 }
+            }
+            if variant & (1 << flags.len()) != 0 {
+                assert!(
+                    text.contains(NODES_STORAGE),
+                    "{src_path} must declare `{NODES_STORAGE}`"
+                );
+                text = text.replace(NODES_STORAGE, NODES_UNIFORM);
             }
             compile(
                 &text,

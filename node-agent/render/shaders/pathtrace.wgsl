@@ -32,6 +32,7 @@ struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>
 
 @group(0) @binding(0) var<storage, read> globals: Globals;
 // Packed BVH nodes (src/scene/bvh.rs `pack`): 16-bit bounds on a grid, index | count << 24.
+// build.rs also compiles a variant with this line as a 4096-node uniform buffer (small scenes).
 @group(0) @binding(1) var<storage, read> nodes: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> tris: array<Tri>;
 @group(0) @binding(3) var<storage, read> shades: array<Shade>;

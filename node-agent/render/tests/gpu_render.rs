@@ -103,6 +103,46 @@ fn white_furnace_plane_reflects_its_albedo() {
     }
 }
 
+/// The same furnace with the plane cut into 5000 triangles: more BVH nodes than the uniform-buffer
+/// shader variant holds (4096), so this renders through the storage-buffer variant.
+#[test]
+fn white_furnace_with_a_bvh_too_big_for_the_uniform_variant() {
+    let mut b = Builder::default();
+    let mut m = diffuse([0.5, 0.5, 0.5]);
+    m["pbrMetallicRoughness"]["roughnessFactor"] = json!(0.4);
+    let m = b.material(m);
+    let n = 50;
+    let cell = 200.0 / n as f32;
+    for i in 0..n {
+        for j in 0..n {
+            let (x0, z0) = (-100.0 + i as f32 * cell, -100.0 + j as f32 * cell);
+            let (x1, z1) = (x0 + cell, z0 + cell);
+            b.quad(
+                [[x0, 0.0, z1], [x1, 0.0, z1], [x1, 0.0, z0], [x0, 0.0, z0]],
+                m,
+            );
+        }
+    }
+    b.ortho_down([0.0, 1.0, 0.0], 0.5);
+    b.scene_extras = Some(json!({"tessera_environment": {"color": [1.0, 1.0, 1.0]}}));
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    assert!(
+        scene.bvh_node_count() > 4096,
+        "{} nodes",
+        scene.bvh_node_count()
+    );
+    let mut r = renderer();
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(16, 16, 256, 4, 1)
+    };
+    let img = r.render_tile(&[3; 32], &scene, &req).unwrap();
+    let m = mean_linear(&img, 0, 0, 16, 16);
+    for c in m {
+        assert!((c - 0.5).abs() < 0.01, "furnace mean {m:?}, expected 0.5");
+    }
+}
+
 /// Point light of I cd at height h over a diffuse plane: L = ρ/π · I/683 / h² right below it.
 #[test]
 fn point_light_next_event_matches_inverse_square_law() {

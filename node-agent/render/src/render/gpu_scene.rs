@@ -23,7 +23,11 @@ impl GpuScene {
         variant: usize,
         scene: &Scene,
     ) -> Result<GpuScene, RenderError> {
-        let packed = crate::scene::bvh::pack(&scene.nodes).map_err(RenderError::Unsuitable)?;
+        let mut packed = crate::scene::bvh::pack(&scene.nodes).map_err(RenderError::Unsuitable)?;
+        if pipeline.uniform_binding.is_some() {
+            // The shader declares the whole 4096-node array: bind all 64 KiB of it.
+            packed.nodes.resize(super::UNIFORM_NODES, [0; 4]);
+        }
         let mut g = scene.globals();
         g.bvh_origin = [packed.origin[0], packed.origin[1], packed.origin[2], 0.0];
         g.bvh_step = [packed.step[0], packed.step[1], packed.step[2], 0.0];
@@ -81,11 +85,16 @@ impl GpuScene {
         )?;
         let mut packed = Vec::with_capacity(total as usize);
         let mut buffers = Vec::with_capacity(data.len());
-        for d in &data {
+        for (i, d) in data.iter().enumerate() {
+            let usage = if pipeline.uniform_binding == Some(i as u32) {
+                vk::BufferUsageFlags::UNIFORM_BUFFER
+            } else {
+                vk::BufferUsageFlags::STORAGE_BUFFER
+            };
             buffers.push(Buffer::new(
                 device,
                 d.len() as u64,
-                vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_DST,
+                usage | vk::BufferUsageFlags::TRANSFER_DST,
                 MemoryLocation::Device,
             )?);
             packed.extend_from_slice(d);

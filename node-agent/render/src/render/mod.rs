@@ -13,13 +13,22 @@ use std::sync::Arc;
 pub use output::TileImage;
 
 /// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`, by variant: bit 0 = without
-/// texture lookups, bit 1 = without punctual lights (code a scene cannot use, compiled out).
-const PATHTRACE_SPV: [&[u8]; 4] = [
+/// texture lookups, bit 1 = without punctual lights (code a scene cannot use, compiled out),
+/// bit 2 = BVH nodes in a uniform buffer (binding [`tile::NODES_BINDING`], at most
+/// [`UNIFORM_NODES`] nodes; faster on CPU drivers).
+const PATHTRACE_SPV: [&[u8]; 8] = [
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v0.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v1.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v2.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v3.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v4.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v5.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v6.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v7.spv")),
 ];
+/// BVH nodes the uniform-buffer variant holds (16 bytes each: a 64 KiB uniform buffer).
+pub(crate) const UNIFORM_NODES: usize = 4096;
+const VARIANT_UNIFORM_NODES: usize = 4;
 /// Scenes kept on the GPU at once (least recently used is evicted).
 const SCENE_CACHE: usize = 2;
 
@@ -132,7 +141,7 @@ pub struct Renderer {
     readback: Option<Buffer>,
     commands: Commands,
     /// By shader variant (`PATHTRACE_SPV`), created on first use.
-    pipelines: [Option<ComputePipeline>; 4],
+    pipelines: [Option<ComputePipeline>; 8],
     device: Arc<Device>,
     device_name: String,
 }
@@ -176,14 +185,22 @@ impl Renderer {
                 if self.scenes.len() >= SCENE_CACHE {
                     self.scenes.remove(0);
                 }
+                let uniform_nodes = scene.nodes.len() <= UNIFORM_NODES
+                    && self.device.limits.max_uniform_buffer_range as usize >= UNIFORM_NODES * 16;
                 let variant = usize::from(scene.textures.is_empty())
-                    | usize::from(!scene.has_punctual_lights()) << 1;
+                    | usize::from(!scene.has_punctual_lights()) << 1
+                    | if uniform_nodes {
+                        VARIANT_UNIFORM_NODES
+                    } else {
+                        0
+                    };
                 let pipeline = match &mut self.pipelines[variant] {
                     Some(p) => p,
                     slot => slot.insert(ComputePipeline::new(
                         &self.device,
                         PATHTRACE_SPV[variant],
                         tile::BINDINGS,
+                        uniform_nodes.then_some(tile::NODES_BINDING),
                         tile::PUSH_BYTES,
                     )?),
                 };

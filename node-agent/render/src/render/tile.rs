@@ -13,6 +13,8 @@ use std::time::Instant;
 
 pub const BINDINGS: u32 = 10;
 const ACCUM_BINDING: u32 = 9;
+/// The packed BVH nodes (a uniform buffer in the `UNIFORM_NODES` shader variants).
+pub const NODES_BINDING: u32 = 1;
 pub const PUSH_BYTES: u32 = 64;
 const WORKGROUP: u32 = 8;
 /// Target wall time of one submit; well under the ~2 s of common GPU watchdogs.

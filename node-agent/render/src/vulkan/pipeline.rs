@@ -1,4 +1,5 @@
-//! Compute pipeline: shader module, descriptor-set layout (storage buffers only), push constants.
+//! Compute pipeline: shader module, descriptor-set layout (storage buffers, optionally one
+//! uniform buffer), push constants.
 
 use super::device::Device;
 use crate::error::{RenderError, VkContext};
@@ -10,15 +11,19 @@ pub struct ComputePipeline {
     pub layout: vk::PipelineLayout,
     pub set_layout: vk::DescriptorSetLayout,
     pub bindings: u32,
+    /// The binding that is a uniform buffer rather than a storage buffer, if any.
+    pub uniform_binding: Option<u32>,
     device: Arc<Device>,
 }
 
 impl ComputePipeline {
-    /// `spirv` is raw SPIR-V bytes (any alignment); bindings 0..`bindings` are storage buffers.
+    /// `spirv` is raw SPIR-V bytes (any alignment); bindings 0..`bindings` are storage buffers,
+    /// except `uniform_binding`, a uniform buffer.
     pub fn new(
         device: &Arc<Device>,
         spirv: &[u8],
         bindings: u32,
+        uniform_binding: Option<u32>,
         push_bytes: u32,
     ) -> Result<ComputePipeline, RenderError> {
         let d = &device.raw;
@@ -28,7 +33,7 @@ impl ComputePipeline {
             .map(|b| {
                 vk::DescriptorSetLayoutBinding::default()
                     .binding(b)
-                    .descriptor_type(vk::DescriptorType::STORAGE_BUFFER)
+                    .descriptor_type(descriptor_type(b, uniform_binding))
                     .descriptor_count(1)
                     .stage_flags(vk::ShaderStageFlags::COMPUTE)
             })
@@ -39,6 +44,7 @@ impl ComputePipeline {
             layout: vk::PipelineLayout::null(),
             set_layout: vk::DescriptorSetLayout::null(),
             bindings,
+            uniform_binding,
             device: device.clone(),
         };
         let info = vk::DescriptorSetLayoutCreateInfo::default().bindings(&list);
@@ -67,6 +73,15 @@ impl ComputePipeline {
         unsafe { d.destroy_shader_module(module, None) };
         p.raw = result.map_err(|(_, e)| e).vk("vkCreateComputePipelines")?[0];
         Ok(p)
+    }
+}
+
+/// Descriptor type of `binding` in a layout whose only uniform buffer is `uniform_binding`.
+pub fn descriptor_type(binding: u32, uniform_binding: Option<u32>) -> vk::DescriptorType {
+    if uniform_binding == Some(binding) {
+        vk::DescriptorType::UNIFORM_BUFFER
+    } else {
+        vk::DescriptorType::STORAGE_BUFFER
     }
 }
 

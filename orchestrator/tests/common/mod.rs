@@ -11,7 +11,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
-use solana_program_pack::Pack;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
@@ -58,35 +57,20 @@ impl TestChain {
             orchestrator: Keypair::new(),
             artist_token: Pubkey::default(),
         };
-        let space = spl_token_interface::state::Mint::LEN;
         let rent = c
             .rpc
-            .get_minimum_balance_for_rent_exemption(space)
+            .get_minimum_balance_for_rent_exemption(tessera_sdk::token::MINT_LEN)
             .await
             .unwrap();
         let mint = c.mint.insecure_clone();
-        c.send(
-            &[
-                solana_system_interface::instruction::create_account(
-                    &c.payer.pubkey(),
-                    &mint.pubkey(),
-                    rent,
-                    space as u64,
-                    &spl_token_interface::ID,
-                ),
-                spl_token_interface::instruction::initialize_mint2(
-                    &spl_token_interface::ID,
-                    &mint.pubkey(),
-                    &c.mint_authority.pubkey(),
-                    None,
-                    6,
-                )
-                .unwrap(),
-            ],
-            &[&mint],
-        )
-        .await
-        .expect("mint");
+        let ixs = tessera_sdk::token::create_mint(
+            &c.payer.pubkey(),
+            &mint.pubkey(),
+            &c.mint_authority.pubkey(),
+            6,
+            rent,
+        );
+        c.send(&ixs, &[&mint]).await.expect("mint");
         let treasury = c.token_account(&Keypair::new().pubkey()).await;
         let params = NetworkParams {
             orchestrator: c.orchestrator.pubkey(),
@@ -145,46 +129,29 @@ impl TestChain {
 
     pub async fn token_account(&self, owner: &Pubkey) -> Pubkey {
         let acc = Keypair::new();
-        let space = spl_token_interface::state::Account::LEN;
         let rent = self
             .rpc
-            .get_minimum_balance_for_rent_exemption(space)
+            .get_minimum_balance_for_rent_exemption(tessera_sdk::token::ACCOUNT_LEN)
             .await
             .unwrap();
-        self.send(
-            &[
-                solana_system_interface::instruction::create_account(
-                    &self.payer.pubkey(),
-                    &acc.pubkey(),
-                    rent,
-                    space as u64,
-                    &spl_token_interface::ID,
-                ),
-                spl_token_interface::instruction::initialize_account3(
-                    &spl_token_interface::ID,
-                    &acc.pubkey(),
-                    &self.mint.pubkey(),
-                    owner,
-                )
-                .unwrap(),
-            ],
-            &[&acc],
-        )
-        .await
-        .expect("token account");
+        let ixs = tessera_sdk::token::create_token_account(
+            &self.payer.pubkey(),
+            &acc.pubkey(),
+            &self.mint.pubkey(),
+            owner,
+            rent,
+        );
+        self.send(&ixs, &[&acc]).await.expect("token account");
         acc.pubkey()
     }
 
     pub async fn mint_to(&self, account: &Pubkey, amount: u64) {
-        let ixn = spl_token_interface::instruction::mint_to(
-            &spl_token_interface::ID,
+        let ixn = tessera_sdk::token::mint_to(
             &self.mint.pubkey(),
             account,
             &self.mint_authority.pubkey(),
-            &[],
             amount,
-        )
-        .unwrap();
+        );
         let auth = self.mint_authority.insecure_clone();
         self.send(&[ixn], &[&auth]).await.expect("mint_to");
     }

@@ -87,19 +87,7 @@ async fn whole_job_lifecycle_pays_everyone_exactly() {
         (16, 2, 1_600)
     );
 
-    let wallet = artist.wallet.insecure_clone();
-    let treasury = env.treasury;
-    env.send(
-        &[ix::approve_job(
-            &wallet.pubkey(),
-            id,
-            &treasury,
-            &artist.token,
-        )],
-        &[&wallet],
-    )
-    .await
-    .unwrap();
+    env.approve(&artist, id).await.unwrap();
     // fee = 2.5% of 1 600 = 40; refund = 2 000 − 1 600 − 40 = 360.
     assert_eq!(env.balance(&env.treasury.clone()).await, 40);
     assert_eq!(env.balance(&artist.token).await, 3_360);

@@ -27,9 +27,11 @@ fn main() {
     r.render_tile(&key, &scene, &warm).expect("warm-up");
     let full = TileRequest::whole_frame(w, h, spp, b, 0);
     let mut best = f64::MAX;
+    let mut best_cpu = f64::MAX;
     let mut hash = String::new();
     for _ in 0..reps {
         let t0 = Instant::now();
+        let c0 = cpu_seconds();
         if tile == 0 {
             let img = r.render_tile(&key, &scene, &full).expect("render");
             hash = img.hash[..6].iter().map(|x| format!("{x:02x}")).collect();
@@ -43,9 +45,20 @@ fn main() {
             hash = "(tiled)".into();
         }
         best = best.min(t0.elapsed().as_secs_f64());
+        best_cpu = best_cpu.min(cpu_seconds() - c0);
     }
     let msps = w as f64 * h as f64 * spp as f64 / best / 1e6;
     println!(
-        "{w}x{h} spp={spp} bounces={b} tile={tile}: {best:.3} s, {msps:.3} Msamples/s, hash {hash}"
+        "{w}x{h} spp={spp} bounces={b} tile={tile}: {best:.3} s, {msps:.3} Msamples/s, cpu {best_cpu:.3} s, hash {hash}"
     );
+}
+
+/// User + system CPU time of this process (all threads, lavapipe's workers included), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are fields 14 and 15.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }

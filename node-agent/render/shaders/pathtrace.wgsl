@@ -403,21 +403,37 @@ fn camera_ray(px: u32, py: u32) -> array<vec3<f32>, 2> {
     return array<vec3<f32>, 2>(g.cam_pos.xyz, normalize(d));
 }
 
-fn radiance(px: u32, py: u32, sample: u32) -> vec3<f32> {
+// A path in flight: the ray to trace next and what it carries so far.
+struct Path {
+    o: vec3<f32>,
+    d: vec3<f32>,
+    throughput: vec3<f32>,
+    l: vec3<f32>,
+    last_pdf: f32,
+    depth: u32,
+}
+
+fn start_path(px: u32, py: u32, sample: u32) -> Path {
     rng = pcg_hash(px ^ pcg_hash(py ^ pcg_hash(sample ^ pcg_hash(params.seed.x ^ pcg_hash(params.seed.y)))));
     let ray = camera_ray(px, py);
-    var o = ray[0];
-    var d = ray[1];
-    var throughput = vec3<f32>(1.0);
-    var l = vec3<f32>(0.0);
-    var last_pdf = 0.0;
+    return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u);
+}
+
+// Extends the path by one vertex. Returns true when the path has ended (its radiance is `l`).
+fn path_vertex(path: ptr<function, Path>) -> bool {
     let max_bounces = params.samples.z;
     let have_lights = globals.counts.x > 0u;
-    for (var depth = 0u; depth <= max_bounces; depth = depth + 1u) {
+    let o = (*path).o;
+    let d = (*path).d;
+    let depth = (*path).depth;
+    var throughput = (*path).throughput;
+    var l = (*path).l;
+    let last_pdf = (*path).last_pdf;
+    {
         let h = trace(o, d, BIG, false);
         if (h.tri == NO_HIT) {
-            l = l + throughput * environment(d);
-            break;
+            (*path).l = l + throughput * environment(d);
+            return true;
         }
         let tr = tris[h.tri];
         let sh = shades[h.tri];
@@ -481,24 +497,26 @@ fn radiance(px: u32, py: u32, sample: u32) -> vec3<f32> {
         if (have_lights) {
             l = l + throughput * next_event(s, wo, depth < max_bounces);
         }
+        (*path).l = l;
         // max_bounces counts indirect bounces (as Cycles does): 0 = direct light only.
-        if (depth == max_bounces) { break; }
+        if (depth == max_bounces) { return true; }
 
         let wi = sample_brdf(s, wo);
         let ev = eval_brdf(s, wo, wi);
-        if (ev.pdf <= 0.0) { break; }
+        if (ev.pdf <= 0.0) { return true; }
         throughput = throughput * ev.f_cos / ev.pdf;
-        last_pdf = ev.pdf;
-        o = offset_origin(s.p, ng);
-        d = wi;
+        (*path).last_pdf = ev.pdf;
+        (*path).o = offset_origin(s.p, ng);
+        (*path).d = wi;
+        (*path).depth = depth + 1u;
         if (depth >= 2u) {
             let q = min(max(throughput.x, max(throughput.y, throughput.z)), 0.95);
-            if (rand() >= q) { break; }
+            if (rand() >= q) { return true; }
             throughput = throughput / q;
         }
+        (*path).throughput = throughput;
     }
-    if (is_bad(l)) { return vec3<f32>(0.0); }
-    return l;
+    return false;
 }
 
 @compute @workgroup_size(8, 8, 1)
@@ -511,8 +529,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let idx = ly * params.tile.z + lx;
     var acc = vec3<f32>(0.0);
     if (params.samples.x > 0u) { acc = accum[idx].xyz; }
-    for (var s = params.samples.x; s < params.samples.y; s = s + 1u) {
-        acc = acc + radiance(px, py, s);
+    // One loop over path vertices; a lane whose path ends starts its pixel's next sample at
+    // once, so lanes of a SIMD group (CPU drivers) do not idle while others finish long paths.
+    // Samples still finish in index order, so the sum is the same however work is split.
+    var sample = params.samples.x;
+    if (sample < params.samples.y) {
+        var path = start_path(px, py, sample);
+        loop {
+            if (path_vertex(&path)) {
+                acc = acc + select(path.l, vec3<f32>(0.0), is_bad(path.l));
+                sample = sample + 1u;
+                if (sample >= params.samples.y) { break; }
+                path = start_path(px, py, sample);
+            }
+        }
     }
     accum[idx] = vec4<f32>(acc, 1.0);
 }

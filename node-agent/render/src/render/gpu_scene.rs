@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 pub struct GpuScene {
     pub set: DescriptorSet,
-    /// Measured throughput on this scene, in pixel-samples per second (sizes later submits).
-    pub rate: Option<f64>,
+    /// Measured throughput on this scene (sizes later submits).
+    pub throughput: super::tile::Throughput,
     /// Which compiled shader variant renders this scene (index into the renderer's pipelines).
     pub variant: usize,
     _buffers: Vec<Buffer>,
@@ -125,7 +125,7 @@ impl GpuScene {
         }
         Ok(GpuScene {
             set,
-            rate: None,
+            throughput: Default::default(),
             variant,
             _buffers: buffers,
         })

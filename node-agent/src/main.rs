@@ -22,8 +22,6 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    // First, while this is the only thread: lavapipe reads it when the device is created.
-    tessera_render::set_cpu_driver_threads();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

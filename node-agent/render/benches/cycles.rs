@@ -130,7 +130,6 @@ fn size_arg() -> Option<(u32, u32)> {
 }
 
 fn main() {
-    tessera_render::set_cpu_driver_threads();
     let (w, h) =
         size_arg().unwrap_or((env_u32("BENCH_WIDTH", 1920), env_u32("BENCH_HEIGHT", 1080)));
     let (spp, bounces) = (env_u32("BENCH_SPP", 16), env_u32("BENCH_BOUNCES", 6));

@@ -9,7 +9,6 @@ use std::time::Instant;
 use tessera_render::{DeviceOptions, Renderer, Scene, TileRequest, STANDARD_SCENE_GLB};
 
 fn main() {
-    tessera_render::set_cpu_driver_threads();
     let a: Vec<u32> = std::env::args()
         .skip(1)
         .map(|s| {

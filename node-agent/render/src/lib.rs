@@ -28,22 +28,6 @@ pub fn pixel_hash(rgba8: &[u8]) -> [u8; 32] {
     *blake3::hash(rgba8).as_bytes()
 }
 
-/// Worker threads for Mesa's CPU drivers (lavapipe/llvmpipe), which read `LP_NUM_THREADS` when
-/// the Vulkan device is created; GPU drivers ignore it. Call at the very start of `main`, before
-/// any other thread exists (it sets an environment variable). Leaves a value the user set alone.
-///
-/// Twice the available cores: with one worker per core, Linux was seen to wake both workers
-/// of a 2-core machine onto the same core and leave them there for whole dispatches (107% CPU
-/// instead of 190%); with four, the same renders ran 12–19% faster in wall time for the same
-/// CPU time and the same bytes (node-agent/render/README.md).
-pub fn set_cpu_driver_threads() {
-    if std::env::var_os("LP_NUM_THREADS").is_some() {
-        return;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::env::set_var("LP_NUM_THREADS", (2 * cores).min(32).to_string());
-}
-
 /// Lower-case hex of a hash, as the CLI prints it.
 pub fn hex(hash: &[u8; 32]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()

@@ -57,6 +57,10 @@ const LIGHT_SPOT: u32 = 2u;
 
 // ---------------- random numbers (PCG) ----------------
 var<private> rng: u32;
+// Set when a loop ended while its own condition still held: llvmpipe (lavapipe) silently stops
+// every loop of an invocation after 65 535 iterations per dispatch. The host sees it as a
+// negative accumulator w and renders again with fewer samples per dispatch.
+var<private> cut: bool;
 
 fn pcg_hash(v: u32) -> u32 {
     let s = v * 747796405u + 2891336453u;
@@ -97,6 +101,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     let scale = globals.bvh_step.xyz * inv;
     let offset = (globals.bvh_origin.xyz - o) * inv;
     var node = 0u;
+    var finished = false;
     // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
     // branch under a mask) do not pay for a triangle test at every inner node: first walk
     // the nodes to the next leaf the ray enters, then test that leaf's triangles.
@@ -120,7 +125,11 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
                 break;
             }
         }
-        if (first == last) { break; }
+        if (first == last) {
+            if (node < end) { cut = true; } // the walk stopped before the end: cut short
+            finished = true;
+            break;
+        }
         for (var i = first; i < last; i = i + 1u) {
             let tr = tris[i];
             let e1 = tr.e1.xyz;
@@ -139,6 +148,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             }
         }
     }
+    if (!finished) { cut = true; } // left the loop without its `break`: cut short
     return hit;
 }
 
@@ -311,6 +321,7 @@ fn pick_light(u: f32) -> u32 {
         let mid = (lo + hi) / 2u;
         if (u < lights[mid].info.y) { hi = mid; } else { lo = mid + 1u; }
     }
+    if (lo < hi) { cut = true; }
     return lo;
 }
 
@@ -528,7 +539,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let py = params.tile.y + ly;
     let idx = ly * params.tile.z + lx;
     var acc = vec3<f32>(0.0);
-    if (params.samples.x > 0u) { acc = accum[idx].xyz; }
+    if (params.samples.x > 0u) {
+        let prev = accum[idx];
+        acc = prev.xyz;
+        cut = prev.w < 0.0;
+    }
     // One loop over path vertices; a lane whose path ends starts its pixel's next sample at
     // once, so lanes of a SIMD group (CPU drivers) do not idle while others finish long paths.
     // Samples still finish in index order, so the sum is the same however work is split.
@@ -544,5 +559,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    accum[idx] = vec4<f32>(acc, 1.0);
+    if (sample < params.samples.y) { cut = true; }
+    accum[idx] = vec4<f32>(acc, select(1.0, -1.0, cut));
 }

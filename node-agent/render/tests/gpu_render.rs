@@ -276,3 +276,54 @@ fn high_sample_counts_are_not_darker() {
         "mean radiance at 1024 spp {high:.4} vs 32 spp {low:.4}"
     );
 }
+
+/// A ray that enters the box of every one of 40 000 stacked triangles and hits none needs more
+/// loop iterations than lavapipe runs per invocation and dispatch (65 535), even for one sample.
+/// The shader notices its loops were cut short and the renderer reports it instead of returning
+/// wrong pixels. GPU drivers have no such limit and render it (the ray sees the white sky).
+#[test]
+fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.5, 0.5, 0.5]));
+    // Half squares (x + z ≤ 1) one above the other: each one's box is the whole unit square.
+    let n = 40_000u32;
+    let mut pos = Vec::with_capacity(n as usize * 9);
+    for i in 0..n {
+        let y = -(i as f32) * 1e-4;
+        pos.extend_from_slice(&[0.0, y, 0.0, 0.0, y, 1.0, 1.0, y, 0.0]);
+    }
+    let idx: Vec<u32> = (0..n * 3).collect();
+    let p = b.floats(&pos, "VEC3", 3);
+    let i = b.indices(&idx);
+    b.meshes.push(
+        json!({"primitives": [{"attributes": {"POSITION": p}, "indices": i, "material": m}]}),
+    );
+    b.nodes.push(json!({"mesh": b.meshes.len() - 1}));
+    // Looking down at (0.75, 0.75), where x + z > 1: no triangle is hit.
+    b.ortho_down([0.75, 1.0, 0.75], 0.1);
+    b.scene_extras = Some(json!({"tessera_environment": {"color": [1.0, 1.0, 1.0]}}));
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    let mut r = renderer();
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(8, 8, 2, 0, 1)
+    };
+    match r.render_tile(&[9; 32], &scene, &req) {
+        Err(e) => {
+            assert!(
+                r.device_name().contains("llvmpipe"),
+                "only the CPU driver has a loop limit, got {e} on {}",
+                r.device_name()
+            );
+            assert!(e.to_string().contains("loop iterations"), "{e}");
+        }
+        Ok(img) => {
+            assert!(
+                !r.device_name().contains("llvmpipe"),
+                "lavapipe cannot finish these rays; it returned pixels anyway"
+            );
+            let m = mean_linear(&img, 0, 0, 8, 8);
+            assert!(m.iter().all(|c| (c - 1.0).abs() < 1e-3), "sky {m:?}");
+        }
+    }
+}

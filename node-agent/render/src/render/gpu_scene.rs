@@ -10,6 +10,8 @@ pub struct GpuScene {
     pub set: DescriptorSet,
     /// Measured throughput on this scene (sizes later submits).
     pub throughput: super::tile::Throughput,
+    /// Samples × (bounces + 1) per dispatch at most (lowered when the driver cuts loops short).
+    pub vertices_per_dispatch: u32,
     /// Which compiled shader variant renders this scene (index into the renderer's pipelines).
     pub variant: usize,
     _buffers: Vec<Buffer>,
@@ -126,6 +128,7 @@ impl GpuScene {
         Ok(GpuScene {
             set,
             throughput: Default::default(),
+            vertices_per_dispatch: super::tile::INITIAL_VERTICES_PER_DISPATCH,
             variant,
             _buffers: buffers,
         })

@@ -26,11 +26,13 @@ const PROBE_S: f64 = 0.1;
 /// Submits are timed together until they add up to this much wall time (single short submits
 /// time mostly overhead).
 const MIN_MEASURE_S: f64 = 0.05;
-/// Samples × (bounces + 1) per dispatch at most. llvmpipe (lavapipe) stops every loop of an
-/// invocation once all loops together have run 65 535 iterations in one dispatch, silently
-/// (paths are cut short: darker pixels). A path vertex costs roughly 100–500 iterations
-/// (traversal of two rays), so this keeps a dispatch near 10 000 for typical scenes.
-const VERTICES_PER_DISPATCH: u32 = 64;
+/// Samples × (bounces + 1) per dispatch at most, to start with. llvmpipe (lavapipe) stops every
+/// loop of an invocation once all loops together have run 65 535 iterations in one dispatch
+/// (paths would be cut short: darker pixels). The shader reports a cut loop (negative
+/// accumulator w); the tile is then rendered again with half as many samples per dispatch, and
+/// the scene keeps the smaller figure. More samples per dispatch keep more SIMD lanes busy: a lane
+/// whose samples are done idles until the slowest lane of its group finishes.
+pub const INITIAL_VERTICES_PER_DISPATCH: u32 = 256;
 
 /// Measured throughput of one scene on this device (pixel-samples per second), which sizes the
 /// submits.
@@ -118,9 +120,52 @@ pub fn render(
         readback.as_ref().expect("allocated"),
     );
     scene.set.bind(ACCUM_BINDING, accum);
+    let vertices = req.max_bounces + 1;
+    loop {
+        let max_samples = (scene.vertices_per_dispatch / vertices).clamp(1, req.spp);
+        let out = dispatch(
+            device,
+            commands,
+            pipeline,
+            scene,
+            accum,
+            readback,
+            req,
+            max_samples,
+        )?;
+        if !out.chunks_exact(4).any(|px| px[3] < 0.0) {
+            return Ok(out);
+        }
+        if max_samples == 1 {
+            return Err(RenderError::Unsuitable(
+                "a single sample of a pixel exceeds the CPU driver's limit of 65 535 loop \
+                 iterations per dispatch (scene too large or deep for lavapipe)"
+                    .into(),
+            ));
+        }
+        scene.vertices_per_dispatch = (max_samples / 2) * vertices;
+        tracing::warn!(
+            samples_per_dispatch = max_samples / 2,
+            "the driver cut a dispatch short (loop limit); rendering the tile again"
+        );
+    }
+}
 
+/// Renders every sample of the tile into `accum` in submits of about `TARGET_SUBMIT_S`, at
+/// most `max_samples` samples each, and reads it back.
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    device: &Arc<Device>,
+    commands: &Commands,
+    pipeline: &ComputePipeline,
+    scene: &mut GpuScene,
+    accum: &Buffer,
+    readback: &Buffer,
+    req: &TileRequest,
+    max_samples: u32,
+) -> Result<Vec<f32>, RenderError> {
+    let bytes = req.width as u64 * req.height as u64 * 16;
     let d = &device.raw;
-    let max_samples = (VERTICES_PER_DISPATCH / (req.max_bounces + 1)).clamp(1, req.spp);
     let mut row = 0u32;
     let mut first = true;
     while row < req.height {

@@ -4,9 +4,9 @@
 //! `const HAS_TEXTURES: bool = false;`, bit 1 `const HAS_PUNCTUAL: bool = false;` (for scenes
 //! without textures / punctual lights; N = 0 is the file as written). CPU drivers (lavapipe) run
 //! both sides of every branch under a lane mask, so code that can never run for a scene still
-//! costs time unless it is compiled out. Bit 2 declares the BVH nodes (binding 1) as a 64 KiB
-//! uniform buffer instead of a storage buffer, for scenes of at most 4096 nodes: lavapipe reads
-//! a uniform buffer at per-lane offsets with a branch-free gather, a storage buffer with a
+//! costs time unless it is compiled out. Bit 2 swaps the block between `SCENE_ARRAYS_BEGIN` and
+//! `SCENE_ARRAYS_END` (the scene's storage buffers) for `SCENE_UNIFORM`, for small scenes: lavapipe
+//! reads a uniform buffer at per-lane offsets with a branch-free gather, a storage buffer with a
 //! bounds-checked loop over the lanes.
 
 use naga::back::spv;
@@ -14,9 +14,26 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 use std::path::PathBuf;
 
 const SHADERS: &[&str] = &["pathtrace"];
-const NODES_STORAGE: &str = "@group(0) @binding(1) var<storage, read> nodes: array<vec4<u32>>;";
-const NODES_UNIFORM: &str =
-    "@group(0) @binding(1) var<uniform> nodes: array<vec4<u32>, 4096>; // UNIFORM_NODES";
+/// The small-scene variant's scene arrays: 64 KiB uniform buffers of 4096 vec4 (per-triangle
+/// records split by component so that each fits) and 512 materials and lights. The limits are
+/// `UNIFORM_ENTRIES` and `UNIFORM_RECORDS` in src/render/mod.rs; the bindings its `SCENE_UNIFORM_BINDINGS`.
+const SCENE_UNIFORM: &str = "// Small-scene variant (build.rs): every scene array in uniform buffers.
+@group(0) @binding(1) var<uniform> nodes: array<vec4<u32>, 4096>;
+@group(0) @binding(2) var<uniform> tri_v0: array<vec4<f32>, 4096>;
+@group(0) @binding(10) var<uniform> tri_e1: array<vec4<f32>, 4096>;
+@group(0) @binding(11) var<uniform> tri_e2: array<vec4<f32>, 4096>;
+@group(0) @binding(3) var<uniform> shade_n0: array<vec4<f32>, 4096>;
+@group(0) @binding(12) var<uniform> shade_n1: array<vec4<f32>, 4096>;
+@group(0) @binding(13) var<uniform> shade_n2: array<vec4<f32>, 4096>;
+@group(0) @binding(14) var<uniform> shade_extra: array<vec4<f32>, 4096>;
+@group(0) @binding(4) var<uniform> materials: array<Material, 512>;
+@group(0) @binding(7) var<uniform> lights: array<Light, 512>;
+fn node_at(i: u32) -> vec4<u32> { return nodes[i]; }
+fn tri_at(i: u32) -> Tri { return Tri(tri_v0[i], tri_e1[i], tri_e2[i]); }
+fn shade_at(i: u32) -> Shade { return Shade(shade_n0[i], shade_n1[i], shade_n2[i], shade_extra[i]); }
+fn material_at(i: u32) -> Material { return materials[i]; }
+fn light_at(i: u32) -> Light { return lights[i]; }
+";
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
@@ -39,11 +56,12 @@ fn main() {
                 }
             }
             if variant & (1 << flags.len()) != 0 {
-                assert!(
-                    text.contains(NODES_STORAGE),
-                    "{src_path} must declare `{NODES_STORAGE}`"
-                );
-                text = text.replace(NODES_STORAGE, NODES_UNIFORM);
+                let begin = text.find("// SCENE_ARRAYS_BEGIN");
+                let end = text.find("// SCENE_ARRAYS_END");
+                let (Some(begin), Some(end)) = (begin, end) else {
+                    panic!("{src_path} must mark its scene arrays with SCENE_ARRAYS_BEGIN/END");
+                };
+                text.replace_range(begin..end, SCENE_UNIFORM);
             }
             compile(
                 &text,

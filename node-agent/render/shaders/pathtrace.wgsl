@@ -30,16 +30,23 @@ struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec
 struct Texture { info: vec4<u32> }
 struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>, cone: vec4<f32> }
 
-@group(0) @binding(0) var<storage, read> globals: Globals;
+// A uniform buffer: read at the same offset by every invocation, a scalar load on CPU drivers.
+@group(0) @binding(0) var<uniform> globals: Globals;
+// SCENE_ARRAYS_BEGIN (build.rs swaps this block for uniform buffers in the small-scene variants)
 // Packed BVH nodes (src/scene/bvh.rs `pack`): 16-bit bounds on a grid, index | count << 24.
-// build.rs also compiles a variant with this line as a 4096-node uniform buffer (small scenes).
 @group(0) @binding(1) var<storage, read> nodes: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> tris: array<Tri>;
 @group(0) @binding(3) var<storage, read> shades: array<Shade>;
 @group(0) @binding(4) var<storage, read> materials: array<Material>;
+@group(0) @binding(7) var<storage, read> lights: array<Light>;
+fn node_at(i: u32) -> vec4<u32> { return nodes[i]; }
+fn tri_at(i: u32) -> Tri { return tris[i]; }
+fn shade_at(i: u32) -> Shade { return shades[i]; }
+fn material_at(i: u32) -> Material { return materials[i]; }
+fn light_at(i: u32) -> Light { return lights[i]; }
+// SCENE_ARRAYS_END
 @group(0) @binding(5) var<storage, read> textures: array<Texture>;
 @group(0) @binding(6) var<storage, read> texels: array<u32>;
-@group(0) @binding(7) var<storage, read> lights: array<Light>;
 @group(0) @binding(8) var<storage, read> env_texels: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> accum: array<vec4<f32>>;
 
@@ -109,7 +116,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
         var first = 0u;
         var last = 0u;
         while (node < end) {
-            let n = nodes[node];
+            let n = node_at(node);
             let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
             let qmax = vec3<u32>(n.y >> 16u, n.z & 0xffffu, n.z >> 16u);
             let index = n.w & 0xffffffu;
@@ -131,7 +138,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             break;
         }
         for (var i = first; i < last; i = i + 1u) {
-            let tr = tris[i];
+            let tr = tri_at(i);
             let e1 = tr.e1.xyz;
             let e2 = tr.e2.xyz;
             let p = cross(d, e2);
@@ -304,7 +311,7 @@ fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
 fn tri_emission(tri_index: u32, m: Material, u: f32, v: f32) -> vec3<f32> {
     var e = m.emissive.xyz;
     if (HAS_TEXTURES && m.tex.z >= 0) {
-        let sh = shades[tri_index];
+        let sh = shade_at(tri_index);
         let uv0 = vec2<f32>(sh.n0.w, sh.n1.w);
         let uv1 = vec2<f32>(sh.n2.w, sh.extra.x);
         let uv2 = sh.extra.yz;
@@ -319,7 +326,7 @@ fn pick_light(u: f32) -> u32 {
     var hi = globals.counts.x - 1u;
     while (lo < hi) {
         let mid = (lo + hi) / 2u;
-        if (u < lights[mid].info.y) { hi = mid; } else { lo = mid + 1u; }
+        if (u < light_at(mid).info.y) { hi = mid; } else { lo = mid + 1u; }
     }
     if (lo < hi) { cut = true; }
     return lo;
@@ -338,7 +345,7 @@ fn unoccluded(o: vec3<f32>, d: vec3<f32>, dist: f32) -> bool {
 // At the last vertex (`mis` false) no BSDF ray follows, so the light sample takes full weight.
 fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
     let li = pick_light(rand());
-    let light = lights[li];
+    let light = light_at(li);
     let kind = u32(light.info.x);
     let pick = light.info.z;
     let o = offset_origin(s.p, s.ng);
@@ -346,7 +353,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
     let u2 = rand();
     if (kind == LIGHT_TRIANGLE) {
         let ti = bitcast<u32>(light.pos.x);
-        let tr = tris[ti];
+        let tr = tri_at(ti);
         let su = sqrt(u1);
         let bu = su * (1.0 - u2);
         let bv = su * u2;
@@ -360,7 +367,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
         let dist = sqrt(dist2);
         let wi = to / dist;
         var cos_l = -dot(wi, nl);
-        let m = materials[bitcast<u32>(tr.v0.w)];
+        let m = material_at(bitcast<u32>(tr.v0.w));
         if (m.emissive.w > 0.5) { cos_l = abs(cos_l); }
         if (cos_l <= 1e-6) { return vec3<f32>(0.0); }
         let ev = eval_brdf(s, wo, wi);
@@ -446,9 +453,9 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             (*path).l = l + throughput * environment(d);
             return true;
         }
-        let tr = tris[h.tri];
-        let sh = shades[h.tri];
-        let m = materials[bitcast<u32>(tr.v0.w)];
+        let tr = tri_at(h.tri);
+        let sh = shade_at(h.tri);
+        let m = material_at(bitcast<u32>(tr.v0.w));
         let c = cross(tr.e1.xyz, tr.e2.xyz);
         let area2 = length(c);
         var ng = c / max(area2, 1e-30);

@@ -327,3 +327,71 @@ fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
         }
     }
 }
+
+/// A base-colour texture of two texels (sRGB) on a diffuse plane under a white environment:
+/// each half of the plane shows its texel's linear colour (white furnace), through the texture
+/// lookup, sRGB decoding and interpolated UVs.
+#[test]
+fn textured_plane_shows_its_texels_in_linear_light() {
+    use base64::Engine;
+    let (a, c) = ([200u8, 60, 30], [40u8, 160, 220]);
+    let img = image::RgbaImage::from_fn(2, 1, |x, _| {
+        let p = if x == 0 { a } else { c };
+        image::Rgba([p[0], p[1], p[2], 255])
+    });
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let uri = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    );
+    let mut b = Builder::default();
+    b.images.push(json!({ "uri": uri }));
+    b.textures.push(json!({"source": 0, "sampler": 0}));
+    // No specular lobe (KHR_materials_specular factor 0): the plane's albedo is the texel.
+    b.extensions.push("KHR_materials_specular");
+    let m = b.material(json!({"pbrMetallicRoughness": {
+        "baseColorTexture": {"index": 0}, "metallicFactor": 0.0, "roughnessFactor": 0.4},
+        "extensions": {"KHR_materials_specular": {"specularFactor": 0.0}}}));
+    b.quad(
+        [
+            [-1.0, 0.0, 1.0],
+            [1.0, 0.0, 1.0],
+            [1.0, 0.0, -1.0],
+            [-1.0, 0.0, -1.0],
+        ],
+        m,
+    );
+    b.ortho_down([0.0, 1.0, 0.0], 1.0);
+    b.scene_extras = Some(json!({"tessera_environment": {"color": [1.0, 1.0, 1.0]}}));
+    let mut json = b.json(None);
+    json["samplers"] = json!([{"wrapS": 33071, "wrapT": 33071}]); // clamp to edge
+    let scene = Scene::from_bundle(&glb_from(&json, &b.bin)).unwrap();
+    let mut r = renderer();
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(16, 16, 64, 2, 1)
+    };
+    let img = r.render_tile(&[10; 32], &scene, &req).unwrap();
+    let linear = |p: [u8; 3]| {
+        p.map(|v| {
+            let v = v as f64 / 255.0;
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        })
+    };
+    let (la, lc) = (linear(a), linear(c));
+    // Columns 1–2 and 13–14 lie where u < 0.19 or u > 0.81: one texel each (clamped).
+    let left = mean_linear(&img, 1, 2, 3, 14);
+    let right = mean_linear(&img, 13, 2, 15, 14);
+    let close = |m: [f64; 3], e: [f64; 3]| (0..3).all(|k| (m[k] - e[k]).abs() < 0.015);
+    assert!(
+        (close(left, la) && close(right, lc)) || (close(left, lc) && close(right, la)),
+        "halves {left:?} / {right:?}, texels {la:?} / {lc:?}"
+    );
+    assert!(!close(left, right), "both halves alike: {left:?}");
+}

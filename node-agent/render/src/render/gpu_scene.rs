@@ -23,13 +23,10 @@ impl GpuScene {
         commands: &Commands,
         pipeline: &ComputePipeline,
         variant: usize,
+        small_scene: bool,
         scene: &Scene,
     ) -> Result<GpuScene, RenderError> {
-        let mut packed = crate::scene::bvh::pack(&scene.nodes).map_err(RenderError::Unsuitable)?;
-        if pipeline.uniform_binding.is_some() {
-            // The shader declares the whole 4096-node array: bind all 64 KiB of it.
-            packed.nodes.resize(super::UNIFORM_NODES, [0; 4]);
-        }
+        let packed = crate::scene::bvh::pack(&scene.nodes).map_err(RenderError::Unsuitable)?;
         let mut g = scene.globals();
         g.bvh_origin = [packed.origin[0], packed.origin[1], packed.origin[2], 0.0];
         g.bvh_step = [packed.step[0], packed.step[1], packed.step[2], 0.0];
@@ -59,26 +56,65 @@ impl GpuScene {
         } else {
             &scene.lights
         };
-        // Binding order matches shaders/pathtrace.wgsl.
-        let data: [&[u8]; 9] = [
-            bytemuck::cast_slice(&globals),
-            bytemuck::cast_slice(&packed.nodes),
-            bytemuck::cast_slice(&scene.tris),
-            bytemuck::cast_slice(&scene.shade),
-            bytemuck::cast_slice(&scene.materials),
-            bytemuck::cast_slice(textures),
-            bytemuck::cast_slice(texels),
-            bytemuck::cast_slice(lights),
-            bytemuck::cast_slice(&env),
+        use super::layout as b;
+        const _: () = assert!(size_of::<crate::scene::GpuMaterial>() == 80);
+        const _: () = assert!(size_of::<crate::scene::GpuLight>() == 80);
+        let mut data: Vec<(u32, Vec<u8>)> = vec![
+            (b::GLOBALS, bytemuck::cast_slice(&globals).to_vec()),
+            (b::TEXTURES, bytemuck::cast_slice(textures).to_vec()),
+            (b::TEXELS, bytemuck::cast_slice(texels).to_vec()),
+            (b::ENV_TEXELS, bytemuck::cast_slice(&env).to_vec()),
         ];
+        if small_scene {
+            // The shader declares whole arrays: bind all of each (zero-padded).
+            let column = |f: &dyn Fn(usize) -> [f32; 4], n: usize| {
+                let mut v: Vec<[f32; 4]> = (0..n).map(f).collect();
+                v.resize(b::UNIFORM_ENTRIES, [0.0; 4]);
+                bytemuck::cast_slice(&v).to_vec()
+            };
+            let records = |bytes: &[u8], record: usize| {
+                let mut v = bytes.to_vec();
+                v.resize(b::UNIFORM_RECORDS * record, 0);
+                v
+            };
+            let (t, s) = (&scene.tris, &scene.shade);
+            let mut nodes = packed.nodes.clone();
+            nodes.resize(b::UNIFORM_ENTRIES, [0; 4]);
+            data.extend([
+                (b::NODES, bytemuck::cast_slice(&nodes).to_vec()),
+                (b::TRIS, column(&|i| t[i].v0, t.len())),
+                (b::TRI_E1, column(&|i| t[i].e1, t.len())),
+                (b::TRI_E2, column(&|i| t[i].e2, t.len())),
+                (b::SHADES, column(&|i| s[i].n0, s.len())),
+                (b::SHADE_N1, column(&|i| s[i].n1, s.len())),
+                (b::SHADE_N2, column(&|i| s[i].n2, s.len())),
+                (b::SHADE_EXTRA, column(&|i| s[i].extra, s.len())),
+                (
+                    b::MATERIALS,
+                    records(bytemuck::cast_slice(&scene.materials), 80),
+                ),
+                (b::LIGHTS, records(bytemuck::cast_slice(lights), 80)),
+            ]);
+        } else {
+            data.extend([
+                (b::NODES, bytemuck::cast_slice(&packed.nodes).to_vec()),
+                (b::TRIS, bytemuck::cast_slice(&scene.tris).to_vec()),
+                (b::SHADES, bytemuck::cast_slice(&scene.shade).to_vec()),
+                (
+                    b::MATERIALS,
+                    bytemuck::cast_slice(&scene.materials).to_vec(),
+                ),
+                (b::LIGHTS, bytemuck::cast_slice(lights).to_vec()),
+            ]);
+        }
         let max_range = device.limits.max_storage_buffer_range as usize;
-        if let Some(big) = data.iter().find(|d| d.len() > max_range) {
+        if let Some((_, big)) = data.iter().find(|(_, d)| d.len() > max_range) {
             return Err(RenderError::Unsuitable(format!(
                 "scene array of {} bytes exceeds the device's storage buffer range ({max_range})",
                 big.len()
             )));
         }
-        let total: u64 = data.iter().map(|d| d.len() as u64).sum();
+        let total: u64 = data.iter().map(|(_, d)| d.len() as u64).sum();
         let mut staging = Buffer::new(
             device,
             total,
@@ -87,8 +123,8 @@ impl GpuScene {
         )?;
         let mut packed = Vec::with_capacity(total as usize);
         let mut buffers = Vec::with_capacity(data.len());
-        for (i, d) in data.iter().enumerate() {
-            let usage = if pipeline.uniform_binding == Some(i as u32) {
+        for (binding, d) in &data {
+            let usage = if pipeline.uniform_mask & (1 << binding) != 0 {
                 vk::BufferUsageFlags::UNIFORM_BUFFER
             } else {
                 vk::BufferUsageFlags::STORAGE_BUFFER
@@ -104,7 +140,7 @@ impl GpuScene {
         staging.write(&packed)?;
         let cmd = commands.begin()?;
         let mut offset = 0u64;
-        for (d, b) in data.iter().zip(&buffers) {
+        for ((_, d), b) in data.iter().zip(&buffers) {
             let region = [vk::BufferCopy::default()
                 .src_offset(offset)
                 .dst_offset(0)
@@ -122,8 +158,8 @@ impl GpuScene {
         commands.submit_and_wait()?;
         drop(staging);
         let mut set = DescriptorSet::new(device, pipeline)?;
-        for (i, b) in buffers.iter().enumerate() {
-            set.bind(i as u32, b);
+        for ((binding, _), b) in data.iter().zip(&buffers) {
+            set.bind(*binding, b);
         }
         Ok(GpuScene {
             set,

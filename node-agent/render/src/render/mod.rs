@@ -1,6 +1,7 @@
 //! Tile dispatch and readback on top of `vulkan/`.
 
 mod gpu_scene;
+mod layout;
 mod output;
 mod tile;
 
@@ -14,8 +15,7 @@ pub use output::TileImage;
 
 /// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`, by variant: bit 0 = without
 /// texture lookups, bit 1 = without punctual lights (code a scene cannot use, compiled out),
-/// bit 2 = BVH nodes in a uniform buffer (binding [`tile::NODES_BINDING`], at most
-/// [`UNIFORM_NODES`] nodes; faster on CPU drivers).
+/// bit 2 = small scene, its arrays in uniform buffers (see [`layout`]; faster on CPU drivers).
 const PATHTRACE_SPV: [&[u8]; 8] = [
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v0.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v1.spv")),
@@ -26,9 +26,7 @@ const PATHTRACE_SPV: [&[u8]; 8] = [
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v6.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v7.spv")),
 ];
-/// BVH nodes the uniform-buffer variant holds (16 bytes each: a 64 KiB uniform buffer).
-pub(crate) const UNIFORM_NODES: usize = 4096;
-const VARIANT_UNIFORM_NODES: usize = 4;
+const VARIANT_SMALL_SCENE: usize = 4;
 /// Scenes kept on the GPU at once (least recently used is evicted).
 const SCENE_CACHE: usize = 2;
 
@@ -185,26 +183,28 @@ impl Renderer {
                 if self.scenes.len() >= SCENE_CACHE {
                     self.scenes.remove(0);
                 }
-                let uniform_nodes = scene.nodes.len() <= UNIFORM_NODES
-                    && self.device.limits.max_uniform_buffer_range as usize >= UNIFORM_NODES * 16;
+                let small = layout::fits_small_scene(scene, &self.device.limits);
                 let variant = usize::from(scene.textures.is_empty())
                     | usize::from(!scene.has_punctual_lights()) << 1
-                    | if uniform_nodes {
-                        VARIANT_UNIFORM_NODES
-                    } else {
-                        0
-                    };
+                    | if small { VARIANT_SMALL_SCENE } else { 0 };
                 let pipeline = match &mut self.pipelines[variant] {
                     Some(p) => p,
                     slot => slot.insert(ComputePipeline::new(
                         &self.device,
                         PATHTRACE_SPV[variant],
-                        tile::BINDINGS,
-                        uniform_nodes.then_some(tile::NODES_BINDING),
+                        layout::bindings(small),
+                        layout::uniform_mask(small),
                         tile::PUSH_BYTES,
                     )?),
                 };
-                let gpu = GpuScene::upload(&self.device, &self.commands, pipeline, variant, scene)?;
+                let gpu = GpuScene::upload(
+                    &self.device,
+                    &self.commands,
+                    pipeline,
+                    variant,
+                    small,
+                    scene,
+                )?;
                 self.scenes.push((*scene_key, gpu));
                 self.scenes.len() - 1
             }

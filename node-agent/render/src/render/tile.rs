@@ -11,10 +11,6 @@ use ash::vk;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub const BINDINGS: u32 = 10;
-const ACCUM_BINDING: u32 = 9;
-/// The packed BVH nodes (a uniform buffer in the `UNIFORM_NODES` shader variants).
-pub const NODES_BINDING: u32 = 1;
 pub const PUSH_BYTES: u32 = 64;
 const WORKGROUP: u32 = 8;
 /// Target wall time of one submit; well under the ~2 s of common GPU watchdogs.
@@ -119,7 +115,7 @@ pub fn render(
         accum.as_ref().expect("allocated"),
         readback.as_ref().expect("allocated"),
     );
-    scene.set.bind(ACCUM_BINDING, accum);
+    scene.set.bind(super::layout::ACCUM, accum);
     let vertices = req.max_bounces + 1;
     loop {
         let max_samples = (scene.vertices_per_dispatch / vertices).clamp(1, req.spp);

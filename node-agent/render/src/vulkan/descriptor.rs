@@ -1,4 +1,4 @@
-//! One descriptor set of storage buffers (and at most one uniform buffer), with its own pool.
+//! One descriptor set of storage and uniform buffers, with its own pool.
 
 use super::buffer::Buffer;
 use super::device::Device;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 pub struct DescriptorSet {
     pub raw: vk::DescriptorSet,
     pool: vk::DescriptorPool,
-    uniform_binding: Option<u32>,
+    uniform_mask: u32,
     device: Arc<Device>,
 }
 
@@ -19,7 +19,7 @@ impl DescriptorSet {
         device: &Arc<Device>,
         pipeline: &ComputePipeline,
     ) -> Result<DescriptorSet, RenderError> {
-        let uniforms = u32::from(pipeline.uniform_binding.is_some());
+        let uniforms = (pipeline.uniform_mask & ((1 << pipeline.bindings) - 1)).count_ones();
         let all = [
             vk::DescriptorPoolSize::default()
                 .ty(vk::DescriptorType::STORAGE_BUFFER)
@@ -28,17 +28,17 @@ impl DescriptorSet {
                 .ty(vk::DescriptorType::UNIFORM_BUFFER)
                 .descriptor_count(uniforms),
         ];
-        let sizes = &all[..1 + uniforms as usize];
+        let sizes: Vec<_> = all.into_iter().filter(|s| s.descriptor_count > 0).collect();
         let info = vk::DescriptorPoolCreateInfo::default()
             .max_sets(1)
-            .pool_sizes(sizes);
+            .pool_sizes(&sizes);
         // SAFETY: valid device and create infos.
         let pool = unsafe { device.raw.create_descriptor_pool(&info, None) }
             .vk("vkCreateDescriptorPool")?;
         let mut set = DescriptorSet {
             raw: vk::DescriptorSet::null(),
             pool,
-            uniform_binding: pipeline.uniform_binding,
+            uniform_mask: pipeline.uniform_mask,
             device: device.clone(),
         };
         let layouts = [pipeline.set_layout];
@@ -59,10 +59,7 @@ impl DescriptorSet {
         let write = vk::WriteDescriptorSet::default()
             .dst_set(self.raw)
             .dst_binding(binding)
-            .descriptor_type(super::pipeline::descriptor_type(
-                binding,
-                self.uniform_binding,
-            ))
+            .descriptor_type(super::pipeline::descriptor_type(binding, self.uniform_mask))
             .buffer_info(&infos);
         // SAFETY: valid set and buffer; callers only rebind between waited submits.
         unsafe { self.device.raw.update_descriptor_sets(&[write], &[]) };

@@ -7,7 +7,7 @@ use ash::vk;
 use std::sync::Arc;
 
 /// Storage buffers the path-tracing pipeline binds at once.
-pub const REQUIRED_STORAGE_BUFFERS: u32 = 10;
+pub const REQUIRED_STORAGE_BUFFERS: u32 = 9;
 
 pub struct Device {
     pub raw: ash::Device,

@@ -1,5 +1,5 @@
-//! Compute pipeline: shader module, descriptor-set layout (storage buffers, optionally one
-//! uniform buffer), push constants.
+//! Compute pipeline: shader module, descriptor-set layout (storage and uniform buffers), push
+//! constants.
 
 use super::device::Device;
 use crate::error::{RenderError, VkContext};
@@ -11,19 +11,19 @@ pub struct ComputePipeline {
     pub layout: vk::PipelineLayout,
     pub set_layout: vk::DescriptorSetLayout,
     pub bindings: u32,
-    /// The binding that is a uniform buffer rather than a storage buffer, if any.
-    pub uniform_binding: Option<u32>,
+    /// Bit b set: binding b is a uniform buffer rather than a storage buffer.
+    pub uniform_mask: u32,
     device: Arc<Device>,
 }
 
 impl ComputePipeline {
     /// `spirv` is raw SPIR-V bytes (any alignment); bindings 0..`bindings` are storage buffers,
-    /// except `uniform_binding`, a uniform buffer.
+    /// except those set in `uniform_mask`, uniform buffers.
     pub fn new(
         device: &Arc<Device>,
         spirv: &[u8],
         bindings: u32,
-        uniform_binding: Option<u32>,
+        uniform_mask: u32,
         push_bytes: u32,
     ) -> Result<ComputePipeline, RenderError> {
         let d = &device.raw;
@@ -33,7 +33,7 @@ impl ComputePipeline {
             .map(|b| {
                 vk::DescriptorSetLayoutBinding::default()
                     .binding(b)
-                    .descriptor_type(descriptor_type(b, uniform_binding))
+                    .descriptor_type(descriptor_type(b, uniform_mask))
                     .descriptor_count(1)
                     .stage_flags(vk::ShaderStageFlags::COMPUTE)
             })
@@ -44,7 +44,7 @@ impl ComputePipeline {
             layout: vk::PipelineLayout::null(),
             set_layout: vk::DescriptorSetLayout::null(),
             bindings,
-            uniform_binding,
+            uniform_mask,
             device: device.clone(),
         };
         let info = vk::DescriptorSetLayoutCreateInfo::default().bindings(&list);
@@ -76,9 +76,9 @@ impl ComputePipeline {
     }
 }
 
-/// Descriptor type of `binding` in a layout whose only uniform buffer is `uniform_binding`.
-pub fn descriptor_type(binding: u32, uniform_binding: Option<u32>) -> vk::DescriptorType {
-    if uniform_binding == Some(binding) {
+/// Descriptor type of `binding` in a layout whose uniform buffers are the bits of `uniform_mask`.
+pub fn descriptor_type(binding: u32, uniform_mask: u32) -> vk::DescriptorType {
+    if uniform_mask & (1 << binding) != 0 {
         vk::DescriptorType::UNIFORM_BUFFER
     } else {
         vk::DescriptorType::STORAGE_BUFFER

@@ -1,0 +1,88 @@
+//! Which binding of `shaders/pathtrace.wgsl` holds what, per shader variant.
+//!
+//! All variants read the globals from a uniform buffer. Storage variants keep the scene arrays in
+//! storage buffers. The small-scene variant (`build.rs` `SCENE_UNIFORM`) puts them in 64 KiB
+//! uniform buffers, per-triangle records split by component so that each buffer holds 4096:
+//! lavapipe reads a uniform buffer at per-lane offsets with one gather, a storage buffer with a
+//! bounds-checked loop over the lanes.
+
+use crate::scene::Scene;
+use ash::vk;
+
+pub const GLOBALS: u32 = 0;
+pub const NODES: u32 = 1;
+pub const TRIS: u32 = 2; // small-scene variant: the v0 components
+pub const SHADES: u32 = 3; // small-scene variant: the n0 components
+pub const MATERIALS: u32 = 4;
+pub const TEXTURES: u32 = 5;
+pub const TEXELS: u32 = 6;
+pub const LIGHTS: u32 = 7;
+pub const ENV_TEXELS: u32 = 8;
+pub const ACCUM: u32 = 9;
+/// Small-scene variant only: the other components of the triangle and shading records.
+pub const TRI_E1: u32 = 10;
+pub const TRI_E2: u32 = 11;
+pub const SHADE_N1: u32 = 12;
+pub const SHADE_N2: u32 = 13;
+pub const SHADE_EXTRA: u32 = 14;
+
+/// Entries of a small-scene uniform array of vec4 (64 KiB): nodes, triangles, shading records.
+pub const UNIFORM_ENTRIES: usize = 4096;
+/// Materials and lights (80 bytes each) in the small-scene variant.
+pub const UNIFORM_RECORDS: usize = 512;
+const UNIFORM_BUFFERS: u32 = 11;
+
+/// Number of bindings of a variant's descriptor set.
+pub fn bindings(small_scene: bool) -> u32 {
+    if small_scene {
+        SHADE_EXTRA + 1
+    } else {
+        ACCUM + 1
+    }
+}
+
+/// Bit b set: binding b is a uniform buffer.
+pub fn uniform_mask(small_scene: bool) -> u32 {
+    let scene_arrays = [
+        NODES,
+        TRIS,
+        SHADES,
+        MATERIALS,
+        LIGHTS,
+        TRI_E1,
+        TRI_E2,
+        SHADE_N1,
+        SHADE_N2,
+        SHADE_EXTRA,
+    ];
+    let mut mask = 1 << GLOBALS;
+    if small_scene {
+        for b in scene_arrays {
+            mask |= 1 << b;
+        }
+    }
+    mask
+}
+
+/// Whether `scene` fits the small-scene variant on a device with these limits.
+pub fn fits_small_scene(scene: &Scene, limits: &vk::PhysicalDeviceLimits) -> bool {
+    scene.nodes.len() <= UNIFORM_ENTRIES
+        && scene.tris.len() <= UNIFORM_ENTRIES
+        && scene.materials.len() <= UNIFORM_RECORDS
+        && scene.lights.len() <= UNIFORM_RECORDS
+        && limits.max_uniform_buffer_range as usize >= UNIFORM_ENTRIES * 16
+        && limits.max_per_stage_descriptor_uniform_buffers >= UNIFORM_BUFFERS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_match_binding_counts() {
+        assert_eq!(uniform_mask(true).count_ones(), UNIFORM_BUFFERS);
+        assert_eq!(uniform_mask(false), 1);
+        assert!(uniform_mask(true) < 1 << bindings(true));
+        assert_eq!(uniform_mask(true) & (1 << ACCUM), 0);
+    }
+}

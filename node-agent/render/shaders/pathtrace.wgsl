@@ -110,11 +110,15 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     var node = 0u;
     var finished = false;
     // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
-    // branch under a mask) do not pay for a triangle test at every inner node: first walk
-    // the nodes to the next leaf the ray enters, then test that leaf's triangles.
+    // branch under a mask) do not pay for a triangle test at every inner node: first walk the
+    // nodes to the next two leaves the ray enters, then test their triangles. Two leaves per
+    // round: a lane that finds its first leaf early walks on instead of idling until the whole
+    // group has one (−2.7% instructions; the second walk uses the older, longer tmax).
     loop {
         var first = 0u;
         var last = 0u;
+        var first2 = 0u;
+        var last2 = 0u;
         while (node < end) {
             let n = node_at(node);
             let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
@@ -127,9 +131,13 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             let leaf = count > 0u;
             node = select(node + 1u, index, !entered && !leaf);
             if (entered && leaf) {
+                if (first != last) {
+                    first2 = index;
+                    last2 = index + count;
+                    break;
+                }
                 first = index;
                 last = index + count;
-                break;
             }
         }
         if (first == last) {
@@ -137,7 +145,10 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             finished = true;
             break;
         }
-        for (var i = first; i < last; i = i + 1u) {
+        let n1 = last - first;
+        let total = n1 + (last2 - first2);
+        for (var k = 0u; k < total; k = k + 1u) {
+            let i = select(first2 + (k - n1), first + k, k < n1);
             let tr = tri_at(i);
             let e1 = tr.e1.xyz;
             let e2 = tr.e2.xyz;

@@ -277,8 +277,9 @@ fn high_sample_counts_are_not_darker() {
     );
 }
 
-/// A ray that enters the box of every one of 40 000 stacked triangles and hits none needs more
-/// loop iterations than lavapipe runs per invocation and dispatch (65 535), even for one sample.
+/// A ray that enters the box of every one of 100 000 stacked triangles and hits none needs more
+/// loop iterations than lavapipe runs per invocation and dispatch (65 535), even for one sample:
+/// at least one per triangle test.
 /// The shader notices its loops were cut short and the renderer reports it instead of returning
 /// wrong pixels. GPU drivers have no such limit and render it (the ray sees the white sky).
 #[test]
@@ -286,10 +287,10 @@ fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
     let mut b = Builder::default();
     let m = b.material(diffuse([0.5, 0.5, 0.5]));
     // Half squares (x + z ≤ 1) one above the other: each one's box is the whole unit square.
-    let n = 40_000u32;
+    let n = 100_000u32;
     let mut pos = Vec::with_capacity(n as usize * 9);
     for i in 0..n {
-        let y = -(i as f32) * 1e-4;
+        let y = -(i as f32) * 1e-5;
         pos.extend_from_slice(&[0.0, y, 0.0, 0.0, y, 1.0, 1.0, y, 0.0]);
     }
     let idx: Vec<u32> = (0..n * 3).collect();

@@ -242,8 +242,14 @@ struct Surface {
 
 fn luminance(c: vec3<f32>) -> f32 { return dot(c, vec3<f32>(0.2126, 0.7152, 0.0722)); }
 
+// x⁵ by multiplication: `pow` is exp2(log2(x)·y) on CPU drivers, tens of instructions.
+fn pow5(x: f32) -> f32 {
+    let x2 = x * x;
+    return x2 * x2 * x;
+}
+
 fn fresnel(f0: vec3<f32>, f90: f32, c: f32) -> vec3<f32> {
-    let k = pow(clamp(1.0 - c, 0.0, 1.0), 5.0);
+    let k = pow5(clamp(1.0 - c, 0.0, 1.0));
     return f0 + (vec3<f32>(f90) - f0) * k;
 }
 
@@ -273,8 +279,8 @@ fn eval_brdf(s: Surface, wo: vec3<f32>, wi: vec3<f32>) -> Eval {
     // Burley (Disney) diffuse, as in Blender's Principled BSDF that glTF materials import to;
     // at roughness 0.4 its normal-incidence albedo equals Lambert's.
     let fd90 = 0.5 + 2.0 * s.rough * vh * vh;
-    let fl = 1.0 + (fd90 - 1.0) * pow(1.0 - nl, 5.0);
-    let fv = 1.0 + (fd90 - 1.0) * pow(1.0 - nv, 5.0);
+    let fl = 1.0 + (fd90 - 1.0) * pow5(1.0 - nl);
+    let fv = 1.0 + (fd90 - 1.0) * pow5(1.0 - nv);
     let diff = s.diffuse / PI * fl * fv * (1.0 - max(f.x, max(f.y, f.z)));
     let pdf_spec = d * g1v / (4.0 * nv);
     let pdf_diff = nl / PI;

@@ -85,17 +85,17 @@ fn rand() -> f32 {
 // ---------------- traversal ----------------
 struct Hit { t: f32, tri: u32, u: f32, v: f32 }
 
-// Entry distance of the ray into a packed node's box (BIG when it misses or starts past tmax).
-// The box is `origin + q * step`; with scale = step / d and offset = (origin - o) / d
-// precomputed per ray, each slab distance is one multiply-add.
-fn box_entry(qmin: vec3<f32>, qmax: vec3<f32>, scale: vec3<f32>, offset: vec3<f32>, tmax: f32) -> f32 {
+// Whether the ray enters a packed node's box before tmax. The box is `origin + q * step`; with
+// scale = step / d and offset = (origin - o) / d precomputed per ray, each slab distance is one
+// multiply-add.
+fn box_entered(qmin: vec3<f32>, qmax: vec3<f32>, scale: vec3<f32>, offset: vec3<f32>, tmax: f32) -> bool {
     let t0 = qmin * scale + offset;
     let t1 = qmax * scale + offset;
     let tn = min(t0, t1);
     let tf = max(t0, t1);
     let a = max(max(tn.x, tn.y), max(tn.z, 0.0));
     let b = min(min(tf.x, tf.y), min(tf.z, tmax));
-    return select(BIG, a, a <= b);
+    return a <= b;
 }
 
 // Closest hit below tmax; with `any_hit` returns the first hit found (shadow rays).
@@ -127,7 +127,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             let count = n.w >> 24u;
             // Branch-free step (one `if` per round: cheaper under a lane mask): a missed inner
             // node skips its subtree; anything else moves on in pre-order.
-            let entered = box_entry(vec3<f32>(qmin), vec3<f32>(qmax), scale, offset, hit.t) < BIG;
+            let entered = box_entered(vec3<f32>(qmin), vec3<f32>(qmax), scale, offset, hit.t);
             let leaf = count > 0u;
             node = select(node + 1u, index, !entered && !leaf);
             if (entered && leaf) {

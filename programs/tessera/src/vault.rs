@@ -1,6 +1,36 @@
-//! Token movements out of PDA-owned vaults (job escrow, node stake), signed by the PDA.
+//! PDA-owned token vaults (job escrow, node stake): creation, and token movements out of
+//! them signed by the PDA.
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, CloseAccount, Token, TokenAccount, Transfer};
+use anchor_spl::token::{self, CloseAccount, InitializeAccount3, Token, TokenAccount, Transfer};
+
+/// Creates the token account `vault` at its PDA (`seeds`, rent paid by `payer`; works on a
+/// pre-funded address, see `pda_init`) and initialises it for `mint`, owned by `authority`.
+pub fn create_vault<'info>(
+    payer: &AccountInfo<'info>,
+    vault: &AccountInfo<'info>,
+    system_program: &AccountInfo<'info>,
+    token_program: Pubkey,
+    mint: AccountInfo<'info>,
+    authority: &AccountInfo<'info>,
+    seeds: &[&[u8]],
+) -> Result<()> {
+    crate::pda_init::create_pda(
+        payer,
+        vault,
+        system_program,
+        TokenAccount::LEN,
+        &token_program,
+        seeds,
+    )?;
+    token::initialize_account3(CpiContext::new(
+        token_program,
+        InitializeAccount3 {
+            account: vault.clone(),
+            mint,
+            authority: authority.clone(),
+        },
+    ))
+}
 
 /// Transfers `amount` from a vault whose authority is the PDA `authority` with `seeds`.
 /// Zero amounts are skipped (nothing to move, no CPI spent).

@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, InitializeAccount3, Mint, Token, TokenAccount, Transfer};
+use anchor_spl::token::{self, Mint, Token, TokenAccount, Transfer};
 
 use crate::{
     constants::*,
@@ -7,6 +7,7 @@ use crate::{
     events::JobCreated,
     pda_init,
     state::{bps_of, frame_count, total_tiles, Job, JobState, Network},
+    vault,
 };
 
 /// What the artist asks for and pays.
@@ -128,22 +129,15 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         &crate::ID,
         &[JOB_SEED, &id_bytes, &[ctx.bumps.job]],
     )?;
-    pda_init::create_pda(
+    vault::create_vault(
         &artist_info,
         &vault_info,
         &system,
-        TokenAccount::LEN,
-        &token_program,
+        token_program,
+        ctx.accounts.mint.to_account_info(),
+        &job_info,
         &[JOB_VAULT_SEED, job_key.as_ref(), &[ctx.bumps.vault]],
     )?;
-    token::initialize_account3(CpiContext::new(
-        token_program,
-        InitializeAccount3 {
-            account: vault_info.clone(),
-            mint: ctx.accounts.mint.to_account_info(),
-            authority: job_info.clone(),
-        },
-    ))?;
 
     token::transfer(
         CpiContext::new(

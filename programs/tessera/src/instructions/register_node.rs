@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, InitializeAccount3, Mint, Token, TokenAccount, Transfer};
+use anchor_spl::token::{self, Mint, Token, TokenAccount, Transfer};
 
 use crate::{
     constants::*,
@@ -7,6 +7,7 @@ use crate::{
     events::NodeRegistered,
     pda_init,
     state::{Network, Node},
+    vault,
 };
 
 #[derive(Accounts)]
@@ -71,26 +72,19 @@ pub fn handle_register_node(
         &crate::ID,
         &[NODE_SEED, node_key.as_ref(), &[ctx.bumps.node]],
     )?;
-    pda_init::create_pda(
+    vault::create_vault(
         &operator_info,
         &vault_info,
         &system,
-        TokenAccount::LEN,
-        &token_program,
+        token_program,
+        ctx.accounts.mint.to_account_info(),
+        &node_info,
         &[
             STAKE_VAULT_SEED,
             node_key.as_ref(),
             &[ctx.bumps.stake_vault],
         ],
     )?;
-    token::initialize_account3(CpiContext::new(
-        token_program,
-        InitializeAccount3 {
-            account: vault_info.clone(),
-            mint: ctx.accounts.mint.to_account_info(),
-            authority: node_info.clone(),
-        },
-    ))?;
 
     token::transfer(
         CpiContext::new(

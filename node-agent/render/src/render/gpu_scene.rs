@@ -23,9 +23,9 @@ impl GpuScene {
         commands: &Commands,
         pipeline: &ComputePipeline,
         variant: usize,
-        small_scene: bool,
         scene: &Scene,
     ) -> Result<GpuScene, RenderError> {
+        let small_scene = variant & super::VARIANT_SMALL_SCENE != 0;
         let packed = crate::scene::bvh::pack(&scene.nodes).map_err(RenderError::Unsuitable)?;
         let mut g = scene.globals();
         g.bvh_origin = [packed.origin[0], packed.origin[1], packed.origin[2], 0.0];

@@ -197,14 +197,7 @@ impl Renderer {
                         tile::PUSH_BYTES,
                     )?),
                 };
-                let gpu = GpuScene::upload(
-                    &self.device,
-                    &self.commands,
-                    pipeline,
-                    variant,
-                    small,
-                    scene,
-                )?;
+                let gpu = GpuScene::upload(&self.device, &self.commands, pipeline, variant, scene)?;
                 self.scenes.push((*scene_key, gpu));
                 self.scenes.len() - 1
             }

@@ -2,8 +2,10 @@
 
 use crate::error::RenderError;
 use crate::scene::Scene;
+use crate::scene::{GpuLight, GpuMaterial};
 use crate::vulkan::{Buffer, Commands, ComputePipeline, DescriptorSet, Device, MemoryLocation};
 use ash::vk;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub struct GpuScene {
@@ -44,44 +46,45 @@ impl GpuScene {
         } else {
             &scene.textures
         };
-        let zero_light = [crate::scene::GpuLight {
+        let zero_light = [GpuLight {
             pos: [0.0; 4],
             dir: [0.0; 4],
             color: [0.0; 4],
             meta: [0.0; 4],
             cone: [0.0; 4],
         }];
-        let lights: &[crate::scene::GpuLight] = if scene.lights.is_empty() {
+        let lights: &[GpuLight] = if scene.lights.is_empty() {
             &zero_light
         } else {
             &scene.lights
         };
         use super::layout as b;
-        const _: () = assert!(size_of::<crate::scene::GpuMaterial>() == 80);
-        const _: () = assert!(size_of::<crate::scene::GpuLight>() == 80);
-        let mut data: Vec<(u32, Vec<u8>)> = vec![
-            (b::GLOBALS, bytemuck::cast_slice(&globals).to_vec()),
-            (b::TEXTURES, bytemuck::cast_slice(textures).to_vec()),
-            (b::TEXELS, bytemuck::cast_slice(texels).to_vec()),
-            (b::ENV_TEXELS, bytemuck::cast_slice(&env).to_vec()),
+        // The shader's uniform arrays of Material and Light have an 80-byte stride.
+        const _: () = assert!(size_of::<GpuMaterial>() == 80 && size_of::<GpuLight>() == 80);
+        // Borrowed where the arrays go up as they are (large scenes): no second copy before staging.
+        let mut data: Vec<(u32, Cow<[u8]>)> = vec![
+            (b::GLOBALS, Cow::Borrowed(bytemuck::cast_slice(&globals))),
+            (b::TEXTURES, Cow::Borrowed(bytemuck::cast_slice(textures))),
+            (b::TEXELS, Cow::Borrowed(bytemuck::cast_slice(texels))),
+            (b::ENV_TEXELS, Cow::Borrowed(bytemuck::cast_slice(&env))),
         ];
         if small_scene {
             // The shader declares whole arrays: bind all of each (zero-padded).
             let column = |f: &dyn Fn(usize) -> [f32; 4], n: usize| {
                 let mut v: Vec<[f32; 4]> = (0..n).map(f).collect();
                 v.resize(b::UNIFORM_ENTRIES, [0.0; 4]);
-                bytemuck::cast_slice(&v).to_vec()
+                Cow::Owned(bytemuck::cast_slice(&v).to_vec())
             };
             let records = |bytes: &[u8], record: usize| {
                 let mut v = bytes.to_vec();
                 v.resize(b::UNIFORM_RECORDS * record, 0);
-                v
+                Cow::Owned(v)
             };
             let (t, s) = (&scene.tris, &scene.shade);
             let mut nodes = packed.nodes.clone();
             nodes.resize(b::UNIFORM_ENTRIES, [0; 4]);
             data.extend([
-                (b::NODES, bytemuck::cast_slice(&nodes).to_vec()),
+                (b::NODES, Cow::Owned(bytemuck::cast_slice(&nodes).to_vec())),
                 (b::TRIS, column(&|i| t[i].v0, t.len())),
                 (b::TRI_E1, column(&|i| t[i].e1, t.len())),
                 (b::TRI_E2, column(&|i| t[i].e2, t.len())),
@@ -91,20 +94,26 @@ impl GpuScene {
                 (b::SHADE_EXTRA, column(&|i| s[i].extra, s.len())),
                 (
                     b::MATERIALS,
-                    records(bytemuck::cast_slice(&scene.materials), 80),
+                    records(
+                        bytemuck::cast_slice(&scene.materials),
+                        size_of::<GpuMaterial>(),
+                    ),
                 ),
-                (b::LIGHTS, records(bytemuck::cast_slice(lights), 80)),
+                (
+                    b::LIGHTS,
+                    records(bytemuck::cast_slice(lights), size_of::<GpuLight>()),
+                ),
             ]);
         } else {
             data.extend([
-                (b::NODES, bytemuck::cast_slice(&packed.nodes).to_vec()),
-                (b::TRIS, bytemuck::cast_slice(&scene.tris).to_vec()),
-                (b::SHADES, bytemuck::cast_slice(&scene.shade).to_vec()),
+                (b::NODES, Cow::Borrowed(bytemuck::cast_slice(&packed.nodes))),
+                (b::TRIS, Cow::Borrowed(bytemuck::cast_slice(&scene.tris))),
+                (b::SHADES, Cow::Borrowed(bytemuck::cast_slice(&scene.shade))),
                 (
                     b::MATERIALS,
-                    bytemuck::cast_slice(&scene.materials).to_vec(),
+                    Cow::Borrowed(bytemuck::cast_slice(&scene.materials)),
                 ),
-                (b::LIGHTS, bytemuck::cast_slice(lights).to_vec()),
+                (b::LIGHTS, Cow::Borrowed(bytemuck::cast_slice(lights))),
             ]);
         }
         let max_range = device.limits.max_storage_buffer_range as usize;

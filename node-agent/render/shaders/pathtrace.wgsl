@@ -88,13 +88,14 @@ struct Hit { t: f32, tri: u32, u: f32, v: f32 }
 // Whether the ray enters a packed node's box before tmax. The box is `origin + q * step`; with
 // scale = step / d and offset = (origin - o) / d precomputed per ray, each slab distance is one
 // multiply-add.
-fn box_entered(qmin: vec3<f32>, qmax: vec3<f32>, scale: vec3<f32>, offset: vec3<f32>, tmax: f32) -> bool {
-    let t0 = qmin * scale + offset;
-    let t1 = qmax * scale + offset;
-    let tn = min(t0, t1);
-    let tf = max(t0, t1);
-    let a = max(max(tn.x, tn.y), max(tn.z, 0.0));
-    let b = min(min(tf.x, tf.y), min(tf.z, tmax));
+fn box_entered(qnear: vec3<f32>, qfar: vec3<f32>, scale: vec3<f32>, offset: vec3<f32>, tmax: f32) -> bool {
+    let tn = bitcast<vec3<i32>>(qnear * scale + offset);
+    let tf = bitcast<vec3<i32>>(qfar * scale + offset);
+    // max(tn, 0) <= min(tf, tmax) on the bits as integers: they order floats ≥ 0 as the floats
+    // do, and every negative float below them, which is all this test needs (tmax > 0). Float
+    // min/max cost three instructions each on CPU drivers (they handle NaN), integer ones one.
+    let a = max(max(tn.x, tn.y), max(tn.z, 0));
+    let b = min(min(tf.x, tf.y), min(tf.z, bitcast<i32>(tmax)));
     return a <= b;
 }
 
@@ -107,6 +108,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     let end = globals.counts.z;
     let scale = globals.bvh_step.xyz * inv;
     let offset = (globals.bvh_origin.xyz - o) * inv;
+    let neg = inv < vec3<f32>(0.0); // which bound of each slab the ray meets first
     var node = 0u;
     var finished = false;
     // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
@@ -127,7 +129,9 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             let count = n.w >> 24u;
             // Branch-free step (one `if` per round: cheaper under a lane mask): a missed inner
             // node skips its subtree; anything else moves on in pre-order.
-            let entered = box_entered(vec3<f32>(qmin), vec3<f32>(qmax), scale, offset, hit.t);
+            let qnear = select(qmin, qmax, neg);
+            let qfar = select(qmax, qmin, neg);
+            let entered = box_entered(vec3<f32>(qnear), vec3<f32>(qfar), scale, offset, hit.t);
             let leaf = count > 0u;
             node = select(node + 1u, index, !entered && !leaf);
             if (entered && leaf) {

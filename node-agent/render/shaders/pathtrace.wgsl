@@ -109,7 +109,13 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     let scale = globals.bvh_step.xyz * inv;
     let offset = (globals.bvh_origin.xyz - o) * inv;
     let neg = inv < vec3<f32>(0.0); // which bound of each slab the ray meets first
-    var node = 0u;
+    // A ray that starts inside the root box (every bounce and shadow ray) enters it: such rays
+    // start at the root's first child, one node visit less. (Skipping a box test never loses a
+    // hit; the root test only saves work for rays from outside that miss the scene.) The
+    // quantisation grid spans the root box.
+    let root_max = globals.bvh_origin.xyz + globals.bvh_step.xyz * 65535.0;
+    let inside = all(o >= globals.bvh_origin.xyz) && all(o <= root_max);
+    var node = select(0u, 1u, inside && end > 1u);
     var finished = false;
     // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
     // branch under a mask) do not pay for a triangle test at every inner node: first walk the

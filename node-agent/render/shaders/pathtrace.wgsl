@@ -140,14 +140,14 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             let entered = box_entered(vec3<f32>(qnear), vec3<f32>(qfar), scale, offset, hit.t);
             let leaf = count > 0u;
             node = select(node + 1u, index, !entered && !leaf);
-            if (entered && leaf) {
-                if (first != last) {
-                    first2 = index;
-                    last2 = index + count;
-                    break;
-                }
-                first = index;
-                last = index + count;
+            let take = entered && leaf;
+            let second = take && first != last;
+            first = select(first, index, take && !second);
+            last = select(last, index + count, take && !second);
+            if (second) {
+                first2 = index;
+                last2 = index + count;
+                break;
             }
         }
         if (first == last) {

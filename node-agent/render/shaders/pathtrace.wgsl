@@ -99,6 +99,30 @@ fn box_entered(qnear: vec3<f32>, qfar: vec3<f32>, scale: vec3<f32>, offset: vec3
     return a <= b;
 }
 
+// One node visit of the walk to the next leaves (see `trace`). Returns true once a second leaf
+// is found. Branch-free (cheaper under a lane mask): a missed inner node skips its subtree;
+// anything else moves on in pre-order.
+fn walk_step(node: ptr<function, u32>, leaves: ptr<function, vec4<u32>>, scale: vec3<f32>, offset: vec3<f32>, neg: vec3<bool>, tmax: f32) -> bool {
+    let n = node_at(*node);
+    let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
+    let qmax = vec3<u32>(n.y >> 16u, n.z & 0xffffu, n.z >> 16u);
+    let index = n.w & 0xffffffu;
+    let count = n.w >> 24u;
+    let qnear = select(qmin, qmax, neg);
+    let qfar = select(qmax, qmin, neg);
+    let entered = box_entered(vec3<f32>(qnear), vec3<f32>(qfar), scale, offset, tmax);
+    let leaf = count > 0u;
+    *node = select(*node + 1u, index, !entered && !leaf);
+    let take = entered && leaf;
+    let l = *leaves;
+    let second = take && l.x != l.y;
+    *leaves = select(l, vec4<u32>(index, index + count, l.z, l.w), take && !second);
+    if (second) {
+        *leaves = vec4<u32>(l.x, l.y, index, index + count);
+    }
+    return second;
+}
+
 // Closest hit below tmax; with `any_hit` returns the first hit found (shadow rays).
 // Stackless pre-order traversal with skip links (no private arrays: fast on lavapipe too).
 fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
@@ -123,33 +147,16 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     // round: a lane that finds its first leaf early walks on instead of idling until the whole
     // group has one (−2.7% instructions; the second walk uses the older, longer tmax).
     loop {
-        var first = 0u;
-        var last = 0u;
-        var first2 = 0u;
-        var last2 = 0u;
+        var leaves = vec4<u32>(0u); // first leaf's triangles [x, y), second's [z, w)
         while (node < end) {
-            let n = node_at(node);
-            let qmin = vec3<u32>(n.x & 0xffffu, n.x >> 16u, n.y & 0xffffu);
-            let qmax = vec3<u32>(n.y >> 16u, n.z & 0xffffu, n.z >> 16u);
-            let index = n.w & 0xffffffu;
-            let count = n.w >> 24u;
-            // Branch-free step (one `if` per round: cheaper under a lane mask): a missed inner
-            // node skips its subtree; anything else moves on in pre-order.
-            let qnear = select(qmin, qmax, neg);
-            let qfar = select(qmax, qmin, neg);
-            let entered = box_entered(vec3<f32>(qnear), vec3<f32>(qfar), scale, offset, hit.t);
-            let leaf = count > 0u;
-            node = select(node + 1u, index, !entered && !leaf);
-            let take = entered && leaf;
-            let second = take && first != last;
-            first = select(first, index, take && !second);
-            last = select(last, index + count, take && !second);
-            if (second) {
-                first2 = index;
-                last2 = index + count;
-                break;
-            }
+            // Two steps per iteration: the loop's own bookkeeping (exit test, iteration limit)
+            // is paid once per two node visits.
+            if (walk_step(&node, &leaves, scale, offset, neg, hit.t)) { break; }
         }
+        let first = leaves.x;
+        let last = leaves.y;
+        let first2 = leaves.z;
+        let last2 = leaves.w;
         if (first == last) {
             if (node < end) { cut = true; } // the walk stopped before the end: cut short
             finished = true;

@@ -149,8 +149,6 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     loop {
         var leaves = vec4<u32>(0u); // first leaf's triangles [x, y), second's [z, w)
         while (node < end) {
-            // Two steps per iteration: the loop's own bookkeeping (exit test, iteration limit)
-            // is paid once per two node visits.
             if (walk_step(&node, &leaves, scale, offset, neg, hit.t)) { break; }
         }
         let first = leaves.x;

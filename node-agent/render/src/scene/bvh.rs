@@ -28,7 +28,7 @@ const BINS: usize = 64;
 const MAX_LEAF: usize = 2;
 /// Past this depth splits fall back to the object median, bounding the depth by about 2·log2(n).
 const SAH_DEPTH: u32 = 40;
-/// The traversal stack in the shader holds this many entries; the builder never exceeds it.
+/// Deepest node the builder makes (its recursion, and that of the collapse pass, stay bounded).
 pub const MAX_DEPTH: u32 = 62;
 
 #[derive(Clone, Copy)]

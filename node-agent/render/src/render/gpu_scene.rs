@@ -69,22 +69,25 @@ impl GpuScene {
             (b::ENV_TEXELS, Cow::Borrowed(bytemuck::cast_slice(&env))),
         ];
         if small_scene {
-            // The shader declares whole arrays: bind all of each (zero-padded).
-            let column = |f: &dyn Fn(usize) -> [f32; 4], n: usize| {
-                let mut v: Vec<[f32; 4]> = (0..n).map(f).collect();
-                v.resize(b::UNIFORM_ENTRIES, [0.0; 4]);
-                Cow::Owned(bytemuck::cast_slice(&v).to_vec())
-            };
-            let records = |bytes: &[u8], record: usize| {
-                let mut v = bytes.to_vec();
-                v.resize(b::UNIFORM_RECORDS * record, 0);
+            // The shader declares whole arrays: bind all of each, zero-padded to `len` bytes.
+            let padded = |bytes: &[u8], len: usize| {
+                let mut v = Vec::with_capacity(len);
+                v.extend_from_slice(bytes);
+                v.resize(len, 0);
                 Cow::Owned(v)
             };
+            const ENTRIES_BYTES: usize = b::UNIFORM_ENTRIES * 16;
+            let column = |f: &dyn Fn(usize) -> [f32; 4], n: usize| {
+                let v: Vec<[f32; 4]> = (0..n).map(f).collect();
+                padded(bytemuck::cast_slice(&v), ENTRIES_BYTES)
+            };
+            let records = |bytes: &[u8], record: usize| padded(bytes, b::UNIFORM_RECORDS * record);
             let (t, s) = (&scene.tris, &scene.shade);
-            let mut nodes = packed.nodes.clone();
-            nodes.resize(b::UNIFORM_ENTRIES, [0; 4]);
             data.extend([
-                (b::NODES, Cow::Owned(bytemuck::cast_slice(&nodes).to_vec())),
+                (
+                    b::NODES,
+                    padded(bytemuck::cast_slice(&packed.nodes), ENTRIES_BYTES),
+                ),
                 (b::TRIS, column(&|i| t[i].v0, t.len())),
                 (b::TRI_E1, column(&|i| t[i].e1, t.len())),
                 (b::TRI_E2, column(&|i| t[i].e2, t.len())),

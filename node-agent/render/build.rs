@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 const SHADERS: &[&str] = &["pathtrace"];
 /// The small-scene variant's scene arrays: 64 KiB uniform buffers of 4096 vec4 (per-triangle
-/// records split by component so that each fits) and 512 materials and lights. The limits are
-/// `UNIFORM_ENTRIES` and `UNIFORM_RECORDS` in src/render/mod.rs; the bindings its `SCENE_UNIFORM_BINDINGS`.
+/// records split by component so that each fits) and 512 materials and lights. The limits and
+/// bindings are those of src/render/layout.rs (`UNIFORM_ENTRIES`, `UNIFORM_RECORDS`).
 const SCENE_UNIFORM: &str = "// Small-scene variant (build.rs): every scene array in uniform buffers.
 @group(0) @binding(1) var<uniform> nodes: array<vec4<u32>, 4096>;
 @group(0) @binding(2) var<uniform> tri_v0: array<vec4<f32>, 4096>;

@@ -79,15 +79,7 @@ fn white_furnace_plane_reflects_its_albedo() {
     let mut m = diffuse([0.5, 0.5, 0.5]);
     m["pbrMetallicRoughness"]["roughnessFactor"] = json!(0.4); // Burley = Lambert albedo here
     let m = b.material(m);
-    b.quad(
-        [
-            [-100.0, 0.0, 100.0],
-            [100.0, 0.0, 100.0],
-            [100.0, 0.0, -100.0],
-            [-100.0, 0.0, -100.0],
-        ],
-        m,
-    );
+    b.floor(100.0, m);
     b.ortho_down([0.0, 1.0, 0.0], 0.5);
     b.scene_extras = Some(json!({"tessera_environment": {"color": [1.0, 1.0, 1.0]}}));
     let scene = Scene::from_bundle(&b.glb()).unwrap();
@@ -149,15 +141,7 @@ fn white_furnace_with_a_bvh_too_big_for_the_uniform_variant() {
 fn point_light_next_event_matches_inverse_square_law() {
     let mut b = Builder::default();
     let m = b.material(diffuse([0.8, 0.8, 0.8]));
-    b.quad(
-        [
-            [-10.0, 0.0, 10.0],
-            [10.0, 0.0, 10.0],
-            [10.0, 0.0, -10.0],
-            [-10.0, 0.0, -10.0],
-        ],
-        m,
-    );
+    b.floor(10.0, m);
     b.ortho_down([0.0, 1.0, 0.0], 0.01);
     b.point_light([0.0, 2.0, 0.0], 683.0 * 4.0);
     let scene = Scene::from_bundle(&b.glb()).unwrap();
@@ -189,15 +173,7 @@ fn emissive_area_light_gives_albedo_times_radiance() {
     light["extensions"]["KHR_materials_emissive_strength"] = json!({"emissiveStrength": 2.0});
     let light = b.material(light);
     b.extensions = vec!["KHR_materials_emissive_strength", "KHR_materials_specular"];
-    b.quad(
-        [
-            [-1e3, 0.0, 1e3],
-            [1e3, 0.0, 1e3],
-            [1e3, 0.0, -1e3],
-            [-1e3, 0.0, -1e3],
-        ],
-        floor,
-    );
+    b.floor(1e3, floor);
     // Facing down (counter-clockwise seen from below), single-sided.
     b.quad(
         [
@@ -356,15 +332,7 @@ fn textured_plane_shows_its_texels_in_linear_light() {
     let m = b.material(json!({"pbrMetallicRoughness": {
         "baseColorTexture": {"index": 0}, "metallicFactor": 0.0, "roughnessFactor": 0.4},
         "extensions": {"KHR_materials_specular": {"specularFactor": 0.0}}}));
-    b.quad(
-        [
-            [-1.0, 0.0, 1.0],
-            [1.0, 0.0, 1.0],
-            [1.0, 0.0, -1.0],
-            [-1.0, 0.0, -1.0],
-        ],
-        m,
-    );
+    b.floor(1.0, m);
     b.ortho_down([0.0, 1.0, 0.0], 1.0);
     b.scene_extras = Some(json!({"tessera_environment": {"color": [1.0, 1.0, 1.0]}}));
     let mut json = b.json(None);

@@ -30,15 +30,7 @@ fn textured() -> Builder {
     let m = b.material(
         json!({"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}, "metallicFactor": 0.0}}),
     );
-    b.quad(
-        [
-            [-1.0, 0.0, 1.0],
-            [1.0, 0.0, 1.0],
-            [1.0, 0.0, -1.0],
-            [-1.0, 0.0, -1.0],
-        ],
-        m,
-    );
+    b.floor(1.0, m);
     b.perspective([0.0, 0.5, 3.0], 0.8);
     b.point_light([0.0, 2.0, 0.0], 100.0);
     b

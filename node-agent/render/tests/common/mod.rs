@@ -66,6 +66,15 @@ impl Builder {
     }
 
     /// A quad (two triangles, corners counter-clockwise seen from the front) with UVs, as a node.
+    /// A square of side 2·`half` in the plane y = 0, centred on the origin, facing up (+y).
+    pub fn floor(&mut self, half: f32, material: usize) -> usize {
+        let h = half;
+        self.quad(
+            [[-h, 0.0, h], [h, 0.0, h], [h, 0.0, -h], [-h, 0.0, -h]],
+            material,
+        )
+    }
+
     pub fn quad(&mut self, c: [[f32; 3]; 4], material: usize) -> usize {
         let pos: Vec<f32> = c.iter().flatten().copied().collect();
         let e1 = [c[1][0] - c[0][0], c[1][1] - c[0][1], c[1][2] - c[0][2]];

@@ -5,10 +5,12 @@
 //! `METHOD|PATH|TIMESTAMP|blake3hex(BODY)`.
 //!
 //! Tile signing: the node signs `"tessera-tile-v1" ‖ job key (32) ‖ frame (u32 LE) ‖
-//! tile (u32 LE) ‖ pixel hash (32)`.
+//! tile (u32 LE) ‖ pixel hash (32)`; the message is defined once, in
+//! [`tessera_sdk::protocol::tile_message`], which auditors use too.
 use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
+pub use tessera_sdk::protocol::tile_message;
 
 pub const HEADER_NODE: &str = "x-tessera-node";
 pub const HEADER_TIMESTAMP: &str = "x-tessera-timestamp";
@@ -20,16 +22,6 @@ pub fn request_message(method: &str, path: &str, timestamp_ms: i64, body: &[u8])
         blake3::hash(body).to_hex()
     )
     .into_bytes()
-}
-
-pub fn tile_message(job_key: &Pubkey, frame: u32, tile: u32, pixel_hash: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(15 + 32 + 8 + 32);
-    m.extend_from_slice(b"tessera-tile-v1");
-    m.extend_from_slice(job_key.as_ref());
-    m.extend_from_slice(&frame.to_le_bytes());
-    m.extend_from_slice(&tile.to_le_bytes());
-    m.extend_from_slice(pixel_hash);
-    m
 }
 
 /// The three auth headers for a request.

@@ -5,18 +5,24 @@
 //! - [`accounts`]: decoding of the program's accounts.
 //! - [`tiles`]: the tile grid of a job (index ↔ rectangle).
 //! - [`receipt`]: building a job's receipt (tile and payout merkle trees) and checking it.
+//! - [`manifest`]: the orchestrator's job manifest (tiles, payouts, proofs) as served.
+//! - [`protocol`]: the tile message nodes sign.
+//! - [`audit`]: checking a job offline: chain, manifest and frames against each other.
 //! - [`program_error`]: the program's error codes as readable errors.
 //! - `client`: the RPC chain client on `solana-client`.
 
 pub mod accounts;
+pub mod audit;
 pub mod client;
 pub mod error;
 pub mod events;
 pub mod hex;
 pub mod ix;
 pub mod keys;
+pub mod manifest;
 pub mod pda;
 pub mod program_error;
+pub mod protocol;
 pub mod receipt;
 pub mod tiles;
 pub mod token;

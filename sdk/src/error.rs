@@ -37,6 +37,17 @@ pub enum ChainError {
     Unexpected(String),
 }
 
+impl ChainError {
+    /// The program's custom error code, when an instruction failed with one.
+    pub fn program_error(&self) -> Option<u32> {
+        match self {
+            ChainError::Preflight { program_error, .. }
+            | ChainError::Failed { program_error, .. } => *program_error,
+            _ => None,
+        }
+    }
+}
+
 fn code_suffix(code: &Option<u32>) -> String {
     code.map(|c| format!(" (program error {c})"))
         .unwrap_or_default()

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod claim;
 pub mod client;
 pub mod error;
 pub mod events;

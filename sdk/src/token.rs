@@ -72,3 +72,37 @@ pub fn mint_to(mint: &Pubkey, to: &Pubkey, authority: &Pubkey, amount: u64) -> I
 /// Bytes of a mint and of a token account, for rent queries.
 pub const MINT_LEN: usize = spl_token_interface::state::Mint::LEN;
 pub const ACCOUNT_LEN: usize = spl_token_interface::state::Account::LEN;
+
+/// The associated token account of `wallet` for `mint`: where the tools keep a wallet's tokens.
+pub fn associated_account(wallet: &Pubkey, mint: &Pubkey) -> Pubkey {
+    spl_associated_token_account_interface::address::get_associated_token_address(wallet, mint)
+}
+
+/// Creates `wallet`'s associated token account for `mint` unless it exists (idempotent).
+pub fn create_associated_account(payer: &Pubkey, wallet: &Pubkey, mint: &Pubkey) -> Instruction {
+    spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
+        payer,
+        wallet,
+        mint,
+        &spl_token_interface::ID,
+    )
+}
+
+/// The mint of a token account's data, if it decodes.
+pub fn account_mint(data: &[u8]) -> Option<Pubkey> {
+    spl_token_interface::state::Account::unpack(data)
+        .ok()
+        .map(|a| a.mint)
+}
+
+/// The decimals of a mint's data, if it decodes.
+pub fn mint_decimals(data: &[u8]) -> Option<u8> {
+    spl_token_interface::state::Mint::unpack(data)
+        .ok()
+        .map(|m| m.decimals)
+}
+
+/// Moves SOL (lamports) from `from` to `to`.
+pub fn transfer_sol(from: &Pubkey, to: &Pubkey, lamports: u64) -> Instruction {
+    solana_system_interface::instruction::transfer(from, to, lamports)
+}

@@ -25,6 +25,9 @@ struct Args {
     /// Share of tiles rendered twice (0..=1).
     #[arg(long, default_value_t = 0.05)]
     verify_share: f64,
+    /// Seconds a node holds a tile lease without a heartbeat before it is handed to another.
+    #[arg(long, default_value_t = 60)]
+    lease_secs: u32,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let mut cfg = Config::new(a.db, a.blobs, a.rpc_url, keypair);
     cfg.listen = a.listen;
     cfg.verify_share = a.verify_share;
+    cfg.lease_ms = i64::from(a.lease_secs.max(1)) * 1000;
     let orch = Orchestrator::start(cfg).await?;
     println!("listening on {}", orch.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

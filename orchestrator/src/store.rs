@@ -555,6 +555,42 @@ pub fn node_adjust(
     Ok(())
 }
 
+/// A node's counters as this orchestrator recorded them.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeRecord {
+    pub reputation: f64,
+    pub tiles: i64,
+    pub verified: i64,
+    pub faults: i64,
+}
+
+pub fn node_record(c: &Connection, node: &str) -> Result<Option<NodeRecord>, StoreError> {
+    Ok(c.query_row(
+        "SELECT reputation, tiles, verified, faults FROM nodes WHERE node_key=?1",
+        [node],
+        |r| {
+            Ok(NodeRecord {
+                reputation: r.get(0)?,
+                tiles: r.get(1)?,
+                verified: r.get(2)?,
+                faults: r.get(3)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+/// (job, tiles credited) for every job in which the node holds an accepted tile.
+pub fn jobs_of_node(c: &Connection, node: &str) -> Result<Vec<(u64, u64)>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT job_id, COUNT(*) FROM tiles WHERE node=?1 AND state='verified' GROUP BY job_id ORDER BY job_id",
+    )?;
+    let rows = st.query_map([node], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn node_holds_scene(c: &Connection, node: &str, scene: &str) -> Result<bool, StoreError> {
     Ok(c.query_row(
         "SELECT 1 FROM node_scenes WHERE node_key=?1 AND scene_hash=?2",

@@ -1,6 +1,7 @@
 //! HTTP API: one file per resource. Every request runs in a tracing span (TraceLayer).
 pub mod jobs;
 pub mod leases;
+pub mod nodes;
 pub mod scenes;
 
 use std::sync::Arc;
@@ -105,7 +106,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/scenes",
             post(scenes::upload).layer(DefaultBodyLimit::max(scene_limit)),
         )
-        .route("/v1/scenes/{hash}", get(scenes::download))
+        .route(
+            "/v1/scenes/{hash}",
+            get(scenes::download).head(scenes::exists),
+        )
+        .route("/v1/nodes/{key}", get(nodes::standing))
         .route("/v1/jobs", post(jobs::register))
         .route("/v1/jobs/{id}", get(jobs::status))
         .route("/v1/jobs/{id}/events", get(jobs::events))

@@ -1,4 +1,5 @@
-//! Scene bundles: `POST /v1/scenes` (artists), `GET /v1/scenes/{hash}` (signed, nodes).
+//! Scene bundles: `POST /v1/scenes` (artists), `HEAD /v1/scenes/{hash}` (anyone: is it
+//! stored?), `GET /v1/scenes/{hash}` (signed, nodes).
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -63,4 +64,15 @@ pub async fn download(
         [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
         bytes,
     ))
+}
+
+/// Whether a scene is stored, so an artist's tools can skip the upload (no bytes revealed).
+pub async fn exists(State(s): Shared, Path(hash): Path<String>) -> ApiResult<StatusCode> {
+    let h = hash.to_lowercase();
+    let known = s.store.tx(move |tx| store::scene_exists(tx, &h)).await?;
+    Ok(if known && s.blobs.has(&hash.to_lowercase())? {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    })
 }

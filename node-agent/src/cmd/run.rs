@@ -32,6 +32,12 @@ pub struct RunArgs {
     /// Path-tracing bounces.
     #[arg(long, default_value_t = 6)]
     pub bounces: u32,
+    /// JSON-RPC URL of the chain, for automatic claims.
+    #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    pub url: String,
+    /// Do not claim payouts automatically when a job this node worked on settles.
+    #[arg(long)]
+    pub no_claim: bool,
     /// Seconds to wait when there is no work.
     #[arg(long, default_value_t = 2)]
     pub idle_secs: u64,
@@ -50,6 +56,7 @@ struct Rect {
 #[derive(Debug, Deserialize)]
 struct Lease {
     lease_id: i64,
+    job_id: u64,
     job_key: String,
     frame: u32,
     tile: u32,
@@ -208,9 +215,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         last_ts: Default::default(),
     });
     eprintln!("node {}", client.key.pubkey());
+    let mut claims = (!args.no_claim)
+        .then(|| super::claims::AutoClaim::new(&args.url, &client.base, &client.key));
     let mut renderer = args.device.renderer()?;
     let mut scenes: HashMap<String, Scene> = HashMap::new();
     while !stop.load(Ordering::SeqCst) {
+        if let Some(c) = claims.as_mut() {
+            rt.block_on(c.tick());
+        }
         let lease = match rt.block_on(client.lease()) {
             Ok(Some(l)) => l,
             Ok(None) => {
@@ -226,6 +238,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         if !scenes.contains_key(&lease.scene_hash) {
             let bytes = rt.block_on(client.scene(&lease.scene_hash))?;
             scenes.insert(lease.scene_hash.clone(), Scene::from_bundle(&bytes)?);
+        }
+        if let Some(c) = claims.as_mut() {
+            c.worked_on(lease.job_id);
         }
         let scene = &scenes[&lease.scene_hash];
         // Heartbeat at a third of the remaining lease while rendering.

@@ -1,0 +1,99 @@
+//! Automatic claims for `node-agent run`: every job the node leased a tile of is checked
+//! on-chain now and then; once it is settled, the node's payout leaf is claimed with its
+//! proof from the manifest (`tessera_sdk::claim`, the same workflow as `tessera node claim`).
+//! The node key pays the fee and the claim record's rent; the tokens go to the operator.
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use solana_commitment_config::CommitmentConfig;
+use solana_sdk::signature::{Keypair, Signer};
+use tessera_sdk::claim::{claim_payout, ClaimOutcome, PayoutLeaf};
+use tessera_sdk::client::ChainClient;
+use tessera_sdk::manifest::Manifest;
+
+/// How often pending jobs are looked at.
+const EVERY: Duration = Duration::from_secs(5);
+
+pub struct AutoClaim {
+    chain: ChainClient,
+    http: reqwest::Client,
+    orchestrator: String,
+    payer: Keypair,
+    pending: BTreeSet<u64>,
+    last: Option<Instant>,
+}
+
+impl AutoClaim {
+    pub fn new(rpc_url: &str, orchestrator: &str, node_key: &Keypair) -> AutoClaim {
+        AutoClaim {
+            chain: ChainClient::new(rpc_url.to_string(), CommitmentConfig::confirmed()),
+            http: reqwest::Client::new(),
+            orchestrator: orchestrator.trim_end_matches('/').to_string(),
+            payer: node_key.insecure_clone(),
+            pending: BTreeSet::new(),
+            last: None,
+        }
+    }
+
+    pub fn worked_on(&mut self, job_id: u64) {
+        self.pending.insert(job_id);
+    }
+
+    /// Claims what has settled since the last look (at most every few seconds).
+    pub async fn tick(&mut self) {
+        if self.pending.is_empty() || self.last.is_some_and(|t| t.elapsed() < EVERY) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        for job_id in self.pending.clone() {
+            match self.try_claim(job_id).await {
+                Ok(true) => {
+                    self.pending.remove(&job_id);
+                }
+                Ok(false) => {}
+                Err(e) => eprintln!("claim job {job_id}: {e:#}"),
+            }
+        }
+    }
+
+    /// `true` when nothing is left to do for the job.
+    async fn try_claim(&self, job_id: u64) -> anyhow::Result<bool> {
+        let job: Option<tessera_sdk::Job> = self
+            .chain
+            .get_anchor_account(&tessera_sdk::pda::job(job_id))
+            .await?;
+        let Some(job) = job else {
+            return Ok(true);
+        };
+        if !matches!(
+            job.state,
+            tessera_sdk::JobState::Settled | tessera_sdk::JobState::Resolved
+        ) {
+            return Ok(false);
+        }
+        let manifest: Manifest = self
+            .http
+            .get(format!("{}/v1/jobs/{job_id}/manifest", self.orchestrator))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let Some(leaf) = PayoutLeaf::from_manifest(&manifest, &self.payer.pubkey())? else {
+            eprintln!("job {job_id} settled; this node has no payout in it");
+            return Ok(true);
+        };
+        match claim_payout(&self.chain, &self.payer, job_id, &leaf).await? {
+            ClaimOutcome::Claimed { signature, paid } => eprintln!(
+                "job {job_id} settled: claimed {paid} base units for {} tiles (tx {signature})",
+                leaf.tiles
+            ),
+            ClaimOutcome::AlreadyClaimed { paid } => {
+                eprintln!("job {job_id}: already claimed ({paid} base units)")
+            }
+            ClaimOutcome::NotSettled(_) => return Ok(false),
+            ClaimOutcome::JobClosed => {}
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,167 @@
+//! `tessera audit JOB`: proves from the chain, the manifest and the frames alone that a job
+//! was rendered and paid as recorded. The checks are `tessera_sdk::audit`; this module only
+//! gathers their inputs. With `--frames` and `--manifest` the orchestrator is never contacted.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use solana_client::rpc_filter::{Memcmp, RpcFilterType};
+use tessera_sdk::audit::{audit, AuditInput, AuditReport, FrameImage};
+use tessera_sdk::manifest::Manifest;
+use tessera_sdk::{pda, Claim, JobState};
+
+use crate::context::Ctx;
+use crate::error::{input, state, CliError, CliResult};
+use crate::frames::{decode_png, frame_path};
+
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    pub job: u64,
+    /// Read the frames from this directory (frame-0001.png, ...) instead of the orchestrator.
+    #[arg(long)]
+    pub frames: Option<PathBuf>,
+    /// Read the manifest from this file instead of the orchestrator.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    pub verdict: &'static str,
+    pub manifest_source: String,
+    pub frames_source: String,
+    pub claims_on_chain: usize,
+    #[serde(flatten)]
+    pub report: AuditReport,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let r = &self.report;
+        writeln!(f, "Audit of job {} ({})", r.job_id, r.job_key)?;
+        writeln!(
+            f,
+            "  manifest from {}, frames from {}",
+            self.manifest_source, self.frames_source
+        )?;
+        for c in &r.checks {
+            writeln!(
+                f,
+                "  {:<4} {:<16} {} checked",
+                if c.ok { "ok" } else { "FAIL" },
+                c.name,
+                c.passed
+            )?;
+        }
+        match &r.discrepancy {
+            None => writeln!(f, "PASS: the frames, the manifest and the chain agree"),
+            Some(d) => writeln!(f, "FAIL: {d}"),
+        }
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: &AuditArgs) -> CliResult<Verdict> {
+    let job = ctx.job(args.job).await?;
+    if job.state == JobState::Open {
+        return Err(state(format!(
+            "job {} has no receipt on-chain yet; nothing to audit",
+            args.job
+        )));
+    }
+    let job_key = pda::job(args.job);
+    let (manifest, manifest_source) = match &args.manifest {
+        Some(path) => (read_manifest(path)?, path.display().to_string()),
+        None => (
+            crate::node::claim::manifest(ctx, args.job).await?,
+            ctx.settings.orchestrator.clone(),
+        ),
+    };
+    let (frames, frames_source) = match &args.frames {
+        Some(dir) => (
+            frames_from_dir(dir, job.frame_start, job.frame_end)?,
+            dir.display().to_string(),
+        ),
+        None => (
+            frames_from_orchestrator(ctx, args.job, job.frame_start, job.frame_end).await?,
+            ctx.settings.orchestrator.clone(),
+        ),
+    };
+    // Claim layout: discriminator (8), job (32), node_key (32).
+    let claims: BTreeMap<_, Claim> =
+        ctx.chain
+            .list_program_accounts::<Claim>(vec![RpcFilterType::Memcmp(
+                Memcmp::new_base58_encoded(8, job_key.as_ref()),
+            )])
+            .await
+            .map_err(|e| ctx.rpc_error(e))?
+            .into_iter()
+            .map(|(_, c)| (c.node_key, c))
+            .collect();
+    let report = audit(&AuditInput {
+        job_key: &job_key,
+        job: &job,
+        manifest: &manifest,
+        frames: &frames,
+        claims: &claims,
+    });
+    let verdict = Verdict {
+        verdict: if report.passed() { "pass" } else { "fail" },
+        manifest_source,
+        frames_source,
+        claims_on_chain: claims.len(),
+        report,
+    };
+    ctx.output.print(&verdict);
+    match &verdict.report.discrepancy {
+        None => Ok(verdict),
+        Some(d) => Err(CliError::Failed(format!(
+            "audit of job {} failed: {d}",
+            args.job
+        ))),
+    }
+}
+
+fn read_manifest(path: &PathBuf) -> CliResult<Manifest> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| input(format!("cannot read the manifest {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| input(format!("manifest {} does not parse: {e}", path.display())))
+}
+
+/// Frames that are missing stay absent: the audit names the first one.
+fn frames_from_dir(
+    dir: &std::path::Path,
+    start: u32,
+    end: u32,
+) -> CliResult<BTreeMap<u32, FrameImage>> {
+    if !dir.is_dir() {
+        return Err(input(format!(
+            "--frames {} is not a directory",
+            dir.display()
+        )));
+    }
+    let mut frames = BTreeMap::new();
+    for frame in start..=end {
+        let path = frame_path(dir, frame);
+        if let Ok(bytes) = std::fs::read(&path) {
+            frames.insert(frame, decode_png(&bytes, &path.display().to_string())?);
+        }
+    }
+    Ok(frames)
+}
+
+async fn frames_from_orchestrator(
+    ctx: &Ctx,
+    job_id: u64,
+    start: u32,
+    end: u32,
+) -> CliResult<BTreeMap<u32, FrameImage>> {
+    let o = ctx.orchestrator();
+    let mut frames = BTreeMap::new();
+    for frame in start..=end {
+        let png = o.frame_png(job_id, frame).await?;
+        frames.insert(frame, decode_png(&png, &format!("frame {frame}"))?);
+    }
+    Ok(frames)
+}

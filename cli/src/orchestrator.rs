@@ -1,0 +1,200 @@
+//! The orchestrator's public HTTP API, as artists, operators and auditors call it.
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{CliError, CliResult};
+
+pub struct Orchestrator {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// `GET /v1/jobs/{id}`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct JobProgress {
+    pub state: String,
+    pub counts: Counts,
+    pub frames: Vec<FrameProgress>,
+    pub eta_seconds: Option<f64>,
+    pub receipt_signature: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize)]
+pub struct Counts {
+    pub total: u64,
+    pub queued: u64,
+    pub leased: u64,
+    pub rendered: u64,
+    pub verified: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct FrameProgress {
+    pub frame: u32,
+    pub verified: u64,
+    pub total: u64,
+    pub complete: bool,
+}
+
+impl Orchestrator {
+    pub fn new(base: &str) -> Orchestrator {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client builds");
+        Orchestrator {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> CliError {
+        CliError::OrchestratorUnreachable {
+            url: self.base.clone(),
+            reason: e.without_url().to_string(),
+        }
+    }
+
+    /// Turns a problem document (RFC 9457) into one line.
+    async fn check(&self, resp: reqwest::Response) -> CliResult<reqwest::Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let detail = body["detail"]
+            .as_str()
+            .or(body["title"].as_str())
+            .unwrap_or("no detail");
+        Err(CliError::Orchestrator(format!("{status}: {detail}")))
+    }
+
+    async fn get(&self, path: &str) -> CliResult<reqwest::Response> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.check(resp).await
+    }
+
+    /// `GET /healthz`: refuses early when the orchestrator is not there.
+    pub async fn ping(&self) -> CliResult<()> {
+        self.get("/healthz").await.map(|_| ())
+    }
+
+    pub async fn has_scene(&self, hash_hex: &str) -> CliResult<bool> {
+        let resp = self
+            .http
+            .head(format!("{}/v1/scenes/{hash_hex}", self.base))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        Ok(resp.status().is_success())
+    }
+
+    /// Uploads a bundle; returns the hash the orchestrator stored it under.
+    pub async fn upload_scene(&self, bytes: Vec<u8>) -> CliResult<String> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/scenes", self.base))
+            .timeout(Duration::from_secs(600))
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let body: Value = self
+            .check(resp)
+            .await?
+            .json()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        body["hash"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| CliError::Orchestrator(format!("upload answered {body}")))
+    }
+
+    /// Registers an escrowed job, stating what the artist paid for so a mismatch is refused.
+    pub async fn register_job(&self, job_id: u64, expect: Value) -> CliResult<()> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/jobs", self.base))
+            .json(&json!({"job_id": job_id, "expect": expect}))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.check(resp).await.map(|_| ())
+    }
+
+    /// The job's progress; `None` when this orchestrator does not know the job.
+    pub async fn progress(&self, job_id: u64) -> CliResult<Option<JobProgress>> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/jobs/{job_id}", self.base))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = self.check(resp).await?;
+        resp.json().await.map(Some).map_err(|e| self.unreachable(e))
+    }
+
+    /// The final PNG of a frame (409 while incomplete).
+    pub async fn frame_png(&self, job_id: u64, frame: u32) -> CliResult<Vec<u8>> {
+        let resp = self
+            .get(&format!("/v1/jobs/{job_id}/frames/{frame}/image"))
+            .await?;
+        Ok(resp
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(e))?
+            .to_vec())
+    }
+
+    /// The manifest as raw JSON text (kept verbatim so `--manifest` files can be saved).
+    pub async fn manifest_json(&self, job_id: u64) -> CliResult<String> {
+        let resp = self.get(&format!("/v1/jobs/{job_id}/manifest")).await?;
+        resp.text().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// `GET /v1/nodes/{key}`.
+    pub async fn node_standing(&self, node: &str) -> CliResult<Value> {
+        let resp = self.get(&format!("/v1/nodes/{node}")).await?;
+        resp.json().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// Server-sent events of a job: calls `on_event(name)` for each until the stream ends.
+    pub async fn follow_events(
+        &self,
+        job_id: u64,
+        mut on_event: impl FnMut(&str),
+    ) -> CliResult<()> {
+        let resp = self.get(&format!("/v1/jobs/{job_id}/events")).await?;
+        let mut stream = resp.bytes_stream();
+        let mut buf = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(e))?;
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                if let Some(name) = block.lines().find_map(|l| l.strip_prefix("event:")) {
+                    on_event(name.trim());
+                }
+            }
+        }
+        Ok(())
+    }
+}

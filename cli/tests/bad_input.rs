@@ -1,0 +1,195 @@
+//! Every refusal is one line on stderr and a non-zero exit, and nothing was sent: the
+//! artist's balance and the network's next job id do not move.
+mod common;
+
+use common::{Net, Run, SCENE};
+
+/// One `error: ...` line naming the problem, nothing else on stderr.
+fn refused(r: &Run, code: i32, phrase: &str) {
+    assert_eq!(r.code, code, "exit code; stderr: {}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected:\n{}", r.stderr);
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    assert!(
+        lines[0].contains(phrase),
+        "{:?} not in {:?}",
+        phrase,
+        lines[0]
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line_before_any_transaction() {
+    let net = Net::start();
+    let (artist, key) = net.funded("artist", "1");
+    let a = Some(key.as_path());
+    let next_id = || net.network()["next_job_id"].as_u64().unwrap();
+    let id_before = next_id();
+    // `job submit` of a 16-tile job (budget 0.164), with some flags replaced or added.
+    let job = |extra: &[&str]| {
+        let mut flags = vec![
+            ("--frames", "1-2"),
+            ("--size", "128x64"),
+            ("--tile", "32"),
+            ("--spp", "4"),
+        ];
+        let mut rest = vec![];
+        for pair in extra.chunks(2) {
+            match (flags.iter_mut().find(|(f, _)| *f == pair[0]), pair) {
+                (Some(slot), [_, v]) => slot.1 = v,
+                _ => rest.extend_from_slice(pair),
+            }
+        }
+        let mut v = vec!["job", "submit", SCENE, "--no-wait"];
+        for (f, x) in &flags {
+            v.extend([*f, *x]);
+        }
+        v.extend(rest);
+        net.tessera_as(a, &v)
+    };
+
+    // Input errors exit 2.
+    refused(&job(&["--size", "0x64"]), 2, "--size 0x64 is out of range");
+    refused(&job(&["--tile", "8"]), 2, "--tile 8 is out of range");
+    refused(&job(&["--spp", "0"]), 2, "--spp 0 is out of range");
+    refused(&job(&["--price", "abc"]), 2, "not a token amount");
+    refused(
+        &job(&["--budget", "0.001"]),
+        2,
+        "is below price × tiles + fee",
+    );
+    let garbage = net.path("broken.glb");
+    std::fs::write(&garbage, b"glTF not really").unwrap();
+    let r = net.tessera_as(
+        a,
+        &["job", "submit", garbage.to_str().unwrap(), "--no-wait"],
+    );
+    refused(&r, 2, "does not load");
+    refused(
+        &net.tessera_as(a, &["job", "quote", "/no/such/scene.glb"]),
+        2,
+        "cannot read the scene",
+    );
+    let missing = net.path("nobody.json");
+    refused(
+        &net.tessera_as(Some(&missing), &["job", "approve", "1"]),
+        2,
+        "does not exist (create one with",
+    );
+    refused(
+        &net.tessera(&["job", "status", "999"]),
+        2,
+        "job 999 does not exist",
+    );
+
+    // Money: the budget of 400 tiles at 0.01 is 4.1 tokens; the artist holds 1.
+    let r = job(&["--size", "640x640", "--frames", "1"]);
+    refused(&r, 1, "insufficient balance: the budget is 4.100000 tokens");
+    assert!(r.stderr.contains("(missing 3.100000)"), "{}", r.stderr);
+
+    // Services down.
+    let r = net.tessera_as(
+        a,
+        &[
+            "--orchestrator",
+            "http://127.0.0.1:9",
+            "job",
+            "submit",
+            SCENE,
+            "--size",
+            "64x64",
+            "--tile",
+            "32",
+            "--no-wait",
+        ],
+    );
+    refused(&r, 1, "cannot reach the orchestrator at http://127.0.0.1:9");
+    refused(
+        &net.tessera(&["--url", "http://127.0.0.1:9", "job", "status", "0"]),
+        1,
+        "cannot reach the RPC at http://127.0.0.1:9",
+    );
+    assert_eq!(next_id(), id_before, "no job was created by any refusal");
+    assert_eq!(net.tokens_of(&artist), 1_000_000, "no token moved");
+
+    // Wrong state: an open job cannot be approved, finalized, closed or disputed; cancel works.
+    let submitted = job(&["--output", "json"]);
+    assert_eq!(submitted.code, 0, "{}", submitted.stderr);
+    let id = submitted.json()["job_id"].as_u64().unwrap().to_string();
+    assert_eq!(net.tokens_of(&artist), 1_000_000 - 164_000);
+    refused(
+        &net.tessera_as(a, &["job", "approve", &id]),
+        1,
+        "is open; only a rendered job",
+    );
+    refused(
+        &net.tessera_as(a, &["job", "finalize", &id]),
+        1,
+        "is open; only a rendered job",
+    );
+    refused(
+        &net.tessera_as(a, &["job", "close", &id]),
+        1,
+        "only a settled or resolved job",
+    );
+    refused(
+        &net.tessera_as(a, &["job", "dispute", &id, "--reason", "missing"]),
+        1,
+        "is open",
+    );
+    let (_, other) = net.funded("other", "1");
+    refused(
+        &net.tessera_as(Some(&other), &["job", "cancel", &id]),
+        2,
+        "belongs to artist",
+    );
+    net.ok(a, &["job", "cancel", &id]);
+    assert_eq!(
+        net.tokens_of(&artist),
+        1_000_000,
+        "the cancel refunded everything"
+    );
+
+    // Operators: stake below the minimum, more than the wallet holds, unknown node.
+    let (_, op) = net.funded("op", "1");
+    let node = net.path("n.json");
+    let o = Some(op.as_path());
+    refused(
+        &net.tessera_as(
+            o,
+            &[
+                "node",
+                "register",
+                "--stake",
+                "0.5",
+                "--node-keypair",
+                node.to_str().unwrap(),
+            ],
+        ),
+        2,
+        "below the network's minimum stake 1.000000",
+    );
+    refused(
+        &net.tessera_as(
+            o,
+            &[
+                "node",
+                "register",
+                "--stake",
+                "3",
+                "--node-keypair",
+                node.to_str().unwrap(),
+            ],
+        ),
+        1,
+        "(missing 2.000000)",
+    );
+    refused(
+        &net.tessera_as(
+            o,
+            &["node", "status", "--node-keypair", node.to_str().unwrap()],
+        ),
+        1,
+        "is not registered",
+    );
+}

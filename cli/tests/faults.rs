@@ -1,0 +1,72 @@
+//! Crashes mid-job: a node agent killed with SIGKILL while it renders, and the orchestrator
+//! killed with SIGKILL and restarted on the same files. The job still completes, every
+//! tile is paid exactly once to the node whose render was accepted, and the audit passes.
+mod common;
+
+use common::{Net, SCENE};
+
+#[test]
+fn kill_nine_of_an_agent_and_the_orchestrator_mid_job() {
+    let mut net = Net::start();
+    let (_, n0) = net.operator(0);
+    let (_, n1) = net.operator(1);
+    let (artist, key) = net.funded("artist", "100");
+    let a = Some(key.as_path());
+    let agent0 = net.start_agent(&n0);
+    net.start_agent(&n1);
+    // 2 frames of 6 × 4 tiles.
+    let submitted = net
+        .ok(
+            a,
+            &[
+                "job",
+                "submit",
+                SCENE,
+                "--frames",
+                "1-2",
+                "--size",
+                "192x128",
+                "--tile",
+                "32",
+                "--spp",
+                "16",
+                "--no-wait",
+                "--output",
+                "json",
+            ],
+        )
+        .json();
+    let job = submitted["job_id"].as_u64().unwrap();
+    let verified = |net: &Net| {
+        net.job_status(job)["orchestrator"]["counts"]["verified"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+
+    net.wait_until(120, "the first tiles", || verified(&net) >= 3);
+    // Agent 0 is leasing continuously, so it is almost surely mid-tile.
+    net.kill_agent(agent0);
+    net.wait_until(120, "progress without agent 0", || verified(&net) >= 10);
+    net.kill_orchestrator();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    net.start_orchestrator();
+    net.start_agent(&n0);
+    net.wait_until(300, "the receipt", || {
+        net.job_status(job)["orchestrator"]["state"] == "posted"
+    });
+
+    let status = net.job_status(job);
+    assert_eq!(status["chain"]["state"], "rendered");
+    assert_eq!(status["chain"]["tile_count"], 48);
+    assert_eq!(status["chain"]["total_payout"], 48 * 10_000);
+    net.ok(a, &["job", "approve", &job.to_string()]);
+    net.wait_until(90, "the claims", || {
+        let c = &net.job_status(job)["chain"];
+        c["claimed_count"] == c["node_count"]
+    });
+    let verdict = net
+        .ok(None, &["audit", &job.to_string(), "--output", "json"])
+        .json();
+    assert_eq!(verdict["verdict"], "pass", "{verdict}");
+    let _ = artist;
+}

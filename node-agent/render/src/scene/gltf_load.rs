@@ -1,6 +1,8 @@
-//! glTF 2.0 → [`Scene`]: node transforms, triangles, materials, textures, lights, camera.
+//! glTF 2.0 → [`Scene`]: node transforms (posed at [`LoadOptions::time`]), triangles, materials,
+//! textures, lights, camera.
 //! Every index and byte range is checked; anything unsupported is an error, not a guess.
 
+use super::animation;
 use super::bundle::decode_data_uri;
 use super::math::{self, M4, V3};
 use super::*;
@@ -30,9 +32,6 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     let doc = &gltf.document;
     check_extensions(doc)?;
     let mut warnings = Vec::new();
-    if doc.animations().next().is_some() {
-        warnings.push("animations are ignored: the static pose is rendered for every frame".into());
-    }
     if doc.nodes().len() > limits.max_nodes {
         return Err(SceneError::Limit(format!(
             "{} nodes (max {})",
@@ -42,6 +41,10 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     }
 
     let buffers = load_buffers(doc, gltf.blob.as_deref(), resolve, limits)?;
+    if !opts.time.is_finite() {
+        return Err(SceneError::data("load options", "non-finite time"));
+    }
+    let pose = animation::pose(doc, &buffers, opts.time, &mut warnings)?;
     let mut ctx = Loader {
         buffers,
         resolve,
@@ -74,7 +77,11 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
                 node.index()
             )));
         }
-        let world = math::mul(&parent, &node.transform().matrix());
+        let local = match pose[node.index()] {
+            Some(trs) => trs.matrix(),
+            None => node.transform().matrix(),
+        };
+        let world = math::mul(&parent, &local);
         if world.iter().flatten().any(|v| !v.is_finite()) {
             return Err(SceneError::data(
                 format!("node {}", node.index()),
@@ -236,6 +243,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         lights: all_lights,
         camera,
         environment,
+        animated: pose.iter().any(Option::is_some),
         warnings,
     })
 }
@@ -318,7 +326,7 @@ struct Loader<'a> {
 }
 
 /// Bytes of one accessor: (data starting at the first element, stride, element size, count).
-fn accessor_view<'b>(
+pub(super) fn accessor_view<'b>(
     buffers: &'b [Vec<u8>],
     acc: &gltf::Accessor,
 ) -> Result<(&'b [u8], usize, usize, usize), SceneError> {

@@ -1,0 +1,229 @@
+//! Frames that move: glTF node animation sampled at each frame's instant (CPU side, no GPU).
+
+mod common;
+use common::*;
+use serde_json::json;
+use tessera_render::{FrameRate, LoadOptions, Scene, SceneError};
+
+/// Loads `glb` posed at `frame` (24 fps, frame 1 = t 0).
+fn at(glb: &[u8], frame: u32) -> Scene {
+    Scene::from_bundle_with(glb, &LoadOptions::at_frame(frame, FrameRate::DEFAULT)).unwrap()
+}
+
+fn centre(s: &Scene) -> [f32; 3] {
+    let (lo, hi) = s.bounds();
+    [0, 1, 2].map(|k| 0.5 * (lo[k] + hi[k]))
+}
+
+fn assert_near(got: [f32; 3], want: [f32; 3], what: &str) {
+    assert!(
+        got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-4),
+        "{what}: got {got:?}, want {want:?}"
+    );
+}
+
+/// A unit cube (side 0.5) whose node is driven by one translation channel along x.
+fn moving_cube(interpolation: &str, times: &[f32], xs: &[f32]) -> Vec<u8> {
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.8; 3]));
+    let cube = b.cube(0.25, m);
+    b.perspective([0.0, 0.0, 5.0], 0.8);
+    let values: Vec<f32> = xs.iter().flat_map(|x| [*x, 0.0, 0.0]).collect();
+    b.animate(cube, "translation", interpolation, times, &values);
+    b.glb()
+}
+
+#[test]
+fn frame_time_is_frame_minus_one_over_the_rate() {
+    assert_eq!(LoadOptions::default().time, 0.0);
+    assert_eq!(LoadOptions::at_frame(1, FrameRate::DEFAULT).time, 0.0);
+    assert_eq!(LoadOptions::at_frame(49, FrameRate::DEFAULT).time, 2.0);
+    let ntsc = FrameRate::new(30000, 1001).unwrap();
+    assert_eq!(LoadOptions::at_frame(30001, ntsc).time, 1001.0);
+}
+
+#[test]
+fn linear_translation_moves_the_cube_from_frame_1_to_frame_24() {
+    // From x = 0 at t = 0 (frame 1) to x = 2 at t = 23/24 (frame 24).
+    let glb = moving_cube("LINEAR", &[0.0, 23.0 / 24.0], &[0.0, 2.0]);
+    let f1 = at(&glb, 1);
+    let f24 = at(&glb, 24);
+    assert_near(centre(&f1), [0.0, 0.0, 0.0], "frame 1");
+    assert_near(centre(&f24), [2.0, 0.0, 0.0], "frame 24");
+    assert_near(
+        centre(&at(&glb, 12)),
+        [2.0 * 11.0 / 23.0, 0.0, 0.0],
+        "frame 12",
+    );
+    assert_near(
+        centre(&at(&glb, 100)),
+        [2.0, 0.0, 0.0],
+        "after the last key",
+    );
+    assert_near(
+        centre(&at(&glb, 0)),
+        [0.0, 0.0, 0.0],
+        "before the first key",
+    );
+    // A ray straight down at x = 2 hits the top face (y = 0.25) only once the cube is there.
+    let down = ([2.0, 5.0, 0.0], [0.0, -1.0, 0.0]);
+    assert!(f1.intersect(down.0, down.1).is_none());
+    let (t, _) = f24
+        .intersect(down.0, down.1)
+        .expect("cube at x = 2 on frame 24");
+    assert!((t - 4.75).abs() < 1e-4, "t = {t}");
+    assert!(f1.is_animated());
+    // No warning about ignored animations any more.
+    assert!(f24.warnings().is_empty(), "{:?}", f24.warnings());
+}
+
+#[test]
+fn step_translation_jumps_at_its_key() {
+    // x = 0 until t = 0.5 (frame 13), then x = 3.
+    let glb = moving_cube("STEP", &[0.0, 0.5], &[0.0, 3.0]);
+    assert_near(centre(&at(&glb, 1)), [0.0; 3], "frame 1");
+    assert_near(
+        centre(&at(&glb, 12)),
+        [0.0; 3],
+        "frame 12 (t = 11/24 < 0.5)",
+    );
+    assert_near(centre(&at(&glb, 13)), [3.0, 0.0, 0.0], "frame 13 (t = 0.5)");
+    assert_near(centre(&at(&glb, 24)), [3.0, 0.0, 0.0], "frame 24");
+}
+
+#[test]
+fn cubic_spline_translation_follows_the_hermite_curve() {
+    // Keys at t = 0 (x = 0, out-tangent 6 units/s) and t = 1 (x = 1, in-tangent 0):
+    // at s = 0.5, x = 0.125·1·6 + 0.5·1 = 1.25 (overshoots, unlike LINEAR's 0.5).
+    let glb = moving_cube(
+        "CUBICSPLINE",
+        &[0.0, 1.0],
+        &[
+            /* in */ 0.0, /* value */ 0.0, /* out */ 6.0, 0.0, 1.0, 0.0,
+        ],
+    );
+    assert_near(centre(&at(&glb, 1)), [0.0; 3], "frame 1");
+    assert_near(
+        centre(&at(&glb, 13)),
+        [1.25, 0.0, 0.0],
+        "frame 13 (t = 0.5)",
+    );
+    assert_near(centre(&at(&glb, 25)), [1.0, 0.0, 0.0], "frame 25 (t = 1)");
+    assert_near(centre(&at(&glb, 40)), [1.0, 0.0, 0.0], "after the last key");
+    // Frame 24 (t = 23/24) against the formula.
+    let s = 23.0f32 / 24.0;
+    let x = (s * s * s - 2.0 * s * s + s) * 6.0 + (-2.0 * s * s * s + 3.0 * s * s);
+    assert_near(centre(&at(&glb, 24)), [x, 0.0, 0.0], "frame 24");
+}
+
+#[test]
+fn rotation_channel_slerps_a_child_around_its_parent() {
+    // A parent turning 0° → 90° about +Y over t 0…1 carries a cube placed at x = 2.
+    // The second key is written as −q (the same rotation): the short arc must still be taken.
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.8; 3]));
+    let cube = b.cube(0.25, m);
+    b.nodes[cube]["translation"] = json!([2.0, 0.0, 0.0]);
+    let parent = b.node(json!({"children": [cube]}));
+    b.perspective([0.0, 0.0, 5.0], 0.8);
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    b.animate(
+        parent,
+        "rotation",
+        "LINEAR",
+        &[0.0, 1.0],
+        &[0.0, 0.0, 0.0, 1.0, 0.0, -h, 0.0, -h],
+    );
+    let glb = b.glb();
+    for (frame, deg) in [(1, 0.0f32), (7, 22.5), (13, 45.0), (25, 90.0), (30, 90.0)] {
+        let a = deg.to_radians();
+        // R_y(a)·(2, 0, 0) = (2 cos a, 0, −2 sin a).
+        let want = [2.0 * a.cos(), 0.0, -2.0 * a.sin()];
+        assert_near(centre(&at(&glb, frame)), want, &format!("frame {frame}"));
+    }
+}
+
+#[test]
+fn animated_camera_moves_with_its_node() {
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.8; 3]));
+    b.cube(0.25, m);
+    b.perspective([0.0, 0.0, 5.0], 0.8);
+    let cam = b.nodes.len() - 1;
+    b.animate(
+        cam,
+        "translation",
+        "LINEAR",
+        &[0.0, 1.0],
+        &[0.0, 0.0, 5.0, 0.0, 0.0, 9.0],
+    );
+    let glb = b.glb();
+    assert_eq!(at(&glb, 1).camera().position, [0.0, 0.0, 5.0]);
+    let mid = at(&glb, 13).camera().position;
+    assert!((mid[2] - 7.0).abs() < 1e-5, "{mid:?}");
+    assert_eq!(at(&glb, 25).camera().position, [0.0, 0.0, 9.0]);
+    // The camera still looks down −Z: a ray along its view hits the cube's front face (z = 0.25).
+    let s = at(&glb, 25);
+    let (t, _) = s
+        .intersect(s.camera().position, s.camera().forward)
+        .unwrap();
+    assert!((t - 8.75).abs() < 1e-4, "t = {t}");
+}
+
+#[test]
+fn scale_channel_and_static_nodes_keep_their_transform() {
+    // A scaled cube beside a static one: only the animated node changes.
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.8; 3]));
+    let grow = b.cube(0.25, m);
+    let still = b.cube(0.25, m);
+    b.nodes[still]["translation"] = json!([10.0, 0.0, 0.0]);
+    b.perspective([0.0, 0.0, 5.0], 0.8);
+    b.animate(
+        grow,
+        "scale",
+        "LINEAR",
+        &[0.0, 1.0],
+        &[1.0, 1.0, 1.0, 3.0, 3.0, 3.0],
+    );
+    let glb = b.glb();
+    assert!(at(&glb, 1).is_animated());
+    let (lo1, hi1) = at(&glb, 1).bounds();
+    let (lo2, hi2) = at(&glb, 25).bounds();
+    assert_near(lo1, [-0.25; 3], "frame 1 min");
+    assert_near(hi1, [10.25, 0.25, 0.25], "frame 1 max");
+    assert_near(lo2, [-0.75; 3], "frame 25 min");
+    assert_near(hi2, [10.25, 0.75, 0.75], "frame 25 max");
+}
+
+#[test]
+fn bad_animation_data_is_an_error_not_a_guess() {
+    // Times running backwards.
+    let glb = moving_cube("LINEAR", &[1.0, 0.0], &[0.0, 2.0]);
+    let e = Scene::from_bundle(&glb).err().expect("decreasing times");
+    assert!(matches!(e, SceneError::Data { .. }), "{e}");
+    // Fewer outputs than keys.
+    let glb = moving_cube("LINEAR", &[0.0, 1.0, 2.0], &[0.0, 2.0]);
+    assert!(Scene::from_bundle(&glb).is_err());
+    // CUBICSPLINE needs three outputs per key.
+    let glb = moving_cube("CUBICSPLINE", &[0.0, 1.0], &[0.0, 2.0]);
+    assert!(Scene::from_bundle(&glb).is_err());
+    // An animated node given as a matrix.
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.8; 3]));
+    let cube = b.cube(0.25, m);
+    b.nodes[cube]["matrix"] = json!([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+    b.perspective([0.0, 0.0, 5.0], 0.8);
+    b.animate(cube, "translation", "LINEAR", &[0.0, 1.0], &[0.0; 6]);
+    let e = Scene::from_bundle(&b.glb())
+        .err()
+        .expect("matrix on an animated node");
+    assert!(e.to_string().contains("matrix"), "{e}");
+    // A time that is not a number.
+    let glb = moving_cube("LINEAR", &[0.0, 1.0], &[0.0, 2.0]);
+    let opts = LoadOptions {
+        time: f64::NAN,
+        ..Default::default()
+    };
+    assert!(Scene::from_bundle_with(&glb, &opts).is_err());
+}

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod render;
 pub mod run;
+pub mod scene_cache;
 
 use clap::Args;
 

@@ -4,7 +4,6 @@
 //! headers `x-tessera-node`, `x-tessera-timestamp`, `x-tessera-signature`). While a tile
 //! renders, a background task heartbeats the lease. Ctrl-C finishes and submits the tile
 //! in hand, then exits.
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +16,7 @@ use clap::Args;
 use serde::Deserialize;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use tessera_render::{hex, Scene, TileRequest};
+use tessera_render::{hex, TileRequest};
 
 use super::DeviceArgs;
 
@@ -209,7 +208,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     eprintln!("node {}", client.key.pubkey());
     let mut renderer = args.device.renderer()?;
-    let mut scenes: HashMap<String, Scene> = HashMap::new();
+    let mut scenes = super::scene_cache::SceneCache::default();
     while !stop.load(Ordering::SeqCst) {
         let lease = match rt.block_on(client.lease()) {
             Ok(Some(l)) => l,
@@ -223,11 +222,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        if !scenes.contains_key(&lease.scene_hash) {
-            let bytes = rt.block_on(client.scene(&lease.scene_hash))?;
-            scenes.insert(lease.scene_hash.clone(), Scene::from_bundle(&bytes)?);
-        }
-        let scene = &scenes[&lease.scene_hash];
+        // The scene posed at the lease's frame (loaded once per frame, or once for a static scene).
+        let (scene, key) = scenes.get(&lease.scene_hash, lease.frame, || {
+            rt.block_on(client.scene(&lease.scene_hash))
+        })?;
         // Heartbeat at a third of the remaining lease while rendering.
         let every =
             Duration::from_millis(((lease.deadline_ms - now_ms()) / 3).clamp(200, 20_000) as u64);
@@ -255,7 +253,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             seed: lease.seed,
             linear: false,
         };
-        let key = crate::cmd::run::scene_key(&lease.scene_hash);
         let rendered = renderer.render_tile(&key, scene, &req);
         hb.abort();
         let img = match rendered {
@@ -276,7 +273,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The renderer's scene cache key: the scene's blake3 hash.
+/// The scene's blake3 hash from its hex (the renderer key of a static scene; see `scene_cache`).
 pub fn scene_key(hash_hex: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (i, b) in out.iter_mut().enumerate() {

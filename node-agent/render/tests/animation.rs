@@ -318,3 +318,139 @@ fn gpu_animated_light_moves_with_its_node() {
         "near {near}, far {far}, ratio {ratio}"
     );
 }
+
+/// A floor (y = 0, side 2) with two morph targets: up by 1, and along x by 1.
+fn morphing_floor(b: &mut Builder) -> usize {
+    let m = b.material(diffuse([0.8; 3]));
+    let floor = b.floor(1.0, m);
+    b.morph_target(floor, &[0.0, 1.0, 0.0].repeat(4), None);
+    b.morph_target(floor, &[1.0, 0.0, 0.0].repeat(4), None);
+    b.perspective([0.0, 3.0, 5.0], 0.8);
+    floor
+}
+
+#[test]
+fn morph_targets_use_mesh_then_node_then_animated_weights() {
+    // Mesh weights only.
+    let mut b = Builder::default();
+    let floor = morphing_floor(&mut b);
+    let mesh = b.nodes[floor]["mesh"].as_u64().unwrap() as usize;
+    b.meshes[mesh]["weights"] = json!([0.25, 0.5]);
+    let s = at(&b.glb(), 1);
+    assert!(!s.is_animated());
+    assert_near(centre(&s), [0.5, 0.25, 0.0], "mesh weights");
+    // Node weights override the mesh's.
+    b.nodes[floor]["weights"] = json!([0.75, 0.0]);
+    assert_near(centre(&at(&b.glb(), 30)), [0.0, 0.75, 0.0], "node weights");
+    // No weights anywhere: the base shape.
+    let mut b = Builder::default();
+    morphing_floor(&mut b);
+    assert_near(centre(&at(&b.glb(), 1)), [0.0; 3], "no weights");
+    // An animated weights channel (two targets per key) overrides both.
+    let mut b = Builder::default();
+    let floor = morphing_floor(&mut b);
+    b.nodes[floor]["weights"] = json!([0.75, 0.75]);
+    b.animate(
+        floor,
+        "weights",
+        "LINEAR",
+        &[0.0, 1.0],
+        &[0.0, 1.0, 1.0, 0.0],
+    );
+    let glb = b.glb();
+    assert!(at(&glb, 1).is_animated());
+    assert_near(
+        centre(&at(&glb, 1)),
+        [1.0, 0.0, 0.0],
+        "frame 1: weights (0, 1)",
+    );
+    assert_near(
+        centre(&at(&glb, 7)),
+        [0.75, 0.25, 0.0],
+        "frame 7: weights (¼, ¾)",
+    );
+    assert_near(
+        centre(&at(&glb, 25)),
+        [0.0, 1.0, 0.0],
+        "frame 25: weights (1, 0)",
+    );
+    assert!(
+        at(&glb, 7).warnings().is_empty(),
+        "{:?}",
+        at(&glb, 7).warnings()
+    );
+    // STEP and CUBICSPLINE weights (zero tangents: smoothstep, ½ at the middle).
+    let mut b = Builder::default();
+    let floor = morphing_floor(&mut b);
+    b.animate(floor, "weights", "STEP", &[0.0, 1.0], &[0.0, 0.0, 1.0, 1.0]);
+    assert_near(centre(&at(&b.glb(), 24)), [0.0; 3], "STEP before its key");
+    assert_near(
+        centre(&at(&b.glb(), 25)),
+        [1.0, 1.0, 0.0],
+        "STEP at its key",
+    );
+    let mut b = Builder::default();
+    let floor = morphing_floor(&mut b);
+    let (z, one) = ([0.0, 0.0], [1.0, 1.0]);
+    let keys: Vec<f32> = [z, z, z, z, one, z].concat();
+    b.animate(floor, "weights", "CUBICSPLINE", &[0.0, 1.0], &keys);
+    assert_near(
+        centre(&at(&b.glb(), 13)),
+        [0.5, 0.5, 0.0],
+        "CUBICSPLINE middle",
+    );
+}
+
+#[test]
+fn bad_morph_data_is_an_error() {
+    // A target with fewer deltas than vertices.
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.8; 3]));
+    let floor = b.floor(1.0, m);
+    b.morph_target(floor, &[0.0, 1.0, 0.0].repeat(3), None);
+    b.perspective([0.0, 3.0, 5.0], 0.8);
+    assert!(Scene::from_bundle(&b.glb()).is_err());
+    // A weights channel whose outputs are not keys × targets.
+    let mut b = Builder::default();
+    let floor = morphing_floor(&mut b);
+    b.animate(floor, "weights", "LINEAR", &[0.0, 1.0], &[0.0, 1.0, 1.0]);
+    let e = Scene::from_bundle(&b.glb())
+        .err()
+        .expect("3 outputs for 2 keys × 2 targets");
+    assert!(matches!(e, SceneError::Data { .. }), "{e}");
+}
+
+#[test]
+fn gpu_morph_target_normals_shade_the_surface() {
+    // A floor lit from straight above (light and view along its normal). A NORMAL delta tilts
+    // the shading normal by 60° at weight 1: the diffuse term falls to cos 60° = ½. Roughness
+    // ¼ makes Burley's retro-reflection factor exactly 1 here (F90 = ½ + 2·¼·cos² 0 = 1).
+    let mut b = Builder::default();
+    let mut mat = diffuse([0.8; 3]);
+    mat["pbrMetallicRoughness"]["roughnessFactor"] = json!(0.25);
+    let m = b.material(mat);
+    let floor = b.floor(3.0, m);
+    let (s60, c60) = (60f32.to_radians().sin(), 60f32.to_radians().cos());
+    b.morph_target(floor, &[0.0; 12], Some(&[s60, c60 - 1.0, 0.0].repeat(4)));
+    b.ortho_down([0.0, 5.0, 0.0], 0.1);
+    b.point_light([0.0, 1.0, 0.0], 500.0);
+    b.animate(floor, "weights", "LINEAR", &[0.0, 1.0], &[0.0, 1.0]);
+    let glb = b.glb();
+    let mut r = renderer();
+    let mut mean = |frame: u32| {
+        let req = tessera_render::TileRequest {
+            linear: true,
+            ..tessera_render::TileRequest::whole_frame(16, 16, 16, 0, 1)
+        };
+        let img = r
+            .render_tile(&[frame as u8; 32], &at(&glb, frame), &req)
+            .unwrap();
+        mean_linear(&img, 0, 0, 16, 16)[0]
+    };
+    let (flat, tilted) = (mean(1), mean(25));
+    let ratio = flat / tilted;
+    assert!(
+        (ratio - 2.0).abs() < 0.05,
+        "flat {flat}, tilted {tilted}, ratio {ratio}"
+    );
+}

@@ -199,19 +199,35 @@ impl Trs {
     }
 }
 
-/// Node local transforms at time `t` (seconds): `Some` for every node an animation channel
-/// targets, `None` for nodes that keep their static transform. All animations in the document
-/// play together; when two channels drive the same property of a node, the later one in document
-/// order wins (with a warning). Channels on morph-target `weights` are ignored with a warning.
+/// Every animated node's state at one instant, indexed by node; `None` where no channel
+/// drives the node (its static transform or weights hold).
+pub struct Pose {
+    pub trs: Vec<Option<Trs>>,
+    /// Morph target weights, one per target of the node's mesh.
+    pub weights: Vec<Option<Vec<f32>>>,
+}
+
+impl Pose {
+    /// Whether any channel drives any node.
+    pub fn moves_anything(&self) -> bool {
+        self.trs.iter().any(Option::is_some) || self.weights.iter().any(Option::is_some)
+    }
+}
+
+/// Node local transforms and morph weights at time `t` (seconds). All animations in the
+/// document play together; when two channels drive the same property of a node, the later one
+/// in document order wins (with a warning). `weights` channels on nodes whose mesh has no morph
+/// targets are ignored with a warning.
 pub fn pose(
     doc: &gltf::Document,
     buffers: &[Vec<u8>],
     t: f64,
     warnings: &mut Vec<String>,
-) -> Result<Vec<Option<Trs>>, SceneError> {
+) -> Result<Pose, SceneError> {
     let n_nodes = doc.nodes().len();
     let mut pose: Vec<Option<Trs>> = vec![None; n_nodes];
-    let mut driven = vec![[false; 3]; n_nodes];
+    let mut weights: Vec<Option<Vec<f32>>> = vec![None; n_nodes];
+    let mut driven = vec![[false; 4]; n_nodes];
     let mut weights_ignored = false;
     let get = |b: gltf::Buffer| buffers.get(b.index()).map(Vec::as_slice);
     for anim in doc.animations() {
@@ -230,17 +246,23 @@ pub fn pose(
                 Property::Translation => 0,
                 Property::Rotation => 1,
                 Property::Scale => 2,
-                Property::MorphTargetWeights => {
-                    weights_ignored = true;
-                    continue;
-                }
+                Property::MorphTargetWeights => 3,
             };
+            // Morph targets per key for a weights channel (all primitives of a mesh have as many).
+            let n_targets = node
+                .mesh()
+                .and_then(|m| m.primitives().next())
+                .map_or(0, |p| p.morph_targets().count());
+            if prop == Property::MorphTargetWeights && n_targets == 0 {
+                weights_ignored = true;
+                continue;
+            }
             let sampler = channel.sampler();
             let interp = Interp::from(sampler.interpolation());
             let (input, output) = (sampler.input(), sampler.output());
             check_accessor(buffers, &input, Dimensions::Scalar, &[DataType::F32])?;
             let allowed: &[DataType] = match prop {
-                Property::Rotation => &[
+                Property::Rotation | Property::MorphTargetWeights => &[
                     DataType::F32,
                     DataType::I8,
                     DataType::U8,
@@ -249,24 +271,24 @@ pub fn pose(
                 ],
                 _ => &[DataType::F32],
             };
-            let dims = if prop == Property::Rotation {
-                Dimensions::Vec4
-            } else {
-                Dimensions::Vec3
+            let (dims, per_element) = match prop {
+                Property::Rotation => (Dimensions::Vec4, 1),
+                Property::MorphTargetWeights => (Dimensions::Scalar, n_targets),
+                _ => (Dimensions::Vec3, 1),
             };
             check_accessor(buffers, &output, dims, allowed)?;
             if output.data_type() != DataType::F32 && !output.normalized() {
                 return Err(SceneError::data(
                     what(),
-                    "integer rotations must be normalized",
+                    "integer outputs must be normalized",
                 ));
             }
             let per_key = if interp == Interp::CubicSpline { 3 } else { 1 };
-            if output.count() != input.count() * per_key {
+            if Some(output.count()) != input.count().checked_mul(per_key * per_element) {
                 return Err(SceneError::data(
                     what(),
                     format!(
-                        "{} keys but {} outputs ({per_key} per key for {interp:?})",
+                        "{} keys but {} outputs ({per_key} per key for {interp:?}, times {per_element})",
                         input.count(),
                         output.count()
                     ),
@@ -289,6 +311,23 @@ pub fn pose(
             let outputs = reader
                 .read_outputs()
                 .ok_or_else(|| SceneError::data(what(), "unreadable keyframe values"))?;
+            use gltf::animation::util::ReadOutputs;
+            if let ReadOutputs::MorphTargetWeights(it) = outputs {
+                let v: Vec<f32> = it.into_f32().collect();
+                if v.len() != output.count() {
+                    return Err(SceneError::data(what(), "short output"));
+                }
+                if driven[node.index()][slot] {
+                    warnings.push(format!(
+                        "{}: weights of node {} are driven by more than one channel; the last in document order wins",
+                        what(),
+                        node.index()
+                    ));
+                }
+                driven[node.index()][slot] = true;
+                weights[node.index()] = Some(sample_weights(interp, &times, &v, n_targets, t));
+                continue;
+            }
             let base =
                 match pose[node.index()] {
                     Some(p) => p,
@@ -309,7 +348,6 @@ pub fn pose(
                     },
                 };
             let mut p = base;
-            use gltf::animation::util::ReadOutputs;
             let count_ok = |n: usize| n == output.count();
             match outputs {
                 ReadOutputs::Translations(it) => {
@@ -333,7 +371,7 @@ pub fn pose(
                     }
                     p.rotation = sample_rotation(interp, &times, &v, t);
                 }
-                ReadOutputs::MorphTargetWeights(_) => unreachable!("skipped above"),
+                ReadOutputs::MorphTargetWeights(_) => unreachable!("handled above"),
             }
             if driven[node.index()][slot] {
                 warnings.push(format!(
@@ -347,9 +385,20 @@ pub fn pose(
         }
     }
     if weights_ignored {
-        warnings.push("morph target weight animations are ignored".into());
+        warnings
+            .push("weights channels on nodes whose mesh has no morph targets are ignored".into());
     }
-    Ok(pose)
+    Ok(Pose { trs: pose, weights })
+}
+
+/// Samples a weights track of `n` targets: each output element is a group of `n` scalars.
+pub fn sample_weights(interp: Interp, times: &[f32], values: &[f32], n: usize, t: f64) -> Vec<f32> {
+    (0..n)
+        .map(|j| {
+            let track: Vec<[f32; 1]> = values.chunks_exact(n).map(|e| [e[j]]).collect();
+            sample_vec(interp, times, &track, t)[0]
+        })
+        .collect()
 }
 
 /// Checks what `gltf`'s reader assumes but does not check: a dense accessor with at least one
@@ -467,6 +516,32 @@ mod tests {
         let q = slerp(id, [0.0, 1e-4, 0.0, 1.0], 0.5);
         let n: f32 = q.iter().map(|c| c * c).sum();
         assert!((n - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn weights_tracks_sample_each_target_from_its_group() {
+        // Two targets, keys at 0 and 1: (0, 1) → (1, 0).
+        let times = [0.0, 1.0];
+        let lin = [0.0, 1.0, 1.0, 0.0];
+        assert_eq!(
+            sample_weights(Interp::Linear, &times, &lin, 2, 0.25),
+            [0.25, 0.75]
+        );
+        assert_eq!(
+            sample_weights(Interp::Step, &times, &lin, 2, 0.75),
+            [0.0, 1.0]
+        );
+        assert_eq!(
+            sample_weights(Interp::Linear, &times, &lin, 2, 5.0),
+            [1.0, 0.0]
+        );
+        // CUBICSPLINE groups per key: n in-tangents, n values, n out-tangents.
+        let cubic = [9.0, 9.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 9.0, 9.0];
+        let w = sample_weights(Interp::CubicSpline, &times, &cubic, 2, 0.5);
+        assert!(
+            (w[0] - 0.5).abs() < 1e-6 && (w[1] - 0.5).abs() < 1e-6,
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
                 node.index()
             )));
         }
-        let local = match pose[node.index()] {
+        let local = match pose.trs[node.index()] {
             Some(trs) => trs.matrix(),
             None => node.transform().matrix(),
         };
@@ -95,8 +95,13 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
                     node.index()
                 )));
             }
+            // Morph weights: animated, else the node's, else the mesh's, else zero.
+            let weights: &[f32] = match &pose.weights[node.index()] {
+                Some(w) => w,
+                None => node.weights().or(mesh.weights()).unwrap_or(&[]),
+            };
             for prim in mesh.primitives() {
-                ctx.primitive(&prim, &world, &mut geo, mesh.index())?;
+                ctx.primitive(&prim, &world, weights, &mut geo, mesh.index())?;
             }
         }
         if let Some(cam) = node.camera() {
@@ -243,7 +248,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         lights: all_lights,
         camera,
         environment,
-        animated: pose.iter().any(Option::is_some),
+        animated: pose.moves_anything(),
         warnings,
     })
 }
@@ -440,6 +445,7 @@ impl Loader<'_> {
         &mut self,
         prim: &gltf::Primitive,
         world: &M4,
+        weights: &[f32],
         geo: &mut Geometry,
         mesh: usize,
     ) -> Result<(), SceneError> {
@@ -450,17 +456,45 @@ impl Loader<'_> {
                 prim.mode()
             )));
         }
-        if prim.morph_targets().next().is_some() {
-            return Err(SceneError::Unsupported(format!("{what}: morph targets")));
-        }
         let pos_acc = prim
             .get(&gltf::Semantic::Positions)
             .ok_or_else(|| SceneError::data(&what, "no POSITION attribute"))?;
-        let positions = read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, false)?;
-        let normals = match prim.get(&gltf::Semantic::Normals) {
+        let mut positions = read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, false)?;
+        let mut normals = match prim.get(&gltf::Semantic::Normals) {
             Some(a) => Some(read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, false)?),
             None => None,
         };
+        // Morph targets: POSITION and NORMAL deltas times the weights (TANGENT is not used).
+        let n_vertices = positions.len();
+        for (i, target) in prim.morph_targets().enumerate() {
+            let w = weights.get(i).copied().unwrap_or(0.0);
+            if !w.is_finite() {
+                return Err(SceneError::data(&what, "non-finite morph weight"));
+            }
+            let deltas = |acc: Option<gltf::Accessor>| -> Result<Option<Vec<V3>>, SceneError> {
+                let Some(acc) = acc else { return Ok(None) };
+                let d = read_f32s::<3>(&self.buffers, &acc, Dimensions::Vec3, false)?;
+                if d.len() != n_vertices {
+                    return Err(SceneError::data(
+                        &what,
+                        format!("morph target {i} count differs from POSITION"),
+                    ));
+                }
+                Ok(Some(d))
+            };
+            if let Some(d) = deltas(target.positions())? {
+                for (p, d) in positions.iter_mut().zip(&d) {
+                    *p = math::add(*p, math::scale(*d, w));
+                }
+            }
+            if let Some(d) = deltas(target.normals())? {
+                if let Some(ns) = normals.as_mut() {
+                    for (n, d) in ns.iter_mut().zip(&d) {
+                        *n = math::add(*n, math::scale(*d, w));
+                    }
+                }
+            }
+        }
         let uvs = match prim.get(&gltf::Semantic::TexCoords(0)) {
             Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
             None => None,

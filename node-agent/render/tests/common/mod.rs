@@ -139,8 +139,9 @@ impl Builder {
         self.nodes.len() - 1
     }
 
-    /// Adds a channel driving `path` ("translation", "rotation", "scale") of `node`.
-    /// `values` holds `n` floats per output element (three elements per key for CUBICSPLINE).
+    /// Adds a channel driving `path` ("translation", "rotation", "scale", "weights") of `node`.
+    /// `values` holds the outputs' floats: 3 or 4 per key, or one per morph target per key for
+    /// weights; three times as many for CUBICSPLINE (in-tangent, value, out-tangent).
     pub fn animate(
         &mut self,
         node: usize,
@@ -150,10 +151,10 @@ impl Builder {
         values: &[f32],
     ) {
         let input = self.floats(times, "SCALAR", 1);
-        let (ty, n) = if path == "rotation" {
-            ("VEC4", 4)
-        } else {
-            ("VEC3", 3)
+        let (ty, n) = match path {
+            "rotation" => ("VEC4", 4),
+            "weights" => ("SCALAR", 1),
+            _ => ("VEC3", 3),
         };
         let output = self.floats(values, ty, n);
         self.samplers
@@ -161,6 +162,22 @@ impl Builder {
         self.channels.push(
             json!({"sampler": self.samplers.len() - 1, "target": {"node": node, "path": path}}),
         );
+    }
+
+    /// Adds a morph target to the first primitive of `node`'s mesh: per-vertex POSITION and
+    /// (optionally) NORMAL deltas.
+    pub fn morph_target(&mut self, node: usize, positions: &[f32], normals: Option<&[f32]>) {
+        let mesh = self.nodes[node]["mesh"].as_u64().unwrap() as usize;
+        let p = self.floats(positions, "VEC3", 3);
+        let mut target = json!({ "POSITION": p });
+        if let Some(n) = normals {
+            target["NORMAL"] = json!(self.floats(n, "VEC3", 3));
+        }
+        let prim = &mut self.meshes[mesh]["primitives"][0];
+        if prim.get("targets").is_none() {
+            prim["targets"] = json!([]);
+        }
+        prim["targets"].as_array_mut().unwrap().push(target);
     }
 
     pub fn node(&mut self, n: Value) -> usize {

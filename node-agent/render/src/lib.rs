@@ -18,7 +18,7 @@ mod vulkan;
 
 pub use error::{RenderError, SceneError};
 pub use render::{DeviceOptions, Renderer, TileImage, TileRequest};
-pub use scene::{Environment, Scene, SceneLimits};
+pub use scene::{Environment, FrameRate, LoadOptions, Scene, SceneLimits};
 
 /// The standard benchmark scene (a Blender-exported Cornell box), shipped with the crate.
 pub const STANDARD_SCENE_GLB: &[u8] = include_bytes!("../assets/cornell.glb");

@@ -40,6 +40,10 @@ fn textured() -> Builder {
 fn shipped_cornell_box_loads() {
     let s = Scene::from_bundle(STANDARD_SCENE_GLB).unwrap();
     assert_eq!(s.triangle_count(), 2244);
+    assert!(
+        !s.is_animated(),
+        "a static scene: one load serves every frame"
+    );
     assert_eq!(
         s.light_count(),
         2,

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod claims;
 pub mod render;
 pub mod run;
+pub mod scene_cache;
 
 use clap::Args;
 

@@ -4,13 +4,14 @@ use super::DeviceArgs;
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::PathBuf;
-use tessera_render::{hex, Scene, TileRequest};
+use tessera_render::{hex, FrameRate, LoadOptions, Scene, TileRequest};
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
     /// Scene: .glb, .gltf (files beside it) or .tar bundle.
     pub scene: PathBuf,
-    #[arg(long, default_value_t = 0)]
+    /// Frame number: the scene is posed at t = (frame − 1) / 24 s (frame 1 is t = 0).
+    #[arg(long, default_value_t = 1)]
     pub frame: u32,
     #[arg(long)]
     pub width: u32,
@@ -44,9 +45,9 @@ fn parse_tile(s: &str) -> Result<[u32; 4], String> {
 }
 
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
-    let opts = tessera_render::scene::LoadOptions {
+    let opts = LoadOptions {
         camera: args.camera.clone(),
-        ..Default::default()
+        ..LoadOptions::at_frame(args.frame, FrameRate::DEFAULT)
     };
     let scene = Scene::from_path_with(&args.scene, &opts)
         .with_context(|| format!("loading {}", args.scene.display()))?;
@@ -67,7 +68,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         seed: args.seed,
         linear: false,
     };
-    let key = *blake3::hash(&std::fs::read(&args.scene)?).as_bytes();
+    let mut key = blake3::Hasher::new();
+    key.update(&std::fs::read(&args.scene)?);
+    if scene.is_animated() {
+        key.update(&args.frame.to_le_bytes());
+    }
+    let key = *key.finalize().as_bytes();
     let mut renderer = args.device.renderer()?;
     let t0 = std::time::Instant::now();
     let img = renderer.render_tile(&key, &scene, &req)?;

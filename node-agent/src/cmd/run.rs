@@ -4,7 +4,6 @@
 //! headers `x-tessera-node`, `x-tessera-timestamp`, `x-tessera-signature`). While a tile
 //! renders, a background task heartbeats the lease. Ctrl-C finishes and submits the tile
 //! in hand, then exits.
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +16,7 @@ use clap::Args;
 use serde::Deserialize;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use tessera_render::{hex, Scene, TileRequest};
+use tessera_render::{hex, TileRequest};
 
 use super::DeviceArgs;
 
@@ -165,12 +164,7 @@ impl Client {
         hash: &[u8; 32],
     ) -> anyhow::Result<serde_json::Value> {
         let job = Pubkey::from_str(&lease.job_key)?;
-        let mut msg = Vec::new();
-        msg.extend_from_slice(b"tessera-tile-v1");
-        msg.extend_from_slice(job.as_ref());
-        msg.extend_from_slice(&lease.frame.to_le_bytes());
-        msg.extend_from_slice(&lease.tile.to_le_bytes());
-        msg.extend_from_slice(hash);
+        let msg = tessera_sdk::protocol::tile_message(&job, lease.frame, lease.tile, hash);
         let body = serde_json::json!({
             "pixel_hash": hex(hash),
             "signature": self.key.sign_message(&msg).to_string(),
@@ -218,7 +212,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut claims = (!args.no_claim)
         .then(|| super::claims::AutoClaim::new(&args.url, &client.base, &client.key));
     let mut renderer = args.device.renderer()?;
-    let mut scenes: HashMap<String, Scene> = HashMap::new();
+    let mut scenes = super::scene_cache::SceneCache::default();
     while !stop.load(Ordering::SeqCst) {
         if let Some(c) = claims.as_mut() {
             rt.block_on(c.tick());
@@ -235,14 +229,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        if !scenes.contains_key(&lease.scene_hash) {
-            let bytes = rt.block_on(client.scene(&lease.scene_hash))?;
-            scenes.insert(lease.scene_hash.clone(), Scene::from_bundle(&bytes)?);
-        }
         if let Some(c) = claims.as_mut() {
             c.worked_on(lease.job_id);
         }
-        let scene = &scenes[&lease.scene_hash];
+        // The scene posed at the lease's frame (loaded once per frame, or once for a static scene).
+        let (scene, key) = scenes.get(&lease.scene_hash, lease.frame, || {
+            rt.block_on(client.scene(&lease.scene_hash))
+        })?;
         // Heartbeat at a third of the remaining lease while rendering.
         let every =
             Duration::from_millis(((lease.deadline_ms - now_ms()) / 3).clamp(200, 20_000) as u64);
@@ -270,7 +263,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             seed: lease.seed,
             linear: false,
         };
-        let key = crate::cmd::run::scene_key(&lease.scene_hash);
         let rendered = renderer.render_tile(&key, scene, &req);
         hb.abort();
         let img = match rendered {
@@ -291,7 +283,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The renderer's scene cache key: the scene's blake3 hash.
+/// The scene's blake3 hash from its hex (the renderer key of a static scene; see `scene_cache`).
 pub fn scene_key(hash_hex: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (i, b) in out.iter_mut().enumerate() {

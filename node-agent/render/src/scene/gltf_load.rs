@@ -1,6 +1,8 @@
-//! glTF 2.0 → [`Scene`]: node transforms, triangles, materials, textures, lights, camera.
+//! glTF 2.0 → [`Scene`]: node transforms (posed at [`LoadOptions::time`]), triangles, materials,
+//! textures, lights, camera.
 //! Every index and byte range is checked; anything unsupported is an error, not a guess.
 
+use super::animation;
 use super::bundle::decode_data_uri;
 use super::math::{self, M4, V3};
 use super::*;
@@ -30,9 +32,6 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     let doc = &gltf.document;
     check_extensions(doc)?;
     let mut warnings = Vec::new();
-    if doc.animations().next().is_some() {
-        warnings.push("animations are ignored: the static pose is rendered for every frame".into());
-    }
     if doc.nodes().len() > limits.max_nodes {
         return Err(SceneError::Limit(format!(
             "{} nodes (max {})",
@@ -42,6 +41,10 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     }
 
     let buffers = load_buffers(doc, gltf.blob.as_deref(), resolve, limits)?;
+    if !opts.time.is_finite() {
+        return Err(SceneError::data("load options", "non-finite time"));
+    }
+    let pose = animation::pose(doc, &buffers, opts.time, &mut warnings)?;
     let mut ctx = Loader {
         buffers,
         resolve,
@@ -74,7 +77,11 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
                 node.index()
             )));
         }
-        let world = math::mul(&parent, &node.transform().matrix());
+        let local = match pose.trs[node.index()] {
+            Some(trs) => trs.matrix(),
+            None => node.transform().matrix(),
+        };
+        let world = math::mul(&parent, &local);
         if world.iter().flatten().any(|v| !v.is_finite()) {
             return Err(SceneError::data(
                 format!("node {}", node.index()),
@@ -88,8 +95,13 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
                     node.index()
                 )));
             }
+            // Morph weights: animated, else the node's, else the mesh's, else zero.
+            let weights: &[f32] = match &pose.weights[node.index()] {
+                Some(w) => w,
+                None => node.weights().or(mesh.weights()).unwrap_or(&[]),
+            };
             for prim in mesh.primitives() {
-                ctx.primitive(&prim, &world, &mut geo, mesh.index())?;
+                ctx.primitive(&prim, &world, weights, &mut geo, mesh.index())?;
             }
         }
         if let Some(cam) = node.camera() {
@@ -236,6 +248,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         lights: all_lights,
         camera,
         environment,
+        animated: pose.moves_anything(),
         warnings,
     })
 }
@@ -318,7 +331,7 @@ struct Loader<'a> {
 }
 
 /// Bytes of one accessor: (data starting at the first element, stride, element size, count).
-fn accessor_view<'b>(
+pub(super) fn accessor_view<'b>(
     buffers: &'b [Vec<u8>],
     acc: &gltf::Accessor,
 ) -> Result<(&'b [u8], usize, usize, usize), SceneError> {
@@ -432,6 +445,7 @@ impl Loader<'_> {
         &mut self,
         prim: &gltf::Primitive,
         world: &M4,
+        weights: &[f32],
         geo: &mut Geometry,
         mesh: usize,
     ) -> Result<(), SceneError> {
@@ -442,17 +456,45 @@ impl Loader<'_> {
                 prim.mode()
             )));
         }
-        if prim.morph_targets().next().is_some() {
-            return Err(SceneError::Unsupported(format!("{what}: morph targets")));
-        }
         let pos_acc = prim
             .get(&gltf::Semantic::Positions)
             .ok_or_else(|| SceneError::data(&what, "no POSITION attribute"))?;
-        let positions = read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, false)?;
-        let normals = match prim.get(&gltf::Semantic::Normals) {
+        let mut positions = read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, false)?;
+        let mut normals = match prim.get(&gltf::Semantic::Normals) {
             Some(a) => Some(read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, false)?),
             None => None,
         };
+        // Morph targets: POSITION and NORMAL deltas times the weights (TANGENT is not used).
+        let n_vertices = positions.len();
+        for (i, target) in prim.morph_targets().enumerate() {
+            let w = weights.get(i).copied().unwrap_or(0.0);
+            if !w.is_finite() {
+                return Err(SceneError::data(&what, "non-finite morph weight"));
+            }
+            let deltas = |acc: Option<gltf::Accessor>| -> Result<Option<Vec<V3>>, SceneError> {
+                let Some(acc) = acc else { return Ok(None) };
+                let d = read_f32s::<3>(&self.buffers, &acc, Dimensions::Vec3, false)?;
+                if d.len() != n_vertices {
+                    return Err(SceneError::data(
+                        &what,
+                        format!("morph target {i} count differs from POSITION"),
+                    ));
+                }
+                Ok(Some(d))
+            };
+            if let Some(d) = deltas(target.positions())? {
+                for (p, d) in positions.iter_mut().zip(&d) {
+                    *p = math::add(*p, math::scale(*d, w));
+                }
+            }
+            if let Some(d) = deltas(target.normals())? {
+                if let Some(ns) = normals.as_mut() {
+                    for (n, d) in ns.iter_mut().zip(&d) {
+                        *n = math::add(*n, math::scale(*d, w));
+                    }
+                }
+            }
+        }
         let uvs = match prim.get(&gltf::Semantic::TexCoords(0)) {
             Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
             None => None,

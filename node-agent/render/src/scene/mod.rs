@@ -1,6 +1,7 @@
 //! CPU-side scene: glTF 2.0 → flat arrays + BVH, in the exact layouts the shader reads.
 //! Nothing here touches Vulkan, so bundles can be validated on machines without a GPU.
 
+pub(crate) mod animation;
 mod bundle;
 pub(crate) mod bvh;
 mod gltf_load;
@@ -9,6 +10,8 @@ mod math;
 use crate::error::SceneError;
 use bytemuck::{Pod, Zeroable};
 use std::path::Path;
+
+pub use animation::FrameRate;
 
 /// Limits that keep hostile bundles from exhausting memory or time.
 #[derive(Clone, Debug)]
@@ -61,14 +64,27 @@ pub enum Environment {
     },
 }
 
-/// Options for loading; [`Default`] takes the first camera and the default limits.
+/// Options for loading; [`Default`] takes the first camera, t = 0 and the default limits.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
+    /// The instant to pose the scene at, in seconds: node animation channels are sampled here
+    /// (see [`FrameRate::time_of`] for a frame's time; [`LoadOptions::at_frame`]).
+    pub time: f64,
     /// Camera node or camera name, or an index into the cameras found in scene order.
     pub camera: Option<String>,
     /// Overrides the environment given in the bundle (scene `extras.tessera_environment`).
     pub environment: Option<Environment>,
     pub limits: SceneLimits,
+}
+
+impl LoadOptions {
+    /// Defaults posed at `frame` of an animation at `rate` (frame 1 is t = 0).
+    pub fn at_frame(frame: u32, rate: FrameRate) -> LoadOptions {
+        LoadOptions {
+            time: rate.time_of(frame),
+            ..Default::default()
+        }
+    }
 }
 
 /// Camera in world space.
@@ -181,6 +197,7 @@ pub struct Scene {
     pub(crate) lights: Vec<GpuLight>,
     pub(crate) camera: Camera,
     pub(crate) environment: Environment,
+    pub(crate) animated: bool,
     warnings: Vec<String>,
 }
 
@@ -258,7 +275,12 @@ impl Scene {
     pub fn environment(&self) -> &Environment {
         &self.environment
     }
-    /// Things that were ignored on purpose (for example animations); see the README.
+    /// Whether animation channels moved any node: when false, every frame (every
+    /// [`LoadOptions::time`]) gives this same scene, and callers may load it once for all frames.
+    pub fn is_animated(&self) -> bool {
+        self.animated
+    }
+    /// Things that were ignored on purpose (for example occlusion textures); see the README.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -272,6 +294,19 @@ impl Scene {
         self.lights
             .iter()
             .any(|l| l.meta[0] as u32 != LIGHT_TRIANGLE)
+    }
+
+    /// World-space bounding box of all triangles (as posed): (min, max).
+    pub fn bounds(&self) -> ([f32; 3], [f32; 3]) {
+        let mut lo = [f32::INFINITY; 3];
+        let mut hi = [f32::NEG_INFINITY; 3];
+        for t in &self.tris {
+            for p in tri_vertices(t) {
+                lo = math::min3(lo, p);
+                hi = math::max3(hi, p);
+            }
+        }
+        (lo, hi)
     }
 
     /// Closest hit of a ray on the CPU (mirrors the shader's traversal): distance and material index.

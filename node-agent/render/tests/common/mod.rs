@@ -18,6 +18,9 @@ pub struct Builder {
     pub textures: Vec<Value>,
     pub extensions: Vec<&'static str>,
     pub scene_extras: Option<Value>,
+    /// Channels of one animation, written as `animations[0]` when not empty.
+    pub channels: Vec<Value>,
+    pub samplers: Vec<Value>,
 }
 
 impl Builder {
@@ -36,6 +39,12 @@ impl Builder {
         let view = self.view(&bytes);
         let mut acc =
             json!({"bufferView": view, "componentType": 5126, "count": data.len() / n, "type": ty});
+        if ty == "SCALAR" {
+            let lo = data.iter().copied().fold(f32::MAX, f32::min);
+            let hi = data.iter().copied().fold(f32::MIN, f32::max);
+            acc["min"] = json!([lo]);
+            acc["max"] = json!([hi]);
+        }
         if ty == "VEC3" {
             let mut lo = [f32::MAX; 3];
             let mut hi = [f32::MIN; 3];
@@ -98,6 +107,79 @@ impl Builder {
         self.nodes.len() - 1
     }
 
+    /// An axis-aligned cube of side 2·`half` centred on the origin (12 triangles, outward faces).
+    pub fn cube(&mut self, half: f32, material: usize) -> usize {
+        let h = half;
+        let mut pos = Vec::new();
+        let mut idx = Vec::new();
+        // Each face: outward axis `a` with sign `s`; corners counter-clockwise seen from outside.
+        for (a, s) in [
+            (0, 1.0),
+            (0, -1.0),
+            (1, 1.0),
+            (1, -1.0),
+            (2, 1.0),
+            (2, -1.0),
+        ] {
+            let (u, v) = ((a + 1) % 3, (a + 2) % 3);
+            let base = (pos.len() / 3) as u32;
+            for (cu, cv) in [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
+                let mut p = [0.0f32; 3];
+                p[a] = s * h;
+                p[u] = cu * h;
+                p[v] = cv * h * s;
+                pos.extend(p);
+            }
+            idx.extend([base, base + 1, base + 2, base, base + 2, base + 3]);
+        }
+        let p = self.floats(&pos, "VEC3", 3);
+        let i = self.indices(&idx);
+        self.meshes.push(json!({"primitives": [{"attributes": {"POSITION": p}, "indices": i, "material": material}]}));
+        self.nodes.push(json!({"mesh": self.meshes.len() - 1}));
+        self.nodes.len() - 1
+    }
+
+    /// Adds a channel driving `path` ("translation", "rotation", "scale", "weights") of `node`.
+    /// `values` holds the outputs' floats: 3 or 4 per key, or one per morph target per key for
+    /// weights; three times as many for CUBICSPLINE (in-tangent, value, out-tangent).
+    pub fn animate(
+        &mut self,
+        node: usize,
+        path: &str,
+        interpolation: &str,
+        times: &[f32],
+        values: &[f32],
+    ) {
+        let input = self.floats(times, "SCALAR", 1);
+        let (ty, n) = match path {
+            "rotation" => ("VEC4", 4),
+            "weights" => ("SCALAR", 1),
+            _ => ("VEC3", 3),
+        };
+        let output = self.floats(values, ty, n);
+        self.samplers
+            .push(json!({"input": input, "output": output, "interpolation": interpolation}));
+        self.channels.push(
+            json!({"sampler": self.samplers.len() - 1, "target": {"node": node, "path": path}}),
+        );
+    }
+
+    /// Adds a morph target to the first primitive of `node`'s mesh: per-vertex POSITION and
+    /// (optionally) NORMAL deltas.
+    pub fn morph_target(&mut self, node: usize, positions: &[f32], normals: Option<&[f32]>) {
+        let mesh = self.nodes[node]["mesh"].as_u64().unwrap() as usize;
+        let p = self.floats(positions, "VEC3", 3);
+        let mut target = json!({ "POSITION": p });
+        if let Some(n) = normals {
+            target["NORMAL"] = json!(self.floats(n, "VEC3", 3));
+        }
+        let prim = &mut self.meshes[mesh]["primitives"][0];
+        if prim.get("targets").is_none() {
+            prim["targets"] = json!([]);
+        }
+        prim["targets"].as_array_mut().unwrap().push(target);
+    }
+
     pub fn node(&mut self, n: Value) -> usize {
         self.nodes.push(n);
         self.nodes.len() - 1
@@ -131,7 +213,18 @@ impl Builder {
         if let Some(u) = buffer_uri {
             buffer["uri"] = json!(u);
         }
-        let mut scene = json!({"nodes": (0..self.nodes.len()).collect::<Vec<_>>()});
+        // Root nodes: those that are nobody's child.
+        let children: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.get("children").and_then(Value::as_array))
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        let roots: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| !children.contains(&(*i as u64)))
+            .collect();
+        let mut scene = json!({ "nodes": roots });
         if let Some(e) = &self.scene_extras {
             scene["extras"] = e.clone();
         }
@@ -148,6 +241,9 @@ impl Builder {
         if !self.images.is_empty() {
             j["images"] = json!(self.images);
             j["textures"] = json!(self.textures);
+        }
+        if !self.channels.is_empty() {
+            j["animations"] = json!([{"channels": self.channels, "samplers": self.samplers}]);
         }
         if !self.lights.is_empty() {
             j["extensions"] = json!({"KHR_lights_punctual": {"lights": self.lights}});

@@ -61,6 +61,16 @@ impl Ctx {
     /// The network config; the first chain read of most commands, so it names an
     /// unreachable RPC or a cluster without Tessera clearly.
     pub async fn network(&self) -> CliResult<NetworkInfo> {
+        // One cheap call first, so an unreachable RPC is named as such rather than as a
+        // missing account (the client folds transport errors into some method errors).
+        self.chain
+            .rpc()
+            .get_version()
+            .await
+            .map_err(|e| CliError::RpcUnreachable {
+                url: self.settings.url.clone(),
+                reason: first_line(&e.to_string()),
+            })?;
         let network: Network = self
             .chain
             .get_anchor_account(&pda::network())

@@ -189,6 +189,15 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
             o,
             &["node", "status", "--node-keypair", node.to_str().unwrap()],
         ),
+        2,
+        "does not exist",
+    );
+    assert!(
+        !node.exists(),
+        "a refused registration leaves no node key behind"
+    );
+    refused(
+        &net.tessera(&["node", "status", "--node-key", &artist]),
         1,
         "is not registered",
     );

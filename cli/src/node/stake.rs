@@ -155,16 +155,13 @@ pub async fn register(ctx: &Ctx, args: &RegisterArgs) -> CliResult<()> {
     if args.hardware.len() > 64 {
         return Err(input("--hardware is longer than 64 bytes"));
     }
+    // A new node key is written only once every check has passed.
     let created = !args.node.node_keypair.exists();
-    let node_key = tessera_sdk::keys::load_or_create(&args.node.node_keypair)
-        .map_err(|e| input(e.to_string()))?;
-    if created {
-        ctx.output.note(format!(
-            "created node key {} at {}",
-            node_key.pubkey(),
-            args.node.node_keypair.display()
-        ));
-    }
+    let node_key = if created {
+        Keypair::new()
+    } else {
+        args.node.keypair()?
+    };
     if ctx.node(&node_key.pubkey()).await?.is_some() {
         return Err(state(format!(
             "node {} is registered already (use `tessera node add-stake`)",
@@ -174,6 +171,15 @@ pub async fn register(ctx: &Ctx, args: &RegisterArgs) -> CliResult<()> {
     require_tokens(ctx, &info, &operator, stake).await?;
     ctx.require_sol(&operator.pubkey(), REGISTER_SOL + fund)
         .await?;
+    if created {
+        tessera_sdk::keys::write_keypair(&args.node.node_keypair, &node_key)
+            .map_err(|e| input(e.to_string()))?;
+        ctx.output.note(format!(
+            "created node key {} at {}",
+            node_key.pubkey(),
+            args.node.node_keypair.display()
+        ));
+    }
     let operator_token = token_account(&operator.pubkey(), &info.network.mint);
     let mut ixs = vec![ix::register_node(
         &operator.pubkey(),

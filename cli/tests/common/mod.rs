@@ -165,12 +165,14 @@ impl Net {
 
     pub fn tessera_as(&self, keypair: Option<&Path>, args: &[&str]) -> Run {
         let mut cmd = Command::new(bin("tessera"));
-        cmd.env("TESSERA_CONFIG", self.path("config.yml")).args([
-            "--url",
-            &self.rpc,
-            "--orchestrator",
-            &self.orchestrator_url(),
-        ]);
+        cmd.env("TESSERA_CONFIG", self.path("config.yml"));
+        // This network's endpoints, unless the call names its own.
+        if !args.contains(&"--url") {
+            cmd.args(["--url", &self.rpc]);
+        }
+        if !args.contains(&"--orchestrator") {
+            cmd.args(["--orchestrator", &self.orchestrator_url()]);
+        }
         if let Some(k) = keypair {
             cmd.arg("--keypair").arg(k);
         }

@@ -21,6 +21,9 @@ pub struct AutoClaim {
     payer: Keypair,
     pending: BTreeSet<u64>,
     last: Option<Instant>,
+    /// Whether the orchestrator was asked which jobs credit this node (done once, so a
+    /// restarted agent still claims for jobs it worked on before the restart).
+    discovered: bool,
 }
 
 impl AutoClaim {
@@ -32,6 +35,7 @@ impl AutoClaim {
             payer: node_key.insecure_clone(),
             pending: BTreeSet::new(),
             last: None,
+            discovered: false,
         }
     }
 
@@ -41,10 +45,19 @@ impl AutoClaim {
 
     /// Claims what has settled since the last look (at most every few seconds).
     pub async fn tick(&mut self) {
-        if self.pending.is_empty() || self.last.is_some_and(|t| t.elapsed() < EVERY) {
+        if self.last.is_some_and(|t| t.elapsed() < EVERY) {
             return;
         }
         self.last = Some(Instant::now());
+        if !self.discovered {
+            match self.credited_jobs().await {
+                Ok(jobs) => {
+                    self.pending.extend(jobs);
+                    self.discovered = true;
+                }
+                Err(e) => eprintln!("claims: asking the orchestrator for this node's jobs: {e:#}"),
+            }
+        }
         for job_id in self.pending.clone() {
             match self.try_claim(job_id).await {
                 Ok(true) => {
@@ -54,6 +67,28 @@ impl AutoClaim {
                 Err(e) => eprintln!("claim job {job_id}: {e:#}"),
             }
         }
+    }
+
+    /// Jobs in which the orchestrator credits this node with accepted tiles.
+    async fn credited_jobs(&self) -> anyhow::Result<Vec<u64>> {
+        let standing: serde_json::Value = self
+            .http
+            .get(format!(
+                "{}/v1/nodes/{}",
+                self.orchestrator,
+                self.payer.pubkey()
+            ))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(standing["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|j| j["job_id"].as_u64())
+            .collect())
     }
 
     /// `true` when nothing is left to do for the job.

@@ -43,7 +43,31 @@ fn kill_nine_of_an_agent_and_the_orchestrator_mid_job() {
             .unwrap_or(0)
     };
 
+    // An artist watching can detach with Ctrl-C; the job keeps rendering.
+    let watch = std::process::Command::new(common::bin("tessera"))
+        .env("TESSERA_CONFIG", net.path("config.yml"))
+        .args([
+            "--url",
+            &net.rpc,
+            "--orchestrator",
+            &net.orchestrator_url(),
+            "job",
+            "watch",
+            &job.to_string(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     net.wait_until(120, "the first tiles", || verified(&net) >= 3);
+    let sigint = std::process::Command::new("kill")
+        .args(["-INT", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sigint.success());
+    let detached = watch.wait_with_output().unwrap();
+    assert!(detached.status.success(), "watch exits 0 on Ctrl-C");
+    let said = String::from_utf8_lossy(&detached.stderr);
+    assert!(said.contains("detached; job"), "{said}");
     // Agent 0 is leasing continuously, so it is almost surely mid-tile.
     net.kill_agent(agent0);
     net.wait_until(120, "progress without agent 0", || verified(&net) >= 10);

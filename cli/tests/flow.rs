@@ -286,4 +286,36 @@ fn submit_render_download_approve_claim_audit() {
         .json();
     assert_eq!(status["stake"], 2_000_000);
     assert_eq!(status["claimed_total"], gains[0]);
+
+    // The artist's jobs are all closed; the config file gives defaults to every command.
+    let list = net.ok(a, &["job", "list", "--output", "json"]).json();
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 0);
+    net.ok(
+        None,
+        &["config", "set", "keypair", artist_key.to_str().unwrap()],
+    );
+    let got = net.ok(None, &["config", "get", "keypair"]);
+    assert_eq!(got.stdout.trim(), artist_key.to_str().unwrap());
+    let mine = net.ok(None, &["balance", "--output", "json"]).json();
+    assert_eq!(mine["wallet"], artist.as_str());
+
+    // The operator records a measured benchmark score (node-agent bench on this machine).
+    let updated = net
+        .ok(
+            Some(&net.key("operator-1")),
+            &[
+                "node",
+                "update",
+                "--benchmark",
+                "--node-keypair",
+                n1.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+        )
+        .json();
+    assert!(
+        updated["benchmark_score"].as_u64().unwrap() > 0,
+        "{updated}"
+    );
 }

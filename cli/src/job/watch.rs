@@ -132,6 +132,17 @@ impl Bars {
 }
 
 pub async fn watch(ctx: &Ctx, job_id: u64, out: Option<&Path>) -> CliResult<WatchOutcome> {
+    // Listen for Ctrl-C from the start: a permit stored by `notify_one` is never lost, even
+    // when the signal lands while progress is being fetched.
+    let interrupted = std::sync::Arc::new(Notify::new());
+    {
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.notify_one();
+            }
+        });
+    }
     let job = ctx.job(job_id).await?;
     let tokens = ctx.network().await?.tokens;
     let orchestrator = ctx.orchestrator();
@@ -192,7 +203,7 @@ pub async fn watch(ctx: &Ctx, job_id: u64, out: Option<&Path>) -> CliResult<Watc
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
-            _ = tokio::signal::ctrl_c() => break true,
+            _ = interrupted.notified() => break true,
         }
         progress = orchestrator
             .progress(job_id)

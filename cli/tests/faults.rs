@@ -83,7 +83,23 @@ fn kill_nine_of_an_agent_and_the_orchestrator_mid_job() {
     assert_eq!(status["chain"]["state"], "rendered");
     assert_eq!(status["chain"]["tile_count"], 48);
     assert_eq!(status["chain"]["total_payout"], 48 * 10_000);
-    net.ok(a, &["job", "approve", &job.to_string()]);
+    // Settling by the clock instead of an approval: finalize is refused while the challenge
+    // window is open, a dispute after it closed, then anyone may finalize.
+    let id = job.to_string();
+    let r = net.tessera_as(a, &["job", "finalize", &id]);
+    assert!(
+        r.code == 1 && r.stderr.contains("challenge window of job"),
+        "{}",
+        r.stderr
+    );
+    net.ok(None, &["dev", "advance-clock", "3601"]);
+    let r = net.tessera_as(a, &["job", "dispute", &id, "--reason", "artifacts"]);
+    assert!(
+        r.code == 1 && r.stderr.contains("it can no longer be disputed"),
+        "{}",
+        r.stderr
+    );
+    net.ok(Some(&net.key("operator-1")), &["job", "finalize", &id]);
     net.wait_until(90, "the claims", || {
         let c = &net.job_status(job)["chain"];
         c["claimed_count"] == c["node_count"]

@@ -202,3 +202,82 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
         "is not registered",
     );
 }
+
+#[test]
+fn operator_stakes_unstakes_after_the_cooldown_and_withdraws() {
+    let net = Net::start();
+    let (wallet, node) = net.operator(0);
+    let (w, n) = (Some(wallet.as_path()), node.to_str().unwrap());
+    let op = net.ok(w, &["balance", "--output", "json"]).json()["wallet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(net.tokens_of(&op), 3_000_000);
+    let added = net
+        .ok(
+            w,
+            &[
+                "node",
+                "add-stake",
+                "1.5",
+                "--node-keypair",
+                n,
+                "--output",
+                "json",
+            ],
+        )
+        .json();
+    assert_eq!(added["stake"], 3_500_000);
+    refused(
+        &net.tessera_as(w, &["node", "add-stake", "9", "--node-keypair", n]),
+        1,
+        "(missing 7.500000)",
+    );
+    refused(
+        &net.tessera_as(w, &["node", "withdraw", "--node-keypair", n]),
+        1,
+        "no unstake is pending",
+    );
+    refused(
+        &net.tessera_as(w, &["node", "unstake", "4", "--node-keypair", n]),
+        2,
+        "not 4.000000",
+    );
+    let unstaking = net
+        .ok(
+            w,
+            &[
+                "node",
+                "unstake",
+                "1",
+                "--node-keypair",
+                n,
+                "--output",
+                "json",
+            ],
+        )
+        .json();
+    assert_eq!(unstaking["unstake_amount"], 1_000_000);
+    refused(
+        &net.tessera_as(w, &["node", "withdraw", "--node-keypair", n]),
+        1,
+        "the unstake cooldown ends in",
+    );
+    // Someone else's wallet cannot manage this node.
+    let (_, other) = net.funded("other", "1");
+    refused(
+        &net.tessera_as(Some(&other), &["node", "unstake", "1", "--node-keypair", n]),
+        2,
+        "pass the operator's --keypair",
+    );
+    net.ok(None, &["dev", "advance-clock", "601"]);
+    let withdrawn = net
+        .ok(
+            w,
+            &["node", "withdraw", "--node-keypair", n, "--output", "json"],
+        )
+        .json();
+    assert_eq!(withdrawn["stake"], 2_500_000);
+    assert_eq!(withdrawn["unstake_amount"], 0);
+    assert_eq!(net.tokens_of(&op), 3_000_000 - 1_500_000 + 1_000_000);
+}

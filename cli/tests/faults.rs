@@ -10,7 +10,7 @@ fn kill_nine_of_an_agent_and_the_orchestrator_mid_job() {
     let mut net = Net::start();
     let (_, n0) = net.operator(0);
     let (_, n1) = net.operator(1);
-    let (artist, key) = net.funded("artist", "100");
+    let (_, key) = net.funded("artist", "100");
     let a = Some(key.as_path());
     let agent0 = net.start_agent(&n0);
     net.start_agent(&n1);
@@ -74,7 +74,8 @@ fn kill_nine_of_an_agent_and_the_orchestrator_mid_job() {
     net.kill_orchestrator();
     std::thread::sleep(std::time::Duration::from_secs(1));
     net.start_orchestrator();
-    net.start_agent(&n0);
+    // The operator restarts agent 0 without automatic claims, and claims by hand below.
+    net.start_agent_with(&n0, &["--no-claim"]);
     net.wait_until(300, "the receipt", || {
         net.job_status(job)["orchestrator"]["state"] == "posted"
     });
@@ -100,13 +101,62 @@ fn kill_nine_of_an_agent_and_the_orchestrator_mid_job() {
         r.stderr
     );
     net.ok(Some(&net.key("operator-1")), &["job", "finalize", &id]);
-    net.wait_until(90, "the claims", || {
-        let c = &net.job_status(job)["chain"];
-        c["claimed_count"] == c["node_count"]
+    net.wait_until(90, "agent 1's automatic claim", || {
+        net.job_status(job)["chain"]["claimed_count"] == 1
     });
+    let op0 = net.key("operator-0");
+    let node0 = n0.to_str().unwrap();
+    let status = net
+        .ok(
+            Some(&op0),
+            &[
+                "node",
+                "status",
+                "--node-keypair",
+                node0,
+                "--output",
+                "json",
+            ],
+        )
+        .json();
+    let claimable = status["claimable_total"].as_u64().unwrap();
+    assert!(claimable > 0, "{status}");
+    let claimed = net
+        .ok(
+            Some(&op0),
+            &[
+                "node",
+                "claim",
+                "--all",
+                "--node-keypair",
+                node0,
+                "--output",
+                "json",
+            ],
+        )
+        .json();
+    assert_eq!(claimed["claimed_now"].as_u64().unwrap(), claimable);
+    let again = net
+        .ok(
+            Some(&op0),
+            &[
+                "node",
+                "claim",
+                "--job",
+                &id,
+                "--node-keypair",
+                node0,
+                "--output",
+                "json",
+            ],
+        )
+        .json();
+    assert_eq!(again["claims"][0]["outcome"], "already-claimed");
+    assert_eq!(again["claimed_now"], 0);
+    let c = &net.job_status(job)["chain"];
+    assert_eq!(c["claimed_count"], c["node_count"]);
     let verdict = net
         .ok(None, &["audit", &job.to_string(), "--output", "json"])
         .json();
     assert_eq!(verdict["verdict"], "pass", "{verdict}");
-    let _ = artist;
 }

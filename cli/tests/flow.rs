@@ -44,8 +44,8 @@ fn flip_hex(s: &str) -> String {
 #[test]
 fn submit_render_download_approve_claim_audit() {
     let mut net = Net::start();
-    let (w0, n0) = net.operator(0);
-    let (w1, n1) = net.operator(1);
+    let (_, n0) = net.operator(0);
+    let (_, n1) = net.operator(1);
     let (artist, artist_key) = net.funded("artist", "100");
     let a = Some(artist_key.as_path());
     let operators: Vec<String> = ["operator-0", "operator-1"]
@@ -67,7 +67,6 @@ fn submit_render_download_approve_claim_audit() {
                 .to_string()
         })
         .collect();
-    let _ = (&w0, &w1);
     let before: Vec<u64> = operators.iter().map(|o| net.tokens_of(o)).collect();
     let artist_before = net.tokens_of(&artist);
     let treasury_before = net.network()["treasury_balance"].as_u64().unwrap();

@@ -232,6 +232,10 @@ impl Net {
     }
 
     pub fn start_agent(&mut self, node: &Path) -> usize {
+        self.start_agent_with(node, &[])
+    }
+
+    pub fn start_agent_with(&mut self, node: &Path, extra: &[&str]) -> usize {
         let child = Command::new(bin("node-agent"))
             .args([
                 "run",
@@ -243,6 +247,7 @@ impl Net {
             .arg("--keypair")
             .arg(node)
             .args(["--idle-secs", "1"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -10,6 +10,7 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use tessera_sdk::manifest::{Manifest, ManifestPayout, ManifestTile};
 use tessera_sdk::tiles::TileGrid;
 use tessera_sdk::{pda, JobState};
 use tokio_stream::wrappers::BroadcastStream;
@@ -314,30 +315,45 @@ pub async fn manifest(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl I
         .params()
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let tiles = s.store.tx(move |tx| store::tiles_of_job(tx, id)).await?;
-    let tiles: Vec<_> = tiles
-        .iter()
-        .map(|t| {
-            let proof = receipt
+    let proof_hex = |p: Vec<[u8; 32]>| p.iter().map(|h| hex(h)).collect::<Vec<_>>();
+    let tiles = tiles
+        .into_iter()
+        .map(|t| ManifestTile {
+            proof: receipt
                 .tile_proof(t.frame, t.tile)
-                .map(|(_, p)| p.iter().map(|h| hex(h)).collect::<Vec<_>>());
-            json!({"frame": t.frame, "tile": t.tile, "node": t.node, "pixel_hash": t.pixel_hash,
-                   "signature": t.signature, "blob": t.blob, "proof": proof})
+                .map(|(_, p)| proof_hex(p)),
+            frame: t.frame,
+            tile: t.tile,
+            node: t.node.unwrap_or_default(),
+            pixel_hash: t.pixel_hash.unwrap_or_default(),
+            signature: t.signature.unwrap_or_default(),
+            blob: t.blob,
         })
         .collect();
-    let payouts: Vec<_> = receipt
+    let payouts = receipt
         .payouts
         .iter()
-        .map(|p| {
-            let proof = receipt.payout_proof(&p.node).map(|(_, pr)| pr.iter().map(|h| hex(h)).collect::<Vec<_>>());
-            json!({"node": p.node.to_string(), "amount": p.amount, "tiles": p.tiles, "proof": proof})
+        .map(|p| ManifestPayout {
+            node: p.node.to_string(),
+            amount: p.amount,
+            tiles: p.tiles,
+            proof: receipt.payout_proof(&p.node).map(|(_, pr)| proof_hex(pr)),
         })
         .collect();
-    Ok(Json(json!({
-        "job_id": id, "job_key": job.job_key, "state": job.state,
-        "tile_root": hex(&params.tile_root), "payout_root": hex(&params.payout_root),
-        "total_payout": params.total_payout, "tile_count": params.tile_count, "node_count": params.node_count,
-        "receipt_signature": job.receipt_sig, "tiles": tiles, "payouts": payouts,
-    })))
+    // The SDK's type, so what is served is exactly what auditors and claimers parse.
+    Ok(Json(Manifest {
+        job_id: id,
+        job_key: job.job_key,
+        state: job.state,
+        tile_root: hex(&params.tile_root),
+        payout_root: hex(&params.payout_root),
+        total_payout: params.total_payout,
+        tile_count: params.tile_count,
+        node_count: params.node_count,
+        receipt_signature: job.receipt_sig,
+        tiles,
+        payouts,
+    }))
 }
 
 /// Verification faults kept for disputes and slashing.

@@ -69,6 +69,10 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         scene.nodes().map(|n| (n, math::IDENTITY, 0)).collect();
     stack.reverse();
     let mut visited = 0usize;
+    // World matrices of the nodes visited (joints of skins are looked up here), and skinned
+    // meshes, placed once every joint's world matrix is known.
+    let mut world_of: Vec<Option<M4>> = vec![None; doc.nodes().len()];
+    let mut skinned: Vec<gltf::Node> = Vec::new();
     while let Some((node, parent, depth)) = stack.pop() {
         visited += 1;
         if visited > limits.max_nodes || depth > MAX_NODE_DEPTH {
@@ -88,20 +92,15 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
                 "non-finite transform",
             ));
         }
+        world_of[node.index()].get_or_insert(world);
         if let Some(mesh) = node.mesh() {
             if node.skin().is_some() {
-                return Err(SceneError::Unsupported(format!(
-                    "skinned mesh on node {} (apply the armature before export)",
-                    node.index()
-                )));
-            }
-            // Morph weights: animated, else the node's, else the mesh's, else zero.
-            let weights: &[f32] = match &pose.weights[node.index()] {
-                Some(w) => w,
-                None => node.weights().or(mesh.weights()).unwrap_or(&[]),
-            };
-            for prim in mesh.primitives() {
-                ctx.primitive(&prim, &world, weights, &mut geo, mesh.index())?;
+                skinned.push(node.clone());
+            } else {
+                let weights = morph_weights(&pose, &node, &mesh);
+                for prim in mesh.primitives() {
+                    ctx.primitive(&prim, Place::Rigid(&world), weights, &mut geo, mesh.index())?;
+                }
             }
         }
         if let Some(cam) = node.camera() {
@@ -135,6 +134,23 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         let mut children: Vec<_> = node.children().map(|c| (c, world, depth + 1)).collect();
         children.reverse();
         stack.extend(children);
+    }
+    // Skinned meshes: the skeleton places them, so the mesh node's own transform is ignored.
+    for node in &skinned {
+        let (Some(mesh), Some(skin)) = (node.mesh(), node.skin()) else {
+            continue;
+        };
+        let joints = ctx.joint_matrices(&skin, &world_of)?;
+        let weights = morph_weights(&pose, node, &mesh);
+        for prim in mesh.primitives() {
+            ctx.primitive(
+                &prim,
+                Place::Skinned(&joints),
+                weights,
+                &mut geo,
+                mesh.index(),
+            )?;
+        }
     }
     if geo.tris.is_empty() {
         return Err(SceneError::data("scene", "no triangles to render"));
@@ -308,6 +324,28 @@ fn load_buffers(
     Ok(out)
 }
 
+/// Morph weights of a node's mesh: animated, else the node's, else the mesh's, else zero.
+fn morph_weights<'p>(
+    pose: &'p animation::Pose,
+    node: &'p gltf::Node,
+    mesh: &'p gltf::Mesh,
+) -> &'p [f32] {
+    match &pose.weights[node.index()] {
+        Some(w) => w,
+        None => node.weights().or(mesh.weights()).unwrap_or(&[]),
+    }
+}
+
+/// Where a primitive's vertices go.
+#[derive(Clone, Copy)]
+enum Place<'p> {
+    /// Every vertex by its node's world matrix.
+    Rigid(&'p M4),
+    /// Linear blend skinning: each vertex by Σ wᵢ·Jᵢ over its joints, Jᵢ = world(joint) ×
+    /// inverseBindMatrix, in the skin's joint order.
+    Skinned(&'p [M4]),
+}
+
 #[derive(Default)]
 struct Geometry {
     tris: Vec<[V3; 3]>,
@@ -440,11 +478,38 @@ fn read_indices(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<u32>, S
         .collect())
 }
 
+/// JOINTS_n: unsigned byte or short joint indices, four per vertex.
+fn read_joints(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<[u16; 4]>, SceneError> {
+    let dt = acc.data_type();
+    if acc.dimensions() != Dimensions::Vec4
+        || !matches!(dt, DataType::U8 | DataType::U16)
+        || acc.normalized()
+    {
+        return Err(SceneError::data(
+            format!("accessor {}", acc.index()),
+            format!(
+                "JOINTS must be VEC4 of unsigned byte or short, found {:?} of {dt:?}",
+                acc.dimensions()
+            ),
+        ));
+    }
+    let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
+    Ok((0..count)
+        .map(|i| {
+            let e = &bytes[i * stride..];
+            std::array::from_fn(|c| match dt {
+                DataType::U8 => e[c] as u16,
+                _ => u16::from_le_bytes([e[2 * c], e[2 * c + 1]]),
+            })
+        })
+        .collect())
+}
+
 impl Loader<'_> {
     fn primitive(
         &mut self,
         prim: &gltf::Primitive,
-        world: &M4,
+        place: Place,
         weights: &[f32],
         geo: &mut Geometry,
         mesh: usize,
@@ -539,10 +604,25 @@ impl Loader<'_> {
                 format!("index {bad} out of range ({} vertices)", positions.len()),
             ));
         }
-        let wp: Vec<V3> = positions
-            .iter()
-            .map(|p| math::transform_point(world, *p))
-            .collect();
+        // Per-vertex matrices for a skinned primitive (None: every vertex by `world`).
+        let (world, skin) = match place {
+            Place::Rigid(world) => (*world, None),
+            Place::Skinned(joints) => (
+                math::IDENTITY,
+                Some(self.skin_matrices(prim, joints, n_vertices, &what)?),
+            ),
+        };
+        let wp: Vec<V3> = match &skin {
+            None => positions
+                .iter()
+                .map(|p| math::transform_point(&world, *p))
+                .collect(),
+            Some(m) => positions
+                .iter()
+                .zip(m)
+                .map(|(p, m)| math::transform_point(m, *p))
+                .collect(),
+        };
         if wp
             .iter()
             .flatten()
@@ -553,13 +633,25 @@ impl Loader<'_> {
                 "non-finite or absurd vertex positions",
             ));
         }
-        let nm = math::normal_matrix(world);
-        let flip = math::det3(world) < 0.0;
+        // Normals by the inverse-transpose of the vertex's matrix (for a skinned vertex, of its
+        // blended matrix Σ wᵢ·Jᵢ: exact for the linear map that moved the vertex, also where
+        // the joints scale unevenly).
+        let nm = math::normal_matrix(&world);
+        let vertex_nm: Option<Vec<Option<[V3; 3]>>> = match (&skin, &normals) {
+            (Some(m), Some(_)) => Some(m.iter().map(math::normal_matrix).collect()),
+            _ => None,
+        };
+        let flip_world = math::det3(&world) < 0.0;
         // Primitives without a material use the default material, appended after the document's.
         let material = prim.material().index().unwrap_or(self.default_material) as u32;
         geo.tris.reserve(n_tris);
         for t in indices.chunks_exact(3) {
             let mut id = [t[0] as usize, t[1] as usize, t[2] as usize];
+            // A mirroring matrix reverses the winding; skinned triangles go by their first vertex.
+            let flip = match &skin {
+                None => flip_world,
+                Some(m) => math::det3(&m[id[0]]) < 0.0,
+            };
             if flip {
                 id.swap(1, 2);
             }
@@ -567,9 +659,15 @@ impl Loader<'_> {
             let face = math::normalize(math::cross(math::sub(p[1], p[0]), math::sub(p[2], p[0])))
                 .unwrap_or([0.0, 1.0, 0.0]);
             let mut n = [face; 3];
-            if let (Some(ns), Some(nm)) = (&normals, &nm) {
+            if let Some(ns) = &normals {
                 for k in 0..3 {
-                    n[k] = math::normalize(math::apply3(nm, ns[id[k]])).unwrap_or(face);
+                    let m = match &vertex_nm {
+                        Some(v) => v[id[k]].as_ref(),
+                        None => nm.as_ref(),
+                    };
+                    if let Some(m) = m {
+                        n[k] = math::normalize(math::apply3(m, ns[id[k]])).unwrap_or(face);
+                    }
                 }
             }
             let uv = match &uvs {
@@ -582,6 +680,158 @@ impl Loader<'_> {
             geo.material.push(material);
         }
         Ok(())
+    }
+
+    /// Joint matrices of `skin` at this pose: world(joint) × inverseBindMatrix (identity where
+    /// the skin has no inverseBindMatrices), in the skin's joint order.
+    fn joint_matrices(
+        &self,
+        skin: &gltf::Skin,
+        world_of: &[Option<M4>],
+    ) -> Result<Vec<M4>, SceneError> {
+        let what = format!("skin {}", skin.index());
+        let joints: Vec<gltf::Node> = skin.joints().collect();
+        if joints.is_empty() {
+            return Err(SceneError::data(&what, "no joints"));
+        }
+        let ibms: Option<Vec<[f32; 16]>> = match skin.inverse_bind_matrices() {
+            Some(acc) => {
+                let m = read_f32s::<16>(&self.buffers, &acc, Dimensions::Mat4, false)?;
+                if m.len() < joints.len() {
+                    return Err(SceneError::data(
+                        &what,
+                        format!(
+                            "{} inverse bind matrices for {} joints",
+                            m.len(),
+                            joints.len()
+                        ),
+                    ));
+                }
+                if m.iter().flatten().any(|v| !v.is_finite()) {
+                    return Err(SceneError::data(&what, "non-finite inverse bind matrix"));
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        joints
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                let world = world_of.get(j.index()).copied().flatten().ok_or_else(|| {
+                    SceneError::data(
+                        &what,
+                        format!("joint node {} is not in the rendered scene", j.index()),
+                    )
+                })?;
+                Ok(match &ibms {
+                    None => world,
+                    Some(m) => {
+                        let c = &m[i];
+                        let ibm: M4 = std::array::from_fn(|col| {
+                            [c[4 * col], c[4 * col + 1], c[4 * col + 2], c[4 * col + 3]]
+                        });
+                        math::mul(&world, &ibm)
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Each vertex's skinning matrix Σ wᵢ·Jᵢ over every JOINTS_n/WEIGHTS_n set, the weights
+    /// normalised to sum to 1; zero weights are skipped (their joint index is not looked at).
+    /// A vertex with no weight at all keeps its bind-pose position (identity), with a warning.
+    fn skin_matrices(
+        &mut self,
+        prim: &gltf::Primitive,
+        joints: &[M4],
+        n_vertices: usize,
+        what: &str,
+    ) -> Result<Vec<M4>, SceneError> {
+        let mut sets = 0u32;
+        for (sem, _) in prim.attributes() {
+            if let gltf::Semantic::Joints(n) | gltf::Semantic::Weights(n) = sem {
+                sets = sets.max(n + 1);
+            }
+        }
+        if sets == 0 {
+            return Err(SceneError::data(
+                what,
+                "skinned mesh primitive without JOINTS_0 and WEIGHTS_0",
+            ));
+        }
+        let mut mats = vec![[[0.0f32; 4]; 4]; n_vertices];
+        let mut sums = vec![0.0f32; n_vertices];
+        for set in 0..sets {
+            let (Some(j_acc), Some(w_acc)) = (
+                prim.get(&gltf::Semantic::Joints(set)),
+                prim.get(&gltf::Semantic::Weights(set)),
+            ) else {
+                return Err(SceneError::data(
+                    what,
+                    format!("JOINTS_{set} and WEIGHTS_{set} must come together"),
+                ));
+            };
+            let js = read_joints(&self.buffers, &j_acc)?;
+            let ws = read_f32s::<4>(&self.buffers, &w_acc, Dimensions::Vec4, true)?;
+            if js.len() != n_vertices || ws.len() != n_vertices {
+                return Err(SceneError::data(
+                    what,
+                    format!(
+                        "JOINTS_{set} has {} and WEIGHTS_{set} {} elements for {n_vertices} vertices",
+                        js.len(),
+                        ws.len()
+                    ),
+                ));
+            }
+            for (v, (j, w)) in js.iter().zip(&ws).enumerate() {
+                for (&joint, &weight) in j.iter().zip(w) {
+                    if weight == 0.0 {
+                        continue;
+                    }
+                    if !weight.is_finite() || weight < 0.0 {
+                        return Err(SceneError::data(
+                            what,
+                            format!("vertex {v}: weight {weight} in WEIGHTS_{set}"),
+                        ));
+                    }
+                    let m = joints.get(joint as usize).ok_or_else(|| {
+                        SceneError::data(
+                            what,
+                            format!(
+                                "vertex {v}: joint {joint} in JOINTS_{set}, but the skin has {} joints",
+                                joints.len()
+                            ),
+                        )
+                    })?;
+                    for (col, mc) in mats[v].iter_mut().zip(m) {
+                        for (x, y) in col.iter_mut().zip(mc) {
+                            *x += weight * y;
+                        }
+                    }
+                    sums[v] += weight;
+                }
+            }
+        }
+        let mut unweighted = 0usize;
+        for (m, &sum) in mats.iter_mut().zip(&sums) {
+            if sum > 0.0 {
+                if sum != 1.0 {
+                    for x in m.iter_mut().flatten() {
+                        *x /= sum;
+                    }
+                }
+            } else {
+                *m = math::IDENTITY;
+                unweighted += 1;
+            }
+        }
+        if unweighted > 0 {
+            self.warnings.push(format!(
+                "{what}: {unweighted} vertices have no joint weight and stay in their bind pose"
+            ));
+        }
+        Ok(mats)
     }
 
     fn material(&mut self, m: &gltf::Material) -> Result<GpuMaterial, SceneError> {

@@ -18,7 +18,10 @@ mod vulkan;
 
 pub use error::{RenderError, SceneError};
 pub use render::{DeviceOptions, Renderer, TileImage, TileRequest};
-pub use scene::{Environment, FrameRate, LoadOptions, Scene, SceneLimits};
+pub use scene::{
+    CameraInfo, Environment, FrameRate, LoadOptions, Scene, SceneLimits, AUTO_CAMERA,
+    AUTO_CAMERA_YFOV_DEGREES, NEUTRAL_ENVIRONMENT_STRENGTH,
+};
 
 /// The standard benchmark scene (a Blender-exported Cornell box), shipped with the crate.
 pub const STANDARD_SCENE_GLB: &[u8] = include_bytes!("../assets/cornell.glb");

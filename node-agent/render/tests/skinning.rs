@@ -107,6 +107,7 @@ fn two_bone(weights: Weights) -> Builder {
         &[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, h, h],
     );
     b.perspective([0.0, 0.0, 5.0], 0.8);
+    b.point_light([0.0, 5.0, 5.0], 100.0);
     b
 }
 

@@ -23,6 +23,14 @@ const IGNORED_EXTENSIONS: &[&str] = &["KHR_xmp_json_ld"];
 const LUMENS_PER_WATT: f32 = 683.0;
 const MAX_COORD: f32 = 1e15;
 const MAX_NODE_DEPTH: usize = 128;
+/// [`LoadOptions::camera`] value that selects the automatic camera.
+pub const AUTO_CAMERA: &str = "auto";
+/// Vertical field of view of the automatic camera: Blender's default 50 mm lens on its 36 mm sensor.
+pub const AUTO_CAMERA_YFOV_DEGREES: f64 = 39.6;
+/// Radiance of the neutral uniform environment used when a scene has no light at all (no punctual
+/// light, no emissive surface, no environment): a white furnace, so diffuse surfaces show their
+/// base colour, as glTF viewers' neutral lighting does.
+pub const NEUTRAL_ENVIRONMENT_STRENGTH: f32 = 1.0;
 
 type Resolver<'a> = dyn Fn(&str) -> Result<Vec<u8>, SceneError> + 'a;
 
@@ -62,100 +70,61 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         .default_scene()
         .or_else(|| doc.scenes().next())
         .ok_or_else(|| SceneError::Gltf("no scene".into()))?;
-    let mut geo = Geometry::default();
-    let mut cameras: Vec<CameraEntry> = Vec::new();
-    let mut lights: Vec<GpuLight> = Vec::new();
-    let mut stack: Vec<(gltf::Node, M4, usize)> =
-        scene.nodes().map(|n| (n, math::IDENTITY, 0)).collect();
-    stack.reverse();
-    let mut visited = 0usize;
-    // World matrices of the nodes visited (joints of skins are looked up here), and skinned
-    // meshes, placed once every joint's world matrix is known.
-    let mut world_of: Vec<Option<M4>> = vec![None; doc.nodes().len()];
-    let mut skinned: Vec<gltf::Node> = Vec::new();
-    while let Some((node, parent, depth)) = stack.pop() {
-        visited += 1;
-        if visited > limits.max_nodes || depth > MAX_NODE_DEPTH {
-            return Err(SceneError::Limit(format!(
-                "node graph too large or too deep (cycle?) at node {}",
-                node.index()
-            )));
-        }
-        let local = match pose.trs[node.index()] {
-            Some(trs) => trs.matrix(),
-            None => node.transform().matrix(),
-        };
-        let world = math::mul(&parent, &local);
-        if world.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(SceneError::data(
-                format!("node {}", node.index()),
-                "non-finite transform",
-            ));
-        }
-        world_of[node.index()].get_or_insert(world);
-        if let Some(mesh) = node.mesh() {
-            if node.skin().is_some() {
-                skinned.push(node.clone());
-            } else {
-                let weights = morph_weights(&pose, &node, &mesh);
-                for prim in mesh.primitives() {
-                    ctx.primitive(&prim, Place::Rigid(&world), weights, &mut geo, mesh.index())?;
-                }
-            }
-        }
-        if let Some(cam) = node.camera() {
-            cameras.push((
-                node.name().map(str::to_owned),
-                cam.name().map(str::to_owned),
-                world,
-                match cam.projection() {
-                    gltf::camera::Projection::Perspective(p) => {
-                        ((p.yfov() * 0.5).tan(), 0.0, false)
-                    }
-                    gltf::camera::Projection::Orthographic(o) => (o.ymag(), o.xmag(), true),
-                },
-            ));
-        }
-        if let Some(light) = node.light() {
-            if lights.len() >= limits.max_lights {
-                return Err(SceneError::Limit(format!(
-                    "more than {} lights",
-                    limits.max_lights
-                )));
-            }
-            if light.range().is_some() {
-                ctx.warnings.push(format!(
-                    "light {}: range ignored (inverse-square falloff only)",
-                    light.index()
-                ));
-            }
-            lights.push(punctual_light(&light, &world)?);
-        }
-        let mut children: Vec<_> = node.children().map(|c| (c, world, depth + 1)).collect();
-        children.reverse();
-        stack.extend(children);
-    }
-    // Skinned meshes: the skeleton places them, so the mesh node's own transform is ignored.
-    for node in &skinned {
-        let (Some(mesh), Some(skin)) = (node.mesh(), node.skin()) else {
-            continue;
-        };
-        let joints = ctx.joint_matrices(&skin, &world_of)?;
-        let weights = morph_weights(&pose, node, &mesh);
-        for prim in mesh.primitives() {
-            ctx.primitive(
-                &prim,
-                Place::Skinned(&joints),
-                weights,
-                &mut geo,
-                mesh.index(),
-            )?;
-        }
-    }
+    let Walk {
+        geo,
+        cameras,
+        lights,
+    } = ctx.walk(doc, &scene, &pose)?;
     if geo.tris.is_empty() {
         return Err(SceneError::data("scene", "no triangles to render"));
     }
-    let camera = pick_camera(&cameras, opts.camera.as_deref())?;
+    let camera_infos: Vec<CameraInfo> = cameras
+        .iter()
+        .map(|c| CameraInfo {
+            node: c.0.clone(),
+            name: c.1.clone(),
+        })
+        .collect();
+    let want = opts.camera.as_deref();
+    let camera_used = if want == Some(AUTO_CAMERA) || (want.is_none() && cameras.is_empty()) {
+        None
+    } else {
+        Some(pick_camera(&cameras, want)?)
+    };
+    let camera = match camera_used {
+        Some(i) => file_camera(&cameras[i])?,
+        None => {
+            // Frame the scene as it stands at the animation's first and last instants (or as
+            // it is, when static), so the automatic camera is the same for every frame.
+            let (mut lo, mut hi) = tri_bounds(&geo.tris);
+            if let Some((t0, t1)) = pose.range.filter(|_| pose.moves_anything()) {
+                // Before its first key a channel holds the first value: t = 0 is frame 1.
+                let _ = t0;
+                let (lo0, hi0) = if opts.time == 0.0 {
+                    (lo, hi)
+                } else {
+                    ctx.bounds_at(doc, &scene, 0.0)?
+                };
+                let (lo1, hi1) = if opts.time == t1 {
+                    (lo, hi)
+                } else {
+                    ctx.bounds_at(doc, &scene, t1)?
+                };
+                (lo, hi) = (math::min3(lo0, lo1), math::max3(hi0, hi1));
+            }
+            let cam = auto_camera(lo, hi);
+            let why = if cameras.is_empty() {
+                "the scene has no camera"
+            } else {
+                "camera \"auto\" requested"
+            };
+            ctx.warnings.push(format!(
+                "{why}: using an automatic perspective camera ({AUTO_CAMERA_YFOV_DEGREES}° vertical field of view) looking along −Z from ({:.3}, {:.3}, {:.3}) at the scene's bounds",
+                cam.position[0], cam.position[1], cam.position[2]
+            ));
+            cam
+        }
+    };
 
     // --- materials (glTF order, then the default material) ---
     let mut materials = Vec::with_capacity(doc.materials().len() + 1);
@@ -165,8 +134,8 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     materials.push(default_material());
 
     // --- environment ---
-    let environment = match &opts.environment {
-        Some(e) => e.clone(),
+    let set_environment = match &opts.environment {
+        Some(e) => Some(e.clone()),
         None => ctx.environment(&scene)?,
     };
 
@@ -244,6 +213,17 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     if let Some(last) = all_lights.last_mut() {
         last.meta[1] = 1.0;
     }
+    // A scene with no light at all would render black: light it as viewers do, uniformly.
+    let environment = match set_environment {
+        Some(e) => e,
+        None if all_lights.is_empty() => {
+            ctx.warnings.push(format!(
+                "the scene has no light (no punctual light, emissive surface or environment): using a uniform white environment of radiance {NEUTRAL_ENVIRONMENT_STRENGTH}"
+            ));
+            Environment::Color([NEUTRAL_ENVIRONMENT_STRENGTH; 3])
+        }
+        None => Environment::Black,
+    };
 
     let Loader {
         gpu_textures,
@@ -265,6 +245,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         camera,
         environment,
         animated: pose.moves_anything(),
+        cameras: camera_infos,
+        camera_used,
+        animation_range: pose.range,
         warnings,
     })
 }
@@ -344,6 +327,13 @@ enum Place<'p> {
     /// Linear blend skinning: each vertex by Σ wᵢ·Jᵢ over its joints, Jᵢ = world(joint) ×
     /// inverseBindMatrix, in the skin's joint order.
     Skinned(&'p [M4]),
+}
+
+/// What a walk of the scene graph found.
+struct Walk {
+    geo: Geometry,
+    cameras: Vec<CameraEntry>,
+    lights: Vec<GpuLight>,
 }
 
 #[derive(Default)]
@@ -506,6 +496,130 @@ fn read_joints(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<[u16; 4]
 }
 
 impl Loader<'_> {
+    /// Walks the scene graph posed by `pose`: triangles in world space, cameras and lights.
+    fn walk(
+        &mut self,
+        doc: &gltf::Document,
+        scene: &gltf::Scene,
+        pose: &animation::Pose,
+    ) -> Result<Walk, SceneError> {
+        let mut geo = Geometry::default();
+        let mut cameras: Vec<CameraEntry> = Vec::new();
+        let mut lights: Vec<GpuLight> = Vec::new();
+        let mut stack: Vec<(gltf::Node, M4, usize)> =
+            scene.nodes().map(|n| (n, math::IDENTITY, 0)).collect();
+        stack.reverse();
+        let mut visited = 0usize;
+        // World matrices of the nodes visited (joints of skins are looked up here), and skinned
+        // meshes, placed once every joint's world matrix is known.
+        let mut world_of: Vec<Option<M4>> = vec![None; doc.nodes().len()];
+        let mut skinned: Vec<gltf::Node> = Vec::new();
+        while let Some((node, parent, depth)) = stack.pop() {
+            visited += 1;
+            if visited > self.limits.max_nodes || depth > MAX_NODE_DEPTH {
+                return Err(SceneError::Limit(format!(
+                    "node graph too large or too deep (cycle?) at node {}",
+                    node.index()
+                )));
+            }
+            let local = match pose.trs[node.index()] {
+                Some(trs) => trs.matrix(),
+                None => node.transform().matrix(),
+            };
+            let world = math::mul(&parent, &local);
+            if world.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(SceneError::data(
+                    format!("node {}", node.index()),
+                    "non-finite transform",
+                ));
+            }
+            world_of[node.index()].get_or_insert(world);
+            if let Some(mesh) = node.mesh() {
+                if node.skin().is_some() {
+                    skinned.push(node.clone());
+                } else {
+                    let weights = morph_weights(pose, &node, &mesh);
+                    for prim in mesh.primitives() {
+                        self.primitive(
+                            &prim,
+                            Place::Rigid(&world),
+                            weights,
+                            &mut geo,
+                            mesh.index(),
+                        )?;
+                    }
+                }
+            }
+            if let Some(cam) = node.camera() {
+                cameras.push((
+                    node.name().map(str::to_owned),
+                    cam.name().map(str::to_owned),
+                    world,
+                    match cam.projection() {
+                        gltf::camera::Projection::Perspective(p) => {
+                            ((p.yfov() * 0.5).tan(), 0.0, false)
+                        }
+                        gltf::camera::Projection::Orthographic(o) => (o.ymag(), o.xmag(), true),
+                    },
+                ));
+            }
+            if let Some(light) = node.light() {
+                if lights.len() >= self.limits.max_lights {
+                    return Err(SceneError::Limit(format!(
+                        "more than {} lights",
+                        self.limits.max_lights
+                    )));
+                }
+                if light.range().is_some() {
+                    self.warnings.push(format!(
+                        "light {}: range ignored (inverse-square falloff only)",
+                        light.index()
+                    ));
+                }
+                lights.push(punctual_light(&light, &world)?);
+            }
+            let mut children: Vec<_> = node.children().map(|c| (c, world, depth + 1)).collect();
+            children.reverse();
+            stack.extend(children);
+        }
+        // Skinned meshes: the skeleton places them, so the mesh node's own transform is ignored.
+        for node in &skinned {
+            let (Some(mesh), Some(skin)) = (node.mesh(), node.skin()) else {
+                continue;
+            };
+            let joints = self.joint_matrices(&skin, &world_of)?;
+            let weights = morph_weights(pose, node, &mesh);
+            for prim in mesh.primitives() {
+                self.primitive(
+                    &prim,
+                    Place::Skinned(&joints),
+                    weights,
+                    &mut geo,
+                    mesh.index(),
+                )?;
+            }
+        }
+        Ok(Walk {
+            geo,
+            cameras,
+            lights,
+        })
+    }
+
+    /// Bounds of the scene's triangles posed at `t` (warnings of that pass are dropped).
+    fn bounds_at(
+        &mut self,
+        doc: &gltf::Document,
+        scene: &gltf::Scene,
+        t: f64,
+    ) -> Result<(V3, V3), SceneError> {
+        let n = self.warnings.len();
+        let pose = animation::pose(doc, &self.buffers, t, &mut Vec::new())?;
+        let walk = self.walk(doc, scene, &pose);
+        self.warnings.truncate(n);
+        Ok(tri_bounds(&walk?.geo.tris))
+    }
+
     fn primitive(
         &mut self,
         prim: &gltf::Primitive,
@@ -983,14 +1097,15 @@ impl Loader<'_> {
         }
     }
 
-    fn environment(&mut self, scene: &gltf::Scene) -> Result<Environment, SceneError> {
+    /// The environment the scene's extras set, if any.
+    fn environment(&mut self, scene: &gltf::Scene) -> Result<Option<Environment>, SceneError> {
         let Some(raw) = scene.extras() else {
-            return Ok(Environment::Black);
+            return Ok(None);
         };
         let v: serde_json::Value = serde_json::from_str(raw.get())
             .map_err(|e| SceneError::data("scene extras", e.to_string()))?;
         let Some(env) = v.get("tessera_environment") else {
-            return Ok(Environment::Black);
+            return Ok(None);
         };
         let strength = env.get("strength").and_then(|s| s.as_f64()).unwrap_or(1.0) as f32;
         if !strength.is_finite() || strength < 0.0 {
@@ -1017,12 +1132,12 @@ impl Loader<'_> {
             if px.iter().flatten().any(|c| !c.is_finite()) {
                 return Err(SceneError::data(uri, "non-finite environment texels"));
             }
-            return Ok(Environment::Image {
+            return Ok(Some(Environment::Image {
                 width,
                 height,
                 rgb: px,
                 strength,
-            });
+            }));
         }
         if let Some(c) = env.get("color").and_then(|c| c.as_array()) {
             let c: Vec<f32> = c
@@ -1036,11 +1151,11 @@ impl Loader<'_> {
                     "color must be 3 non-negative numbers",
                 ));
             }
-            return Ok(Environment::Color([
+            return Ok(Some(Environment::Color([
                 c[0] * strength,
                 c[1] * strength,
                 c[2] * strength,
-            ]));
+            ])));
         }
         Err(SceneError::data(
             "tessera_environment",
@@ -1148,20 +1263,29 @@ fn punctual_light(
 /// (node name, camera name, world matrix, (scale_y, scale_x, orthographic)).
 type CameraEntry = (Option<String>, Option<String>, M4, (f32, f32, bool));
 
-fn pick_camera(cameras: &[CameraEntry], want: Option<&str>) -> Result<Camera, SceneError> {
-    let chosen = match want {
-        None => cameras.first(),
+/// Index of the camera `want` names (node name, camera name, or index in scene order);
+/// the first camera when `want` is `None`.
+fn pick_camera(cameras: &[CameraEntry], want: Option<&str>) -> Result<usize, SceneError> {
+    match want {
+        None => (!cameras.is_empty()).then_some(0),
         Some(w) => cameras
             .iter()
-            .find(|c| c.0.as_deref() == Some(w) || c.1.as_deref() == Some(w))
-            .or_else(|| w.parse::<usize>().ok().and_then(|i| cameras.get(i))),
-    };
-    let Some((_, _, m, proj)) = chosen else {
-        return Err(match want {
-            None => SceneError::data("scene", "no camera (export the camera with the scene)"),
-            Some(w) => SceneError::data("scene", format!("no camera named or numbered {w:?}")),
-        });
-    };
+            .position(|c| c.0.as_deref() == Some(w) || c.1.as_deref() == Some(w))
+            .or_else(|| w.parse::<usize>().ok().filter(|i| *i < cameras.len())),
+    }
+    .ok_or_else(|| match want {
+        None => SceneError::data("scene", "no camera"),
+        Some(w) => SceneError::data(
+            "scene",
+            format!(
+                "no camera named or numbered {w:?} (or \"{AUTO_CAMERA}\" for an automatic one)"
+            ),
+        ),
+    })
+}
+
+fn file_camera(entry: &CameraEntry) -> Result<Camera, SceneError> {
+    let (_, _, m, proj) = entry;
     let right = math::normalize(math::column(m, 0));
     let up = math::normalize(math::column(m, 1));
     let back = math::normalize(math::column(m, 2));
@@ -1186,7 +1310,27 @@ fn pick_camera(cameras: &[CameraEntry], want: Option<&str>) -> Result<Camera, Sc
     })
 }
 
-fn scene_radius(tris: &[[V3; 3]]) -> f32 {
+/// The automatic camera: perspective, [`AUTO_CAMERA_YFOV_DEGREES`] vertical field of view, looking
+/// along −Z (+Y up) at the centre of the box `lo`–`hi` from the distance at which the box's
+/// bounding sphere just fits the vertical field of view (and so any frame at least as wide as
+/// it is tall).
+pub(super) fn auto_camera(lo: V3, hi: V3) -> Camera {
+    let centre = math::scale(math::add(lo, hi), 0.5);
+    let radius = (0.5 * math::length(math::sub(hi, lo))).max(1e-3);
+    let half = (AUTO_CAMERA_YFOV_DEGREES as f32).to_radians() * 0.5;
+    let distance = radius / half.sin();
+    Camera {
+        position: math::add(centre, [0.0, 0.0, distance]),
+        right: [1.0, 0.0, 0.0],
+        up: [0.0, 1.0, 0.0],
+        forward: [0.0, 0.0, -1.0],
+        scale_y: half.tan(),
+        scale_x: 0.0,
+        orthographic: false,
+    }
+}
+
+fn tri_bounds(tris: &[[V3; 3]]) -> (V3, V3) {
     let mut lo = [f32::INFINITY; 3];
     let mut hi = [f32::NEG_INFINITY; 3];
     for t in tris {
@@ -1195,5 +1339,10 @@ fn scene_radius(tris: &[[V3; 3]]) -> f32 {
             hi = math::max3(hi, *p);
         }
     }
+    (lo, hi)
+}
+
+fn scene_radius(tris: &[[V3; 3]]) -> f32 {
+    let (lo, hi) = tri_bounds(tris);
     0.5 * math::length(math::sub(hi, lo)).max(1e-3)
 }

@@ -5,19 +5,10 @@
 use super::animation;
 use super::bundle::decode_data_uri;
 use super::math::{self, M4, V3};
+use super::survey;
 use super::*;
 use gltf::accessor::{DataType, Dimensions};
 use std::collections::HashMap;
-
-/// Extensions whose meaning is implemented.
-const SUPPORTED_EXTENSIONS: &[&str] = &[
-    "KHR_materials_emissive_strength",
-    "KHR_lights_punctual",
-    "KHR_materials_ior",
-    "KHR_materials_specular",
-];
-/// Extensions that carry only metadata; ignoring them cannot change the image.
-const IGNORED_EXTENSIONS: &[&str] = &["KHR_xmp_json_ld"];
 
 /// glTF photometric units (cd, lux) to the renderer's radiometric units, as Blender converts them.
 const LUMENS_PER_WATT: f32 = 683.0;
@@ -36,9 +27,25 @@ type Resolver<'a> = dyn Fn(&str) -> Result<Vec<u8>, SceneError> + 'a;
 
 pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scene, SceneError> {
     let limits = &opts.limits;
-    let gltf = gltf::Gltf::from_slice(bytes).map_err(|e| SceneError::Gltf(e.to_string()))?;
-    let doc = &gltf.document;
-    check_extensions(doc)?;
+    let gltf::Gltf { document, blob } = gltf::Gltf::from_slice_without_validation(bytes)
+        .map_err(|e| SceneError::Gltf(e.to_string()))?;
+    // Every unsupported feature at once, before any data is read. Extensions come from the JSON
+    // first: `gltf`'s validation stops at the first required extension it does not know.
+    let mut root = document.into_json();
+    let extensions = survey::extensions(&root);
+    let mut problems = survey::extension_problems(&extensions);
+    root.extensions_required
+        .retain(|e| survey::extension_status(e) == ExtensionStatus::Supported);
+    let doc = &match gltf::Document::from_json(root) {
+        Ok(doc) => doc,
+        // Data that a refused extension describes need not validate: report the extensions.
+        Err(_) if !problems.is_empty() => return Err(SceneError::Unsupported(problems)),
+        Err(e) => return Err(SceneError::Gltf(e.to_string())),
+    };
+    problems.extend(survey::feature_problems(doc));
+    if !problems.is_empty() {
+        return Err(SceneError::Unsupported(problems));
+    }
     let mut warnings = Vec::new();
     if doc.nodes().len() > limits.max_nodes {
         return Err(SceneError::Limit(format!(
@@ -48,7 +55,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         )));
     }
 
-    let buffers = load_buffers(doc, gltf.blob.as_deref(), resolve, limits)?;
+    let buffers = load_buffers(doc, blob.as_deref(), resolve, limits)?;
     if !opts.time.is_finite() {
         return Err(SceneError::data("load options", "non-finite time"));
     }
@@ -248,23 +255,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         cameras: camera_infos,
         camera_used,
         animation_range: pose.range,
+        extensions: extensions.into_iter().map(|(n, s, _)| (n, s)).collect(),
         warnings,
     })
-}
-
-fn check_extensions(doc: &gltf::Document) -> Result<(), SceneError> {
-    let unknown: Vec<&str> = doc
-        .extensions_used()
-        .chain(doc.extensions_required())
-        .filter(|e| !SUPPORTED_EXTENSIONS.contains(e) && !IGNORED_EXTENSIONS.contains(e))
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(SceneError::Unsupported(format!(
-            "extensions {unknown:?} (supported: {SUPPORTED_EXTENSIONS:?})"
-        )))
-    }
 }
 
 fn load_buffers(
@@ -365,7 +358,7 @@ pub(super) fn accessor_view<'b>(
 ) -> Result<(&'b [u8], usize, usize, usize), SceneError> {
     let what = || format!("accessor {}", acc.index());
     if acc.sparse().is_some() {
-        return Err(SceneError::Unsupported(format!("sparse {}", what())));
+        return Err(SceneError::unsupported(what(), "sparse accessor"));
     }
     let view = acc
         .view()
@@ -416,11 +409,10 @@ fn read_f32s<const N: usize>(
     let ok = dt == DataType::F32
         || (allow_normalized && acc.normalized() && matches!(dt, DataType::U8 | DataType::U16));
     if !ok {
-        return Err(SceneError::Unsupported(format!(
-            "accessor {} component type {dt:?} (normalized: {})",
-            acc.index(),
-            acc.normalized()
-        )));
+        return Err(SceneError::unsupported(
+            format!("accessor {}", acc.index()),
+            format!("component type {dt:?} (normalized: {})", acc.normalized()),
+        ));
     }
     let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
     let cs = dt.size();
@@ -630,10 +622,10 @@ impl Loader<'_> {
     ) -> Result<(), SceneError> {
         let what = format!("mesh {mesh} primitive {}", prim.index());
         if prim.mode() != gltf::mesh::Mode::Triangles {
-            return Err(SceneError::Unsupported(format!(
-                "{what}: mode {:?} (triangles only)",
-                prim.mode()
-            )));
+            return Err(SceneError::unsupported(
+                what,
+                format!("mode {:?} (triangles only)", prim.mode()),
+            ));
         }
         let pos_acc = prim
             .get(&gltf::Semantic::Positions)
@@ -955,13 +947,13 @@ impl Loader<'_> {
             m.name().unwrap_or("")
         );
         if m.alpha_mode() != gltf::material::AlphaMode::Opaque {
-            return Err(SceneError::Unsupported(format!(
-                "{what}: alpha mode {:?} (use Opaque)",
-                m.alpha_mode()
-            )));
+            return Err(SceneError::unsupported(
+                what,
+                format!("alpha mode {:?} (use Opaque)", m.alpha_mode()),
+            ));
         }
         if m.normal_texture().is_some() {
-            return Err(SceneError::Unsupported(format!("{what}: normal maps")));
+            return Err(SceneError::unsupported(what, "normal maps"));
         }
         if m.occlusion_texture().is_some() {
             self.warnings.push(format!(
@@ -978,9 +970,7 @@ impl Loader<'_> {
         let (spec_factor, spec_color) = match m.specular() {
             Some(s) => {
                 if s.specular_texture().is_some() || s.specular_color_texture().is_some() {
-                    return Err(SceneError::Unsupported(format!(
-                        "{what}: specular textures"
-                    )));
+                    return Err(SceneError::unsupported(what, "specular textures"));
                 }
                 (s.specular_factor(), s.specular_color_factor())
             }
@@ -1036,10 +1026,10 @@ impl Loader<'_> {
     ) -> Result<i32, SceneError> {
         let Some(info) = info else { return Ok(-1) };
         if info.tex_coord() != 0 {
-            return Err(SceneError::Unsupported(format!(
-                "{what}: TEXCOORD_{} (only TEXCOORD_0)",
-                info.tex_coord()
-            )));
+            return Err(SceneError::unsupported(
+                what,
+                format!("TEXCOORD_{} (only TEXCOORD_0)", info.tex_coord()),
+            ));
         }
         let tex = info.texture();
         if let Some(&i) = self.textures.get(&tex.index()) {

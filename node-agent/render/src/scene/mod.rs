@@ -6,6 +6,7 @@ mod bundle;
 pub(crate) mod bvh;
 mod gltf_load;
 mod math;
+mod survey;
 
 use crate::error::SceneError;
 use bytemuck::{Pod, Zeroable};
@@ -13,6 +14,7 @@ use std::path::Path;
 
 pub use animation::FrameRate;
 pub use gltf_load::{AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES, NEUTRAL_ENVIRONMENT_STRENGTH};
+pub use survey::{extension_status, ExtensionStatus, IGNORED_EXTENSIONS, SUPPORTED_EXTENSIONS};
 
 /// Limits that keep hostile bundles from exhausting memory or time.
 #[derive(Clone, Debug)]
@@ -215,6 +217,8 @@ pub struct Scene {
     pub(crate) camera_used: Option<usize>,
     /// First and last keyframe times of the channels that drive nodes.
     pub(crate) animation_range: Option<(f64, f64)>,
+    /// Extensions the document uses or requires, with what the loader did with each.
+    pub(crate) extensions: Vec<(String, ExtensionStatus)>,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -312,6 +316,11 @@ impl Scene {
             None => 1,
             Some(d) => ((d * rate.fps() - 1e-6).ceil().max(0.0) as u32).saturating_add(1),
         }
+    }
+    /// Every extension the file uses or requires, with its status (a loaded scene has no
+    /// refused ones: those are [`SceneError::Unsupported`] problems).
+    pub fn extensions(&self) -> &[(String, ExtensionStatus)] {
+        &self.extensions
     }
     /// Bytes of decoded texture memory (RGBA8 texels).
     pub fn texture_bytes(&self) -> u64 {

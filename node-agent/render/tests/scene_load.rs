@@ -243,7 +243,7 @@ fn every_unsupported_feature_is_reported_at_once() {
         "extension KHR_draco_mesh_compression: required but not supported (export without Draco compression",
         "extension EXT_texture_webp: not supported (export textures as PNG/JPEG",
         "mesh 0 primitive 0: mode Lines",
-        "material 0 (): alpha mode Blend",
+        "material 0: alpha mode Blend",
     ] {
         assert!(lines.iter().any(|l| l.contains(want)), "{want:?} missing in\n{text}");
     }

@@ -173,11 +173,10 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
     }
 
     for m in doc.materials() {
-        let what = format!(
-            "material {} ({})",
-            m.index().unwrap_or(0),
-            m.name().unwrap_or("")
-        );
+        let what = match m.name() {
+            Some(name) => format!("material {} ({name})", m.index().unwrap_or(0)),
+            None => format!("material {}", m.index().unwrap_or(0)),
+        };
         if m.alpha_mode() != AlphaMode::Opaque {
             out.push(
                 Problem::new(&what, format!("alpha mode {:?}", m.alpha_mode()))

@@ -19,6 +19,9 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Lease tiles from an orchestrator, render them and submit them until Ctrl-C.
     Run(cmd::run::RunArgs),
+    /// Load a scene on the CPU (no GPU) at its first and last frame and report what it holds
+    /// and whether it would render (exit status 1 when it would not).
+    Check(cmd::check::CheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
         Command::Render(args) => cmd::render::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Check(args) => cmd::check::run(args),
     }
 }

@@ -15,8 +15,9 @@ pub enum SceneError {
     Gltf(String),
     #[error("invalid scene bundle: {0}")]
     Bundle(String),
-    #[error("unsupported glTF feature: {0}")]
-    Unsupported(String),
+    /// Every unsupported feature found in the scene, not only the first.
+    #[error("{}", list_problems(.0))]
+    Unsupported(Vec<Problem>),
     #[error("scene exceeds a limit: {0}")]
     Limit(String),
     #[error("bad data in {what}: {detail}")]
@@ -25,7 +26,75 @@ pub enum SceneError {
     Image { name: String, detail: String },
 }
 
+/// One unsupported feature of a scene, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// What it concerns: `extension KHR_draco_mesh_compression`, `material 2 (Glass)`,
+    /// `mesh 0 primitive 1`, `accessor 7`.
+    pub subject: String,
+    /// What is not supported.
+    pub detail: String,
+    /// What to do instead (in Blender, or with the exporter), where known.
+    pub fix: Option<String>,
+    /// The glTF extension refused, when the problem is one.
+    pub extension: Option<String>,
+}
+
+impl Problem {
+    pub(crate) fn new(subject: impl Into<String>, detail: impl Into<String>) -> Problem {
+        Problem {
+            subject: subject.into(),
+            detail: detail.into(),
+            fix: None,
+            extension: None,
+        }
+    }
+
+    pub(crate) fn fix(mut self, fix: impl Into<String>) -> Problem {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.detail)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " ({fix})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One problem on one line; several, one per line after a count.
+fn list_problems(problems: &[Problem]) -> String {
+    match problems {
+        [one] => format!("unsupported glTF feature: {one}"),
+        _ => {
+            let mut s = format!("{} unsupported glTF features:", problems.len());
+            for p in problems {
+                s.push_str("\n  - ");
+                s.push_str(&p.to_string());
+            }
+            s
+        }
+    }
+}
+
 impl SceneError {
+    /// A single unsupported feature.
+    pub(crate) fn unsupported(subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        SceneError::Unsupported(vec![Problem::new(subject, detail)])
+    }
+
+    /// The unsupported features listed, if this is that error.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            SceneError::Unsupported(p) => p,
+            _ => &[],
+        }
+    }
+
     pub(crate) fn data(what: impl Into<String>, detail: impl Into<String>) -> Self {
         SceneError::Data {
             what: what.into(),

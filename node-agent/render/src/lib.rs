@@ -16,9 +16,12 @@ mod render;
 pub mod scene;
 mod vulkan;
 
-pub use error::{RenderError, SceneError};
+pub use error::{Problem, RenderError, SceneError};
 pub use render::{DeviceOptions, Renderer, TileImage, TileRequest};
-pub use scene::{Environment, FrameRate, LoadOptions, Scene, SceneLimits};
+pub use scene::{
+    extension_status, CameraInfo, Environment, ExtensionStatus, FrameRate, LoadOptions, Scene,
+    SceneLimits, AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES, NEUTRAL_ENVIRONMENT_STRENGTH,
+};
 
 /// The standard benchmark scene (a Blender-exported Cornell box), shipped with the crate.
 pub const STANDARD_SCENE_GLB: &[u8] = include_bytes!("../assets/cornell.glb");

@@ -214,12 +214,87 @@ fn unsupported_features_are_reported() {
         expect_err(&b.glb(), "blend"),
         SceneError::Unsupported(_)
     ));
+}
 
+#[test]
+fn every_unsupported_feature_is_reported_at_once() {
     let mut b = textured();
-    b.cameras.clear();
-    b.nodes.retain(|n| n.get("camera").is_none());
-    let e = expect_err(&b.glb(), "no camera");
-    assert!(e.to_string().contains("camera"), "{e}");
+    b.extensions.push("KHR_draco_mesh_compression");
+    b.extensions.push("EXT_texture_webp");
+    b.materials[0]["alphaMode"] = json!("BLEND");
+    b.meshes[0]["primitives"][0]["mode"] = json!(1); // lines
+    let mut j = b.json(None);
+    j["extensionsRequired"] = json!(["KHR_draco_mesh_compression"]);
+    let e = expect_err(&glb_from(&j, &b.bin), "four problems");
+    let SceneError::Unsupported(problems) = &e else {
+        panic!("expected Unsupported, got {e}");
+    };
+    assert_eq!(problems.len(), 4, "{e}");
+    assert_eq!(e.problems(), problems.as_slice());
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        5,
+        "a count, then one problem per line:\n{text}"
+    );
+    assert_eq!(lines[0], "4 unsupported glTF features:");
+    for want in [
+        "extension KHR_draco_mesh_compression: required but not supported (export without Draco compression",
+        "extension EXT_texture_webp: not supported (export textures as PNG/JPEG",
+        "mesh 0 primitive 0: mode Lines",
+        "material 0: alpha mode Blend",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(want)), "{want:?} missing in\n{text}");
+    }
+    assert_eq!(
+        problems[0].extension.as_deref(),
+        Some("KHR_draco_mesh_compression")
+    );
+    assert!(problems[2].extension.is_none());
+
+    // One problem reads as one line.
+    let mut b = textured();
+    b.extensions.push("KHR_materials_pbrSpecularGlossiness");
+    let e = expect_err(&b.glb(), "one problem");
+    assert_eq!(
+        e.to_string(),
+        "unsupported glTF feature: extension KHR_materials_pbrSpecularGlossiness: not supported \
+         (convert to metallic-roughness (re-export from Blender's Principled BSDF, or gltf-transform metalrough))"
+    );
+}
+
+#[test]
+fn extensions_are_listed_with_their_status() {
+    use tessera_render::{extension_status, ExtensionStatus};
+    let mut b = textured();
+    b.images.clear();
+    b.textures.clear();
+    b.materials[0] = diffuse([0.5; 3]);
+    b.extensions.push("KHR_materials_variants");
+    let s = Scene::from_bundle(&b.glb()).unwrap();
+    let ext: Vec<(&str, ExtensionStatus)> = s
+        .extensions()
+        .iter()
+        .map(|(n, st)| (n.as_str(), *st))
+        .collect();
+    assert_eq!(
+        ext,
+        [
+            ("KHR_lights_punctual", ExtensionStatus::Supported),
+            ("KHR_materials_variants", ExtensionStatus::Ignored),
+            ("KHR_materials_specular", ExtensionStatus::Supported),
+        ]
+    );
+    assert_eq!(
+        extension_status("KHR_draco_mesh_compression"),
+        ExtensionStatus::Refused
+    );
+    // Required, an ignored extension still loads (the glTF crate alone would refuse it).
+    let mut j = b.json(None);
+    j["extensionsRequired"] = json!(["KHR_materials_variants", "KHR_lights_punctual"]);
+    let s = Scene::from_bundle(&glb_from(&j, &b.bin)).unwrap();
+    assert_eq!(s.extensions().len(), 3);
 }
 
 #[test]

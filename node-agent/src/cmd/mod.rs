@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod check;
 pub mod claims;
 pub mod render;
 pub mod run;

@@ -26,7 +26,8 @@ pub struct RenderArgs {
     pub bounces: u32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Camera node/camera name or index (default: the first camera).
+    /// Camera node/camera name or index, or "auto" for an automatic camera framing the scene
+    /// (default: the first camera, or the automatic one when the scene has none).
     #[arg(long)]
     pub camera: Option<String>,
     /// Write the tile as PNG here.

@@ -205,6 +205,8 @@ pub struct Pose {
     pub trs: Vec<Option<Trs>>,
     /// Morph target weights, one per target of the node's mesh.
     pub weights: Vec<Option<Vec<f32>>>,
+    /// The first and last keyframe times (seconds) over every channel that drives a node.
+    pub range: Option<(f64, f64)>,
 }
 
 impl Pose {
@@ -229,6 +231,7 @@ pub fn pose(
     let mut weights: Vec<Option<Vec<f32>>> = vec![None; n_nodes];
     let mut driven = vec![[false; 4]; n_nodes];
     let mut weights_ignored = false;
+    let mut range: Option<(f64, f64)> = None;
     let get = |b: gltf::Buffer| buffers.get(b.index()).map(Vec::as_slice);
     for anim in doc.animations() {
         for channel in anim.channels() {
@@ -308,6 +311,8 @@ pub fn pose(
                     "keyframe times must be finite and increasing",
                 ));
             }
+            let (first, last) = (times[0] as f64, times[times.len() - 1] as f64);
+            range = Some(range.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
             let outputs = reader
                 .read_outputs()
                 .ok_or_else(|| SceneError::data(what(), "unreadable keyframe values"))?;
@@ -388,7 +393,11 @@ pub fn pose(
         warnings
             .push("weights channels on nodes whose mesh has no morph targets are ignored".into());
     }
-    Ok(Pose { trs: pose, weights })
+    Ok(Pose {
+        trs: pose,
+        weights,
+        range,
+    })
 }
 
 /// Samples a weights track of `n` targets: each output element is a group of `n` scalars.

@@ -75,8 +75,9 @@ pub fn decode_data_uri(uri: &str, limit: u64) -> Result<Vec<u8>, SceneError> {
         .split_once(',')
         .ok_or_else(|| SceneError::Bundle("malformed data URI".into()))?;
     if !head.ends_with(";base64") {
-        return Err(SceneError::Unsupported(
-            "data URI that is not base64".into(),
+        return Err(SceneError::unsupported(
+            "data URI",
+            "not base64 (embed files as base64 or ship them in a tar bundle)",
         ));
     }
     if (data.len() as u64 / 4) * 3 > limit {

@@ -5,32 +5,47 @@
 use super::animation;
 use super::bundle::decode_data_uri;
 use super::math::{self, M4, V3};
+use super::survey;
 use super::*;
 use gltf::accessor::{DataType, Dimensions};
 use std::collections::HashMap;
-
-/// Extensions whose meaning is implemented.
-const SUPPORTED_EXTENSIONS: &[&str] = &[
-    "KHR_materials_emissive_strength",
-    "KHR_lights_punctual",
-    "KHR_materials_ior",
-    "KHR_materials_specular",
-];
-/// Extensions that carry only metadata; ignoring them cannot change the image.
-const IGNORED_EXTENSIONS: &[&str] = &["KHR_xmp_json_ld"];
 
 /// glTF photometric units (cd, lux) to the renderer's radiometric units, as Blender converts them.
 const LUMENS_PER_WATT: f32 = 683.0;
 const MAX_COORD: f32 = 1e15;
 const MAX_NODE_DEPTH: usize = 128;
+/// [`LoadOptions::camera`] value that selects the automatic camera.
+pub const AUTO_CAMERA: &str = "auto";
+/// Vertical field of view of the automatic camera: Blender's default 50 mm lens on its 36 mm sensor.
+pub const AUTO_CAMERA_YFOV_DEGREES: f64 = 39.6;
+/// Radiance of the neutral uniform environment used when a scene has no light at all (no punctual
+/// light, no emissive surface, no environment): a white furnace, so diffuse surfaces show their
+/// base colour, as glTF viewers' neutral lighting does.
+pub const NEUTRAL_ENVIRONMENT_STRENGTH: f32 = 1.0;
 
 type Resolver<'a> = dyn Fn(&str) -> Result<Vec<u8>, SceneError> + 'a;
 
 pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scene, SceneError> {
     let limits = &opts.limits;
-    let gltf = gltf::Gltf::from_slice(bytes).map_err(|e| SceneError::Gltf(e.to_string()))?;
-    let doc = &gltf.document;
-    check_extensions(doc)?;
+    let gltf::Gltf { document, blob } = gltf::Gltf::from_slice_without_validation(bytes)
+        .map_err(|e| SceneError::Gltf(e.to_string()))?;
+    // Every unsupported feature at once, before any data is read. Extensions come from the JSON
+    // first: `gltf`'s validation stops at the first required extension it does not know.
+    let mut root = document.into_json();
+    let extensions = survey::extensions(&root);
+    let mut problems = survey::extension_problems(&extensions);
+    root.extensions_required
+        .retain(|e| survey::extension_status(e) == ExtensionStatus::Supported);
+    let doc = &match gltf::Document::from_json(root) {
+        Ok(doc) => doc,
+        // Data that a refused extension describes need not validate: report the extensions.
+        Err(_) if !problems.is_empty() => return Err(SceneError::Unsupported(problems)),
+        Err(e) => return Err(SceneError::Gltf(e.to_string())),
+    };
+    problems.extend(survey::feature_problems(doc));
+    if !problems.is_empty() {
+        return Err(SceneError::Unsupported(problems));
+    }
     let mut warnings = Vec::new();
     if doc.nodes().len() > limits.max_nodes {
         return Err(SceneError::Limit(format!(
@@ -40,7 +55,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         )));
     }
 
-    let buffers = load_buffers(doc, gltf.blob.as_deref(), resolve, limits)?;
+    let buffers = load_buffers(doc, blob.as_deref(), resolve, limits)?;
     if !opts.time.is_finite() {
         return Err(SceneError::data("load options", "non-finite time"));
     }
@@ -62,84 +77,61 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         .default_scene()
         .or_else(|| doc.scenes().next())
         .ok_or_else(|| SceneError::Gltf("no scene".into()))?;
-    let mut geo = Geometry::default();
-    let mut cameras: Vec<CameraEntry> = Vec::new();
-    let mut lights: Vec<GpuLight> = Vec::new();
-    let mut stack: Vec<(gltf::Node, M4, usize)> =
-        scene.nodes().map(|n| (n, math::IDENTITY, 0)).collect();
-    stack.reverse();
-    let mut visited = 0usize;
-    while let Some((node, parent, depth)) = stack.pop() {
-        visited += 1;
-        if visited > limits.max_nodes || depth > MAX_NODE_DEPTH {
-            return Err(SceneError::Limit(format!(
-                "node graph too large or too deep (cycle?) at node {}",
-                node.index()
-            )));
-        }
-        let local = match pose.trs[node.index()] {
-            Some(trs) => trs.matrix(),
-            None => node.transform().matrix(),
-        };
-        let world = math::mul(&parent, &local);
-        if world.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(SceneError::data(
-                format!("node {}", node.index()),
-                "non-finite transform",
-            ));
-        }
-        if let Some(mesh) = node.mesh() {
-            if node.skin().is_some() {
-                return Err(SceneError::Unsupported(format!(
-                    "skinned mesh on node {} (apply the armature before export)",
-                    node.index()
-                )));
-            }
-            // Morph weights: animated, else the node's, else the mesh's, else zero.
-            let weights: &[f32] = match &pose.weights[node.index()] {
-                Some(w) => w,
-                None => node.weights().or(mesh.weights()).unwrap_or(&[]),
-            };
-            for prim in mesh.primitives() {
-                ctx.primitive(&prim, &world, weights, &mut geo, mesh.index())?;
-            }
-        }
-        if let Some(cam) = node.camera() {
-            cameras.push((
-                node.name().map(str::to_owned),
-                cam.name().map(str::to_owned),
-                world,
-                match cam.projection() {
-                    gltf::camera::Projection::Perspective(p) => {
-                        ((p.yfov() * 0.5).tan(), 0.0, false)
-                    }
-                    gltf::camera::Projection::Orthographic(o) => (o.ymag(), o.xmag(), true),
-                },
-            ));
-        }
-        if let Some(light) = node.light() {
-            if lights.len() >= limits.max_lights {
-                return Err(SceneError::Limit(format!(
-                    "more than {} lights",
-                    limits.max_lights
-                )));
-            }
-            if light.range().is_some() {
-                ctx.warnings.push(format!(
-                    "light {}: range ignored (inverse-square falloff only)",
-                    light.index()
-                ));
-            }
-            lights.push(punctual_light(&light, &world)?);
-        }
-        let mut children: Vec<_> = node.children().map(|c| (c, world, depth + 1)).collect();
-        children.reverse();
-        stack.extend(children);
-    }
+    let Walk {
+        geo,
+        cameras,
+        lights,
+    } = ctx.walk(doc, &scene, &pose)?;
     if geo.tris.is_empty() {
         return Err(SceneError::data("scene", "no triangles to render"));
     }
-    let camera = pick_camera(&cameras, opts.camera.as_deref())?;
+    let camera_infos: Vec<CameraInfo> = cameras
+        .iter()
+        .map(|c| CameraInfo {
+            node: c.0.clone(),
+            name: c.1.clone(),
+        })
+        .collect();
+    let want = opts.camera.as_deref();
+    let camera_used = if want == Some(AUTO_CAMERA) || (want.is_none() && cameras.is_empty()) {
+        None
+    } else {
+        Some(pick_camera(&cameras, want)?)
+    };
+    let camera = match camera_used {
+        Some(i) => file_camera(&cameras[i])?,
+        None => {
+            // Frame the scene as it stands at the animation's first and last instants (or as
+            // it is, when static), so the automatic camera is the same for every frame.
+            let (mut lo, mut hi) = tri_bounds(&geo.tris);
+            if let Some((t0, t1)) = pose.range.filter(|_| pose.moves_anything()) {
+                // Before its first key a channel holds the first value: t = 0 is frame 1.
+                let _ = t0;
+                let (lo0, hi0) = if opts.time == 0.0 {
+                    (lo, hi)
+                } else {
+                    ctx.bounds_at(doc, &scene, 0.0)?
+                };
+                let (lo1, hi1) = if opts.time == t1 {
+                    (lo, hi)
+                } else {
+                    ctx.bounds_at(doc, &scene, t1)?
+                };
+                (lo, hi) = (math::min3(lo0, lo1), math::max3(hi0, hi1));
+            }
+            let cam = auto_camera(lo, hi);
+            let why = if cameras.is_empty() {
+                "the scene has no camera"
+            } else {
+                "camera \"auto\" requested"
+            };
+            ctx.warnings.push(format!(
+                "{why}: using an automatic perspective camera ({AUTO_CAMERA_YFOV_DEGREES}° vertical field of view) looking along −Z from ({:.3}, {:.3}, {:.3}) at the scene's bounds",
+                cam.position[0], cam.position[1], cam.position[2]
+            ));
+            cam
+        }
+    };
 
     // --- materials (glTF order, then the default material) ---
     let mut materials = Vec::with_capacity(doc.materials().len() + 1);
@@ -149,8 +141,8 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     materials.push(default_material());
 
     // --- environment ---
-    let environment = match &opts.environment {
-        Some(e) => e.clone(),
+    let set_environment = match &opts.environment {
+        Some(e) => Some(e.clone()),
         None => ctx.environment(&scene)?,
     };
 
@@ -228,6 +220,17 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     if let Some(last) = all_lights.last_mut() {
         last.meta[1] = 1.0;
     }
+    // A scene with no light at all would render black: light it as viewers do, uniformly.
+    let environment = match set_environment {
+        Some(e) => e,
+        None if all_lights.is_empty() => {
+            ctx.warnings.push(format!(
+                "the scene has no light (no punctual light, emissive surface or environment): using a uniform white environment of radiance {NEUTRAL_ENVIRONMENT_STRENGTH}"
+            ));
+            Environment::Color([NEUTRAL_ENVIRONMENT_STRENGTH; 3])
+        }
+        None => Environment::Black,
+    };
 
     let Loader {
         gpu_textures,
@@ -249,23 +252,12 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         camera,
         environment,
         animated: pose.moves_anything(),
+        cameras: camera_infos,
+        camera_used,
+        animation_range: pose.range,
+        extensions: extensions.into_iter().map(|(n, s, _)| (n, s)).collect(),
         warnings,
     })
-}
-
-fn check_extensions(doc: &gltf::Document) -> Result<(), SceneError> {
-    let unknown: Vec<&str> = doc
-        .extensions_used()
-        .chain(doc.extensions_required())
-        .filter(|e| !SUPPORTED_EXTENSIONS.contains(e) && !IGNORED_EXTENSIONS.contains(e))
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(SceneError::Unsupported(format!(
-            "extensions {unknown:?} (supported: {SUPPORTED_EXTENSIONS:?})"
-        )))
-    }
 }
 
 fn load_buffers(
@@ -308,6 +300,35 @@ fn load_buffers(
     Ok(out)
 }
 
+/// Morph weights of a node's mesh: animated, else the node's, else the mesh's, else zero.
+fn morph_weights<'p>(
+    pose: &'p animation::Pose,
+    node: &'p gltf::Node,
+    mesh: &'p gltf::Mesh,
+) -> &'p [f32] {
+    match &pose.weights[node.index()] {
+        Some(w) => w,
+        None => node.weights().or(mesh.weights()).unwrap_or(&[]),
+    }
+}
+
+/// Where a primitive's vertices go.
+#[derive(Clone, Copy)]
+enum Place<'p> {
+    /// Every vertex by its node's world matrix.
+    Rigid(&'p M4),
+    /// Linear blend skinning: each vertex by Σ wᵢ·Jᵢ over its joints, Jᵢ = world(joint) ×
+    /// inverseBindMatrix, in the skin's joint order.
+    Skinned(&'p [M4]),
+}
+
+/// What a walk of the scene graph found.
+struct Walk {
+    geo: Geometry,
+    cameras: Vec<CameraEntry>,
+    lights: Vec<GpuLight>,
+}
+
 #[derive(Default)]
 struct Geometry {
     tris: Vec<[V3; 3]>,
@@ -337,7 +358,7 @@ pub(super) fn accessor_view<'b>(
 ) -> Result<(&'b [u8], usize, usize, usize), SceneError> {
     let what = || format!("accessor {}", acc.index());
     if acc.sparse().is_some() {
-        return Err(SceneError::Unsupported(format!("sparse {}", what())));
+        return Err(SceneError::unsupported(what(), "sparse accessor"));
     }
     let view = acc
         .view()
@@ -388,11 +409,10 @@ fn read_f32s<const N: usize>(
     let ok = dt == DataType::F32
         || (allow_normalized && acc.normalized() && matches!(dt, DataType::U8 | DataType::U16));
     if !ok {
-        return Err(SceneError::Unsupported(format!(
-            "accessor {} component type {dt:?} (normalized: {})",
-            acc.index(),
-            acc.normalized()
-        )));
+        return Err(SceneError::unsupported(
+            format!("accessor {}", acc.index()),
+            format!("component type {dt:?} (normalized: {})", acc.normalized()),
+        ));
     }
     let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
     let cs = dt.size();
@@ -440,21 +460,172 @@ fn read_indices(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<u32>, S
         .collect())
 }
 
+/// JOINTS_n: unsigned byte or short joint indices, four per vertex.
+fn read_joints(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<[u16; 4]>, SceneError> {
+    let dt = acc.data_type();
+    if acc.dimensions() != Dimensions::Vec4
+        || !matches!(dt, DataType::U8 | DataType::U16)
+        || acc.normalized()
+    {
+        return Err(SceneError::data(
+            format!("accessor {}", acc.index()),
+            format!(
+                "JOINTS must be VEC4 of unsigned byte or short, found {:?} of {dt:?}",
+                acc.dimensions()
+            ),
+        ));
+    }
+    let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
+    Ok((0..count)
+        .map(|i| {
+            let e = &bytes[i * stride..];
+            std::array::from_fn(|c| match dt {
+                DataType::U8 => e[c] as u16,
+                _ => u16::from_le_bytes([e[2 * c], e[2 * c + 1]]),
+            })
+        })
+        .collect())
+}
+
 impl Loader<'_> {
+    /// Walks the scene graph posed by `pose`: triangles in world space, cameras and lights.
+    fn walk(
+        &mut self,
+        doc: &gltf::Document,
+        scene: &gltf::Scene,
+        pose: &animation::Pose,
+    ) -> Result<Walk, SceneError> {
+        let mut geo = Geometry::default();
+        let mut cameras: Vec<CameraEntry> = Vec::new();
+        let mut lights: Vec<GpuLight> = Vec::new();
+        let mut stack: Vec<(gltf::Node, M4, usize)> =
+            scene.nodes().map(|n| (n, math::IDENTITY, 0)).collect();
+        stack.reverse();
+        let mut visited = 0usize;
+        // World matrices of the nodes visited (joints of skins are looked up here), and skinned
+        // meshes, placed once every joint's world matrix is known.
+        let mut world_of: Vec<Option<M4>> = vec![None; doc.nodes().len()];
+        let mut skinned: Vec<gltf::Node> = Vec::new();
+        while let Some((node, parent, depth)) = stack.pop() {
+            visited += 1;
+            if visited > self.limits.max_nodes || depth > MAX_NODE_DEPTH {
+                return Err(SceneError::Limit(format!(
+                    "node graph too large or too deep (cycle?) at node {}",
+                    node.index()
+                )));
+            }
+            let local = match pose.trs[node.index()] {
+                Some(trs) => trs.matrix(),
+                None => node.transform().matrix(),
+            };
+            let world = math::mul(&parent, &local);
+            if world.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(SceneError::data(
+                    format!("node {}", node.index()),
+                    "non-finite transform",
+                ));
+            }
+            world_of[node.index()].get_or_insert(world);
+            if let Some(mesh) = node.mesh() {
+                if node.skin().is_some() {
+                    skinned.push(node.clone());
+                } else {
+                    let weights = morph_weights(pose, &node, &mesh);
+                    for prim in mesh.primitives() {
+                        self.primitive(
+                            &prim,
+                            Place::Rigid(&world),
+                            weights,
+                            &mut geo,
+                            mesh.index(),
+                        )?;
+                    }
+                }
+            }
+            if let Some(cam) = node.camera() {
+                cameras.push((
+                    node.name().map(str::to_owned),
+                    cam.name().map(str::to_owned),
+                    world,
+                    match cam.projection() {
+                        gltf::camera::Projection::Perspective(p) => {
+                            ((p.yfov() * 0.5).tan(), 0.0, false)
+                        }
+                        gltf::camera::Projection::Orthographic(o) => (o.ymag(), o.xmag(), true),
+                    },
+                ));
+            }
+            if let Some(light) = node.light() {
+                if lights.len() >= self.limits.max_lights {
+                    return Err(SceneError::Limit(format!(
+                        "more than {} lights",
+                        self.limits.max_lights
+                    )));
+                }
+                if light.range().is_some() {
+                    self.warnings.push(format!(
+                        "light {}: range ignored (inverse-square falloff only)",
+                        light.index()
+                    ));
+                }
+                lights.push(punctual_light(&light, &world)?);
+            }
+            let mut children: Vec<_> = node.children().map(|c| (c, world, depth + 1)).collect();
+            children.reverse();
+            stack.extend(children);
+        }
+        // Skinned meshes: the skeleton places them, so the mesh node's own transform is ignored.
+        for node in &skinned {
+            let (Some(mesh), Some(skin)) = (node.mesh(), node.skin()) else {
+                continue;
+            };
+            let joints = self.joint_matrices(&skin, &world_of)?;
+            let weights = morph_weights(pose, node, &mesh);
+            for prim in mesh.primitives() {
+                self.primitive(
+                    &prim,
+                    Place::Skinned(&joints),
+                    weights,
+                    &mut geo,
+                    mesh.index(),
+                )?;
+            }
+        }
+        Ok(Walk {
+            geo,
+            cameras,
+            lights,
+        })
+    }
+
+    /// Bounds of the scene's triangles posed at `t` (warnings of that pass are dropped).
+    fn bounds_at(
+        &mut self,
+        doc: &gltf::Document,
+        scene: &gltf::Scene,
+        t: f64,
+    ) -> Result<(V3, V3), SceneError> {
+        let n = self.warnings.len();
+        let pose = animation::pose(doc, &self.buffers, t, &mut Vec::new())?;
+        let walk = self.walk(doc, scene, &pose);
+        self.warnings.truncate(n);
+        Ok(tri_bounds(&walk?.geo.tris))
+    }
+
     fn primitive(
         &mut self,
         prim: &gltf::Primitive,
-        world: &M4,
+        place: Place,
         weights: &[f32],
         geo: &mut Geometry,
         mesh: usize,
     ) -> Result<(), SceneError> {
         let what = format!("mesh {mesh} primitive {}", prim.index());
         if prim.mode() != gltf::mesh::Mode::Triangles {
-            return Err(SceneError::Unsupported(format!(
-                "{what}: mode {:?} (triangles only)",
-                prim.mode()
-            )));
+            return Err(SceneError::unsupported(
+                what,
+                format!("mode {:?} (triangles only)", prim.mode()),
+            ));
         }
         let pos_acc = prim
             .get(&gltf::Semantic::Positions)
@@ -539,10 +710,25 @@ impl Loader<'_> {
                 format!("index {bad} out of range ({} vertices)", positions.len()),
             ));
         }
-        let wp: Vec<V3> = positions
-            .iter()
-            .map(|p| math::transform_point(world, *p))
-            .collect();
+        // Per-vertex matrices for a skinned primitive (None: every vertex by `world`).
+        let (world, skin) = match place {
+            Place::Rigid(world) => (*world, None),
+            Place::Skinned(joints) => (
+                math::IDENTITY,
+                Some(self.skin_matrices(prim, joints, n_vertices, &what)?),
+            ),
+        };
+        let wp: Vec<V3> = match &skin {
+            None => positions
+                .iter()
+                .map(|p| math::transform_point(&world, *p))
+                .collect(),
+            Some(m) => positions
+                .iter()
+                .zip(m)
+                .map(|(p, m)| math::transform_point(m, *p))
+                .collect(),
+        };
         if wp
             .iter()
             .flatten()
@@ -553,13 +739,25 @@ impl Loader<'_> {
                 "non-finite or absurd vertex positions",
             ));
         }
-        let nm = math::normal_matrix(world);
-        let flip = math::det3(world) < 0.0;
+        // Normals by the inverse-transpose of the vertex's matrix (for a skinned vertex, of its
+        // blended matrix Σ wᵢ·Jᵢ: exact for the linear map that moved the vertex, also where
+        // the joints scale unevenly).
+        let nm = math::normal_matrix(&world);
+        let vertex_nm: Option<Vec<Option<[V3; 3]>>> = match (&skin, &normals) {
+            (Some(m), Some(_)) => Some(m.iter().map(math::normal_matrix).collect()),
+            _ => None,
+        };
+        let flip_world = math::det3(&world) < 0.0;
         // Primitives without a material use the default material, appended after the document's.
         let material = prim.material().index().unwrap_or(self.default_material) as u32;
         geo.tris.reserve(n_tris);
         for t in indices.chunks_exact(3) {
             let mut id = [t[0] as usize, t[1] as usize, t[2] as usize];
+            // A mirroring matrix reverses the winding; skinned triangles go by their first vertex.
+            let flip = match &skin {
+                None => flip_world,
+                Some(m) => math::det3(&m[id[0]]) < 0.0,
+            };
             if flip {
                 id.swap(1, 2);
             }
@@ -567,9 +765,15 @@ impl Loader<'_> {
             let face = math::normalize(math::cross(math::sub(p[1], p[0]), math::sub(p[2], p[0])))
                 .unwrap_or([0.0, 1.0, 0.0]);
             let mut n = [face; 3];
-            if let (Some(ns), Some(nm)) = (&normals, &nm) {
+            if let Some(ns) = &normals {
                 for k in 0..3 {
-                    n[k] = math::normalize(math::apply3(nm, ns[id[k]])).unwrap_or(face);
+                    let m = match &vertex_nm {
+                        Some(v) => v[id[k]].as_ref(),
+                        None => nm.as_ref(),
+                    };
+                    if let Some(m) = m {
+                        n[k] = math::normalize(math::apply3(m, ns[id[k]])).unwrap_or(face);
+                    }
                 }
             }
             let uv = match &uvs {
@@ -584,6 +788,158 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// Joint matrices of `skin` at this pose: world(joint) × inverseBindMatrix (identity where
+    /// the skin has no inverseBindMatrices), in the skin's joint order.
+    fn joint_matrices(
+        &self,
+        skin: &gltf::Skin,
+        world_of: &[Option<M4>],
+    ) -> Result<Vec<M4>, SceneError> {
+        let what = format!("skin {}", skin.index());
+        let joints: Vec<gltf::Node> = skin.joints().collect();
+        if joints.is_empty() {
+            return Err(SceneError::data(&what, "no joints"));
+        }
+        let ibms: Option<Vec<[f32; 16]>> = match skin.inverse_bind_matrices() {
+            Some(acc) => {
+                let m = read_f32s::<16>(&self.buffers, &acc, Dimensions::Mat4, false)?;
+                if m.len() < joints.len() {
+                    return Err(SceneError::data(
+                        &what,
+                        format!(
+                            "{} inverse bind matrices for {} joints",
+                            m.len(),
+                            joints.len()
+                        ),
+                    ));
+                }
+                if m.iter().flatten().any(|v| !v.is_finite()) {
+                    return Err(SceneError::data(&what, "non-finite inverse bind matrix"));
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        joints
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                let world = world_of.get(j.index()).copied().flatten().ok_or_else(|| {
+                    SceneError::data(
+                        &what,
+                        format!("joint node {} is not in the rendered scene", j.index()),
+                    )
+                })?;
+                Ok(match &ibms {
+                    None => world,
+                    Some(m) => {
+                        let c = &m[i];
+                        let ibm: M4 = std::array::from_fn(|col| {
+                            [c[4 * col], c[4 * col + 1], c[4 * col + 2], c[4 * col + 3]]
+                        });
+                        math::mul(&world, &ibm)
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Each vertex's skinning matrix Σ wᵢ·Jᵢ over every JOINTS_n/WEIGHTS_n set, the weights
+    /// normalised to sum to 1; zero weights are skipped (their joint index is not looked at).
+    /// A vertex with no weight at all keeps its bind-pose position (identity), with a warning.
+    fn skin_matrices(
+        &mut self,
+        prim: &gltf::Primitive,
+        joints: &[M4],
+        n_vertices: usize,
+        what: &str,
+    ) -> Result<Vec<M4>, SceneError> {
+        let mut sets = 0u32;
+        for (sem, _) in prim.attributes() {
+            if let gltf::Semantic::Joints(n) | gltf::Semantic::Weights(n) = sem {
+                sets = sets.max(n + 1);
+            }
+        }
+        if sets == 0 {
+            return Err(SceneError::data(
+                what,
+                "skinned mesh primitive without JOINTS_0 and WEIGHTS_0",
+            ));
+        }
+        let mut mats = vec![[[0.0f32; 4]; 4]; n_vertices];
+        let mut sums = vec![0.0f32; n_vertices];
+        for set in 0..sets {
+            let (Some(j_acc), Some(w_acc)) = (
+                prim.get(&gltf::Semantic::Joints(set)),
+                prim.get(&gltf::Semantic::Weights(set)),
+            ) else {
+                return Err(SceneError::data(
+                    what,
+                    format!("JOINTS_{set} and WEIGHTS_{set} must come together"),
+                ));
+            };
+            let js = read_joints(&self.buffers, &j_acc)?;
+            let ws = read_f32s::<4>(&self.buffers, &w_acc, Dimensions::Vec4, true)?;
+            if js.len() != n_vertices || ws.len() != n_vertices {
+                return Err(SceneError::data(
+                    what,
+                    format!(
+                        "JOINTS_{set} has {} and WEIGHTS_{set} {} elements for {n_vertices} vertices",
+                        js.len(),
+                        ws.len()
+                    ),
+                ));
+            }
+            for (v, (j, w)) in js.iter().zip(&ws).enumerate() {
+                for (&joint, &weight) in j.iter().zip(w) {
+                    if weight == 0.0 {
+                        continue;
+                    }
+                    if !weight.is_finite() || weight < 0.0 {
+                        return Err(SceneError::data(
+                            what,
+                            format!("vertex {v}: weight {weight} in WEIGHTS_{set}"),
+                        ));
+                    }
+                    let m = joints.get(joint as usize).ok_or_else(|| {
+                        SceneError::data(
+                            what,
+                            format!(
+                                "vertex {v}: joint {joint} in JOINTS_{set}, but the skin has {} joints",
+                                joints.len()
+                            ),
+                        )
+                    })?;
+                    for (col, mc) in mats[v].iter_mut().zip(m) {
+                        for (x, y) in col.iter_mut().zip(mc) {
+                            *x += weight * y;
+                        }
+                    }
+                    sums[v] += weight;
+                }
+            }
+        }
+        let mut unweighted = 0usize;
+        for (m, &sum) in mats.iter_mut().zip(&sums) {
+            if sum > 0.0 {
+                if sum != 1.0 {
+                    for x in m.iter_mut().flatten() {
+                        *x /= sum;
+                    }
+                }
+            } else {
+                *m = math::IDENTITY;
+                unweighted += 1;
+            }
+        }
+        if unweighted > 0 {
+            self.warnings.push(format!(
+                "{what}: {unweighted} vertices have no joint weight and stay in their bind pose"
+            ));
+        }
+        Ok(mats)
+    }
+
     fn material(&mut self, m: &gltf::Material) -> Result<GpuMaterial, SceneError> {
         let what = format!(
             "material {} ({})",
@@ -591,13 +947,13 @@ impl Loader<'_> {
             m.name().unwrap_or("")
         );
         if m.alpha_mode() != gltf::material::AlphaMode::Opaque {
-            return Err(SceneError::Unsupported(format!(
-                "{what}: alpha mode {:?} (use Opaque)",
-                m.alpha_mode()
-            )));
+            return Err(SceneError::unsupported(
+                what,
+                format!("alpha mode {:?} (use Opaque)", m.alpha_mode()),
+            ));
         }
         if m.normal_texture().is_some() {
-            return Err(SceneError::Unsupported(format!("{what}: normal maps")));
+            return Err(SceneError::unsupported(what, "normal maps"));
         }
         if m.occlusion_texture().is_some() {
             self.warnings.push(format!(
@@ -614,9 +970,7 @@ impl Loader<'_> {
         let (spec_factor, spec_color) = match m.specular() {
             Some(s) => {
                 if s.specular_texture().is_some() || s.specular_color_texture().is_some() {
-                    return Err(SceneError::Unsupported(format!(
-                        "{what}: specular textures"
-                    )));
+                    return Err(SceneError::unsupported(what, "specular textures"));
                 }
                 (s.specular_factor(), s.specular_color_factor())
             }
@@ -672,10 +1026,10 @@ impl Loader<'_> {
     ) -> Result<i32, SceneError> {
         let Some(info) = info else { return Ok(-1) };
         if info.tex_coord() != 0 {
-            return Err(SceneError::Unsupported(format!(
-                "{what}: TEXCOORD_{} (only TEXCOORD_0)",
-                info.tex_coord()
-            )));
+            return Err(SceneError::unsupported(
+                what,
+                format!("TEXCOORD_{} (only TEXCOORD_0)", info.tex_coord()),
+            ));
         }
         let tex = info.texture();
         if let Some(&i) = self.textures.get(&tex.index()) {
@@ -733,14 +1087,15 @@ impl Loader<'_> {
         }
     }
 
-    fn environment(&mut self, scene: &gltf::Scene) -> Result<Environment, SceneError> {
+    /// The environment the scene's extras set, if any.
+    fn environment(&mut self, scene: &gltf::Scene) -> Result<Option<Environment>, SceneError> {
         let Some(raw) = scene.extras() else {
-            return Ok(Environment::Black);
+            return Ok(None);
         };
         let v: serde_json::Value = serde_json::from_str(raw.get())
             .map_err(|e| SceneError::data("scene extras", e.to_string()))?;
         let Some(env) = v.get("tessera_environment") else {
-            return Ok(Environment::Black);
+            return Ok(None);
         };
         let strength = env.get("strength").and_then(|s| s.as_f64()).unwrap_or(1.0) as f32;
         if !strength.is_finite() || strength < 0.0 {
@@ -767,12 +1122,12 @@ impl Loader<'_> {
             if px.iter().flatten().any(|c| !c.is_finite()) {
                 return Err(SceneError::data(uri, "non-finite environment texels"));
             }
-            return Ok(Environment::Image {
+            return Ok(Some(Environment::Image {
                 width,
                 height,
                 rgb: px,
                 strength,
-            });
+            }));
         }
         if let Some(c) = env.get("color").and_then(|c| c.as_array()) {
             let c: Vec<f32> = c
@@ -786,11 +1141,11 @@ impl Loader<'_> {
                     "color must be 3 non-negative numbers",
                 ));
             }
-            return Ok(Environment::Color([
+            return Ok(Some(Environment::Color([
                 c[0] * strength,
                 c[1] * strength,
                 c[2] * strength,
-            ]));
+            ])));
         }
         Err(SceneError::data(
             "tessera_environment",
@@ -898,20 +1253,29 @@ fn punctual_light(
 /// (node name, camera name, world matrix, (scale_y, scale_x, orthographic)).
 type CameraEntry = (Option<String>, Option<String>, M4, (f32, f32, bool));
 
-fn pick_camera(cameras: &[CameraEntry], want: Option<&str>) -> Result<Camera, SceneError> {
-    let chosen = match want {
-        None => cameras.first(),
+/// Index of the camera `want` names (node name, camera name, or index in scene order);
+/// the first camera when `want` is `None`.
+fn pick_camera(cameras: &[CameraEntry], want: Option<&str>) -> Result<usize, SceneError> {
+    match want {
+        None => (!cameras.is_empty()).then_some(0),
         Some(w) => cameras
             .iter()
-            .find(|c| c.0.as_deref() == Some(w) || c.1.as_deref() == Some(w))
-            .or_else(|| w.parse::<usize>().ok().and_then(|i| cameras.get(i))),
-    };
-    let Some((_, _, m, proj)) = chosen else {
-        return Err(match want {
-            None => SceneError::data("scene", "no camera (export the camera with the scene)"),
-            Some(w) => SceneError::data("scene", format!("no camera named or numbered {w:?}")),
-        });
-    };
+            .position(|c| c.0.as_deref() == Some(w) || c.1.as_deref() == Some(w))
+            .or_else(|| w.parse::<usize>().ok().filter(|i| *i < cameras.len())),
+    }
+    .ok_or_else(|| match want {
+        None => SceneError::data("scene", "no camera"),
+        Some(w) => SceneError::data(
+            "scene",
+            format!(
+                "no camera named or numbered {w:?} (or \"{AUTO_CAMERA}\" for an automatic one)"
+            ),
+        ),
+    })
+}
+
+fn file_camera(entry: &CameraEntry) -> Result<Camera, SceneError> {
+    let (_, _, m, proj) = entry;
     let right = math::normalize(math::column(m, 0));
     let up = math::normalize(math::column(m, 1));
     let back = math::normalize(math::column(m, 2));
@@ -936,7 +1300,27 @@ fn pick_camera(cameras: &[CameraEntry], want: Option<&str>) -> Result<Camera, Sc
     })
 }
 
-fn scene_radius(tris: &[[V3; 3]]) -> f32 {
+/// The automatic camera: perspective, [`AUTO_CAMERA_YFOV_DEGREES`] vertical field of view, looking
+/// along −Z (+Y up) at the centre of the box `lo`–`hi` from the distance at which the box's
+/// bounding sphere just fits the vertical field of view (and so any frame at least as wide as
+/// it is tall).
+pub(super) fn auto_camera(lo: V3, hi: V3) -> Camera {
+    let centre = math::scale(math::add(lo, hi), 0.5);
+    let radius = (0.5 * math::length(math::sub(hi, lo))).max(1e-3);
+    let half = (AUTO_CAMERA_YFOV_DEGREES as f32).to_radians() * 0.5;
+    let distance = radius / half.sin();
+    Camera {
+        position: math::add(centre, [0.0, 0.0, distance]),
+        right: [1.0, 0.0, 0.0],
+        up: [0.0, 1.0, 0.0],
+        forward: [0.0, 0.0, -1.0],
+        scale_y: half.tan(),
+        scale_x: 0.0,
+        orthographic: false,
+    }
+}
+
+fn tri_bounds(tris: &[[V3; 3]]) -> (V3, V3) {
     let mut lo = [f32::INFINITY; 3];
     let mut hi = [f32::NEG_INFINITY; 3];
     for t in tris {
@@ -945,5 +1329,10 @@ fn scene_radius(tris: &[[V3; 3]]) -> f32 {
             hi = math::max3(hi, *p);
         }
     }
+    (lo, hi)
+}
+
+fn scene_radius(tris: &[[V3; 3]]) -> f32 {
+    let (lo, hi) = tri_bounds(tris);
     0.5 * math::length(math::sub(hi, lo)).max(1e-3)
 }

@@ -6,12 +6,15 @@ mod bundle;
 pub(crate) mod bvh;
 mod gltf_load;
 mod math;
+mod survey;
 
 use crate::error::SceneError;
 use bytemuck::{Pod, Zeroable};
 use std::path::Path;
 
 pub use animation::FrameRate;
+pub use gltf_load::{AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES, NEUTRAL_ENVIRONMENT_STRENGTH};
+pub use survey::{extension_status, ExtensionStatus, IGNORED_EXTENSIONS, SUPPORTED_EXTENSIONS};
 
 /// Limits that keep hostile bundles from exhausting memory or time.
 #[derive(Clone, Debug)]
@@ -70,7 +73,9 @@ pub struct LoadOptions {
     /// The instant to pose the scene at, in seconds: node animation channels are sampled here
     /// (see [`FrameRate::time_of`] for a frame's time; [`LoadOptions::at_frame`]).
     pub time: f64,
-    /// Camera node or camera name, or an index into the cameras found in scene order.
+    /// Camera node or camera name, or an index into the cameras found in scene order;
+    /// [`AUTO_CAMERA`] (`"auto"`) for the automatic camera even when the file has cameras.
+    /// `None`: the first camera, or the automatic one when the file has none.
     pub camera: Option<String>,
     /// Overrides the environment given in the bundle (scene `extras.tessera_environment`).
     pub environment: Option<Environment>,
@@ -100,6 +105,15 @@ pub struct Camera {
     /// Orthographic `xmag` (0 for perspective).
     pub scale_x: f32,
     pub orthographic: bool,
+}
+
+/// A camera found in the scene, in scene order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CameraInfo {
+    /// Name of the node that holds it.
+    pub node: Option<String>,
+    /// Name of the glTF camera.
+    pub name: Option<String>,
 }
 
 // ---- GPU layouts (must match shaders/pathtrace.wgsl) ----
@@ -198,7 +212,14 @@ pub struct Scene {
     pub(crate) camera: Camera,
     pub(crate) environment: Environment,
     pub(crate) animated: bool,
-    warnings: Vec<String>,
+    pub(crate) cameras: Vec<CameraInfo>,
+    /// Index into `cameras` of the camera used; `None` for the automatic camera.
+    pub(crate) camera_used: Option<usize>,
+    /// First and last keyframe times of the channels that drive nodes.
+    pub(crate) animation_range: Option<(f64, f64)>,
+    /// Extensions the document uses or requires, with what the loader did with each.
+    pub(crate) extensions: Vec<(String, ExtensionStatus)>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Scene {
@@ -269,8 +290,52 @@ impl Scene {
     pub fn bvh_node_count(&self) -> usize {
         self.nodes.len()
     }
+    /// The camera rendered from (the automatic one when [`Scene::camera_index`] is `None`).
     pub fn camera(&self) -> &Camera {
         &self.camera
+    }
+    /// Every camera in the scene, in scene order.
+    pub fn cameras(&self) -> &[CameraInfo] {
+        &self.cameras
+    }
+    /// Which of [`Scene::cameras`] is used; `None` when the automatic camera is.
+    pub fn camera_index(&self) -> Option<usize> {
+        self.camera_used
+    }
+    /// Seconds from t = 0 to the last keyframe of the channels that move nodes (`None` when
+    /// nothing is animated).
+    pub fn animation_duration(&self) -> Option<f64> {
+        self.animation_range
+            .filter(|_| self.animated)
+            .map(|(_, end)| end.max(0.0))
+    }
+    /// Frames from frame 1 (t = 0) to the first frame at or after the last keyframe at `rate`
+    /// (1 for a static scene).
+    pub fn animation_frames(&self, rate: FrameRate) -> u32 {
+        match self.animation_duration() {
+            None => 1,
+            Some(d) => ((d * rate.fps() - 1e-6).ceil().max(0.0) as u32).saturating_add(1),
+        }
+    }
+    /// Every extension the file uses or requires, with its status (a loaded scene has no
+    /// refused ones: those are [`SceneError::Unsupported`] problems).
+    pub fn extensions(&self) -> &[(String, ExtensionStatus)] {
+        &self.extensions
+    }
+    /// Bytes of decoded texture memory (RGBA8 texels).
+    pub fn texture_bytes(&self) -> u64 {
+        self.texels.len() as u64 * 4
+    }
+    /// Punctual lights (point, spot, directional).
+    pub fn punctual_light_count(&self) -> usize {
+        self.lights
+            .iter()
+            .filter(|l| l.meta[0] as u32 != LIGHT_TRIANGLE)
+            .count()
+    }
+    /// Triangles with an emissive material, each an area light.
+    pub fn emissive_triangle_count(&self) -> usize {
+        self.light_count() - self.punctual_light_count()
     }
     pub fn environment(&self) -> &Environment {
         &self.environment

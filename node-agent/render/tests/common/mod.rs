@@ -21,6 +21,7 @@ pub struct Builder {
     /// Channels of one animation, written as `animations[0]` when not empty.
     pub channels: Vec<Value>,
     pub samplers: Vec<Value>,
+    pub skins: Vec<Value>,
 }
 
 impl Builder {
@@ -58,6 +59,16 @@ impl Builder {
             acc["max"] = json!(hi);
         }
         self.accessors.push(acc);
+        self.accessors.len() - 1
+    }
+
+    /// Unsigned shorts (component type 5123), `n` per element, e.g. JOINTS_n as "VEC4".
+    pub fn ushorts(&mut self, data: &[u16], ty: &str, n: usize) -> usize {
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = self.view(&bytes);
+        self.accessors.push(
+            json!({"bufferView": view, "componentType": 5123, "count": data.len() / n, "type": ty}),
+        );
         self.accessors.len() - 1
     }
 
@@ -244,6 +255,9 @@ impl Builder {
         }
         if !self.channels.is_empty() {
             j["animations"] = json!([{"channels": self.channels, "samplers": self.samplers}]);
+        }
+        if !self.skins.is_empty() {
+            j["skins"] = json!(self.skins);
         }
         if !self.lights.is_empty() {
             j["extensions"] = json!({"KHR_lights_punctual": {"lights": self.lights}});

@@ -44,16 +44,7 @@ impl Tokens {
 
     /// Base units → "1.500000" (every decimal shown, so columns line up).
     pub fn format(&self, units: u64) -> String {
-        if self.decimals == 0 {
-            return units.to_string();
-        }
-        let scale = 10u64.pow(self.decimals as u32);
-        format!(
-            "{}.{:0width$}",
-            units / scale,
-            units % scale,
-            width = self.decimals as usize
-        )
+        tessera_sdk::token::format_amount(units, self.decimals)
     }
 
     /// Base units → tokens as a float, for JSON output beside the exact base units.

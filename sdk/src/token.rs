@@ -106,3 +106,17 @@ pub fn mint_decimals(data: &[u8]) -> Option<u8> {
 pub fn transfer_sol(from: &Pubkey, to: &Pubkey, lamports: u64) -> Instruction {
     solana_system_interface::instruction::transfer(from, to, lamports)
 }
+
+/// Base units as tokens with every decimal shown ("1.500000" at 6 decimals).
+pub fn format_amount(units: u64, decimals: u8) -> String {
+    if decimals == 0 {
+        return units.to_string();
+    }
+    let scale = 10u64.pow(decimals as u32);
+    format!(
+        "{}.{:0width$}",
+        units / scale,
+        units % scale,
+        width = decimals as usize
+    )
+}

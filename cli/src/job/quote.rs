@@ -67,7 +67,7 @@ pub struct Quote {
 
 /// Builds the quote; `submit` starts from the same numbers.
 pub async fn quote(ctx: &Ctx, args: &JobArgs, info: &NetworkInfo) -> CliResult<Quote> {
-    let scene = check_scene(&args.scene)?;
+    let scene = check_scene(&args.scene, args.frames)?;
     let spec = args.spec(info.tokens)?;
     let (cost, fee) = spec.cost(info.network.fee_bps)?;
     let nodes: Vec<(_, Node)> = ctx
@@ -119,12 +119,17 @@ impl fmt::Display for Quote {
         let s = &self.spec;
         writeln!(
             f,
-            "Scene:       {} ({} triangles, {} lights, {} textures, {} bytes)",
+            "Scene:       {} ({} triangles, {} lights, {} textures, {} bytes{})",
             self.scene.path.display(),
             self.scene.triangles,
             self.scene.lights,
             self.scene.textures,
-            self.scene.size_bytes
+            self.scene.size_bytes,
+            if self.scene.animated {
+                ", animated at 24 fps"
+            } else {
+                ""
+            }
         )?;
         for w in &self.scene.warnings {
             writeln!(f, "  warning:   {w}")?;

@@ -69,6 +69,23 @@ impl AutoClaim {
         }
     }
 
+    /// `units` in the network token's decimals (base units if the mint cannot be read).
+    async fn tokens(&self, units: u64) -> String {
+        let decimals = async {
+            let network: tessera_sdk::Network = self
+                .chain
+                .get_anchor_account(&tessera_sdk::pda::network())
+                .await
+                .ok()??;
+            let mint = self.chain.rpc().get_account(&network.mint).await.ok()?;
+            tessera_sdk::token::mint_decimals(&mint.data)
+        };
+        match decimals.await {
+            Some(d) => tessera_sdk::token::format_amount(units, d),
+            None => format!("{units} base units of"),
+        }
+    }
+
     /// Jobs in which the orchestrator credits this node with accepted tiles.
     async fn credited_jobs(&self) -> anyhow::Result<Vec<u64>> {
         let standing: serde_json::Value = self
@@ -120,11 +137,15 @@ impl AutoClaim {
         };
         match claim_payout(&self.chain, &self.payer, job_id, &leaf).await? {
             ClaimOutcome::Claimed { signature, paid } => eprintln!(
-                "job {job_id} settled: claimed {paid} base units for {} tiles (tx {signature})",
+                "job {job_id} settled: earned {} tokens for {} tiles (tx {signature})",
+                self.tokens(paid).await,
                 leaf.tiles
             ),
             ClaimOutcome::AlreadyClaimed { paid } => {
-                eprintln!("job {job_id}: already claimed ({paid} base units)")
+                eprintln!(
+                    "job {job_id}: already claimed ({} tokens)",
+                    self.tokens(paid).await
+                )
             }
             ClaimOutcome::NotSettled(_) => return Ok(false),
             ClaimOutcome::JobClosed => {}

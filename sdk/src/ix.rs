@@ -195,11 +195,11 @@ pub fn cancel_job(artist: &Pubkey, job_id: u64, artist_token: &Pubkey) -> Instru
     )
 }
 
+/// `orchestrator` must be the job's own (`Job::orchestrator`, fixed at creation).
 pub fn post_receipt(orchestrator: &Pubkey, job_id: u64, args: ReceiptParams) -> Instruction {
     build(
         tessera::accounts::PostReceipt {
             orchestrator: *orchestrator,
-            network: pda::network(),
             job: pda::job(job_id),
         },
         tessera::instruction::PostReceipt { args },

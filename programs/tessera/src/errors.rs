@@ -13,7 +13,7 @@ pub enum TesseraError {
     InvalidPeriod,
     #[msg("signer is not the network admin")]
     NotAdmin,
-    #[msg("signer is not the network orchestrator")]
+    #[msg("signer is not the job's orchestrator")]
     NotOrchestrator,
     #[msg("signer is not the artist of this job")]
     NotArtist,

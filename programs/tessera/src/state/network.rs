@@ -8,7 +8,7 @@ pub struct Network {
     pub admin: Pubkey,
     /// The network's SPL token: every escrow, stake and payout is in it. Fixed at set-up.
     pub mint: Pubkey,
-    /// Signs receipts (`post_receipt`).
+    /// Signs receipts (`post_receipt`) of the jobs created while it is set (each job keeps its own).
     pub orchestrator: Pubkey,
     /// Token account (of `mint`) that receives protocol fees.
     pub treasury: Pubkey,

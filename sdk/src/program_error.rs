@@ -39,6 +39,7 @@ const ALL: &[TesseraError] = &[
     TesseraError::MissingSlashAccounts,
     TesseraError::ClaimsStillOpen,
     TesseraError::NotUpgradeAuthority,
+    TesseraError::TooManyTiles,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

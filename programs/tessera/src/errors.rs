@@ -75,4 +75,6 @@ pub enum TesseraError {
     ClaimsStillOpen,
     #[msg("only the program's upgrade authority may initialise the network")]
     NotUpgradeAuthority,
+    #[msg("the job has more tiles than a receipt can count (u32)")]
+    TooManyTiles,
 }

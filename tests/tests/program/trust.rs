@@ -1,10 +1,11 @@
 //! Every rule of a job is fixed when the job is created: the admin changing the network's
 //! orchestrator, challenge window or claim grace afterwards (even inside one transaction that
-//! restores them) cannot post, settle or sweep a running job.
+//! restores them) cannot post, settle or sweep a running job; a job the receipt could not
+//! count is refused at creation.
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::JobState;
-use tessera_sdk::{ix, pda, NetworkUpdate};
+use tessera_sdk::{ix, pda, JobParams, NetworkUpdate};
 
 use crate::harness::*;
 use crate::lifecycle::{claim, receipt_for, rendered_job};
@@ -184,5 +185,39 @@ async fn zero_claim_grace_after_creation_cannot_sweep_node_payouts() {
     env.refresh_blockhash().await;
     env.send(&[close], &[]).await.unwrap();
     assert_eq!(env.balance(&artist.token).await, 3_360);
+    env.assert_conserved().await;
+}
+
+/// 16K frames in 16-px tiles: 2^20 tiles a frame.
+fn huge_job(frames: u32, deadline: i64) -> JobParams {
+    JobParams {
+        frame_start: 1,
+        frame_end: frames,
+        width: 16_384,
+        height: 16_384,
+        tile_size: 16,
+        price_per_tile: 1,
+        budget: 4_500_000_000,
+        ..small_job(deadline)
+    }
+}
+
+/// A job of 2^32 tiles used to be escrowed although no receipt (`tile_count: u32`) could ever
+/// match it; now it is refused at creation. 4 095 frames (2^32 − 2^20 tiles) still fit.
+#[tokio::test]
+async fn job_with_more_tiles_than_a_receipt_can_count_is_refused() {
+    let mut env = Env::new().await;
+    let artist = env.artist(10_000_000_000).await;
+    let d = env.now().await + 10_000;
+    assert_tessera(
+        env.create_job(&artist, huge_job(4_096, d)).await,
+        TesseraError::TooManyTiles,
+    );
+    assert_eq!(env.network().await.next_job_id, 0);
+    assert_eq!(env.balance(&artist.token).await, 10_000_000_000);
+
+    let id = env.create_job(&artist, huge_job(4_095, d)).await.unwrap();
+    assert_eq!(env.job(id).await.total_tiles().unwrap(), 4_095 << 20);
+    assert!(env.job(id).await.total_tiles().unwrap() <= u32::MAX as u64);
     env.assert_conserved().await;
 }

@@ -66,6 +66,16 @@ impl JobParams {
             self.scene_hash != [0; 32],
             TesseraError::InvalidJobParameters
         );
+        // The receipt counts tiles in a u32 (and the tile tree's proofs are ≤ 32 deep):
+        // a job with more tiles could never be given a receipt.
+        let tiles = total_tiles(
+            self.frame_start,
+            self.frame_end,
+            self.width,
+            self.height,
+            self.tile_size,
+        )?;
+        require!(tiles <= u32::MAX as u64, TesseraError::TooManyTiles);
         Ok(())
     }
 }
@@ -100,8 +110,8 @@ pub struct CreateJob<'info> {
 /// Escrows a job's budget and records what must be rendered, and under which rules: the
 /// network's fee, orchestrator, challenge window and claim grace are copied into the job, so
 /// later `update_network` calls cannot change a running job.
-/// CHECK: network not paused; job id is the next one; parameters in bounds; deadline
-/// in the future; budget ≥ price × tiles + fee (all checked arithmetic).
+/// CHECK: network not paused; job id is the next one; parameters in bounds; tiles ≤ u32::MAX;
+/// deadline in the future; budget ≥ price × tiles + fee (all checked arithmetic).
 pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) -> Result<()> {
     let network = &mut ctx.accounts.network;
     require!(!network.paused, TesseraError::NetworkPaused);

@@ -63,6 +63,17 @@ pub fn update_network(
     )
 }
 
+/// The second step of an admin handover: `new_admin` (proposed by `update_network`) accepts.
+pub fn accept_admin(new_admin: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::AcceptAdmin {
+            new_admin: *new_admin,
+            network: pda::network(),
+        },
+        tessera::instruction::AcceptAdmin {},
+    )
+}
+
 pub fn register_node(
     operator: &Pubkey,
     node_key: &Pubkey,

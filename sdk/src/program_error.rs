@@ -40,6 +40,7 @@ const ALL: &[TesseraError] = &[
     TesseraError::ClaimsStillOpen,
     TesseraError::NotUpgradeAuthority,
     TesseraError::TooManyTiles,
+    TesseraError::NotPendingAdmin,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

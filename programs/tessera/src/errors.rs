@@ -77,4 +77,6 @@ pub enum TesseraError {
     NotUpgradeAuthority,
     #[msg("the job has more tiles than a receipt can count (u32)")]
     TooManyTiles,
+    #[msg("signer is not the proposed admin")]
+    NotPendingAdmin,
 }

@@ -36,7 +36,8 @@ pub struct Config {
     pub blob_dir: PathBuf,
     pub listen: SocketAddr,
     pub rpc_url: String,
-    /// The orchestrator's key: the network's `orchestrator`, signs and pays for receipts.
+    /// The orchestrator's key: the network's `orchestrator` (recorded in each job created while it
+    /// is), signs and pays for receipts.
     pub keypair: Arc<Keypair>,
     /// Share of tiles re-rendered by a second node (0..=1).
     pub verify_share: f64,

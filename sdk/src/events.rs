@@ -11,6 +11,7 @@ use tessera::events::*;
 pub enum TesseraEvent {
     NetworkInitialized(NetworkInitialized),
     NetworkUpdated(NetworkUpdated),
+    AdminChanged(AdminChanged),
     NodeRegistered(NodeRegistered),
     NodeUpdated(NodeUpdated),
     StakeAdded(StakeAdded),
@@ -43,6 +44,7 @@ pub fn decode_event(data: &[u8]) -> Option<TesseraEvent> {
     first_of!(
         NetworkInitialized,
         NetworkUpdated,
+        AdminChanged,
         NodeRegistered,
         NodeUpdated,
         StakeAdded,

@@ -63,6 +63,17 @@ pub fn update_network(
     )
 }
 
+/// The second step of an admin handover: `new_admin` (proposed by `update_network`) accepts.
+pub fn accept_admin(new_admin: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::AcceptAdmin {
+            new_admin: *new_admin,
+            network: pda::network(),
+        },
+        tessera::instruction::AcceptAdmin {},
+    )
+}
+
 pub fn register_node(
     operator: &Pubkey,
     node_key: &Pubkey,
@@ -195,11 +206,11 @@ pub fn cancel_job(artist: &Pubkey, job_id: u64, artist_token: &Pubkey) -> Instru
     )
 }
 
+/// `orchestrator` must be the job's own (`Job::orchestrator`, fixed at creation).
 pub fn post_receipt(orchestrator: &Pubkey, job_id: u64, args: ReceiptParams) -> Instruction {
     build(
         tessera::accounts::PostReceipt {
             orchestrator: *orchestrator,
-            network: pda::network(),
             job: pda::job(job_id),
         },
         tessera::instruction::PostReceipt { args },

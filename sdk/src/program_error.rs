@@ -39,6 +39,8 @@ const ALL: &[TesseraError] = &[
     TesseraError::MissingSlashAccounts,
     TesseraError::ClaimsStillOpen,
     TesseraError::NotUpgradeAuthority,
+    TesseraError::TooManyTiles,
+    TesseraError::NotPendingAdmin,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

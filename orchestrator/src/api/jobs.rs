@@ -62,8 +62,12 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
         .await?
         .ok_or_else(|| refuse("the network is not initialised on-chain"))?;
     use solana_sdk::signature::Signer;
-    if network.orchestrator != s.keypair.pubkey() {
-        return Err(refuse("this orchestrator's key is not the network's orchestrator; it could not post the receipt"));
+    // The job's own orchestrator, fixed at creation: only that key can post its receipt,
+    // whatever the network's orchestrator is now.
+    if job.orchestrator != s.keypair.pubkey() {
+        return Err(refuse(
+            "this orchestrator's key is not the job's orchestrator; it could not post the receipt",
+        ));
     }
     if job.state != JobState::Open {
         return Err(refuse(format!("job is {:?}, not Open", job.state)));

@@ -13,7 +13,7 @@ pub enum TesseraError {
     InvalidPeriod,
     #[msg("signer is not the network admin")]
     NotAdmin,
-    #[msg("signer is not the network orchestrator")]
+    #[msg("signer is not the job's orchestrator")]
     NotOrchestrator,
     #[msg("signer is not the artist of this job")]
     NotArtist,
@@ -75,4 +75,8 @@ pub enum TesseraError {
     ClaimsStillOpen,
     #[msg("only the program's upgrade authority may initialise the network")]
     NotUpgradeAuthority,
+    #[msg("the job has more tiles than a receipt can count (u32)")]
+    TooManyTiles,
+    #[msg("signer is not the proposed admin")]
+    NotPendingAdmin,
 }

@@ -18,6 +18,13 @@ pub struct NetworkUpdated {
 }
 #[event]
 #[derive(Debug)]
+pub struct AdminChanged {
+    pub network: Pubkey,
+    pub previous: Pubkey,
+    pub admin: Pubkey,
+}
+#[event]
+#[derive(Debug)]
 pub struct NodeRegistered {
     pub node_key: Pubkey,
     pub operator: Pubkey,

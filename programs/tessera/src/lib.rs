@@ -34,6 +34,10 @@ pub mod tessera {
         instructions::update_network::handle_update_network(ctx, args)
     }
 
+    pub fn accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
+        instructions::accept_admin::handle_accept_admin(ctx)
+    }
+
     pub fn register_node(
         ctx: Context<RegisterNode>,
         stake: u64,

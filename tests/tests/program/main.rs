@@ -8,3 +8,4 @@ mod lifecycle;
 mod network;
 mod nodes;
 mod receipts;
+mod trust;

@@ -1,5 +1,6 @@
 //! `initialize_network` and `update_network`: configuration, admin rights, treasury, pause.
 use anchor_lang::error::ErrorCode as Anchor;
+use solana_program_test::BanksClientError;
 use solana_sdk::signature::{Keypair, Signer};
 use tessera::errors::TesseraError;
 use tessera_sdk::{ix, pda, NetworkParams, NetworkUpdate};
@@ -148,7 +149,11 @@ async fn update_network_by_admin_changes_every_field() {
     .await
     .unwrap();
     let n = env.network().await;
-    assert_eq!((n.admin, n.orchestrator), (new_admin, orch));
+    // The new admin is only proposed (see `admin_handover_*`).
+    assert_eq!(
+        (n.admin, n.pending_admin, n.orchestrator),
+        (env.admin.pubkey(), Some(new_admin), orch)
+    );
     assert_eq!(
         (
             n.fee_bps,
@@ -240,9 +245,25 @@ async fn update_network_out_of_bounds_fails_and_changes_nothing() {
     );
 }
 
+/// `update_network` signed by `who`, changing only the fee.
+async fn set_fee_as(env: &mut Env, who: &Keypair, fee: u16) -> Result<(), BanksClientError> {
+    let ix = ix::update_network(
+        &who.pubkey(),
+        None,
+        NetworkUpdate {
+            fee_bps: Some(fee),
+            ..Default::default()
+        },
+    );
+    let who = who.insecure_clone();
+    env.refresh_blockhash().await;
+    env.send(&[ix], &[&who]).await
+}
+
 #[tokio::test]
-async fn admin_handover_removes_the_old_admin() {
+async fn admin_handover_takes_effect_only_when_the_new_admin_accepts() {
     let mut env = Env::new().await;
+    let old_admin = env.admin.insecure_clone();
     let new_admin = env.funded().await;
     env.update(
         None,
@@ -253,26 +274,94 @@ async fn admin_handover_removes_the_old_admin() {
     )
     .await
     .unwrap();
-    let r = env
-        .update(
-            None,
-            NetworkUpdate {
-                fee_bps: Some(0),
-                ..Default::default()
-            },
-        )
-        .await;
-    assert_tessera(r, TesseraError::NotAdmin);
-    let ix = ix::update_network(
-        &new_admin.pubkey(),
+    let n = env.network().await;
+    assert_eq!(
+        (n.admin, n.pending_admin),
+        (old_admin.pubkey(), Some(new_admin.pubkey()))
+    );
+
+    // Until acceptance the old admin is the admin and the proposed key is nobody.
+    set_fee_as(&mut env, &old_admin, 10).await.unwrap();
+    assert_tessera(
+        set_fee_as(&mut env, &new_admin, 20).await,
+        TesseraError::NotAdmin,
+    );
+    assert_eq!(env.network().await.fee_bps, 10);
+
+    env.send(&[ix::accept_admin(&new_admin.pubkey())], &[&new_admin])
+        .await
+        .unwrap();
+    let n = env.network().await;
+    assert_eq!((n.admin, n.pending_admin), (new_admin.pubkey(), None));
+    assert_tessera(
+        set_fee_as(&mut env, &old_admin, 30).await,
+        TesseraError::NotAdmin,
+    );
+    set_fee_as(&mut env, &new_admin, 0).await.unwrap();
+    assert_eq!(env.network().await.fee_bps, 0);
+
+    // A proposal is used once: accepting again is refused.
+    env.refresh_blockhash().await;
+    assert_tessera(
+        env.send(&[ix::accept_admin(&new_admin.pubkey())], &[&new_admin])
+            .await,
+        TesseraError::NotPendingAdmin,
+    );
+}
+
+#[tokio::test]
+async fn a_third_party_cannot_accept_the_admin_role() {
+    let mut env = Env::new().await;
+    let attacker = env.funded().await;
+    let proposed = env.funded().await;
+    let admin = env.admin.pubkey();
+
+    // Nothing proposed: nobody can accept.
+    assert_tessera(
+        env.send(&[ix::accept_admin(&attacker.pubkey())], &[&attacker])
+            .await,
+        TesseraError::NotPendingAdmin,
+    );
+
+    env.update(
         None,
         NetworkUpdate {
-            fee_bps: Some(0),
+            new_admin: Some(proposed.pubkey()),
             ..Default::default()
         },
+    )
+    .await
+    .unwrap();
+    // Someone else signs the acceptance.
+    env.refresh_blockhash().await;
+    assert_tessera(
+        env.send(&[ix::accept_admin(&attacker.pubkey())], &[&attacker])
+            .await,
+        TesseraError::NotPendingAdmin,
     );
-    env.send(&[ix], &[&new_admin]).await.unwrap();
-    assert_eq!(env.network().await.fee_bps, 0);
+    // The proposed key named without its signature.
+    let ix = without_signer(ix::accept_admin(&proposed.pubkey()), &proposed.pubkey());
+    assert_anchor(env.send(&[ix], &[]).await, Anchor::AccountNotSigner);
+    let n = env.network().await;
+    assert_eq!((n.admin, n.pending_admin), (admin, Some(proposed.pubkey())));
+
+    // The admin replaces a proposal (a mistyped key): the first key can no longer accept.
+    env.update(
+        None,
+        NetworkUpdate {
+            new_admin: Some(attacker.pubkey()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    env.refresh_blockhash().await;
+    assert_tessera(
+        env.send(&[ix::accept_admin(&proposed.pubkey())], &[&proposed])
+            .await,
+        TesseraError::NotPendingAdmin,
+    );
+    assert_eq!(env.network().await.admin, admin);
 }
 
 #[tokio::test]

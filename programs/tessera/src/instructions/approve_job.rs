@@ -13,7 +13,7 @@ use super::settle::settle_in_full;
 pub struct ApproveJob<'info> {
     /// The job's artist.
     pub artist: Signer<'info>,
-    /// The network config (treasury, claim grace).
+    /// The network config (treasury, mint).
     #[account(seeds = [NETWORK_SEED], bump = network.bump)]
     pub network: Account<'info, Network>,
     /// The job.
@@ -44,7 +44,6 @@ pub fn handle_approve_job(ctx: Context<ApproveJob>) -> Result<()> {
         &ctx.accounts.treasury,
         &ctx.accounts.artist_token,
         &ctx.accounts.token_program,
-        ctx.accounts.network.claim_grace,
         true,
     )
 }

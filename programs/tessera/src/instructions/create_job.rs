@@ -66,6 +66,16 @@ impl JobParams {
             self.scene_hash != [0; 32],
             TesseraError::InvalidJobParameters
         );
+        // The receipt counts tiles in a u32 (and the tile tree's proofs are ≤ 32 deep):
+        // a job with more tiles could never be given a receipt.
+        let tiles = total_tiles(
+            self.frame_start,
+            self.frame_end,
+            self.width,
+            self.height,
+            self.tile_size,
+        )?;
+        require!(tiles <= u32::MAX as u64, TesseraError::TooManyTiles);
         Ok(())
     }
 }
@@ -76,7 +86,7 @@ pub struct CreateJob<'info> {
     /// The artist: pays the budget and the rent.
     #[account(mut)]
     pub artist: Signer<'info>,
-    /// The network config (next job id, fee, mint).
+    /// The network config (next job id, mint; the fee, orchestrator and periods copied into the job).
     #[account(mut, seeds = [NETWORK_SEED], bump = network.bump, has_one = mint @ TesseraError::WrongMint)]
     pub network: Account<'info, Network>,
     /// The network's token.
@@ -97,9 +107,11 @@ pub struct CreateJob<'info> {
     pub system_program: Program<'info, System>,
 }
 
-/// Escrows a job's budget and records what must be rendered.
-/// CHECK: network not paused; job id is the next one; parameters in bounds; deadline in
-/// the future; budget ≥ price × tiles + fee (all checked arithmetic).
+/// Escrows a job's budget and records what must be rendered, and under which rules: the
+/// network's fee, orchestrator, challenge window and claim grace are copied into the job, so
+/// later `update_network` calls cannot change a running job.
+/// CHECK: network not paused; job id is the next one; parameters in bounds; tiles ≤ u32::MAX;
+/// deadline in the future; budget ≥ price × tiles + fee (all checked arithmetic).
 pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) -> Result<()> {
     let network = &mut ctx.accounts.network;
     require!(!network.paused, TesseraError::NetworkPaused);
@@ -113,6 +125,9 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
     );
     network.next_job_id = job_id.checked_add(1).ok_or(TesseraError::ArithmeticError)?;
     let fee_bps = network.fee_bps;
+    let orchestrator = network.orchestrator;
+    let challenge_window = network.challenge_window;
+    let claim_grace = network.claim_grace;
 
     let job_info = ctx.accounts.job.to_account_info();
     let vault_info = ctx.accounts.vault.to_account_info();
@@ -164,6 +179,9 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         price_per_tile: args.price_per_tile,
         budget: args.budget,
         fee_bps,
+        orchestrator,
+        challenge_window,
+        claim_grace,
         deadline: args.deadline,
         created_at: now,
         state: JobState::Open,

@@ -11,7 +11,7 @@ use super::settle::settle_in_full;
 
 #[derive(Accounts)]
 pub struct FinalizeJob<'info> {
-    /// The network config (treasury, claim grace).
+    /// The network config (treasury, mint).
     #[account(seeds = [NETWORK_SEED], bump = network.bump)]
     pub network: Account<'info, Network>,
     /// The job.
@@ -44,7 +44,6 @@ pub fn handle_finalize_job(ctx: Context<FinalizeJob>) -> Result<()> {
         &ctx.accounts.treasury,
         &ctx.accounts.artist_token,
         &ctx.accounts.token_program,
-        ctx.accounts.network.claim_grace,
         false,
     )
 }

@@ -110,6 +110,7 @@ pub fn handle_initialize_network(
     )?;
     let network = Network {
         admin: ctx.accounts.admin.key(),
+        pending_admin: None,
         mint: ctx.accounts.mint.key(),
         orchestrator: args.orchestrator,
         treasury: ctx.accounts.treasury.key(),

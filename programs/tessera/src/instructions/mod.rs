@@ -1,4 +1,5 @@
 //! One file per instruction: its accounts struct first, then its handler.
+pub mod accept_admin;
 pub mod add_stake;
 pub mod approve_job;
 pub mod cancel_job;
@@ -18,6 +19,7 @@ pub mod update_network;
 pub mod update_node;
 pub mod withdraw_stake;
 
+pub use accept_admin::*;
 pub use add_stake::*;
 pub use approve_job::*;
 pub use cancel_job::*;

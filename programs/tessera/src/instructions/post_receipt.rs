@@ -4,7 +4,7 @@ use crate::{
     constants::*,
     errors::TesseraError,
     events::ReceiptPosted,
-    state::{Job, JobState, Network},
+    state::{Job, JobState},
 };
 
 /// The receipt of a rendered job, as built by the orchestrator.
@@ -24,18 +24,16 @@ pub struct ReceiptParams {
 
 #[derive(Accounts)]
 pub struct PostReceipt<'info> {
-    /// The network's orchestrator authority.
+    /// The job's orchestrator (recorded at creation; the network's current one does not count).
     pub orchestrator: Signer<'info>,
-    /// The network config.
-    #[account(seeds = [NETWORK_SEED], bump = network.bump, has_one = orchestrator @ TesseraError::NotOrchestrator)]
-    pub network: Account<'info, Network>,
     /// The job the receipt is for.
-    #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump, has_one = orchestrator @ TesseraError::NotOrchestrator)]
     pub job: Account<'info, Job>,
 }
 
-/// Records the receipt and starts the challenge window.
-/// CHECK: orchestrator signs (struct); job `Open`; deadline not passed; tile count equals
+/// Records the receipt and starts the challenge window. Reads nothing from the network
+/// config: the orchestrator and the window are the job's own, fixed at `create_job`.
+/// CHECK: the job's orchestrator signs (struct); job `Open`; deadline not passed; tile count equals
 /// the job's tiles; 1 ≤ nodes ≤ tiles; payout ≤ price × tiles; payout + fee ≤ budget; roots set.
 pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Result<()> {
     let job = &mut ctx.accounts.job;
@@ -75,7 +73,7 @@ pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Re
     job.node_count = args.node_count;
     job.rendered_at = now;
     job.challenge_ends_at = now
-        .checked_add(ctx.accounts.network.challenge_window)
+        .checked_add(job.challenge_window)
         .ok_or(TesseraError::ArithmeticError)?;
     job.state = JobState::Rendered;
     emit!(ReceiptPosted {

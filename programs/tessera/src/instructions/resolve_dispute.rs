@@ -64,7 +64,6 @@ pub fn handle_resolve_dispute(
         &ctx.accounts.artist_token,
         &ctx.accounts.token_program,
         share_bps,
-        ctx.accounts.network.claim_grace,
         JobState::Resolved,
     )?;
 

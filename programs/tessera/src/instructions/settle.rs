@@ -13,7 +13,8 @@ use crate::{
 };
 
 /// Pays the fee on the kept share of the payout and refunds the rest of the budget.
-/// `share_bps` is the part of every payout leaf that nodes will be paid.
+/// `share_bps` is the part of every payout leaf that nodes will be paid. Claims stay open for
+/// the job's own claim grace (fixed at creation), whatever the network's is now.
 /// Returns `(fee, refund)`.
 pub fn settle<'info>(
     job: &mut Account<'info, Job>,
@@ -22,7 +23,6 @@ pub fn settle<'info>(
     artist_token: &Account<'info, TokenAccount>,
     token_program: &Program<'info, Token>,
     share_bps: u16,
-    claim_grace: i64,
     final_state: JobState,
 ) -> Result<(u64, u64)> {
     require!(
@@ -60,7 +60,7 @@ pub fn settle<'info>(
     job.payout_share_bps = share_bps;
     job.settled_at = now;
     job.claims_end_at = now
-        .checked_add(claim_grace)
+        .checked_add(job.claim_grace)
         .ok_or(TesseraError::ArithmeticError)?;
     job.state = final_state;
     Ok((fee, refund))
@@ -73,7 +73,6 @@ pub fn settle_in_full<'info>(
     treasury: &Account<'info, TokenAccount>,
     artist_token: &Account<'info, TokenAccount>,
     token_program: &Program<'info, Token>,
-    claim_grace: i64,
     by_artist: bool,
 ) -> Result<()> {
     let (fee, refund) = settle(
@@ -83,7 +82,6 @@ pub fn settle_in_full<'info>(
         artist_token,
         token_program,
         BPS_DENOMINATOR as u16,
-        claim_grace,
         JobState::Settled,
     )?;
     emit!(JobSettled {

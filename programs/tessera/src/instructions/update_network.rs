@@ -10,6 +10,7 @@ use super::NetworkParams;
 /// Fields the admin may change; `None` keeps the current value. The mint never changes.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default)]
 pub struct NetworkUpdate {
+    /// Proposes a new admin; the admin changes only when that key signs `accept_admin`.
     pub new_admin: Option<Pubkey>,
     pub orchestrator: Option<Pubkey>,
     pub fee_bps: Option<u16>,
@@ -32,7 +33,8 @@ pub struct UpdateNetwork<'info> {
     pub new_treasury: Option<Account<'info, TokenAccount>>,
 }
 
-/// Changes the configuration.
+/// Changes the configuration. Running jobs keep the fee, orchestrator and periods they were
+/// created with; `new_admin` only proposes (see `accept_admin`).
 /// CHECK: admin signs (struct); the result passes the same bounds as at set-up.
 pub fn handle_update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -> Result<()> {
     let network = &mut ctx.accounts.network;
@@ -52,7 +54,7 @@ pub fn handle_update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -
     network.unstake_cooldown = merged.unstake_cooldown;
     network.claim_grace = merged.claim_grace;
     if let Some(admin) = args.new_admin {
-        network.admin = admin;
+        network.pending_admin = Some(admin);
     }
     if let Some(paused) = args.paused {
         network.paused = paused;

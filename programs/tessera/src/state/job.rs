@@ -38,6 +38,12 @@ pub struct Job {
     pub budget: u64,
     /// The fee rate at creation, so later config changes do not touch running jobs.
     pub fee_bps: u16,
+    /// The only key that may post this job's receipt: the network's orchestrator at creation.
+    pub orchestrator: Pubkey,
+    /// Seconds the artist has to dispute a receipt: the network's window at creation.
+    pub challenge_window: i64,
+    /// Seconds nodes have to claim after settlement: the network's claim grace at creation.
+    pub claim_grace: i64,
     /// Unix time by which a receipt must be posted.
     pub deadline: i64,
     pub created_at: i64,

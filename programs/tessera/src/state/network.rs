@@ -6,9 +6,11 @@ use anchor_lang::prelude::*;
 pub struct Network {
     /// May change the configuration and resolve disputes.
     pub admin: Pubkey,
+    /// Proposed by the admin (`update_network`); becomes admin once it signs `accept_admin`.
+    pub pending_admin: Option<Pubkey>,
     /// The network's SPL token: every escrow, stake and payout is in it. Fixed at set-up.
     pub mint: Pubkey,
-    /// Signs receipts (`post_receipt`).
+    /// Signs receipts (`post_receipt`) of the jobs created while it is set (each job keeps its own).
     pub orchestrator: Pubkey,
     /// Token account (of `mint`) that receives protocol fees.
     pub treasury: Pubkey,

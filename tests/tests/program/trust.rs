@@ -1,0 +1,223 @@
+//! Every rule of a job is fixed when the job is created: the admin changing the network's
+//! orchestrator, challenge window or claim grace afterwards (even inside one transaction that
+//! restores them) cannot post, settle or sweep a running job; a job the receipt could not
+//! count is refused at creation.
+use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Signer};
+use tessera::errors::TesseraError;
+use tessera::state::JobState;
+use tessera_sdk::{ix, pda, JobParams, NetworkUpdate};
+
+use crate::harness::*;
+use crate::lifecycle::{claim, receipt_for, rendered_job};
+
+/// The admin's change of who posts receipts and how long the windows are.
+fn rug_update(orchestrator: Pubkey, window: i64, grace: i64) -> NetworkUpdate {
+    NetworkUpdate {
+        orchestrator: Some(orchestrator),
+        challenge_window: Some(window),
+        claim_grace: Some(grace),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn create_job_records_the_networks_rules_in_the_job() {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let d = env.now().await + 10_000;
+    let id = env.create_job(&artist, small_job(d)).await.unwrap();
+    let job = env.job(id).await;
+    assert_eq!(
+        (
+            job.orchestrator,
+            job.fee_bps,
+            job.challenge_window,
+            job.claim_grace
+        ),
+        (
+            env.orchestrator.pubkey(),
+            FEE_BPS,
+            CHALLENGE_WINDOW,
+            CLAIM_GRACE
+        )
+    );
+}
+
+/// The review's exploit: in one transaction the admin makes itself orchestrator with a zero
+/// window and grace, posts a receipt paying its own node, finalizes, claims, and restores the
+/// configuration. Before jobs kept their own rules this went through; now the receipt is
+/// refused (the job's orchestrator must sign) and nothing moves.
+#[tokio::test]
+async fn admin_cannot_rug_a_job_in_one_transaction() {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let evil = env.register_node(MIN_STAKE).await;
+    let d = env.now().await + 10_000;
+    let id = env.create_job(&artist, small_job(d)).await.unwrap();
+    let job = env.job(id).await;
+    let receipt = receipt_for(&pda::job(id), &job, &[evil.key.pubkey()]);
+    let (leaf, proof) = receipt.payout_proof(&evil.key.pubkey()).unwrap();
+    let admin = env.admin.insecure_clone();
+    let honest = env.orchestrator.pubkey();
+    let treasury = env.treasury;
+    let ixs: Vec<Instruction> = vec![
+        ix::update_network(&admin.pubkey(), None, rug_update(admin.pubkey(), 0, 0)),
+        ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap()),
+        ix::finalize_job(id, &treasury, &artist.token),
+        ix::claim_payout(
+            &evil.operator.pubkey(),
+            id,
+            &evil.key.pubkey(),
+            &evil.operator_token,
+            leaf.amount,
+            leaf.tiles,
+            proof,
+        ),
+        ix::update_network(
+            &admin.pubkey(),
+            None,
+            rug_update(honest, CHALLENGE_WINDOW, CLAIM_GRACE),
+        ),
+    ];
+    let operator = evil.operator.insecure_clone();
+    assert_tessera(
+        env.send(&ixs, &[&admin, &operator]).await,
+        TesseraError::NotOrchestrator,
+    );
+    assert_eq!(env.job(id).await.state, JobState::Open);
+    assert_eq!(env.balance(&pda::job_vault(&pda::job(id))).await, 2_000);
+    assert_eq!(env.balance(&evil.operator_token).await, 10_000);
+    assert_eq!(env.network().await.orchestrator, honest);
+    env.assert_conserved().await;
+}
+
+/// The same changes made openly, one transaction at a time: the running job keeps its
+/// orchestrator, window and grace; the honest flow completes under them; only jobs created
+/// afterwards take the new values.
+#[tokio::test]
+async fn config_changes_after_creation_do_not_touch_a_running_job() {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let a = env.register_node(MIN_STAKE).await;
+    let d = env.now().await + 10_000;
+    let id = env.create_job(&artist, small_job(d)).await.unwrap();
+    let job = env.job(id).await;
+    let receipt = receipt_for(&pda::job(id), &job, &[a.key.pubkey()]);
+
+    let admin = env.admin.insecure_clone();
+    env.update(None, rug_update(admin.pubkey(), 0, 0))
+        .await
+        .unwrap();
+    // The network's orchestrator is now the admin, but this job's is not.
+    let ix_admin = ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap());
+    assert_tessera(
+        env.send(&[ix_admin], &[&admin]).await,
+        TesseraError::NotOrchestrator,
+    );
+    // The job's own orchestrator still posts, and the window is the job's hour, not 0.
+    env.post(id, receipt.params().unwrap()).await.unwrap();
+    let job = env.job(id).await;
+    assert_eq!(job.challenge_ends_at, job.rendered_at + CHALLENGE_WINDOW);
+    let treasury = env.treasury;
+    let finalize = ix::finalize_job(id, &treasury, &artist.token);
+    assert_tessera(
+        env.send(std::slice::from_ref(&finalize), &[]).await,
+        TesseraError::ChallengeWindowOpen,
+    );
+    env.advance(CHALLENGE_WINDOW).await;
+    env.send(&[finalize], &[]).await.unwrap();
+    let job = env.job(id).await;
+    assert_eq!(job.claims_end_at, job.settled_at + CLAIM_GRACE);
+    claim(&mut env, id, &receipt, &a).await.unwrap();
+    assert_eq!(env.balance(&a.operator_token).await, 10_000 + 1_600);
+    env.assert_conserved().await;
+
+    // A job created now is under the new rules.
+    let d = env.now().await + 10_000;
+    let id2 = env.create_job(&artist, small_job(d)).await.unwrap();
+    let job2 = env.job(id2).await;
+    assert_eq!(
+        (job2.orchestrator, job2.challenge_window, job2.claim_grace),
+        (admin.pubkey(), 0, 0)
+    );
+}
+
+/// With the claim grace set to 0 after the job was created, the artist approved and closed in
+/// one transaction and swept every node's payout. Now the job's own grace holds.
+#[tokio::test]
+async fn zero_claim_grace_after_creation_cannot_sweep_node_payouts() {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let a = env.register_node(MIN_STAKE).await;
+    let b = env.register_node(MIN_STAKE).await;
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a, &b]).await;
+    env.update(
+        None,
+        NetworkUpdate {
+            claim_grace: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let wallet = artist.wallet.insecure_clone();
+    let treasury = env.treasury;
+    let approve = ix::approve_job(&wallet.pubkey(), id, &treasury, &artist.token);
+    let close = ix::close_job(&wallet.pubkey(), id, &artist.token);
+    assert_tessera(
+        env.send(&[approve.clone(), close.clone()], &[&wallet])
+            .await,
+        TesseraError::ClaimsStillOpen,
+    );
+    assert_eq!(env.job(id).await.state, JobState::Rendered);
+    assert_eq!(env.balance(&pda::job_vault(&pda::job(id))).await, 2_000);
+
+    env.send(&[approve], &[&wallet]).await.unwrap();
+    assert_tessera(
+        env.send(std::slice::from_ref(&close), &[]).await,
+        TesseraError::ClaimsStillOpen,
+    );
+    claim(&mut env, id, &receipt, &a).await.unwrap();
+    claim(&mut env, id, &receipt, &b).await.unwrap();
+    assert_eq!(env.balance(&a.operator_token).await, 10_000 + 800);
+    assert_eq!(env.balance(&b.operator_token).await, 10_000 + 800);
+    env.refresh_blockhash().await;
+    env.send(&[close], &[]).await.unwrap();
+    assert_eq!(env.balance(&artist.token).await, 3_360);
+    env.assert_conserved().await;
+}
+
+/// 16K frames in 16-px tiles: 2^20 tiles a frame.
+fn huge_job(frames: u32, deadline: i64) -> JobParams {
+    JobParams {
+        frame_start: 1,
+        frame_end: frames,
+        width: 16_384,
+        height: 16_384,
+        tile_size: 16,
+        price_per_tile: 1,
+        budget: 4_500_000_000,
+        ..small_job(deadline)
+    }
+}
+
+/// A job of 2^32 tiles used to be escrowed although no receipt (`tile_count: u32`) could ever
+/// match it; now it is refused at creation. 4 095 frames (2^32 − 2^20 tiles) still fit.
+#[tokio::test]
+async fn job_with_more_tiles_than_a_receipt_can_count_is_refused() {
+    let mut env = Env::new().await;
+    let artist = env.artist(10_000_000_000).await;
+    let d = env.now().await + 10_000;
+    assert_tessera(
+        env.create_job(&artist, huge_job(4_096, d)).await,
+        TesseraError::TooManyTiles,
+    );
+    assert_eq!(env.network().await.next_job_id, 0);
+    assert_eq!(env.balance(&artist.token).await, 10_000_000_000);
+
+    let id = env.create_job(&artist, huge_job(4_095, d)).await.unwrap();
+    assert_eq!(env.job(id).await.total_tiles().unwrap(), 4_095 << 20);
+    assert!(env.job(id).await.total_tiles().unwrap() <= u32::MAX as u64);
+    env.assert_conserved().await;
+}

@@ -7,4 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo build --locked --workspace --bins
+# solana-program-test turns the runtime's per-instruction DEBUG log on unless RUST_LOG says
+# otherwise (12 000 lines per run); keep test output to results and failures.
+export RUST_LOG=${RUST_LOG:-warn}
 cargo test --workspace --locked -- --include-ignored

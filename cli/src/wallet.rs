@@ -141,6 +141,8 @@ pub fn keygen(ctx: &Ctx, path: &std::path::Path, force: bool) -> CliResult<()> {
 pub struct NetworkView {
     pub program: String,
     pub admin: String,
+    /// Proposed by the admin, admin once it accepts (`accept_admin`).
+    pub pending_admin: Option<String>,
     pub mint: String,
     pub decimals: u8,
     pub orchestrator: String,
@@ -164,6 +166,9 @@ impl fmt::Display for NetworkView {
             |s: i64| humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64));
         writeln!(f, "{:<18} {}", "program", self.program)?;
         writeln!(f, "{:<18} {}", "admin", self.admin)?;
+        if let Some(p) = &self.pending_admin {
+            writeln!(f, "{:<18} {p} (until it accepts)", "proposed admin")?;
+        }
         writeln!(
             f,
             "{:<18} {} ({} decimals)",
@@ -204,6 +209,7 @@ pub async fn network(ctx: &Ctx) -> CliResult<()> {
     ctx.output.print(&NetworkView {
         program: tessera_sdk::PROGRAM_ID.to_string(),
         admin: n.admin.to_string(),
+        pending_admin: n.pending_admin.map(|p| p.to_string()),
         mint: n.mint.to_string(),
         decimals: info.tokens.decimals,
         orchestrator: n.orchestrator.to_string(),

@@ -27,6 +27,18 @@ type Resolver<'a> = dyn Fn(&str) -> Result<Vec<u8>, SceneError> + 'a;
 
 pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scene, SceneError> {
     let limits = &opts.limits;
+    // Bytes after a .glb's declared length are not part of it (a glb padded or appended to).
+    let mut trailing = None;
+    let bytes = match super::bundle::glb_declared_length(bytes)? {
+        Some(len) if len < bytes.len() => {
+            trailing = Some(format!(
+                "{} bytes after the .glb's declared length of {len} bytes ignored",
+                bytes.len() - len
+            ));
+            &bytes[..len]
+        }
+        _ => bytes,
+    };
     let gltf::Gltf { document, blob } = gltf::Gltf::from_slice_without_validation(bytes)
         .map_err(|e| SceneError::Gltf(e.to_string()))?;
     // Every unsupported feature at once, before any data is read. Extensions come from the JSON
@@ -46,7 +58,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     if !problems.is_empty() {
         return Err(SceneError::Unsupported(problems));
     }
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = trailing.into_iter().collect();
     if doc.nodes().len() > limits.max_nodes {
         return Err(SceneError::Limit(format!(
             "{} nodes (max {})",

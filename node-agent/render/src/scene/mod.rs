@@ -268,8 +268,7 @@ impl Scene {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let limit = opts.limits.max_file_bytes;
         let resolver = move |uri: &str| -> Result<Vec<u8>, SceneError> {
-            let rel = bundle::safe_relative_path(uri)?;
-            bundle::read_limited(&dir.join(rel), limit)
+            bundle::read_in_dir(&dir, uri, limit)
         };
         gltf_load::load(&bytes, &resolver, opts)
     }

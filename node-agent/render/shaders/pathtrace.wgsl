@@ -17,7 +17,7 @@ struct Globals {
     cam_right: vec4<f32>,
     cam_up: vec4<f32>,
     cam_fwd: vec4<f32>,
-    cam_params: vec4<f32>, // scale_y, scale_x, orthographic
+    cam_params: vec4<f32>, // scale_y, unused, orthographic
     env_color: vec4<f32>,  // rgb, w = image strength
     env_info: vec4<u32>,   // has image, width, height
     counts: vec4<u32>,     // lights, triangles, nodes
@@ -444,11 +444,15 @@ fn camera_ray(px: u32, py: u32) -> array<vec3<f32>, 2> {
     let sx = 2.0 * (f32(px) + rand()) / fw - 1.0;
     let sy = 1.0 - 2.0 * (f32(py) + rand()) / fh;
     let g = globals;
+    let aspect = fw / fh;
     if (g.cam_params.z > 0.5) {
-        let o = g.cam_pos.xyz + g.cam_right.xyz * (sx * g.cam_params.y) + g.cam_up.xyz * (sy * g.cam_params.x);
+        // Orthographic: scale_y = max(xmag, ymag) is half the longer side (Blender's sensor
+        // fit Auto); the shorter side follows the image's aspect, so pixels stay square.
+        let hw = g.cam_params.x * min(aspect, 1.0);
+        let hh = g.cam_params.x * min(1.0 / aspect, 1.0);
+        let o = g.cam_pos.xyz + g.cam_right.xyz * (sx * hw) + g.cam_up.xyz * (sy * hh);
         return array<vec3<f32>, 2>(o, g.cam_fwd.xyz);
     }
-    let aspect = fw / fh;
     let d = g.cam_fwd.xyz + g.cam_right.xyz * (sx * aspect * g.cam_params.x) + g.cam_up.xyz * (sy * g.cam_params.x);
     return array<vec3<f32>, 2>(g.cam_pos.xyz, normalize(d));
 }

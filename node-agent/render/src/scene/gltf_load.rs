@@ -560,10 +560,12 @@ impl Loader<'_> {
                     cam.name().map(str::to_owned),
                     world,
                     match cam.projection() {
-                        gltf::camera::Projection::Perspective(p) => {
-                            ((p.yfov() * 0.5).tan(), 0.0, false)
+                        gltf::camera::Projection::Perspective(p) => ((p.yfov() * 0.5).tan(), false),
+                        // As Blender's importer: ortho_scale = 2·max(xmag, ymag) with sensor
+                        // fit Auto, so the image keeps its own aspect (see `Camera::scale_y`).
+                        gltf::camera::Projection::Orthographic(o) => {
+                            (o.xmag().abs().max(o.ymag().abs()), true)
                         }
-                        gltf::camera::Projection::Orthographic(o) => (o.ymag(), o.xmag(), true),
                     },
                 ));
             }
@@ -1262,8 +1264,8 @@ fn punctual_light(
     })
 }
 
-/// (node name, camera name, world matrix, (scale_y, scale_x, orthographic)).
-type CameraEntry = (Option<String>, Option<String>, M4, (f32, f32, bool));
+/// (node name, camera name, world matrix, ([`Camera::scale_y`], orthographic)).
+type CameraEntry = (Option<String>, Option<String>, M4, (f32, bool));
 
 /// Index of the camera `want` names (node name, camera name, or index in scene order);
 /// the first camera when `want` is `None`.
@@ -1294,8 +1296,8 @@ fn file_camera(entry: &CameraEntry) -> Result<Camera, SceneError> {
     let (Some(right), Some(up), Some(back)) = (right, up, back) else {
         return Err(SceneError::data("camera", "degenerate transform"));
     };
-    let (scale_y, scale_x, orthographic) = *proj;
-    if !(scale_y.is_finite() && scale_y > 0.0 && scale_x.is_finite()) {
+    let (scale_y, orthographic) = *proj;
+    if !(scale_y.is_finite() && scale_y > 0.0) {
         return Err(SceneError::data(
             "camera",
             "bad field of view or magnification",
@@ -1307,7 +1309,6 @@ fn file_camera(entry: &CameraEntry) -> Result<Camera, SceneError> {
         up,
         forward: math::scale(back, -1.0),
         scale_y,
-        scale_x,
         orthographic,
     })
 }
@@ -1327,7 +1328,6 @@ pub(super) fn auto_camera(lo: V3, hi: V3) -> Camera {
         up: [0.0, 1.0, 0.0],
         forward: [0.0, 0.0, -1.0],
         scale_y: half.tan(),
-        scale_x: 0.0,
         orthographic: false,
     }
 }

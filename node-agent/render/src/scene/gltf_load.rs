@@ -48,6 +48,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     let mut problems = survey::extension_problems(&extensions);
     root.extensions_required
         .retain(|e| survey::extension_status(e) == ExtensionStatus::Supported);
+    check_unvalidated(&root)?;
     let doc = &match gltf::Document::from_json(root) {
         Ok(doc) => doc,
         // Data that a refused extension describes need not validate: report the extensions.
@@ -1262,6 +1263,27 @@ fn punctual_light(
         meta: [kind as f32, 0.0, 0.0, 0.0],
         cone,
     })
+}
+
+/// Checks what `gltf` 1.4 indexes without a bounds check, so that a bad file is an error
+/// rather than a panic (found by `tests/fuzz.rs`): primitives' attribute accessors (its
+/// validation reads the POSITION accessor).
+fn check_unvalidated(root: &gltf::json::Root) -> Result<(), SceneError> {
+    let bad = |what: String| Err(SceneError::Gltf(what));
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for (p, prim) in mesh.primitives.iter().enumerate() {
+            for acc in prim.attributes.values() {
+                if acc.value() >= root.accessors.len() {
+                    return bad(format!(
+                        "mesh {m} primitive {p}: attribute accessor {} out of range ({} accessors)",
+                        acc.value(),
+                        root.accessors.len()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// (node name, camera name, world matrix, ([`Camera::scale_y`], orthographic)).

@@ -1265,9 +1265,10 @@ fn punctual_light(
     })
 }
 
-/// Checks what `gltf` 1.4 indexes without a bounds check, so that a bad file is an error
-/// rather than a panic (found by `tests/fuzz.rs`): primitives' attribute accessors (its
-/// validation reads the POSITION accessor).
+/// Checks what `gltf` 1.4 indexes without a bounds check, or never validates and unwraps later,
+/// so that a bad file is an error rather than a panic (found by `tests/fuzz.rs`): primitives'
+/// attribute accessors (its validation reads the POSITION accessor), and animation channel
+/// targets (node index and path, which its validation skips).
 fn check_unvalidated(root: &gltf::json::Root) -> Result<(), SceneError> {
     let bad = |what: String| Err(SceneError::Gltf(what));
     for (m, mesh) in root.meshes.iter().enumerate() {
@@ -1280,6 +1281,25 @@ fn check_unvalidated(root: &gltf::json::Root) -> Result<(), SceneError> {
                         root.accessors.len()
                     ));
                 }
+            }
+        }
+    }
+    for (a, anim) in root.animations.iter().enumerate() {
+        for (c, channel) in anim.channels.iter().enumerate() {
+            let node = channel.target.node.value();
+            if node >= root.nodes.len() {
+                return bad(format!(
+                    "animation {a} channel {c}: target node {node} out of range ({} nodes)",
+                    root.nodes.len()
+                ));
+            }
+            if !matches!(
+                channel.target.path,
+                gltf::json::validation::Checked::Valid(_)
+            ) {
+                return bad(format!(
+                    "animation {a} channel {c}: unknown target path (translation, rotation, scale or weights)"
+                ));
             }
         }
     }

@@ -1,6 +1,6 @@
 // Tessera path tracer: one invocation per pixel of a tile, samples [s_begin, s_end) per dispatch.
 // Unbiased: next-event estimation with MIS (power heuristic) for emissive triangles, NEE for
-// punctual lights, GGX (VNDF sampling) + Lambert BRDF, Russian roulette after 3 bounces.
+// punctual lights, GGX (VNDF sampling) + Burley diffuse, Russian roulette after 3 bounces.
 // Each pixel's random sequence depends only on (frame pixel, sample index, seed), and samples
 // are summed one by one in index order, so any split of the work gives identical bytes.
 
@@ -17,7 +17,7 @@ struct Globals {
     cam_right: vec4<f32>,
     cam_up: vec4<f32>,
     cam_fwd: vec4<f32>,
-    cam_params: vec4<f32>, // scale_y, scale_x, orthographic
+    cam_params: vec4<f32>, // scale_y, unused, orthographic
     env_color: vec4<f32>,  // rgb, w = image strength
     env_info: vec4<u32>,   // has image, width, height
     counts: vec4<u32>,     // lights, triangles, nodes
@@ -248,8 +248,10 @@ struct Surface {
     n: vec3<f32>,   // shading normal, on the side of the incoming ray
     ng: vec3<f32>,  // geometric normal, same side
     diffuse: vec3<f32>,
-    f0: vec3<f32>,
+    f0: vec3<f32>,   // Fresnel of the specular lobe: mix(dielectric, base colour, metallic)
     f90: f32,
+    f0_d: vec3<f32>, // the dielectric's own Fresnel, which the diffuse lies under
+    f90_d: f32,
     alpha: f32,
     rough: f32,
     p_spec: f32,
@@ -296,7 +298,11 @@ fn eval_brdf(s: Surface, wo: vec3<f32>, wi: vec3<f32>) -> Eval {
     let fd90 = 0.5 + 2.0 * s.rough * vh * vh;
     let fl = 1.0 + (fd90 - 1.0) * pow5(1.0 - nl);
     let fv = 1.0 + (fd90 - 1.0) * pow5(1.0 - nv);
-    let diff = s.diffuse / PI * fl * fv * (1.0 - max(f.x, max(f.y, f.z)));
+    // glTF's mix(dielectric, metal, metallic): Schlick is linear in (F0, F90), so one specular
+    // lobe with the mixed F0/F90 is exactly the mix of the two; the diffuse (weighted 1 − metallic)
+    // is under the dielectric's specular layer, so only the dielectric Fresnel takes from it.
+    let fd = fresnel(s.f0_d, s.f90_d, vh);
+    let diff = s.diffuse / PI * fl * fv * (1.0 - max(fd.x, max(fd.y, fd.z)));
     let pdf_spec = d * g1v / (4.0 * nv);
     let pdf_diff = nl / PI;
     return Eval((spec + diff) * nl, mix(pdf_diff, pdf_spec, s.p_spec));
@@ -444,11 +450,15 @@ fn camera_ray(px: u32, py: u32) -> array<vec3<f32>, 2> {
     let sx = 2.0 * (f32(px) + rand()) / fw - 1.0;
     let sy = 1.0 - 2.0 * (f32(py) + rand()) / fh;
     let g = globals;
+    let aspect = fw / fh;
     if (g.cam_params.z > 0.5) {
-        let o = g.cam_pos.xyz + g.cam_right.xyz * (sx * g.cam_params.y) + g.cam_up.xyz * (sy * g.cam_params.x);
+        // Orthographic: scale_y = max(xmag, ymag) is half the longer side (Blender's sensor
+        // fit Auto); the shorter side follows the image's aspect, so pixels stay square.
+        let hw = g.cam_params.x * min(aspect, 1.0);
+        let hh = g.cam_params.x * min(1.0 / aspect, 1.0);
+        let o = g.cam_pos.xyz + g.cam_right.xyz * (sx * hw) + g.cam_up.xyz * (sy * hh);
         return array<vec3<f32>, 2>(o, g.cam_fwd.xyz);
     }
-    let aspect = fw / fh;
     let d = g.cam_fwd.xyz + g.cam_right.xyz * (sx * aspect * g.cam_params.x) + g.cam_up.xyz * (sy * g.cam_params.x);
     return array<vec3<f32>, 2>(g.cam_pos.xyz, normalize(d));
 }
@@ -531,6 +541,8 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         s.diffuse = base * (1.0 - metallic);
         s.f0 = mix(f0_d, base, metallic);
         s.f90 = mix(m.pbr.w, 1.0, metallic);
+        s.f0_d = f0_d;
+        s.f90_d = m.pbr.w;
         s.alpha = alpha;
         s.rough = rough;
         let wo = -d;

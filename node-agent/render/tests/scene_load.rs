@@ -334,3 +334,189 @@ fn base64_encode(data: &[u8]) -> String {
     }
     s
 }
+
+/// A tar bundle of `(path, contents)` files and `(path, target)` symbolic links.
+fn tar_with_links(files: &[(&str, Vec<u8>)], links: &[(&str, &str)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    for (name, target) in links {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        tar.append_link(&mut h, name, target).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_out_of_a_gltf_folder_are_refused_like_dot_dot() {
+    use std::os::unix::fs::symlink;
+    let b = textured();
+    let root = tmpdir("symlink");
+    let (dir, outside) = (root.join("bundle"), root.join("outside"));
+    std::fs::create_dir_all(dir.join("maps")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.png"), png(4, 3)).unwrap();
+    std::fs::write(dir.join("maps/real.png"), png(4, 3)).unwrap();
+    std::fs::write(
+        dir.join("scene.gltf"),
+        serde_json::to_vec(&b.json(Some("scene.bin"))).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("scene.bin"), &b.bin).unwrap();
+
+    // A link to a file inside the folder is followed.
+    symlink(dir.join("maps/real.png"), dir.join("tex.png")).unwrap();
+    let s = Scene::from_path(&dir.join("scene.gltf")).unwrap();
+    assert_eq!(s.texture_count(), 1);
+
+    // A link to a file outside the folder is refused, as `../outside/secret.png` would be.
+    std::fs::remove_file(dir.join("tex.png")).unwrap();
+    symlink("../outside/secret.png", dir.join("tex.png")).unwrap();
+    let e = Scene::from_path(&dir.join("scene.gltf"))
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("leaves the bundle"), "{e}");
+
+    // So is a file reached through a linked folder that lies outside.
+    let mut j = b.json(Some("scene.bin"));
+    j["images"][0]["uri"] = json!("linked/secret.png");
+    std::fs::write(dir.join("scene.gltf"), serde_json::to_vec(&j).unwrap()).unwrap();
+    symlink(&outside, dir.join("linked")).unwrap();
+    let e = Scene::from_path(&dir.join("scene.gltf"))
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("leaves the bundle"), "{e}");
+
+    // The folder itself may be reached through a link: only what lies under it counts.
+    symlink(&dir, root.join("via-link")).unwrap();
+    j["images"][0]["uri"] = json!("maps/real.png");
+    std::fs::write(dir.join("scene.gltf"), serde_json::to_vec(&j).unwrap()).unwrap();
+    let s = Scene::from_path(&root.join("via-link/scene.gltf")).unwrap();
+    assert_eq!(s.texture_count(), 1);
+}
+
+#[test]
+fn links_in_a_tar_bundle_are_followed_inside_and_refused_outside() {
+    let b = textured();
+    let gltf = serde_json::to_vec(&b.json(Some("scene.bin"))).unwrap();
+    let files = [
+        ("scene/scene.gltf", gltf.clone()),
+        ("scene/scene.bin", b.bin.clone()),
+        ("scene/maps/real.png", png(4, 3)),
+        ("other/tex.png", png(4, 3)),
+    ];
+    for (target, ok) in [
+        ("maps/real.png", true),
+        ("./maps/../maps/real.png", true),
+        ("../../etc/passwd", false),
+        ("/etc/passwd", false),
+        // Inside the archive but outside the main file's folder.
+        ("../other/tex.png", false),
+    ] {
+        let bytes = tar_with_links(&files, &[("scene/tex.png", target)]);
+        match Scene::from_bundle(&bytes) {
+            Ok(s) => {
+                assert!(ok, "link to {target} followed");
+                assert_eq!(s.texture_count(), 1);
+            }
+            Err(e) => {
+                assert!(!ok, "link to {target}: {e}");
+                assert!(e.to_string().contains("leaves the bundle"), "{e}");
+            }
+        }
+    }
+    // A linked folder, and a loop of links.
+    let mut j = b.json(Some("scene.bin"));
+    j["images"][0]["uri"] = json!("linked/real.png");
+    let linked = [
+        ("scene/scene.gltf", serde_json::to_vec(&j).unwrap()),
+        ("scene/scene.bin", b.bin.clone()),
+        ("scene/maps/real.png", png(4, 3)),
+    ];
+    let bytes = tar_with_links(&linked, &[("scene/linked", "maps")]);
+    assert_eq!(Scene::from_bundle(&bytes).unwrap().texture_count(), 1);
+    let bytes = tar_with_links(&linked, &[("scene/linked", "/tmp")]);
+    let e = expect_err(&bytes, "linked folder outside");
+    assert!(e.to_string().contains("leaves the bundle"), "{e}");
+    let bytes = tar_with_links(
+        &linked,
+        &[("scene/linked", "loop"), ("scene/loop", "linked")],
+    );
+    let e = expect_err(&bytes, "link loop");
+    assert!(e.to_string().contains("links"), "{e}");
+}
+
+/// A .glb whose JSON chunk is all there is (the buffer is a data: URI).
+fn json_only_glb(b: &Builder) -> Vec<u8> {
+    let uri = format!(
+        "data:application/octet-stream;base64,{}",
+        base64_encode(&b.bin)
+    );
+    let mut js = serde_json::to_vec(&b.json(Some(&uri))).unwrap();
+    while !js.len().is_multiple_of(4) {
+        js.push(b' ');
+    }
+    let mut out = Vec::new();
+    out.extend(b"glTF");
+    out.extend(2u32.to_le_bytes());
+    out.extend((20 + js.len() as u32).to_le_bytes());
+    out.extend((js.len() as u32).to_le_bytes());
+    out.extend(b"JSON");
+    out.extend(js);
+    out
+}
+
+#[test]
+fn bytes_after_a_glb_declared_length_are_ignored_with_a_warning() {
+    let clean = Scene::from_bundle(STANDARD_SCENE_GLB).unwrap();
+    assert!(
+        !clean
+            .warnings()
+            .iter()
+            .any(|w| w.contains("declared length")),
+        "{:?}",
+        clean.warnings()
+    );
+    let mut padded = STANDARD_SCENE_GLB.to_vec();
+    padded.extend(b"appended by some tool\n");
+    let s = Scene::from_bundle(&padded).unwrap();
+    assert_eq!(s.triangle_count(), clean.triangle_count());
+    let w = s.warnings().join("\n");
+    assert!(
+        w.contains("22 bytes after the .glb's declared length"),
+        "{w}"
+    );
+
+    // Without a BIN chunk, trailing bytes would otherwise be read as a chunk header.
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.5; 3]));
+    b.floor(1.0, m);
+    let glb = json_only_glb(&b);
+    let s = Scene::from_bundle(&glb).unwrap();
+    assert!(!s.warnings().iter().any(|w| w.contains("declared length")));
+    let mut padded = glb.clone();
+    padded.extend([0u8; 13]);
+    let s = Scene::from_bundle(&padded).unwrap();
+    assert!(s.warnings().iter().any(|w| w.contains("13 bytes after")));
+
+    // A declared length past the end, or shorter than the headers, is an error.
+    let mut long = glb.clone();
+    long[8..12].copy_from_slice(&(glb.len() as u32 + 4).to_le_bytes());
+    assert!(expect_err(&long, "glb longer than declared")
+        .to_string()
+        .contains("truncated"));
+    for len in [0u32, 11, 12, 19] {
+        let mut short = glb.clone();
+        short[8..12].copy_from_slice(&len.to_le_bytes());
+        expect_err(&short, "declared length shorter than the headers");
+    }
+}

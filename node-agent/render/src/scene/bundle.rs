@@ -51,6 +51,61 @@ pub fn safe_relative_path(uri: &str) -> Result<PathBuf, SceneError> {
     Ok(p)
 }
 
+/// Reads the file a relative `uri` names inside the folder `dir`, refusing (like a `../` URI) a
+/// path that leaves the folder through a symbolic link: the file's canonical path must lie under
+/// the folder's canonical path. The canonical path is the one opened.
+pub fn read_in_dir(dir: &Path, uri: &str, limit: u64) -> Result<Vec<u8>, SceneError> {
+    let rel = safe_relative_path(uri)?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let canonical = |p: &Path| {
+        p.canonicalize().map_err(|source| SceneError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let root = canonical(dir)?;
+    let file = canonical(&dir.join(&rel))?;
+    if !file.starts_with(&root) {
+        return Err(SceneError::Bundle(format!(
+            "refusing URI {uri:?}: path leaves the bundle directory (a symbolic link points outside it)"
+        )));
+    }
+    read_limited(&file, limit)
+}
+
+/// The length a binary glTF's header declares, when `bytes` starts with the GLB magic `glTF`;
+/// an error when the header is cut short, declares less than a header and a chunk header, or
+/// more than there is.
+pub fn glb_declared_length(bytes: &[u8]) -> Result<Option<usize>, SceneError> {
+    if !bytes.starts_with(b"glTF") {
+        return Ok(None);
+    }
+    let bad = |why: String| SceneError::Gltf(format!("bad .glb: {why}"));
+    let Some(len) = bytes.get(8..12) else {
+        return Err(bad(format!(
+            "{} bytes, shorter than its header",
+            bytes.len()
+        )));
+    };
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if len < 20 {
+        return Err(bad(format!(
+            "declared length {len} is shorter than its headers"
+        )));
+    }
+    if len > bytes.len() {
+        return Err(bad(format!(
+            "declared length {len} but only {} bytes (truncated)",
+            bytes.len()
+        )));
+    }
+    Ok(Some(len))
+}
+
 fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -94,9 +149,37 @@ pub fn looks_like_tar(bytes: &[u8]) -> bool {
     bytes.len() >= 512 && &bytes[257..262] == b"ustar"
 }
 
-/// The regular files of a tar bundle, keyed by normalised relative path.
+/// Most links followed to resolve one URI in a tar bundle (more is a loop).
+const MAX_LINK_HOPS: usize = 16;
+
+/// The regular files of a tar bundle, keyed by normalised relative path, and its links.
 pub struct Archive {
     files: HashMap<PathBuf, Vec<u8>>,
+    /// Symbolic and hard links: the archive path each points to, `None` when it points
+    /// outside the archive (absolute, or `..` above its root).
+    links: HashMap<PathBuf, Option<PathBuf>>,
+}
+
+/// Where a link entry at `link` pointing to `target` leads inside the archive: symbolic
+/// links are relative to their folder, hard links to the archive's root.
+fn link_target(link: &Path, target: &Path, symbolic: bool) -> Option<PathBuf> {
+    let mut out: Vec<&std::ffi::OsStr> = Vec::new();
+    if symbolic {
+        if let Some(parent) = link.parent() {
+            out.extend(parent.components().map(|c| c.as_os_str()));
+        }
+    }
+    for c in target.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out.iter().collect())
 }
 
 impl Archive {
@@ -104,16 +187,28 @@ impl Archive {
         let err = |e: std::io::Error| SceneError::Bundle(format!("bad tar archive: {e}"));
         let mut ar = tar::Archive::new(bytes);
         let mut files = HashMap::new();
+        let mut links = HashMap::new();
         let mut total = 0u64;
         for entry in ar.entries().map_err(err)? {
             let mut entry = entry.map_err(err)?;
-            if files.len() >= limits.max_archive_entries {
+            if files.len() + links.len() >= limits.max_archive_entries {
                 return Err(SceneError::Limit(format!(
                     "tar holds more than {} files",
                     limits.max_archive_entries
                 )));
             }
-            if !entry.header().entry_type().is_file() {
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() || kind.is_hard_link() {
+                let path = entry.path().map_err(err)?.into_owned();
+                let rel = normalise(&safe_relative_path(&path.to_string_lossy())?);
+                let target = entry
+                    .link_name()
+                    .map_err(err)?
+                    .and_then(|t| link_target(&rel, &t, kind.is_symlink()));
+                links.insert(rel, target);
+                continue;
+            }
+            if !kind.is_file() {
                 continue;
             }
             let path = entry.path().map_err(err)?.into_owned();
@@ -130,7 +225,7 @@ impl Archive {
             entry.read_to_end(&mut data).map_err(err)?;
             files.insert(normalise(&rel), data);
         }
-        Ok(Archive { files })
+        Ok(Archive { files, links })
     }
 
     /// The single `.gltf` or `.glb` file and its directory inside the archive.
@@ -157,13 +252,44 @@ impl Archive {
         }
     }
 
+    /// The file `uri` names relative to the folder `dir` of the main file. Links in the archive
+    /// are followed; like a `../` URI, one that leads outside `dir` (or the archive) is refused.
     pub fn resolve(&self, dir: &Path, uri: &str) -> Result<Vec<u8>, SceneError> {
         let rel = safe_relative_path(uri)?;
-        let key = normalise(&dir.join(rel));
-        self.files
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| SceneError::Bundle(format!("file {uri:?} is missing from the bundle")))
+        let escape = || {
+            SceneError::Bundle(format!(
+                "refusing URI {uri:?}: path leaves the bundle directory (a link in the tar points outside it)"
+            ))
+        };
+        let mut key = normalise(&dir.join(rel));
+        for _ in 0..=MAX_LINK_HOPS {
+            if let Some(data) = self.files.get(&key) {
+                if !key.starts_with(dir) {
+                    return Err(escape());
+                }
+                return Ok(data.clone());
+            }
+            // The first leading part of the path that is a link (a linked file or folder).
+            let parts: Vec<Component> = key.components().collect();
+            let link = (1..=parts.len()).find_map(|i| {
+                let head: PathBuf = parts[..i].iter().collect();
+                self.links.get(&head).map(|t| (i, t))
+            });
+            match link {
+                None => {
+                    return Err(SceneError::Bundle(format!(
+                        "file {uri:?} is missing from the bundle"
+                    )))
+                }
+                Some((_, None)) => return Err(escape()),
+                Some((i, Some(target))) => {
+                    key = normalise(&target.join(parts[i..].iter().collect::<PathBuf>()));
+                }
+            }
+        }
+        Err(SceneError::Bundle(format!(
+            "refusing URI {uri:?}: more than {MAX_LINK_HOPS} links to follow in the tar (a loop?)"
+        )))
     }
 }
 

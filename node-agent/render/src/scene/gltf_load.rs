@@ -27,6 +27,18 @@ type Resolver<'a> = dyn Fn(&str) -> Result<Vec<u8>, SceneError> + 'a;
 
 pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scene, SceneError> {
     let limits = &opts.limits;
+    // Bytes after a .glb's declared length are not part of it (a glb padded or appended to).
+    let mut trailing = None;
+    let bytes = match super::bundle::glb_declared_length(bytes)? {
+        Some(len) if len < bytes.len() => {
+            trailing = Some(format!(
+                "{} bytes after the .glb's declared length of {len} bytes ignored",
+                bytes.len() - len
+            ));
+            &bytes[..len]
+        }
+        _ => bytes,
+    };
     let gltf::Gltf { document, blob } = gltf::Gltf::from_slice_without_validation(bytes)
         .map_err(|e| SceneError::Gltf(e.to_string()))?;
     // Every unsupported feature at once, before any data is read. Extensions come from the JSON
@@ -36,6 +48,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     let mut problems = survey::extension_problems(&extensions);
     root.extensions_required
         .retain(|e| survey::extension_status(e) == ExtensionStatus::Supported);
+    check_unvalidated(&root)?;
     let doc = &match gltf::Document::from_json(root) {
         Ok(doc) => doc,
         // Data that a refused extension describes need not validate: report the extensions.
@@ -46,7 +59,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     if !problems.is_empty() {
         return Err(SceneError::Unsupported(problems));
     }
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = trailing.into_iter().collect();
     if doc.nodes().len() > limits.max_nodes {
         return Err(SceneError::Limit(format!(
             "{} nodes (max {})",
@@ -548,10 +561,12 @@ impl Loader<'_> {
                     cam.name().map(str::to_owned),
                     world,
                     match cam.projection() {
-                        gltf::camera::Projection::Perspective(p) => {
-                            ((p.yfov() * 0.5).tan(), 0.0, false)
+                        gltf::camera::Projection::Perspective(p) => ((p.yfov() * 0.5).tan(), false),
+                        // As Blender's importer: ortho_scale = 2·max(xmag, ymag) with sensor
+                        // fit Auto, so the image keeps its own aspect (see `Camera::scale_y`).
+                        gltf::camera::Projection::Orthographic(o) => {
+                            (o.xmag().abs().max(o.ymag().abs()), true)
                         }
-                        gltf::camera::Projection::Orthographic(o) => (o.ymag(), o.xmag(), true),
                     },
                 ));
             }
@@ -1250,8 +1265,49 @@ fn punctual_light(
     })
 }
 
-/// (node name, camera name, world matrix, (scale_y, scale_x, orthographic)).
-type CameraEntry = (Option<String>, Option<String>, M4, (f32, f32, bool));
+/// Checks what `gltf` 1.4 indexes without a bounds check, or never validates and unwraps later,
+/// so that a bad file is an error rather than a panic (found by `tests/fuzz.rs`): primitives'
+/// attribute accessors (its validation reads the POSITION accessor), and animation channel
+/// targets (node index and path, which its validation skips).
+fn check_unvalidated(root: &gltf::json::Root) -> Result<(), SceneError> {
+    let bad = |what: String| Err(SceneError::Gltf(what));
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for (p, prim) in mesh.primitives.iter().enumerate() {
+            for acc in prim.attributes.values() {
+                if acc.value() >= root.accessors.len() {
+                    return bad(format!(
+                        "mesh {m} primitive {p}: attribute accessor {} out of range ({} accessors)",
+                        acc.value(),
+                        root.accessors.len()
+                    ));
+                }
+            }
+        }
+    }
+    for (a, anim) in root.animations.iter().enumerate() {
+        for (c, channel) in anim.channels.iter().enumerate() {
+            let node = channel.target.node.value();
+            if node >= root.nodes.len() {
+                return bad(format!(
+                    "animation {a} channel {c}: target node {node} out of range ({} nodes)",
+                    root.nodes.len()
+                ));
+            }
+            if !matches!(
+                channel.target.path,
+                gltf::json::validation::Checked::Valid(_)
+            ) {
+                return bad(format!(
+                    "animation {a} channel {c}: unknown target path (translation, rotation, scale or weights)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (node name, camera name, world matrix, ([`Camera::scale_y`], orthographic)).
+type CameraEntry = (Option<String>, Option<String>, M4, (f32, bool));
 
 /// Index of the camera `want` names (node name, camera name, or index in scene order);
 /// the first camera when `want` is `None`.
@@ -1282,8 +1338,8 @@ fn file_camera(entry: &CameraEntry) -> Result<Camera, SceneError> {
     let (Some(right), Some(up), Some(back)) = (right, up, back) else {
         return Err(SceneError::data("camera", "degenerate transform"));
     };
-    let (scale_y, scale_x, orthographic) = *proj;
-    if !(scale_y.is_finite() && scale_y > 0.0 && scale_x.is_finite()) {
+    let (scale_y, orthographic) = *proj;
+    if !(scale_y.is_finite() && scale_y > 0.0) {
         return Err(SceneError::data(
             "camera",
             "bad field of view or magnification",
@@ -1295,7 +1351,6 @@ fn file_camera(entry: &CameraEntry) -> Result<Camera, SceneError> {
         up,
         forward: math::scale(back, -1.0),
         scale_y,
-        scale_x,
         orthographic,
     })
 }
@@ -1315,7 +1370,6 @@ pub(super) fn auto_camera(lo: V3, hi: V3) -> Camera {
         up: [0.0, 1.0, 0.0],
         forward: [0.0, 0.0, -1.0],
         scale_y: half.tan(),
-        scale_x: 0.0,
         orthographic: false,
     }
 }

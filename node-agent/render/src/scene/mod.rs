@@ -100,11 +100,46 @@ pub struct Camera {
     pub up: [f32; 3],
     /// Viewing direction (the camera's −Z).
     pub forward: [f32; 3],
-    /// Perspective: `tan(yfov / 2)`; orthographic: `ymag`.
+    /// Perspective: `tan(yfov / 2)` (the vertical field of view; the horizontal one follows
+    /// the image's aspect). Orthographic: `max(xmag, ymag)`, half the extent of the image's
+    /// longer side, as Blender's glTF importer sets `ortho_scale = 2·max(xmag, ymag)` with sensor
+    /// fit Auto: the shorter side gets the same scale per pixel, so the image is never
+    /// stretched whatever xmag/ymag are. See [`Camera::half_extents`].
     pub scale_y: f32,
-    /// Orthographic `xmag` (0 for perspective).
-    pub scale_x: f32,
     pub orthographic: bool,
+}
+
+impl Camera {
+    /// Half the width and half the height of the view at a `width`×`height` image: tangents
+    /// of the half angles (perspective) or world units (orthographic). Pixels are square.
+    pub fn half_extents(&self, width: u32, height: u32) -> (f32, f32) {
+        let aspect = width as f32 / height as f32;
+        let s = self.scale_y;
+        if self.orthographic {
+            (s * aspect.min(1.0), s * (1.0 / aspect).min(1.0))
+        } else {
+            (s * aspect, s)
+        }
+    }
+
+    /// The ray (origin, unit direction) through the point (`x`, `y`) of a `width`×`height`
+    /// image, in pixels from its top-left corner (a pixel's centre is at +0.5), as the shader's
+    /// `camera_ray` makes it.
+    pub fn ray(&self, x: f32, y: f32, width: u32, height: u32) -> ([f32; 3], [f32; 3]) {
+        let sx = 2.0 * x / width as f32 - 1.0;
+        let sy = 1.0 - 2.0 * y / height as f32;
+        let (hw, hh) = self.half_extents(width, height);
+        let side = math::add(
+            math::scale(self.right, sx * hw),
+            math::scale(self.up, sy * hh),
+        );
+        if self.orthographic {
+            (math::add(self.position, side), self.forward)
+        } else {
+            let d = math::add(self.forward, side);
+            (self.position, math::normalize(d).unwrap_or(self.forward))
+        }
+    }
 }
 
 /// A camera found in the scene, in scene order.
@@ -187,7 +222,7 @@ pub(crate) struct GpuGlobals {
     pub cam_right: [f32; 4],
     pub cam_up: [f32; 4],
     pub cam_fwd: [f32; 4],
-    /// x = scale_y, y = scale_x, z = 1 if orthographic.
+    /// x = scale_y, y unused, z = 1 if orthographic.
     pub cam_params: [f32; 4],
     /// Environment colour (or image strength in w when an image is present).
     pub env_color: [f32; 4],
@@ -268,8 +303,7 @@ impl Scene {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let limit = opts.limits.max_file_bytes;
         let resolver = move |uri: &str| -> Result<Vec<u8>, SceneError> {
-            let rel = bundle::safe_relative_path(uri)?;
-            bundle::read_limited(&dir.join(rel), limit)
+            bundle::read_in_dir(&dir, uri, limit)
         };
         gltf_load::load(&bytes, &resolver, opts)
     }
@@ -399,7 +433,7 @@ impl Scene {
             cam_right: v4(c.right),
             cam_up: v4(c.up),
             cam_fwd: v4(c.forward),
-            cam_params: [c.scale_y, c.scale_x, c.orthographic as u32 as f32, 0.0],
+            cam_params: [c.scale_y, 0.0, c.orthographic as u32 as f32, 0.0],
             env_color,
             env_info,
             counts: [

@@ -8,8 +8,17 @@ use std::path::Path;
 use common::{Net, SCENE};
 use serde_json::Value;
 
-const JOB_FLAGS: [&str; 8] = [
-    "--frames", "1-2", "--size", "128x64", "--tile", "32", "--spp", "8",
+const JOB_FLAGS: [&str; 10] = [
+    "--frames",
+    "1-2",
+    "--size",
+    "128x64",
+    "--tile",
+    "32",
+    "--spp",
+    "8",
+    "--fps",
+    "30000/1001",
 ];
 
 fn job_args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -115,6 +124,7 @@ fn submit_render_download_approve_claim_audit() {
     let status = net.job_status(job);
     assert_eq!(status["chain"]["state"], "rendered");
     assert_eq!(status["chain"]["tile_count"], 16);
+    assert_eq!(status["chain"]["frame_rate"], "30000/1001");
     assert_eq!(status["orchestrator"]["state"], "posted");
     assert_eq!(status["orchestrator"]["counts"]["verified"], 16);
 

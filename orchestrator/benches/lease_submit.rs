@@ -48,6 +48,8 @@ async fn main() {
             price_per_tile: 1,
             budget: tiles as u64 * 2,
             deadline: now_ms() / 1000 + 86_400,
+            frame_rate_num: 24,
+            frame_rate_den: 1,
         })
         .await;
     let (st, v) = orch.register(json!({"job_id": id})).await;

@@ -36,6 +36,9 @@ pub struct Lease {
     pub scene_hash: String,
     /// Unix ms; heartbeat before it.
     pub deadline_ms: i64,
+    /// The job's frames per second `[num, den]`: the node poses the scene at
+    /// `(frame − 1) · den / num` seconds.
+    pub frame_rate: [u32; 2],
     /// `primary`, `check` or `tiebreak`. Never sent to the node: a node must not know
     /// whether its render is a check (it renders the same tile with the same seed anyway).
     #[serde(skip)]
@@ -164,6 +167,7 @@ pub fn lease(
         spp: job.spp,
         scene_hash: job.scene_hash,
         deadline_ms: deadline,
+        frame_rate: [job.frame_rate.0, job.frame_rate.1],
         role: need,
     }))
 }

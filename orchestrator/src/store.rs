@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS jobs(
   price_per_tile INTEGER NOT NULL, budget INTEGER NOT NULL, deadline INTEGER NOT NULL,
   state TEXT NOT NULL, created_ms INTEGER NOT NULL, leases_issued INTEGER NOT NULL DEFAULT 0,
   pass REAL NOT NULL DEFAULT 0,
-  receipt_tx BLOB, receipt_sig TEXT, error TEXT);
+  receipt_tx BLOB, receipt_sig TEXT, error TEXT,
+  frame_rate_num INTEGER NOT NULL DEFAULT 24, frame_rate_den INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS tiles(
   job_id INTEGER NOT NULL, frame INTEGER NOT NULL, tile INTEGER NOT NULL,
   state TEXT NOT NULL, need TEXT NOT NULL,
@@ -109,6 +110,8 @@ pub struct JobRow {
     pub pass: f64,
     pub receipt_sig: Option<String>,
     pub error: Option<String>,
+    /// The job's frames per second as recorded on-chain (frame → scene time).
+    pub frame_rate: (u32, u32),
 }
 
 /// One tile as stored.
@@ -171,6 +174,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        add_frame_rate_columns(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -198,6 +202,20 @@ impl Store {
     }
 }
 
+/// Stores made before jobs carried a frame rate get the columns (their jobs were 24 fps).
+fn add_frame_rate_columns(c: &Connection) -> Result<(), StoreError> {
+    let has: bool = c
+        .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name='frame_rate_num'")?
+        .exists([])?;
+    if !has {
+        c.execute_batch(
+            "ALTER TABLE jobs ADD COLUMN frame_rate_num INTEGER NOT NULL DEFAULT 24;
+             ALTER TABLE jobs ADD COLUMN frame_rate_den INTEGER NOT NULL DEFAULT 1;",
+        )?;
+    }
+    Ok(())
+}
+
 fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
         job_id: r.get::<_, i64>(0)? as u64,
@@ -218,10 +236,11 @@ fn job_from_row(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
         receipt_sig: r.get(15)?,
         error: r.get(16)?,
         pass: r.get(17)?,
+        frame_rate: (r.get(18)?, r.get(19)?),
     })
 }
 
-const JOB_COLS: &str = "job_id, job_key, scene_hash, frame_start, frame_end, width, height, tile_size, spp, price_per_tile, budget, deadline, state, created_ms, leases_issued, receipt_sig, error, pass";
+const JOB_COLS: &str = "job_id, job_key, scene_hash, frame_start, frame_end, width, height, tile_size, spp, price_per_tile, budget, deadline, state, created_ms, leases_issued, receipt_sig, error, pass, frame_rate_num, frame_rate_den";
 const TILE_COLS: &str = "job_id, frame, tile, state, need, node, pixel_hash, signature, blob, lease_id, lease_node, lease_deadline, failures";
 
 fn tile_from_row(r: &rusqlite::Row) -> rusqlite::Result<TileRow> {
@@ -280,11 +299,11 @@ pub fn scene_exists(c: &Connection, hash: &str) -> Result<bool, StoreError> {
 pub fn job_insert(c: &Connection, j: &JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
     let n = c.execute(
         &format!("INSERT OR IGNORE INTO jobs({JOB_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,0,NULL,NULL,
-          COALESCE((SELECT MIN(pass) FROM jobs WHERE state='rendering'), 0))"),
+          COALESCE((SELECT MIN(pass) FROM jobs WHERE state='rendering'), 0),?15,?16)"),
         params![
             j.job_id as i64, j.job_key, j.scene_hash, j.frame_start, j.frame_end, j.width,
             j.height, j.tile_size, j.spp, j.price_per_tile as i64, j.budget as i64, j.deadline,
-            j.state, j.created_ms
+            j.state, j.created_ms, j.frame_rate.0, j.frame_rate.1
         ],
     )?;
     if n == 0 {

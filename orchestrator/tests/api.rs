@@ -63,6 +63,8 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
         l.get("role").is_none(),
         "nodes are not told whether a lease is a check"
     );
+    // The job's frame rate from the chain, so the node poses the instant the artist paid for.
+    assert_eq!(l["frame_rate"], serde_json::json!([24, 1]));
     let (st, v) = a.submit(&orch.url, &l).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let mut seen = String::new();
@@ -193,6 +195,8 @@ async fn job_without_escrow_or_with_different_escrow_is_refused() {
         price_per_tile: 10,
         budget: 1_000,
         deadline: now_ms() / 1000 + 3_600,
+        frame_rate_num: 24,
+        frame_rate_den: 1,
     };
     let other = chain.create_job_with(params.clone()).await;
     let (st, v) = orch.register(json!({"job_id": other})).await;

@@ -702,6 +702,8 @@ mod tests {
             challenge_window: 10,
             claim_grace: 10,
             deadline: 1_000,
+            frame_rate_num: 24,
+            frame_rate_den: 1,
             created_at: 0,
             state: JobState::Settled,
             tile_root: [0; 32],

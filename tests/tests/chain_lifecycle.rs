@@ -124,6 +124,8 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         price_per_tile: 1_000,
         budget: 5_000,
         deadline,
+        frame_rate_num: 24,
+        frame_rate_den: 1,
     };
     let create_sig = client
         .send_instructions(

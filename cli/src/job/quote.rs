@@ -6,7 +6,7 @@ use serde::Serialize;
 use tessera_sdk::Node;
 
 use super::scene::{check_scene, SceneFile};
-use super::spec::{FrameRange, JobSpec, Size};
+use super::spec::{FrameRange, JobSpec, Rate, Size};
 use crate::amount::Tokens;
 use crate::context::{Ctx, NetworkInfo};
 use crate::error::CliResult;
@@ -28,6 +28,10 @@ pub struct JobArgs {
     /// Samples per pixel.
     #[arg(long, default_value_t = 64)]
     pub spp: u32,
+    /// Frames per second (24, 25, 30000/1001): recorded in the job, so frame N is the scene
+    /// at (N − 1) / fps seconds on every node.
+    #[arg(long, default_value = "24")]
+    pub fps: Rate,
     /// Price per tile, in tokens.
     #[arg(long, default_value = "0.01")]
     pub price: String,
@@ -41,6 +45,7 @@ impl JobArgs {
             tile_size: self.tile,
             spp: self.spp,
             price_per_tile: tokens.parse(&self.price)?,
+            frame_rate: self.fps,
         };
         spec.validate()?;
         Ok(spec)
@@ -67,7 +72,7 @@ pub struct Quote {
 
 /// Builds the quote; `submit` starts from the same numbers.
 pub async fn quote(ctx: &Ctx, args: &JobArgs, info: &NetworkInfo) -> CliResult<Quote> {
-    let scene = check_scene(&args.scene, args.frames)?;
+    let scene = check_scene(&args.scene, args.frames, args.fps)?;
     let spec = args.spec(info.tokens)?;
     let (cost, fee) = spec.cost(info.network.fee_bps)?;
     let nodes: Vec<(_, Node)> = ctx

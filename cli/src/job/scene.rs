@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use tessera_render::{FrameRate, LoadOptions};
 
-use super::spec::FrameRange;
+use super::spec::{FrameRange, Rate};
 use crate::error::{input, CliResult};
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,7 +32,7 @@ impl SceneFile {
 
 /// Reads and parses a `.glb`, a self-contained `.gltf` or a tar bundle, posed at the job's
 /// first frame and, for an animated scene, at its last too (as the nodes will load it).
-pub fn check_scene(path: &Path, frames: FrameRange) -> CliResult<SceneFile> {
+pub fn check_scene(path: &Path, frames: FrameRange, rate: Rate) -> CliResult<SceneFile> {
     let mut bytes = std::fs::read(path)
         .map_err(|e| input(format!("cannot read the scene {}: {e}", path.display())))?;
     if path
@@ -42,7 +42,11 @@ pub fn check_scene(path: &Path, frames: FrameRange) -> CliResult<SceneFile> {
         bytes = pack_gltf(path, bytes)?;
     }
     let load = |frame: u32| {
-        let opts = LoadOptions::at_frame(frame, FrameRate::default());
+        let rate = FrameRate {
+            num: rate.num,
+            den: rate.den,
+        };
+        let opts = LoadOptions::at_frame(frame, rate);
         tessera_render::Scene::from_bundle_with(&bytes, &opts).map_err(|e| {
             input(format!(
                 "scene {} does not load at frame {frame}: {e}",
@@ -169,11 +173,12 @@ mod tests {
         let path = dir.path().join("scene.gltf");
         std::fs::write(&path, serde_json::to_vec(&gltf).unwrap()).unwrap();
         let frames = FrameRange { start: 1, end: 1 };
-        let a = check_scene(&path, frames).unwrap();
+        let rate = Rate { num: 24, den: 1 };
+        let a = check_scene(&path, frames, rate).unwrap();
         assert_eq!(a.triangles, 1);
         assert!(a.bytes.len() > 512 && &a.bytes[257..262] == b"ustar");
         assert_eq!(
-            check_scene(&path, frames).unwrap().hash,
+            check_scene(&path, frames, rate).unwrap().hash,
             a.hash,
             "packing is deterministic"
         );
@@ -181,7 +186,7 @@ mod tests {
         let escape = serde_json::json!({"asset": {"version": "2.0"},
             "buffers": [{"uri": "../secret.bin", "byteLength": 1}]});
         std::fs::write(&path, serde_json::to_vec(&escape).unwrap()).unwrap();
-        let e = check_scene(&path, frames).unwrap_err().to_string();
+        let e = check_scene(&path, frames, rate).unwrap_err().to_string();
         assert!(e.contains("outside its folder"), "{e}");
     }
 }

@@ -1,7 +1,9 @@
 //! What an artist asks for (frames, size, tiles, samples, price), checked against the
 //! program's bounds before anything is sent, and turned into the on-chain `JobParams`.
 use serde::Serialize;
-use tessera_sdk::tessera::constants::{MAX_FRAMES, MAX_FRAME_EDGE, MAX_SPP, MIN_TILE_SIZE};
+use tessera_sdk::tessera::constants::{
+    MAX_FRAMES, MAX_FRAME_EDGE, MAX_FRAME_RATE, MAX_SPP, MIN_TILE_SIZE,
+};
 use tessera_sdk::JobParams;
 
 use crate::error::{input, CliResult};
@@ -57,6 +59,44 @@ impl std::str::FromStr for Size {
     }
 }
 
+/// Frames per second as a fraction: "24", "25", "30000/1001".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("not a frame rate: {s:?} (e.g. 24, 25 or 30000/1001)");
+        let (n, d) = s.split_once('/').unwrap_or((s, "1"));
+        let rate = Rate {
+            num: n.trim().parse().map_err(|_| bad())?,
+            den: d.trim().parse().map_err(|_| bad())?,
+        };
+        if rate.num == 0
+            || rate.den == 0
+            || rate.num as u64 > MAX_FRAME_RATE as u64 * rate.den as u64
+        {
+            return Err(format!(
+                "frame rate {s} is out of range: above 0, at most {MAX_FRAME_RATE} fps"
+            ));
+        }
+        Ok(rate)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.den {
+            1 => write!(f, "{}", self.num),
+            d => write!(f, "{}/{d}", self.num),
+        }
+    }
+}
+
 /// A job as the artist describes it, amounts in base units.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobSpec {
@@ -65,6 +105,8 @@ pub struct JobSpec {
     pub tile_size: u32,
     pub spp: u32,
     pub price_per_tile: u64,
+    /// Fixes frame → time for every node and auditor (frame 1 at t = 0).
+    pub frame_rate: Rate,
 }
 
 impl JobSpec {
@@ -144,6 +186,8 @@ impl JobSpec {
             price_per_tile: self.price_per_tile,
             budget,
             deadline,
+            frame_rate_num: self.frame_rate.num,
+            frame_rate_den: self.frame_rate.den,
         }
     }
 }
@@ -159,6 +203,7 @@ mod tests {
             tile_size: 256,
             spp: 64,
             price_per_tile: 10_000,
+            frame_rate: "24".parse().unwrap(),
         }
     }
 

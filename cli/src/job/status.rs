@@ -25,6 +25,8 @@ pub struct ChainJob {
     pub height: u32,
     pub tile_size: u32,
     pub samples_per_pixel: u32,
+    /// Frames per second, "num/den".
+    pub frame_rate: String,
     pub price_per_tile: u64,
     pub budget: u64,
     pub deadline: i64,
@@ -50,6 +52,7 @@ impl ChainJob {
             height: job.height,
             tile_size: job.tile_size,
             samples_per_pixel: job.samples_per_pixel,
+            frame_rate: format!("{}/{}", job.frame_rate_num, job.frame_rate_den),
             price_per_tile: job.price_per_tile,
             budget: job.budget,
             deadline: job.deadline,
@@ -114,10 +117,11 @@ impl fmt::Display for Status {
         writeln!(f, "{:<22} {}", "artist", c.artist)?;
         writeln!(
             f,
-            "{:<22} frames {}-{}, {}x{}, tiles of {}, {} spp",
+            "{:<22} frames {}-{} at {} fps, {}x{}, tiles of {}, {} spp",
             "request",
             c.frame_start,
             c.frame_end,
+            c.frame_rate,
             c.width,
             c.height,
             c.tile_size,

@@ -10,9 +10,12 @@ use tessera_render::{hex, FrameRate, LoadOptions, Scene, TileRequest};
 pub struct RenderArgs {
     /// Scene: .glb, .gltf (files beside it) or .tar bundle.
     pub scene: PathBuf,
-    /// Frame number: the scene is posed at t = (frame − 1) / 24 s (frame 1 is t = 0).
+    /// Frame number: the scene is posed at t = (frame − 1) / fps (frame 1 is t = 0).
     #[arg(long, default_value_t = 1)]
     pub frame: u32,
+    /// Frames per second as NUM/DEN (a job's rate, e.g. 24/1 or 30000/1001).
+    #[arg(long, default_value = "24/1", value_parser = parse_rate)]
+    pub fps: FrameRate,
     #[arg(long)]
     pub width: u32,
     #[arg(long)]
@@ -45,10 +48,18 @@ fn parse_tile(s: &str) -> Result<[u32; 4], String> {
     v.try_into().map_err(|_| "expected X,Y,W,H".to_string())
 }
 
+fn parse_rate(s: &str) -> Result<FrameRate, String> {
+    let (n, d) = s.split_once('/').unwrap_or((s, "1"));
+    match (n.trim().parse::<u32>(), d.trim().parse::<u32>()) {
+        (Ok(num), Ok(den)) if num > 0 && den > 0 => Ok(FrameRate { num, den }),
+        _ => Err("expected NUM/DEN frames per second, e.g. 24/1 or 30000/1001".into()),
+    }
+}
+
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     let opts = LoadOptions {
         camera: args.camera.clone(),
-        ..LoadOptions::at_frame(args.frame, FrameRate::DEFAULT)
+        ..LoadOptions::at_frame(args.frame, args.fps)
     };
     let scene = Scene::from_path_with(&args.scene, &opts)
         .with_context(|| format!("loading {}", args.scene.display()))?;

@@ -66,6 +66,8 @@ struct Lease {
     seed: u64,
     scene_hash: String,
     deadline_ms: i64,
+    /// `[num, den]` frames per second, recorded with the job.
+    frame_rate: [u32; 2],
 }
 
 struct Client {
@@ -233,7 +235,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             c.worked_on(lease.job_id);
         }
         // The scene posed at the lease's frame (loaded once per frame, or once for a static scene).
-        let (scene, key) = scenes.get(&lease.scene_hash, lease.frame, || {
+        let [num, den] = lease.frame_rate;
+        let rate = tessera_render::FrameRate { num, den };
+        let (scene, key) = scenes.get(&lease.scene_hash, lease.frame, rate, || {
             rt.block_on(client.scene(&lease.scene_hash))
         })?;
         // Heartbeat at a third of the remaining lease while rendering.

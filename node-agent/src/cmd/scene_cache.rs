@@ -12,11 +12,12 @@ const BUNDLES: usize = 2;
 /// Posed scenes kept: a node usually works through one or two frames at a time.
 const POSED: usize = 4;
 
-/// Which pose of which scene: `frame` is `None` for a static scene (the same for every frame).
+/// Which pose of which scene: `frame` (at the job's rate) is `None` for a static scene (the
+/// same for every frame).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoseKey {
     pub hash: String,
-    pub frame: Option<u32>,
+    pub frame: Option<(u32, FrameRate)>,
 }
 
 impl PoseKey {
@@ -26,11 +27,15 @@ impl PoseKey {
         let scene = super::run::scene_key(&self.hash);
         match self.frame {
             None => scene,
-            Some(f) => {
+            Some((f, rate)) => {
                 let mut h = blake3::Hasher::new();
                 h.update(b"tessera-pose-v1");
                 h.update(&scene);
                 h.update(&f.to_le_bytes());
+                if rate != FrameRate::DEFAULT {
+                    h.update(&rate.num.to_le_bytes());
+                    h.update(&rate.den.to_le_bytes());
+                }
                 *h.finalize().as_bytes()
             }
         }
@@ -46,18 +51,19 @@ pub struct SceneCache {
 }
 
 impl SceneCache {
-    /// The scene `hash` posed at `frame` (at [`FrameRate::DEFAULT`]) and its renderer key.
+    /// The scene `hash` posed at `frame` of a job at `rate`, and its renderer key.
     /// `fetch` is called for the bundle's bytes only when they are not cached.
     pub fn get(
         &mut self,
         hash: &str,
         frame: u32,
+        rate: FrameRate,
         fetch: impl FnOnce() -> anyhow::Result<Vec<u8>>,
     ) -> anyhow::Result<(&Scene, [u8; 32])> {
         let found = self
             .posed
             .iter()
-            .position(|(k, _)| k.hash == hash && k.frame.is_none_or(|f| f == frame));
+            .position(|(k, _)| k.hash == hash && k.frame.is_none_or(|f| f == (frame, rate)));
         let i = match found {
             Some(i) => i,
             None => {
@@ -72,12 +78,12 @@ impl SceneCache {
                         self.bundles.len() - 1
                     }
                 };
-                let opts = LoadOptions::at_frame(frame, FrameRate::DEFAULT);
+                let opts = LoadOptions::at_frame(frame, rate);
                 let scene = Scene::from_bundle_with(&self.bundles[b].1, &opts)?;
                 self.loads += 1;
                 let key = PoseKey {
                     hash: hash.to_owned(),
-                    frame: scene.is_animated().then_some(frame),
+                    frame: scene.is_animated().then_some((frame, rate)),
                 };
                 if self.posed.len() >= POSED {
                     self.posed.pop_front();
@@ -149,7 +155,7 @@ mod tests {
         let mut keys = Vec::new();
         for frame in [1, 2, 3, 2, 40] {
             let (scene, key) = cache
-                .get("ab", frame, || {
+                .get("ab", frame, FrameRate::DEFAULT, || {
                     fetches += 1;
                     Ok(tessera_render::STANDARD_SCENE_GLB.to_vec())
                 })
@@ -169,7 +175,7 @@ mod tests {
         let fetches = std::cell::Cell::new(0);
         let get = |cache: &mut SceneCache, frame: u32| {
             let (scene, key) = cache
-                .get("cd", frame, || {
+                .get("cd", frame, FrameRate::DEFAULT, || {
                     fetches.set(fetches.get() + 1);
                     Ok(gltf.clone())
                 })

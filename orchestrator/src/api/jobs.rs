@@ -166,6 +166,7 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
         pass: 0.0,
         receipt_sig: None,
         error: None,
+        frame_rate: (job.frame_rate_num, job.frame_rate_den),
     };
     let r = row.clone();
     let per_frame = grid.tiles_per_frame();

@@ -206,6 +206,8 @@ impl TestChain {
             price_per_tile: price,
             budget: price * 16 * frames as u64 * 2,
             deadline: now_ms() / 1000 + 86_400,
+            frame_rate_num: 24,
+            frame_rate_den: 1,
         })
         .await
     }

@@ -29,5 +29,7 @@ pub const MIN_TILE_SIZE: u32 = 16;
 pub const MAX_FRAMES: u32 = 100_000;
 /// Most samples per pixel a job may ask for.
 pub const MAX_SPP: u32 = 1 << 16;
+/// Highest frame rate a job may ask for, in frames per second.
+pub const MAX_FRAME_RATE: u32 = 1_000;
 /// Deepest merkle proof accepted (2^32 leaves).
 pub const MAX_PROOF_LEN: usize = 32;

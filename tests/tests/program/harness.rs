@@ -58,6 +58,8 @@ pub fn small_job(deadline: i64) -> JobParams {
         price_per_tile: 100,
         budget: 2_000,
         deadline,
+        frame_rate_num: 24,
+        frame_rate_den: 1,
     }
 }
 

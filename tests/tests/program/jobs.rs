@@ -178,6 +178,12 @@ async fn create_job_with_invalid_parameters_fails() {
         |p| p.samples_per_pixel = tessera::constants::MAX_SPP + 1,
         |p| p.price_per_tile = 0,
         |p| p.scene_hash = [0; 32],
+        |p| p.frame_rate_num = 0,
+        |p| p.frame_rate_den = 0,
+        |p| {
+            p.frame_rate_num = tessera::constants::MAX_FRAME_RATE + 1;
+            p.frame_rate_den = 1;
+        },
     ];
     for (i, f) in bad.into_iter().enumerate() {
         let mut p = small_job(d);

@@ -41,6 +41,13 @@ async fn create_job_records_the_networks_rules_in_the_job() {
             CLAIM_GRACE
         )
     );
+    // The frame rate the artist paid for is the job's, so nodes and auditors pose the
+    // same instant for each frame.
+    let mut p = small_job(d);
+    (p.frame_rate_num, p.frame_rate_den) = (30_000, 1_001);
+    let ntsc = env.create_job(&artist, p).await.unwrap();
+    let job = env.job(ntsc).await;
+    assert_eq!((job.frame_rate_num, job.frame_rate_den), (30_000, 1_001));
 }
 
 /// The review's exploit: in one transaction the admin makes itself orchestrator with a zero

@@ -23,6 +23,11 @@ pub struct JobParams {
     pub price_per_tile: u64,
     pub budget: u64,
     pub deadline: i64,
+    /// Frames per second as a fraction (24/1, 30000/1001): frame f is the scene at
+    /// (f − 1) · den / num seconds, so every node renders, and an auditor reproduces, the
+    /// instant the artist paid for.
+    pub frame_rate_num: u32,
+    pub frame_rate_den: u32,
 }
 
 impl JobParams {
@@ -62,6 +67,12 @@ impl JobParams {
             TesseraError::InvalidJobParameters
         );
         require!(self.price_per_tile > 0, TesseraError::InvalidJobParameters);
+        require!(
+            self.frame_rate_num > 0
+                && self.frame_rate_den > 0
+                && self.frame_rate_num as u64 <= MAX_FRAME_RATE as u64 * self.frame_rate_den as u64,
+            TesseraError::InvalidJobParameters
+        );
         require!(
             self.scene_hash != [0; 32],
             TesseraError::InvalidJobParameters
@@ -183,6 +194,8 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         challenge_window,
         claim_grace,
         deadline: args.deadline,
+        frame_rate_num: args.frame_rate_num,
+        frame_rate_den: args.frame_rate_den,
         created_at: now,
         state: JobState::Open,
         tile_root: [0; 32],

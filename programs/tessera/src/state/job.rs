@@ -46,6 +46,9 @@ pub struct Job {
     pub claim_grace: i64,
     /// Unix time by which a receipt must be posted.
     pub deadline: i64,
+    /// Frames per second as a fraction, fixed at creation (see `JobParams`).
+    pub frame_rate_num: u32,
+    pub frame_rate_den: u32,
     pub created_at: i64,
     pub state: JobState,
     /// Receipt: merkle root over every tile leaf.

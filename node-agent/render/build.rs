@@ -28,6 +28,7 @@ const SCENE_UNIFORM: &str = "// Small-scene variant (build.rs): every scene arra
 @group(0) @binding(14) var<uniform> shade_extra: array<vec4<f32>, 4096>;
 @group(0) @binding(4) var<uniform> materials: array<Material, 512>;
 @group(0) @binding(7) var<uniform> lights: array<Light, 512>;
+@group(0) @binding(15) var<storage, read> attrs: array<Attr>;
 fn node_at(i: u32) -> vec4<u32> { return nodes[i]; }
 fn tri_at(i: u32) -> Tri { return Tri(tri_v0[i], tri_e1[i], tri_e2[i]); }
 fn shade_at(i: u32) -> Shade { return Shade(shade_n0[i], shade_n1[i], shade_n2[i], shade_extra[i]); }

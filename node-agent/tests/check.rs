@@ -180,8 +180,7 @@ fn check_fails_with_every_problem_of_a_broken_scene() {
     let (mut doc, bin) = animated_scene();
     doc["extensionsUsed"] = json!(["KHR_lights_punctual", "KHR_draco_mesh_compression"]);
     doc["extensionsRequired"] = json!(["KHR_draco_mesh_compression"]);
-    doc["materials"] = json!([{"alphaMode": "BLEND"}]);
-    doc["meshes"][0]["primitives"][0]["material"] = json!(0);
+    doc["meshes"][0]["primitives"][0]["mode"] = json!(1); // lines
     std::fs::write(&path, glb(&doc, &bin)).unwrap();
     let (out, r) = check(&path, &[]);
     assert!(
@@ -200,7 +199,7 @@ fn check_fails_with_every_problem_of_a_broken_scene() {
         .as_str()
         .unwrap()
         .contains("without Draco"));
-    assert!(problems[1]["detail"].as_str().unwrap().contains("Blend"));
+    assert!(problems[1]["detail"].as_str().unwrap().contains("Lines"));
     assert_eq!(
         r["extensions"],
         json!([{"name": "KHR_draco_mesh_compression", "status": "refused"}])

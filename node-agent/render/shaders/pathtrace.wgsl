@@ -26,8 +26,13 @@ struct Globals {
 }
 struct Tri { v0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32> }
 struct Shade { n0: vec4<f32>, n1: vec4<f32>, n2: vec4<f32>, extra: vec4<f32> }
-struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32> }
-struct Texture { info: vec4<u32> }
+// ext: normal texture index (−1 none), normal scale, alpha mode (0 opaque, 1 mask, 2 blend), cutoff.
+struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32>, ext: vec4<f32> }
+// info: texel offset, width, height, wrap modes; u_row/v_row: UV transform rows, u_row.w = UV set.
+struct Texture { info: vec4<u32>, u_row: vec4<f32>, v_row: vec4<f32> }
+// Per-vertex attributes of a triangle (src/scene/mod.rs `GpuAttrs`): tangents (w = bitangent
+// sign), linear RGBA vertex colours, TEXCOORD_1 (uva = vertices 0 and 1, uvb.xy = vertex 2).
+struct Attr { t0: vec4<f32>, t1: vec4<f32>, t2: vec4<f32>, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, uva: vec4<f32>, uvb: vec4<f32> }
 struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>, cone: vec4<f32> }
 
 // A uniform buffer: read at the same offset by every invocation, a scalar load on CPU drivers.
@@ -44,6 +49,9 @@ fn tri_at(i: u32) -> Tri { return tris[i]; }
 fn shade_at(i: u32) -> Shade { return shades[i]; }
 fn material_at(i: u32) -> Material { return materials[i]; }
 fn light_at(i: u32) -> Light { return lights[i]; }
+// Per-vertex attribute records, indexed by a triangle's e1.w bits − 1 (0: no record). The last
+// binding of each variant (src/render/layout.rs `attrs`).
+@group(0) @binding(10) var<storage, read> attrs: array<Attr>;
 // SCENE_ARRAYS_END
 @group(0) @binding(5) var<storage, read> textures: array<Texture>;
 @group(0) @binding(6) var<storage, read> texels: array<u32>;
@@ -51,7 +59,7 @@ fn light_at(i: u32) -> Light { return lights[i]; }
 @group(0) @binding(9) var<storage, read_write> accum: array<vec4<f32>>;
 
 // build.rs also compiles this file with these set to false, for scenes without textures (every
-// texture index is then −1) or without punctual lights (every light is an emissive triangle):
+// texture index is then −1), attribute records and alpha-tested materials, or without punctual lights (every light is an emissive triangle):
 // the same result, without paying for masked-off code on CPU drivers.
 const HAS_TEXTURES: bool = true;
 const HAS_PUNCTUAL: bool = true;
@@ -61,6 +69,9 @@ const BIG: f32 = 1e30;
 const LIGHT_TRIANGLE: u32 = 0u;
 const LIGHT_POINT: u32 = 1u;
 const LIGHT_SPOT: u32 = 2u;
+// A triangle's material bits (v0.w): the index, and this bit when the material is MASK or BLEND.
+const ALPHA_BIT: u32 = 0x80000000u;
+const MATERIAL_MASK: u32 = 0x7fffffffu;
 
 // ---------------- random numbers (PCG) ----------------
 var<private> rng: u32;
@@ -68,6 +79,9 @@ var<private> rng: u32;
 // every loop of an invocation after 65 535 iterations per dispatch. The host sees it as a
 // negative accumulator w and renders again with fewer samples per dispatch.
 var<private> cut: bool;
+// Seeds the BLEND coin flips of the ray being traced (per pixel, sample, bounce, ray kind), so
+// that stochastic transparency is as deterministic as the rest of a pixel's randomness.
+var<private> alpha_key: u32;
 
 fn pcg_hash(v: u32) -> u32 {
     let s = v * 747796405u + 2891336453u;
@@ -175,7 +189,12 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             let q = cross(s, e1);
             let v = dot(d, q) * inv_det;
             let t = dot(e2, q) * inv_det;
-            if (abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0 && t < hit.t) {
+            var take = abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0 && t < hit.t;
+            // Alpha: a MASK/BLEND triangle lets the ray through where it is transparent.
+            if (HAS_TEXTURES && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
+                take = !see_through(i, tr, u, v);
+            }
+            if (take) {
                 hit = Hit(t, i, u, v);
                 if (any_hit) { return hit; }
             }
@@ -217,10 +236,14 @@ fn texel(info: vec4<u32>, x: i32, y: i32, srgb: bool) -> vec4<f32> {
     return c;
 }
 
-// Bilinear lookup; uv (0,0) is the top-left of the image, as in glTF.
-fn sample_tex(index: i32, uv: vec2<f32>, srgb: bool) -> vec4<f32> {
+// Bilinear lookup at the texture's UV set (uv0 or uv1) after its KHR_texture_transform;
+// uv (0,0) is the top-left of the image, as in glTF.
+fn sample_tex(index: i32, uv0: vec2<f32>, uv1: vec2<f32>, srgb: bool) -> vec4<f32> {
     if (index < 0) { return vec4<f32>(1.0); }
-    let info = textures[index].info;
+    let tx = textures[index];
+    let st = vec3<f32>(select(uv0, uv1, tx.u_row.w > 0.5), 1.0);
+    let uv = vec2<f32>(dot(tx.u_row.xyz, st), dot(tx.v_row.xyz, st));
+    let info = tx.info;
     let p = clamp(uv * vec2<f32>(f32(info.y), f32(info.z)) - 0.5, vec2<f32>(-1e7), vec2<f32>(1e7));
     let f = floor(p);
     let t = p - f;
@@ -229,6 +252,53 @@ fn sample_tex(index: i32, uv: vec2<f32>, srgb: bool) -> vec4<f32> {
     let a = mix(texel(info, x, y, srgb), texel(info, x + 1, y, srgb), t.x);
     let b = mix(texel(info, x, y + 1, srgb), texel(info, x + 1, y + 1, srgb), t.x);
     return mix(a, b, t.y);
+}
+
+// A triangle's second UV set at barycentrics (u, v) (0 without an attribute record).
+fn hit_uv1(tr: Tri, u: f32, v: f32) -> vec2<f32> {
+    let ai = bitcast<u32>(tr.e1.w);
+    if (ai == 0u) { return vec2<f32>(0.0); }
+    let a0 = attrs[ai - 1u].uva;
+    let a1 = attrs[ai - 1u].uvb;
+    return a0.xy * (1.0 - u - v) + a0.zw * u + a1.xy * v;
+}
+
+fn hit_uv0(sh: Shade, u: f32, v: f32) -> vec2<f32> {
+    return vec2<f32>(sh.n0.w, sh.n1.w) * (1.0 - u - v) + vec2<f32>(sh.n2.w, sh.extra.x) * u + sh.extra.yz * v;
+}
+
+// Whether a ray passes through triangle i (material MASK or BLEND) at barycentrics (u, v):
+// alpha = base colour alpha × vertex colour alpha × base texture alpha; MASK is transparent below
+// its cutoff, BLEND with probability 1 − alpha (a hash of `alpha_key` and the triangle).
+fn see_through(i: u32, tr: Tri, u: f32, v: f32) -> bool {
+    let m = material_at(bitcast<u32>(tr.v0.w) & MATERIAL_MASK);
+    var a = m.base.w;
+    let ai = bitcast<u32>(tr.e1.w);
+    if (ai > 0u) {
+        let k = ai - 1u;
+        a = a * (attrs[k].c0.w * (1.0 - u - v) + attrs[k].c1.w * u + attrs[k].c2.w * v);
+    }
+    if (m.tex.x >= 0) {
+        a = a * sample_tex(m.tex.x, hit_uv0(shade_at(i), u, v), hit_uv1(tr, u, v), false).w;
+    }
+    if (m.ext.z < 1.5) { return a < m.ext.w; }
+    let r = f32(pcg_hash(alpha_key ^ pcg_hash(i)) >> 8u) * (1.0 / 16777216.0);
+    return r >= a;
+}
+
+// The normal n tilted by a tangent-space normal-map texel c (glTF: +X along the tangent, +Y
+// along the bitangent cross(n, t) × sign, each of x, y scaled by `scale`).
+fn perturb_normal(n: vec3<f32>, t4: vec4<f32>, c: vec3<f32>, scale: f32) -> vec3<f32> {
+    let tn = vec3<f32>((c.xy * 2.0 - 1.0) * scale, c.z * 2.0 - 1.0);
+    let tp = t4.xyz - n * dot(n, t4.xyz);
+    let tl = length(tp);
+    if (tl < 1e-6) { return n; }
+    let t = tp / tl;
+    let b = cross(n, t) * select(1.0, -1.0, t4.w < 0.0);
+    let p = t * tn.x + b * tn.y + n * tn.z;
+    let pl = length(p);
+    if (pl < 1e-6) { return n; }
+    return p / pl;
 }
 
 // Equirectangular environment, Blender's world orientation (glTF +Y up).
@@ -346,15 +416,11 @@ fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
 }
 
 // ---------------- lights ----------------
-fn tri_emission(tri_index: u32, m: Material, u: f32, v: f32) -> vec3<f32> {
+fn tri_emission(tri_index: u32, tr: Tri, m: Material, u: f32, v: f32) -> vec3<f32> {
     var e = m.emissive.xyz;
     if (HAS_TEXTURES && m.tex.z >= 0) {
         let sh = shade_at(tri_index);
-        let uv0 = vec2<f32>(sh.n0.w, sh.n1.w);
-        let uv1 = vec2<f32>(sh.n2.w, sh.extra.x);
-        let uv2 = sh.extra.yz;
-        let uv = uv0 * (1.0 - u - v) + uv1 * u + uv2 * v;
-        e = e * sample_tex(m.tex.z, uv, true).xyz;
+        e = e * sample_tex(m.tex.z, hit_uv0(sh, u, v), hit_uv1(tr, u, v), true).xyz;
     }
     return e;
 }
@@ -405,7 +471,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
         let dist = sqrt(dist2);
         let wi = to / dist;
         var cos_l = -dot(wi, nl);
-        let m = material_at(bitcast<u32>(tr.v0.w));
+        let m = material_at(bitcast<u32>(tr.v0.w) & MATERIAL_MASK);
         if (m.emissive.w > 0.5) { cos_l = abs(cos_l); }
         if (cos_l <= 1e-6) { return vec3<f32>(0.0); }
         let ev = eval_brdf(s, wo, wi);
@@ -413,7 +479,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
         let pdf_l = pick * dist2 / (cos_l * 0.5 * area2);
         if (!unoccluded(o, wi, dist * (1.0 - 1e-3))) { return vec3<f32>(0.0); }
         let w = select(1.0, pdf_l * pdf_l / (pdf_l * pdf_l + ev.pdf * ev.pdf), mis);
-        return ev.f_cos * tri_emission(ti, m, bu, bv) * (w / pdf_l);
+        return ev.f_cos * tri_emission(ti, tr, m, bu, bv) * (w / pdf_l);
     }
     if (!HAS_PUNCTUAL) { return vec3<f32>(0.0); }
     var wi: vec3<f32>;
@@ -471,12 +537,14 @@ struct Path {
     l: vec3<f32>,
     last_pdf: f32,
     depth: u32,
+    key: u32, // the sample's hash of (pixel, sample, seed): seeds `rng` and `alpha_key`
 }
 
 fn start_path(px: u32, py: u32, sample: u32) -> Path {
-    rng = pcg_hash(px ^ pcg_hash(py ^ pcg_hash(sample ^ pcg_hash(params.seed.x ^ pcg_hash(params.seed.y)))));
+    let key = pcg_hash(px ^ pcg_hash(py ^ pcg_hash(sample ^ pcg_hash(params.seed.x ^ pcg_hash(params.seed.y)))));
+    rng = key;
     let ray = camera_ray(px, py);
-    return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u);
+    return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u, key);
 }
 
 // Extends the path by one vertex. Returns true when the path has ended (its radiance is `l`).
@@ -490,6 +558,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
     var l = (*path).l;
     let last_pdf = (*path).last_pdf;
     {
+        if (HAS_TEXTURES) { alpha_key = pcg_hash((*path).key + 2u * depth); }
         let h = trace(o, d, BIG, false);
         if (h.tri == NO_HIT) {
             (*path).l = l + throughput * environment(d);
@@ -497,21 +566,37 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         }
         let tr = tri_at(h.tri);
         let sh = shade_at(h.tri);
-        let m = material_at(bitcast<u32>(tr.v0.w));
+        let m = material_at(bitcast<u32>(tr.v0.w) & MATERIAL_MASK);
         let c = cross(tr.e1.xyz, tr.e2.xyz);
         let area2 = length(c);
         var ng = c / max(area2, 1e-30);
         let bw = 1.0 - h.u - h.v;
         var n = normalize(sh.n0.xyz * bw + sh.n1.xyz * h.u + sh.n2.xyz * h.v);
+        let uv = vec2<f32>(sh.n0.w, sh.n1.w) * bw + vec2<f32>(sh.n2.w, sh.extra.x) * h.u + sh.extra.yz * h.v;
+        // Attribute record: the second UV set, vertex colours, and the normal map's tangents.
+        var uv1 = vec2<f32>(0.0);
+        var vcol = vec4<f32>(1.0);
+        if (HAS_TEXTURES) {
+            let ai = bitcast<u32>(tr.e1.w);
+            if (ai > 0u) {
+                let k = ai - 1u;
+                uv1 = hit_uv1(tr, h.u, h.v);
+                vcol = attrs[k].c0 * bw + attrs[k].c1 * h.u + attrs[k].c2 * h.v;
+                if (m.ext.x >= 0.0) {
+                    let t4 = attrs[k].t0 * bw + attrs[k].t1 * h.u + attrs[k].t2 * h.v;
+                    let tn = sample_tex(i32(m.ext.x), uv, uv1, false).xyz;
+                    n = perturb_normal(n, t4, tn, m.ext.y);
+                }
+            }
+        }
         let front = dot(ng, d) < 0.0;
         if (!front) { ng = -ng; n = -n; }
         if (dot(n, ng) <= 0.0) { n = ng; }
-        let uv = vec2<f32>(sh.n0.w, sh.n1.w) * bw + vec2<f32>(sh.n2.w, sh.extra.x) * h.u + sh.extra.yz * h.v;
 
         // Emission (MIS against the light sample taken at the previous vertex).
         if (front || m.emissive.w > 0.5) {
             var e = m.emissive.xyz;
-            if (HAS_TEXTURES && m.tex.z >= 0) { e = e * sample_tex(m.tex.z, uv, true).xyz; }
+            if (HAS_TEXTURES && m.tex.z >= 0) { e = e * sample_tex(m.tex.z, uv, uv1, true).xyz; }
             if (max(e.x, max(e.y, e.z)) > 0.0) {
                 var w = 1.0;
                 if (depth > 0u && have_lights) {
@@ -524,11 +609,12 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         }
         // Material.
         var base = m.base.xyz;
-        if (HAS_TEXTURES && m.tex.x >= 0) { base = base * sample_tex(m.tex.x, uv, true).xyz; }
+        if (HAS_TEXTURES) { base = base * vcol.xyz; }
+        if (HAS_TEXTURES && m.tex.x >= 0) { base = base * sample_tex(m.tex.x, uv, uv1, true).xyz; }
         var metallic = m.pbr.x;
         var rough = m.pbr.y;
         if (HAS_TEXTURES && m.tex.y >= 0) {
-            let mr = sample_tex(m.tex.y, uv, false);
+            let mr = sample_tex(m.tex.y, uv, uv1, false);
             rough = rough * mr.y;
             metallic = metallic * mr.z;
         }
@@ -557,6 +643,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         }
 
         if (have_lights) {
+            if (HAS_TEXTURES) { alpha_key = pcg_hash((*path).key + 2u * depth + 1u); }
             l = l + throughput * next_event(s, wo, depth < max_bounces);
         }
         (*path).l = l;

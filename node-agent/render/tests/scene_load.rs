@@ -197,9 +197,9 @@ fn huge_texture_is_rejected_before_decoding() {
 #[test]
 fn unsupported_features_are_reported() {
     let mut b = textured();
-    b.extensions.push("KHR_texture_transform");
+    b.extensions.push("KHR_materials_clearcoat");
     let e = expect_err(&b.glb(), "extension");
-    assert!(e.to_string().contains("KHR_texture_transform"), "{e}");
+    assert!(e.to_string().contains("KHR_materials_clearcoat"), "{e}");
 
     let mut b = textured();
     b.meshes[0]["primitives"][0]["mode"] = json!(1); // lines
@@ -209,9 +209,9 @@ fn unsupported_features_are_reported() {
     ));
 
     let mut b = textured();
-    b.materials[0]["alphaMode"] = json!("BLEND");
+    b.materials[0]["pbrMetallicRoughness"]["baseColorTexture"]["texCoord"] = json!(2);
     assert!(matches!(
-        expect_err(&b.glb(), "blend"),
+        expect_err(&b.glb(), "TEXCOORD_2"),
         SceneError::Unsupported(_)
     ));
 }
@@ -221,7 +221,7 @@ fn every_unsupported_feature_is_reported_at_once() {
     let mut b = textured();
     b.extensions.push("KHR_draco_mesh_compression");
     b.extensions.push("EXT_texture_webp");
-    b.materials[0]["alphaMode"] = json!("BLEND");
+    b.materials[0]["pbrMetallicRoughness"]["baseColorTexture"]["texCoord"] = json!(2);
     b.meshes[0]["primitives"][0]["mode"] = json!(1); // lines
     let mut j = b.json(None);
     j["extensionsRequired"] = json!(["KHR_draco_mesh_compression"]);
@@ -243,7 +243,7 @@ fn every_unsupported_feature_is_reported_at_once() {
         "extension KHR_draco_mesh_compression: required but not supported (export without Draco compression",
         "extension EXT_texture_webp: not supported (export textures as PNG/JPEG",
         "mesh 0 primitive 0: mode Lines",
-        "material 0: alpha mode Blend",
+        "material 0: TEXCOORD_2 (only TEXCOORD_0 and TEXCOORD_1)",
     ] {
         assert!(lines.iter().any(|l| l.contains(want)), "{want:?} missing in\n{text}");
     }

@@ -5,6 +5,7 @@ use crate::scene::Scene;
 use crate::scene::{GpuLight, GpuMaterial};
 use crate::vulkan::{Buffer, Commands, ComputePipeline, DescriptorSet, Device, MemoryLocation};
 use ash::vk;
+use bytemuck::Zeroable;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -40,7 +41,17 @@ impl GpuScene {
             &scene.texels
         };
         let env = scene.env_texels();
-        let zero_tex = [crate::scene::GpuTexture { info: [0; 4] }];
+        let zero_tex = [crate::scene::GpuTexture {
+            info: [0; 4],
+            u_row: [0.0; 4],
+            v_row: [0.0; 4],
+        }];
+        let zero_attrs = [crate::scene::GpuAttrs::zeroed()];
+        let attrs: &[crate::scene::GpuAttrs] = if scene.attrs.is_empty() {
+            &zero_attrs
+        } else {
+            &scene.attrs
+        };
         let textures: &[crate::scene::GpuTexture] = if scene.textures.is_empty() {
             &zero_tex
         } else {
@@ -59,14 +70,18 @@ impl GpuScene {
             &scene.lights
         };
         use super::layout as b;
-        // The shader's uniform arrays of Material and Light have an 80-byte stride.
-        const _: () = assert!(size_of::<GpuMaterial>() == 80 && size_of::<GpuLight>() == 80);
+        // The shader's uniform arrays of Material and Light have 96- and 80-byte strides.
+        const _: () = assert!(size_of::<GpuMaterial>() == 96 && size_of::<GpuLight>() == 80);
         // Borrowed where the arrays go up as they are (large scenes): no second copy before staging.
         let mut data: Vec<(u32, Cow<[u8]>)> = vec![
             (b::GLOBALS, Cow::Borrowed(bytemuck::cast_slice(&globals))),
             (b::TEXTURES, Cow::Borrowed(bytemuck::cast_slice(textures))),
             (b::TEXELS, Cow::Borrowed(bytemuck::cast_slice(texels))),
             (b::ENV_TEXELS, Cow::Borrowed(bytemuck::cast_slice(&env))),
+            (
+                b::attrs(small_scene),
+                Cow::Borrowed(bytemuck::cast_slice(attrs)),
+            ),
         ];
         if small_scene {
             // The shader declares whole arrays: bind all of each, zero-padded to `len` bytes.

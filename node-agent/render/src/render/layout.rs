@@ -26,19 +26,26 @@ pub const SHADE_N1: u32 = 12;
 pub const SHADE_N2: u32 = 13;
 pub const SHADE_EXTRA: u32 = 14;
 
-/// Entries of a small-scene uniform array of vec4 (64 KiB): nodes, triangles, shading records.
-pub const UNIFORM_ENTRIES: usize = 4096;
-/// Materials and lights (80 bytes each) in the small-scene variant.
-pub const UNIFORM_RECORDS: usize = 512;
-const UNIFORM_BUFFERS: u32 = 11;
-
-/// Number of bindings of a variant's descriptor set.
-pub fn bindings(small_scene: bool) -> u32 {
+/// Per-vertex attribute records (tangents, colours, TEXCOORD_1), a storage buffer in every
+/// variant: the last binding, after the small-scene variant's uniform buffers (with a uniform
+/// buffer at binding 15, lavapipe 22.3 rendered every ray as a miss).
+pub fn attrs(small_scene: bool) -> u32 {
     if small_scene {
         SHADE_EXTRA + 1
     } else {
         ACCUM + 1
     }
+}
+
+/// Entries of a small-scene uniform array of vec4 (64 KiB): nodes, triangles, shading records.
+pub const UNIFORM_ENTRIES: usize = 4096;
+/// Materials (96 bytes each) and lights (80 bytes each) in the small-scene variant.
+pub const UNIFORM_RECORDS: usize = 512;
+const UNIFORM_BUFFERS: u32 = 11;
+
+/// Number of bindings of a variant's descriptor set.
+pub fn bindings(small_scene: bool) -> u32 {
+    attrs(small_scene) + 1
 }
 
 /// Bit b set: binding b is a uniform buffer.
@@ -84,5 +91,9 @@ mod tests {
         assert_eq!(uniform_mask(false), 1);
         assert!(uniform_mask(true) < 1 << bindings(true));
         assert_eq!(uniform_mask(true) & (1 << ACCUM), 0);
+        for small in [false, true] {
+            assert_eq!(uniform_mask(small) & (1 << attrs(small)), 0);
+            assert_eq!(attrs(small) + 1, bindings(small));
+        }
     }
 }

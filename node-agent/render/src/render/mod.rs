@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub use output::TileImage;
 
 /// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`, by variant: bit 0 = without
-/// texture lookups, bit 1 = without punctual lights (code a scene cannot use, compiled out),
+/// texture lookups, vertex attribute records and alpha tests, bit 1 = without punctual lights (code a scene cannot use, compiled out),
 /// bit 2 = small scene, its arrays in uniform buffers (see [`layout`]; faster on CPU drivers).
 const PATHTRACE_SPV: [&[u8]; 8] = [
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v0.spv")),
@@ -184,7 +184,7 @@ impl Renderer {
                     self.scenes.remove(0);
                 }
                 let small = layout::fits_small_scene(scene, &self.device.limits);
-                let variant = usize::from(scene.textures.is_empty())
+                let variant = usize::from(!scene.needs_texture_path())
                     | usize::from(!scene.has_punctual_lights()) << 1
                     | if small { VARIANT_SMALL_SCENE } else { 0 };
                 let pipeline = match &mut self.pipelines[variant] {

@@ -167,9 +167,12 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         let i = i as usize;
         let [a, b, c] = geo.tris[i];
         let (e1, e2) = (math::sub(b, a), math::sub(c, a));
+        let material = geo.material[i];
+        let alpha = materials[material as usize].ext[2] != ALPHA_OPAQUE;
+        let bits = material | if alpha { ALPHA_BIT } else { 0 };
         tris.push(GpuTri {
-            v0: [a[0], a[1], a[2], f32::from_bits(geo.material[i])],
-            e1: [e1[0], e1[1], e1[2], 0.0],
+            v0: [a[0], a[1], a[2], f32::from_bits(bits)],
+            e1: [e1[0], e1[1], e1[2], f32::from_bits(geo.attr_of[i])],
             e2: [e2[0], e2[1], e2[2], 0.0],
         });
         let n = geo.normals[i];
@@ -187,7 +190,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     let mut power: Vec<f32> = Vec::new();
     let mut all_lights = Vec::new();
     for (k, t) in tris.iter().enumerate() {
-        let m = &materials[t.v0[3].to_bits() as usize];
+        let m = &materials[(t.v0[3].to_bits() & !ALPHA_BIT) as usize];
         let e = [m.emissive[0], m.emissive[1], m.emissive[2]];
         if e.iter().all(|v| *v <= 0.0) {
             continue;
@@ -257,6 +260,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     Ok(Scene {
         tris,
         shade,
+        attrs: geo.attrs,
         nodes,
         materials,
         textures: gpu_textures,
@@ -348,6 +352,9 @@ struct Geometry {
     normals: Vec<[V3; 3]>,
     uvs: Vec<[[f32; 2]; 3]>,
     material: Vec<u32>,
+    /// Per triangle: 1 + index into `attrs`, 0 for none.
+    attr_of: Vec<u32>,
+    attrs: Vec<GpuAttrs>,
 }
 
 struct Loader<'a> {
@@ -357,8 +364,8 @@ struct Loader<'a> {
     warnings: Vec<String>,
     /// image index → (texel offset, width, height)
     images: HashMap<usize, (u32, u32, u32)>,
-    /// texture index → GPU texture index
-    textures: HashMap<usize, i32>,
+    /// (texture index, UV transform rows as bits) → GPU texture index
+    textures: HashMap<TexKey, i32>,
     gpu_textures: Vec<GpuTexture>,
     texels: Vec<u32>,
     default_material: usize,
@@ -498,6 +505,44 @@ fn read_joints(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<[u16; 4]
             })
         })
         .collect())
+}
+
+/// A primitive's triangles for MikkTSpace: one tangent per corner, in index order.
+struct Mikk<'g> {
+    positions: &'g [V3],
+    normals: Option<&'g [V3]>,
+    uvs: Option<&'g [[f32; 2]]>,
+    indices: &'g [u32],
+    out: Vec<[f32; 4]>,
+}
+
+impl mikktspace::Geometry for Mikk<'_> {
+    fn num_faces(&self) -> usize {
+        self.indices.len() / 3
+    }
+    fn num_vertices_of_face(&self, _face: usize) -> usize {
+        3
+    }
+    fn position(&self, face: usize, vert: usize) -> [f32; 3] {
+        self.positions[self.indices[3 * face + vert] as usize]
+    }
+    fn normal(&self, face: usize, vert: usize) -> [f32; 3] {
+        match self.normals {
+            Some(n) => n[self.indices[3 * face + vert] as usize],
+            None => {
+                let p = |k: usize| self.position(face, k);
+                math::normalize(math::cross(math::sub(p(1), p(0)), math::sub(p(2), p(0))))
+                    .unwrap_or([0.0, 1.0, 0.0])
+            }
+        }
+    }
+    fn tex_coord(&self, face: usize, vert: usize) -> [f32; 2] {
+        self.uvs
+            .map_or([0.0; 2], |u| u[self.indices[3 * face + vert] as usize])
+    }
+    fn set_tangent_encoded(&mut self, tangent: [f32; 4], face: usize, vert: usize) {
+        self.out[3 * face + vert] = tangent;
+    }
 }
 
 impl Loader<'_> {
@@ -650,7 +695,11 @@ impl Loader<'_> {
             Some(a) => Some(read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, false)?),
             None => None,
         };
-        // Morph targets: POSITION and NORMAL deltas times the weights (TANGENT is not used).
+        let mut tangents = match prim.get(&gltf::Semantic::Tangents) {
+            Some(a) => Some(read_f32s::<4>(&self.buffers, &a, Dimensions::Vec4, false)?),
+            None => None,
+        };
+        // Morph targets: POSITION, NORMAL and TANGENT deltas times the weights.
         let n_vertices = positions.len();
         for (i, target) in prim.morph_targets().enumerate() {
             let w = weights.get(i).copied().unwrap_or(0.0);
@@ -680,20 +729,60 @@ impl Loader<'_> {
                     }
                 }
             }
+            if let Some(d) = deltas(target.tangents())? {
+                if let Some(ts) = tangents.as_mut() {
+                    for (t, d) in ts.iter_mut().zip(&d) {
+                        let v = math::add([t[0], t[1], t[2]], math::scale(*d, w));
+                        *t = [v[0], v[1], v[2], t[3]];
+                    }
+                }
+            }
         }
         let uvs = match prim.get(&gltf::Semantic::TexCoords(0)) {
             Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
             None => None,
         };
-        if uvs
+        let uvs1 = match prim.get(&gltf::Semantic::TexCoords(1)) {
+            Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
+            None => None,
+        };
+        for (name, set) in [("TEXCOORD_0", &uvs), ("TEXCOORD_1", &uvs1)] {
+            if set
+                .as_ref()
+                .is_some_and(|u| u.iter().flatten().any(|c| !c.is_finite()))
+            {
+                return Err(SceneError::data(&what, format!("non-finite {name}")));
+            }
+        }
+        // COLOR_0: RGB or RGBA, float or normalised unsigned byte/short, linear.
+        let colors: Option<Vec<[f32; 4]>> = match prim.get(&gltf::Semantic::Colors(0)) {
+            Some(a) if a.dimensions() == Dimensions::Vec3 => Some(
+                read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, true)?
+                    .into_iter()
+                    .map(|c| [c[0], c[1], c[2], 1.0])
+                    .collect(),
+            ),
+            Some(a) => Some(read_f32s::<4>(&self.buffers, &a, Dimensions::Vec4, true)?),
+            None => None,
+        };
+        if colors
             .as_ref()
-            .is_some_and(|u| u.iter().flatten().any(|c| !c.is_finite()))
+            .is_some_and(|c| c.iter().flatten().any(|v| !v.is_finite()))
         {
-            return Err(SceneError::data(&what, "non-finite TEXCOORD_0"));
+            return Err(SceneError::data(&what, "non-finite COLOR_0"));
+        }
+        if tangents
+            .as_ref()
+            .is_some_and(|t| t.iter().flatten().any(|v| !v.is_finite()))
+        {
+            return Err(SceneError::data(&what, "non-finite TANGENT"));
         }
         for (name, len) in [
             ("NORMAL", normals.as_ref().map(Vec::len)),
+            ("TANGENT", tangents.as_ref().map(Vec::len)),
             ("TEXCOORD_0", uvs.as_ref().map(Vec::len)),
+            ("TEXCOORD_1", uvs1.as_ref().map(Vec::len)),
+            ("COLOR_0", colors.as_ref().map(Vec::len)),
         ] {
             if len.is_some_and(|l| l != positions.len()) {
                 return Err(SceneError::data(
@@ -725,6 +814,38 @@ impl Loader<'_> {
                 format!("index {bad} out of range ({} vertices)", positions.len()),
             ));
         }
+        // Tangents for a normal map: the file's, else MikkTSpace's (per corner, in index order)
+        // from the normal texture's UV set, in the mesh's own space.
+        let normal_set = prim
+            .material()
+            .normal_texture()
+            .map(|n| TexUse::normal(n).set);
+        let corner_tangents: Option<Vec<[f32; 4]>> = match (normal_set, &tangents) {
+            (None, _) => None,
+            (Some(_), Some(t)) => Some(indices.iter().map(|&i| t[i as usize]).collect()),
+            (Some(set), None) => {
+                let uv = match set {
+                    0 => uvs.as_deref(),
+                    1 => uvs1.as_deref(),
+                    _ => None,
+                };
+                let mut g = Mikk {
+                    positions: &positions,
+                    normals: normals.as_deref(),
+                    uvs: uv,
+                    indices: &indices,
+                    out: vec![[0.0; 4]; indices.len()],
+                };
+                if uv.is_none() || !mikktspace::generate_tangents(&mut g) {
+                    self.warnings.push(format!(
+                        "{what}: no tangents could be generated for its normal map (no TEXCOORD_{set}?): the map is not applied"
+                    ));
+                    g.out.fill([0.0; 4]);
+                }
+                Some(g.out)
+            }
+        };
+        let has_attrs = corner_tangents.is_some() || colors.is_some() || uvs1.is_some();
         // Per-vertex matrices for a skinned primitive (None: every vertex by `world`).
         let (world, skin) = match place {
             Place::Rigid(world) => (*world, None),
@@ -766,8 +887,9 @@ impl Loader<'_> {
         // Primitives without a material use the default material, appended after the document's.
         let material = prim.material().index().unwrap_or(self.default_material) as u32;
         geo.tris.reserve(n_tris);
-        for t in indices.chunks_exact(3) {
+        for (f, t) in indices.chunks_exact(3).enumerate() {
             let mut id = [t[0] as usize, t[1] as usize, t[2] as usize];
+            let mut corner = [3 * f, 3 * f + 1, 3 * f + 2];
             // A mirroring matrix reverses the winding; skinned triangles go by their first vertex.
             let flip = match &skin {
                 None => flip_world,
@@ -775,6 +897,7 @@ impl Loader<'_> {
             };
             if flip {
                 id.swap(1, 2);
+                corner.swap(1, 2);
             }
             let p = [wp[id[0]], wp[id[1]], wp[id[2]]];
             let face = math::normalize(math::cross(math::sub(p[1], p[0]), math::sub(p[2], p[0])))
@@ -799,6 +922,43 @@ impl Loader<'_> {
             geo.normals.push(n);
             geo.uvs.push(uv);
             geo.material.push(material);
+            if !has_attrs {
+                geo.attr_of.push(0);
+                continue;
+            }
+            let mut a = GpuAttrs {
+                tangent: [[0.0; 4]; 3],
+                color: [[1.0; 4]; 3],
+                uv1: [[0.0; 4]; 2],
+            };
+            for k in 0..3 {
+                if let Some(ts) = &corner_tangents {
+                    // Tangents follow the surface (the vertex's matrix, not its inverse
+                    // transpose); a mirroring matrix flips the bitangent's sign.
+                    let m = match &skin {
+                        Some(m) => &m[id[k]],
+                        None => &world,
+                    };
+                    let t = ts[corner[k]];
+                    let sign = if (t[3] < 0.0) != (math::det3(m) < 0.0) {
+                        -1.0
+                    } else {
+                        1.0
+                    };
+                    if let Some(d) = math::normalize(math::transform_dir(m, [t[0], t[1], t[2]])) {
+                        a.tangent[k] = [d[0], d[1], d[2], sign];
+                    }
+                }
+                if let Some(c) = &colors {
+                    a.color[k] = c[id[k]];
+                }
+            }
+            if let Some(u) = &uvs1 {
+                let (u0, u1, u2) = (u[id[0]], u[id[1]], u[id[2]]);
+                a.uv1 = [[u0[0], u0[1], u1[0], u1[1]], [u2[0], u2[1], 0.0, 0.0]];
+            }
+            geo.attrs.push(a);
+            geo.attr_of.push(geo.attrs.len() as u32);
         }
         Ok(())
     }
@@ -961,24 +1121,32 @@ impl Loader<'_> {
             m.index().unwrap_or(0),
             m.name().unwrap_or("")
         );
-        if m.alpha_mode() != gltf::material::AlphaMode::Opaque {
-            return Err(SceneError::unsupported(
-                what,
-                format!("alpha mode {:?} (use Opaque)", m.alpha_mode()),
-            ));
-        }
-        if m.normal_texture().is_some() {
-            return Err(SceneError::unsupported(what, "normal maps"));
-        }
         if m.occlusion_texture().is_some() {
             self.warnings.push(format!(
                 "{what}: occlusion texture ignored (the path tracer computes occlusion)"
             ));
         }
         let pbr = m.pbr_metallic_roughness();
-        let base_tex = self.texture_info(pbr.base_color_texture(), &what)?;
-        let mr_tex = self.texture_info(pbr.metallic_roughness_texture(), &what)?;
-        let em_tex = self.texture_info(m.emissive_texture(), &what)?;
+        let base_tex = self.texture_info(pbr.base_color_texture().map(TexUse::info), &what)?;
+        let mr_tex =
+            self.texture_info(pbr.metallic_roughness_texture().map(TexUse::info), &what)?;
+        let em_tex = self.texture_info(m.emissive_texture().map(TexUse::info), &what)?;
+        let normal = m.normal_texture();
+        let normal_scale = normal.as_ref().map_or(1.0, |n| n.scale());
+        let normal_tex = self.texture_info(normal.map(TexUse::normal), &what)?;
+        use gltf::material::AlphaMode;
+        let alpha_mode = match m.alpha_mode() {
+            AlphaMode::Opaque => ALPHA_OPAQUE,
+            AlphaMode::Mask => ALPHA_MASK,
+            AlphaMode::Blend => ALPHA_BLEND,
+        };
+        let cutoff = m.alpha_cutoff().unwrap_or(0.5);
+        if !normal_scale.is_finite() || !cutoff.is_finite() {
+            return Err(SceneError::data(
+                &what,
+                "non-finite normal scale or alpha cutoff",
+            ));
+        }
         let strength = m.emissive_strength().unwrap_or(1.0);
         let e = m.emissive_factor();
         let ior = m.ior().unwrap_or(1.5);
@@ -1031,23 +1199,40 @@ impl Loader<'_> {
                 spec_color[2].min(1.0 / f0.max(1e-6)),
                 0.0,
             ],
+            ext: [normal_tex as f32, normal_scale, alpha_mode, cutoff],
         })
     }
 
-    fn texture_info(
-        &mut self,
-        info: Option<gltf::texture::Info>,
-        what: &str,
-    ) -> Result<i32, SceneError> {
-        let Some(info) = info else { return Ok(-1) };
-        if info.tex_coord() != 0 {
+    /// The GPU texture for one use of a texture (its UV set and transform); −1 for none.
+    fn texture_info(&mut self, info: Option<TexUse>, what: &str) -> Result<i32, SceneError> {
+        let Some(TexUse {
+            texture: tex,
+            set,
+            transform,
+        }) = info
+        else {
+            return Ok(-1);
+        };
+        if set > 1 {
             return Err(SceneError::unsupported(
                 what,
-                format!("TEXCOORD_{} (only TEXCOORD_0)", info.tex_coord()),
+                format!("TEXCOORD_{set} (only TEXCOORD_0 and TEXCOORD_1)"),
             ));
         }
-        let tex = info.texture();
-        if let Some(&i) = self.textures.get(&tex.index()) {
+        let [ox, oy, rotation, sx, sy] = transform;
+        if transform.iter().any(|v| !v.is_finite()) {
+            return Err(SceneError::data(what, "non-finite KHR_texture_transform"));
+        }
+        // KHR_texture_transform: uv' = T·R·S·uv, R turning the UVs counter-clockwise (v down).
+        let (sin, cos) = rotation.sin_cos();
+        let u_row = [cos * sx, sin * sy, ox, set as f32];
+        let v_row = [-sin * sx, cos * sy, oy, 0.0];
+        let key = (
+            tex.index(),
+            u_row.map(f32::to_bits),
+            v_row.map(f32::to_bits),
+        );
+        if let Some(&i) = self.textures.get(&key) {
             return Ok(i);
         }
         let image = tex.source();
@@ -1075,8 +1260,10 @@ impl Loader<'_> {
         let idx = self.gpu_textures.len() as i32;
         self.gpu_textures.push(GpuTexture {
             info: [offset, w, h, wrap(s.wrap_s()) | (wrap(s.wrap_t()) << 8)],
+            u_row,
+            v_row,
         });
-        self.textures.insert(tex.index(), idx);
+        self.textures.insert(key, idx);
         Ok(idx)
     }
 
@@ -1169,6 +1356,73 @@ impl Loader<'_> {
     }
 }
 
+type TexKey = (usize, [u32; 4], [u32; 4]);
+
+/// One use of a texture by a material: the texture, its UV set and its KHR_texture_transform
+/// (offset x, y, rotation, scale x, y).
+pub(super) struct TexUse<'a> {
+    texture: gltf::Texture<'a>,
+    pub(super) set: u32,
+    transform: [f32; 5],
+}
+
+const IDENTITY_UV_TRANSFORM: [f32; 5] = [0.0, 0.0, 0.0, 1.0, 1.0];
+
+impl<'a> TexUse<'a> {
+    pub(super) fn info(info: gltf::texture::Info<'a>) -> TexUse<'a> {
+        match info.texture_transform() {
+            Some(t) => TexUse {
+                texture: info.texture(),
+                set: t.tex_coord().unwrap_or(info.tex_coord()),
+                transform: [
+                    t.offset()[0],
+                    t.offset()[1],
+                    t.rotation(),
+                    t.scale()[0],
+                    t.scale()[1],
+                ],
+            },
+            None => TexUse {
+                texture: info.texture(),
+                set: info.tex_coord(),
+                transform: IDENTITY_UV_TRANSFORM,
+            },
+        }
+    }
+
+    /// The normal texture's use (`gltf` leaves its KHR_texture_transform in the JSON).
+    pub(super) fn normal(n: gltf::material::NormalTexture<'a>) -> TexUse<'a> {
+        let mut out = TexUse {
+            texture: n.texture(),
+            set: n.tex_coord(),
+            transform: IDENTITY_UV_TRANSFORM,
+        };
+        let Some(t) = n.extensions().and_then(|e| e.get("KHR_texture_transform")) else {
+            return out;
+        };
+        let num = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_f64()).map(|x| x as f32);
+        let pair = |key: &str, default: [f32; 2]| match t.get(key).and_then(|v| v.as_array()) {
+            Some(a) if a.len() == 2 => [
+                num(a.first()).unwrap_or(f32::NAN),
+                num(a.get(1)).unwrap_or(f32::NAN),
+            ],
+            Some(_) => [f32::NAN; 2],
+            None => default,
+        };
+        let offset = pair("offset", [0.0, 0.0]);
+        let scale = pair("scale", [1.0, 1.0]);
+        let rotation = match t.get("rotation") {
+            Some(r) => num(Some(r)).unwrap_or(f32::NAN),
+            None => 0.0,
+        };
+        out.transform = [offset[0], offset[1], rotation, scale[0], scale[1]];
+        if let Some(set) = t.get("texCoord").and_then(|v| v.as_u64()) {
+            out.set = set.min(u32::MAX as u64) as u32;
+        }
+        out
+    }
+}
+
 fn default_material() -> GpuMaterial {
     GpuMaterial {
         base: [1.0; 4],
@@ -1176,6 +1430,7 @@ fn default_material() -> GpuMaterial {
         pbr: [1.0, 1.0, 0.04, 1.0],
         tex: [-1, -1, -1, 0],
         spec_tint: [1.0, 1.0, 1.0, 0.0],
+        ext: [-1.0, 1.0, ALPHA_OPAQUE, 0.5],
     }
 }
 

@@ -153,7 +153,9 @@ pub struct CameraInfo {
 
 // ---- GPU layouts (must match shaders/pathtrace.wgsl) ----
 
-/// Triangle geometry in BVH order: v0 (w = material index bits), edge1, edge2.
+/// Triangle geometry in BVH order: v0 (w = material index bits, [`ALPHA_BIT`] set when the
+/// material is not opaque), edge1 (w = bits of 1 + its [`GpuAttrs`] record's index, 0 for none),
+/// edge2.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct GpuTri {
@@ -173,6 +175,22 @@ pub(crate) struct GpuShade {
     pub extra: [f32; 4],
 }
 
+/// Set in a triangle's material bits (`GpuTri::v0` w) when its material's alpha mode is MASK
+/// or BLEND: rays test its alpha (the shader masks it off to find the material).
+pub(crate) const ALPHA_BIT: u32 = 1 << 31;
+
+/// Per-vertex attributes beyond position, normal and TEXCOORD_0, for the triangles that have
+/// any (`GpuTri::e1` w): tangents (world space, w = bitangent sign), vertex colours (linear
+/// RGBA, 1 without COLOR_0) and TEXCOORD_1 (0 without).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq)]
+pub(crate) struct GpuAttrs {
+    pub tangent: [[f32; 4]; 3],
+    pub color: [[f32; 4]; 3],
+    /// uv1 of vertices 0 and 1, then of vertex 2 (zw unused).
+    pub uv1: [[f32; 4]; 2],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct GpuMaterial {
@@ -185,13 +203,24 @@ pub(crate) struct GpuMaterial {
     pub tex: [i32; 4],
     /// Dielectric specular colour tint (KHR_materials_specular), w unused.
     pub spec_tint: [f32; 4],
+    /// x = normal texture index (−1 = none), y = normal scale, z = alpha mode (0 opaque,
+    /// 1 mask, 2 blend), w = alpha cutoff.
+    pub ext: [f32; 4],
 }
+
+pub(crate) const ALPHA_OPAQUE: f32 = 0.0;
+pub(crate) const ALPHA_MASK: f32 = 1.0;
+pub(crate) const ALPHA_BLEND: f32 = 2.0;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct GpuTexture {
     /// Offset (in texels), width, height, wrap modes (s | t << 8; 0 repeat, 1 clamp, 2 mirror).
     pub info: [u32; 4],
+    /// UV transform (KHR_texture_transform) rows: u' = dot(u_row.xyz, (u, v, 1)), likewise v';
+    /// u_row.w = the UV set (0 or 1).
+    pub u_row: [f32; 4],
+    pub v_row: [f32; 4],
 }
 
 pub(crate) const LIGHT_TRIANGLE: u32 = 0;
@@ -239,6 +268,7 @@ pub(crate) struct GpuGlobals {
 pub struct Scene {
     pub(crate) tris: Vec<GpuTri>,
     pub(crate) shade: Vec<GpuShade>,
+    pub(crate) attrs: Vec<GpuAttrs>,
     pub(crate) nodes: Vec<bvh::BvhNode>,
     pub(crate) materials: Vec<GpuMaterial>,
     pub(crate) textures: Vec<GpuTexture>,
@@ -388,6 +418,14 @@ impl Scene {
         self.environment = env;
     }
 
+    /// Whether rendering needs the shader's texture path: textures, per-vertex attribute
+    /// records or non-opaque materials.
+    pub(crate) fn needs_texture_path(&self) -> bool {
+        !self.textures.is_empty()
+            || !self.attrs.is_empty()
+            || self.materials.iter().any(|m| m.ext[2] != ALPHA_OPAQUE)
+    }
+
     /// Whether any light is punctual (point, spot, directional) rather than an emissive triangle.
     pub(crate) fn has_punctual_lights(&self) -> bool {
         self.lights
@@ -412,7 +450,7 @@ impl Scene {
     pub fn intersect(&self, origin: [f32; 3], dir: [f32; 3]) -> Option<(f32, u32)> {
         let tris: Vec<[[f32; 3]; 3]> = self.tris.iter().map(tri_vertices).collect();
         bvh::intersect(&self.nodes, &tris, origin, dir)
-            .map(|(t, i)| (t, self.tris[i as usize].v0[3].to_bits()))
+            .map(|(t, i)| (t, self.tris[i as usize].v0[3].to_bits() & !ALPHA_BIT))
     }
 
     pub(crate) fn globals(&self) -> GpuGlobals {

@@ -1,8 +1,8 @@
 //! Every unsupported feature of a document, found before any data is read, so a scene's problems
 //! are reported together rather than one per attempt.
 
+use super::gltf_load::TexUse;
 use crate::error::Problem;
-use gltf::material::AlphaMode;
 use std::collections::BTreeSet;
 
 /// Extensions whose meaning is implemented.
@@ -11,6 +11,7 @@ pub const SUPPORTED_EXTENSIONS: &[&str] = &[
     "KHR_lights_punctual",
     "KHR_materials_ior",
     "KHR_materials_specular",
+    "KHR_texture_transform",
 ];
 /// Extensions that cannot change the rendered image, so they are ignored: metadata, and
 /// material variants (the default materials are what every viewer shows first).
@@ -72,9 +73,6 @@ fn extension_fix(name: &str) -> Option<&'static str> {
         "EXT_texture_webp" | "KHR_texture_basisu" | "EXT_texture_avif" => {
             "export textures as PNG/JPEG (Blender: glTF export > Material > Images: Automatic or JPEG)"
         }
-        "KHR_texture_transform" => {
-            "bake the UV offset/scale/rotation into the UV map (no Mapping node before the Image Texture)"
-        }
         "KHR_materials_transmission" | "KHR_materials_volume" | "KHR_materials_clearcoat"
         | "KHR_materials_sheen" | "KHR_materials_iridescence" | "KHR_materials_anisotropy"
         | "KHR_materials_dispersion" | "KHR_materials_diffuse_transmission" => {
@@ -129,8 +127,8 @@ pub fn extension_problems(extensions: &[ExtensionUse]) -> Vec<Problem> {
 }
 
 /// Everything else in the (validated) document that the loader cannot render, in document
-/// order: non-triangle primitives, alpha modes other than OPAQUE, normal maps, texture sets
-/// other than 0, specular textures, and sparse accessors that the scene reads.
+/// order: non-triangle primitives, texture sets other than 0 and 1, specular textures, and
+/// sparse accessors that the scene reads.
 pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut sparse = BTreeSet::new();
@@ -177,27 +175,21 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
             Some(name) => format!("material {} ({name})", m.index().unwrap_or(0)),
             None => format!("material {}", m.index().unwrap_or(0)),
         };
-        if m.alpha_mode() != AlphaMode::Opaque {
-            out.push(
-                Problem::new(&what, format!("alpha mode {:?}", m.alpha_mode()))
-                    .fix("set Blend Mode to Opaque and Alpha to 1"),
-            );
-        }
-        if m.normal_texture().is_some() {
-            out.push(
-                Problem::new(&what, "normal maps").fix("remove the Normal Map node before export"),
-            );
-        }
         let pbr = m.pbr_metallic_roughness();
         let sets = [
-            pbr.base_color_texture().map(|t| t.tex_coord()),
-            pbr.metallic_roughness_texture().map(|t| t.tex_coord()),
-            m.emissive_texture().map(|t| t.tex_coord()),
+            pbr.base_color_texture().map(|t| TexUse::info(t).set),
+            pbr.metallic_roughness_texture()
+                .map(|t| TexUse::info(t).set),
+            m.emissive_texture().map(|t| TexUse::info(t).set),
+            m.normal_texture().map(|t| TexUse::normal(t).set),
         ];
-        if let Some(set) = sets.into_iter().flatten().find(|s| *s != 0) {
+        if let Some(set) = sets.into_iter().flatten().find(|s| *s > 1) {
             out.push(
-                Problem::new(&what, format!("TEXCOORD_{set} (only TEXCOORD_0)"))
-                    .fix("use the first UV map for every texture"),
+                Problem::new(
+                    &what,
+                    format!("TEXCOORD_{set} (only TEXCOORD_0 and TEXCOORD_1)"),
+                )
+                .fix("use the first or second UV map for every texture"),
             );
         }
         if let Some(s) = m.specular() {

@@ -365,3 +365,24 @@ fn textured_plane_shows_its_texels_in_linear_light() {
     );
     assert!(!close(left, right), "both halves alike: {left:?}");
 }
+
+#[test]
+fn device_buffer_limits_are_reported_and_enforced_at_load() {
+    let r = renderer();
+    let l = r.buffer_limits();
+    eprintln!(
+        "{}: maxStorageBufferRange {} maxUniformBufferRange {}",
+        r.device_name(),
+        l.max_storage_buffer_range,
+        l.max_uniform_buffer_range
+    );
+    assert!(
+        l.max_storage_buffer_range >= 1 << 27,
+        "Vulkan requires at least 128 MiB"
+    );
+    assert!(
+        l.max_uniform_buffer_range >= 1 << 14,
+        "Vulkan requires at least 16 KiB"
+    );
+    assert_eq!(r.scene_limits().max_array_bytes, l.max_storage_buffer_range);
+}

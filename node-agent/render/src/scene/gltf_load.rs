@@ -808,6 +808,15 @@ impl Loader<'_> {
                 self.limits.max_triangles
             )));
         }
+        let shade_bytes = (geo.tris.len() + n_tris) as u64 * size_of::<super::GpuShade>() as u64;
+        if shade_bytes > self.limits.max_array_bytes {
+            return Err(SceneError::Limit(format!(
+                "{} triangles need {shade_bytes} bytes of shading records (64 each), over the \
+                 device's maxStorageBufferRange of {} bytes",
+                geo.tris.len() + n_tris,
+                self.limits.max_array_bytes
+            )));
+        }
         if let Some(bad) = indices.iter().find(|&&i| i as usize >= positions.len()) {
             return Err(SceneError::data(
                 &what,
@@ -1241,8 +1250,14 @@ impl Loader<'_> {
             None => {
                 let bytes = self.image_bytes(&image)?;
                 let name = format!("image {}", image.index());
-                let img = decode_image(&bytes, &name, self.limits, self.texels.len() as u64 * 4)?
-                    .to_rgba8();
+                let img = decode_image(
+                    &bytes,
+                    &name,
+                    self.limits,
+                    self.texels.len() as u64 * 4,
+                    (self.texels.len() as u64 * 4, 4),
+                )?
+                .to_rgba8();
                 let offset = self.texels.len() as u32;
                 self.texels
                     .extend(img.pixels().map(|p| u32::from_le_bytes(p.0)));
@@ -1309,7 +1324,13 @@ impl Loader<'_> {
             } else {
                 (self.resolve)(uri)?
             };
-            let img = decode_image(&bytes, uri, self.limits, self.texels.len() as u64 * 4)?;
+            let img = decode_image(
+                &bytes,
+                uri,
+                self.limits,
+                self.texels.len() as u64 * 4,
+                (0, 16),
+            )?;
             let linear_source = matches!(
                 img,
                 image::DynamicImage::ImageRgb32F(_) | image::DynamicImage::ImageRgba32F(_)
@@ -1439,6 +1460,8 @@ fn decode_image(
     name: &str,
     limits: &SceneLimits,
     used: u64,
+    // Bytes already in the GPU array this image goes to, and bytes per texel there.
+    (array_used, texel_size): (u64, u64),
 ) -> Result<image::DynamicImage, SceneError> {
     let err = |e: &dyn std::fmt::Display| SceneError::Image {
         name: name.to_owned(),
@@ -1455,6 +1478,14 @@ fn decode_image(
     if w == 0 || h == 0 || w > max || h > max {
         return Err(SceneError::Limit(format!(
             "{name} is {w}×{h} (max {max}×{max})"
+        )));
+    }
+    let texel_bytes = array_used + (w as u64) * (h as u64) * texel_size;
+    if texel_bytes > limits.max_array_bytes {
+        return Err(SceneError::Limit(format!(
+            "{name} ({w}×{h}) needs a texel array of {texel_bytes} bytes ({texel_size} per texel, \
+             with the textures before it), over the device's maxStorageBufferRange of {} bytes",
+            limits.max_array_bytes
         )));
     }
     let budget = limits.max_texture_bytes.saturating_sub(used);

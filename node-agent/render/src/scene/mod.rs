@@ -32,6 +32,11 @@ pub struct SceneLimits {
     pub max_lights: usize,
     /// Largest number of files in a tar bundle.
     pub max_archive_entries: usize,
+    /// Largest GPU array, in bytes: the device's `maxStorageBufferRange`
+    /// ([`crate::Renderer::scene_limits`]); unlimited by default (the upload checks it again).
+    /// Checked while loading for the triangle shading records (64 bytes per triangle) and the
+    /// texels of all textures (4 bytes each), before the BVH is built.
+    pub max_array_bytes: u64,
 }
 
 impl Default for SceneLimits {
@@ -45,6 +50,7 @@ impl Default for SceneLimits {
             max_nodes: 100_000,
             max_lights: 4096,
             max_archive_entries: 4096,
+            max_array_bytes: u64::MAX,
         }
     }
 }

@@ -386,3 +386,72 @@ fn device_buffer_limits_are_reported_and_enforced_at_load() {
     );
     assert_eq!(r.scene_limits().max_array_bytes, l.max_storage_buffer_range);
 }
+
+/// KHR_materials_unlit: camera rays see the base colour (× vertex colour × texture) unshaded,
+/// in a black scene without any light.
+#[test]
+fn unlit_quad_shows_its_base_colour_without_lights() {
+    assert_eq!(
+        tessera_render::extension_status("KHR_materials_unlit"),
+        tessera_render::ExtensionStatus::Supported
+    );
+    let mut b = Builder::default();
+    b.extensions.push("KHR_materials_unlit");
+    let base = [0.2f32, 0.5, 0.8];
+    let m = b.material(json!({
+        "pbrMetallicRoughness": {"baseColorFactor": [base[0], base[1], base[2], 1.0]},
+        "emissiveFactor": [1.0, 1.0, 1.0],
+        "extensions": {"KHR_materials_unlit": {}}}));
+    b.floor(1.0, m);
+    b.ortho_down([0.0, 1.0, 0.0], 0.5);
+    b.scene_extras = Some(json!({"tessera_environment": {"color": [0.0, 0.0, 0.0]}}));
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    assert_eq!(scene.light_count(), 0, "an unlit surface is no light");
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(8, 8, 4, 4, 1)
+    };
+    let img = renderer().render_tile(&[11; 32], &scene, &req).unwrap();
+    let got = mean_linear(&img, 0, 0, 8, 8);
+    for (g, e) in got.iter().zip(base) {
+        assert!(
+            (g - e as f64).abs() < 1e-5,
+            "got {got:?}, expected {base:?}"
+        );
+    }
+}
+
+/// Unlit surfaces are transparent to all but camera rays (Blender's importer: Is Camera Ray
+/// mixes the emission with a transparent BSDF): an unlit quad between a point light and the
+/// floor casts no shadow, and the floor below it renders as without it.
+#[test]
+fn unlit_quad_casts_no_shadow() {
+    let mut b = Builder::default();
+    b.extensions.push("KHR_materials_unlit");
+    let floor = b.material(diffuse([0.8, 0.8, 0.8]));
+    let unlit = b.material(json!({
+        "pbrMetallicRoughness": {"baseColorFactor": [1.0, 0.0, 0.0, 1.0]},
+        "extensions": {"KHR_materials_unlit": {}}}));
+    b.floor(10.0, floor);
+    let h = 0.5;
+    b.quad(
+        [[-h, 1.0, h], [h, 1.0, h], [h, 1.0, -h], [-h, 1.0, -h]],
+        unlit,
+    );
+    b.ortho_down([0.0, 0.5, 0.0], 0.01);
+    b.point_light([0.0, 2.0, 0.0], 683.0 * 4.0);
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(8, 8, 16, 0, 3)
+    };
+    let img = renderer().render_tile(&[12; 32], &scene, &req).unwrap();
+    let expect = 0.8 / std::f64::consts::PI * 4.0 / 4.0;
+    let m = mean_linear(&img, 0, 0, 8, 8);
+    for c in m {
+        assert!(
+            (c - expect).abs() < 0.005 * expect + 1e-4,
+            "got {m:?}, expected {expect} (the unlit quad must not shadow the floor)"
+        );
+    }
+}

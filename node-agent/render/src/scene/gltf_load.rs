@@ -168,7 +168,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         let [a, b, c] = geo.tris[i];
         let (e1, e2) = (math::sub(b, a), math::sub(c, a));
         let material = geo.material[i];
-        let alpha = materials[material as usize].ext[2] != ALPHA_OPAQUE;
+        let mat = &materials[material as usize];
+        // Unlit materials are tested too: they are transparent to all but camera rays.
+        let alpha = mat.ext[2] != ALPHA_OPAQUE || mat.spec_tint[3] == UNLIT;
         let bits = material | if alpha { ALPHA_BIT } else { 0 };
         tris.push(GpuTri {
             v0: [a[0], a[1], a[2], f32::from_bits(bits)],
@@ -1187,6 +1189,12 @@ impl Loader<'_> {
         if nums.iter().any(|v| !v.is_finite() || *v < 0.0) {
             return Err(SceneError::data(&what, "negative or non-finite factors"));
         }
+        // KHR_materials_unlit: the base colour is seen by camera rays, unshaded; nothing else of
+        // the material counts (no emission: it is no light).
+        let unlit = m
+            .extensions()
+            .is_some_and(|x| x.contains_key("KHR_materials_unlit"));
+        let strength = if unlit { 0.0 } else { strength };
         Ok(GpuMaterial {
             base: pbr.base_color_factor(),
             emissive: [
@@ -1206,7 +1214,7 @@ impl Loader<'_> {
                 spec_color[0].min(1.0 / f0.max(1e-6)),
                 spec_color[1].min(1.0 / f0.max(1e-6)),
                 spec_color[2].min(1.0 / f0.max(1e-6)),
-                0.0,
+                if unlit { UNLIT } else { 0.0 },
             ],
             ext: [normal_tex as f32, normal_scale, alpha_mode, cutoff],
         })

@@ -455,3 +455,63 @@ fn unlit_quad_casts_no_shadow() {
         );
     }
 }
+
+/// Spot cone falloff as the glTF specification's reference code (KHR_lights_punctual, "Inner
+/// and Outer Cone Angles"): t = clamp((cos θ − cos outer) / (cos inner − cos outer), 0, 1),
+/// attenuation t². Measured as the floor's radiance straight below the light, inside the inner
+/// cone, halfway between the cones' cosines (t = ½: ¼, where the Khronos sample viewer's
+/// smoothstep gives ½) and outside the outer cone.
+#[test]
+fn spot_light_cone_falloff_follows_the_gltf_reference() {
+    let (inner, outer, h, rho) = (0.3f64, 0.6f64, 2.0f64, 0.8f64);
+    let (ci, co) = (inner.cos(), outer.cos());
+    let radiance_at = |theta: f64| {
+        let r = h * theta.tan();
+        let mut b = Builder::default();
+        b.extensions.push("KHR_lights_punctual");
+        let m = b.material(diffuse([0.8, 0.8, 0.8]));
+        b.floor(10.0, m);
+        b.ortho_down([r as f32, 0.5, 0.0], 0.002);
+        b.lights.push(
+            json!({"type": "spot", "intensity": 683.0 * 4.0, "color": [1.0, 1.0, 1.0],
+            "spot": {"innerConeAngle": inner, "outerConeAngle": outer}}),
+        );
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        // Node −Z turned to −Y: the spot shines straight down.
+        b.node(
+            json!({"translation": [0.0, h, 0.0], "rotation": [-s, 0.0, 0.0, s],
+            "extensions": {"KHR_lights_punctual": {"light": 0}}}),
+        );
+        let scene = Scene::from_bundle(&b.glb()).unwrap();
+        let req = TileRequest {
+            linear: true,
+            ..TileRequest::whole_frame(8, 8, 16, 0, 3)
+        };
+        let img = renderer().render_tile(&[13; 32], &scene, &req).unwrap();
+        mean_linear(&img, 0, 0, 8, 8)[1]
+    };
+    let expected = |theta: f64| {
+        let t = ((theta.cos() - co) / (ci - co)).clamp(0.0, 1.0);
+        let (c, d2) = (theta.cos(), (h / theta.cos()).powi(2));
+        rho / std::f64::consts::PI * 4.0 * c / d2 * t * t
+    };
+    let halfway = ((ci + co) / 2.0).acos();
+    for (what, theta) in [
+        ("centre", 0.0),
+        ("inside the inner cone", 0.2),
+        ("halfway between the cones' cosines", halfway),
+        ("between, near the outer cone", 0.55),
+        ("outside the outer cone", 0.7),
+    ] {
+        let (got, want) = (radiance_at(theta), expected(theta));
+        eprintln!("{what}: θ = {theta:.4}, radiance {got:.5}, expected {want:.5}");
+        assert!(
+            (got - want).abs() < 0.01 * want + 2e-4,
+            "{what}: got {got}, expected {want}"
+        );
+    }
+    // Halfway in cosine is a quarter of the unattenuated value there (t² with t = ½).
+    let c = halfway.cos();
+    let full = rho / std::f64::consts::PI * 4.0 * c * c * c / (h * h);
+    assert!((radiance_at(halfway) / full - 0.25).abs() < 0.01);
+}

@@ -82,6 +82,8 @@ var<private> cut: bool;
 // Seeds the BLEND coin flips of the ray being traced (per pixel, sample, bounce, ray kind), so
 // that stochastic transparency is as deterministic as the rest of a pixel's randomness.
 var<private> alpha_key: u32;
+// Whether the ray being traced is a camera ray: unlit materials are transparent to all others.
+var<private> camera_trace: bool;
 
 fn pcg_hash(v: u32) -> u32 {
     let s = v * 747796405u + 2891336453u;
@@ -272,6 +274,11 @@ fn hit_uv0(sh: Shade, u: f32, v: f32) -> vec2<f32> {
 // its cutoff, BLEND with probability 1 − alpha (a hash of `alpha_key` and the triangle).
 fn see_through(i: u32, tr: Tri, u: f32, v: f32) -> bool {
     let m = material_at(bitcast<u32>(tr.v0.w) & MATERIAL_MASK);
+    // KHR_materials_unlit (spec_tint.w): seen by camera rays only, as Blender's importer does.
+    if (m.spec_tint.w > 0.5) {
+        if (!camera_trace) { return true; }
+        if (m.ext.z < 0.5) { return false; }
+    }
     var a = m.base.w;
     let ai = bitcast<u32>(tr.e1.w);
     if (ai > 0u) {
@@ -558,7 +565,10 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
     var l = (*path).l;
     let last_pdf = (*path).last_pdf;
     {
-        if (HAS_TEXTURES) { alpha_key = pcg_hash((*path).key + 2u * depth); }
+        if (HAS_TEXTURES) {
+            alpha_key = pcg_hash((*path).key + 2u * depth);
+            camera_trace = depth == 0u;
+        }
         let h = trace(o, d, BIG, false);
         if (h.tri == NO_HIT) {
             (*path).l = l + throughput * environment(d);
@@ -611,6 +621,11 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         var base = m.base.xyz;
         if (HAS_TEXTURES) { base = base * vcol.xyz; }
         if (HAS_TEXTURES && m.tex.x >= 0) { base = base * sample_tex(m.tex.x, uv, uv1, true).xyz; }
+        // Unlit: the base colour as radiance, unshaded (only camera rays reach it).
+        if (HAS_TEXTURES && m.spec_tint.w > 0.5) {
+            (*path).l = l + throughput * base;
+            return true;
+        }
         var metallic = m.pbr.x;
         var rough = m.pbr.y;
         if (HAS_TEXTURES && m.tex.y >= 0) {
@@ -643,7 +658,10 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         }
 
         if (have_lights) {
-            if (HAS_TEXTURES) { alpha_key = pcg_hash((*path).key + 2u * depth + 1u); }
+            if (HAS_TEXTURES) {
+                alpha_key = pcg_hash((*path).key + 2u * depth + 1u);
+                camera_trace = false;
+            }
             l = l + throughput * next_event(s, wo, depth < max_bounces);
         }
         (*path).l = l;

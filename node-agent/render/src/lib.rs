@@ -17,7 +17,7 @@ pub mod scene;
 mod vulkan;
 
 pub use error::{Problem, RenderError, SceneError};
-pub use render::{DeviceOptions, Renderer, TileImage, TileRequest};
+pub use render::{BufferLimits, DeviceOptions, Renderer, TileImage, TileRequest};
 pub use scene::{
     extension_status, CameraInfo, Environment, ExtensionStatus, FrameRate, LoadOptions, Scene,
     SceneLimits, AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES, NEUTRAL_ENVIRONMENT_STRENGTH,

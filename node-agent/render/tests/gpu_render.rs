@@ -365,3 +365,153 @@ fn textured_plane_shows_its_texels_in_linear_light() {
     );
     assert!(!close(left, right), "both halves alike: {left:?}");
 }
+
+#[test]
+fn device_buffer_limits_are_reported_and_enforced_at_load() {
+    let r = renderer();
+    let l = r.buffer_limits();
+    eprintln!(
+        "{}: maxStorageBufferRange {} maxUniformBufferRange {}",
+        r.device_name(),
+        l.max_storage_buffer_range,
+        l.max_uniform_buffer_range
+    );
+    assert!(
+        l.max_storage_buffer_range >= 1 << 27,
+        "Vulkan requires at least 128 MiB"
+    );
+    assert!(
+        l.max_uniform_buffer_range >= 1 << 14,
+        "Vulkan requires at least 16 KiB"
+    );
+    assert_eq!(r.scene_limits().max_array_bytes, l.max_storage_buffer_range);
+}
+
+/// KHR_materials_unlit: camera rays see the base colour (× vertex colour × texture) unshaded,
+/// in a black scene without any light.
+#[test]
+fn unlit_quad_shows_its_base_colour_without_lights() {
+    assert_eq!(
+        tessera_render::extension_status("KHR_materials_unlit"),
+        tessera_render::ExtensionStatus::Supported
+    );
+    let mut b = Builder::default();
+    b.extensions.push("KHR_materials_unlit");
+    let base = [0.2f32, 0.5, 0.8];
+    let m = b.material(json!({
+        "pbrMetallicRoughness": {"baseColorFactor": [base[0], base[1], base[2], 1.0]},
+        "emissiveFactor": [1.0, 1.0, 1.0],
+        "extensions": {"KHR_materials_unlit": {}}}));
+    b.floor(1.0, m);
+    b.ortho_down([0.0, 1.0, 0.0], 0.5);
+    b.scene_extras = Some(json!({"tessera_environment": {"color": [0.0, 0.0, 0.0]}}));
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    assert_eq!(scene.light_count(), 0, "an unlit surface is no light");
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(8, 8, 4, 4, 1)
+    };
+    let img = renderer().render_tile(&[11; 32], &scene, &req).unwrap();
+    let got = mean_linear(&img, 0, 0, 8, 8);
+    for (g, e) in got.iter().zip(base) {
+        assert!(
+            (g - e as f64).abs() < 1e-5,
+            "got {got:?}, expected {base:?}"
+        );
+    }
+}
+
+/// Unlit surfaces are transparent to all but camera rays (Blender's importer: Is Camera Ray
+/// mixes the emission with a transparent BSDF): an unlit quad between a point light and the
+/// floor casts no shadow, and the floor below it renders as without it.
+#[test]
+fn unlit_quad_casts_no_shadow() {
+    let mut b = Builder::default();
+    b.extensions.push("KHR_materials_unlit");
+    let floor = b.material(diffuse([0.8, 0.8, 0.8]));
+    let unlit = b.material(json!({
+        "pbrMetallicRoughness": {"baseColorFactor": [1.0, 0.0, 0.0, 1.0]},
+        "extensions": {"KHR_materials_unlit": {}}}));
+    b.floor(10.0, floor);
+    let h = 0.5;
+    b.quad(
+        [[-h, 1.0, h], [h, 1.0, h], [h, 1.0, -h], [-h, 1.0, -h]],
+        unlit,
+    );
+    b.ortho_down([0.0, 0.5, 0.0], 0.01);
+    b.point_light([0.0, 2.0, 0.0], 683.0 * 4.0);
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(8, 8, 16, 0, 3)
+    };
+    let img = renderer().render_tile(&[12; 32], &scene, &req).unwrap();
+    let expect = 0.8 / std::f64::consts::PI * 4.0 / 4.0;
+    let m = mean_linear(&img, 0, 0, 8, 8);
+    for c in m {
+        assert!(
+            (c - expect).abs() < 0.005 * expect + 1e-4,
+            "got {m:?}, expected {expect} (the unlit quad must not shadow the floor)"
+        );
+    }
+}
+
+/// Spot cone falloff as the glTF specification's reference code (KHR_lights_punctual, "Inner
+/// and Outer Cone Angles"): t = clamp((cos θ − cos outer) / (cos inner − cos outer), 0, 1),
+/// attenuation t². Measured as the floor's radiance straight below the light, inside the inner
+/// cone, halfway between the cones' cosines (t = ½: ¼, where the Khronos sample viewer's
+/// smoothstep gives ½) and outside the outer cone.
+#[test]
+fn spot_light_cone_falloff_follows_the_gltf_reference() {
+    let (inner, outer, h, rho) = (0.3f64, 0.6f64, 2.0f64, 0.8f64);
+    let (ci, co) = (inner.cos(), outer.cos());
+    let radiance_at = |theta: f64| {
+        let r = h * theta.tan();
+        let mut b = Builder::default();
+        b.extensions.push("KHR_lights_punctual");
+        let m = b.material(diffuse([0.8, 0.8, 0.8]));
+        b.floor(10.0, m);
+        b.ortho_down([r as f32, 0.5, 0.0], 0.002);
+        b.lights.push(
+            json!({"type": "spot", "intensity": 683.0 * 4.0, "color": [1.0, 1.0, 1.0],
+            "spot": {"innerConeAngle": inner, "outerConeAngle": outer}}),
+        );
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        // Node −Z turned to −Y: the spot shines straight down.
+        b.node(
+            json!({"translation": [0.0, h, 0.0], "rotation": [-s, 0.0, 0.0, s],
+            "extensions": {"KHR_lights_punctual": {"light": 0}}}),
+        );
+        let scene = Scene::from_bundle(&b.glb()).unwrap();
+        let req = TileRequest {
+            linear: true,
+            ..TileRequest::whole_frame(8, 8, 16, 0, 3)
+        };
+        let img = renderer().render_tile(&[13; 32], &scene, &req).unwrap();
+        mean_linear(&img, 0, 0, 8, 8)[1]
+    };
+    let expected = |theta: f64| {
+        let t = ((theta.cos() - co) / (ci - co)).clamp(0.0, 1.0);
+        let (c, d2) = (theta.cos(), (h / theta.cos()).powi(2));
+        rho / std::f64::consts::PI * 4.0 * c / d2 * t * t
+    };
+    let halfway = ((ci + co) / 2.0).acos();
+    for (what, theta) in [
+        ("centre", 0.0),
+        ("inside the inner cone", 0.2),
+        ("halfway between the cones' cosines", halfway),
+        ("between, near the outer cone", 0.55),
+        ("outside the outer cone", 0.7),
+    ] {
+        let (got, want) = (radiance_at(theta), expected(theta));
+        eprintln!("{what}: θ = {theta:.4}, radiance {got:.5}, expected {want:.5}");
+        assert!(
+            (got - want).abs() < 0.01 * want + 2e-4,
+            "{what}: got {got}, expected {want}"
+        );
+    }
+    // Halfway in cosine is a quarter of the unattenuated value there (t² with t = ½).
+    let c = halfway.cos();
+    let full = rho / std::f64::consts::PI * 4.0 * c * c * c / (h * h);
+    assert!((radiance_at(halfway) / full - 0.25).abs() < 0.01);
+}

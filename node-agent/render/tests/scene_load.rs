@@ -195,6 +195,39 @@ fn huge_texture_is_rejected_before_decoding() {
 }
 
 #[test]
+fn arrays_over_the_device_storage_range_are_refused_while_loading() {
+    use tessera_render::{LoadOptions, SceneLimits};
+    let with = |max_array_bytes| LoadOptions {
+        limits: SceneLimits {
+            max_array_bytes,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    // The Cornell box: 2244 triangles × 64 bytes of shading records = 143 616 bytes.
+    assert!(Scene::from_bundle_with(STANDARD_SCENE_GLB, &with(143_616)).is_ok());
+    let Err(e) = Scene::from_bundle_with(STANDARD_SCENE_GLB, &with(143_615)) else {
+        panic!("loaded over the limit")
+    };
+    let m = e.to_string();
+    assert!(matches!(e, SceneError::Limit(_)), "{m}");
+    assert!(m.contains("maxStorageBufferRange of 143615 bytes"), "{m}");
+    assert!(m.contains("shading records"), "{m}");
+    // A 16×16 texture (1024 bytes of texels) against a 1000-byte range.
+    let mut b = textured();
+    b.images[0] =
+        json!({"uri": "data:image/png;base64,".to_owned() + &base64_encode(&png(16, 16))});
+    let Err(e) = Scene::from_bundle_with(&b.glb(), &with(1000)) else {
+        panic!("loaded over the limit")
+    };
+    assert!(
+        e.to_string().contains("16×16") && e.to_string().contains("1024 bytes"),
+        "{e}"
+    );
+    assert!(Scene::from_bundle_with(&b.glb(), &with(1024)).is_ok());
+}
+
+#[test]
 fn unsupported_features_are_reported() {
     let mut b = textured();
     b.extensions.push("KHR_materials_clearcoat");

@@ -57,8 +57,11 @@ fn parse_rate(s: &str) -> Result<FrameRate, String> {
 }
 
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
+    // The device first: its buffer limits refuse a scene too large for it while loading.
+    let mut renderer = args.device.renderer()?;
     let opts = LoadOptions {
         camera: args.camera.clone(),
+        limits: renderer.scene_limits(),
         ..LoadOptions::at_frame(args.frame, args.fps)
     };
     let scene = Scene::from_path_with(&args.scene, &opts)
@@ -86,7 +89,6 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         key.update(&args.frame.to_le_bytes());
     }
     let key = *key.finalize().as_bytes();
-    let mut renderer = args.device.renderer()?;
     let t0 = std::time::Instant::now();
     let img = renderer.render_tile(&key, &scene, &req)?;
     eprintln!(

@@ -134,13 +134,15 @@ impl GpuScene {
                 (b::LIGHTS, Cow::Borrowed(bytemuck::cast_slice(lights))),
             ]);
         }
-        let max_range = device.limits.max_storage_buffer_range as usize;
-        if let Some((_, big)) = data.iter().find(|(_, d)| d.len() > max_range) {
-            return Err(RenderError::Unsuitable(format!(
-                "scene array of {} bytes exceeds the device's storage buffer range ({max_range})",
-                big.len()
-            )));
-        }
+        let sizes: Vec<(u32, u64)> = data.iter().map(|(b, d)| (*b, d.len() as u64)).collect();
+        super::layout::check_array_sizes(
+            &sizes,
+            pipeline.uniform_mask,
+            small_scene,
+            super::layout::BufferLimits::of(&device.limits),
+            &device.physical.name,
+        )
+        .map_err(RenderError::Unsuitable)?;
         let total: u64 = data.iter().map(|(_, d)| d.len() as u64).sum();
         let mut staging = Buffer::new(
             device,

@@ -81,9 +81,117 @@ pub fn fits_small_scene(scene: &Scene, limits: &vk::PhysicalDeviceLimits) -> boo
         && limits.max_per_stage_descriptor_uniform_buffers >= UNIFORM_BUFFERS
 }
 
+/// What the scene array at `binding` holds, for error messages.
+pub fn binding_name(binding: u32, small_scene: bool) -> &'static str {
+    if binding == attrs(small_scene) {
+        return "vertex attribute records (128 bytes per triangle with tangents, colours or TEXCOORD_1)";
+    }
+    match binding {
+        GLOBALS => "globals",
+        NODES => "BVH nodes (16 bytes each)",
+        TRIS => "triangles (48 bytes each)",
+        SHADES => "triangle shading records (64 bytes each)",
+        MATERIALS => "materials (96 bytes each)",
+        TEXTURES => "texture records (48 bytes each)",
+        TEXELS => "texture texels (4 bytes each, all textures together)",
+        LIGHTS => "lights (80 bytes each)",
+        ENV_TEXELS => "environment texels (16 bytes each)",
+        ACCUM => "accumulation buffer",
+        TRI_E1 | TRI_E2 => "triangle edges (16 bytes each)",
+        SHADE_N1 | SHADE_N2 | SHADE_EXTRA => "triangle shading components (16 bytes each)",
+        _ => "scene array",
+    }
+}
+
+/// The device's largest buffer ranges one descriptor may bind (`VkPhysicalDeviceLimits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferLimits {
+    /// `maxStorageBufferRange`, bytes.
+    pub max_storage_buffer_range: u64,
+    /// `maxUniformBufferRange`, bytes.
+    pub max_uniform_buffer_range: u64,
+}
+
+impl BufferLimits {
+    pub fn of(limits: &vk::PhysicalDeviceLimits) -> BufferLimits {
+        BufferLimits {
+            max_storage_buffer_range: limits.max_storage_buffer_range.into(),
+            max_uniform_buffer_range: limits.max_uniform_buffer_range.into(),
+        }
+    }
+}
+
+/// Checks every array `(binding, bytes)` against the device's range for its kind of buffer
+/// (`uniform_mask` bit set: uniform), before anything is allocated. The error names the array,
+/// its size, the limit and the device's value.
+pub fn check_array_sizes(
+    arrays: &[(u32, u64)],
+    uniform_mask: u32,
+    small_scene: bool,
+    limits: BufferLimits,
+    device: &str,
+) -> Result<(), String> {
+    for &(binding, bytes) in arrays {
+        let (limit, value) = if uniform_mask & (1 << binding) != 0 {
+            ("maxUniformBufferRange", limits.max_uniform_buffer_range)
+        } else {
+            ("maxStorageBufferRange", limits.max_storage_buffer_range)
+        };
+        if bytes > value {
+            return Err(format!(
+                "scene array {} (binding {binding}) is {bytes} bytes ({:.1} MiB), over {device}'s \
+                 {limit} of {value} bytes ({:.1} MiB); use fewer triangles or smaller textures",
+                binding_name(binding, small_scene),
+                bytes as f64 / (1u64 << 20) as f64,
+                value as f64 / (1u64 << 20) as f64,
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn array_sizes_are_checked_against_the_device_range_of_their_kind() {
+        let limits = BufferLimits {
+            max_storage_buffer_range: 1000,
+            max_uniform_buffer_range: 100,
+        };
+        let mask = uniform_mask(false);
+        // At the limit fits; one byte over is refused, naming array, size, limit and value.
+        assert!(check_array_sizes(
+            &[(SHADES, 1000), (GLOBALS, 100)],
+            mask,
+            false,
+            limits,
+            "dev"
+        )
+        .is_ok());
+        let e = check_array_sizes(
+            &[(NODES, 10), (SHADES, 1001)],
+            mask,
+            false,
+            limits,
+            "Fake GPU",
+        )
+        .unwrap_err();
+        assert!(e.contains("triangle shading records"), "{e}");
+        assert!(e.contains("1001 bytes"), "{e}");
+        assert!(e.contains("maxStorageBufferRange of 1000 bytes"), "{e}");
+        assert!(e.contains("Fake GPU"), "{e}");
+        // The globals are a uniform buffer: the uniform range applies.
+        let e = check_array_sizes(&[(GLOBALS, 101)], mask, false, limits, "dev").unwrap_err();
+        assert!(e.contains("maxUniformBufferRange of 100 bytes"), "{e}");
+        // In the small-scene variant the nodes are uniform too; attrs stay storage.
+        let small = uniform_mask(true);
+        assert!(check_array_sizes(&[(NODES, 101)], small, true, limits, "dev").is_err());
+        assert!(check_array_sizes(&[(attrs(true), 1000)], small, true, limits, "dev").is_ok());
+        let e = check_array_sizes(&[(attrs(true), 1001)], small, true, limits, "dev").unwrap_err();
+        assert!(e.contains("vertex attribute records"), "{e}");
+    }
 
     #[test]
     fn masks_match_binding_counts() {

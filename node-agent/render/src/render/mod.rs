@@ -11,6 +11,7 @@ use crate::vulkan::{Buffer, Commands, ComputePipeline, Device, Instance};
 use gpu_scene::GpuScene;
 use std::sync::Arc;
 
+pub use layout::BufferLimits;
 pub use output::TileImage;
 
 /// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`, by variant: bit 0 = without
@@ -166,6 +167,22 @@ impl Renderer {
 
     pub fn device_name(&self) -> &str {
         &self.device_name
+    }
+
+    /// The device's `maxStorageBufferRange` and `maxUniformBufferRange`: no scene array may
+    /// exceed them (checked before upload).
+    pub fn buffer_limits(&self) -> BufferLimits {
+        BufferLimits::of(&self.device.limits)
+    }
+
+    /// Load limits for this device: the defaults with [`crate::SceneLimits::max_array_bytes`]
+    /// set to its storage buffer range, so that a scene too large for it is refused while
+    /// loading (before the BVH build) rather than at upload.
+    pub fn scene_limits(&self) -> crate::SceneLimits {
+        crate::SceneLimits {
+            max_array_bytes: self.buffer_limits().max_storage_buffer_range,
+            ..Default::default()
+        }
     }
 
     /// Renders one tile. The scene is uploaded on first use of `scene_key` and kept for later

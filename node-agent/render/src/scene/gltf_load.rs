@@ -168,7 +168,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         let [a, b, c] = geo.tris[i];
         let (e1, e2) = (math::sub(b, a), math::sub(c, a));
         let material = geo.material[i];
-        let alpha = materials[material as usize].ext[2] != ALPHA_OPAQUE;
+        let mat = &materials[material as usize];
+        // Unlit materials are tested too: they are transparent to all but camera rays.
+        let alpha = mat.ext[2] != ALPHA_OPAQUE || mat.spec_tint[3] == UNLIT;
         let bits = material | if alpha { ALPHA_BIT } else { 0 };
         tris.push(GpuTri {
             v0: [a[0], a[1], a[2], f32::from_bits(bits)],
@@ -808,6 +810,15 @@ impl Loader<'_> {
                 self.limits.max_triangles
             )));
         }
+        let shade_bytes = (geo.tris.len() + n_tris) as u64 * size_of::<super::GpuShade>() as u64;
+        if shade_bytes > self.limits.max_array_bytes {
+            return Err(SceneError::Limit(format!(
+                "{} triangles need {shade_bytes} bytes of shading records (64 each), over the \
+                 device's maxStorageBufferRange of {} bytes",
+                geo.tris.len() + n_tris,
+                self.limits.max_array_bytes
+            )));
+        }
         if let Some(bad) = indices.iter().find(|&&i| i as usize >= positions.len()) {
             return Err(SceneError::data(
                 &what,
@@ -1178,6 +1189,12 @@ impl Loader<'_> {
         if nums.iter().any(|v| !v.is_finite() || *v < 0.0) {
             return Err(SceneError::data(&what, "negative or non-finite factors"));
         }
+        // KHR_materials_unlit: the base colour is seen by camera rays, unshaded; nothing else of
+        // the material counts (no emission: it is no light).
+        let unlit = m
+            .extensions()
+            .is_some_and(|x| x.contains_key("KHR_materials_unlit"));
+        let strength = if unlit { 0.0 } else { strength };
         Ok(GpuMaterial {
             base: pbr.base_color_factor(),
             emissive: [
@@ -1197,7 +1214,7 @@ impl Loader<'_> {
                 spec_color[0].min(1.0 / f0.max(1e-6)),
                 spec_color[1].min(1.0 / f0.max(1e-6)),
                 spec_color[2].min(1.0 / f0.max(1e-6)),
-                0.0,
+                if unlit { UNLIT } else { 0.0 },
             ],
             ext: [normal_tex as f32, normal_scale, alpha_mode, cutoff],
         })
@@ -1241,8 +1258,14 @@ impl Loader<'_> {
             None => {
                 let bytes = self.image_bytes(&image)?;
                 let name = format!("image {}", image.index());
-                let img = decode_image(&bytes, &name, self.limits, self.texels.len() as u64 * 4)?
-                    .to_rgba8();
+                let img = decode_image(
+                    &bytes,
+                    &name,
+                    self.limits,
+                    self.texels.len() as u64 * 4,
+                    (self.texels.len() as u64 * 4, 4),
+                )?
+                .to_rgba8();
                 let offset = self.texels.len() as u32;
                 self.texels
                     .extend(img.pixels().map(|p| u32::from_le_bytes(p.0)));
@@ -1309,7 +1332,13 @@ impl Loader<'_> {
             } else {
                 (self.resolve)(uri)?
             };
-            let img = decode_image(&bytes, uri, self.limits, self.texels.len() as u64 * 4)?;
+            let img = decode_image(
+                &bytes,
+                uri,
+                self.limits,
+                self.texels.len() as u64 * 4,
+                (0, 16),
+            )?;
             let linear_source = matches!(
                 img,
                 image::DynamicImage::ImageRgb32F(_) | image::DynamicImage::ImageRgba32F(_)
@@ -1439,6 +1468,8 @@ fn decode_image(
     name: &str,
     limits: &SceneLimits,
     used: u64,
+    // Bytes already in the GPU array this image goes to, and bytes per texel there.
+    (array_used, texel_size): (u64, u64),
 ) -> Result<image::DynamicImage, SceneError> {
     let err = |e: &dyn std::fmt::Display| SceneError::Image {
         name: name.to_owned(),
@@ -1455,6 +1486,14 @@ fn decode_image(
     if w == 0 || h == 0 || w > max || h > max {
         return Err(SceneError::Limit(format!(
             "{name} is {w}×{h} (max {max}×{max})"
+        )));
+    }
+    let texel_bytes = array_used + (w as u64) * (h as u64) * texel_size;
+    if texel_bytes > limits.max_array_bytes {
+        return Err(SceneError::Limit(format!(
+            "{name} ({w}×{h}) needs a texel array of {texel_bytes} bytes ({texel_size} per texel, \
+             with the textures before it), over the device's maxStorageBufferRange of {} bytes",
+            limits.max_array_bytes
         )));
     }
     let budget = limits.max_texture_bytes.saturating_sub(used);

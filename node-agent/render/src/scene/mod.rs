@@ -32,6 +32,11 @@ pub struct SceneLimits {
     pub max_lights: usize,
     /// Largest number of files in a tar bundle.
     pub max_archive_entries: usize,
+    /// Largest GPU array, in bytes: the device's `maxStorageBufferRange`
+    /// ([`crate::Renderer::scene_limits`]); unlimited by default (the upload checks it again).
+    /// Checked while loading for the triangle shading records (64 bytes per triangle) and the
+    /// texels of all textures (4 bytes each), before the BVH is built.
+    pub max_array_bytes: u64,
 }
 
 impl Default for SceneLimits {
@@ -45,6 +50,7 @@ impl Default for SceneLimits {
             max_nodes: 100_000,
             max_lights: 4096,
             max_archive_entries: 4096,
+            max_array_bytes: u64::MAX,
         }
     }
 }
@@ -201,12 +207,16 @@ pub(crate) struct GpuMaterial {
     pub pbr: [f32; 4],
     /// Texture indices (−1 = none): base colour, metallic-roughness, emissive; w = F0 tint flag.
     pub tex: [i32; 4],
-    /// Dielectric specular colour tint (KHR_materials_specular), w unused.
+    /// Dielectric specular colour tint (KHR_materials_specular); w = [`UNLIT`] for
+    /// `KHR_materials_unlit` (else 0).
     pub spec_tint: [f32; 4],
     /// x = normal texture index (−1 = none), y = normal scale, z = alpha mode (0 opaque,
     /// 1 mask, 2 blend), w = alpha cutoff.
     pub ext: [f32; 4],
 }
+
+/// `GpuMaterial::spec_tint` w of an unlit material.
+pub(crate) const UNLIT: f32 = 1.0;
 
 pub(crate) const ALPHA_OPAQUE: f32 = 0.0;
 pub(crate) const ALPHA_MASK: f32 = 1.0;
@@ -419,11 +429,14 @@ impl Scene {
     }
 
     /// Whether rendering needs the shader's texture path: textures, per-vertex attribute
-    /// records or non-opaque materials.
+    /// records, non-opaque or unlit materials.
     pub(crate) fn needs_texture_path(&self) -> bool {
         !self.textures.is_empty()
             || !self.attrs.is_empty()
-            || self.materials.iter().any(|m| m.ext[2] != ALPHA_OPAQUE)
+            || self
+                .materials
+                .iter()
+                .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT)
     }
 
     /// Whether any light is punctual (point, spot, directional) rather than an emissive triangle.

@@ -11,6 +11,7 @@ pub const SUPPORTED_EXTENSIONS: &[&str] = &[
     "KHR_lights_punctual",
     "KHR_materials_ior",
     "KHR_materials_specular",
+    "KHR_materials_unlit",
     "KHR_texture_transform",
 ];
 /// Extensions that cannot change the rendered image, so they are ignored: metadata, and
@@ -78,7 +79,6 @@ fn extension_fix(name: &str) -> Option<&'static str> {
         | "KHR_materials_dispersion" | "KHR_materials_diffuse_transmission" => {
             "not rendered: set that Principled BSDF input (Transmission, Coat, Sheen, ...) to 0 before export"
         }
-        "KHR_materials_unlit" => "use a Principled BSDF material instead of an unlit (emission/shadeless) one",
         "EXT_mesh_gpu_instancing" => {
             "export without GPU instancing (Blender: glTF export > Data > Mesh > GPU Instances off)"
         }

@@ -286,23 +286,39 @@ pub fn dispute_job(artist: &Pubkey, job_id: u64, reason: u16) -> Instruction {
     build(
         tessera::accounts::DisputeJob {
             artist: *artist,
+            network: pda::network(),
             job: pda::job(job_id),
         },
         tessera::instruction::DisputeJob { reason },
     )
 }
 
-/// `slash`: the node key to slash `slash_amount` from (its stake vault is derived).
+/// The node `resolve_dispute` slashes, with its payout leaf in the disputed job and the
+/// leaf's merkle proof (`Receipt::payout_proof`): the program slashes only a node that has a
+/// leaf in the job, and at most `tessera::constants::MAX_SLASH_MULTIPLE` × the leaf's amount.
+#[derive(Clone, Debug)]
+pub struct Slash {
+    pub node_key: Pubkey,
+    pub leaf_amount: u64,
+    pub leaf_tiles: u32,
+    pub proof: Vec<[u8; 32]>,
+}
+
+/// `slash`: the node to slash `slash_amount` from (its stake vault is derived).
 pub fn resolve_dispute(
     admin: &Pubkey,
     job_id: u64,
     treasury: &Pubkey,
     artist_token: &Pubkey,
-    slash: Option<Pubkey>,
+    slash: Option<Slash>,
     refund_bps: u16,
     slash_amount: u64,
 ) -> Instruction {
     let job = pda::job(job_id);
+    let node_key = slash.as_ref().map(|s| s.node_key);
+    let (leaf_amount, leaf_tiles, proof) = slash
+        .map(|s| (s.leaf_amount, s.leaf_tiles, s.proof))
+        .unwrap_or_default();
     build(
         tessera::accounts::ResolveDispute {
             admin: *admin,
@@ -311,13 +327,16 @@ pub fn resolve_dispute(
             vault: pda::job_vault(&job),
             treasury: *treasury,
             artist_token: *artist_token,
-            node: slash.map(|k| pda::node(&k)),
-            stake_vault: slash.map(|k| pda::stake_vault(&k)),
+            node: node_key.map(|k| pda::node(&k)),
+            stake_vault: node_key.map(|k| pda::stake_vault(&k)),
             token_program: TOKEN_PROGRAM,
         },
         tessera::instruction::ResolveDispute {
             refund_bps,
             slash_amount,
+            leaf_amount,
+            leaf_tiles,
+            proof,
         },
     )
 }

@@ -33,3 +33,6 @@ pub const MAX_SPP: u32 = 1 << 16;
 pub const MAX_FRAME_RATE: u32 = 1_000;
 /// Deepest merkle proof accepted (2^32 leaves).
 pub const MAX_PROOF_LEN: usize = 32;
+/// `resolve_dispute` slashes a node at most this many times the amount of its payout leaf
+/// in the disputed job (and never more than its stake).
+pub const MAX_SLASH_MULTIPLE: u64 = 10;

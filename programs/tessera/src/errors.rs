@@ -79,4 +79,8 @@ pub enum TesseraError {
     TooManyTiles,
     #[msg("signer is not the proposed admin")]
     NotPendingAdmin,
+    #[msg("a dispute is open: stake cannot be withdrawn until it is resolved")]
+    DisputesOpen,
+    #[msg("slash above the bound: at most MAX_SLASH_MULTIPLE x the node's payout leaf")]
+    SlashAboveBound,
 }

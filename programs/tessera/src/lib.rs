@@ -104,8 +104,18 @@ pub mod tessera {
         ctx: Context<ResolveDispute>,
         refund_bps: u16,
         slash_amount: u64,
+        leaf_amount: u64,
+        leaf_tiles: u32,
+        proof: Vec<[u8; 32]>,
     ) -> Result<()> {
-        instructions::resolve_dispute::handle_resolve_dispute(ctx, refund_bps, slash_amount)
+        instructions::resolve_dispute::handle_resolve_dispute(
+            ctx,
+            refund_bps,
+            slash_amount,
+            leaf_amount,
+            leaf_tiles,
+            proof,
+        )
     }
 
     pub fn expire_job(ctx: Context<ExpireJob>) -> Result<()> {

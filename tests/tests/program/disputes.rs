@@ -11,7 +11,8 @@ use tessera::state::JobState;
 use tessera_sdk::{ix, pda};
 
 use crate::harness::*;
-use crate::lifecycle::{claim, rendered_job};
+use crate::lifecycle::{claim, rendered_job, slash_of};
+use tessera_sdk::receipt::Receipt;
 
 async fn send_as(env: &mut Env, who: &Keypair, ix: Instruction) -> Result<(), BanksClientError> {
     let who = who.insecure_clone();
@@ -22,7 +23,7 @@ fn resolve_ix(
     env: &Env,
     artist: &Artist,
     id: u64,
-    slash: Option<Pubkey>,
+    slash: Option<(&Receipt, Pubkey)>,
     refund_bps: u16,
     amount: u64,
 ) -> Instruction {
@@ -31,7 +32,7 @@ fn resolve_ix(
         id,
         &env.treasury,
         &artist.token,
-        slash,
+        slash.map(|(r, k)| slash_of(r, &k)),
         refund_bps,
         amount,
     )
@@ -175,7 +176,14 @@ async fn resolve_with_full_refund_and_slash_pays_the_artist() {
     let a = env.register_node(MIN_STAKE).await;
     let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
     env.dispute(&artist, id).await.unwrap();
-    let ix = resolve_ix(&env, &artist, id, Some(a.key.pubkey()), 10_000, 400);
+    let ix = resolve_ix(
+        &env,
+        &artist,
+        id,
+        Some((&receipt, a.key.pubkey())),
+        10_000,
+        400,
+    );
     resolve(&mut env, ix).await.unwrap();
     assert_eq!(env.balance(&artist.token).await, 5_000 + 400);
     assert_eq!(env.balance(&env.treasury.clone()).await, 0);
@@ -199,9 +207,9 @@ async fn slash_caps_a_pending_withdrawal() {
     send_as(&mut env, &a.operator, ix::request_unstake(&op, &key, 3_000))
         .await
         .unwrap();
-    let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
     env.dispute(&artist, id).await.unwrap();
-    let ix = resolve_ix(&env, &artist, id, Some(key), 0, 2_000);
+    let ix = resolve_ix(&env, &artist, id, Some((&receipt, key)), 0, 2_000);
     resolve(&mut env, ix).await.unwrap();
     let node = env.node(&key).await;
     assert_eq!(
@@ -224,7 +232,7 @@ async fn resolve_by_non_admin_or_unsigned_fails() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
-    let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
     env.dispute(&artist, id).await.unwrap();
     // The artist resolves its own dispute with a full refund and a slash.
     let t = env.treasury;
@@ -234,7 +242,7 @@ async fn resolve_by_non_admin_or_unsigned_fails() {
         id,
         &t,
         &artist.token,
-        Some(a.key.pubkey()),
+        Some(slash_of(&receipt, &a.key.pubkey())),
         10_000,
         1_000,
     );
@@ -256,10 +264,17 @@ async fn resolve_slash_with_another_nodes_stake_vault_fails() {
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
     let rich = env.register_node(MIN_STAKE * 9).await;
-    let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
     env.dispute(&artist, id).await.unwrap();
     // Node a's record (stake 1 000 passes the check) but the rich node's vault.
-    let ix = resolve_ix(&env, &artist, id, Some(a.key.pubkey()), 0, 1_000);
+    let ix = resolve_ix(
+        &env,
+        &artist,
+        id,
+        Some((&receipt, a.key.pubkey())),
+        0,
+        1_000,
+    );
     let ix = replace_account(
         ix,
         &pda::stake_vault(&a.key.pubkey()),
@@ -270,7 +285,14 @@ async fn resolve_slash_with_another_nodes_stake_vault_fails() {
         TesseraError::MissingSlashAccounts,
     );
     // The job's own vault as the stake vault: refused before any handler code runs.
-    let ix = resolve_ix(&env, &artist, id, Some(a.key.pubkey()), 0, 1_000);
+    let ix = resolve_ix(
+        &env,
+        &artist,
+        id,
+        Some((&receipt, a.key.pubkey())),
+        0,
+        1_000,
+    );
     let ix = replace_account(
         ix,
         &pda::stake_vault(&a.key.pubkey()),
@@ -293,7 +315,7 @@ async fn resolve_slash_without_node_accounts_fails() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
-    let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
     env.dispute(&artist, id).await.unwrap();
     let ix = resolve_ix(&env, &artist, id, None, 0, 100);
     assert_tessera(
@@ -301,7 +323,7 @@ async fn resolve_slash_without_node_accounts_fails() {
         TesseraError::MissingSlashAccounts,
     );
     // Node given, its vault left out (the program id stands for "none").
-    let ix = resolve_ix(&env, &artist, id, Some(a.key.pubkey()), 0, 100);
+    let ix = resolve_ix(&env, &artist, id, Some((&receipt, a.key.pubkey())), 0, 100);
     let ix = replace_account(ix, &pda::stake_vault(&a.key.pubkey()), &tessera::ID);
     assert_tessera(
         resolve(&mut env, ix).await,
@@ -315,9 +337,16 @@ async fn resolve_slash_above_stake_or_refund_above_100_percent_fails() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
-    let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
     env.dispute(&artist, id).await.unwrap();
-    let ix = resolve_ix(&env, &artist, id, Some(a.key.pubkey()), 0, MIN_STAKE + 1);
+    let ix = resolve_ix(
+        &env,
+        &artist,
+        id,
+        Some((&receipt, a.key.pubkey())),
+        0,
+        MIN_STAKE + 1,
+    );
     assert_tessera(resolve(&mut env, ix).await, TesseraError::InsufficientStake);
     let ix = resolve_ix(&env, &artist, id, None, 10_001, 0);
     assert_tessera(

@@ -8,7 +8,7 @@ use tessera::state::JobState;
 use tessera_sdk::{ix, pda, JobParams, NetworkUpdate};
 
 use crate::harness::*;
-use crate::lifecycle::{claim, receipt_for, rendered_job};
+use crate::lifecycle::{claim, receipt_for, rendered_job, slash_of};
 
 /// The admin's change of who posts receipts and how long the windows are.
 fn rug_update(orchestrator: Pubkey, window: i64, grace: i64) -> NetworkUpdate {
@@ -226,5 +226,123 @@ async fn job_with_more_tiles_than_a_receipt_can_count_is_refused() {
     let id = env.create_job(&artist, huge_job(4_095, d)).await.unwrap();
     assert_eq!(env.job(id).await.total_tiles().unwrap(), 4_095 << 20);
     assert!(env.job(id).await.total_tiles().unwrap() <= u32::MAX as u64);
+    env.assert_conserved().await;
+}
+
+// Stake at risk in a dispute stays until the dispute is resolved; `resolve_dispute` slashes only
+// a node with a payout leaf in the disputed job, by at most MAX_SLASH_MULTIPLE × that leaf.
+
+fn slash_ix(env: &Env, artist: &Artist, id: u64, slash: ix::Slash, amount: u64) -> Instruction {
+    ix::resolve_dispute(
+        &env.admin.pubkey(),
+        id,
+        &env.treasury,
+        &artist.token,
+        Some(slash),
+        0,
+        amount,
+    )
+}
+
+#[tokio::test]
+async fn unstake_right_after_a_receipt_cannot_withdraw_before_the_dispute_is_resolved() {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let a = env.register_node(3_000).await;
+    let (op, key) = (a.operator.pubkey(), a.key.pubkey());
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
+    // The node asks for all its stake back as soon as the receipt is posted.
+    let operator = a.operator.insecure_clone();
+    env.send(&[ix::request_unstake(&op, &key, 3_000)], &[&operator])
+        .await
+        .unwrap();
+    env.dispute(&artist, id).await.unwrap();
+    assert_eq!(env.network().await.open_disputes, 1);
+    // The cooldown passes while the admin has not resolved the dispute yet.
+    env.advance(UNSTAKE_COOLDOWN + 1).await;
+    let withdraw = ix::withdraw_stake(&op, &key, &a.operator_token);
+    assert_tessera(
+        env.send(std::slice::from_ref(&withdraw), &[&operator])
+            .await,
+        TesseraError::DisputesOpen,
+    );
+    assert_eq!(env.balance(&pda::stake_vault(&key)).await, 3_000);
+    // The slash reaches the stake; the rest can then be withdrawn.
+    let slash = slash_of(&receipt, &key);
+    let amount = slash.leaf_amount;
+    assert!(amount > 0 && amount < 3_000);
+    let admin = env.admin.insecure_clone();
+    let ix = slash_ix(&env, &artist, id, slash, amount);
+    env.send(&[ix], &[&admin]).await.unwrap();
+    assert_eq!(env.network().await.open_disputes, 0);
+    env.refresh_blockhash().await;
+    env.send(&[withdraw], &[&operator]).await.unwrap();
+    assert_eq!(
+        env.balance(&a.operator_token).await,
+        10_000 + 3_000 - amount
+    );
+    assert_eq!(env.node(&key).await.stake, 0);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn admin_cannot_slash_a_node_that_has_no_leaf_in_the_job() {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let a = env.register_node(MIN_STAKE).await;
+    let bystander = env.register_node(MIN_STAKE * 9).await;
+    let b = bystander.key.pubkey();
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
+    env.dispute(&artist, id).await.unwrap();
+    let admin = env.admin.insecure_clone();
+    // The worker's leaf and proof, presented for the bystander.
+    let mut borrowed = slash_of(&receipt, &a.key.pubkey());
+    borrowed.node_key = b;
+    let ix = slash_ix(&env, &artist, id, borrowed, 1_000);
+    assert_tessera(env.send(&[ix], &[&admin]).await, TesseraError::InvalidProof);
+    // A made-up leaf with no proof.
+    let made_up = ix::Slash {
+        node_key: b,
+        leaf_amount: 1_000,
+        leaf_tiles: 1,
+        proof: vec![],
+    };
+    let ix = slash_ix(&env, &artist, id, made_up, 1_000);
+    assert_tessera(env.send(&[ix], &[&admin]).await, TesseraError::InvalidProof);
+    assert_eq!(env.node(&b).await.stake, MIN_STAKE * 9);
+    assert_eq!(env.balance(&pda::stake_vault(&b)).await, MIN_STAKE * 9);
+    assert_eq!(env.job(id).await.state, JobState::Disputed);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn admin_cannot_slash_more_than_the_bound() {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let stake = MIN_STAKE * 50;
+    let a = env.register_node(stake).await;
+    let key = a.key.pubkey();
+    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
+    env.dispute(&artist, id).await.unwrap();
+    let admin = env.admin.insecure_clone();
+    let slash = slash_of(&receipt, &key);
+    let bound = slash.leaf_amount * tessera::constants::MAX_SLASH_MULTIPLE;
+    assert!(bound < stake, "the stake must not be what limits the slash");
+    let ix = slash_ix(&env, &artist, id, slash.clone(), bound + 1);
+    assert_tessera(
+        env.send(&[ix], &[&admin]).await,
+        TesseraError::SlashAboveBound,
+    );
+    // Inflating the leaf to raise the bound breaks its proof.
+    let mut inflated = slash.clone();
+    inflated.leaf_amount = stake;
+    let ix = slash_ix(&env, &artist, id, inflated, stake);
+    assert_tessera(env.send(&[ix], &[&admin]).await, TesseraError::InvalidProof);
+    assert_eq!(env.node(&key).await.stake, stake);
+    // Exactly the bound is allowed.
+    let ix = slash_ix(&env, &artist, id, slash, bound);
+    env.send(&[ix], &[&admin]).await.unwrap();
+    assert_eq!(env.node(&key).await.stake, stake - bound);
+    assert_eq!(env.balance(&pda::stake_vault(&key)).await, stake - bound);
     env.assert_conserved().await;
 }

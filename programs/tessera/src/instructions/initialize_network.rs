@@ -121,6 +121,7 @@ pub fn handle_initialize_network(
         claim_grace: args.claim_grace,
         paused: false,
         next_job_id: 0,
+        open_disputes: 0,
         bump: ctx.bumps.network,
     };
     network.try_serialize(&mut &mut network_info.try_borrow_mut_data()?[..])?;

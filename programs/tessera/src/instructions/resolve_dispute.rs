@@ -5,6 +5,7 @@ use crate::{
     constants::*,
     errors::TesseraError,
     events::DisputeResolved,
+    merkle,
     state::{Job, JobState, Network, Node},
     vault,
 };
@@ -16,7 +17,7 @@ pub struct ResolveDispute<'info> {
     /// The network admin.
     pub admin: Signer<'info>,
     /// The network config.
-    #[account(seeds = [NETWORK_SEED], bump = network.bump, has_one = admin @ TesseraError::NotAdmin)]
+    #[account(mut, seeds = [NETWORK_SEED], bump = network.bump, has_one = admin @ TesseraError::NotAdmin)]
     pub network: Account<'info, Network>,
     /// The disputed job.
     #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump)]
@@ -41,12 +42,17 @@ pub struct ResolveDispute<'info> {
 
 /// Ends a dispute: `refund_bps` of the payout goes back to the artist (nodes are paid the rest
 /// pro rata), and `slash_amount` of the named node's stake is paid to the artist.
-/// CHECK: admin signs (struct); job `Disputed`; refund ≤ 100%; when slashing, the node and
-/// its own stake vault (PDA of that node) are given and the amount ≤ its stake.
+/// CHECK: admin signs (struct); job `Disputed`; refund ≤ 100%; the network's open dispute
+/// count goes down by one; when slashing, the node and its own stake vault (PDA of that node)
+/// are given, the node's payout leaf `(job, node, leaf_amount, leaf_tiles)` is proven against
+/// the job's payout root, and the amount ≤ `MAX_SLASH_MULTIPLE` × `leaf_amount` and ≤ its stake.
 pub fn handle_resolve_dispute(
     ctx: Context<ResolveDispute>,
     refund_bps: u16,
     slash_amount: u64,
+    leaf_amount: u64,
+    leaf_tiles: u32,
+    proof: Vec<[u8; 32]>,
 ) -> Result<()> {
     require!(
         ctx.accounts.job.state == JobState::Disputed,
@@ -57,6 +63,11 @@ pub fn handle_resolve_dispute(
         TesseraError::InvalidRefundShare
     );
     let share_bps = BPS_DENOMINATOR as u16 - refund_bps;
+    let network = &mut ctx.accounts.network;
+    network.open_disputes = network
+        .open_disputes
+        .checked_sub(1)
+        .ok_or(TesseraError::ArithmeticError)?;
     let (_fee, refund) = settle(
         &mut ctx.accounts.job,
         &ctx.accounts.vault,
@@ -80,6 +91,21 @@ pub fn handle_resolve_dispute(
             expected_vault,
             TesseraError::MissingSlashAccounts
         );
+        require!(proof.len() <= MAX_PROOF_LEN, TesseraError::ProofTooLong);
+        let leaf = merkle::payout_leaf(
+            &ctx.accounts.job.key(),
+            &node.node_key,
+            leaf_amount,
+            leaf_tiles,
+        );
+        require!(
+            merkle::verify_proof(&proof, &ctx.accounts.job.payout_root, &leaf),
+            TesseraError::InvalidProof
+        );
+        let bound = leaf_amount
+            .checked_mul(MAX_SLASH_MULTIPLE)
+            .ok_or(TesseraError::ArithmeticError)?;
+        require!(slash_amount <= bound, TesseraError::SlashAboveBound);
         require!(slash_amount <= node.stake, TesseraError::InsufficientStake);
         node.stake -= slash_amount;
         node.unstake_amount = node.unstake_amount.min(node.stake);

@@ -13,7 +13,7 @@ use crate::{
 pub struct WithdrawStake<'info> {
     /// The node's operator.
     pub operator: Signer<'info>,
-    /// The network config.
+    /// The network config (open disputes hold withdrawals).
     #[account(seeds = [NETWORK_SEED], bump = network.bump)]
     pub network: Account<'info, Network>,
     /// The node record.
@@ -30,8 +30,13 @@ pub struct WithdrawStake<'info> {
 
 /// Pays out a pending unstake once its cooldown has passed.
 /// CHECK: operator signs (struct); a request is pending; cooldown elapsed; the amount
-/// is capped by the (possibly slashed) stake.
+/// is capped by the (possibly slashed) stake; no dispute is open anywhere in the network
+/// (a pending dispute may still slash this node).
 pub fn handle_withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
+    require!(
+        ctx.accounts.network.open_disputes == 0,
+        TesseraError::DisputesOpen
+    );
     let node = &mut ctx.accounts.node;
     require!(node.unstake_amount > 0, TesseraError::NoUnstakePending);
     let now = Clock::get()?.unix_timestamp;

@@ -29,5 +29,9 @@ pub struct Network {
     pub paused: bool,
     /// Id the next job must take; jobs are never re-used, so claim records never collide.
     pub next_job_id: u64,
+    /// Jobs now `Disputed` (incremented by `dispute_job`, decremented by `resolve_dispute`).
+    /// `withdraw_stake` is refused while it is not zero, so no stake leaves before a dispute
+    /// that might slash it is resolved.
+    pub open_disputes: u64,
     pub bump: u8,
 }

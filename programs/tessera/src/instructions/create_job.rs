@@ -31,15 +31,20 @@ pub struct JobParams {
 }
 
 impl JobParams {
-    /// Tokens the budget must cover: every tile at its price plus the protocol fee on that.
-    pub fn required_budget(&self, fee_bps: u16) -> Result<u64> {
-        let tiles = total_tiles(
+    /// Tiles of every frame of the job.
+    pub fn tiles(&self) -> Result<u64> {
+        total_tiles(
             self.frame_start,
             self.frame_end,
             self.width,
             self.height,
             self.tile_size,
-        )?;
+        )
+    }
+
+    /// Tokens the budget must cover: every tile at its price plus the protocol fee on that.
+    pub fn required_budget(&self, fee_bps: u16) -> Result<u64> {
+        let tiles = self.tiles()?;
         let cost = self
             .price_per_tile
             .checked_mul(tiles)
@@ -79,13 +84,7 @@ impl JobParams {
         );
         // The receipt counts tiles in a u32 (and the tile tree's proofs are ≤ 32 deep):
         // a job with more tiles could never be given a receipt.
-        let tiles = total_tiles(
-            self.frame_start,
-            self.frame_end,
-            self.width,
-            self.height,
-            self.tile_size,
-        )?;
+        let tiles = self.tiles()?;
         require!(tiles <= u32::MAX as u64, TesseraError::TooManyTiles);
         Ok(())
     }

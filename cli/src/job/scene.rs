@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use tessera_render::{FrameRate, LoadOptions};
+use tessera_render::scene::{read_in_dir, safe_relative_path};
+use tessera_render::{FrameRate, LoadOptions, SceneError, SceneLimits};
 
 use super::spec::{FrameRange, Rate};
 use crate::error::{input, CliResult};
@@ -95,23 +96,20 @@ fn pack_gltf(path: &Path, json: Vec<u8>) -> CliResult<Vec<u8>> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let mut files = vec![(name, json)];
+    let limit = SceneLimits::default().max_file_bytes;
     for uri in uris {
-        let rel = percent_decode(&uri);
-        if rel.contains("..") || rel.starts_with('/') || rel.contains("://") || rel.contains('\\') {
-            return Err(input(format!(
-                "scene {} references {uri:?} outside its folder",
+        // The renderer's own rules for files beside a .gltf: no `..`, no absolute paths, no
+        // symbolic link out of the folder, bounded size.
+        let refused = |e: SceneError| match e {
+            SceneError::Bundle(_) => input(format!(
+                "scene {} references {uri:?} outside its folder ({e})",
                 path.display()
-            )));
-        }
-        let file = dir.join(&rel);
-        let data = std::fs::read(&file).map_err(|e| {
-            input(format!(
-                "scene {} needs {}: {e}",
-                path.display(),
-                file.display()
-            ))
-        })?;
-        files.push((rel, data));
+            )),
+            e => input(format!("scene {} needs {uri:?}: {e}", path.display())),
+        };
+        let rel = safe_relative_path(&uri).map_err(refused)?;
+        let data = read_in_dir(dir, &uri, limit).map_err(refused)?;
+        files.push((rel.to_string_lossy().into_owned(), data));
     }
     let mut tar = tar::Builder::new(Vec::new());
     for (name, data) in &files {
@@ -123,29 +121,6 @@ fn pack_gltf(path: &Path, json: Vec<u8>) -> CliResult<Vec<u8>> {
         tar.append_data(&mut header, name, data.as_slice())?;
     }
     Ok(tar.into_inner()?)
-}
-
-/// `%20` → space, as glTF URIs are written; anything malformed stays as it is.
-fn percent_decode(uri: &str) -> String {
-    let b = uri.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -186,6 +161,19 @@ mod tests {
         let escape = serde_json::json!({"asset": {"version": "2.0"},
             "buffers": [{"uri": "../secret.bin", "byteLength": 1}]});
         std::fs::write(&path, serde_json::to_vec(&escape).unwrap()).unwrap();
+        let e = check_scene(&path, frames, rate).unwrap_err().to_string();
+        assert!(e.contains("outside its folder"), "{e}");
+
+        // A symbolic link beside the .gltf that leads out of its folder is refused too.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.bin"), &positions).unwrap();
+        std::fs::remove_file(dir.path().join("tri angle.bin")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.bin"),
+            dir.path().join("tri angle.bin"),
+        )
+        .unwrap();
+        std::fs::write(&path, serde_json::to_vec(&gltf).unwrap()).unwrap();
         let e = check_scene(&path, frames, rate).unwrap_err().to_string();
         assert!(e.contains("outside its folder"), "{e}");
     }

@@ -139,21 +139,18 @@ impl Ctx {
 
     /// Token balance of an account, 0 when it does not exist yet.
     pub async fn token_balance_or_zero(&self, account: &Pubkey) -> CliResult<u64> {
-        let exists = self
+        let found = self
             .chain
             .rpc()
             .get_account_with_commitment(account, CommitmentConfig::confirmed())
             .await
             .map_err(|e| self.rpc_error(e.into()))?
-            .value
-            .is_some();
-        if !exists {
-            return Ok(0);
+            .value;
+        match found {
+            None => Ok(0),
+            Some(a) => tessera_sdk::token::account_amount(&a.data)
+                .ok_or_else(|| state(format!("{account} is not a token account"))),
         }
-        self.chain
-            .token_balance(account)
-            .await
-            .map_err(|e| self.rpc_error(e))
     }
 
     /// Sends one transaction paid by `payer`.

@@ -57,7 +57,6 @@ pub async fn claim_payout(
     let mint = crate::token::account_mint(&vault.data)
         .ok_or_else(|| ChainError::Unexpected("the job vault does not decode".into()))?;
     let operator_token = crate::token::associated_account(&node.operator, &mint);
-    let before = chain.token_balance(&operator_token).await.unwrap_or(0);
     let ixs = [
         crate::token::create_associated_account(&payer.pubkey(), &node.operator, &mint),
         ix::claim_payout(
@@ -71,10 +70,17 @@ pub async fn claim_payout(
         ),
     ];
     let signature = chain.send_instructions(payer, &ixs, &[]).await?;
-    let after = chain.token_balance(&operator_token).await?;
+    // The claim record says what the program paid (the leaf times the job's payout share);
+    // a balance difference would also count any other transfer landing meanwhile.
+    let claim: Claim = chain
+        .get_anchor_account(&pda::claim(&job_key, &leaf.node))
+        .await?
+        .ok_or_else(|| {
+            ChainError::Unexpected("the claim record is missing after the claim".into())
+        })?;
     Ok(ClaimOutcome::Claimed {
         signature,
-        paid: after.saturating_sub(before),
+        paid: claim.paid,
     })
 }
 

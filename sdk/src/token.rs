@@ -95,6 +95,13 @@ pub fn account_mint(data: &[u8]) -> Option<Pubkey> {
         .map(|a| a.mint)
 }
 
+/// The amount a token account's data holds, if it decodes.
+pub fn account_amount(data: &[u8]) -> Option<u64> {
+    spl_token_interface::state::Account::unpack(data)
+        .ok()
+        .map(|a| a.amount)
+}
+
 /// The decimals of a mint's data, if it decodes.
 pub fn mint_decimals(data: &[u8]) -> Option<u8> {
     spl_token_interface::state::Mint::unpack(data)

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tessera_sdk::Node;
 
+use tessera_render::FrameRate;
+
 use super::scene::{check_scene, SceneFile};
-use super::spec::{FrameRange, JobSpec, Rate, Size};
+use super::spec::{parse_fps, FrameRange, JobSpec, Size};
 use crate::amount::Tokens;
 use crate::context::{Ctx, NetworkInfo};
 use crate::error::CliResult;
@@ -30,8 +32,8 @@ pub struct JobArgs {
     pub spp: u32,
     /// Frames per second (24, 25, 30000/1001): recorded in the job, so frame N is the scene
     /// at (N − 1) / fps seconds on every node.
-    #[arg(long, default_value = "24")]
-    pub fps: Rate,
+    #[arg(long, default_value = "24", value_parser = parse_fps)]
+    pub fps: FrameRate,
     /// Price per tile, in tokens.
     #[arg(long, default_value = "0.01")]
     pub price: String,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use tessera_render::scene::{read_in_dir, safe_relative_path};
 use tessera_render::{FrameRate, LoadOptions, SceneError, SceneLimits};
 
-use super::spec::{FrameRange, Rate};
+use super::spec::FrameRange;
 use crate::error::{input, CliResult};
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,7 +33,7 @@ impl SceneFile {
 
 /// Reads and parses a `.glb`, a self-contained `.gltf` or a tar bundle, posed at the job's
 /// first frame and, for an animated scene, at its last too (as the nodes will load it).
-pub fn check_scene(path: &Path, frames: FrameRange, rate: Rate) -> CliResult<SceneFile> {
+pub fn check_scene(path: &Path, frames: FrameRange, rate: FrameRate) -> CliResult<SceneFile> {
     let mut bytes = std::fs::read(path)
         .map_err(|e| input(format!("cannot read the scene {}: {e}", path.display())))?;
     if path
@@ -43,10 +43,6 @@ pub fn check_scene(path: &Path, frames: FrameRange, rate: Rate) -> CliResult<Sce
         bytes = pack_gltf(path, bytes)?;
     }
     let load = |frame: u32| {
-        let rate = FrameRate {
-            num: rate.num,
-            den: rate.den,
-        };
         let opts = LoadOptions::at_frame(frame, rate);
         tessera_render::Scene::from_bundle_with(&bytes, &opts).map_err(|e| {
             input(format!(
@@ -148,7 +144,7 @@ mod tests {
         let path = dir.path().join("scene.gltf");
         std::fs::write(&path, serde_json::to_vec(&gltf).unwrap()).unwrap();
         let frames = FrameRange { start: 1, end: 1 };
-        let rate = Rate { num: 24, den: 1 };
+        let rate = FrameRate::DEFAULT;
         let a = check_scene(&path, frames, rate).unwrap();
         assert_eq!(a.triangles, 1);
         assert!(a.bytes.len() > 512 && &a.bytes[257..262] == b"ustar");

@@ -1,9 +1,11 @@
 //! What an artist asks for (frames, size, tiles, samples, price), checked against the
 //! program's bounds before anything is sent, and turned into the on-chain `JobParams`.
 use serde::Serialize;
+use tessera_render::FrameRate;
 use tessera_sdk::tessera::constants::{
     MAX_FRAMES, MAX_FRAME_EDGE, MAX_FRAME_RATE, MAX_SPP, MIN_TILE_SIZE,
 };
+use tessera_sdk::tessera::state::bps_of;
 use tessera_sdk::JobParams;
 
 use crate::error::{input, CliResult};
@@ -59,42 +61,19 @@ impl std::str::FromStr for Size {
     }
 }
 
-/// Frames per second as a fraction: "24", "25", "30000/1001".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Rate {
-    pub num: u32,
-    pub den: u32,
+/// `--fps`: a frame rate ("24", "25", "30000/1001") within the program's bound.
+pub fn parse_fps(s: &str) -> Result<FrameRate, String> {
+    let rate: FrameRate = s.parse()?;
+    if rate.num as u64 > MAX_FRAME_RATE as u64 * rate.den as u64 {
+        return Err(format!(
+            "frame rate {s} is out of range: at most {MAX_FRAME_RATE} fps"
+        ));
+    }
+    Ok(rate)
 }
 
-impl std::str::FromStr for Rate {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("not a frame rate: {s:?} (e.g. 24, 25 or 30000/1001)");
-        let (n, d) = s.split_once('/').unwrap_or((s, "1"));
-        let rate = Rate {
-            num: n.trim().parse().map_err(|_| bad())?,
-            den: d.trim().parse().map_err(|_| bad())?,
-        };
-        if rate.num == 0
-            || rate.den == 0
-            || rate.num as u64 > MAX_FRAME_RATE as u64 * rate.den as u64
-        {
-            return Err(format!(
-                "frame rate {s} is out of range: above 0, at most {MAX_FRAME_RATE} fps"
-            ));
-        }
-        Ok(rate)
-    }
-}
-
-impl std::fmt::Display for Rate {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self.den {
-            1 => write!(f, "{}", self.num),
-            d => write!(f, "{}/{d}", self.num),
-        }
-    }
+fn as_text<S: serde::Serializer>(rate: &FrameRate, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(rate)
 }
 
 /// A job as the artist describes it, amounts in base units.
@@ -106,7 +85,8 @@ pub struct JobSpec {
     pub spp: u32,
     pub price_per_tile: u64,
     /// Fixes frame → time for every node and auditor (frame 1 at t = 0).
-    pub frame_rate: Rate,
+    #[serde(serialize_with = "as_text")]
+    pub frame_rate: FrameRate,
 }
 
 impl JobSpec {
@@ -170,7 +150,8 @@ impl JobSpec {
             .price_per_tile
             .checked_mul(self.tile_count())
             .ok_or_else(|| input("price × tiles overflows"))?;
-        let fee = (cost as u128 * fee_bps as u128 / 10_000) as u64;
+        // The program's own rounding, so the quote is the budget create_job requires.
+        let fee = bps_of(cost, fee_bps as u64).map_err(|_| input("the fee overflows"))?;
         Ok((cost, fee))
     }
 
@@ -203,7 +184,7 @@ mod tests {
             tile_size: 256,
             spp: 64,
             price_per_tile: 10_000,
-            frame_rate: "24".parse().unwrap(),
+            frame_rate: FrameRate::DEFAULT,
         }
     }
 

@@ -14,7 +14,7 @@ pub struct RenderArgs {
     #[arg(long, default_value_t = 1)]
     pub frame: u32,
     /// Frames per second as NUM/DEN (a job's rate, e.g. 24/1 or 30000/1001).
-    #[arg(long, default_value = "24/1", value_parser = parse_rate)]
+    #[arg(long, default_value = "24/1")]
     pub fps: FrameRate,
     #[arg(long)]
     pub width: u32,
@@ -46,14 +46,6 @@ fn parse_tile(s: &str) -> Result<[u32; 4], String> {
         .map(|p| p.trim().parse::<u32>().map_err(|e| format!("{p:?}: {e}")))
         .collect::<Result<_, _>>()?;
     v.try_into().map_err(|_| "expected X,Y,W,H".to_string())
-}
-
-fn parse_rate(s: &str) -> Result<FrameRate, String> {
-    let (n, d) = s.split_once('/').unwrap_or((s, "1"));
-    match (n.trim().parse::<u32>(), d.trim().parse::<u32>()) {
-        (Ok(num), Ok(den)) if num > 0 && den > 0 => Ok(FrameRate { num, den }),
-        _ => Err("expected NUM/DEN frames per second, e.g. 24/1 or 30000/1001".into()),
-    }
 }
 
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {

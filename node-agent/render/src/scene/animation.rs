@@ -48,6 +48,31 @@ impl Default for FrameRate {
     }
 }
 
+impl std::str::FromStr for FrameRate {
+    type Err = String;
+
+    /// "24", "25" or "30000/1001"; both parts above 0.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (n, d) = s.split_once('/').unwrap_or((s, "1"));
+        n.trim()
+            .parse()
+            .ok()
+            .zip(d.trim().parse().ok())
+            .and_then(|(num, den)| FrameRate::new(num, den))
+            .ok_or_else(|| format!("not a frame rate: {s:?} (e.g. 24, 25 or 30000/1001)"))
+    }
+}
+
+impl std::fmt::Display for FrameRate {
+    /// "24" for whole rates, "30000/1001" otherwise: what [`FromStr`](std::str::FromStr) reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self.den {
+            1 => write!(f, "{}", self.num),
+            d => write!(f, "{}/{d}", self.num),
+        }
+    }
+}
+
 /// How a sampler fills the time between two keyframes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interp {

@@ -4,6 +4,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tessera_sdk::standing::NodeStanding;
 
 use crate::error::{CliError, CliResult};
 
@@ -171,7 +172,7 @@ impl Orchestrator {
     }
 
     /// `GET /v1/nodes/{key}`.
-    pub async fn node_standing(&self, node: &str) -> CliResult<Value> {
+    pub async fn node_standing(&self, node: &str) -> CliResult<NodeStanding> {
         let resp = self.get(&format!("/v1/nodes/{node}")).await?;
         resp.json().await.map_err(|e| self.unreachable(e))
     }

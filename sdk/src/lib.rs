@@ -25,6 +25,7 @@ pub mod pda;
 pub mod program_error;
 pub mod protocol;
 pub mod receipt;
+pub mod standing;
 pub mod tiles;
 pub mod token;
 

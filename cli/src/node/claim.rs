@@ -78,10 +78,7 @@ pub async fn manifest(ctx: &Ctx, job_id: u64) -> CliResult<Manifest> {
 /// Job ids the orchestrator credits `node` with.
 pub async fn credited_jobs(ctx: &Ctx, node: &Pubkey) -> CliResult<Vec<u64>> {
     let standing = ctx.orchestrator().node_standing(&node.to_string()).await?;
-    Ok(standing["jobs"]
-        .as_array()
-        .map(|jobs| jobs.iter().filter_map(|j| j["job_id"].as_u64()).collect())
-        .unwrap_or_default())
+    Ok(standing.job_ids())
 }
 
 pub async fn run(ctx: &Ctx, args: &ClaimArgs) -> CliResult<()> {

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use tessera_sdk::claim::PayoutLeaf;
+use tessera_sdk::standing::NodeStanding;
 use tessera_sdk::{pda, Claim, JobState};
 
 use super::claim::manifest;
@@ -45,7 +46,7 @@ pub struct NodeStatus {
     pub faults_on_chain: u64,
     /// The orchestrator's view (reputation, tiles rendered / verified, faults); absent if
     /// it cannot be reached.
-    pub orchestrator: Option<serde_json::Value>,
+    pub orchestrator: Option<NodeStanding>,
     pub earnings: Vec<JobEarning>,
     pub claimed_total: u64,
     pub claimable_total: u64,
@@ -75,11 +76,8 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> CliResult<()> {
         .ok();
     let mut earnings = Vec::new();
     if let Some(s) = &standing {
-        for j in s["jobs"].as_array().into_iter().flatten() {
-            let (Some(job_id), tiles) = (j["job_id"].as_u64(), j["tiles_credited"].as_u64()) else {
-                continue;
-            };
-            earnings.push(earning(ctx, job_id, tiles.unwrap_or(0), &key, &claims).await?);
+        for j in &s.jobs {
+            earnings.push(earning(ctx, j.job_id, j.tiles_credited, &key, &claims).await?);
         }
     }
     let sum = |s: &str| {
@@ -175,11 +173,7 @@ impl fmt::Display for NodeStatus {
             Some(o) => writeln!(
                 f,
                 "{:<20} reputation {:.2}, {} tiles rendered, {} verified, {} faults",
-                "orchestrator",
-                o["reputation"].as_f64().unwrap_or(0.0),
-                o["tiles_rendered"],
-                o["tiles_verified"],
-                o["faults"]
+                "orchestrator", o.reputation, o.tiles_rendered, o.tiles_verified, o.faults
             )?,
             None => writeln!(f, "{:<20} unreachable", "orchestrator")?,
         }

@@ -88,7 +88,7 @@ impl AutoClaim {
 
     /// Jobs in which the orchestrator credits this node with accepted tiles.
     async fn credited_jobs(&self) -> anyhow::Result<Vec<u64>> {
-        let standing: serde_json::Value = self
+        let standing: tessera_sdk::standing::NodeStanding = self
             .http
             .get(format!(
                 "{}/v1/nodes/{}",
@@ -100,12 +100,7 @@ impl AutoClaim {
             .error_for_status()?
             .json()
             .await?;
-        Ok(standing["jobs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|j| j["job_id"].as_u64())
-            .collect())
+        Ok(standing.job_ids())
     }
 
     /// `true` when nothing is left to do for the job.

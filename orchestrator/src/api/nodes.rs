@@ -2,16 +2,13 @@
 //! its verification share and placement).
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::json;
+use tessera_sdk::standing::{CreditedJob, NodeStanding};
 
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::store;
 
-pub async fn standing(
-    State(s): Shared,
-    Path(key): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+pub async fn standing(State(s): Shared, Path(key): Path<String>) -> ApiResult<Json<NodeStanding>> {
     key.parse::<solana_sdk::pubkey::Pubkey>()
         .map_err(|_| ApiError::NotFound(format!("node {key}")))?;
     let k = key.clone();
@@ -21,13 +18,19 @@ pub async fn standing(
             Ok::<_, ApiError>((store::node_record(tx, &k)?, store::jobs_of_node(tx, &k)?))
         })
         .await?;
-    Ok(Json(json!({
-        "node_key": key,
-        "known": record.is_some(),
-        "reputation": record.map_or(0.5, |r| r.reputation),
-        "tiles_rendered": record.map_or(0, |r| r.tiles),
-        "tiles_verified": record.map_or(0, |r| r.verified),
-        "faults": record.map_or(0, |r| r.faults),
-        "jobs": jobs.iter().map(|(job_id, tiles)| json!({"job_id": job_id, "tiles_credited": tiles})).collect::<Vec<_>>(),
-    })))
+    Ok(Json(NodeStanding {
+        node_key: key,
+        known: record.is_some(),
+        reputation: record.map_or(0.5, |r| r.reputation),
+        tiles_rendered: record.map_or(0, |r| r.tiles),
+        tiles_verified: record.map_or(0, |r| r.verified),
+        faults: record.map_or(0, |r| r.faults),
+        jobs: jobs
+            .into_iter()
+            .map(|(job_id, tiles_credited)| CreditedJob {
+                job_id,
+                tiles_credited,
+            })
+            .collect(),
+    }))
 }

@@ -1,10 +1,11 @@
 //! Compiles `shaders/*.wgsl` to SPIR-V with naga (version pinned in the workspace) into OUT_DIR.
 //!
-//! `pathtrace.wgsl` is compiled in eight variants, `pathtrace_v{N}.spv`: bit 0 of N sets
-//! `const HAS_TEXTURES: bool = false;`, bit 1 `const HAS_PUNCTUAL: bool = false;` (for scenes
-//! without textures / punctual lights; N = 0 is the file as written). CPU drivers (lavapipe) run
+//! `pathtrace.wgsl` is compiled in sixteen variants, `pathtrace_v{N}.spv`: bit 0 of N sets
+//! `const HAS_TEXTURES: bool = false;`, bit 1 `const HAS_PUNCTUAL: bool = false;`, bit 2
+//! `const HAS_ALPHA: bool = false;` (for scenes without textures / punctual lights / alpha-tested
+//! materials; N = 0 is the file as written). CPU drivers (lavapipe) run
 //! both sides of every branch under a lane mask, so code that can never run for a scene still
-//! costs time unless it is compiled out. Bit 2 swaps the block between `SCENE_ARRAYS_BEGIN` and
+//! costs time unless it is compiled out. Bit 3 swaps the block between `SCENE_ARRAYS_BEGIN` and
 //! `SCENE_ARRAYS_END` (the scene's storage buffers) for `SCENE_UNIFORM`, for small scenes: lavapipe
 //! reads a uniform buffer at per-lane offsets with a branch-free gather, a storage buffer with a
 //! bounds-checked loop over the lanes.
@@ -46,7 +47,7 @@ fn main() {
             compile(&src, &src_path, &out.join(format!("{name}.spv")));
             continue;
         }
-        let flags = ["HAS_TEXTURES", "HAS_PUNCTUAL"];
+        let flags = ["HAS_TEXTURES", "HAS_PUNCTUAL", "HAS_ALPHA"];
         for variant in 0..1u32 << (flags.len() + 1) {
             let mut text = src.clone();
             for (bit, flag) in flags.iter().enumerate() {

@@ -8,83 +8,12 @@
 //! BENCH_TILES (default "64,128,256"), BENCH_REPEATS for the throughput pair (default 2, best
 //! of). Cycles is skipped with a message when `blender` is absent.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{cycles, env_u32, load_average, shared_bench_dir};
 use std::time::Instant;
 use tessera_render::bench::CORNELL_REGIONS;
 use tessera_render::{DeviceOptions, Renderer, Scene, TileRequest, STANDARD_SCENE_GLB};
-
-fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn shared_bench_dir() -> PathBuf {
-    std::env::var("TESSERA_SHARED_BENCH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench"))
-}
-
-/// Runs cycles_render.py; returns (Msamples/s, linear RGBA of the render).
-fn cycles(w: u32, h: u32, spp: u32, bounces: u32) -> Option<(f64, Vec<f32>)> {
-    let dir = shared_bench_dir();
-    let out = std::env::temp_dir().join(format!("tessera-cycles-{w}x{h}-{spp}.png"));
-    let run = Command::new("blender")
-        .args(["-b", "--factory-startup", "--python"])
-        .arg(dir.join("cycles_render.py"))
-        .arg("--")
-        .arg(dir.join("cornell.glb"))
-        .args([
-            w.to_string(),
-            h.to_string(),
-            spp.to_string(),
-            bounces.to_string(),
-        ])
-        .arg(&out)
-        .output();
-    let run = match run {
-        Ok(r) => r,
-        Err(e) => {
-            println!("Cycles skipped: cannot run blender ({e}); apt-get install -y blender python3-numpy");
-            return None;
-        }
-    };
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let Some(line) = stdout.lines().find(|l| l.starts_with("CYCLES ")) else {
-        println!(
-            "Cycles failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        return None;
-    };
-    let msps: f64 = line.split("msamples_per_s=").nth(1)?.trim().parse().ok()?;
-    let img = image::open(&out).ok()?.to_rgb8();
-    let lin = img
-        .pixels()
-        .flat_map(|p| {
-            let f = |v: u8| {
-                let v = v as f32 / 255.0;
-                if v <= 0.04045 {
-                    v / 12.92
-                } else {
-                    ((v + 0.055) / 1.055).powf(2.4)
-                }
-            };
-            [f(p.0[0]), f(p.0[1]), f(p.0[2]), 1.0]
-        })
-        .collect();
-    Some((msps, lin))
-}
-
-/// The 1-minute load average (Linux), to record how busy the machine was.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
-}
 
 fn render_tiled(
     r: &mut Renderer,
@@ -146,6 +75,7 @@ fn main() {
         .filter_map(|t| t.trim().parse().ok())
         .collect();
 
+    let cornell = shared_bench_dir().join("cornell.glb");
     let scene = Scene::from_bundle(STANDARD_SCENE_GLB).expect("scene");
     let key = tessera_render::pixel_hash(STANDARD_SCENE_GLB);
     let mut r = Renderer::new(&DeviceOptions::default()).expect("Vulkan device");
@@ -171,7 +101,7 @@ fn main() {
         let secs = t0.elapsed().as_secs_f64();
         t_whole = t_whole.min(secs);
         whole = Some(img);
-        let c = cycles(w, h, spp, bounces).map(|(msps, _)| msps);
+        let c = cycles(&cornell, w, h, spp, bounces).map(|(msps, _)| msps);
         runs.push((samples / secs / 1e6, c));
         if let Some(c) = c {
             cyc = Some(cyc.map_or(c, |best: f64| best.max(c)));
@@ -228,7 +158,7 @@ fn main() {
     };
     let ours = r.render_tile(&key, &scene, &req).unwrap();
     let lin = ours.linear.as_ref().unwrap();
-    let theirs = cycles(aw, ah, aspp, bounces);
+    let theirs = cycles(&cornell, aw, ah, aspp, bounces);
     println!("| region | Tessera | Cycles | difference |");
     println!("|---|---|---|---|");
     let mut all_ok = true;

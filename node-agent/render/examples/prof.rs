@@ -4,6 +4,8 @@
 //!
 //! Prints the best of REPEATS (default 3) runs; TILE > 0 renders TILE×TILE tiles instead of
 //! one whole-frame request. Set MESA_SHADER_CACHE_DISABLE=true for reproducible timings.
+//! PROF_SCENE=NAME renders one of `tessera_render::bench_scenes` (textured, mechanical,
+//! emissive, million) instead of the Cornell box.
 
 use std::time::Instant;
 use tessera_render::{DeviceOptions, Renderer, Scene, TileRequest, STANDARD_SCENE_GLB};
@@ -20,8 +22,16 @@ fn main() {
     let (w, h, spp, b) = (a[0], a[1], a[2], a[3]);
     let reps = a.get(4).copied().unwrap_or(3).max(1);
     let tile = a.get(5).copied().unwrap_or(0);
-    let scene = Scene::from_bundle(STANDARD_SCENE_GLB).expect("scene");
-    let key = tessera_render::pixel_hash(STANDARD_SCENE_GLB);
+    let glb = match std::env::var("PROF_SCENE").ok().filter(|s| !s.is_empty()) {
+        Some(name) => {
+            tessera_render::bench_scenes::by_name(&name)
+                .expect("PROF_SCENE: textured, mechanical, emissive or million")
+                .glb
+        }
+        None => STANDARD_SCENE_GLB.to_vec(),
+    };
+    let scene = Scene::from_bundle(&glb).expect("scene");
+    let key = tessera_render::pixel_hash(&glb);
     let mut r = Renderer::new(&DeviceOptions::default()).expect("Vulkan device");
     let warm = TileRequest::whole_frame(64, 36, 1, b, 0);
     r.render_tile(&key, &scene, &warm).expect("warm-up");

@@ -7,7 +7,7 @@
 struct Params {
     tile: vec4<u32>,     // x, y, width, height of the tile in the frame
     frame: vec4<u32>,    // frame width, frame height, first tile row of this dispatch, rows
-    samples: vec4<u32>,  // first sample, end sample (exclusive), max bounces, unused
+    samples: vec4<u32>,  // 0: start afresh, else go on from accum.w; end sample (exclusive), max bounces, max samples per pixel in this dispatch
     seed: vec4<u32>,     // seed low, seed high, unused, unused
 }
 var<immediate> params: Params;
@@ -63,6 +63,9 @@ fn light_at(i: u32) -> Light { return lights[i]; }
 // the same result, without paying for masked-off code on CPU drivers.
 const HAS_TEXTURES: bool = true;
 const HAS_PUNCTUAL: bool = true;
+// False for scenes without MASK/BLEND or unlit materials: the alpha test then costs every
+// triangle test nothing (it holds a material read and a texture lookup).
+const HAS_ALPHA: bool = true;
 const PI: f32 = 3.14159265358979;
 const NO_HIT: u32 = 0xffffffffu;
 const BIG: f32 = 1e30;
@@ -76,8 +79,8 @@ const MATERIAL_MASK: u32 = 0x7fffffffu;
 // ---------------- random numbers (PCG) ----------------
 var<private> rng: u32;
 // Set when a loop ended while its own condition still held: llvmpipe (lavapipe) silently stops
-// every loop of an invocation after 65 535 iterations per dispatch. The host sees it as a
-// negative accumulator w and renders again with fewer samples per dispatch.
+// every loop of an invocation after 65 535 iterations per dispatch. The sample in flight is then
+// dropped; the pixel's count of summed samples (accumulator w) tells the host where to go on.
 var<private> cut: bool;
 // Seeds the BLEND coin flips of the ray being traced (per pixel, sample, bounce, ray kind), so
 // that stochastic transparency is as deterministic as the rest of a pixel's randomness.
@@ -193,7 +196,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
             let t = dot(e2, q) * inv_det;
             var take = abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0 && t < hit.t;
             // Alpha: a MASK/BLEND triangle lets the ray through where it is transparent.
-            if (HAS_TEXTURES && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
+            if (HAS_TEXTURES && HAS_ALPHA && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
                 take = !see_through(i, tr, u, v);
             }
             if (take) {
@@ -213,25 +216,24 @@ fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
     return select(hi, lo, c <= vec3<f32>(0.04045));
 }
 
+// i mod n in [0, n) without integer division, which CPU drivers run lane by lane as scalar
+// divisions: exact for |i| < 2^24 (the floor estimate corrected by one step either way).
+fn modulo(i: i32, n: i32) -> i32 {
+    var r = i - n * i32(floor(f32(i) / f32(n)));
+    r = select(r, r + n, r < 0);
+    return select(r, r - n, r >= n);
+}
+
+// Texel index along one axis for wrap mode 0 repeat, 1 clamp, 2 mirrored repeat (branch-free).
 fn wrap_coord(i: i32, n: i32, mode: u32) -> i32 {
-    var r: i32;
-    if (mode == 1u) {
-        r = i;
-    } else if (mode == 2u) {
-        let m = ((i % (2 * n)) + 2 * n) % (2 * n);
-        r = select(m, 2 * n - 1 - m, m >= n);
-    } else {
-        r = ((i % n) + n) % n;
-    }
+    let m = modulo(i, 2 * n);
+    let mirrored = select(m, 2 * n - 1 - m, m >= n);
+    let r = select(select(modulo(i, n), mirrored, mode == 2u), i, mode == 1u);
     return clamp(r, 0, n - 1);
 }
 
-fn texel(info: vec4<u32>, x: i32, y: i32, srgb: bool) -> vec4<f32> {
-    let w = i32(info.y);
-    let h = i32(info.z);
-    let ix = wrap_coord(x, w, info.w & 0xffu);
-    let iy = wrap_coord(y, h, (info.w >> 8u) & 0xffu);
-    let c = unpack4x8unorm(texels[info.x + u32(iy * w + ix)]);
+fn texel(info: vec4<u32>, ix: i32, iy: i32, srgb: bool) -> vec4<f32> {
+    let c = unpack4x8unorm(texels[info.x + u32(iy * i32(info.y) + ix)]);
     if (srgb) {
         return vec4<f32>(srgb_to_linear(c.xyz), c.w);
     }
@@ -251,8 +253,15 @@ fn sample_tex(index: i32, uv0: vec2<f32>, uv1: vec2<f32>, srgb: bool) -> vec4<f3
     let t = p - f;
     let x = i32(f.x);
     let y = i32(f.y);
-    let a = mix(texel(info, x, y, srgb), texel(info, x + 1, y, srgb), t.x);
-    let b = mix(texel(info, x, y + 1, srgb), texel(info, x + 1, y + 1, srgb), t.x);
+    // Each wrapped coordinate once (not once per texel).
+    let w = i32(info.y);
+    let h = i32(info.z);
+    let x0 = wrap_coord(x, w, info.w & 0xffu);
+    let x1 = wrap_coord(x + 1, w, info.w & 0xffu);
+    let y0 = wrap_coord(y, h, (info.w >> 8u) & 0xffu);
+    let y1 = wrap_coord(y + 1, h, (info.w >> 8u) & 0xffu);
+    let a = mix(texel(info, x0, y0, srgb), texel(info, x1, y0, srgb), t.x);
+    let b = mix(texel(info, x0, y1, srgb), texel(info, x1, y1, srgb), t.x);
     return mix(a, b, t.y);
 }
 
@@ -694,27 +703,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let px = params.tile.x + lx;
     let py = params.tile.y + ly;
     let idx = ly * params.tile.z + lx;
+    // accum.w counts the samples summed so far. A pixel goes on from its own count (after a
+    // cut dispatch it lags behind the others) for at most samples.w samples, up to samples.y.
     var acc = vec3<f32>(0.0);
+    var sample = 0u;
     if (params.samples.x > 0u) {
         let prev = accum[idx];
         acc = prev.xyz;
-        cut = prev.w < 0.0;
+        sample = u32(prev.w);
     }
+    let end = min(params.samples.y, sample + params.samples.w);
     // One loop over path vertices; a lane whose path ends starts its pixel's next sample at
     // once, so lanes of a SIMD group (CPU drivers) do not idle while others finish long paths.
     // Samples still finish in index order, so the sum is the same however work is split.
-    var sample = params.samples.x;
-    if (sample < params.samples.y) {
+    if (sample < end) {
         var path = start_path(px, py, sample);
         loop {
             if (path_vertex(&path)) {
+                // A loop of this sample was cut short (lavapipe's limit): drop the sample; every
+                // later loop of this dispatch ends at once, and the host goes on from `sample`.
+                if (cut) { break; }
                 acc = acc + select(path.l, vec3<f32>(0.0), is_bad(path.l));
                 sample = sample + 1u;
-                if (sample >= params.samples.y) { break; }
+                if (sample >= end) { break; }
                 path = start_path(px, py, sample);
             }
         }
     }
-    if (sample < params.samples.y) { cut = true; }
-    accum[idx] = vec4<f32>(acc, select(1.0, -1.0, cut));
+    accum[idx] = vec4<f32>(acc, f32(sample));
 }

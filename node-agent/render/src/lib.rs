@@ -11,6 +11,7 @@
 //! render on the same device and driver.
 
 pub mod bench;
+pub mod bench_scenes;
 mod error;
 mod render;
 pub mod scene;
@@ -19,8 +20,9 @@ mod vulkan;
 pub use error::{Problem, RenderError, SceneError};
 pub use render::{BufferLimits, DeviceOptions, Renderer, TileImage, TileRequest};
 pub use scene::{
-    extension_status, CameraInfo, Environment, ExtensionStatus, FrameRate, LoadOptions, Scene,
-    SceneLimits, AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES, NEUTRAL_ENVIRONMENT_STRENGTH,
+    extension_status, CameraInfo, Environment, ExtensionStatus, FrameRate, LoadOptions,
+    LoadTimings, Scene, SceneLimits, AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES,
+    NEUTRAL_ENVIRONMENT_STRENGTH,
 };
 
 /// The standard benchmark scene (a Blender-exported Cornell box), shipped with the crate.

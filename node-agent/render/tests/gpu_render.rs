@@ -306,6 +306,53 @@ fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
     }
 }
 
+/// 2000 stacked triangles that every ray enters and misses: one sample fits in lavapipe's loop
+/// limit but not the 64 that one dispatch would take, so dispatches are cut. Pixels cut short
+/// go on from their own sample count (no sample is lost or counted twice): the sky is exactly
+/// white, and 3×3 tiles (other lanes, other cuts) give the whole frame's bytes.
+#[test]
+fn dispatches_cut_by_the_loop_limit_go_on_per_pixel_with_the_same_bytes() {
+    let mut b = Builder::default();
+    let m = b.material(diffuse([0.5, 0.5, 0.5]));
+    let n = 2_000u32;
+    let mut pos = Vec::with_capacity(n as usize * 9);
+    for i in 0..n {
+        let y = -(i as f32) * 1e-4;
+        pos.extend_from_slice(&[0.0, y, 0.0, 0.0, y, 1.0, 1.0, y, 0.0]);
+    }
+    let idx: Vec<u32> = (0..n * 3).collect();
+    let p = b.floats(&pos, "VEC3", 3);
+    let i = b.indices(&idx);
+    b.meshes.push(
+        json!({"primitives": [{"attributes": {"POSITION": p}, "indices": i, "material": m}]}),
+    );
+    b.nodes.push(json!({"mesh": b.meshes.len() - 1}));
+    b.ortho_down([0.75, 1.0, 0.75], 0.1);
+    b.scene_extras = Some(json!({"tessera_environment": {"color": [1.0, 1.0, 1.0]}}));
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    let full = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(12, 12, 64, 0, 5)
+    };
+    let whole = renderer().render_tile(&[10; 32], &scene, &full).unwrap();
+    let m = mean_linear(&whole, 0, 0, 12, 12);
+    assert!(m.iter().all(|c| (c - 1.0).abs() < 1e-6), "sky {m:?}");
+    let mut r = renderer();
+    let mut stitched = vec![0u8; whole.rgba8.len()];
+    for ty in (0..12).step_by(3) {
+        for tx in (0..12).step_by(3) {
+            let t = r
+                .render_tile(&[10; 32], &scene, &full.tile(tx, ty, 3, 3))
+                .unwrap();
+            for row in 0..3usize {
+                let d = ((ty as usize + row) * 12 + tx as usize) * 4;
+                stitched[d..d + 12].copy_from_slice(&t.rgba8[row * 12..row * 12 + 12]);
+            }
+        }
+    }
+    assert!(stitched == whole.rgba8, "tiles differ from the whole frame");
+}
+
 /// A base-colour texture of two texels (sRGB) on a diffuse plane under a white environment:
 /// each half of the plane shows its texel's linear colour (white furnace), through the texture
 /// lookup, sRGB decoding and interpolated UVs.

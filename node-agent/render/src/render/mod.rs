@@ -15,9 +15,10 @@ pub use layout::BufferLimits;
 pub use output::TileImage;
 
 /// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`, by variant: bit 0 = without
-/// texture lookups, vertex attribute records and alpha tests, bit 1 = without punctual lights (code a scene cannot use, compiled out),
-/// bit 2 = small scene, its arrays in uniform buffers (see [`layout`]; faster on CPU drivers).
-const PATHTRACE_SPV: [&[u8]; 8] = [
+/// texture lookups, vertex attribute records and alpha tests, bit 1 = without punctual lights,
+/// bit 2 = without alpha tests (code a scene cannot use, compiled out), bit 3 = small scene, its
+/// arrays in uniform buffers (see [`layout`]; faster on CPU drivers).
+const PATHTRACE_SPV: [&[u8]; 16] = [
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v0.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v1.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v2.spv")),
@@ -26,8 +27,16 @@ const PATHTRACE_SPV: [&[u8]; 8] = [
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v5.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v6.spv")),
     include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v7.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v8.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v9.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v10.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v11.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v12.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v13.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v14.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v15.spv")),
 ];
-const VARIANT_SMALL_SCENE: usize = 4;
+const VARIANT_SMALL_SCENE: usize = 8;
 /// Scenes kept on the GPU at once (least recently used is evicted).
 const SCENE_CACHE: usize = 2;
 
@@ -140,7 +149,7 @@ pub struct Renderer {
     readback: Option<Buffer>,
     commands: Commands,
     /// By shader variant (`PATHTRACE_SPV`), created on first use.
-    pipelines: [Option<ComputePipeline>; 8],
+    pipelines: [Option<ComputePipeline>; 16],
     device: Arc<Device>,
     device_name: String,
 }
@@ -203,6 +212,7 @@ impl Renderer {
                 let small = layout::fits_small_scene(scene, &self.device.limits);
                 let variant = usize::from(!scene.needs_texture_path())
                     | usize::from(!scene.has_punctual_lights()) << 1
+                    | usize::from(!scene.has_alpha_tests()) << 2
                     | if small { VARIANT_SMALL_SCENE } else { 0 };
                 let pipeline = match &mut self.pipelines[variant] {
                     Some(p) => p,

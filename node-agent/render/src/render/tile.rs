@@ -24,9 +24,9 @@ const PROBE_S: f64 = 0.1;
 const MIN_MEASURE_S: f64 = 0.05;
 /// Samples × (bounces + 1) per dispatch at most, to start with. llvmpipe (lavapipe) stops every
 /// loop of an invocation once all loops together have run 65 535 iterations in one dispatch
-/// (paths would be cut short: darker pixels). The shader reports a cut loop (negative
-/// accumulator w); the tile is then rendered again with half as many samples per dispatch, and
-/// the scene keeps the smaller figure. More samples per dispatch keep more SIMD lanes busy: a lane
+/// (paths would be cut short: darker pixels). The shader drops a sample whose loops were cut and
+/// counts the samples it summed (accumulator w); the pixels left behind go on from there with
+/// half as many samples per dispatch, and the scene keeps the smaller figure. More samples per dispatch keep more SIMD lanes busy: a lane
 /// whose samples are done idles until the slowest lane of its group finishes.
 pub const INITIAL_VERTICES_PER_DISPATCH: u32 = 256;
 
@@ -117,54 +117,101 @@ pub fn render(
     );
     scene.set.bind(super::layout::ACCUM, accum);
     let vertices = req.max_bounces + 1;
-    loop {
-        let max_samples = (scene.vertices_per_dispatch / vertices).clamp(1, req.spp);
-        let out = dispatch(
+    let mut max_samples = (scene.vertices_per_dispatch / vertices).clamp(1, req.spp);
+    let mut out = dispatch(
+        device,
+        commands,
+        pipeline,
+        scene,
+        (accum, readback),
+        req,
+        Pass::All { max_samples },
+    )?;
+    // Pixels whose dispatch the driver cut short go on from their own sample count, with fewer
+    // samples per dispatch from then on (this scene keeps the smaller figure): only the samples
+    // in flight at the cut are done again, never the whole tile.
+    let mut lagging = behind(&out, req);
+    while let Some((first_row, last_row)) = lagging {
+        if max_samples > 1 {
+            max_samples /= 2;
+            scene.vertices_per_dispatch = max_samples * vertices;
+            tracing::debug!(
+                samples_per_dispatch = max_samples,
+                "the driver cut a dispatch short (loop limit); going on with fewer samples"
+            );
+        }
+        let before = out;
+        out = dispatch(
             device,
             commands,
             pipeline,
             scene,
-            accum,
-            readback,
+            (accum, readback),
             req,
-            max_samples,
+            Pass::Resume {
+                rows: first_row..last_row + 1,
+                max_samples,
+            },
         )?;
-        if !out.chunks_exact(4).any(|px| px[3] < 0.0) {
-            return Ok(out);
-        }
-        if max_samples == 1 {
+        let progressed = before
+            .chunks_exact(4)
+            .zip(out.chunks_exact(4))
+            .any(|(a, b)| b[3] > a[3]);
+        if max_samples == 1 && !progressed {
             return Err(RenderError::Unsuitable(
                 "a single sample of a pixel exceeds the CPU driver's limit of 65 535 loop \
                  iterations per dispatch (scene too large or deep for lavapipe)"
                     .into(),
             ));
         }
-        scene.vertices_per_dispatch = (max_samples / 2) * vertices;
-        tracing::warn!(
-            samples_per_dispatch = max_samples / 2,
-            "the driver cut a dispatch short (loop limit); rendering the tile again"
-        );
+        lagging = behind(&out, req);
     }
+    Ok(out)
 }
 
-/// Renders every sample of the tile into `accum` in submits of about `TARGET_SUBMIT_S`, at
-/// most `max_samples` samples each, and reads it back.
-#[allow(clippy::too_many_arguments)]
+/// The first and last row holding a pixel with fewer than `spp` samples summed.
+fn behind(accum: &[f32], req: &TileRequest) -> Option<(u32, u32)> {
+    let spp = req.spp as f32;
+    let row_behind = |y: u32| {
+        let w = req.width as usize;
+        accum[y as usize * w * 4..(y as usize + 1) * w * 4]
+            .chunks_exact(4)
+            .any(|px| px[3] < spp)
+    };
+    let first = (0..req.height).find(|&y| row_behind(y))?;
+    let last = (first..req.height).rev().find(|&y| row_behind(y))?;
+    Some((first, last))
+}
+
+/// What one pass over a tile does.
+enum Pass {
+    /// Every sample of every pixel, in sample ranges of at most `max_samples`.
+    All { max_samples: u32 },
+    /// Rows `rows` again, each pixel going on from its own count, `max_samples` at most.
+    Resume {
+        rows: std::ops::Range<u32>,
+        max_samples: u32,
+    },
+}
+
+/// Runs `pass` over the tile into `accum` in submits of about `TARGET_SUBMIT_S`, and reads it
+/// back.
 fn dispatch(
     device: &Arc<Device>,
     commands: &Commands,
     pipeline: &ComputePipeline,
     scene: &mut GpuScene,
-    accum: &Buffer,
-    readback: &Buffer,
+    (accum, readback): (&Buffer, &Buffer),
     req: &TileRequest,
-    max_samples: u32,
+    pass: Pass,
 ) -> Result<Vec<f32>, RenderError> {
     let bytes = req.width as u64 * req.height as u64 * 16;
-    let d = &device.raw;
-    let mut row = 0u32;
+    let (mut row, end_row, max_samples, resume) = match pass {
+        Pass::All { max_samples } => (0, req.height, max_samples, false),
+        Pass::Resume { rows, max_samples } => (rows.start, rows.end, max_samples, true),
+    };
     let mut first = true;
-    while row < req.height {
+    while row < end_row {
         // Rows per band: as many as fit `max_samples` samples into the budget (dispatches of
         // several samples keep both CPU-driver threads busier than one-sample dispatches), in
         // whole workgroups; when not even WORKGROUP rows fit, as many as fit one sample each.
@@ -175,7 +222,20 @@ fn dispatch(
         } else {
             (budget / req.width as f64) as u32
         }
-        .clamp(1, req.height - row);
+        .clamp(1, end_row - row);
+        if resume {
+            // Each pixel goes on from its own count; repeated passes finish the rest.
+            let params = Params {
+                tile: [req.x, req.y, req.width, req.height],
+                frame: [req.frame_width, req.frame_height, row, rows],
+                samples: [1, req.spp, req.max_bounces, max_samples],
+                seed: [req.seed as u32, (req.seed >> 32) as u32, 0, 0],
+            };
+            submit(device, commands, pipeline, scene, req, &params, first)?;
+            first = false;
+            row += rows;
+            continue;
+        }
         let mut s = 0u32;
         while s < req.spp {
             let budget = scene.throughput.budget();
@@ -184,55 +244,11 @@ fn dispatch(
             let params = Params {
                 tile: [req.x, req.y, req.width, req.height],
                 frame: [req.frame_width, req.frame_height, row, rows],
-                samples: [s, s + n, req.max_bounces, 0],
+                samples: [s, s + n, req.max_bounces, n],
                 seed: [req.seed as u32, (req.seed >> 32) as u32, 0, 0],
             };
-            let cmd = commands.begin()?;
-            let (src_stage, src_access) = if first {
-                (
-                    vk::PipelineStageFlags::TRANSFER,
-                    vk::AccessFlags::TRANSFER_READ,
-                )
-            } else {
-                (
-                    vk::PipelineStageFlags::COMPUTE_SHADER,
-                    vk::AccessFlags::SHADER_WRITE,
-                )
-            };
-            // Previous readback (first) or previous dispatch must finish with the accumulator.
-            commands.barrier(
-                src_stage,
-                src_access,
-                vk::PipelineStageFlags::COMPUTE_SHADER,
-                vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE,
-            );
-            // SAFETY: recording; the pipeline, set and push range match the shader.
-            unsafe {
-                d.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::COMPUTE, pipeline.raw);
-                d.cmd_bind_descriptor_sets(
-                    cmd,
-                    vk::PipelineBindPoint::COMPUTE,
-                    pipeline.layout,
-                    0,
-                    &[scene.set.raw],
-                    &[],
-                );
-                d.cmd_push_constants(
-                    cmd,
-                    pipeline.layout,
-                    vk::ShaderStageFlags::COMPUTE,
-                    0,
-                    bytemuck::bytes_of(&params),
-                );
-                d.cmd_dispatch(
-                    cmd,
-                    req.width.div_ceil(WORKGROUP),
-                    rows.div_ceil(WORKGROUP),
-                    1,
-                );
-            }
             let t0 = Instant::now();
-            commands.submit_and_wait()?;
+            submit(device, commands, pipeline, scene, req, &params, first)?;
             let work = req.width as f64 * rows as f64 * n as f64;
             scene.throughput.record(work, t0.elapsed().as_secs_f64());
             first = false;
@@ -240,7 +256,76 @@ fn dispatch(
         }
         row += rows;
     }
+    read_accum(device, commands, accum, readback, bytes)
+}
 
+/// Records and runs one dispatch of `params.frame[3]` rows from row `params.frame[2]`.
+fn submit(
+    device: &Arc<Device>,
+    commands: &Commands,
+    pipeline: &ComputePipeline,
+    scene: &GpuScene,
+    req: &TileRequest,
+    params: &Params,
+    first: bool,
+) -> Result<(), RenderError> {
+    let d = &device.raw;
+    let cmd = commands.begin()?;
+    let (src_stage, src_access) = if first {
+        (
+            vk::PipelineStageFlags::TRANSFER,
+            vk::AccessFlags::TRANSFER_READ,
+        )
+    } else {
+        (
+            vk::PipelineStageFlags::COMPUTE_SHADER,
+            vk::AccessFlags::SHADER_WRITE,
+        )
+    };
+    // Previous readback (first) or previous dispatch must finish with the accumulator.
+    commands.barrier(
+        src_stage,
+        src_access,
+        vk::PipelineStageFlags::COMPUTE_SHADER,
+        vk::AccessFlags::SHADER_READ | vk::AccessFlags::SHADER_WRITE,
+    );
+    // SAFETY: recording; the pipeline, set and push range match the shader.
+    unsafe {
+        d.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::COMPUTE, pipeline.raw);
+        d.cmd_bind_descriptor_sets(
+            cmd,
+            vk::PipelineBindPoint::COMPUTE,
+            pipeline.layout,
+            0,
+            &[scene.set.raw],
+            &[],
+        );
+        d.cmd_push_constants(
+            cmd,
+            pipeline.layout,
+            vk::ShaderStageFlags::COMPUTE,
+            0,
+            bytemuck::bytes_of(params),
+        );
+        d.cmd_dispatch(
+            cmd,
+            req.width.div_ceil(WORKGROUP),
+            params.frame[3].div_ceil(WORKGROUP),
+            1,
+        );
+    }
+    commands.submit_and_wait()
+}
+
+/// Copies the accumulator to the host-visible buffer and reads it.
+fn read_accum(
+    device: &Arc<Device>,
+    commands: &Commands,
+    accum: &Buffer,
+    readback: &Buffer,
+    bytes: u64,
+) -> Result<Vec<f32>, RenderError> {
+    let d = &device.raw;
     let cmd = commands.begin()?;
     commands.barrier(
         vk::PipelineStageFlags::COMPUTE_SHADER,

@@ -9,6 +9,7 @@ use super::survey;
 use super::*;
 use gltf::accessor::{DataType, Dimensions};
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// glTF photometric units (cd, lux) to the renderer's radiometric units, as Blender converts them.
 const LUMENS_PER_WATT: f32 = 683.0;
@@ -26,6 +27,7 @@ pub const NEUTRAL_ENVIRONMENT_STRENGTH: f32 = 1.0;
 type Resolver<'a> = dyn Fn(&str) -> Result<Vec<u8>, SceneError> + 'a;
 
 pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scene, SceneError> {
+    let started = Instant::now();
     let limits = &opts.limits;
     // Bytes after a .glb's declared length are not part of it (a glb padded or appended to).
     let mut trailing = None;
@@ -72,7 +74,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     if !opts.time.is_finite() {
         return Err(SceneError::data("load options", "non-finite time"));
     }
+    let pose_started = Instant::now();
     let pose = animation::pose(doc, &buffers, opts.time, &mut warnings)?;
+    let pose_s = pose_started.elapsed().as_secs_f64();
     let mut ctx = Loader {
         buffers,
         resolve,
@@ -90,11 +94,13 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         .default_scene()
         .or_else(|| doc.scenes().next())
         .ok_or_else(|| SceneError::Gltf("no scene".into()))?;
+    let walk_started = Instant::now();
     let Walk {
         geo,
         cameras,
         lights,
     } = ctx.walk(doc, &scene, &pose)?;
+    let walk_s = walk_started.elapsed().as_secs_f64();
     if geo.tris.is_empty() {
         return Err(SceneError::data("scene", "no triangles to render"));
     }
@@ -160,7 +166,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     };
 
     // --- BVH and reordering ---
+    let bvh_started = Instant::now();
     let (nodes, order) = bvh::build(&geo.tris);
+    let bvh_s = bvh_started.elapsed().as_secs_f64();
     let mut tris = Vec::with_capacity(order.len());
     let mut shade = Vec::with_capacity(order.len());
     for &i in &order {
@@ -276,6 +284,12 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         animation_range: pose.range,
         extensions: extensions.into_iter().map(|(n, s, _)| (n, s)).collect(),
         warnings,
+        timings: LoadTimings {
+            pose_s,
+            walk_s,
+            bvh_s,
+            total_s: started.elapsed().as_secs_f64(),
+        },
     })
 }
 

@@ -296,6 +296,21 @@ pub struct Scene {
     /// Extensions the document uses or requires, with what the loader did with each.
     pub(crate) extensions: Vec<(String, ExtensionStatus)>,
     pub(crate) warnings: Vec<String>,
+    pub(crate) timings: LoadTimings,
+}
+
+/// Wall time of the parts of one load (the benchmark reports posing and BVH time per frame).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadTimings {
+    /// Sampling the animation: node transforms, morph weights, skins' joint matrices.
+    pub pose_s: f64,
+    /// Walking the scene graph: posed vertices (node transforms, morphs, skinning), materials,
+    /// texture decoding.
+    pub walk_s: f64,
+    /// Building the BVH over the posed triangles.
+    pub bvh_s: f64,
+    /// The whole load: parsing, decoding, posing, geometry, BVH, lights.
+    pub total_s: f64,
 }
 
 impl Scene {
@@ -347,6 +362,10 @@ impl Scene {
             bundle::read_in_dir(&dir, uri, limit)
         };
         gltf_load::load(&bytes, &resolver, opts)
+    }
+
+    pub fn load_timings(&self) -> LoadTimings {
+        self.timings
     }
 
     pub fn triangle_count(&self) -> usize {
@@ -438,6 +457,13 @@ impl Scene {
                 .materials
                 .iter()
                 .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT)
+    }
+
+    /// Whether any material is alpha-tested in traversal (MASK, BLEND or unlit).
+    pub(crate) fn has_alpha_tests(&self) -> bool {
+        self.materials
+            .iter()
+            .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT)
     }
 
     /// Whether any light is punctual (point, spot, directional) rather than an emissive triangle.

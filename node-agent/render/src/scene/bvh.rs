@@ -671,4 +671,144 @@ mod tests {
             }
         }
     }
+
+    /// Node visits and triangle tests per ray on the benchmark scenes (camera rays and one
+    /// diffuse bounce from each hit), for the shader's pre-order walk and for an ordered
+    /// (nearest child first) stack traversal. A measurement, not a check:
+    /// `cargo test --release -p tessera-render --lib traversal_statistics -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn traversal_statistics() {
+        use crate::scene::math::{cross, dot, sub};
+        for (name, make) in crate::bench_scenes::SCENES {
+            let scene = crate::Scene::from_bundle(&make()).unwrap();
+            let tris: Vec<[V3; 3]> = scene.tris.iter().map(crate::scene::tri_vertices).collect();
+            let nodes = &scene.nodes;
+            let (mut pre, mut ord, mut rays) = ([0u64; 2], [0u64; 2], 0u64);
+            let mut rng = 1u32;
+            let mut rnd = || {
+                rng = rng.wrapping_mul(747796405).wrapping_add(2891336453);
+                (rng >> 8) as f32 / 16_777_216.0
+            };
+            for y in 0..45 {
+                for x in 0..80 {
+                    let (o, d) = scene.camera().ray(x as f32 + 0.5, y as f32 + 0.5, 80, 45);
+                    let mut o = o;
+                    let mut d = d;
+                    for _bounce in 0..2 {
+                        let a = walk_preorder(nodes, &tris, o, d);
+                        let b = walk_ordered(nodes, &tris, o, d);
+                        assert_eq!(a.0.map(|h| h.1), b.0.map(|h| h.1));
+                        pre[0] += a.1;
+                        pre[1] += a.2;
+                        ord[0] += b.1;
+                        ord[1] += b.2;
+                        rays += 1;
+                        let Some((t, i)) = a.0 else { break };
+                        let tr = &tris[i as usize];
+                        let mut n = cross(sub(tr[1], tr[0]), sub(tr[2], tr[0]));
+                        let l = dot(n, n).sqrt();
+                        n = [n[0] / l, n[1] / l, n[2] / l];
+                        if dot(n, d) > 0.0 {
+                            n = [-n[0], -n[1], -n[2]];
+                        }
+                        let p = [o[0] + d[0] * t, o[1] + d[1] * t, o[2] + d[2] * t];
+                        o = [p[0] + n[0] * 1e-4, p[1] + n[1] * 1e-4, p[2] + n[2] * 1e-4];
+                        loop {
+                            let v = [rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0];
+                            let vv = dot(v, v);
+                            if vv > 1e-4 && vv <= 1.0 {
+                                let v = [v[0] + n[0], v[1] + n[1], v[2] + n[2]];
+                                let lv = dot(v, v).sqrt();
+                                d = [v[0] / lv, v[1] / lv, v[2] / lv];
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let r = rays as f64;
+            println!(
+                "{name}: {} nodes for {} triangles; per ray: pre-order {:.1} nodes {:.1} tris, ordered {:.1} nodes {:.1} tris",
+                nodes.len(),
+                tris.len(),
+                pre[0] as f64 / r,
+                pre[1] as f64 / r,
+                ord[0] as f64 / r,
+                ord[1] as f64 / r
+            );
+        }
+    }
+
+    type Walk = (Option<(f32, u32)>, u64, u64);
+
+    fn walk_preorder(nodes: &[BvhNode], tris: &[[V3; 3]], o: V3, d: V3) -> Walk {
+        let inv = [1.0 / d[0], 1.0 / d[1], 1.0 / d[2]];
+        let (mut best, mut visits, mut tests) = (None::<(f32, u32)>, 0, 0);
+        let mut ni = 0usize;
+        while ni < nodes.len() {
+            let n = &nodes[ni];
+            visits += 1;
+            if !slab(n, o, inv, best.map_or(f32::INFINITY, |b| b.0)) {
+                ni = if n.count > 0 {
+                    ni + 1
+                } else {
+                    n.index as usize
+                };
+                continue;
+            }
+            for t in n.index..n.index + n.count {
+                tests += 1;
+                if let Some(h) = tri_hit(&tris[t as usize], o, d) {
+                    if h < best.map_or(f32::INFINITY, |b| b.0) {
+                        best = Some((h, t));
+                    }
+                }
+            }
+            ni += 1;
+        }
+        (best, visits, tests)
+    }
+
+    fn entry(n: &BvhNode, o: V3, inv: V3, tmax: f32) -> Option<f32> {
+        let mut t0 = 0.0f32;
+        let mut t1 = tmax;
+        for a in 0..3 {
+            let ta = (n.min[a] - o[a]) * inv[a];
+            let tb = (n.max[a] - o[a]) * inv[a];
+            t0 = t0.max(ta.min(tb));
+            t1 = t1.min(ta.max(tb));
+        }
+        (t0 <= t1).then_some(t0)
+    }
+
+    fn walk_ordered(nodes: &[BvhNode], tris: &[[V3; 3]], o: V3, d: V3) -> Walk {
+        let inv = [1.0 / d[0], 1.0 / d[1], 1.0 / d[2]];
+        let (mut best, mut visits, mut tests) = (None::<(f32, u32)>, 1, 0);
+        let mut stack = vec![0usize];
+        while let Some(ni) = stack.pop() {
+            let n = &nodes[ni];
+            if n.count > 0 {
+                for t in n.index..n.index + n.count {
+                    tests += 1;
+                    if let Some(h) = tri_hit(&tris[t as usize], o, d) {
+                        if h < best.map_or(f32::INFINITY, |b| b.0) {
+                            best = Some((h, t));
+                        }
+                    }
+                }
+                continue;
+            }
+            let mut hit: Vec<(f32, usize)> = Vec::new();
+            for c in children(nodes, ni) {
+                visits += 1;
+                if let Some(t) = entry(&nodes[c], o, inv, best.map_or(f32::INFINITY, |b| b.0)) {
+                    hit.push((t, c));
+                }
+            }
+            hit.sort_by(|a, b| b.0.total_cmp(&a.0));
+            stack.extend(hit.into_iter().map(|h| h.1));
+        }
+        (best, visits, tests)
+    }
 }

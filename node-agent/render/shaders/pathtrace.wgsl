@@ -20,7 +20,7 @@ struct Globals {
     cam_params: vec4<f32>, // scale_y, unused, orthographic
     env_color: vec4<f32>,  // rgb, w = image strength
     env_info: vec4<u32>,   // has image, width, height
-    counts: vec4<u32>,     // lights, triangles, nodes
+    counts: vec4<u32>,     // lights, triangles, nodes (per copy), octant copies (1) or not (0)
     bvh_origin: vec4<f32>, // packed node bounds: origin + f32(q) * step, per axis
     bvh_step: vec4<f32>,
 }
@@ -148,7 +148,11 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     var hit = Hit(tmax_in, NO_HIT, 0.0, 0.0);
     let dd = select(d, vec3<f32>(1e-20), abs(d) < vec3<f32>(1e-20));
     let inv = 1.0 / dd;
-    let end = globals.counts.z;
+    // With octant copies (counts.w = 1) the tree ordered nearest child first for this ray's
+    // direction octant starts at octant × nodes (src/scene/bvh.rs `octant_copies`).
+    let oct = select(0u, 1u, d.x < 0.0) | select(0u, 2u, d.y < 0.0) | select(0u, 4u, d.z < 0.0);
+    let base = select(0u, oct * globals.counts.z, globals.counts.w != 0u);
+    let end = base + globals.counts.z;
     let scale = globals.bvh_step.xyz * inv;
     let offset = (globals.bvh_origin.xyz - o) * inv;
     let neg = inv < vec3<f32>(0.0); // which bound of each slab the ray meets first
@@ -158,7 +162,7 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     // quantisation grid spans the root box.
     let root_max = globals.bvh_origin.xyz + globals.bvh_step.xyz * 65535.0;
     let inside = all(o >= globals.bvh_origin.xyz) && all(o <= root_max);
-    var node = select(0u, 1u, inside && end > 1u);
+    var node = base + select(0u, 1u, inside && globals.counts.z > 1u);
     var finished = false;
     // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
     // branch under a mask) do not pay for a triangle test at every inner node: first walk the

@@ -29,8 +29,22 @@ impl GpuScene {
         scene: &Scene,
     ) -> Result<GpuScene, RenderError> {
         let small_scene = variant & super::VARIANT_SMALL_SCENE != 0;
-        let packed = crate::scene::bvh::pack(&scene.nodes).map_err(RenderError::Unsuitable)?;
         let mut g = scene.globals();
+        // Storage variants get eight copies of the tree, one per ray-direction octant, each
+        // ordered nearest child first (fewer node visits and triangle tests for closest hits),
+        // where they fit the device's storage range and the packed node index; else one.
+        let copies = !small_scene
+            && octant_copies_fit(
+                scene.nodes.len() as u64,
+                device.limits.max_storage_buffer_range as u64,
+            );
+        let packed = if copies {
+            g.counts[3] = 1;
+            crate::scene::bvh::pack(&crate::scene::bvh::octant_copies(&scene.nodes))
+        } else {
+            crate::scene::bvh::pack(&scene.nodes)
+        }
+        .map_err(RenderError::Unsuitable)?;
         g.bvh_origin = [packed.origin[0], packed.origin[1], packed.origin[2], 0.0];
         g.bvh_step = [packed.step[0], packed.step[1], packed.step[2], 0.0];
         let globals = [g];
@@ -197,5 +211,24 @@ impl GpuScene {
             variant,
             _buffers: buffers,
         })
+    }
+}
+
+/// Whether eight 16-byte copies of `nodes` nodes fit in one storage binding of `range` bytes and
+/// under the packed node index limit.
+fn octant_copies_fit(nodes: u64, range: u64) -> bool {
+    8 * nodes * 16 <= range && 8 * nodes <= crate::scene::bvh::PACKED_MAX_INDEX as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn octant_copies_only_where_they_fit() {
+        // lavapipe: 128 MiB; a million-triangle scene (about 0.9 M nodes) fits, 2 M do not.
+        assert!(super::octant_copies_fit(900_000, 1 << 27));
+        assert!(!super::octant_copies_fit(1_700_000, 1 << 27));
+        // A 4 GiB range is limited by the 24-bit node index instead.
+        assert!(super::octant_copies_fit(2_000_000, (1 << 32) - 1));
+        assert!(!super::octant_copies_fit(2_200_000, (1 << 32) - 1));
     }
 }

@@ -162,6 +162,55 @@ pub fn collapse(nodes: &[BvhNode]) -> Vec<BvhNode> {
     out
 }
 
+/// The same tree in the pre-order that visits each inner node's children nearest first for rays
+/// whose direction has the signs of `dir` (children sorted by their box centre along `dir`).
+/// A leaf's `index` (its triangles) is kept; skip links are renumbered and offset by `base`, so
+/// copies for several directions can be concatenated into one array.
+pub fn ordered_for(nodes: &[BvhNode], dir: V3, base: u32) -> Vec<BvhNode> {
+    fn key(n: &BvhNode, dir: V3) -> f32 {
+        (0..3).map(|a| (n.min[a] + n.max[a]) * dir[a]).sum()
+    }
+    fn write(nodes: &[BvhNode], i: usize, dir: V3, base: u32, out: &mut Vec<BvhNode>) {
+        let me = out.len();
+        out.push(nodes[i]);
+        if nodes[i].count > 0 {
+            return;
+        }
+        let mut kids = Vec::new();
+        let mut c = i + 1;
+        while c < nodes[i].index as usize {
+            kids.push(c);
+            c = if nodes[c].count > 0 {
+                c + 1
+            } else {
+                nodes[c].index as usize
+            };
+        }
+        kids.sort_by(|&a, &b| key(&nodes[a], dir).total_cmp(&key(&nodes[b], dir)));
+        for k in kids {
+            write(nodes, k, dir, base, out);
+        }
+        out[me].index = base + out.len() as u32;
+    }
+    let mut out = Vec::with_capacity(nodes.len());
+    if !nodes.is_empty() {
+        write(nodes, 0, dir, base, &mut out);
+    }
+    out
+}
+
+/// Eight copies of the tree, one per ray-direction octant (bit 0: x < 0, bit 1: y < 0, bit 2:
+/// z < 0), each in [`ordered_for`] order, concatenated: copy k starts at k · nodes.len().
+pub fn octant_copies(nodes: &[BvhNode]) -> Vec<BvhNode> {
+    let mut out = Vec::with_capacity(8 * nodes.len());
+    for k in 0..8u32 {
+        let sign = |bit: u32| if k & bit != 0 { -1.0 } else { 1.0 };
+        let dir = [sign(1), sign(2), sign(4)];
+        out.extend(ordered_for(nodes, dir, k * nodes.len() as u32));
+    }
+    out
+}
+
 fn node_area(n: &BvhNode) -> f32 {
     Aabb {
         min: n.min,
@@ -672,6 +721,48 @@ mod tests {
         }
     }
 
+    /// Each octant copy is the same tree (same leaves, skip links offset by its base) and finds
+    /// the same closest hits as the builder's order.
+    #[test]
+    fn octant_copies_find_the_same_hits() {
+        let tris = random_tris(3000, 7);
+        let (nodes, order) = build(&tris);
+        let sorted: Vec<[V3; 3]> = order.iter().map(|&i| tris[i as usize]).collect();
+        let all = octant_copies(&nodes);
+        assert_eq!(all.len(), 8 * nodes.len());
+        let n = nodes.len() as u32;
+        let mut s = 3u64;
+        for k in 0..8u32 {
+            let mut copy: Vec<BvhNode> = all[(k * n) as usize..((k + 1) * n) as usize].to_vec();
+            let mut leaves = 0;
+            for c in copy.iter_mut() {
+                if c.count == 0 {
+                    assert!(c.index > k * n && c.index <= (k + 1) * n);
+                    c.index -= k * n;
+                } else {
+                    leaves += c.count;
+                }
+            }
+            assert_eq!(leaves as usize, tris.len());
+            let sign = |bit: u32| if k & bit != 0 { -1.0 } else { 1.0 };
+            for _ in 0..200 {
+                let o = [
+                    lcg(&mut s) * 14.0 - 2.0,
+                    lcg(&mut s) * 14.0 - 2.0,
+                    lcg(&mut s) * 14.0 - 2.0,
+                ];
+                let d = [
+                    sign(1) * (lcg(&mut s) + 0.01),
+                    sign(2) * (lcg(&mut s) + 0.01),
+                    sign(4) * (lcg(&mut s) + 0.01),
+                ];
+                let a = intersect(&nodes, &sorted, o, d).map(|h| h.1);
+                let b = intersect(&copy, &sorted, o, d).map(|h| h.1);
+                assert_eq!(a, b);
+            }
+        }
+    }
+
     /// Node visits and triangle tests per ray on the benchmark scenes (camera rays and one
     /// diffuse bounce from each hit), for the shader's pre-order walk and for an ordered
     /// (nearest child first) stack traversal. A measurement, not a check:
@@ -685,6 +776,13 @@ mod tests {
             let tris: Vec<[V3; 3]> = scene.tris.iter().map(crate::scene::tri_vertices).collect();
             let nodes = &scene.nodes;
             let (mut pre, mut ord, mut rays) = ([0u64; 2], [0u64; 2], 0u64);
+            let mut oct = [0u64; 2];
+            let copies: Vec<Vec<BvhNode>> = (0..8u32)
+                .map(|k| {
+                    let sign = |bit: u32| if k & bit != 0 { -1.0 } else { 1.0 };
+                    ordered_for(nodes, [sign(1), sign(2), sign(4)], 0)
+                })
+                .collect();
             let mut rng = 1u32;
             let mut rnd = || {
                 rng = rng.wrapping_mul(747796405).wrapping_add(2891336453);
@@ -698,6 +796,13 @@ mod tests {
                     for _bounce in 0..2 {
                         let a = walk_preorder(nodes, &tris, o, d);
                         let b = walk_ordered(nodes, &tris, o, d);
+                        let k = (d[0] < 0.0) as usize
+                            | ((d[1] < 0.0) as usize) << 1
+                            | ((d[2] < 0.0) as usize) << 2;
+                        let c = walk_preorder(&copies[k], &tris, o, d);
+                        assert_eq!(a.0.map(|h| h.1), c.0.map(|h| h.1));
+                        oct[0] += c.1;
+                        oct[1] += c.2;
                         assert_eq!(a.0.map(|h| h.1), b.0.map(|h| h.1));
                         pre[0] += a.1;
                         pre[1] += a.2;
@@ -729,13 +834,15 @@ mod tests {
             }
             let r = rays as f64;
             println!(
-                "{name}: {} nodes for {} triangles; per ray: pre-order {:.1} nodes {:.1} tris, ordered {:.1} nodes {:.1} tris",
+                "{name}: {} nodes for {} triangles; per ray: pre-order {:.1} nodes {:.1} tris, ordered {:.1} nodes {:.1} tris, octant pre-order {:.1} nodes {:.1} tris",
                 nodes.len(),
                 tris.len(),
                 pre[0] as f64 / r,
                 pre[1] as f64 / r,
                 ord[0] as f64 / r,
-                ord[1] as f64 / r
+                ord[1] as f64 / r,
+                oct[0] as f64 / r,
+                oct[1] as f64 / r
             );
         }
     }

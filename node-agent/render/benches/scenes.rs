@@ -8,7 +8,7 @@
 //! Environment: BENCH_WIDTH/BENCH_HEIGHT/BENCH_SPP/BENCH_BOUNCES (default 480×270, 64 spp, 6
 //! bounces, the sizes of issue 13), BENCH_REPEATS (default 1; best of), BENCH_SCENES (names,
 //! comma-separated; default all), BENCH_FRAMES (frames of the 1 M-triangle animation to pose,
-//! default 3). Cycles is skipped with a message when `blender` is absent.
+//! default 3; 0: none). Cycles is skipped with a message when `blender` is absent.
 
 mod common;
 
@@ -113,8 +113,9 @@ fn main() {
 
     // Posing per frame: the animated 1 M-triangle scene loaded at each frame's instant, as a node
     // does for every frame of an animated job.
-    if let Some(glb) = million {
-        let frames = env_u32("BENCH_FRAMES", 3).max(1);
+    let frames = env_u32("BENCH_FRAMES", 3);
+    if frames > 0 {
+        let glb = million.unwrap_or_else(bench_scenes::million);
         let rate = FrameRate::new(24, 1).expect("24 fps");
         println!("\n## Pose + BVH per frame, million ({frames} frames at 24 fps)");
         println!("| frame | pose s | posed geometry s | BVH s | whole load s |");

@@ -1,5 +1,5 @@
 //! Tessera vs Blender Cycles (CPU) on generated real-sized scenes (`tessera_render::bench_scenes`):
-//! a textured 100 k-triangle mesh, a mechanical model of 125 k triangles in 672 parts, twenty
+//! a textured 109 k-triangle mesh, a mechanical model of 125 k triangles in 224 parts, twenty
 //! emissive textures, and 1 M triangles. The two renderers alternate at the same size, spp and
 //! bounces; each row gives Msamples/s, the ratio and the mean linear luminance of both images.
 //!

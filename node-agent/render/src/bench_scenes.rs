@@ -22,8 +22,11 @@ pub struct BenchScene {
     pub glb: Vec<u8>,
 }
 
+/// Makes one scene's `.glb` bytes.
+pub type Generator = fn() -> Vec<u8>;
+
 /// The scenes' names, in the order the benchmark prints them, with their generators.
-pub const SCENES: [(&str, fn() -> Vec<u8>); 4] = [
+pub const SCENES: [(&str, Generator); 4] = [
     ("textured", textured),
     ("mechanical", mechanical),
     ("emissive", emissive),
@@ -167,7 +170,7 @@ struct Glb {
 
 impl Glb {
     fn view(&mut self, bytes: &[u8]) -> usize {
-        while self.bin.len() % 4 != 0 {
+        while !self.bin.len().is_multiple_of(4) {
             self.bin.push(0);
         }
         self.views
@@ -291,11 +294,11 @@ impl Glb {
 
 fn glb_bytes(json: &Value, bin: &[u8]) -> Vec<u8> {
     let mut js = serde_json::to_vec(json).expect("JSON");
-    while js.len() % 4 != 0 {
+    while !js.len().is_multiple_of(4) {
         js.push(b' ');
     }
     let mut b = bin.to_vec();
-    while b.len() % 4 != 0 {
+    while !b.len().is_multiple_of(4) {
         b.push(0);
     }
     let total = 12 + 8 + js.len() + 8 + b.len();

@@ -1,6 +1,6 @@
 //! Compiles `shaders/*.wgsl` to SPIR-V with naga (version pinned in the workspace) into OUT_DIR.
 //!
-//! `pathtrace.wgsl` is compiled in sixteen variants, `pathtrace_v{N}.spv`: bit 0 of N sets
+//! `pathtrace.wgsl` is compiled in 32 variants, `pathtrace_v{N}.spv`: bit 0 of N sets
 //! `const HAS_TEXTURES: bool = false;`, bit 1 `const HAS_PUNCTUAL: bool = false;`, bit 2
 //! `const HAS_ALPHA: bool = false;` (for scenes without textures / punctual lights / alpha-tested
 //! materials; N = 0 is the file as written). CPU drivers (lavapipe) run
@@ -8,7 +8,8 @@
 //! costs time unless it is compiled out. Bit 3 swaps the block between `SCENE_ARRAYS_BEGIN` and
 //! `SCENE_ARRAYS_END` (the scene's storage buffers) for `SCENE_UNIFORM`, for small scenes: lavapipe
 //! reads a uniform buffer at per-lane offsets with a branch-free gather, a storage buffer with a
-//! bounds-checked loop over the lanes.
+//! bounds-checked loop over the lanes. Bit 4 puts only the materials and lights of a storage
+//! variant in uniform buffers (`RECORDS_UNIFORM`).
 
 use naga::back::spv;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
@@ -37,6 +38,21 @@ fn material_at(i: u32) -> Material { return materials[i]; }
 fn light_at(i: u32) -> Light { return lights[i]; }
 ";
 
+/// Bit 4: storage variants with materials and lights in uniform buffers (512 records each, as
+/// in the small-scene variant), for scenes that have no more: each hit reads a material and
+/// each light sample a light, and lavapipe gathers from a uniform buffer without its per-lane
+/// bounds-checked loop.
+const RECORDS_UNIFORM: [(&str, &str); 2] = [
+    (
+        "@group(0) @binding(4) var<storage, read> materials: array<Material>;",
+        "@group(0) @binding(4) var<uniform> materials: array<Material, 512>;",
+    ),
+    (
+        "@group(0) @binding(7) var<storage, read> lights: array<Light>;",
+        "@group(0) @binding(7) var<uniform> lights: array<Light, 512>;",
+    ),
+];
+
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     for name in SHADERS {
@@ -48,7 +64,9 @@ fn main() {
             continue;
         }
         let flags = ["HAS_TEXTURES", "HAS_PUNCTUAL", "HAS_ALPHA"];
-        for variant in 0..1u32 << (flags.len() + 1) {
+        // Flags, then the small-scene bit, then the uniform-records bit (storage variants only;
+        // with the small-scene bit it changes nothing, those arrays are uniform already).
+        for variant in 0..1u32 << (flags.len() + 2) {
             let mut text = src.clone();
             for (bit, flag) in flags.iter().enumerate() {
                 let on = format!("const {flag}: bool = true;");
@@ -64,6 +82,14 @@ fn main() {
                     panic!("{src_path} must mark its scene arrays with SCENE_ARRAYS_BEGIN/END");
                 };
                 text.replace_range(begin..end, SCENE_UNIFORM);
+            } else if variant & (2 << flags.len()) != 0 {
+                for (storage, uniform) in RECORDS_UNIFORM {
+                    assert!(
+                        text.contains(storage),
+                        "{src_path} must declare `{storage}`"
+                    );
+                    text = text.replace(storage, uniform);
+                }
             }
             compile(
                 &text,

@@ -136,6 +136,42 @@ fn white_furnace_with_a_bvh_too_big_for_the_uniform_variant() {
     }
 }
 
+/// 5000 emissive triangles are 5000 lights: more than the uniform material and light records
+/// of the storage variants hold (512), so this renders with every scene array in storage
+/// buffers. Camera rays see the emission (black base colour, black environment); light samples
+/// from the plane's own triangles see nothing above it.
+#[test]
+fn emissive_plane_with_more_lights_than_the_uniform_records_hold() {
+    let mut b = Builder::default();
+    let mut m = diffuse([0.0, 0.0, 0.0]);
+    m["emissiveFactor"] = json!([0.25, 0.5, 0.75]);
+    let m = b.material(m);
+    let n = 50;
+    let cell = 200.0 / n as f32;
+    for i in 0..n {
+        for j in 0..n {
+            let (x0, z0) = (-100.0 + i as f32 * cell, -100.0 + j as f32 * cell);
+            let (x1, z1) = (x0 + cell, z0 + cell);
+            b.quad(
+                [[x0, 0.0, z1], [x1, 0.0, z1], [x1, 0.0, z0], [x0, 0.0, z0]],
+                m,
+            );
+        }
+    }
+    b.ortho_down([0.0, 1.0, 0.0], 0.5);
+    let scene = Scene::from_bundle(&b.glb()).unwrap();
+    assert!(scene.light_count() > 512, "{} lights", scene.light_count());
+    let req = TileRequest {
+        linear: true,
+        ..TileRequest::whole_frame(16, 16, 16, 2, 1)
+    };
+    let img = renderer().render_tile(&[11; 32], &scene, &req).unwrap();
+    let m = mean_linear(&img, 0, 0, 16, 16);
+    for (c, e) in m.iter().zip([0.25, 0.5, 0.75]) {
+        assert!((c - e).abs() < 1e-4, "mean {m:?}, expected the emission");
+    }
+}
+
 /// Point light of I cd at height h over a diffuse plane: L = ρ/π · I/683 / h² right below it.
 #[test]
 fn point_light_next_event_matches_inverse_square_law() {

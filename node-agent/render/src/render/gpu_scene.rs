@@ -141,11 +141,31 @@ impl GpuScene {
                 (b::NODES, Cow::Borrowed(bytemuck::cast_slice(&packed.nodes))),
                 (b::TRIS, Cow::Borrowed(bytemuck::cast_slice(&scene.tris))),
                 (b::SHADES, Cow::Borrowed(bytemuck::cast_slice(&scene.shade))),
+            ]);
+            // Uniform materials and lights (variant bit 4): whole 512-record arrays.
+            let records = variant & super::VARIANT_UNIFORM_RECORDS != 0;
+            fn sized(bytes: &[u8], record: usize, records: bool) -> Cow<'_, [u8]> {
+                if records {
+                    let mut v = bytes.to_vec();
+                    v.resize(super::layout::UNIFORM_RECORDS * record, 0);
+                    Cow::Owned(v)
+                } else {
+                    Cow::Borrowed(bytes)
+                }
+            }
+            data.extend([
                 (
                     b::MATERIALS,
-                    Cow::Borrowed(bytemuck::cast_slice(&scene.materials)),
+                    sized(
+                        bytemuck::cast_slice(&scene.materials),
+                        size_of::<GpuMaterial>(),
+                        records,
+                    ),
                 ),
-                (b::LIGHTS, Cow::Borrowed(bytemuck::cast_slice(lights))),
+                (
+                    b::LIGHTS,
+                    sized(bytemuck::cast_slice(lights), size_of::<GpuLight>(), records),
+                ),
             ]);
         }
         let sizes: Vec<(u32, u64)> = data.iter().map(|(b, d)| (*b, d.len() as u64)).collect();

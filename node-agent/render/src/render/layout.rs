@@ -48,8 +48,9 @@ pub fn bindings(small_scene: bool) -> u32 {
     attrs(small_scene) + 1
 }
 
-/// Bit b set: binding b is a uniform buffer.
-pub fn uniform_mask(small_scene: bool) -> u32 {
+/// Bit b set: binding b is a uniform buffer. `records`: a storage variant's materials and
+/// lights in uniform buffers (`build.rs` `RECORDS_UNIFORM`).
+pub fn uniform_mask(small_scene: bool, records: bool) -> u32 {
     let scene_arrays = [
         NODES,
         TRIS,
@@ -67,8 +68,19 @@ pub fn uniform_mask(small_scene: bool) -> u32 {
         for b in scene_arrays {
             mask |= 1 << b;
         }
+    } else if records {
+        mask |= 1 << MATERIALS | 1 << LIGHTS;
     }
     mask
+}
+
+/// Whether a storage-variant scene's materials and lights fit uniform buffers of
+/// `UNIFORM_RECORDS` each (lights include every emissive triangle).
+pub fn fits_uniform_records(scene: &Scene, limits: &vk::PhysicalDeviceLimits) -> bool {
+    scene.materials.len() <= UNIFORM_RECORDS
+        && scene.lights.len() <= UNIFORM_RECORDS
+        && limits.max_uniform_buffer_range as usize >= UNIFORM_RECORDS * 96
+        && limits.max_per_stage_descriptor_uniform_buffers >= 3
 }
 
 /// Whether `scene` fits the small-scene variant on a device with these limits.
@@ -160,7 +172,7 @@ mod tests {
             max_storage_buffer_range: 1000,
             max_uniform_buffer_range: 100,
         };
-        let mask = uniform_mask(false);
+        let mask = uniform_mask(false, false);
         // At the limit fits; one byte over is refused, naming array, size, limit and value.
         assert!(check_array_sizes(
             &[(SHADES, 1000), (GLOBALS, 100)],
@@ -186,7 +198,7 @@ mod tests {
         let e = check_array_sizes(&[(GLOBALS, 101)], mask, false, limits, "dev").unwrap_err();
         assert!(e.contains("maxUniformBufferRange of 100 bytes"), "{e}");
         // In the small-scene variant the nodes are uniform too; attrs stay storage.
-        let small = uniform_mask(true);
+        let small = uniform_mask(true, false);
         assert!(check_array_sizes(&[(NODES, 101)], small, true, limits, "dev").is_err());
         assert!(check_array_sizes(&[(attrs(true), 1000)], small, true, limits, "dev").is_ok());
         let e = check_array_sizes(&[(attrs(true), 1001)], small, true, limits, "dev").unwrap_err();
@@ -195,12 +207,14 @@ mod tests {
 
     #[test]
     fn masks_match_binding_counts() {
-        assert_eq!(uniform_mask(true).count_ones(), UNIFORM_BUFFERS);
-        assert_eq!(uniform_mask(false), 1);
-        assert!(uniform_mask(true) < 1 << bindings(true));
-        assert_eq!(uniform_mask(true) & (1 << ACCUM), 0);
+        assert_eq!(uniform_mask(true, false).count_ones(), UNIFORM_BUFFERS);
+        assert_eq!(uniform_mask(true, true), uniform_mask(true, false));
+        assert_eq!(uniform_mask(false, true), 1 | 1 << MATERIALS | 1 << LIGHTS);
+        assert_eq!(uniform_mask(false, false), 1);
+        assert!(uniform_mask(true, false) < 1 << bindings(true));
+        assert_eq!(uniform_mask(true, false) & (1 << ACCUM), 0);
         for small in [false, true] {
-            assert_eq!(uniform_mask(small) & (1 << attrs(small)), 0);
+            assert_eq!(uniform_mask(small, !small) & (1 << attrs(small)), 0);
             assert_eq!(attrs(small) + 1, bindings(small));
         }
     }

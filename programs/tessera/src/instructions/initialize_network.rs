@@ -264,8 +264,8 @@ mod tests {
         // Any other owner fails closed: the non-upgradeable loaders (nobody to check) and
         // anything unknown.
         for other in [
-            anchor_lang::solana_program::bpf_loader::ID,
-            anchor_lang::solana_program::bpf_loader_deprecated::ID,
+            pubkey!("BPFLoader2111111111111111111111111111111111"),
+            pubkey!("BPFLoader1111111111111111111111111111111111"),
             Pubkey::new_unique(),
         ] {
             assert!(

@@ -7,12 +7,12 @@
 #   an auditor checks everything from the files alone → balances before and after.
 #
 # Settings (environment): FRAMES (1-2), SIZE (320x180), TILE (64), SPP (16), DATA (data/demo),
-# DEMO_SKIP_BUILD=1 to use binaries already in target/debug.
+# DEMO_SKIP_BUILD=1 to use binaries already in $CARGO_TARGET_DIR/debug (default target/debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${FRAMES:-1-2} SIZE=${SIZE:-320x180} TILE=${TILE:-64} SPP=${SPP:-16}
 DATA=${DATA:-data/demo}
-BIN=target/debug
+BIN=${CARGO_TARGET_DIR:-target}/debug
 if [ "${DEMO_SKIP_BUILD:-}" != 1 ]; then
   scripts/deps.sh
   cargo build --locked --bins -p tessera-cli -p tessera-localnet -p tessera-migrations \

@@ -282,7 +282,8 @@ fn operator_stakes_unstakes_after_the_cooldown_and_withdraws() {
         2,
         "pass the operator's --keypair",
     );
-    net.ok(None, &["dev", "advance-clock", "601"]);
+    // The cooldown (7 200 s here) must exceed the challenge window plus the resolution period.
+    net.ok(None, &["dev", "advance-clock", "7201"]);
     let withdrawn = net
         .ok(
             w,

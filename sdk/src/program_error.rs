@@ -82,7 +82,8 @@ mod tests {
             assert_eq!(u32::from(*e), 6000 + i as u32);
         }
         assert!(tessera_error(6000 + ALL.len() as u32).is_none());
-        assert!(describe(6030).starts_with("InvalidProof"));
+        let proof = u32::from(TesseraError::InvalidProof);
+        assert!(describe(proof).starts_with("InvalidProof: merkle proof"));
         assert_eq!(describe(2001), "Anchor account constraint violated (2001)");
     }
 }

@@ -53,15 +53,15 @@ pub fn downscale(frame: &[u8], width: u32, height: u32) -> (u32, u32, Vec<u8>) {
             for y in py * PREVIEW_SCALE..((py + 1) * PREVIEW_SCALE).min(height) {
                 for x in px * PREVIEW_SCALE..((px + 1) * PREVIEW_SCALE).min(width) {
                     let i = ((y * width + x) * 4) as usize;
-                    for c in 0..4 {
-                        sum[c] += frame[i + c] as u32;
+                    for (acc, v) in sum.iter_mut().zip(&frame[i..i + 4]) {
+                        *acc += *v as u32;
                     }
                     n += 1;
                 }
             }
             let o = ((py * pw + px) * 4) as usize;
-            for c in 0..4 {
-                out[o + c] = (sum[c] / n) as u8;
+            for (dst, acc) in out[o..o + 4].iter_mut().zip(sum) {
+                *dst = (acc / n) as u8;
             }
         }
     }

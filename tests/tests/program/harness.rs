@@ -287,6 +287,22 @@ impl Env {
         }
     }
 
+    /// The SPL token account at `address` (mint, owner, amount), with its program owner.
+    pub async fn token_state(
+        &mut self,
+        address: &Pubkey,
+    ) -> (Pubkey, spl_token_interface::state::Account) {
+        let acc = self
+            .ctx
+            .banks_client
+            .get_account(*address)
+            .await
+            .expect("get_account")
+            .expect("account exists");
+        let state = spl_token_interface::state::Account::unpack(&acc.data).expect("token account");
+        (acc.owner, state)
+    }
+
     pub async fn exists(&mut self, address: &Pubkey) -> bool {
         self.ctx
             .banks_client

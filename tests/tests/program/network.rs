@@ -55,16 +55,8 @@ async fn initialize_network_records_the_configuration() {
     assert!(n.pending_params.is_none());
     // The treasury is the program's PDA token account, owned by the network account.
     assert_eq!(n.treasury, pda::treasury());
-    let acc = env
-        .ctx
-        .banks_client
-        .get_account(n.treasury)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(acc.owner, spl_token_interface::ID);
-    let t = <spl_token_interface::state::Account as solana_program_pack::Pack>::unpack(&acc.data)
-        .unwrap();
+    let (owner, t) = env.token_state(&n.treasury).await;
+    assert_eq!(owner, spl_token_interface::ID);
     assert_eq!((t.mint, t.owner), (env.mint.pubkey(), pda::network()));
 }
 

@@ -3,16 +3,16 @@
 #
 #   local chain → network bootstrap → orchestrator → two operators stake and register nodes →
 #   two `node-agent run` render on Vulkan → the artist submits the sample scene and watches it
-#   render → downloads verified frames → approves → the agents claim their pay on their own →
+#   render (previews) → approves → downloads the verified clean frames → the agents claim their pay on their own →
 #   an auditor checks everything from the files alone → balances before and after.
 #
 # Settings (environment): FRAMES (1-2), SIZE (320x180), TILE (64), SPP (16), DATA (data/demo),
-# DEMO_SKIP_BUILD=1 to use binaries already in target/debug.
+# DEMO_SKIP_BUILD=1 to use binaries already in $CARGO_TARGET_DIR/debug (default target/debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${FRAMES:-1-2} SIZE=${SIZE:-320x180} TILE=${TILE:-64} SPP=${SPP:-16}
 DATA=${DATA:-data/demo}
-BIN=target/debug
+BIN=${CARGO_TARGET_DIR:-target}/debug
 if [ "${DEMO_SKIP_BUILD:-}" != 1 ]; then
   scripts/deps.sh
   cargo build --locked --bins -p tessera-cli -p tessera-localnet -p tessera-migrations \
@@ -41,7 +41,7 @@ run $T config set url "http://127.0.0.1:$RPC_PORT" > /dev/null
 run $T config set orchestrator "http://127.0.0.1:$ORCH_PORT" > /dev/null
 echo "RPC http://127.0.0.1:$RPC_PORT, admin and mint authority: the chain's faucet"
 
-step "2. network bootstrap (token mint, treasury, initialize_network)"
+step "2. network bootstrap (token mint, initialize_network with its treasury)"
 ORCH_KEY=$($T dev keygen "$DATA/orchestrator.json")
 $T dev fund "$ORCH_KEY" --sol 10 > /dev/null   # it pays for posting receipts
 run "$BIN/tessera-migrate" --rpc-url "http://127.0.0.1:$RPC_PORT" --keypair "$ADMIN" \
@@ -82,11 +82,11 @@ JOB_FLAGS=(--frames "$FRAMES" --size "$SIZE" --tile "$TILE" --spp "$SPP")
 run $T "${A[@]}" job quote "$SCENE" "${JOB_FLAGS[@]}"
 JOB=$($T "${A[@]}" job submit "$SCENE" "${JOB_FLAGS[@]}" --no-wait --output json | json_field job_id)
 echo "job $JOB escrowed and registered"
-run $T "${A[@]}" job watch "$JOB" --out "$DATA/frames"
+run $T "${A[@]}" job watch "$JOB" --out "$DATA/previews"   # reduced-resolution previews
 
-step "6. download (every frame checked against the on-chain tile root) and approve"
-run $T "${A[@]}" job download "$JOB" --out "$DATA/download"
+step "6. approve, then download (clean frames only after settlement, each checked against the on-chain tile root)"
 run $T "${A[@]}" job approve "$JOB"
+run $T "${A[@]}" job download "$JOB" --out "$DATA/download"
 
 step "7. the node agents claim their payouts on their own"
 for _ in $(seq 120); do

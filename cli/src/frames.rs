@@ -10,6 +10,12 @@ pub fn frame_path(dir: &Path, frame: u32) -> PathBuf {
     dir.join(format!("frame-{frame:04}.png"))
 }
 
+/// The file a frame's preview is kept in (`preview-0001.png`): reduced resolution, served
+/// until the job is settled.
+pub fn preview_path(dir: &Path, frame: u32) -> PathBuf {
+    dir.join(format!("preview-{frame:04}.png"))
+}
+
 pub fn decode_png(bytes: &[u8], what: &str) -> CliResult<FrameImage> {
     let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
         .map_err(|e| input(format!("{what} is not a PNG: {e}")))?

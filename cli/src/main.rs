@@ -106,9 +106,13 @@ enum JobCmd {
         #[arg(long, value_enum)]
         reason: DisputeReason,
     },
-    /// Cancel a job that has no receipt yet: full refund.
+    /// Ask to cancel a job that has no receipt yet: the verified tiles are paid through a
+    /// partial receipt, the rest refunded; with no receipt in the settle grace, `refund`.
     Cancel { job: u64 },
-    /// Settle a receipt whose challenge window has passed (anyone may).
+    /// Refund a job that got no receipt by its deadline (or cancel request) plus the grace.
+    Refund { job: u64 },
+    /// Settle a receipt whose challenge window has passed, or a dispute past its deadline
+    /// (the receipt stands) (anyone may).
     Finalize { job: u64 },
     /// Close a settled job once every node claimed or the claim grace passed (anyone may).
     Close { job: u64 },
@@ -221,6 +225,7 @@ async fn job_cmd(ctx: &Ctx, j: JobCmd) -> CliResult<()> {
             actions::run(ctx, Action::Dispute, job, Some(reason)).await
         }
         JobCmd::Cancel { job } => actions::run(ctx, Action::Cancel, job, None).await,
+        JobCmd::Refund { job } => actions::run(ctx, Action::Refund, job, None).await,
         JobCmd::Finalize { job } => actions::run(ctx, Action::Finalize, job, None).await,
         JobCmd::Close { job } => actions::run(ctx, Action::Close, job, None).await,
     }

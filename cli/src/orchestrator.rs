@@ -153,7 +153,19 @@ impl Orchestrator {
         resp.json().await.map(Some).map_err(|e| self.unreachable(e))
     }
 
-    /// The final PNG of a frame (409 while incomplete).
+    /// A frame's preview PNG (reduced resolution; served at any time).
+    pub async fn preview_png(&self, job_id: u64, frame: u32) -> CliResult<Vec<u8>> {
+        let resp = self
+            .get(&format!("/v1/jobs/{job_id}/frames/{frame}/preview"))
+            .await?;
+        Ok(resp
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(e))?
+            .to_vec())
+    }
+
+    /// The final PNG of a frame (409 while incomplete, 403 until the job is settled).
     pub async fn frame_png(&self, job_id: u64, frame: u32) -> CliResult<Vec<u8>> {
         let resp = self
             .get(&format!("/v1/jobs/{job_id}/frames/{frame}/image"))

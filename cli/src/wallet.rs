@@ -153,8 +153,13 @@ pub struct NetworkView {
     pub challenge_window: i64,
     pub unstake_cooldown: i64,
     pub claim_grace: i64,
+    pub settle_grace: i64,
+    pub resolution_period: i64,
+    pub dispute_bond: u64,
     pub paused: bool,
-    pub next_job_id: u64,
+    pub jobs_created: u64,
+    /// Unix time from which proposed parameters may be applied; `None` when none is pending.
+    pub pending_update_at: Option<i64>,
 }
 
 impl fmt::Display for NetworkView {
@@ -197,8 +202,23 @@ impl fmt::Display for NetworkView {
             secs(self.unstake_cooldown)
         )?;
         writeln!(f, "{:<18} {}", "claim grace", secs(self.claim_grace))?;
+        writeln!(f, "{:<18} {}", "settle grace", secs(self.settle_grace))?;
+        writeln!(
+            f,
+            "{:<18} {}",
+            "resolution period",
+            secs(self.resolution_period)
+        )?;
+        writeln!(f, "{:<18} {}", "dispute bond", t.format(self.dispute_bond))?;
         writeln!(f, "{:<18} {}", "paused", self.paused)?;
-        writeln!(f, "{:<18} {}", "next job id", self.next_job_id)
+        if let Some(at) = self.pending_update_at {
+            writeln!(
+                f,
+                "{:<18} proposed, applicable from unix time {at}",
+                "update"
+            )?;
+        }
+        writeln!(f, "{:<18} {}", "jobs created", self.jobs_created)
     }
 }
 
@@ -220,8 +240,12 @@ pub async fn network(ctx: &Ctx) -> CliResult<()> {
         challenge_window: n.challenge_window,
         unstake_cooldown: n.unstake_cooldown,
         claim_grace: n.claim_grace,
+        settle_grace: n.settle_grace,
+        resolution_period: n.resolution_period,
+        dispute_bond: n.dispute_bond,
         paused: n.paused,
-        next_job_id: n.next_job_id,
+        jobs_created: n.jobs_created,
+        pending_update_at: n.pending_params.as_ref().map(|_| n.pending_effective_at),
     });
     Ok(())
 }

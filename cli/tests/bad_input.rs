@@ -23,7 +23,7 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
     let net = Net::start();
     let (artist, key) = net.funded("artist", "1");
     let a = Some(key.as_path());
-    let next_id = || net.network()["next_job_id"].as_u64().unwrap();
+    let next_id = || net.network()["jobs_created"].as_u64().unwrap();
     let id_before = next_id();
     // `job submit` of a 16-tile job (budget 0.164), with some flags replaced or added.
     let job = |extra: &[&str]| {
@@ -143,11 +143,23 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
         2,
         "belongs to artist",
     );
+    // Cancel only asks: the orchestrator has the settle grace (30 s here) to post the receipt
+    // of verified tiles (none: no node renders here); the refund opens after it.
     net.ok(a, &["job", "cancel", &id]);
+    let st = net.job_status(id.parse().unwrap());
+    assert_eq!(st["chain"]["state"], "cancel-requested");
+    refused(
+        &net.tessera_as(a, &["job", "refund", &id]),
+        1,
+        "may still post the receipt",
+    );
+    assert_eq!(net.tokens_of(&artist), 1_000_000 - 164_000);
+    net.ok(None, &["dev", "advance-clock", "31"]);
+    net.ok(a, &["job", "refund", &id]);
     assert_eq!(
         net.tokens_of(&artist),
         1_000_000,
-        "the cancel refunded everything"
+        "no receipt in the grace: the refund returned everything"
     );
 
     // Operators: stake below the minimum, more than the wallet holds, unknown node.
@@ -270,7 +282,8 @@ fn operator_stakes_unstakes_after_the_cooldown_and_withdraws() {
         2,
         "pass the operator's --keypair",
     );
-    net.ok(None, &["dev", "advance-clock", "601"]);
+    // The cooldown (7 200 s here) must exceed the challenge window plus the resolution period.
+    net.ok(None, &["dev", "advance-clock", "7201"]);
     let withdrawn = net
         .ok(
             w,

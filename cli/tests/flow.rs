@@ -1,6 +1,7 @@
 //! The whole network through its binaries on loopback: an artist submits, two node agents
-//! render on lavapipe, the artist downloads and approves, the agents claim on their own, an
-//! auditor checks everything from files, every token is accounted for.
+//! render on lavapipe, the artist watches previews (no clean frame before settlement),
+//! approves and downloads, the agents claim on their own, an auditor checks everything from
+//! files, every token is accounted for.
 mod common;
 
 use std::path::Path;
@@ -101,25 +102,35 @@ fn submit_render_download_approve_claim_audit() {
     assert_eq!(submitted["budget"], 164_000);
     assert_eq!(submitted["scene_uploaded"], true);
 
-    // Watch until the receipt is on-chain, writing frames as they complete.
+    // Watch until the receipt is on-chain, writing previews as frames complete: until the
+    // job is settled the orchestrator serves only reduced-resolution previews.
     let frames = net.path("frames");
-    let watched = net
-        .ok(
+    let watch = |out: &Path| {
+        net.ok(
             a,
             &[
                 "job",
                 "watch",
                 &job_s,
                 "--out",
-                frames.to_str().unwrap(),
+                out.to_str().unwrap(),
                 "--output",
                 "json",
             ],
         )
-        .json();
+        .json()
+    };
+    let watched = watch(&frames);
     assert_eq!(watched["state"], "posted");
     assert_eq!(watched["tiles_verified"], 16);
-    assert!(frames.join("frame-0001.png").exists() && frames.join("frame-0002.png").exists());
+    for f in ["preview-0001.png", "preview-0002.png"] {
+        let (w, h) = image::image_dimensions(frames.join(f)).unwrap();
+        assert_eq!((w, h), (32, 16), "{f} is a quarter of each edge");
+    }
+    assert!(
+        !frames.join("frame-0001.png").exists(),
+        "no clean frame before settlement"
+    );
 
     let status = net.job_status(job);
     assert_eq!(status["chain"]["state"], "rendered");
@@ -128,9 +139,10 @@ fn submit_render_download_approve_claim_audit() {
     assert_eq!(status["orchestrator"]["state"], "posted");
     assert_eq!(status["orchestrator"]["counts"]["verified"], 16);
 
+    // Downloading before settlement is refused: approve (or finalize) first.
     let dl = net.path("download");
-    let download = net
-        .ok(
+    let download = |net: &Net| {
+        net.tessera_as(
             a,
             &[
                 "job",
@@ -142,15 +154,12 @@ fn submit_render_download_approve_claim_audit() {
                 "json",
             ],
         )
-        .json();
-    assert!(download["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|f| f["verified"] == true));
-    assert_eq!(
-        std::fs::read(dl.join("frame-0001.png")).unwrap(),
-        std::fs::read(frames.join("frame-0001.png")).unwrap()
+    };
+    let r = download(&net);
+    assert!(
+        r.code == 1 && r.stderr.contains("clean frames only once it is settled"),
+        "{}",
+        r.stderr
     );
 
     // Cancelling a rendered job is refused before any transaction.
@@ -167,6 +176,25 @@ fn submit_render_download_approve_claim_audit() {
         r.code != 0 && r.stderr.contains("is settled"),
         "{}",
         r.stderr
+    );
+
+    // Settled: download verifies every frame, and watch now writes the clean frames.
+    let r = download(&net);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.json()["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["verified"] == true));
+    let clean = net.path("frames-settled");
+    watch(&clean);
+    assert_eq!(
+        std::fs::read(dl.join("frame-0001.png")).unwrap(),
+        std::fs::read(clean.join("frame-0001.png")).unwrap()
+    );
+    assert_eq!(
+        image::image_dimensions(clean.join("frame-0002.png")).unwrap(),
+        (128, 64)
     );
 
     // The agents claim on their own once the job settles.

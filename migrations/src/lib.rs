@@ -1,7 +1,7 @@
 //! Network bootstrap for a fresh deployment: the network's token mint (created, or an
-//! existing one), the fee treasury, and `initialize_network`. Idempotent: a second run
-//! finds the network and only prints its addresses; a run interrupted half-way resumes
-//! with the same mint and treasury keys, which it keeps in its state directory.
+//! existing one) and `initialize_network` (which creates the fee treasury, a program-owned
+//! PDA). Idempotent: a second run finds the network and only prints its addresses; a run
+//! interrupted half-way resumes with the same mint key, which it keeps in its state directory.
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -30,7 +30,7 @@ pub struct Options {
     pub mint: Option<Pubkey>,
     pub decimals: u8,
     pub params: NetworkParams,
-    /// Where the mint and treasury keypairs are kept between runs.
+    /// Where the mint keypair is kept between runs.
     pub state_dir: PathBuf,
 }
 
@@ -114,30 +114,8 @@ pub async fn bootstrap(
         }
     };
 
-    let treasury = keys::load_or_create(&opts.state_dir.join("treasury.json"))?;
-    if !exists(client, &treasury.pubkey()).await? {
-        let rent = client
-            .rpc()
-            .get_minimum_balance_for_rent_exemption(token::ACCOUNT_LEN)
-            .await
-            .map_err(|e| ChainError::Rpc(Box::new(e)))?;
-        let ixs = token::create_token_account(
-            &payer.pubkey(),
-            &treasury.pubkey(),
-            &mint,
-            &payer.pubkey(),
-            rent,
-        );
-        client.send_instructions(payer, &ixs, &[&treasury]).await?;
-        info!(treasury = %treasury.pubkey(), "created the fee treasury");
-    }
-
-    let init = ix::initialize_network(
-        &payer.pubkey(),
-        &mint,
-        &treasury.pubkey(),
-        opts.params.clone(),
-    );
+    // The treasury is the program's own PDA token account, created by `initialize_network`.
+    let init = ix::initialize_network(&payer.pubkey(), &mint, opts.params.clone());
     client.send_instructions(payer, &[init], &[]).await?;
     let network = client
         .get_anchor_account::<Network>(&pda::network())

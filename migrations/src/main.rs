@@ -41,11 +41,23 @@ struct Args {
     /// Seconds an artist has to dispute a receipt.
     #[arg(long, default_value_t = 86_400)]
     challenge_window: i64,
+    /// Seconds between asking to unstake and withdrawing; must exceed the challenge window
+    /// plus the resolution period.
     #[arg(long, default_value_t = 7 * 86_400)]
     unstake_cooldown: i64,
     #[arg(long, default_value_t = 30 * 86_400)]
     claim_grace: i64,
-    /// Where the created mint and treasury keypairs are kept (so a re-run reuses them).
+    /// Seconds the orchestrator has, after a cancel request or a deadline, to post the
+    /// receipt of the verified tiles.
+    #[arg(long, default_value_t = 300)]
+    settle_grace: i64,
+    /// Seconds the admin has to resolve a dispute before its default outcome.
+    #[arg(long, default_value_t = 3 * 86_400)]
+    resolution_period: i64,
+    /// Tokens (base units) an artist posts with a dispute.
+    #[arg(long, default_value_t = 1_000_000)]
+    dispute_bond: u64,
+    /// Where the created mint keypair is kept (so a re-run reuses them).
     #[arg(long, default_value = "data/migrations")]
     state_dir: PathBuf,
 }
@@ -76,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
             challenge_window: args.challenge_window,
             unstake_cooldown: args.unstake_cooldown,
             claim_grace: args.claim_grace,
+            settle_grace: args.settle_grace,
+            resolution_period: args.resolution_period,
+            dispute_bond: args.dispute_bond,
         },
         state_dir: args.state_dir,
     };

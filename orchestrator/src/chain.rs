@@ -81,6 +81,18 @@ impl Chain {
         self.anchor(&pda::node(node_key)).await
     }
 
+    /// Every registered node (for the network's total benchmark score).
+    pub async fn nodes(&self) -> Result<Vec<Node>, ChainError> {
+        Ok(self
+            .client
+            .list_program_accounts::<Node>(vec![])
+            .await
+            .map_err(rpc_err)?
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect())
+    }
+
     /// An SPL token account (`None` when absent or not a token account).
     pub async fn token_account(&self, key: &Pubkey) -> Result<Option<TokenAccount>, ChainError> {
         let Some(acc) = self.account(key).await? else {

@@ -62,6 +62,9 @@ pub enum ApiError {
     JobRefused(String),
     #[error("{0}")]
     Conflict(String),
+    /// Clean frames before the job is settled on-chain (previews only until then).
+    #[error("{0}")]
+    NotSettled(String),
     #[error("chain unavailable: {0}")]
     Chain(#[from] ChainError),
     #[error("internal storage error")]
@@ -75,7 +78,9 @@ impl ApiError {
             BadRequest(_) | BadImage(_) => StatusCode::BAD_REQUEST,
             TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Unauthenticated(_) | BadSignature | StaleTimestamp | Replay => StatusCode::UNAUTHORIZED,
-            NodeNotRegistered(_) | InsufficientStake { .. } | NodeBanned => StatusCode::FORBIDDEN,
+            NodeNotRegistered(_) | InsufficientStake { .. } | NodeBanned | NotSettled(_) => {
+                StatusCode::FORBIDDEN
+            }
             NotFound(_) => StatusCode::NOT_FOUND,
             LeaseGone(_) => StatusCode::GONE,
             HashMismatch { .. } | BadScene(_) | JobRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -105,6 +110,7 @@ impl ApiError {
             BadScene(_) => "bad-scene",
             JobRefused(_) => "job-refused",
             Conflict(_) => "conflict",
+            NotSettled(_) => "not-settled",
             Chain(_) => "chain-unavailable",
             Store(_) => "internal",
         }

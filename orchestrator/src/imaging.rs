@@ -34,6 +34,40 @@ pub fn blit(frame: &mut [u8], frame_width: u32, x: u32, y: u32, w: u32, h: u32, 
     }
 }
 
+/// Previews are this many times smaller than the frame on each edge.
+pub const PREVIEW_SCALE: u32 = 4;
+
+/// A preview of an RGBA8 frame: each `PREVIEW_SCALE`² block averaged into one pixel, so the
+/// artist can judge the render before settlement without holding the deliverable.
+/// Returns (width, height, RGBA8).
+pub fn downscale(frame: &[u8], width: u32, height: u32) -> (u32, u32, Vec<u8>) {
+    let (pw, ph) = (
+        width.div_ceil(PREVIEW_SCALE),
+        height.div_ceil(PREVIEW_SCALE),
+    );
+    let mut out = vec![0u8; (pw * ph * 4) as usize];
+    for py in 0..ph {
+        for px in 0..pw {
+            let mut sum = [0u32; 4];
+            let mut n = 0u32;
+            for y in py * PREVIEW_SCALE..((py + 1) * PREVIEW_SCALE).min(height) {
+                for x in px * PREVIEW_SCALE..((px + 1) * PREVIEW_SCALE).min(width) {
+                    let i = ((y * width + x) * 4) as usize;
+                    for (acc, v) in sum.iter_mut().zip(&frame[i..i + 4]) {
+                        *acc += *v as u32;
+                    }
+                    n += 1;
+                }
+            }
+            let o = ((py * pw + px) * 4) as usize;
+            for (dst, acc) in out[o..o + 4].iter_mut().zip(sum) {
+                *dst = (acc / n) as u8;
+            }
+        }
+    }
+    (pw, ph, out)
+}
+
 /// Peak signal-to-noise ratio over the RGB channels of two RGBA8 buffers of equal size,
 /// in dB (`f64::INFINITY` when identical).
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
@@ -73,5 +107,18 @@ mod tests {
         assert!(psnr(&px, &off) > 60.0);
         let black = vec![0u8; px.len()];
         assert!(psnr(&px, &black) < 15.0);
+    }
+
+    #[test]
+    fn previews_are_block_averages_at_a_quarter_of_each_edge() {
+        // 6×5: the right and bottom blocks are partial.
+        let (w, h) = (6u32, 5u32);
+        let px: Vec<u8> = (0..w * h).flat_map(|i| [i as u8, 0, 255, 255]).collect();
+        let (pw, ph, small) = downscale(&px, w, h);
+        assert_eq!((pw, ph), (2, 2));
+        // Top-left block: pixels 0..4 of rows 0..4 → mean of x + 6y over x, y < 4 = 10.5 → 10.
+        assert_eq!(&small[0..4], &[10, 0, 255, 255]);
+        // Bottom-right block: x 4..6, y 4..5 → 28, 29 → 28.
+        assert_eq!(&small[12..16], &[28, 0, 255, 255]);
     }
 }

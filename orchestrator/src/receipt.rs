@@ -1,6 +1,9 @@
 //! Posting a job's receipt on-chain, exactly once, across crashes.
 //!
-//! 1. When every tile is verified the job becomes `ready`.
+//! 1. When every tile is verified the job becomes `ready`. When the artist asks to cancel
+//!    (`CancelRequested` on-chain) or the deadline passes first, the job becomes `partial`:
+//!    leasing stops and the receipt covers the tiles verified so far, so the nodes are paid
+//!    for them (the program accepts it within the job's settle grace).
 //! 2. The poster builds the receipt (tile tree, payout tree: `price_per_tile` per tile to the
 //!    node whose render was accepted, nothing withheld), signs `post_receipt`, and **commits
 //!    the signed transaction to SQLite (`posting`) before sending it**.
@@ -48,7 +51,8 @@ pub fn job_shape(row: &JobRow) -> JobShape {
     }
 }
 
-/// Builds the receipt from the store's verified tiles.
+/// Builds the receipt from the store's verified tiles: every tile of a finished job, or those
+/// verified before a cancel request or the deadline stopped it.
 pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError> {
     let id = row.job_id;
     let tiles = state
@@ -75,14 +79,53 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
             pixel_hash,
         });
     }
-    Receipt::build(&pda::job(id), job_shape(row), records)
+    Receipt::build_partial(&pda::job(id), job_shape(row), records)
         .map_err(|e| PostError::Receipt(e.to_string()))
+}
+
+/// Moves rendering jobs that were cancelled on-chain or ran past their deadline to
+/// `partial`. The submit path refuses results for a job that is no longer rendering, so the
+/// verified tiles the receipt is built from stay fixed from here on.
+async fn stop_cancelled_and_overdue(state: &AppState) -> Result<(), PostError> {
+    let jobs = state
+        .store
+        .tx(move |tx| store::jobs_in_state(tx, job_state::RENDERING))
+        .await?;
+    for job in jobs {
+        let id = job.job_id;
+        let overdue = job.deadline.saturating_mul(1000) < store::now_ms();
+        let cancelled = !overdue
+            && state
+                .chain
+                .job(id)
+                .await?
+                .is_some_and(|j| j.state == JobState::CancelRequested);
+        if overdue || cancelled {
+            let why = if cancelled {
+                "the artist asked to cancel"
+            } else {
+                "the deadline passed"
+            };
+            info!(
+                job_id = id,
+                why, "job stopped; posting the receipt of its verified tiles"
+            );
+            state
+                .store
+                .tx(move |tx| store::job_set_state(tx, id, job_state::PARTIAL, Some(why)))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The poster task: wakes on `poster_wake` or every `poll`, until shutdown.
 pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
-        for st in [job_state::READY, job_state::POSTING] {
+        if let Err(e) = stop_cancelled_and_overdue(&state).await {
+            warn!(error = %e, "poster could not check running jobs");
+        }
+        for st in [job_state::READY, job_state::PARTIAL, job_state::POSTING] {
             let jobs = state.store.tx(move |tx| store::jobs_in_state(tx, st)).await;
             match jobs {
                 Ok(jobs) => {
@@ -117,7 +160,18 @@ async fn mark_posted(state: &AppState, id: u64) -> Result<(), PostError> {
 /// Brings one job's receipt forward: landed → posted; else (re-)send.
 pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
     let id = row.job_id;
-    let receipt = build(state, row).await?;
+    let receipt = match build(state, row).await {
+        Err(PostError::Receipt(e)) if row.state == job_state::PARTIAL => {
+            // Nothing verified: no receipt; the artist takes the refund after the grace.
+            let msg = format!("stopped with nothing to post ({e}); the artist is refunded");
+            state
+                .store
+                .tx(move |tx| store::job_set_state(tx, id, job_state::FAILED, Some(&msg)))
+                .await?;
+            return Ok(());
+        }
+        r => r?,
+    };
     let params = receipt
         .params()
         .map_err(|e| PostError::Receipt(e.to_string()))?;
@@ -129,7 +183,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
             .await?;
         return Err(PostError::Receipt(msg.into()));
     };
-    if on_chain.state != JobState::Open {
+    if !matches!(on_chain.state, JobState::Open | JobState::CancelRequested) {
         if on_chain.tile_root == params.tile_root && on_chain.payout_root == params.payout_root {
             return mark_posted(state, id).await;
         }
@@ -201,9 +255,10 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
             Some(Ok(())) => return mark_posted(state, id).await,
             Some(Err(e)) => {
                 let msg = format!("post_receipt failed on-chain: {e}");
-                // Past the deadline no receipt can land: give up. Before it, keep the
-                // error visible and retry (a new transaction is signed next round).
-                let next = if row.deadline.saturating_mul(1000) < store::now_ms() {
+                // Past the deadline and its grace no receipt can land: give up. Before
+                // that, keep the error visible and retry (a new transaction next round).
+                let last = on_chain.receipt_ends_at().unwrap_or(on_chain.deadline);
+                let next = if last.saturating_mul(1000) < store::now_ms() {
                     job_state::FAILED
                 } else {
                     job_state::POSTING

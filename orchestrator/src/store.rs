@@ -61,6 +61,9 @@ pub mod job_state {
     pub const RENDERING: &str = "rendering";
     /// Every tile verified; the receipt is to be built.
     pub const READY: &str = "ready";
+    /// Cancelled or past its deadline on-chain: no more leases; the receipt of the tiles
+    /// verified so far is to be built and posted within the job's settle grace.
+    pub const PARTIAL: &str = "partial";
     /// The signed `post_receipt` transaction is persisted and being sent/confirmed.
     pub const POSTING: &str = "posting";
     /// The receipt is on-chain.

@@ -81,23 +81,47 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
         .get_bytes(&format!("/v1/jobs/{id}/frames/1/preview"))
         .await;
     assert_eq!(st, StatusCode::OK);
+    // Previews are a quarter of each edge: enough to judge, not the deliverable.
     assert_eq!(
         tessera_orchestrator::imaging::decode_png(&preview)
             .unwrap()
             .0,
-        64
+        64 / tessera_orchestrator::imaging::PREVIEW_SCALE
     );
     let (st, _) = orch
         .get_bytes(&format!("/v1/jobs/{id}/frames/1/image"))
         .await;
-    assert_eq!(st, StatusCode::CONFLICT, "frame not complete yet");
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "no clean frame before settlement"
+    );
 
     assert_eq!(work_until_idle(&orch.url, &[&a, &b]).await, 15);
     let status = orch.wait_state(id, "posted", 30).await;
     assert_eq!(status["counts"]["verified"], 16);
     assert_eq!(status["frames"][0]["complete"], true);
 
-    // The stitched frame is exactly the tiles' pixels.
+    // Every tile verified and the receipt on-chain, but the artist has not approved: still no
+    // clean frame, and the manifest names no blob (issue 14: download, then cancel).
+    let (st, body) = orch
+        .get_bytes(&format!("/v1/jobs/{id}/frames/1/image"))
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    assert!(m["tiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["blob"].is_null()));
+    chain.approve(id).await;
+
+    // Settled: the stitched frame is exactly the tiles' pixels.
     let (st, frame) = orch
         .get_bytes(&format!("/v1/jobs/{id}/frames/1/image"))
         .await;
@@ -114,12 +138,13 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
 
     // The receipt is on-chain and the manifest's proofs verify against it.
     let job = chain.job(id).await;
-    assert_eq!(job.state, JobState::Rendered);
+    assert_eq!(job.state, JobState::Settled);
     assert_eq!(job.tile_count, 16);
     assert_eq!(job.node_count, 2);
     assert_eq!(job.total_payout, 1_600);
     let (st, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
     assert_eq!(st, StatusCode::OK);
+    assert!(m["tiles"][0]["blob"].is_string(), "blobs after settlement");
     assert_eq!(
         m["tile_root"],
         tessera_orchestrator::receipt::hex(&job.tile_root)
@@ -201,18 +226,11 @@ async fn job_without_escrow_or_with_different_escrow_is_refused() {
     let other = chain.create_job_with(params.clone()).await;
     let (st, v) = orch.register(json!({"job_id": other})).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    // A cancelled job: its escrow was refunded and closed.
+    // A job whose artist asked to cancel it.
     params.scene_hash = scene_hash();
     let cancelled = chain.create_job_with(params).await;
     chain
-        .send(
-            &[ix::cancel_job(
-                &chain.payer.pubkey(),
-                cancelled,
-                &chain.artist_token,
-            )],
-            &[],
-        )
+        .send(&[ix::cancel_job(&chain.payer.pubkey(), cancelled)], &[])
         .await
         .expect("cancel");
     let (st, v) = orch.register(json!({"job_id": cancelled})).await;
@@ -652,4 +670,73 @@ async fn near_identical_renders_verify_within_the_psnr_tolerance() {
     assert_eq!(s["counts"]["verified"], 16);
     let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
     assert!(ev["evidence"].as_array().unwrap().is_empty(), "{ev}");
+}
+
+/// Issue 14, no free renders: the artist cancels after 3 tiles were verified. The orchestrator
+/// stops leasing, refuses results that come in after the cancel, and posts the receipt of the
+/// 3 tiles, so the node is paid 3 × 100 instead of the artist taking a full refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_mid_render_gets_the_receipt_of_its_verified_tiles() {
+    let (chain, orch) = setup(|_| {}).await;
+    let id = chain.create_job(1, 100).await;
+    let (st, v) = orch.register(json!({"job_id": id})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    for _ in 0..3 {
+        let l = a.lease(&orch.url).await.expect("a lease");
+        let (st, v) = a.submit(&orch.url, &l).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    let in_flight = a.lease(&orch.url).await.expect("a lease");
+    chain
+        .send(&[ix::cancel_job(&chain.payer.pubkey(), id)], &[])
+        .await
+        .expect("cancel");
+    let status = orch.wait_state(id, "posted", 30).await;
+    assert_eq!(status["counts"]["verified"], 3);
+    let job = chain.job(id).await;
+    assert_eq!(
+        (job.state, job.tile_count, job.node_count, job.total_payout),
+        (JobState::Rendered, 3, 1, 300)
+    );
+    // The receipt is fixed: a result for the lease held at the cancel is refused, and no
+    // more work is handed out.
+    let (st, v) = a.submit(&orch.url, &in_flight).await;
+    assert_eq!(st, StatusCode::GONE, "{v}");
+    assert!(a.lease(&orch.url).await.is_none());
+}
+
+/// The orchestrator refuses a job whose deadline the network's measured rate (the nodes'
+/// on-chain benchmark scores) cannot meet with the margin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_too_short_for_the_jobs_size_is_refused() {
+    let (chain, orch) = setup(|_| {}).await;
+    // One node of score 2 000 (200 Msamples/s).
+    chain.register_node(MIN_STAKE).await;
+    let mut params = tessera_sdk::JobParams {
+        scene_hash: scene_hash(),
+        frame_start: 1,
+        frame_end: 1_000,
+        width: 64,
+        height: 64,
+        tile_size: 16,
+        samples_per_pixel: 65_536,
+        price_per_tile: 1,
+        budget: 20_000,
+        deadline: now_ms() / 1000 + 600,
+        frame_rate_num: 24,
+        frame_rate_den: 1,
+    };
+    // 64 × 64 × 1 000 frames × 65 536 spp = 2.7e11 samples: 1 342 s, 2 684 s with the margin.
+    let tight = chain.create_job_with(params.clone()).await;
+    let (st, v) = orch.register(json!({"job_id": tight})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("deadline leaves"),
+        "{v}"
+    );
+    params.deadline = now_ms() / 1000 + 3_600;
+    let roomy = chain.create_job_with(params).await;
+    let (st, v) = orch.register(json!({"job_id": roomy})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
 }

@@ -36,6 +36,7 @@ async fn node_agent_renders_a_job_and_stops_on_ctrl_c() {
     let s = orch.wait_state(id, "posted", 240).await;
     assert_eq!(s["counts"]["verified"], 16);
     assert_eq!(chain.job(id).await.state, JobState::Rendered);
+    chain.approve(id).await;
     let (st, png) = orch
         .get_bytes(&format!("/v1/jobs/{id}/frames/1/image"))
         .await;

@@ -28,38 +28,55 @@ fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instructi
     }
 }
 
-pub fn initialize_network(
-    admin: &Pubkey,
-    mint: &Pubkey,
-    treasury: &Pubkey,
-    args: NetworkParams,
-) -> Instruction {
+/// Creates the network and its treasury (the PDA token account `pda::treasury()`).
+pub fn initialize_network(admin: &Pubkey, mint: &Pubkey, args: NetworkParams) -> Instruction {
     build(
         tessera::accounts::InitializeNetwork {
             admin: *admin,
             network: pda::network(),
             mint: *mint,
-            treasury: *treasury,
+            treasury: pda::treasury(),
             program: tessera::ID,
             program_data: Some(program_data_address()),
+            token_program: TOKEN_PROGRAM,
             system_program: SYSTEM_PROGRAM,
         },
         tessera::instruction::InitializeNetwork { args },
     )
 }
 
-pub fn update_network(
-    admin: &Pubkey,
-    new_treasury: Option<Pubkey>,
-    args: NetworkUpdate,
-) -> Instruction {
+/// Proposes parameters (applied by `apply_network_update` after the timelock); pauses at once.
+pub fn update_network(admin: &Pubkey, args: NetworkUpdate) -> Instruction {
     build(
         tessera::accounts::UpdateNetwork {
             admin: *admin,
             network: pda::network(),
-            new_treasury,
         },
         tessera::instruction::UpdateNetwork { args },
+    )
+}
+
+/// Anyone: makes the proposed parameters current once `PARAMS_TIMELOCK` has passed.
+pub fn apply_network_update() -> Instruction {
+    build(
+        tessera::accounts::ApplyNetworkUpdate {
+            network: pda::network(),
+        },
+        tessera::instruction::ApplyNetworkUpdate {},
+    )
+}
+
+/// The admin takes `amount` of collected fees out of the treasury into `to`.
+pub fn collect_fees(admin: &Pubkey, to: &Pubkey, amount: u64) -> Instruction {
+    build(
+        tessera::accounts::CollectFees {
+            admin: *admin,
+            network: pda::network(),
+            treasury: pda::treasury(),
+            to: *to,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::CollectFees { amount },
     )
 }
 
@@ -169,14 +186,15 @@ pub fn withdraw_stake(
     )
 }
 
+/// Creates the job `pda::job_id(artist, nonce)`.
 pub fn create_job(
     artist: &Pubkey,
     mint: &Pubkey,
     artist_token: &Pubkey,
-    job_id: u64,
+    nonce: u64,
     args: JobParams,
 ) -> Instruction {
-    let job = pda::job(job_id);
+    let job = pda::job(pda::job_id(artist, nonce));
     build(
         tessera::accounts::CreateJob {
             artist: *artist,
@@ -188,19 +206,16 @@ pub fn create_job(
             token_program: TOKEN_PROGRAM,
             system_program: SYSTEM_PROGRAM,
         },
-        tessera::instruction::CreateJob { job_id, args },
+        tessera::instruction::CreateJob { nonce, args },
     )
 }
 
-pub fn cancel_job(artist: &Pubkey, job_id: u64, artist_token: &Pubkey) -> Instruction {
-    let job = pda::job(job_id);
+/// Requests the cancellation (the refund follows through `expire_job` after the settle grace).
+pub fn cancel_job(artist: &Pubkey, job_id: u64) -> Instruction {
     build(
         tessera::accounts::CancelJob {
             artist: *artist,
-            job,
-            vault: pda::job_vault(&job),
-            artist_token: *artist_token,
-            token_program: TOKEN_PROGRAM,
+            job: pda::job(job_id),
         },
         tessera::instruction::CancelJob {},
     )
@@ -282,43 +297,37 @@ pub fn claim_payout(
     )
 }
 
-pub fn dispute_job(artist: &Pubkey, job_id: u64, reason: u16) -> Instruction {
+/// The artist disputes, paying the job's bond from `artist_token`.
+pub fn dispute_job(
+    artist: &Pubkey,
+    job_id: u64,
+    artist_token: &Pubkey,
+    reason: u16,
+) -> Instruction {
+    let job = pda::job(job_id);
     build(
         tessera::accounts::DisputeJob {
             artist: *artist,
             network: pda::network(),
-            job: pda::job(job_id),
+            job,
+            vault: pda::job_vault(&job),
+            artist_token: *artist_token,
+            token_program: TOKEN_PROGRAM,
         },
         tessera::instruction::DisputeJob { reason },
     )
 }
 
-/// The node `resolve_dispute` slashes, with its payout leaf in the disputed job and the
-/// leaf's merkle proof (`Receipt::payout_proof`): the program slashes only a node that has a
-/// leaf in the job, and at most `tessera::constants::MAX_SLASH_MULTIPLE` × the leaf's amount.
-#[derive(Clone, Debug)]
-pub struct Slash {
-    pub node_key: Pubkey,
-    pub leaf_amount: u64,
-    pub leaf_tiles: u32,
-    pub proof: Vec<[u8; 32]>,
-}
-
-/// `slash`: the node to slash `slash_amount` from (its stake vault is derived).
+/// The admin ends a dispute with `refund_bps` of the payout refunded (any refund upholds it
+/// and returns the bond). It slashes nothing.
 pub fn resolve_dispute(
     admin: &Pubkey,
     job_id: u64,
     treasury: &Pubkey,
     artist_token: &Pubkey,
-    slash: Option<Slash>,
     refund_bps: u16,
-    slash_amount: u64,
 ) -> Instruction {
     let job = pda::job(job_id);
-    let node_key = slash.as_ref().map(|s| s.node_key);
-    let (leaf_amount, leaf_tiles, proof) = slash
-        .map(|s| (s.leaf_amount, s.leaf_tiles, s.proof))
-        .unwrap_or_default();
     build(
         tessera::accounts::ResolveDispute {
             admin: *admin,
@@ -327,17 +336,9 @@ pub fn resolve_dispute(
             vault: pda::job_vault(&job),
             treasury: *treasury,
             artist_token: *artist_token,
-            node: node_key.map(|k| pda::node(&k)),
-            stake_vault: node_key.map(|k| pda::stake_vault(&k)),
             token_program: TOKEN_PROGRAM,
         },
-        tessera::instruction::ResolveDispute {
-            refund_bps,
-            slash_amount,
-            leaf_amount,
-            leaf_tiles,
-            proof,
-        },
+        tessera::instruction::ResolveDispute { refund_bps },
     )
 }
 

@@ -8,6 +8,7 @@
 //! - [`manifest`]: the orchestrator's job manifest (tiles, payouts, proofs) as served.
 //! - [`protocol`]: the tile message nodes sign.
 //! - [`audit`]: checking a job offline: chain, manifest and frames against each other.
+//! - [`estimate`]: render time from the nodes' benchmark scores.
 //! - [`program_error`]: the program's error codes as readable errors.
 //! - `client`: the RPC chain client on `solana-client`.
 
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod claim;
 pub mod client;
 pub mod error;
+pub mod estimate;
 pub mod events;
 pub mod hex;
 pub mod ix;

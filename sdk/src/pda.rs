@@ -21,6 +21,16 @@ pub fn stake_vault(node_key: &Pubkey) -> Pubkey {
     find(&[STAKE_VAULT_SEED, node_key.as_ref()])
 }
 
+/// The protocol's fee account (token account owned by the network PDA): `["treasury"]`.
+pub fn treasury() -> Pubkey {
+    find(&[TREASURY_SEED])
+}
+
+/// The id of the job `artist` creates with `nonce` (`tessera::state::job_id_of`).
+pub fn job_id(artist: &Pubkey, nonce: u64) -> u64 {
+    tessera::state::job_id_of(artist, nonce)
+}
+
 /// A job record: `["job", job_id as u64 little-endian]`.
 pub fn job(job_id: u64) -> Pubkey {
     find(&[JOB_SEED, &job_id.to_le_bytes()])

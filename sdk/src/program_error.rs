@@ -21,12 +21,10 @@ const ALL: &[TesseraError] = &[
     TesseraError::UnstakePending,
     TesseraError::NoUnstakePending,
     TesseraError::CooldownNotElapsed,
-    TesseraError::WrongJobId,
     TesseraError::InvalidJobParameters,
     TesseraError::BudgetTooSmall,
     TesseraError::DeadlineInPast,
     TesseraError::WrongJobState,
-    TesseraError::DeadlinePassed,
     TesseraError::DeadlineNotReached,
     TesseraError::WrongTileCount,
     TesseraError::InvalidNodeCount,
@@ -36,11 +34,20 @@ const ALL: &[TesseraError] = &[
     TesseraError::InvalidProof,
     TesseraError::ProofTooLong,
     TesseraError::InvalidRefundShare,
-    TesseraError::MissingSlashAccounts,
     TesseraError::ClaimsStillOpen,
     TesseraError::NotUpgradeAuthority,
     TesseraError::TooManyTiles,
     TesseraError::NotPendingAdmin,
+    TesseraError::DisputesOpen,
+    TesseraError::CooldownTooShort,
+    TesseraError::SettleGraceRunning,
+    TesseraError::ReceiptTooLate,
+    TesseraError::ResolutionDeadlinePassed,
+    TesseraError::ResolutionPending,
+    TesseraError::ParameterOutOfRange,
+    TesseraError::UnsupportedLoader,
+    TesseraError::NoPendingUpdate,
+    TesseraError::TimelockRunning,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.
@@ -75,7 +82,8 @@ mod tests {
             assert_eq!(u32::from(*e), 6000 + i as u32);
         }
         assert!(tessera_error(6000 + ALL.len() as u32).is_none());
-        assert!(describe(6030).starts_with("InvalidProof"));
+        let proof = u32::from(TesseraError::InvalidProof);
+        assert!(describe(proof).starts_with("InvalidProof: merkle proof"));
         assert_eq!(describe(2001), "Anchor account constraint violated (2001)");
     }
 }

@@ -40,6 +40,8 @@ pub enum ReceiptError {
     Missing { missing: u64, expected: u64 },
     #[error("the job's dimensions are invalid")]
     InvalidJob,
+    #[error("no tile has been verified: there is nothing to post")]
+    Empty,
     #[error("payout overflows")]
     Overflow,
 }
@@ -86,9 +88,31 @@ impl Receipt {
     pub fn build(
         job_key: &Pubkey,
         job: impl Into<JobShape>,
-        mut tiles: Vec<TileRecord>,
+        tiles: Vec<TileRecord>,
     ) -> Result<Self, ReceiptError> {
-        let job: JobShape = job.into();
+        Self::build_inner(job_key, job.into(), tiles, false)
+    }
+
+    /// Builds the partial receipt of a cancelled or overdue job (the program accepts one after
+    /// a cancel request or the deadline): the tiles verified so far, at least one, each once,
+    /// each node paid `price_per_tile` per tile. A complete set gives the full receipt.
+    pub fn build_partial(
+        job_key: &Pubkey,
+        job: impl Into<JobShape>,
+        tiles: Vec<TileRecord>,
+    ) -> Result<Self, ReceiptError> {
+        if tiles.is_empty() {
+            return Err(ReceiptError::Empty);
+        }
+        Self::build_inner(job_key, job.into(), tiles, true)
+    }
+
+    fn build_inner(
+        job_key: &Pubkey,
+        job: JobShape,
+        mut tiles: Vec<TileRecord>,
+        partial: bool,
+    ) -> Result<Self, ReceiptError> {
         let grid =
             TileGrid::new(job.width, job.height, job.tile_size).ok_or(ReceiptError::InvalidJob)?;
         let expected = tessera::state::total_tiles(
@@ -120,7 +144,7 @@ impl Receipt {
             }
             *per_node.entry(t.node).or_default() += 1;
         }
-        if (tiles.len() as u64) < expected {
+        if !partial && (tiles.len() as u64) < expected {
             return Err(ReceiptError::Missing {
                 missing: expected - tiles.len() as u64,
                 expected,

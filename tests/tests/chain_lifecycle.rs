@@ -41,8 +41,11 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             fee_bps: 500,
             min_stake: 1_000,
             challenge_window: 60,
-            unstake_cooldown: 60,
-            claim_grace: 600,
+            unstake_cooldown: 3_600,
+            claim_grace: 3_600,
+            settle_grace: 60,
+            resolution_period: 600,
+            dispute_bond: 1_000,
         },
         state_dir: dir.join("migrations"),
     };
@@ -141,7 +144,8 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         )
         .await
         .unwrap();
-    let job_key = pda::job(0);
+    let job_id = pda::job_id(&artist.pubkey(), 0);
+    let job_key = pda::job(job_id);
     assert_eq!(
         client
             .token_balance(&pda::job_vault(&job_key))
@@ -187,7 +191,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             &orchestrator,
             &[ix::post_receipt(
                 &orchestrator.pubkey(),
-                0,
+                job_id,
                 receipt.params().unwrap(),
             )],
             &[],
@@ -199,7 +203,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             &artist,
             &[ix::approve_job(
                 &artist.pubkey(),
-                0,
+                job_id,
                 &treasury,
                 &artist_token,
             )],
@@ -217,7 +221,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         let (leaf, proof) = receipt.payout_proof(&key.pubkey()).unwrap();
         let claim = ix::claim_payout(
             &operator.pubkey(),
-            0,
+            job_id,
             &key.pubkey(),
             acct,
             leaf.amount,
@@ -241,7 +245,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
     client
         .send_instructions(
             &artist,
-            &[ix::close_job(&artist.pubkey(), 0, &artist_token)],
+            &[ix::close_job(&artist.pubkey(), job_id, &artist_token)],
             &[],
         )
         .await

@@ -1,4 +1,5 @@
-//! The artist's one-transaction actions on a job: approve, dispute, cancel, finalize, close.
+//! The artist's one-transaction actions on a job: approve, dispute, cancel, refund, finalize,
+//! close.
 //! Each checks the job's state and the chain's clock first, so a wrong-time action is
 //! refused with a sentence and no transaction is sent.
 use std::fmt;
@@ -17,6 +18,7 @@ pub enum Action {
     Approve,
     Dispute,
     Cancel,
+    Refund,
     Finalize,
     Close,
 }
@@ -45,9 +47,10 @@ impl fmt::Display for ActionDone {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let verb = match self.action {
             Action::Approve => "approved: the fee went to the treasury, the unspent budget back to you; nodes can claim",
-            Action::Dispute => "disputed: payouts wait for the admin's resolution",
-            Action::Cancel => "cancelled: the budget and the rent are back with you",
-            Action::Finalize => "finalized: settled after the challenge window",
+            Action::Dispute => "disputed: the bond is posted; payouts wait for the admin's resolution (or its deadline, after which the receipt stands)",
+            Action::Cancel => "cancel requested: the orchestrator posts the receipt of the tiles verified so far (you pay for those, the rest is refunded at settlement); if it posts none within the settle grace, `tessera job refund` returns the budget",
+            Action::Refund => "refunded: no receipt in time; the budget and the rent are back with you",
+            Action::Finalize => "finalized: settled after the challenge window (or a dispute's deadline)",
             Action::Close => "closed: leftovers and rent are back with the artist",
         };
         writeln!(f, "Job {} {verb} (tx {})", self.job_id, self.signature)
@@ -78,11 +81,17 @@ pub async fn run(
         ],
         Action::Dispute => {
             let reason = reason.ok_or_else(|| input("dispute needs --reason"))?;
-            vec![ix::dispute_job(&signer.pubkey(), job_id, reason as u16)]
+            vec![ix::dispute_job(
+                &signer.pubkey(),
+                job_id,
+                &artist_token,
+                reason as u16,
+            )]
         }
-        Action::Cancel => vec![
+        Action::Cancel => vec![ix::cancel_job(&signer.pubkey(), job_id)],
+        Action::Refund => vec![
             create_token_account_ix(&signer.pubkey(), &job.artist, &info.network.mint),
-            ix::cancel_job(&signer.pubkey(), job_id, &artist_token),
+            ix::expire_job(&job.artist, job_id, &artist_token),
         ],
         Action::Finalize => vec![
             create_token_account_ix(&signer.pubkey(), &job.artist, &info.network.mint),
@@ -135,8 +144,30 @@ pub fn check(action: Action, job: &Job, signer: &Pubkey, now: i64) -> CliResult<
         Action::Cancel if !is(JobState::Open) => Err(state(format!(
             "job {id} is {named}; only an open job (no receipt yet) can be cancelled"
         ))),
+        Action::Refund if !is(JobState::Open) && !is(JobState::CancelRequested) => {
+            Err(state(format!(
+                "job {id} is {named}; only a job without a receipt can be refunded"
+            )))
+        }
+        Action::Refund if is(JobState::Open) && now <= job.deadline => Err(state(format!(
+            "job {id} is running until its deadline in {}; cancel it first (`tessera job cancel {id}`)",
+            ago(job.deadline - now)
+        ))),
+        Action::Refund if now <= job.receipt_ends_at().unwrap_or(i64::MAX) => {
+            Err(state(format!(
+                "the orchestrator may still post the receipt of job {id}'s verified tiles for {}; the refund opens after that",
+                ago(job.receipt_ends_at().unwrap_or(now) - now + 1)
+            )))
+        }
+        Action::Finalize if is(JobState::Disputed) && now <= job.dispute_ends_at => {
+            Err(state(format!(
+                "the dispute of job {id} can be resolved by the admin for {} more; after that the receipt stands",
+                ago(job.dispute_ends_at - now + 1)
+            )))
+        }
+        Action::Finalize if is(JobState::Disputed) => Ok(()),
         Action::Finalize if !is(JobState::Rendered) => Err(state(format!(
-            "job {id} is {named}; only a rendered job can be finalized"
+            "job {id} is {named}; only a rendered job (or a dispute past its deadline) can be finalized"
         ))),
         Action::Finalize if now < job.challenge_ends_at => Err(state(format!(
             "the challenge window of job {id} is open for {} more; the artist can approve now",

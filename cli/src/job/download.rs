@@ -1,5 +1,6 @@
-//! `tessera job download JOB --out DIR`: every frame, each checked tile by tile against the
-//! on-chain tile root before it is written. A frame that fails is reported, not written.
+//! `tessera job download JOB --out DIR`: every frame of a settled job, each checked tile by
+//! tile against the on-chain tile root before it is written. A frame that fails is reported,
+//! not written. Before settlement the orchestrator serves only previews.
 use std::fmt;
 use std::path::PathBuf;
 
@@ -66,10 +67,19 @@ impl fmt::Display for Download {
 
 pub async fn run(ctx: &Ctx, args: &DownloadArgs) -> CliResult<Download> {
     let job = ctx.job(args.job).await?;
-    if job.state == JobState::Open {
+    if matches!(job.state, JobState::Open | JobState::CancelRequested) {
         return Err(state(format!(
             "job {} has no receipt on-chain yet; there is nothing to verify frames against (`tessera job watch {}`)",
             args.job, args.job
+        )));
+    }
+    if matches!(job.state, JobState::Rendered | JobState::Disputed) {
+        return Err(state(format!(
+            "job {} is {}; the orchestrator serves clean frames only once it is settled: approve it (`tessera job approve {}`) or wait for it to be finalized; until then `tessera job watch {} --out DIR` writes previews",
+            args.job,
+            super::status::state_name(job.state),
+            args.job,
+            args.job
         )));
     }
     let manifest_text = ctx.orchestrator().manifest_json(args.job).await?;

@@ -88,9 +88,7 @@ pub async fn quote(ctx: &Ctx, args: &JobArgs, info: &NetworkInfo) -> CliResult<Q
         .filter(|s| *s > 0)
         .collect();
     let total_score: u64 = scores.iter().sum();
-    // score 100 = 10 Msamples/s on the standard scene (node-agent bench).
-    let estimated_seconds =
-        (total_score > 0).then(|| spec.samples() / (total_score as f64 / 10.0 * 1e6));
+    let estimated_seconds = tessera_sdk::estimate::render_seconds(spec.samples(), total_score);
     Ok(Quote {
         tiles: spec.tile_count(),
         tiles_per_frame: spec.tiles_per_frame(),

@@ -33,6 +33,15 @@ pub struct ChainJob {
     pub tile_count: u32,
     pub total_payout: u64,
     pub challenge_ends_at: i64,
+    /// Until then the orchestrator may post the receipt (partial after a cancel request or
+    /// the deadline); after it, with no receipt, `tessera job refund` returns the budget.
+    pub receipt_ends_at: i64,
+    pub cancel_requested_at: i64,
+    /// The bond a dispute posts (held while `state` is disputed).
+    pub dispute_bond: u64,
+    pub bond_held: u64,
+    /// Until then the admin may resolve the dispute; after it the receipt stands.
+    pub dispute_ends_at: i64,
     pub claimed_count: u32,
     pub node_count: u32,
     pub decimals: u8,
@@ -59,6 +68,11 @@ impl ChainJob {
             tile_count: job.tile_count,
             total_payout: job.total_payout,
             challenge_ends_at: job.challenge_ends_at,
+            receipt_ends_at: job.receipt_ends_at().unwrap_or(job.deadline),
+            cancel_requested_at: job.cancel_requested_at,
+            dispute_bond: job.dispute_bond,
+            bond_held: job.bond,
+            dispute_ends_at: job.dispute_ends_at,
             claimed_count: job.claimed_count,
             node_count: job.node_count,
             decimals,
@@ -73,6 +87,7 @@ pub fn state_name(s: JobState) -> &'static str {
         JobState::Disputed => "disputed",
         JobState::Settled => "settled",
         JobState::Resolved => "resolved",
+        JobState::CancelRequested => "cancel-requested",
     }
 }
 
@@ -134,6 +149,27 @@ impl fmt::Display for Status {
             t.format(c.price_per_tile),
             t.format(c.budget)
         )?;
+        if c.state == state_name(JobState::CancelRequested) {
+            writeln!(
+                f,
+                "{:<22} the orchestrator may post the receipt of the verified tiles until {}; \
+                 without one, `tessera job refund {}` returns the budget after that",
+                "cancel requested",
+                when(c.receipt_ends_at),
+                c.job_id
+            )?;
+        }
+        if c.state == state_name(JobState::Disputed) {
+            writeln!(
+                f,
+                "{:<22} bond {} held; the admin resolves by {}, after which the receipt stands \
+                 (`tessera job finalize {}`) and the bond goes to the treasury",
+                "dispute",
+                t.format(c.bond_held),
+                when(c.dispute_ends_at),
+                c.job_id
+            )?;
+        }
         if c.tile_count > 0 {
             writeln!(
                 f,
@@ -165,6 +201,12 @@ impl fmt::Display for Status {
         }
         Ok(())
     }
+}
+
+/// A unix time as an RFC 3339 UTC instant.
+fn when(unix: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 #[derive(Debug, Serialize)]
@@ -214,7 +256,7 @@ impl fmt::Display for JobList {
         }
         writeln!(
             f,
-            "{:>6}  {:<9}  {:>9}  {:>11}  {:>6}  {:>14}",
+            "{:>19}  {:<16}  {:>9}  {:>11}  {:>6}  {:>14}",
             "JOB", "STATE", "FRAMES", "SIZE", "SPP", "BUDGET"
         )?;
         for j in &self.jobs {
@@ -223,7 +265,7 @@ impl fmt::Display for JobList {
             };
             writeln!(
                 f,
-                "{:>6}  {:<9}  {:>9}  {:>11}  {:>6}  {:>14}",
+                "{:>19}  {:<16}  {:>9}  {:>11}  {:>6}  {:>14}",
                 j.job_id,
                 j.state,
                 format!("{}-{}", j.frame_start, j.frame_end),

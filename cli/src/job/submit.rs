@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 use solana_sdk::signature::Signer;
-use tessera_sdk::tessera::errors::TesseraError;
 use tessera_sdk::{ix, pda};
 
 use super::quote::{quote, JobArgs, Quote};
@@ -18,8 +17,6 @@ use crate::error::{input, state, CliError, CliResult};
 
 /// Lamports a job needs beyond its tokens: rent of the job and vault accounts plus fees.
 const JOB_SOL: u64 = 10_000_000;
-/// How often a job id taken by another artist meanwhile is retried.
-const ID_RETRIES: usize = 5;
 
 #[derive(clap::Args, Debug)]
 pub struct SubmitArgs {
@@ -31,7 +28,7 @@ pub struct SubmitArgs {
     /// Time the nodes have until the receipt must be on-chain (e.g. 2h, 3d).
     #[arg(long, default_value = "24h")]
     pub deadline: humantime::Duration,
-    /// Write each frame here as it completes (frame-0001.png, ...).
+    /// Write each frame here as it completes (previews until the job is settled).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Return once the job is registered instead of watching it render.
@@ -86,6 +83,21 @@ pub async fn run(ctx: &Ctx, args: &SubmitArgs) -> CliResult<WatchOutcome> {
         )));
     }
     ctx.require_sol(&artist.pubkey(), JOB_SOL).await?;
+    // The orchestrator refuses a deadline the network cannot meet (the same estimate, from
+    // the nodes' benchmark scores): refuse it here, before any token is escrowed.
+    let deadline_s = Duration::from(args.deadline).as_secs() as i64;
+    if let Some(needed) = tessera_sdk::estimate::deadline_needed(q.spec.samples(), q.total_score) {
+        if deadline_s < needed {
+            return Err(input(format!(
+                "--deadline {} is too short: the registered nodes need about {} for this job, \
+                 and the deadline must leave {}x that ({})",
+                args.deadline,
+                super::quote::duration(needed as f64 / tessera_sdk::estimate::DEADLINE_MARGIN),
+                tessera_sdk::estimate::DEADLINE_MARGIN,
+                super::quote::duration(needed as f64)
+            )));
+        }
+    }
     for w in &q.scene.warnings {
         ctx.output.note(format!("warning: {w}"));
     }
@@ -105,7 +117,7 @@ pub async fn run(ctx: &Ctx, args: &SubmitArgs) -> CliResult<WatchOutcome> {
             )));
         }
     }
-    let deadline = ctx.chain_now().await? + Duration::from(args.deadline).as_secs() as i64;
+    let deadline = ctx.chain_now().await? + deadline_s;
     let (job_id, signature) = create_job(ctx, &artist, &q, budget, deadline).await?;
     let s = &q.spec;
     orchestrator
@@ -118,7 +130,7 @@ pub async fn run(ctx: &Ctx, args: &SubmitArgs) -> CliResult<WatchOutcome> {
         .await
         .map_err(|e| {
             CliError::Orchestrator(format!(
-                "job {job_id} is escrowed on-chain but the orchestrator refused it ({e}); `tessera job cancel {job_id}` refunds it"
+                "job {job_id} is escrowed on-chain but the orchestrator refused it ({e}); `tessera job cancel {job_id}`, then `tessera job refund {job_id}` after the settle grace, returns the budget"
             ))
         })?;
     let mut submitted = Submitted {
@@ -147,7 +159,8 @@ pub async fn run(ctx: &Ctx, args: &SubmitArgs) -> CliResult<WatchOutcome> {
     Ok(outcome)
 }
 
-/// `create_job` with the network's next id; another artist taking that id first is retried.
+/// `create_job` at a fresh nonce of this artist (the clock in nanoseconds): the job's id
+/// derives from the artist and the nonce, so no other artist can make it fail.
 async fn create_job(
     ctx: &Ctx,
     artist: &solana_sdk::signature::Keypair,
@@ -155,29 +168,23 @@ async fn create_job(
     budget: u64,
     deadline: i64,
 ) -> CliResult<(u64, solana_sdk::signature::Signature)> {
-    let wrong_id = u32::from(TesseraError::WrongJobId);
-    let mut last = None;
-    for _ in 0..ID_RETRIES {
-        let info = ctx.network().await?;
-        let job_id = info.network.next_job_id;
-        let artist_token = token_account(&artist.pubkey(), &info.network.mint);
-        let params = q.spec.params(q.scene.hash_bytes(), budget, deadline);
-        let ix = ix::create_job(
-            &artist.pubkey(),
-            &info.network.mint,
-            &artist_token,
-            job_id,
-            params,
-        );
-        match ctx.send(artist, &[ix], &[]).await {
-            Ok(sig) => return Ok((job_id, sig)),
-            Err(CliError::Chain(e)) if e.program_error() == Some(wrong_id) => {
-                last = Some(CliError::Chain(e));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| state("could not take a job id")))
+    let info = ctx.network().await?;
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let job_id = pda::job_id(&artist.pubkey(), nonce);
+    let artist_token = token_account(&artist.pubkey(), &info.network.mint);
+    let params = q.spec.params(q.scene.hash_bytes(), budget, deadline);
+    let ix = ix::create_job(
+        &artist.pubkey(),
+        &info.network.mint,
+        &artist_token,
+        nonce,
+        params,
+    );
+    let sig = ctx.send(artist, &[ix], &[]).await?;
+    Ok((job_id, sig))
 }
 
 struct SubmittedView<'a>(&'a Submitted, Tokens);

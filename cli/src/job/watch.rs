@@ -1,6 +1,7 @@
 //! `tessera job watch`: live progress of a job (one bar per frame and a total with tiles/s,
-//! ETA and tokens spent), each frame written to `--out` as it completes. Ctrl-C detaches and
-//! leaves the job running.
+//! ETA and tokens spent), each frame written to `--out` as it completes: its preview
+//! (`preview-0001.png`, reduced resolution) until the job is settled on-chain, the clean frame
+//! (`frame-0001.png`) once it is. Ctrl-C detaches and leaves the job running.
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use tessera_sdk::JobState;
+
 use crate::context::Ctx;
 use crate::error::{CliError, CliResult};
-use crate::frames::{frame_path, write_atomic};
+use crate::frames::{frame_path, preview_path, write_atomic};
 use crate::orchestrator::JobProgress;
 
 /// Frames beyond this many get no bar of their own (the total bar still counts them).
@@ -24,7 +27,8 @@ const POLL: Duration = Duration::from_secs(1);
 pub struct WatchArgs {
     /// The job id.
     pub job: u64,
-    /// Write each frame here as it completes (frame-0001.png, ...).
+    /// Write each frame here as it completes: previews (preview-0001.png, ...) until the job
+    /// is settled, clean frames (frame-0001.png, ...) after.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -144,6 +148,7 @@ pub async fn watch(ctx: &Ctx, job_id: u64, out: Option<&Path>) -> CliResult<Watc
         });
     }
     let job = ctx.job(job_id).await?;
+    let settled = matches!(job.state, JobState::Settled | JobState::Resolved);
     let tokens = ctx.network().await?.tokens;
     let orchestrator = ctx.orchestrator();
     let mut progress = orchestrator.progress(job_id).await?.ok_or_else(|| {
@@ -179,8 +184,8 @@ pub async fn watch(ctx: &Ctx, job_id: u64, out: Option<&Path>) -> CliResult<Watc
             if written.insert(f.frame) {
                 let line = match out {
                     Some(dir) => {
-                        let path = frame_path(dir, f.frame);
-                        write_frame(&orchestrator, job_id, f.frame, &path).await?;
+                        let path =
+                            write_frame(&orchestrator, job_id, f.frame, dir, settled).await?;
                         outcome_paths.push(path.clone());
                         format!("frame {} complete → {}", f.frame, path.display())
                     }
@@ -217,8 +222,14 @@ pub async fn watch(ctx: &Ctx, job_id: u64, out: Option<&Path>) -> CliResult<Watc
             "detached; job {job_id} keeps rendering. Re-attach with `tessera job watch {job_id}`"
         ));
     } else {
+        let next = if settled {
+            format!("Next: `tessera job download {job_id}`")
+        } else {
+            format!("Frames are previews until the job is settled. Next: `tessera job approve {job_id}` (or `dispute`), then `tessera job download {job_id}`")
+        };
         ctx.output.note(format!(
-            "job {job_id}: all {} tiles verified, receipt on-chain (tx {}). Next: `tessera job download {job_id}` or `tessera job approve {job_id}`",
+            "job {job_id}: {} of {} tiles verified, receipt on-chain (tx {}). {next}",
+            progress.counts.verified,
             progress.counts.total,
             progress.receipt_signature.as_deref().unwrap_or("?")
         ));
@@ -234,12 +245,25 @@ pub async fn watch(ctx: &Ctx, job_id: u64, out: Option<&Path>) -> CliResult<Watc
     })
 }
 
+/// Writes the clean frame of a settled job, else its preview; returns the path.
 async fn write_frame(
     orchestrator: &crate::orchestrator::Orchestrator,
     job_id: u64,
     frame: u32,
-    path: &Path,
-) -> CliResult<()> {
-    let png = orchestrator.frame_png(job_id, frame).await?;
-    write_atomic(path, &png)
+    dir: &Path,
+    settled: bool,
+) -> CliResult<PathBuf> {
+    let (png, path) = if settled {
+        (
+            orchestrator.frame_png(job_id, frame).await?,
+            frame_path(dir, frame),
+        )
+    } else {
+        (
+            orchestrator.preview_png(job_id, frame).await?,
+            preview_path(dir, frame),
+        )
+    };
+    write_atomic(&path, &png)?;
+    Ok(path)
 }

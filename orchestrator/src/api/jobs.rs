@@ -108,6 +108,27 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
             vault.amount, job.budget, required
         )));
     }
+    // The network's measured rate (the nodes' on-chain benchmark scores) must be able to
+    // render the job before its deadline, with a margin; otherwise the job would end in a
+    // partial receipt or a refund.
+    let total_score: u64 = s
+        .chain
+        .nodes()
+        .await?
+        .iter()
+        .map(|n| n.benchmark_score)
+        .sum();
+    let samples = tessera_sdk::estimate::job_samples(&job);
+    if let Some(needed) = tessera_sdk::estimate::deadline_needed(samples, total_score) {
+        let left = job.deadline - now_s;
+        if left < needed {
+            return Err(refuse(format!(
+                "the deadline leaves {left} s; {tiles} tiles need {needed} s at the network's \
+                 measured rate (total benchmark score {total_score}, {}x margin)",
+                tessera_sdk::estimate::DEADLINE_MARGIN
+            )));
+        }
+    }
     if tiles > s.cfg.max_tiles_per_job {
         return Err(refuse(format!(
             "{tiles} tiles exceed this orchestrator's limit {}",
@@ -247,8 +268,18 @@ pub async fn events(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl Int
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// Stitches a frame from the tiles that have pixels; `verified_only` for the final image.
-async fn stitch(s: &AppState, job: &JobRow, frame: u32, verified_only: bool) -> ApiResult<Vec<u8>> {
+/// What a stitched frame is served as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// Reduced resolution (`imaging::downscale`), from whatever tiles have pixels.
+    Preview,
+    /// Full resolution, every tile verified; only once the job is settled on-chain.
+    Clean,
+}
+
+/// Stitches a frame from the tiles that have pixels, as a preview or the clean frame.
+async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiResult<Vec<u8>> {
+    let verified_only = served == Served::Clean;
     if frame < job.frame_start || frame > job.frame_end {
         return Err(ApiError::NotFound(format!("frame {frame}")));
     }
@@ -281,6 +312,10 @@ async fn stitch(s: &AppState, job: &JobRow, frame: u32, verified_only: bool) -> 
                 crate::imaging::blit(&mut buf, w, rect.x, rect.y, tw, th, &rgba);
             }
         }
+        if served == Served::Preview {
+            let (pw, ph, small) = crate::imaging::downscale(&buf, w, h);
+            return crate::imaging::encode_png(pw, ph, small).map_err(ApiError::BadImage);
+        }
         crate::imaging::encode_png(w, h, buf).map_err(ApiError::BadImage)
     })
     .await
@@ -291,20 +326,37 @@ fn png(bytes: Vec<u8>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "image/png")], bytes)
 }
 
+/// A frame at reduced resolution, at any time: enough to judge the render, not to use it.
 pub async fn preview(
     State(s): Shared,
     Path((id, frame)): Path<(u64, u32)>,
 ) -> ApiResult<impl IntoResponse> {
     let job = job_row(&s, id).await?;
-    Ok(png(stitch(&s, &job, frame, false).await?))
+    Ok(png(stitch(&s, &job, frame, Served::Preview).await?))
 }
 
+/// Whether the job is settled on-chain (approved, finalized or resolved): only then are
+/// clean frames and blob references served, so nobody downloads the work and cancels.
+async fn settled(s: &AppState, id: u64) -> ApiResult<bool> {
+    Ok(s.chain
+        .job(id)
+        .await?
+        .is_some_and(|j| matches!(j.state, JobState::Settled | JobState::Resolved)))
+}
+
+/// The clean, full-resolution frame, once the job is settled on-chain.
 pub async fn frame_image(
     State(s): Shared,
     Path((id, frame)): Path<(u64, u32)>,
 ) -> ApiResult<impl IntoResponse> {
     let job = job_row(&s, id).await?;
-    Ok(png(stitch(&s, &job, frame, true).await?))
+    if !settled(&s, id).await? {
+        return Err(ApiError::NotSettled(format!(
+            "job {id} is not settled on-chain; until it is approved or finalized its frames \
+             are served only as previews (/v1/jobs/{id}/frames/{frame}/preview)"
+        )));
+    }
+    Ok(png(stitch(&s, &job, frame, Served::Clean).await?))
 }
 
 /// Every tile's hash, node, signature and merkle proof; the payout leaves and proofs.
@@ -320,6 +372,8 @@ pub async fn manifest(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl I
         .params()
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let tiles = s.store.tx(move |tx| store::tiles_of_job(tx, id)).await?;
+    // Blob references point at clean pixels: only after settlement.
+    let with_blobs = settled(&s, id).await?;
     let proof_hex = |p: Vec<[u8; 32]>| p.iter().map(|h| hex(h)).collect::<Vec<_>>();
     let tiles = tiles
         .into_iter()
@@ -332,7 +386,7 @@ pub async fn manifest(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl I
             node: t.node.unwrap_or_default(),
             pixel_hash: t.pixel_hash.unwrap_or_default(),
             signature: t.signature.unwrap_or_default(),
-            blob: t.blob,
+            blob: t.blob.filter(|_| with_blobs),
         })
         .collect();
     let payouts = receipt

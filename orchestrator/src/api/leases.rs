@@ -240,6 +240,13 @@ pub async fn submit(
             if t.lease_node.as_deref() != Some(sub.node.as_str()) {
                 return Err(ApiError::LeaseGone(id));
             }
+            // A cancelled or overdue job's receipt is being built from the tiles verified
+            // when it stopped: later results would change it under the poster.
+            let running =
+                store::job_get(tx, t.job_id)?.is_some_and(|j| j.state == job_state::RENDERING);
+            if !running {
+                return Err(ApiError::LeaseGone(id));
+            }
             let pending: Vec<_> = store::results_of_tile(tx, t.job_id, t.frame, t.tile)?
                 .into_iter()
                 .filter(|r| r.verdict == "pending")

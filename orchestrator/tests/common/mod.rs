@@ -71,7 +71,6 @@ impl TestChain {
             rent,
         );
         c.send(&ixs, &[&mint]).await.expect("mint");
-        let treasury = c.token_account(&Keypair::new().pubkey()).await;
         let params = NetworkParams {
             orchestrator: c.orchestrator.pubkey(),
             fee_bps: 250,
@@ -79,15 +78,13 @@ impl TestChain {
             challenge_window: 3_600,
             unstake_cooldown: 86_400,
             claim_grace: 7 * 86_400,
+            settle_grace: 600,
+            resolution_period: 3_600,
+            dispute_bond: 1_000,
         };
         let payer = c.payer.pubkey();
         c.send(
-            &[ix::initialize_network(
-                &payer,
-                &mint.pubkey(),
-                &treasury,
-                params,
-            )],
+            &[ix::initialize_network(&payer, &mint.pubkey(), params)],
             &[],
         )
         .await
@@ -212,13 +209,26 @@ impl TestChain {
         .await
     }
 
+    /// The artist (the payer) approves job `id`: it is settled and its clean frames served.
+    pub async fn approve(&self, id: u64) {
+        let ixn = ix::approve_job(
+            &self.payer.pubkey(),
+            id,
+            &pda::treasury(),
+            &self.artist_token,
+        );
+        self.send(&[ixn], &[]).await.expect("approve_job");
+    }
+
     pub async fn create_job_with(&self, params: JobParams) -> u64 {
-        let id = self.network().await.next_job_id;
+        // A fresh nonce per job: the network's count of jobs so far.
+        let nonce = self.network().await.jobs_created;
+        let id = pda::job_id(&self.payer.pubkey(), nonce);
         let ixn = ix::create_job(
             &self.payer.pubkey(),
             &self.mint.pubkey(),
             &self.artist_token,
-            id,
+            nonce,
             params,
         );
         self.send(&[ixn], &[]).await.expect("create_job");

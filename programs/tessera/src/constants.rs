@@ -6,10 +6,12 @@ pub const NETWORK_SEED: &[u8] = b"network";
 pub const NODE_SEED: &[u8] = b"node";
 /// Seed of a node's stake vault (token account owned by the node PDA): `["stake", node_key]`.
 pub const STAKE_VAULT_SEED: &[u8] = b"stake";
-/// Seed of a `Job` account: `["job", job_id (u64 little-endian)]`.
+/// Seed of a `Job` account: `["job", job_id (u64 little-endian)]`, `job_id = job_id_of(artist, nonce)`.
 pub const JOB_SEED: &[u8] = b"job";
 /// Seed of a job's escrow vault (token account owned by the job PDA): `["vault", job]`.
 pub const JOB_VAULT_SEED: &[u8] = b"vault";
+/// Seed of the protocol's fee account (token account owned by the network PDA): `["treasury"]`.
+pub const TREASURY_SEED: &[u8] = b"treasury";
 /// Seed of a payout claim record: `["claim", job, node_key]`.
 pub const CLAIM_SEED: &[u8] = b"claim";
 
@@ -17,8 +19,21 @@ pub const CLAIM_SEED: &[u8] = b"claim";
 pub const BPS_DENOMINATOR: u64 = 10_000;
 /// The protocol fee can never exceed 10%.
 pub const MAX_FEE_BPS: u16 = 1_000;
-/// Longest challenge window, unstake cooldown or claim grace period: 90 days.
+/// Longest unstake cooldown or claim grace period: 90 days.
 pub const MAX_PERIOD_SECONDS: i64 = 90 * 24 * 60 * 60;
+/// Shortest challenge window: an artist must have time to look at the previews.
+pub const MIN_CHALLENGE_WINDOW: i64 = 60;
+/// Longest challenge window (30 days), so a receipt is always settled eventually.
+pub const MAX_CHALLENGE_WINDOW: i64 = 30 * 24 * 60 * 60;
+/// Shortest and longest time the admin has to resolve a dispute before its default outcome.
+pub const MIN_RESOLUTION_PERIOD: i64 = 60;
+pub const MAX_RESOLUTION_PERIOD: i64 = 30 * 24 * 60 * 60;
+/// Shortest and longest time the orchestrator has, after a cancel request or the deadline,
+/// to post the (partial) receipt of the verified tiles before the artist may take a refund.
+pub const MIN_SETTLE_GRACE: i64 = 30;
+pub const MAX_SETTLE_GRACE: i64 = 24 * 60 * 60;
+/// Shortest claim grace: nodes must have time to claim before `close_job` sweeps.
+pub const MIN_CLAIM_GRACE: i64 = 60 * 60;
 /// Longest hardware description a node may record.
 pub const MAX_HARDWARE_LEN: usize = 64;
 /// Largest frame edge in pixels (16K).
@@ -33,6 +48,5 @@ pub const MAX_SPP: u32 = 1 << 16;
 pub const MAX_FRAME_RATE: u32 = 1_000;
 /// Deepest merkle proof accepted (2^32 leaves).
 pub const MAX_PROOF_LEN: usize = 32;
-/// `resolve_dispute` slashes a node at most this many times the amount of its payout leaf
-/// in the disputed job (and never more than its stake).
-pub const MAX_SLASH_MULTIPLE: u64 = 10;
+/// Delay between proposing network parameters (`update_network`) and applying them.
+pub const PARAMS_TIMELOCK: i64 = 24 * 60 * 60;

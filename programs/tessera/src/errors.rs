@@ -39,8 +39,6 @@ pub enum TesseraError {
     NoUnstakePending,
     #[msg("unstake cooldown has not elapsed")]
     CooldownNotElapsed,
-    #[msg("job id must equal the network's next job id")]
-    WrongJobId,
     #[msg("invalid job parameters")]
     InvalidJobParameters,
     #[msg("budget does not cover the price of every tile")]
@@ -49,8 +47,6 @@ pub enum TesseraError {
     DeadlineInPast,
     #[msg("action not allowed in the job's current state")]
     WrongJobState,
-    #[msg("the job's deadline has passed")]
-    DeadlinePassed,
     #[msg("the job's deadline has not passed yet")]
     DeadlineNotReached,
     #[msg("tile count differs from the job's tiles")]
@@ -69,8 +65,6 @@ pub enum TesseraError {
     ProofTooLong,
     #[msg("refund share above 100%")]
     InvalidRefundShare,
-    #[msg("slash needs the node and its stake vault")]
-    MissingSlashAccounts,
     #[msg("claims are still open")]
     ClaimsStillOpen,
     #[msg("only the program's upgrade authority may initialise the network")]
@@ -81,6 +75,22 @@ pub enum TesseraError {
     NotPendingAdmin,
     #[msg("a dispute is open: stake cannot be withdrawn until it is resolved")]
     DisputesOpen,
-    #[msg("slash above the bound: at most MAX_SLASH_MULTIPLE x the node's payout leaf")]
-    SlashAboveBound,
+    #[msg("the unstake cooldown must exceed the challenge window plus the resolution period")]
+    CooldownTooShort,
+    #[msg("the orchestrator's time to post the receipt of the verified tiles is still running")]
+    SettleGraceRunning,
+    #[msg("the time to post a receipt (deadline or cancel request, plus grace) has passed")]
+    ReceiptTooLate,
+    #[msg("the dispute's resolution deadline has passed; only its default outcome remains")]
+    ResolutionDeadlinePassed,
+    #[msg("the dispute's resolution deadline has not passed yet")]
+    ResolutionPending,
+    #[msg("parameter out of range")]
+    ParameterOutOfRange,
+    #[msg("the program is deployed by a loader that has no upgrade authority to check")]
+    UnsupportedLoader,
+    #[msg("no network update is pending")]
+    NoPendingUpdate,
+    #[msg("the network update's timelock has not passed")]
+    TimelockRunning,
 }

@@ -67,9 +67,10 @@ pub struct JobCreated {
 }
 #[event]
 #[derive(Debug)]
-pub struct JobCancelled {
+pub struct CancelRequested {
     pub job: Pubkey,
-    pub refund: u64,
+    /// Until then the orchestrator may post the receipt of the verified tiles.
+    pub receipt_ends_at: i64,
 }
 #[event]
 #[derive(Debug)]
@@ -100,14 +101,18 @@ pub struct PayoutClaimed {
 pub struct JobDisputed {
     pub job: Pubkey,
     pub reason: u16,
+    pub bond: u64,
+    pub resolve_by: i64,
 }
 #[event]
 #[derive(Debug)]
 pub struct DisputeResolved {
     pub job: Pubkey,
     pub refund: u64,
-    pub slashed_node: Option<Pubkey>,
-    pub slashed: u64,
+    /// The bond went back to the artist (upheld) rather than to the treasury.
+    pub bond_returned: bool,
+    /// Nobody resolved it in time: the default outcome (the receipt stands) was applied.
+    pub by_default: bool,
 }
 #[event]
 #[derive(Debug)]
@@ -120,4 +125,10 @@ pub struct JobExpired {
 pub struct JobClosed {
     pub job: Pubkey,
     pub swept: u64,
+}
+#[event]
+#[derive(Debug)]
+pub struct FeesCollected {
+    pub to: Pubkey,
+    pub amount: u64,
 }

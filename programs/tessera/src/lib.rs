@@ -1,6 +1,23 @@
 //! Tessera: escrow, receipts and payouts for a decentralized GPU render network.
 //!
 //! `lib.rs` only routes; each instruction lives in `instructions/<name>.rs`.
+//!
+//! A job's life (`state::JobState`), every rule of it copied from the network at creation:
+//!
+//! ```text
+//! Open ──post_receipt (all tiles, by the deadline)──────────────► Rendered
+//!  │ └─cancel_job──► CancelRequested ─┐                           │  │
+//!  │                                  ├─post_receipt (partial,    │  └─dispute_job (bond)─► Disputed
+//!  └─(deadline passes)────────────────┘  until + settle grace)──► │                          │
+//!        └─expire_job after + settle grace, no receipt: refund    │  resolve_dispute (admin, before the
+//!                                                                 │  deadline) or finalize_job (after:
+//!  approve_job / finalize_job (after the window) ──► Settled      │  the receipt stands) ──► Resolved
+//!  claim_payout … close_job (after all claims or the claim grace)
+//! ```
+//!
+//! Nothing a stranger does can block another's job: job ids derive from (artist, nonce), the
+//! treasury is this program's PDA token account, every PDA tolerates being pre-funded.
+//! Network parameters change only after `PARAMS_TIMELOCK` and never for running jobs.
 #![allow(unexpected_cfgs)]
 // Anchor's account macros generate large handler signatures and results.
 #![allow(clippy::result_large_err, clippy::too_many_arguments)]
@@ -32,6 +49,14 @@ pub mod tessera {
 
     pub fn update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -> Result<()> {
         instructions::update_network::handle_update_network(ctx, args)
+    }
+
+    pub fn collect_fees(ctx: Context<CollectFees>, amount: u64) -> Result<()> {
+        instructions::collect_fees::handle_collect_fees(ctx, amount)
+    }
+
+    pub fn apply_network_update(ctx: Context<ApplyNetworkUpdate>) -> Result<()> {
+        instructions::apply_network_update::handle_apply_network_update(ctx)
     }
 
     pub fn accept_admin(ctx: Context<AcceptAdmin>) -> Result<()> {
@@ -67,8 +92,8 @@ pub mod tessera {
         instructions::withdraw_stake::handle_withdraw_stake(ctx)
     }
 
-    pub fn create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) -> Result<()> {
-        instructions::create_job::handle_create_job(ctx, job_id, args)
+    pub fn create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -> Result<()> {
+        instructions::create_job::handle_create_job(ctx, nonce, args)
     }
 
     pub fn cancel_job(ctx: Context<CancelJob>) -> Result<()> {
@@ -100,22 +125,8 @@ pub mod tessera {
         instructions::dispute_job::handle_dispute_job(ctx, reason)
     }
 
-    pub fn resolve_dispute(
-        ctx: Context<ResolveDispute>,
-        refund_bps: u16,
-        slash_amount: u64,
-        leaf_amount: u64,
-        leaf_tiles: u32,
-        proof: Vec<[u8; 32]>,
-    ) -> Result<()> {
-        instructions::resolve_dispute::handle_resolve_dispute(
-            ctx,
-            refund_bps,
-            slash_amount,
-            leaf_amount,
-            leaf_tiles,
-            proof,
-        )
+    pub fn resolve_dispute(ctx: Context<ResolveDispute>, refund_bps: u16) -> Result<()> {
+        instructions::resolve_dispute::handle_resolve_dispute(ctx, refund_bps)
     }
 
     pub fn expire_job(ctx: Context<ExpireJob>) -> Result<()> {

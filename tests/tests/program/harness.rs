@@ -20,6 +20,10 @@ pub const MIN_STAKE: u64 = 1_000;
 pub const CHALLENGE_WINDOW: i64 = 3_600;
 pub const UNSTAKE_COOLDOWN: i64 = 86_400;
 pub const CLAIM_GRACE: i64 = 7 * 86_400;
+pub const SETTLE_GRACE: i64 = 600;
+pub const RESOLUTION_PERIOD: i64 = 7_200;
+pub const DISPUTE_BOND: u64 = 500;
+pub const PARAMS_TIMELOCK: i64 = tessera::constants::PARAMS_TIMELOCK;
 
 pub struct Env {
     pub ctx: ProgramTestContext,
@@ -32,6 +36,9 @@ pub struct Env {
     pub token_accounts: Vec<Pubkey>,
     pub minted: u64,
     pub node_keys: Vec<Pubkey>,
+    /// Ids of the jobs created through `create_job`, and the next nonce it uses.
+    pub job_ids: Vec<u64>,
+    pub next_nonce: u64,
 }
 
 pub struct NodeFixture {
@@ -64,25 +71,26 @@ pub fn small_job(deadline: i64) -> JobParams {
 }
 
 impl Env {
-    /// A network with a fresh mint, a treasury and the default configuration.
+    /// A network with a fresh mint, its treasury and the default configuration.
     pub async fn new() -> Self {
         let mut env = Self::bare().await;
-        let (admin, treasury) = (env.admin.insecure_clone(), env.treasury);
+        let admin = env.admin.insecure_clone();
         env.send(
             &[ix::initialize_network(
                 &admin.pubkey(),
                 &env.mint.pubkey(),
-                &treasury,
                 env.default_params(),
             )],
             &[&admin],
         )
         .await
         .expect("initialize_network");
+        env.token_accounts.push(env.treasury);
         env
     }
 
-    /// A runtime with the mint, a funded admin and a treasury, but no network yet.
+    /// A runtime with the mint and a funded admin, but no network yet (`treasury` is the
+    /// address `initialize_network` will create).
     pub async fn bare() -> Self {
         let mut pt = ProgramTest::new(
             "tessera",
@@ -101,11 +109,13 @@ impl Env {
             token_accounts: Vec::new(),
             minted: 0,
             node_keys: Vec::new(),
+            job_ids: Vec::new(),
+            next_nonce: 0,
         };
         env.set_time(START_TIME).await;
         env.fund(&env.admin.pubkey()).await;
         env.create_mint().await;
-        env.treasury = env.token_account(&Keypair::new().pubkey()).await;
+        env.treasury = pda::treasury();
         env
     }
 
@@ -117,6 +127,9 @@ impl Env {
             challenge_window: CHALLENGE_WINDOW,
             unstake_cooldown: UNSTAKE_COOLDOWN,
             claim_grace: CLAIM_GRACE,
+            settle_grace: SETTLE_GRACE,
+            resolution_period: RESOLUTION_PERIOD,
+            dispute_bond: DISPUTE_BOND,
         }
     }
 
@@ -274,6 +287,22 @@ impl Env {
         }
     }
 
+    /// The SPL token account at `address` (mint, owner, amount), with its program owner.
+    pub async fn token_state(
+        &mut self,
+        address: &Pubkey,
+    ) -> (Pubkey, spl_token_interface::state::Account) {
+        let acc = self
+            .ctx
+            .banks_client
+            .get_account(*address)
+            .await
+            .expect("get_account")
+            .expect("account exists");
+        let state = spl_token_interface::state::Account::unpack(&acc.data).expect("token account");
+        (acc.owner, state)
+    }
+
     pub async fn exists(&mut self, address: &Pubkey) -> bool {
         self.ctx
             .banks_client
@@ -323,9 +352,10 @@ impl Env {
 
     /// Every program vault that may hold tokens (jobs so far, registered nodes).
     async fn vaults(&mut self) -> Vec<Pubkey> {
-        let network: tessera::state::Network = self.anchor(&pda::network()).await;
-        let mut out: Vec<Pubkey> = (0..network.next_job_id)
-            .map(|id| pda::job_vault(&pda::job(id)))
+        let mut out: Vec<Pubkey> = self
+            .job_ids
+            .iter()
+            .map(|id| pda::job_vault(&pda::job(*id)))
             .collect();
         out.extend(self.node_keys.iter().map(pda::stake_vault));
         out
@@ -366,23 +396,38 @@ impl Env {
         }
     }
 
-    /// Creates the next job for `artist`; returns its id.
+    /// Creates a job for `artist` with a fresh nonce; returns its id.
     pub async fn create_job(
         &mut self,
         artist: &Artist,
         params: JobParams,
     ) -> Result<u64, BanksClientError> {
-        let network: tessera::state::Network = self.anchor(&pda::network()).await;
-        let id = network.next_job_id;
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        self.create_job_with_nonce(artist, nonce, params).await
+    }
+
+    /// Creates the job `(artist, nonce)`; returns its id.
+    pub async fn create_job_with_nonce(
+        &mut self,
+        artist: &Artist,
+        nonce: u64,
+        params: JobParams,
+    ) -> Result<u64, BanksClientError> {
+        let id = pda::job_id(&artist.wallet.pubkey(), nonce);
         let ix = ix::create_job(
             &artist.wallet.pubkey(),
             &self.mint.pubkey(),
             &artist.token,
-            id,
+            nonce,
             params,
         );
         let wallet = artist.wallet.insecure_clone();
-        self.send(&[ix], &[&wallet]).await.map(|_| id)
+        self.send(&[ix], &[&wallet]).await?;
+        if !self.job_ids.contains(&id) {
+            self.job_ids.push(id);
+        }
+        Ok(id)
     }
 
     pub async fn post(
@@ -472,28 +517,32 @@ impl Env {
         self.anchor(&pda::network()).await
     }
 
-    /// Sends `update_network` signed by the admin.
+    /// Sends `update_network` signed by the admin (parameters are only proposed).
     pub async fn update(
         &mut self,
-        new_treasury: Option<Pubkey>,
         update: tessera_sdk::NetworkUpdate,
     ) -> Result<(), BanksClientError> {
         let admin = self.admin.insecure_clone();
-        self.send(
-            &[ix::update_network(&admin.pubkey(), new_treasury, update)],
-            &[&admin],
-        )
-        .await
+        self.refresh_blockhash().await;
+        self.send(&[ix::update_network(&admin.pubkey(), update)], &[&admin])
+            .await
+    }
+
+    /// Proposes `update`, waits out the timelock and applies it.
+    pub async fn update_now(
+        &mut self,
+        update: tessera_sdk::NetworkUpdate,
+    ) -> Result<(), BanksClientError> {
+        self.update(update).await?;
+        self.advance(PARAMS_TIMELOCK).await;
+        self.send(&[ix::apply_network_update()], &[]).await
     }
 
     pub async fn set_paused(&mut self, paused: bool) {
-        self.update(
-            None,
-            tessera_sdk::NetworkUpdate {
-                paused: Some(paused),
-                ..Default::default()
-            },
-        )
+        self.update(tessera_sdk::NetworkUpdate {
+            paused: Some(paused),
+            ..Default::default()
+        })
         .await
         .expect("pause");
     }
@@ -514,11 +563,27 @@ impl Env {
         .await
     }
 
-    /// The artist disputes job `id`.
+    /// The artist disputes job `id`, paying the bond.
     pub async fn dispute(&mut self, artist: &Artist, id: u64) -> Result<(), BanksClientError> {
         let wallet = artist.wallet.insecure_clone();
-        self.send(&[ix::dispute_job(&wallet.pubkey(), id, 7)], &[&wallet])
+        self.send(
+            &[ix::dispute_job(&wallet.pubkey(), id, &artist.token, 7)],
+            &[&wallet],
+        )
+        .await
+    }
+
+    /// The artist asks to cancel job `id`.
+    pub async fn cancel(&mut self, artist: &Artist, id: u64) -> Result<(), BanksClientError> {
+        let wallet = artist.wallet.insecure_clone();
+        self.send(&[ix::cancel_job(&wallet.pubkey(), id)], &[&wallet])
             .await
+    }
+
+    /// Anyone refunds job `id` (no receipt in time).
+    pub async fn expire(&mut self, artist: &Artist, id: u64) -> Result<(), BanksClientError> {
+        let ix = ix::expire_job(&artist.wallet.pubkey(), id, &artist.token);
+        self.send(&[ix], &[]).await
     }
 
     /// Moves the clock forward by `seconds`.

@@ -47,17 +47,6 @@ pub async fn rendered_job(
     (id, receipt)
 }
 
-/// What `resolve_dispute` needs to slash `node`: its payout leaf in `receipt` and the proof.
-pub fn slash_of(receipt: &Receipt, node: &Pubkey) -> ix::Slash {
-    let (leaf, proof) = receipt.payout_proof(node).expect("node in receipt");
-    ix::Slash {
-        node_key: *node,
-        leaf_amount: leaf.amount,
-        leaf_tiles: leaf.tiles,
-        proof,
-    }
-}
-
 pub async fn claim(
     env: &mut Env,
     id: u64,

@@ -8,4 +8,5 @@ mod lifecycle;
 mod network;
 mod nodes;
 mod receipts;
+mod settle;
 mod trust;

@@ -1,4 +1,5 @@
-//! `initialize_network` and `update_network`: configuration, admin rights, treasury, pause.
+//! `initialize_network`, `update_network` / `apply_network_update` (timelock), `collect_fees`:
+//! configuration, admin rights, the program-owned treasury, pause.
 use anchor_lang::error::ErrorCode as Anchor;
 use solana_program_test::BanksClientError;
 use solana_sdk::signature::{Keypair, Signer};
@@ -12,15 +13,10 @@ async fn init(
     env: &mut Env,
     params: NetworkParams,
 ) -> Result<(), solana_program_test::BanksClientError> {
-    let (admin, treasury) = (env.admin.insecure_clone(), env.treasury);
+    let admin = env.admin.insecure_clone();
     let mint = env.mint.pubkey();
     env.send(
-        &[ix::initialize_network(
-            &admin.pubkey(),
-            &mint,
-            &treasury,
-            params,
-        )],
+        &[ix::initialize_network(&admin.pubkey(), &mint, params)],
         &[&admin],
     )
     .await
@@ -50,26 +46,30 @@ async fn initialize_network_records_the_configuration() {
             CLAIM_GRACE
         )
     );
+    assert_eq!(
+        (n.settle_grace, n.resolution_period, n.dispute_bond),
+        (SETTLE_GRACE, RESOLUTION_PERIOD, DISPUTE_BOND)
+    );
     assert!(!n.paused);
-    assert_eq!(n.next_job_id, 0);
+    assert_eq!(n.jobs_created, 0);
+    assert!(n.pending_params.is_none());
+    // The treasury is the program's PDA token account, owned by the network account.
+    assert_eq!(n.treasury, pda::treasury());
+    let (owner, t) = env.token_state(&n.treasury).await;
+    assert_eq!(owner, spl_token_interface::ID);
+    assert_eq!((t.mint, t.owner), (env.mint.pubkey(), pda::network()));
 }
 
 #[tokio::test]
 async fn initialize_network_twice_is_refused_by_the_system_program() {
     let mut env = Env::new().await;
     let attacker = env.funded().await;
-    let treasury = env.token_account(&attacker.pubkey()).await;
     let mut params = env.default_params();
     params.orchestrator = attacker.pubkey();
     let mint = env.mint.pubkey();
     let r = env
         .send(
-            &[ix::initialize_network(
-                &attacker.pubkey(),
-                &mint,
-                &treasury,
-                params,
-            )],
+            &[ix::initialize_network(&attacker.pubkey(), &mint, params)],
             &[&attacker],
         )
         .await;
@@ -108,23 +108,31 @@ async fn initialize_network_with_negative_or_too_long_periods_fails() {
     assert!(!env.exists(&pda::network()).await);
 }
 
+/// The treasury address is the program's PDA: another account (one its owner could close)
+/// is refused, and so is a pre-existing token account someone created there (it cannot be:
+/// the PDA can only be created by the program).
 #[tokio::test]
-async fn initialize_network_with_treasury_of_another_mint_fails() {
+async fn initialize_network_with_another_treasury_fails() {
     let mut env = Env::bare().await;
-    let other = env.other_mint().await;
-    let bad = env.token_account_of(&other, &Keypair::new().pubkey()).await;
-    env.treasury = bad;
-    let p = env.default_params();
-    assert_anchor(init(&mut env, p).await, Anchor::ConstraintTokenMint);
+    let owned = env.token_account(&Keypair::new().pubkey()).await;
+    let admin = env.admin.insecure_clone();
+    let mint = env.mint.pubkey();
+    let ixn = replace_account(
+        ix::initialize_network(&admin.pubkey(), &mint, env.default_params()),
+        &pda::treasury(),
+        &owned,
+    );
+    assert_anchor(env.send(&[ixn], &[&admin]).await, Anchor::ConstraintSeeds);
+    assert!(!env.exists(&pda::network()).await);
 }
 
 #[tokio::test]
 async fn initialize_network_without_admin_signature_fails() {
     let mut env = Env::bare().await;
-    let (admin, treasury) = (env.admin.pubkey(), env.treasury);
+    let admin = env.admin.pubkey();
     let mint = env.mint.pubkey();
     let p = env.default_params();
-    let ix = without_signer(ix::initialize_network(&admin, &mint, &treasury, p), &admin);
+    let ix = without_signer(ix::initialize_network(&admin, &mint, p), &admin);
     assert_anchor(env.send(&[ix], &[]).await, Anchor::AccountNotSigner);
 }
 
@@ -133,27 +141,45 @@ async fn update_network_by_admin_changes_every_field() {
     let mut env = Env::new().await;
     let orch = Keypair::new().pubkey();
     let new_admin = Keypair::new().pubkey();
-    env.update(
-        None,
-        NetworkUpdate {
-            new_admin: Some(new_admin),
-            orchestrator: Some(orch),
-            fee_bps: Some(500),
-            min_stake: Some(7),
-            challenge_window: Some(60),
-            unstake_cooldown: Some(0),
-            claim_grace: Some(tessera::constants::MAX_PERIOD_SECONDS),
-            paused: Some(true),
-        },
-    )
+    let max = tessera::constants::MAX_PERIOD_SECONDS;
+    env.update(NetworkUpdate {
+        new_admin: Some(new_admin),
+        orchestrator: Some(orch),
+        fee_bps: Some(500),
+        min_stake: Some(7),
+        challenge_window: Some(60),
+        unstake_cooldown: Some(max),
+        claim_grace: Some(max),
+        settle_grace: Some(120),
+        resolution_period: Some(600),
+        dispute_bond: Some(9),
+        paused: Some(true),
+    })
     .await
     .unwrap();
     let n = env.network().await;
-    // The new admin is only proposed (see `admin_handover_*`).
+    // The new admin is only proposed (see `admin_handover_*`); the pause is at once; the
+    // parameters wait out the timelock.
     assert_eq!(
-        (n.admin, n.pending_admin, n.orchestrator),
-        (env.admin.pubkey(), Some(new_admin), orch)
+        (n.admin, n.pending_admin, n.orchestrator, n.fee_bps),
+        (
+            env.admin.pubkey(),
+            Some(new_admin),
+            env.orchestrator.pubkey(),
+            FEE_BPS
+        )
     );
+    assert!(n.paused);
+    assert_eq!(n.pending_effective_at, START_TIME + PARAMS_TIMELOCK);
+    env.advance(PARAMS_TIMELOCK - 1).await;
+    assert_tessera(
+        env.send(&[ix::apply_network_update()], &[]).await,
+        TesseraError::TimelockRunning,
+    );
+    env.advance(1).await;
+    env.send(&[ix::apply_network_update()], &[]).await.unwrap();
+    let n = env.network().await;
+    assert_eq!(n.orchestrator, orch);
     assert_eq!(
         (
             n.fee_bps,
@@ -162,9 +188,19 @@ async fn update_network_by_admin_changes_every_field() {
             n.unstake_cooldown,
             n.claim_grace
         ),
-        (500, 7, 60, 0, tessera::constants::MAX_PERIOD_SECONDS)
+        (500, 7, 60, max, max)
     );
-    assert!(n.paused);
+    assert_eq!(
+        (n.settle_grace, n.resolution_period, n.dispute_bond),
+        (120, 600, 9)
+    );
+    assert!(n.pending_params.is_none());
+    // Nothing left to apply.
+    env.refresh_blockhash().await;
+    assert_tessera(
+        env.send(&[ix::apply_network_update()], &[]).await,
+        TesseraError::NoPendingUpdate,
+    );
     assert_eq!(n.treasury, env.treasury);
     assert_eq!(n.mint, env.mint.pubkey());
 }
@@ -175,14 +211,13 @@ async fn update_network_by_non_admin_fails() {
     let attacker = env.funded().await;
     let ix = ix::update_network(
         &attacker.pubkey(),
-        None,
         NetworkUpdate {
             fee_bps: Some(1_000),
             ..Default::default()
         },
     );
     assert_tessera(env.send(&[ix], &[&attacker]).await, TesseraError::NotAdmin);
-    assert_eq!(env.network().await.fee_bps, FEE_BPS);
+    assert!(env.network().await.pending_params.is_none());
 }
 
 #[tokio::test]
@@ -192,7 +227,6 @@ async fn update_network_without_admin_signature_fails() {
     let ix = without_signer(
         ix::update_network(
             &admin,
-            None,
             NetworkUpdate {
                 paused: Some(true),
                 ..Default::default()
@@ -208,34 +242,25 @@ async fn update_network_without_admin_signature_fails() {
 async fn update_network_out_of_bounds_fails_and_changes_nothing() {
     let mut env = Env::new().await;
     let r = env
-        .update(
-            None,
-            NetworkUpdate {
-                fee_bps: Some(1_001),
-                paused: Some(true),
-                ..Default::default()
-            },
-        )
+        .update(NetworkUpdate {
+            fee_bps: Some(1_001),
+            paused: Some(true),
+            ..Default::default()
+        })
         .await;
     assert_tessera(r, TesseraError::FeeTooHigh);
     let r = env
-        .update(
-            None,
-            NetworkUpdate {
-                challenge_window: Some(tessera::constants::MAX_PERIOD_SECONDS + 1),
-                ..Default::default()
-            },
-        )
+        .update(NetworkUpdate {
+            challenge_window: Some(tessera::constants::MAX_PERIOD_SECONDS + 1),
+            ..Default::default()
+        })
         .await;
     assert_tessera(r, TesseraError::InvalidPeriod);
     let r = env
-        .update(
-            None,
-            NetworkUpdate {
-                unstake_cooldown: Some(-5),
-                ..Default::default()
-            },
-        )
+        .update(NetworkUpdate {
+            unstake_cooldown: Some(-5),
+            ..Default::default()
+        })
         .await;
     assert_tessera(r, TesseraError::InvalidPeriod);
     let n = env.network().await;
@@ -245,11 +270,10 @@ async fn update_network_out_of_bounds_fails_and_changes_nothing() {
     );
 }
 
-/// `update_network` signed by `who`, changing only the fee.
+/// `update_network` signed by `who`, proposing only a fee.
 async fn set_fee_as(env: &mut Env, who: &Keypair, fee: u16) -> Result<(), BanksClientError> {
     let ix = ix::update_network(
         &who.pubkey(),
-        None,
         NetworkUpdate {
             fee_bps: Some(fee),
             ..Default::default()
@@ -265,13 +289,10 @@ async fn admin_handover_takes_effect_only_when_the_new_admin_accepts() {
     let mut env = Env::new().await;
     let old_admin = env.admin.insecure_clone();
     let new_admin = env.funded().await;
-    env.update(
-        None,
-        NetworkUpdate {
-            new_admin: Some(new_admin.pubkey()),
-            ..Default::default()
-        },
-    )
+    env.update(NetworkUpdate {
+        new_admin: Some(new_admin.pubkey()),
+        ..Default::default()
+    })
     .await
     .unwrap();
     let n = env.network().await;
@@ -286,7 +307,8 @@ async fn admin_handover_takes_effect_only_when_the_new_admin_accepts() {
         set_fee_as(&mut env, &new_admin, 20).await,
         TesseraError::NotAdmin,
     );
-    assert_eq!(env.network().await.fee_bps, 10);
+    let proposed_fee = |n: &tessera::state::Network| n.pending_params.as_ref().map(|p| p.fee_bps);
+    assert_eq!(proposed_fee(&env.network().await), Some(10));
 
     env.send(&[ix::accept_admin(&new_admin.pubkey())], &[&new_admin])
         .await
@@ -298,7 +320,7 @@ async fn admin_handover_takes_effect_only_when_the_new_admin_accepts() {
         TesseraError::NotAdmin,
     );
     set_fee_as(&mut env, &new_admin, 0).await.unwrap();
-    assert_eq!(env.network().await.fee_bps, 0);
+    assert_eq!(proposed_fee(&env.network().await), Some(0));
 
     // A proposal is used once: accepting again is refused.
     env.refresh_blockhash().await;
@@ -323,13 +345,10 @@ async fn a_third_party_cannot_accept_the_admin_role() {
         TesseraError::NotPendingAdmin,
     );
 
-    env.update(
-        None,
-        NetworkUpdate {
-            new_admin: Some(proposed.pubkey()),
-            ..Default::default()
-        },
-    )
+    env.update(NetworkUpdate {
+        new_admin: Some(proposed.pubkey()),
+        ..Default::default()
+    })
     .await
     .unwrap();
     // Someone else signs the acceptance.
@@ -346,13 +365,10 @@ async fn a_third_party_cannot_accept_the_admin_role() {
     assert_eq!((n.admin, n.pending_admin), (admin, Some(proposed.pubkey())));
 
     // The admin replaces a proposal (a mistyped key): the first key can no longer accept.
-    env.update(
-        None,
-        NetworkUpdate {
-            new_admin: Some(attacker.pubkey()),
-            ..Default::default()
-        },
-    )
+    env.update(NetworkUpdate {
+        new_admin: Some(attacker.pubkey()),
+        ..Default::default()
+    })
     .await
     .unwrap();
     env.refresh_blockhash().await;
@@ -364,43 +380,81 @@ async fn a_third_party_cannot_accept_the_admin_role() {
     assert_eq!(env.network().await.admin, admin);
 }
 
+/// Issue 14: the treasury was any token account, and its owner could close it, after which
+/// every settlement (which pays the fee into it) failed. It is now the program's PDA token
+/// account whose authority is the network account: SPL Token refuses to close it for anyone
+/// else, and settlement keeps working.
 #[tokio::test]
-async fn treasury_change_sends_later_fees_to_the_new_treasury() {
+async fn nobody_can_close_the_treasury_and_settlement_keeps_working() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
     let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
-    let old = env.treasury;
-    let new = env.token_account(&Keypair::new().pubkey()).await;
-    env.update(Some(new), NetworkUpdate::default())
-        .await
+    let admin = env.admin.insecure_clone();
+    for who in [&admin, &artist.wallet] {
+        let close = spl_token_interface::instruction::close_account(
+            &spl_token_interface::ID,
+            &env.treasury,
+            &who.pubkey(),
+            &who.pubkey(),
+            &[],
+        )
         .unwrap();
-    assert_eq!(env.network().await.treasury, new);
-
-    // The old treasury is no longer accepted.
-    let wallet = artist.wallet.insecure_clone();
-    let ix = ix::approve_job(&wallet.pubkey(), id, &old, &artist.token);
-    assert_tessera(
-        env.send(&[ix], &[&wallet]).await,
-        TesseraError::WrongTreasury,
-    );
-
-    env.treasury = new;
+        let who = who.insecure_clone();
+        // SPL Token's OwnerMismatch.
+        assert_eq!(custom_code(env.send(&[close], &[&who]).await), 4);
+    }
     env.approve(&artist, id).await.unwrap();
-    assert_eq!(env.balance(&new).await, 40);
-    assert_eq!(env.balance(&old).await, 0);
-    assert_eq!(env.balance(&artist.token).await, 3_360);
+    assert_eq!(env.balance(&env.treasury.clone()).await, 40);
     env.assert_conserved().await;
 }
 
 #[tokio::test]
-async fn treasury_of_another_mint_is_refused() {
+async fn admin_collects_fees_from_the_treasury_and_nobody_else_can() {
     let mut env = Env::new().await;
-    let other = env.other_mint().await;
-    let bad = env.token_account_of(&other, &Keypair::new().pubkey()).await;
-    let r = env.update(Some(bad), NetworkUpdate::default()).await;
-    assert_anchor(r, Anchor::ConstraintTokenMint);
-    assert_eq!(env.network().await.treasury, env.treasury);
+    let artist = env.artist(5_000).await;
+    let a = env.register_node(MIN_STAKE).await;
+    let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
+    env.approve(&artist, id).await.unwrap();
+    let admin = env.admin.insecure_clone();
+    let admin_token = env.token_account(&admin.pubkey()).await;
+    let thief = env.artist(0).await;
+    let steal = ix::collect_fees(&thief.wallet.pubkey(), &thief.token, 40);
+    let wallet = thief.wallet.insecure_clone();
+    assert_tessera(env.send(&[steal], &[&wallet]).await, TesseraError::NotAdmin);
+    let unsigned = without_signer(
+        ix::collect_fees(&admin.pubkey(), &thief.token, 40),
+        &admin.pubkey(),
+    );
+    assert_anchor(env.send(&[unsigned], &[]).await, Anchor::AccountNotSigner);
+    assert_tessera(
+        env.send(
+            &[ix::collect_fees(&admin.pubkey(), &admin_token, 0)],
+            &[&admin],
+        )
+        .await,
+        TesseraError::ZeroAmount,
+    );
+    // More than collected: SPL Token's InsufficientFunds.
+    assert_eq!(
+        custom_code(
+            env.send(
+                &[ix::collect_fees(&admin.pubkey(), &admin_token, 41)],
+                &[&admin]
+            )
+            .await
+        ),
+        1
+    );
+    env.send(
+        &[ix::collect_fees(&admin.pubkey(), &admin_token, 40)],
+        &[&admin],
+    )
+    .await
+    .unwrap();
+    assert_eq!(env.balance(&admin_token).await, 40);
+    assert_eq!(env.balance(&env.treasury.clone()).await, 0);
+    env.assert_conserved().await;
 }
 
 #[tokio::test]
@@ -409,15 +463,13 @@ async fn fee_change_does_not_touch_a_running_job() {
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
     let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
-    env.update(
-        None,
-        NetworkUpdate {
-            fee_bps: Some(1_000),
-            ..Default::default()
-        },
-    )
+    env.update_now(NetworkUpdate {
+        fee_bps: Some(1_000),
+        ..Default::default()
+    })
     .await
     .unwrap();
+    assert_eq!(env.network().await.fee_bps, 1_000);
     env.approve(&artist, id).await.unwrap();
     // Fee at the job's 2.5%, not the new 10%.
     assert_eq!(env.balance(&env.treasury.clone()).await, 40);

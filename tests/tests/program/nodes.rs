@@ -103,15 +103,12 @@ async fn register_node_below_minimum_or_zero_stake_fails() {
         env.send(&[ix], &[&op, &key]).await,
         TesseraError::StakeBelowMinimum,
     );
-    env.update(
-        None,
-        tessera_sdk::NetworkUpdate {
-            min_stake: Some(0),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    // A zero minimum (which would admit unstaked nodes) is out of bounds.
+    let zero = tessera_sdk::NetworkUpdate {
+        min_stake: Some(0),
+        ..Default::default()
+    };
+    assert_tessera(env.update(zero).await, TesseraError::ParameterOutOfRange);
     let ix = register_ix(&env, &op, &key, &token, 0, "x");
     assert_tessera(
         env.send(&[ix], &[&op, &key]).await,

@@ -1,14 +1,14 @@
 //! Every rule of a job is fixed when the job is created: the admin changing the network's
 //! orchestrator, challenge window or claim grace afterwards (even inside one transaction that
 //! restores them) cannot post, settle or sweep a running job; a job the receipt could not
-//! count is refused at creation.
+//! count is refused at creation; disputes post a bond, end by a deadline and slash nothing.
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::JobState;
 use tessera_sdk::{ix, pda, JobParams, NetworkUpdate};
 
 use crate::harness::*;
-use crate::lifecycle::{claim, receipt_for, rendered_job, slash_of};
+use crate::lifecycle::{claim, receipt_for, rendered_job};
 
 /// The admin's change of who posts receipts and how long the windows are.
 fn rug_update(orchestrator: Pubkey, window: i64, grace: i64) -> NetworkUpdate {
@@ -68,7 +68,7 @@ async fn admin_cannot_rug_a_job_in_one_transaction() {
     let honest = env.orchestrator.pubkey();
     let treasury = env.treasury;
     let ixs: Vec<Instruction> = vec![
-        ix::update_network(&admin.pubkey(), None, rug_update(admin.pubkey(), 0, 0)),
+        ix::update_network(&admin.pubkey(), rug_update(admin.pubkey(), 60, 3_600)),
         ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap()),
         ix::finalize_job(id, &treasury, &artist.token),
         ix::claim_payout(
@@ -82,7 +82,6 @@ async fn admin_cannot_rug_a_job_in_one_transaction() {
         ),
         ix::update_network(
             &admin.pubkey(),
-            None,
             rug_update(honest, CHALLENGE_WINDOW, CLAIM_GRACE),
         ),
     ];
@@ -106,13 +105,14 @@ async fn config_changes_after_creation_do_not_touch_a_running_job() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
-    let d = env.now().await + 10_000;
+    // The job outlives the parameters' timelock.
+    let d = env.now().await + 2 * PARAMS_TIMELOCK;
     let id = env.create_job(&artist, small_job(d)).await.unwrap();
     let job = env.job(id).await;
     let receipt = receipt_for(&pda::job(id), &job, &[a.key.pubkey()]);
 
     let admin = env.admin.insecure_clone();
-    env.update(None, rug_update(admin.pubkey(), 0, 0))
+    env.update_now(rug_update(admin.pubkey(), 60, 3_600))
         .await
         .unwrap();
     // The network's orchestrator is now the admin, but this job's is not.
@@ -121,7 +121,7 @@ async fn config_changes_after_creation_do_not_touch_a_running_job() {
         env.send(&[ix_admin], &[&admin]).await,
         TesseraError::NotOrchestrator,
     );
-    // The job's own orchestrator still posts, and the window is the job's hour, not 0.
+    // The job's own orchestrator still posts, and the window is the job's hour, not 60 s.
     env.post(id, receipt.params().unwrap()).await.unwrap();
     let job = env.job(id).await;
     assert_eq!(job.challenge_ends_at, job.rendered_at + CHALLENGE_WINDOW);
@@ -145,28 +145,35 @@ async fn config_changes_after_creation_do_not_touch_a_running_job() {
     let job2 = env.job(id2).await;
     assert_eq!(
         (job2.orchestrator, job2.challenge_window, job2.claim_grace),
-        (admin.pubkey(), 0, 0)
+        (admin.pubkey(), 60, 3_600)
     );
 }
 
 /// With the claim grace set to 0 after the job was created, the artist approved and closed in
-/// one transaction and swept every node's payout. Now the job's own grace holds.
+/// one transaction and swept every node's payout. A zero grace is now out of bounds, and a
+/// shorter one changed after creation does not apply: the job's own grace holds.
 #[tokio::test]
-async fn zero_claim_grace_after_creation_cannot_sweep_node_payouts() {
+async fn a_shorter_claim_grace_after_creation_cannot_sweep_node_payouts() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
     let b = env.register_node(MIN_STAKE).await;
     let (id, receipt) = rendered_job(&mut env, &artist, &[&a, &b]).await;
-    env.update(
-        None,
-        NetworkUpdate {
-            claim_grace: Some(0),
-            ..Default::default()
-        },
-    )
+    let zero = NetworkUpdate {
+        claim_grace: Some(0),
+        ..Default::default()
+    };
+    assert_tessera(env.update(zero).await, TesseraError::InvalidPeriod);
+    env.update_now(NetworkUpdate {
+        claim_grace: Some(tessera::constants::MIN_CLAIM_GRACE),
+        ..Default::default()
+    })
     .await
     .unwrap();
+    assert_eq!(
+        env.network().await.claim_grace,
+        tessera::constants::MIN_CLAIM_GRACE
+    );
 
     let wallet = artist.wallet.insecure_clone();
     let treasury = env.treasury;
@@ -220,7 +227,7 @@ async fn job_with_more_tiles_than_a_receipt_can_count_is_refused() {
         env.create_job(&artist, huge_job(4_096, d)).await,
         TesseraError::TooManyTiles,
     );
-    assert_eq!(env.network().await.next_job_id, 0);
+    assert_eq!(env.network().await.jobs_created, 0);
     assert_eq!(env.balance(&artist.token).await, 10_000_000_000);
 
     let id = env.create_job(&artist, huge_job(4_095, d)).await.unwrap();
@@ -229,23 +236,12 @@ async fn job_with_more_tiles_than_a_receipt_can_count_is_refused() {
     env.assert_conserved().await;
 }
 
-// Stake at risk in a dispute stays until the dispute is resolved; `resolve_dispute` slashes only
-// a node with a payout leaf in the disputed job, by at most MAX_SLASH_MULTIPLE × that leaf.
-
-fn slash_ix(env: &Env, artist: &Artist, id: u64, slash: ix::Slash, amount: u64) -> Instruction {
-    ix::resolve_dispute(
-        &env.admin.pubkey(),
-        id,
-        &env.treasury,
-        &artist.token,
-        Some(slash),
-        0,
-        amount,
-    )
-}
+// Disputes end (issue 14): a bond, a resolution deadline, a default outcome; and
+// `resolve_dispute` settles refunds only, so the admin can no longer slash a node that never
+// worked on the job, or by any amount.
 
 #[tokio::test]
-async fn unstake_right_after_a_receipt_cannot_withdraw_before_the_dispute_is_resolved() {
+async fn unstake_right_after_a_receipt_cannot_withdraw_before_the_dispute_ends() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(3_000).await;
@@ -256,93 +252,128 @@ async fn unstake_right_after_a_receipt_cannot_withdraw_before_the_dispute_is_res
     env.send(&[ix::request_unstake(&op, &key, 3_000)], &[&operator])
         .await
         .unwrap();
+    // Filed at the last second of the window, resolved at the last second of its period:
+    // both inside the cooldown, which the network requires to be longer than the two.
+    env.advance(CHALLENGE_WINDOW - 1).await;
     env.dispute(&artist, id).await.unwrap();
     assert_eq!(env.network().await.open_disputes, 1);
-    // The cooldown passes while the admin has not resolved the dispute yet.
-    env.advance(UNSTAKE_COOLDOWN + 1).await;
+    env.advance(RESOLUTION_PERIOD).await;
     let withdraw = ix::withdraw_stake(&op, &key, &a.operator_token);
     assert_tessera(
         env.send(std::slice::from_ref(&withdraw), &[&operator])
             .await,
         TesseraError::DisputesOpen,
     );
-    assert_eq!(env.balance(&pda::stake_vault(&key)).await, 3_000);
-    // The slash reaches the stake; the rest can then be withdrawn.
-    let slash = slash_of(&receipt, &key);
-    let amount = slash.leaf_amount;
-    assert!(amount > 0 && amount < 3_000);
-    let admin = env.admin.insecure_clone();
-    let ix = slash_ix(&env, &artist, id, slash, amount);
-    env.send(&[ix], &[&admin]).await.unwrap();
+    // The dispute ends by its default outcome; the cooldown then passes and the node leaves.
+    env.advance(1).await;
+    let t = env.treasury;
+    env.send(&[ix::finalize_job(id, &t, &artist.token)], &[])
+        .await
+        .unwrap();
     assert_eq!(env.network().await.open_disputes, 0);
-    env.refresh_blockhash().await;
+    claim(&mut env, id, &receipt, &a).await.unwrap();
+    env.set_time(START_TIME + UNSTAKE_COOLDOWN).await;
     env.send(&[withdraw], &[&operator]).await.unwrap();
-    assert_eq!(
-        env.balance(&a.operator_token).await,
-        10_000 + 3_000 - amount
-    );
-    assert_eq!(env.node(&key).await.stake, 0);
+    assert_eq!(env.balance(&a.operator_token).await, 10_000 + 3_000 + 1_600);
     env.assert_conserved().await;
 }
 
+/// The exploit: the admin slashed any node, even one that never worked on the job, by any
+/// amount, and paid it to the disputing artist. `resolve_dispute` now takes only a refund
+/// share: whatever it is, no stake moves.
 #[tokio::test]
-async fn admin_cannot_slash_a_node_that_has_no_leaf_in_the_job() {
+async fn resolve_dispute_moves_no_stake() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let a = env.register_node(MIN_STAKE).await;
     let bystander = env.register_node(MIN_STAKE * 9).await;
-    let b = bystander.key.pubkey();
-    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
+    let (id, _) = rendered_job(&mut env, &artist, &[&a]).await;
     env.dispute(&artist, id).await.unwrap();
     let admin = env.admin.insecure_clone();
-    // The worker's leaf and proof, presented for the bystander.
-    let mut borrowed = slash_of(&receipt, &a.key.pubkey());
-    borrowed.node_key = b;
-    let ix = slash_ix(&env, &artist, id, borrowed, 1_000);
-    assert_tessera(env.send(&[ix], &[&admin]).await, TesseraError::InvalidProof);
-    // A made-up leaf with no proof.
-    let made_up = ix::Slash {
-        node_key: b,
-        leaf_amount: 1_000,
-        leaf_tiles: 1,
-        proof: vec![],
-    };
-    let ix = slash_ix(&env, &artist, id, made_up, 1_000);
-    assert_tessera(env.send(&[ix], &[&admin]).await, TesseraError::InvalidProof);
-    assert_eq!(env.node(&b).await.stake, MIN_STAKE * 9);
-    assert_eq!(env.balance(&pda::stake_vault(&b)).await, MIN_STAKE * 9);
-    assert_eq!(env.job(id).await.state, JobState::Disputed);
+    let t = env.treasury;
+    let ixn = ix::resolve_dispute(&admin.pubkey(), id, &t, &artist.token, 10_000);
+    env.send(&[ixn], &[&admin]).await.unwrap();
+    for (n, stake) in [(&a, MIN_STAKE), (&bystander, MIN_STAKE * 9)] {
+        let key = n.key.pubkey();
+        assert_eq!(env.node(&key).await.stake, stake);
+        assert_eq!(env.node(&key).await.faults, 0);
+        assert_eq!(env.balance(&pda::stake_vault(&key)).await, stake);
+    }
+    // Full refund and the bond back: the artist has exactly what it started with.
+    assert_eq!(env.balance(&artist.token).await, 5_000);
     env.assert_conserved().await;
 }
 
+/// Bounds on every parameter, and the cooldown tied to the dispute periods.
 #[tokio::test]
-async fn admin_cannot_slash_more_than_the_bound() {
+async fn network_parameters_out_of_bounds_are_refused() {
     let mut env = Env::new().await;
-    let artist = env.artist(5_000).await;
-    let stake = MIN_STAKE * 50;
-    let a = env.register_node(stake).await;
-    let key = a.key.pubkey();
-    let (id, receipt) = rendered_job(&mut env, &artist, &[&a]).await;
-    env.dispute(&artist, id).await.unwrap();
-    let admin = env.admin.insecure_clone();
-    let slash = slash_of(&receipt, &key);
-    let bound = slash.leaf_amount * tessera::constants::MAX_SLASH_MULTIPLE;
-    assert!(bound < stake, "the stake must not be what limits the slash");
-    let ix = slash_ix(&env, &artist, id, slash.clone(), bound + 1);
-    assert_tessera(
-        env.send(&[ix], &[&admin]).await,
-        TesseraError::SlashAboveBound,
-    );
-    // Inflating the leaf to raise the bound breaks its proof.
-    let mut inflated = slash.clone();
-    inflated.leaf_amount = stake;
-    let ix = slash_ix(&env, &artist, id, inflated, stake);
-    assert_tessera(env.send(&[ix], &[&admin]).await, TesseraError::InvalidProof);
-    assert_eq!(env.node(&key).await.stake, stake);
-    // Exactly the bound is allowed.
-    let ix = slash_ix(&env, &artist, id, slash, bound);
-    env.send(&[ix], &[&admin]).await.unwrap();
-    assert_eq!(env.node(&key).await.stake, stake - bound);
-    assert_eq!(env.balance(&pda::stake_vault(&key)).await, stake - bound);
-    env.assert_conserved().await;
+    let cases: Vec<(NetworkUpdate, TesseraError)> = vec![
+        (
+            NetworkUpdate {
+                challenge_window: Some(tessera::constants::MIN_CHALLENGE_WINDOW - 1),
+                ..Default::default()
+            },
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            NetworkUpdate {
+                resolution_period: Some(0),
+                ..Default::default()
+            },
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            NetworkUpdate {
+                settle_grace: Some(tessera::constants::MAX_SETTLE_GRACE + 1),
+                ..Default::default()
+            },
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            NetworkUpdate {
+                dispute_bond: Some(0),
+                ..Default::default()
+            },
+            TesseraError::ParameterOutOfRange,
+        ),
+        (
+            NetworkUpdate {
+                min_stake: Some(0),
+                ..Default::default()
+            },
+            TesseraError::ParameterOutOfRange,
+        ),
+        (
+            NetworkUpdate {
+                orchestrator: Some(Pubkey::default()),
+                ..Default::default()
+            },
+            TesseraError::ParameterOutOfRange,
+        ),
+        // Cooldown = window + resolution: a node asking to unstake when a receipt lands
+        // could leave at the instant a dispute's resolution deadline passes.
+        (
+            NetworkUpdate {
+                unstake_cooldown: Some(CHALLENGE_WINDOW + RESOLUTION_PERIOD),
+                ..Default::default()
+            },
+            TesseraError::CooldownTooShort,
+        ),
+        (
+            NetworkUpdate {
+                resolution_period: Some(UNSTAKE_COOLDOWN - CHALLENGE_WINDOW),
+                ..Default::default()
+            },
+            TesseraError::CooldownTooShort,
+        ),
+    ];
+    for (i, (update, e)) in cases.into_iter().enumerate() {
+        let r = env.update(update).await;
+        assert_eq!(custom_code(r), u32::from(e), "case {i}: expected {e:?}");
+    }
+    assert!(env.network().await.pending_params.is_none());
+    let mut p = env.default_params();
+    p.unstake_cooldown = CHALLENGE_WINDOW + RESOLUTION_PERIOD + 1;
+    p.validate().unwrap();
 }

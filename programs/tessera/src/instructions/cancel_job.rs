@@ -1,49 +1,36 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{Token, TokenAccount};
 
 use crate::{
     constants::*,
     errors::TesseraError,
-    events::JobCancelled,
+    events::CancelRequested,
     state::{Job, JobState},
-    vault,
 };
 
 #[derive(Accounts)]
 pub struct CancelJob<'info> {
-    /// The job's artist; receives the refund and the rent.
-    #[account(mut)]
+    /// The job's artist.
     pub artist: Signer<'info>,
-    /// The job, closed here.
-    #[account(mut, close = artist, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump, has_one = artist @ TesseraError::NotArtist)]
+    /// The job.
+    #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump, has_one = artist @ TesseraError::NotArtist)]
     pub job: Account<'info, Job>,
-    /// The job's escrow, closed here.
-    #[account(mut, seeds = [JOB_VAULT_SEED, job.key().as_ref()], bump = job.vault_bump)]
-    pub vault: Account<'info, TokenAccount>,
-    /// Receives the refund.
-    #[account(mut, token::mint = vault.mint, token::authority = artist)]
-    pub artist_token: Account<'info, TokenAccount>,
-    pub token_program: Program<'info, Token>,
 }
 
-/// Cancels a job nobody has posted a receipt for: full refund, accounts closed.
-/// CHECK: artist signs (struct); job is `Open`.
+/// Asks to cancel a job that has no receipt yet. No token moves here: the orchestrator has the
+/// job's settle grace to post the receipt of the tiles verified so far (the nodes are paid
+/// for what they rendered, the rest is refunded at settlement); after the grace without a
+/// receipt, `expire_job` refunds everything. So downloading previews and cancelling never
+/// takes verified work for free.
+/// CHECK: artist signs (struct); job `Open` (not yet cancelled, no receipt).
 pub fn handle_cancel_job(ctx: Context<CancelJob>) -> Result<()> {
-    let job = &ctx.accounts.job;
+    let job = &mut ctx.accounts.job;
     require!(job.state == JobState::Open, TesseraError::WrongJobState);
-    let refund = job.with_signer(|seeds| {
-        vault::drain_and_close(
-            &ctx.accounts.token_program,
-            &ctx.accounts.vault,
-            &ctx.accounts.artist_token,
-            &ctx.accounts.artist.to_account_info(),
-            &job.to_account_info(),
-            seeds,
-        )
-    })?;
-    emit!(JobCancelled {
+    let now = Clock::get()?.unix_timestamp;
+    job.state = JobState::CancelRequested;
+    job.cancel_requested_at = now;
+    emit!(CancelRequested {
         job: job.key(),
-        refund
+        receipt_ends_at: job.receipt_ends_at()?,
     });
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::{
     errors::TesseraError,
     events::JobCreated,
     pda_init,
-    state::{bps_of, frame_count, total_tiles, Job, JobState, Network},
+    state::{bps_of, frame_count, job_id_of, total_tiles, Job, JobState, Network},
     vault,
 };
 
@@ -91,20 +91,21 @@ impl JobParams {
 }
 
 #[derive(Accounts)]
-#[instruction(job_id: u64)]
+#[instruction(nonce: u64)]
 pub struct CreateJob<'info> {
     /// The artist: pays the budget and the rent.
     #[account(mut)]
     pub artist: Signer<'info>,
-    /// The network config (next job id, mint; the fee, orchestrator and periods copied into the job).
+    /// The network config (mint; the fee, orchestrator, periods and bond copied into the job).
     #[account(mut, seeds = [NETWORK_SEED], bump = network.bump, has_one = mint @ TesseraError::WrongMint)]
     pub network: Account<'info, Network>,
     /// The network's token.
     pub mint: Account<'info, Mint>,
     /// The job record, created by the handler.
-    /// CHECK: address pinned by the seeds; created in the handler even when someone
-    /// pre-funded it (`pda_init::create_pda`), so lamports sent there cannot block job ids.
-    #[account(mut, seeds = [JOB_SEED, &job_id.to_le_bytes()], bump)]
+    /// CHECK: address pinned by the seeds (the id derives from the artist and the nonce);
+    /// created in the handler even when someone pre-funded it (`pda_init::create_pda`), so
+    /// lamports sent there cannot block job ids.
+    #[account(mut, seeds = [JOB_SEED, &job_id_of(&artist.key(), nonce).to_le_bytes()], bump)]
     pub job: UncheckedAccount<'info>,
     /// The job's escrow (token account of `mint` owned by the job PDA), created by the handler.
     /// CHECK: address pinned by the seeds; created and initialised in the handler.
@@ -118,14 +119,16 @@ pub struct CreateJob<'info> {
 }
 
 /// Escrows a job's budget and records what must be rendered, and under which rules: the
-/// network's fee, orchestrator, challenge window and claim grace are copied into the job, so
-/// later `update_network` calls cannot change a running job.
-/// CHECK: network not paused; job id is the next one; parameters in bounds; tiles ≤ u32::MAX;
-/// deadline in the future; budget ≥ price × tiles + fee (all checked arithmetic).
-pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) -> Result<()> {
+/// network's fee, orchestrator, challenge window, claim grace, settle grace, resolution period
+/// and dispute bond are copied into the job, so later `update_network` calls cannot change a
+/// running job.
+/// CHECK: network not paused; the job's address is the artist's (`job_id_of(artist, nonce)`,
+/// struct seeds); parameters in bounds; tiles ≤ u32::MAX; deadline in the future; budget ≥
+/// price × tiles + fee (all checked arithmetic).
+pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -> Result<()> {
+    let job_id = job_id_of(&ctx.accounts.artist.key(), nonce);
     let network = &mut ctx.accounts.network;
     require!(!network.paused, TesseraError::NetworkPaused);
-    require!(job_id == network.next_job_id, TesseraError::WrongJobId);
     args.validate()?;
     let now = Clock::get()?.unix_timestamp;
     require!(args.deadline > now, TesseraError::DeadlineInPast);
@@ -133,11 +136,19 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         args.budget >= args.required_budget(network.fee_bps)?,
         TesseraError::BudgetTooSmall
     );
-    network.next_job_id = job_id.checked_add(1).ok_or(TesseraError::ArithmeticError)?;
+    network.jobs_created = network
+        .jobs_created
+        .checked_add(1)
+        .ok_or(TesseraError::ArithmeticError)?;
     let fee_bps = network.fee_bps;
     let orchestrator = network.orchestrator;
     let challenge_window = network.challenge_window;
     let claim_grace = network.claim_grace;
+    let (settle_grace, resolution_period, dispute_bond) = (
+        network.settle_grace,
+        network.resolution_period,
+        network.dispute_bond,
+    );
 
     let job_info = ctx.accounts.job.to_account_info();
     let vault_info = ctx.accounts.vault.to_account_info();
@@ -192,6 +203,9 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         orchestrator,
         challenge_window,
         claim_grace,
+        settle_grace,
+        resolution_period,
+        dispute_bond,
         deadline: args.deadline,
         frame_rate_num: args.frame_rate_num,
         frame_rate_den: args.frame_rate_den,
@@ -211,6 +225,9 @@ pub fn handle_create_job(ctx: Context<CreateJob>, job_id: u64, args: JobParams) 
         claimed_count: 0,
         claimed_amount: 0,
         dispute_reason: 0,
+        cancel_requested_at: 0,
+        dispute_ends_at: 0,
+        bond: 0,
         bump: ctx.bumps.job,
         vault_bump: ctx.bumps.vault,
     };

@@ -27,14 +27,26 @@ pub struct ExpireJob<'info> {
     pub token_program: Program<'info, Token>,
 }
 
-/// Anyone may expire a job whose deadline passed without a receipt: full refund to the artist.
-/// CHECK: job is `Open`; deadline passed; refund and rent go to the artist (struct).
+/// Anyone refunds a job that got no receipt in time: full refund to the artist. "In time" is
+/// the deadline, or the cancel request, plus the job's settle grace, during which the
+/// orchestrator may still post the receipt of the tiles verified so far.
+/// CHECK: job `Open` or `CancelRequested`; deadline passed (`DeadlineNotReached`) or cancel
+/// requested; the settle grace after it passed (`SettleGraceRunning`); refund and rent go to
+/// the artist (struct).
 pub fn handle_expire_job(ctx: Context<ExpireJob>) -> Result<()> {
     let job = &ctx.accounts.job;
-    require!(job.state == JobState::Open, TesseraError::WrongJobState);
     require!(
-        Clock::get()?.unix_timestamp > job.deadline,
+        matches!(job.state, JobState::Open | JobState::CancelRequested),
+        TesseraError::WrongJobState
+    );
+    let now = Clock::get()?.unix_timestamp;
+    require!(
+        job.state == JobState::CancelRequested || now > job.deadline,
         TesseraError::DeadlineNotReached
+    );
+    require!(
+        now > job.receipt_ends_at()?,
+        TesseraError::SettleGraceRunning
     );
     let refund = job.with_signer(|seeds| {
         vault::drain_and_close(

@@ -1,13 +1,13 @@
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::bpf_loader_upgradeable;
-use anchor_spl::token::{Mint, TokenAccount};
+use anchor_spl::token::{Mint, Token};
 
 use crate::{
-    constants::*, errors::TesseraError, events::NetworkInitialized, pda_init, state::Network,
+    constants::*, errors::TesseraError, events::NetworkInitialized, pda_init, state::Network, vault,
 };
 
 /// The tunable part of the network configuration.
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq, InitSpace)]
 pub struct NetworkParams {
     pub orchestrator: Pubkey,
     pub fee_bps: u16,
@@ -15,21 +15,51 @@ pub struct NetworkParams {
     pub challenge_window: i64,
     pub unstake_cooldown: i64,
     pub claim_grace: i64,
+    pub settle_grace: i64,
+    pub resolution_period: i64,
+    pub dispute_bond: u64,
 }
 
 impl NetworkParams {
+    /// Every parameter within its bounds, and the cooldown longer than a receipt's window plus
+    /// its dispute's resolution period, so a node that asks to unstake when a receipt lands
+    /// cannot leave before that job's dispute is over.
     pub fn validate(&self) -> Result<()> {
         require!(self.fee_bps <= MAX_FEE_BPS, TesseraError::FeeTooHigh);
-        for period in [
-            self.challenge_window,
-            self.unstake_cooldown,
-            self.claim_grace,
-        ] {
-            require!(
-                (0..=MAX_PERIOD_SECONDS).contains(&period),
-                TesseraError::InvalidPeriod
-            );
+        require!(
+            self.orchestrator != Pubkey::default(),
+            TesseraError::ParameterOutOfRange
+        );
+        require!(
+            self.min_stake > 0 && self.dispute_bond > 0,
+            TesseraError::ParameterOutOfRange
+        );
+        let periods = [
+            (
+                self.challenge_window,
+                MIN_CHALLENGE_WINDOW,
+                MAX_CHALLENGE_WINDOW,
+            ),
+            (
+                self.resolution_period,
+                MIN_RESOLUTION_PERIOD,
+                MAX_RESOLUTION_PERIOD,
+            ),
+            (self.settle_grace, MIN_SETTLE_GRACE, MAX_SETTLE_GRACE),
+            (self.claim_grace, MIN_CLAIM_GRACE, MAX_PERIOD_SECONDS),
+            (self.unstake_cooldown, 0, MAX_PERIOD_SECONDS),
+        ];
+        for (period, min, max) in periods {
+            require!((min..=max).contains(&period), TesseraError::InvalidPeriod);
         }
+        let covered = self
+            .challenge_window
+            .checked_add(self.resolution_period)
+            .ok_or(TesseraError::ArithmeticError)?;
+        require!(
+            self.unstake_cooldown > covered,
+            TesseraError::CooldownTooShort
+        );
         Ok(())
     }
 }
@@ -46,9 +76,11 @@ pub struct InitializeNetwork<'info> {
     pub network: UncheckedAccount<'info>,
     /// The network's token.
     pub mint: Account<'info, Mint>,
-    /// Receives protocol fees; must hold the network's token.
-    #[account(token::mint = mint)]
-    pub treasury: Account<'info, TokenAccount>,
+    /// The protocol's fee account, created by the handler: a token account of `mint` whose
+    /// authority is the network PDA, so nobody can close it out from under settlement.
+    /// CHECK: address pinned by the seeds; created and initialised in the handler.
+    #[account(mut, seeds = [TREASURY_SEED], bump)]
+    pub treasury: UncheckedAccount<'info>,
     /// This program's own account (its owner tells how it was deployed).
     /// CHECK: pinned to this program's id.
     #[account(address = crate::ID)]
@@ -56,20 +88,31 @@ pub struct InitializeNetwork<'info> {
     /// The program's ProgramData account (upgradeable deployments).
     /// CHECK: address, owner and contents checked in `check_deployer`.
     pub program_data: Option<UncheckedAccount<'info>>,
+    pub token_program: Program<'info, Token>,
     pub system_program: Program<'info, System>,
 }
 
+/// Owner of programs registered as builtins (`solana_sdk_ids::native_loader`).
+const NATIVE_LOADER_ID: Pubkey = pubkey!("NativeLoader1111111111111111111111111111111");
+
 /// On a cluster, only the program's upgrade authority may create the network, so nobody can
-/// front-run a fresh deployment and make themselves admin. A program registered natively
-/// (the tests and the local development chain) has no ProgramData account: no check there.
+/// front-run a fresh deployment and make themselves admin. Fails closed: a program of any
+/// other loader (non-upgradeable, v4) is refused, since nothing says who deployed it. Only
+/// a program registered natively (the tests and the local development chain, owned by the
+/// native loader) has no ProgramData account and skips the check.
 fn check_deployer(
     program: &AccountInfo,
     program_data: Option<&AccountInfo>,
     admin: &Pubkey,
 ) -> Result<()> {
-    if program.owner != &bpf_loader_upgradeable::ID {
+    if program.owner == &NATIVE_LOADER_ID {
         return Ok(());
     }
+    require_keys_eq!(
+        *program.owner,
+        bpf_loader_upgradeable::ID,
+        TesseraError::UnsupportedLoader
+    );
     let data = program_data.ok_or(TesseraError::NotUpgradeAuthority)?;
     let (expected, _) =
         Pubkey::find_program_address(&[crate::ID.as_ref()], &bpf_loader_upgradeable::ID);
@@ -87,8 +130,11 @@ fn check_deployer(
     Ok(())
 }
 
-/// Creates the network config.
-/// CHECK: fee ≤ cap; the admin is the upgrade authority on a cluster (`check_deployer`); periods within bounds; treasury holds the mint (struct).
+/// Creates the network config and its treasury.
+/// CHECK: every parameter within its bounds and cooldown > challenge window + resolution
+/// period (`NetworkParams::validate`); the admin is the upgrade authority on a cluster, and
+/// any loader but the upgradeable one (or a native registration) fails (`check_deployer`);
+/// the treasury is the PDA token account of the mint (struct seeds, created here).
 pub fn handle_initialize_network(
     ctx: Context<InitializeNetwork>,
     args: NetworkParams,
@@ -108,6 +154,15 @@ pub fn handle_initialize_network(
         &crate::ID,
         &[NETWORK_SEED, &[ctx.bumps.network]],
     )?;
+    vault::create_vault(
+        &ctx.accounts.admin.to_account_info(),
+        &ctx.accounts.treasury.to_account_info(),
+        &ctx.accounts.system_program.to_account_info(),
+        ctx.accounts.token_program.key(),
+        ctx.accounts.mint.to_account_info(),
+        &network_info,
+        &[TREASURY_SEED, &[ctx.bumps.treasury]],
+    )?;
     let network = Network {
         admin: ctx.accounts.admin.key(),
         pending_admin: None,
@@ -119,9 +174,14 @@ pub fn handle_initialize_network(
         challenge_window: args.challenge_window,
         unstake_cooldown: args.unstake_cooldown,
         claim_grace: args.claim_grace,
+        settle_grace: args.settle_grace,
+        resolution_period: args.resolution_period,
+        dispute_bond: args.dispute_bond,
         paused: false,
-        next_job_id: 0,
+        jobs_created: 0,
         open_disputes: 0,
+        pending_params: None,
+        pending_effective_at: 0,
         bump: ctx.bumps.network,
     };
     network.try_serialize(&mut &mut network_info.try_borrow_mut_data()?[..])?;
@@ -199,7 +259,19 @@ mod tests {
             "ProgramData not owned by the loader"
         );
         // A natively registered program (tests, local chain) skips the check.
-        let native = Pubkey::new_unique();
+        let native = NATIVE_LOADER_ID;
         assert!(check(native, fake, native, Vec::new(), attacker).is_ok());
+        // Any other owner fails closed: the non-upgradeable loaders (nobody to check) and
+        // anything unknown.
+        for other in [
+            pubkey!("BPFLoader2111111111111111111111111111111111"),
+            pubkey!("BPFLoader1111111111111111111111111111111111"),
+            Pubkey::new_unique(),
+        ] {
+            assert!(
+                check(other, fake, other, Vec::new(), admin).is_err(),
+                "loader {other} must fail closed"
+            );
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! One file per instruction: its accounts struct first, then its handler.
 pub mod accept_admin;
 pub mod add_stake;
+pub mod apply_network_update;
 pub mod approve_job;
 pub mod cancel_job;
 pub mod claim_payout;
 pub mod close_job;
+pub mod collect_fees;
 pub mod create_job;
 pub mod dispute_job;
 pub mod expire_job;
@@ -21,10 +23,12 @@ pub mod withdraw_stake;
 
 pub use accept_admin::*;
 pub use add_stake::*;
+pub use apply_network_update::*;
 pub use approve_job::*;
 pub use cancel_job::*;
 pub use claim_payout::*;
 pub use close_job::*;
+pub use collect_fees::*;
 pub use create_job::*;
 pub use dispute_job::*;
 pub use expire_job::*;

@@ -16,7 +16,8 @@ pub struct ReceiptParams {
     pub payout_root: [u8; 32],
     /// Sum of the payout leaves.
     pub total_payout: u64,
-    /// Leaves in the tile tree: every tile of every frame, once.
+    /// Leaves in the tile tree: every tile of every frame once, or (after a cancel request
+    /// or the deadline) each verified tile once.
     pub tile_count: u32,
     /// Leaves in the payout tree.
     pub node_count: u32,
@@ -32,16 +33,27 @@ pub struct PostReceipt<'info> {
 }
 
 /// Records the receipt and starts the challenge window. Reads nothing from the network
-/// config: the orchestrator and the window are the job's own, fixed at `create_job`.
-/// CHECK: the job's orchestrator signs (struct); job `Open`; deadline not passed; tile count equals
-/// the job's tiles; 1 ≤ nodes ≤ tiles; payout ≤ price × tiles; payout + fee ≤ budget; roots set.
+/// config: the orchestrator, the window and the grace are the job's own, fixed at `create_job`.
+/// Before the deadline of a job still `Open` the receipt covers every tile. After a cancel
+/// request or the deadline, for the job's settle grace, it may be partial: the tiles verified
+/// so far, so the nodes are paid for them and the artist is refunded the rest at settlement.
+/// CHECK: the job's orchestrator signs (struct); job `Open` or `CancelRequested`; not past
+/// `receipt_ends_at` (`ReceiptTooLate`); tile count = the job's tiles, or 1 ≤ count ≤ tiles
+/// once partial receipts are allowed; 1 ≤ nodes ≤ tile count; payout ≤ price × tile count;
+/// payout + fee ≤ budget; roots set.
 pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Result<()> {
     let job = &mut ctx.accounts.job;
-    require!(job.state == JobState::Open, TesseraError::WrongJobState);
-    let now = Clock::get()?.unix_timestamp;
-    require!(now <= job.deadline, TesseraError::DeadlinePassed);
     require!(
-        args.tile_count as u64 == job.total_tiles()?,
+        matches!(job.state, JobState::Open | JobState::CancelRequested),
+        TesseraError::WrongJobState
+    );
+    let now = Clock::get()?.unix_timestamp;
+    require!(now <= job.receipt_ends_at()?, TesseraError::ReceiptTooLate);
+    let total = job.total_tiles()?;
+    let partial_allowed = job.state == JobState::CancelRequested || now > job.deadline;
+    let count = args.tile_count as u64;
+    require!(
+        count == total || (partial_allowed && (1..=total).contains(&count)),
         TesseraError::WrongTileCount
     );
     require!(

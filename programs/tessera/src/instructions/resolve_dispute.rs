@@ -5,12 +5,10 @@ use crate::{
     constants::*,
     errors::TesseraError,
     events::DisputeResolved,
-    merkle,
-    state::{Job, JobState, Network, Node},
-    vault,
+    state::{Job, JobState, Network},
 };
 
-use super::settle::settle;
+use super::settle::{end_dispute, settle};
 
 #[derive(Accounts)]
 pub struct ResolveDispute<'info> {
@@ -25,49 +23,36 @@ pub struct ResolveDispute<'info> {
     /// The job's escrow.
     #[account(mut, seeds = [JOB_VAULT_SEED, job.key().as_ref()], bump = job.vault_bump)]
     pub vault: Account<'info, TokenAccount>,
-    /// The network's treasury.
+    /// The network's treasury (fee; the bond of a rejected dispute).
     #[account(mut, address = network.treasury @ TesseraError::WrongTreasury)]
     pub treasury: Account<'info, TokenAccount>,
-    /// Receives the refund and any slashed stake.
+    /// Receives the refund, and the bond when the dispute is upheld.
     #[account(mut, token::mint = network.mint, token::authority = job.artist)]
     pub artist_token: Account<'info, TokenAccount>,
-    /// The node to slash, when slashing.
-    #[account(mut, seeds = [NODE_SEED, node.node_key.as_ref()], bump = node.bump)]
-    pub node: Option<Account<'info, Node>>,
-    /// That node's stake vault.
-    #[account(mut)]
-    pub stake_vault: Option<Account<'info, TokenAccount>>,
     pub token_program: Program<'info, Token>,
 }
 
-/// Ends a dispute: `refund_bps` of the payout goes back to the artist (nodes are paid the rest
-/// pro rata), and `slash_amount` of the named node's stake is paid to the artist.
-/// CHECK: admin signs (struct); job `Disputed`; refund ≤ 100%; the network's open dispute
-/// count goes down by one; when slashing, the node and its own stake vault (PDA of that node)
-/// are given, the node's payout leaf `(job, node, leaf_amount, leaf_tiles)` is proven against
-/// the job's payout root, and the amount ≤ `MAX_SLASH_MULTIPLE` × `leaf_amount` and ≤ its stake.
-pub fn handle_resolve_dispute(
-    ctx: Context<ResolveDispute>,
-    refund_bps: u16,
-    slash_amount: u64,
-    leaf_amount: u64,
-    leaf_tiles: u32,
-    proof: Vec<[u8; 32]>,
-) -> Result<()> {
+/// Ends a dispute before its resolution deadline: `refund_bps` of the payout goes back to the
+/// artist (nodes are paid the rest pro rata). A dispute with any refund is upheld and its bond
+/// returned to the artist; one with none is rejected and its bond goes to the treasury.
+/// It settles money only: it slashes no stake. Slashing a node will need evidence against
+/// that node (a later change, issue 14), not the admin's word in a refund dispute.
+/// CHECK: admin signs (struct); job `Disputed`; not past the job's resolution deadline
+/// (`ResolutionDeadlinePassed`); refund ≤ 100%; the network's open dispute count goes down
+/// by one.
+pub fn handle_resolve_dispute(ctx: Context<ResolveDispute>, refund_bps: u16) -> Result<()> {
+    let job = &ctx.accounts.job;
+    require!(job.state == JobState::Disputed, TesseraError::WrongJobState);
     require!(
-        ctx.accounts.job.state == JobState::Disputed,
-        TesseraError::WrongJobState
+        Clock::get()?.unix_timestamp <= job.dispute_ends_at,
+        TesseraError::ResolutionDeadlinePassed
     );
     require!(
         refund_bps as u64 <= BPS_DENOMINATOR,
         TesseraError::InvalidRefundShare
     );
     let share_bps = BPS_DENOMINATOR as u16 - refund_bps;
-    let network = &mut ctx.accounts.network;
-    network.open_disputes = network
-        .open_disputes
-        .checked_sub(1)
-        .ok_or(TesseraError::ArithmeticError)?;
+    let upheld = refund_bps > 0;
     let (_fee, refund) = settle(
         &mut ctx.accounts.job,
         &ctx.accounts.vault,
@@ -77,59 +62,23 @@ pub fn handle_resolve_dispute(
         share_bps,
         JobState::Resolved,
     )?;
-
-    let mut slashed_node = None;
-    if slash_amount > 0 {
-        let (Some(node), Some(stake_vault)) = (&mut ctx.accounts.node, &ctx.accounts.stake_vault)
-        else {
-            return err!(TesseraError::MissingSlashAccounts);
-        };
-        let (expected_vault, _) =
-            Pubkey::find_program_address(&[STAKE_VAULT_SEED, node.node_key.as_ref()], &crate::ID);
-        require_keys_eq!(
-            stake_vault.key(),
-            expected_vault,
-            TesseraError::MissingSlashAccounts
-        );
-        require!(proof.len() <= MAX_PROOF_LEN, TesseraError::ProofTooLong);
-        let leaf = merkle::payout_leaf(
-            &ctx.accounts.job.key(),
-            &node.node_key,
-            leaf_amount,
-            leaf_tiles,
-        );
-        require!(
-            merkle::verify_proof(&proof, &ctx.accounts.job.payout_root, &leaf),
-            TesseraError::InvalidProof
-        );
-        let bound = leaf_amount
-            .checked_mul(MAX_SLASH_MULTIPLE)
-            .ok_or(TesseraError::ArithmeticError)?;
-        require!(slash_amount <= bound, TesseraError::SlashAboveBound);
-        require!(slash_amount <= node.stake, TesseraError::InsufficientStake);
-        node.stake -= slash_amount;
-        node.unstake_amount = node.unstake_amount.min(node.stake);
-        node.faults = node
-            .faults
-            .checked_add(1)
-            .ok_or(TesseraError::ArithmeticError)?;
-        let node_key = node.node_key;
-        let seeds: &[&[u8]] = &[NODE_SEED, node_key.as_ref(), &[node.bump]];
-        vault::pay_from(
-            &ctx.accounts.token_program,
-            stake_vault,
-            &ctx.accounts.artist_token,
-            &node.to_account_info(),
-            seeds,
-            slash_amount,
-        )?;
-        slashed_node = Some(node_key);
-    }
+    let bond_to = if upheld {
+        &ctx.accounts.artist_token
+    } else {
+        &ctx.accounts.treasury
+    };
+    end_dispute(
+        &mut ctx.accounts.network,
+        &mut ctx.accounts.job,
+        &ctx.accounts.vault,
+        bond_to,
+        &ctx.accounts.token_program,
+    )?;
     emit!(DisputeResolved {
         job: ctx.accounts.job.key(),
         refund,
-        slashed_node,
-        slashed: slash_amount,
+        bond_returned: upheld,
+        by_default: false,
     });
     Ok(())
 }

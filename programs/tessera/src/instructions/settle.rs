@@ -8,7 +8,7 @@ use crate::{
     constants::BPS_DENOMINATOR,
     errors::TesseraError,
     events::JobSettled,
-    state::{bps_of, Job, JobState},
+    state::{bps_of, Job, JobState, Network},
     vault,
 };
 
@@ -90,5 +90,34 @@ pub fn settle_in_full<'info>(
         refund,
         by_artist
     });
+    Ok(())
+}
+
+/// Closes a dispute's books: the bond held in the vault goes to `bond_to` (the artist when
+/// upheld, the treasury otherwise) and the network's open dispute count goes down by one.
+pub fn end_dispute<'info>(
+    network: &mut Account<'info, Network>,
+    job: &mut Account<'info, Job>,
+    vault_account: &Account<'info, TokenAccount>,
+    bond_to: &Account<'info, TokenAccount>,
+    token_program: &Program<'info, Token>,
+) -> Result<()> {
+    let bond = job.bond;
+    let authority = job.to_account_info();
+    job.with_signer(|seeds| {
+        vault::pay_from(
+            token_program,
+            vault_account,
+            bond_to,
+            &authority,
+            seeds,
+            bond,
+        )
+    })?;
+    job.bond = 0;
+    network.open_disputes = network
+        .open_disputes
+        .checked_sub(1)
+        .ok_or(TesseraError::ArithmeticError)?;
     Ok(())
 }

@@ -1,8 +1,10 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::TokenAccount;
 
 use crate::{
-    constants::NETWORK_SEED, errors::TesseraError, events::NetworkUpdated, state::Network,
+    constants::{NETWORK_SEED, PARAMS_TIMELOCK},
+    errors::TesseraError,
+    events::NetworkUpdated,
+    state::Network,
 };
 
 use super::NetworkParams;
@@ -18,6 +20,9 @@ pub struct NetworkUpdate {
     pub challenge_window: Option<i64>,
     pub unstake_cooldown: Option<i64>,
     pub claim_grace: Option<i64>,
+    pub settle_grace: Option<i64>,
+    pub resolution_period: Option<i64>,
+    pub dispute_bond: Option<u64>,
     pub paused: Option<bool>,
 }
 
@@ -28,39 +33,44 @@ pub struct UpdateNetwork<'info> {
     /// The network config.
     #[account(mut, seeds = [NETWORK_SEED], bump = network.bump, has_one = admin @ TesseraError::NotAdmin)]
     pub network: Account<'info, Network>,
-    /// A new treasury, when it changes; must hold the network's token.
-    #[account(token::mint = network.mint)]
-    pub new_treasury: Option<Account<'info, TokenAccount>>,
 }
 
-/// Changes the configuration. Running jobs keep the fee, orchestrator and periods they were
-/// created with; `new_admin` only proposes (see `accept_admin`).
-/// CHECK: admin signs (struct); the result passes the same bounds as at set-up.
+/// Proposes a configuration change. Parameters take effect only through
+/// `apply_network_update`, `PARAMS_TIMELOCK` after the proposal (a new proposal replaces the
+/// pending one and restarts the delay), and never for running jobs, which keep the copies
+/// made at creation. `paused` applies at once (it only stops new money coming in) and
+/// `new_admin` only proposes (see `accept_admin`).
+/// CHECK: admin signs (struct); the merged parameters pass the same bounds as at set-up.
 pub fn handle_update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -> Result<()> {
     let network = &mut ctx.accounts.network;
+    let base = network
+        .pending_params
+        .clone()
+        .unwrap_or_else(|| network.params());
     let merged = NetworkParams {
-        orchestrator: args.orchestrator.unwrap_or(network.orchestrator),
-        fee_bps: args.fee_bps.unwrap_or(network.fee_bps),
-        min_stake: args.min_stake.unwrap_or(network.min_stake),
-        challenge_window: args.challenge_window.unwrap_or(network.challenge_window),
-        unstake_cooldown: args.unstake_cooldown.unwrap_or(network.unstake_cooldown),
-        claim_grace: args.claim_grace.unwrap_or(network.claim_grace),
+        orchestrator: args.orchestrator.unwrap_or(base.orchestrator),
+        fee_bps: args.fee_bps.unwrap_or(base.fee_bps),
+        min_stake: args.min_stake.unwrap_or(base.min_stake),
+        challenge_window: args.challenge_window.unwrap_or(base.challenge_window),
+        unstake_cooldown: args.unstake_cooldown.unwrap_or(base.unstake_cooldown),
+        claim_grace: args.claim_grace.unwrap_or(base.claim_grace),
+        settle_grace: args.settle_grace.unwrap_or(base.settle_grace),
+        resolution_period: args.resolution_period.unwrap_or(base.resolution_period),
+        dispute_bond: args.dispute_bond.unwrap_or(base.dispute_bond),
     };
     merged.validate()?;
-    network.orchestrator = merged.orchestrator;
-    network.fee_bps = merged.fee_bps;
-    network.min_stake = merged.min_stake;
-    network.challenge_window = merged.challenge_window;
-    network.unstake_cooldown = merged.unstake_cooldown;
-    network.claim_grace = merged.claim_grace;
+    if merged != base {
+        network.pending_effective_at = Clock::get()?
+            .unix_timestamp
+            .checked_add(PARAMS_TIMELOCK)
+            .ok_or(TesseraError::ArithmeticError)?;
+        network.pending_params = Some(merged);
+    }
     if let Some(admin) = args.new_admin {
         network.pending_admin = Some(admin);
     }
     if let Some(paused) = args.paused {
         network.paused = paused;
-    }
-    if let Some(treasury) = &ctx.accounts.new_treasury {
-        network.treasury = treasury.key();
     }
     emit!(NetworkUpdated {
         network: network.key(),

@@ -15,9 +15,25 @@ pub enum JobState {
     Settled,
     /// Dispute resolved; nodes claim the share of their payouts that was kept.
     Resolved,
+    /// The artist asked to cancel; the orchestrator may post the receipt of the tiles
+    /// verified so far within the job's settle grace, after which the artist may take a refund.
+    CancelRequested,
 }
 
-/// One render job. PDA `["job", job_id]`; its escrow is the token account PDA
+/// A job's id: the first 63 bits of `sha256("tessera-job" ‖ artist ‖ nonce)`. Only the artist
+/// can create a job at its own ids (a stranger would need a 63-bit second preimage within the
+/// seconds between seeing the nonce and the artist's transaction landing), and ids never
+/// depend on what others created, so concurrently prepared `create_job`s cannot be made to fail.
+/// 63 bits keep ids exact in SQLite integers.
+pub fn job_id_of(artist: &Pubkey, nonce: u64) -> u64 {
+    let h = solana_sha256_hasher::hashv(&[b"tessera-job", artist.as_ref(), &nonce.to_le_bytes()])
+        .to_bytes();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(id) >> 1
+}
+
+/// One render job. PDA `["job", job_id]` with `job_id = job_id_of(artist, nonce)`; its escrow is the token account PDA
 /// `["vault", job]` whose authority is this account.
 #[account]
 #[derive(InitSpace, Debug)]
@@ -44,6 +60,12 @@ pub struct Job {
     pub challenge_window: i64,
     /// Seconds nodes have to claim after settlement: the network's claim grace at creation.
     pub claim_grace: i64,
+    /// Seconds after a cancel request or the deadline for the receipt of the verified tiles.
+    pub settle_grace: i64,
+    /// Seconds the admin has to resolve a dispute of this job.
+    pub resolution_period: i64,
+    /// Tokens a dispute of this job must post.
+    pub dispute_bond: u64,
     /// Unix time by which a receipt must be posted.
     pub deadline: i64,
     /// Frames per second as a fraction, fixed at creation (see `JobParams`).
@@ -73,6 +95,13 @@ pub struct Job {
     pub claimed_amount: u64,
     /// Reason code given by the artist when disputing.
     pub dispute_reason: u16,
+    /// Unix time of the artist's cancel request; 0 when none.
+    pub cancel_requested_at: i64,
+    /// Unix time until which the admin may resolve the dispute; after it, anyone applies the
+    /// default outcome (the receipt stands). 0 when not disputed.
+    pub dispute_ends_at: i64,
+    /// The dispute bond held in the vault (paid back or to the treasury at resolution).
+    pub bond: u64,
     pub bump: u8,
     pub vault_bump: u8,
 }
@@ -97,6 +126,18 @@ impl Job {
             self.height,
             self.tile_size,
         )
+    }
+
+    /// Last moment a receipt may be posted: the deadline (or an earlier cancel request) plus
+    /// the settle grace. Past the deadline or after a cancel request the receipt may be partial.
+    pub fn receipt_ends_at(&self) -> Result<i64> {
+        let from = if self.state == JobState::CancelRequested {
+            self.cancel_requested_at.min(self.deadline)
+        } else {
+            self.deadline
+        };
+        from.checked_add(self.settle_grace)
+            .ok_or_else(|| error!(TesseraError::ArithmeticError))
     }
 
     /// The fee owed on `payout` at this job's fee rate (rounded down).

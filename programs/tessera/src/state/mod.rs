@@ -17,9 +17,9 @@ mod tests {
     /// The README's table of account sizes and rent is checked here.
     #[test]
     fn account_sizes_match_the_readme() {
-        assert_eq!(8 + Network::INIT_SPACE, 221);
+        assert_eq!(8 + Network::INIT_SPACE, 344);
         assert_eq!(8 + Node::INIT_SPACE, 198);
-        assert_eq!(8 + Job::INIT_SPACE, 333);
+        assert_eq!(8 + Job::INIT_SPACE, 381);
         assert_eq!(8 + Claim::INIT_SPACE, 97);
     }
 }

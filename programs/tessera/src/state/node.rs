@@ -24,7 +24,8 @@ pub struct Node {
     pub hardware: String,
     /// Tiles paid to this node (summed from claimed payout leaves).
     pub tiles_rendered: u64,
-    /// Disputes resolved against this node.
+    /// Faults recorded against this node. Nothing records one since `resolve_dispute` stopped
+    /// slashing; evidence-based slashing (issue 14, to come) will.
     pub faults: u64,
     pub registered_at: i64,
     pub bump: u8,

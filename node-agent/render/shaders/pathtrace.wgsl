@@ -27,7 +27,9 @@ struct Globals {
 struct Tri { v0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32> }
 struct Shade { n0: vec4<f32>, n1: vec4<f32>, n2: vec4<f32>, extra: vec4<f32> }
 // ext: normal texture index (−1 none), normal scale, alpha mode (0 opaque, 1 mask, 2 blend), cutoff.
-struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32>, ext: vec4<f32> }
+// trans: transmission factor, its texture (−1 none), ior, 1 when thin-walled; atten.xyz: the
+// volume's absorption coefficient σ (src/scene/mod.rs `GpuMaterial`).
+struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32>, ext: vec4<f32>, trans: vec4<f32>, atten: vec4<f32> }
 // info: texel offset, width, height, wrap modes; u_row/v_row: UV transform rows, u_row.w = UV set.
 struct Texture { info: vec4<u32>, u_row: vec4<f32>, v_row: vec4<f32> }
 // Per-vertex attributes of a triangle (src/scene/mod.rs `GpuAttrs`): tangents (w = bitangent
@@ -422,6 +424,65 @@ fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
     return frame * l;
 }
 
+// ---------------- transmission (KHR_materials_transmission, KHR_materials_volume) ----------------
+// The `last_pdf` of a vertex whose BSDF was only sampled (glass, or inside an absorbing volume):
+// no light sample was taken there, so an emitter hit next takes the full MIS weight (≈ 1).
+const DELTA_PDF: f32 = 1e15;
+
+// Unpolarised Fresnel reflectance of a dielectric interface: c = cos of the incident angle,
+// eta = n_incident / n_transmitted; 1 under total internal reflection.
+fn fresnel_dielectric(c: f32, eta: f32) -> f32 {
+    let s2 = eta * eta * max(0.0, 1.0 - c * c);
+    if (s2 >= 1.0) { return 1.0; }
+    let ct = sqrt(1.0 - s2);
+    let rs = (eta * c - ct) / (eta * c + ct);
+    let rp = (c - eta * ct) / (c + eta * ct);
+    return 0.5 * (rs * rs + rp * rp);
+}
+
+// A GGX visible normal (Heitz 2018) for wl in the local frame (z up): as in `sample_brdf`.
+fn sample_vndf(wl_in: vec3<f32>, alpha: f32, u1: f32, u2: f32) -> vec3<f32> {
+    let wl = normalize(vec3<f32>(wl_in.xy, max(wl_in.z, 1e-4)));
+    let vh = normalize(vec3<f32>(alpha * wl.x, alpha * wl.y, wl.z));
+    let lensq = vh.x * vh.x + vh.y * vh.y;
+    let t1v = select(vec3<f32>(1.0, 0.0, 0.0), vec3<f32>(-vh.y, vh.x, 0.0) / sqrt(lensq), lensq > 1e-12);
+    let t2v = cross(vh, t1v);
+    let r = sqrt(u1);
+    let phi = 2.0 * PI * u2;
+    let t1 = r * cos(phi);
+    let sv = 0.5 * (1.0 + vh.z);
+    let t2 = (1.0 - sv) * sqrt(max(0.0, 1.0 - t1 * t1)) + sv * r * sin(phi);
+    let nh = t1 * t1v + t2 * t2v + sqrt(max(0.0, 1.0 - t1 * t1 - t2 * t2)) * vh;
+    return normalize(vec3<f32>(alpha * nh.x, alpha * nh.y, max(1e-6, nh.z)));
+}
+
+struct GlassSample { wi: vec3<f32>, weight: vec3<f32>, through: bool }
+
+// Samples the glass lobe, a GGX rough dielectric (smooth at roughness 0, alpha 1e-3): a visible
+// microfacet normal h, then reflection with probability F(wo·h) (exact Fresnel, so total internal
+// reflection reflects everything), else refraction through h tinted by the base colour (glTF's
+// specular BTDF). VNDF sampling and the Fresnel choice leave the weight G1(wi): no energy is
+// gained, and at roughness 0 none is lost. Thin-walled (no volume): the transmitted ray is the
+// reflected one mirrored through the surface (glTF's thin-walled BTDF), straight on at roughness 0.
+fn sample_glass(n: vec3<f32>, wo: vec3<f32>, alpha: f32, ior: f32, thin: bool, entering: bool, tint: vec3<f32>) -> GlassSample {
+    let frame = onb(n);
+    let u1 = rand();
+    let u2 = rand();
+    let h = frame * sample_vndf(transpose(frame) * wo, alpha, u1, u2);
+    let eta = select(ior, 1.0 / ior, entering || thin);
+    let f = fresnel_dielectric(clamp(dot(wo, h), 0.0, 1.0), eta);
+    let r = reflect(-wo, h);
+    var wi = r;
+    let through = rand() >= f;
+    if (through) {
+        wi = select(refract(-wo, h, eta), r - 2.0 * n * dot(n, r), thin);
+    }
+    let nl = dot(n, wi);
+    if (nl == 0.0 || (nl < 0.0) != through) { return GlassSample(wi, vec3<f32>(0.0), through); }
+    let g = smith_g1(abs(nl), alpha * alpha);
+    return GlassSample(wi, select(vec3<f32>(g), tint * g, through), through);
+}
+
 // ---------------- lights ----------------
 fn tri_emission(tri_index: u32, tr: Tri, m: Material, u: f32, v: f32) -> vec3<f32> {
     var e = m.emissive.xyz;
@@ -545,13 +606,14 @@ struct Path {
     last_pdf: f32,
     depth: u32,
     key: u32, // the sample's hash of (pixel, sample, seed): seeds `rng` and `alpha_key`
+    sigma: vec3<f32>, // absorption of the volume the ray travels in (0: none)
 }
 
 fn start_path(px: u32, py: u32, sample: u32) -> Path {
     let key = pcg_hash(px ^ pcg_hash(py ^ pcg_hash(sample ^ pcg_hash(params.seed.x ^ pcg_hash(params.seed.y)))));
     rng = key;
     let ray = camera_ray(px, py);
-    return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u, key);
+    return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u, key, vec3<f32>(0.0));
 }
 
 // Extends the path by one vertex. Returns true when the path has ended (its radiance is `l`).
@@ -570,6 +632,14 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             camera_trace = depth == 0u;
         }
         let h = trace(o, d, BIG, false);
+        // Inside an absorbing volume (KHR_materials_volume): Beer–Lambert over the segment; a ray
+        // that leaves an open mesh from inside never leaves the medium.
+        let sigma = (*path).sigma;
+        let in_volume = HAS_TEXTURES && any(sigma > vec3<f32>(0.0));
+        if (in_volume) {
+            if (h.tri == NO_HIT) { return true; }
+            throughput = throughput * exp(-sigma * h.t);
+        }
         if (h.tri == NO_HIT) {
             (*path).l = l + throughput * environment(d);
             return true;
@@ -633,6 +703,17 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             rough = rough * mr.y;
             metallic = metallic * mr.z;
         }
+        // KHR_materials_transmission: the glass lobe is picked with probability transmission ×
+        // (1 − metallic), its share of the mix; otherwise the opaque BSDF, its metallic renormalised
+        // to its share of the rest. (Only transmissive materials draw this number.)
+        var glass = false;
+        if (HAS_TEXTURES && m.trans.x > 0.0) {
+            var transmission = m.trans.x;
+            if (m.trans.y >= 0.0) { transmission = transmission * sample_tex(i32(m.trans.y), uv, uv1, false).x; }
+            let p_glass = transmission * (1.0 - metallic);
+            glass = rand() < p_glass;
+            if (!glass) { metallic = metallic / max(1.0 - p_glass, 1e-6); }
+        }
         let alpha = max(rough * rough, 1e-3);
         let f0_d = min(vec3<f32>(m.pbr.z) * m.spec_tint.xyz, vec3<f32>(1.0));
         var s: Surface;
@@ -656,8 +737,31 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         } else {
             s.p_spec = clamp(spec_w / (spec_w + diff_w), 0.1, 0.9);
         }
+        // Glass: sampled only (no light sample; shadow rays treat glass as opaque, see README).
+        if (HAS_TEXTURES && glass) {
+            (*path).l = l;
+            if (depth == max_bounces) { return true; }
+            let g = sample_glass(n, wo, alpha, m.trans.z, m.trans.w > 0.5, front, base);
+            if (max(g.weight.x, max(g.weight.y, g.weight.z)) <= 0.0 || (dot(g.wi, ng) < 0.0) != g.through) { return true; }
+            if (g.through && m.trans.w < 0.5) {
+                (*path).sigma = select(vec3<f32>(0.0), m.atten.xyz, front); // entering or leaving the volume
+            }
+            throughput = throughput * g.weight;
+            (*path).last_pdf = DELTA_PDF;
+            (*path).o = offset_origin(s.p, select(ng, -ng, g.through));
+            (*path).d = g.wi;
+            (*path).depth = depth + 1u;
+            if (depth >= 2u) {
+                let q = min(max(throughput.x, max(throughput.y, throughput.z)), 0.95);
+                if (rand() >= q) { return true; }
+                throughput = throughput / q;
+            }
+            (*path).throughput = throughput;
+            return false;
+        }
 
-        if (have_lights) {
+        // Inside an absorbing volume the light sample would need its own attenuation: skip it.
+        if (have_lights && !in_volume) {
             if (HAS_TEXTURES) {
                 alpha_key = pcg_hash((*path).key + 2u * depth + 1u);
                 camera_trace = false;
@@ -672,7 +776,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         let ev = eval_brdf(s, wo, wi);
         if (ev.pdf <= 0.0) { return true; }
         throughput = throughput * ev.f_cos / ev.pdf;
-        (*path).last_pdf = ev.pdf;
+        (*path).last_pdf = select(ev.pdf, DELTA_PDF, in_volume);
         (*path).o = offset_origin(s.p, ng);
         (*path).d = wi;
         (*path).depth = depth + 1u;

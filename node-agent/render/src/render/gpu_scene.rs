@@ -70,8 +70,8 @@ impl GpuScene {
             &scene.lights
         };
         use super::layout as b;
-        // The shader's uniform arrays of Material and Light have 96- and 80-byte strides.
-        const _: () = assert!(size_of::<GpuMaterial>() == 96 && size_of::<GpuLight>() == 80);
+        // The shader's uniform arrays of Material and Light have 128- and 80-byte strides.
+        const _: () = assert!(size_of::<GpuMaterial>() == 128 && size_of::<GpuLight>() == 80);
         // Borrowed where the arrays go up as they are (large scenes): no second copy before staging.
         let mut data: Vec<(u32, Cow<[u8]>)> = vec![
             (b::GLOBALS, Cow::Borrowed(bytemuck::cast_slice(&globals))),

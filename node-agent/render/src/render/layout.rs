@@ -39,7 +39,7 @@ pub fn attrs(small_scene: bool) -> u32 {
 
 /// Entries of a small-scene uniform array of vec4 (64 KiB): nodes, triangles, shading records.
 pub const UNIFORM_ENTRIES: usize = 4096;
-/// Materials (96 bytes each) and lights (80 bytes each) in the small-scene variant.
+/// Materials (128 bytes each: 512 fill 64 KiB) and lights (80 bytes each) in the small-scene variant.
 pub const UNIFORM_RECORDS: usize = 512;
 const UNIFORM_BUFFERS: u32 = 11;
 
@@ -91,7 +91,7 @@ pub fn binding_name(binding: u32, small_scene: bool) -> &'static str {
         NODES => "BVH nodes (16 bytes each)",
         TRIS => "triangles (48 bytes each)",
         SHADES => "triangle shading records (64 bytes each)",
-        MATERIALS => "materials (96 bytes each)",
+        MATERIALS => "materials (128 bytes each)",
         TEXTURES => "texture records (48 bytes each)",
         TEXELS => "texture texels (4 bytes each, all textures together)",
         LIGHTS => "lights (80 bytes each)",

@@ -1170,6 +1170,7 @@ impl Loader<'_> {
             }
             None => (1.0, [1.0; 3]),
         };
+        let (trans, atten) = self.transmission(m, ior, &what)?;
         let f0 = ((ior - 1.0) / (ior + 1.0)).powi(2);
         // Blender writes specularColorFactor = 0 for "Specular 0": no specular lobe at all.
         let f90 = if spec_color.iter().all(|c| *c <= 0.0) {
@@ -1217,7 +1218,62 @@ impl Loader<'_> {
                 if unlit { UNLIT } else { 0.0 },
             ],
             ext: [normal_tex as f32, normal_scale, alpha_mode, cutoff],
+            trans,
+            atten,
         })
+    }
+
+    /// KHR_materials_transmission and KHR_materials_volume: the `trans` and `atten` records.
+    fn transmission(
+        &mut self,
+        m: &gltf::Material,
+        ior: f32,
+        what: &str,
+    ) -> Result<([f32; 4], [f32; 4]), SceneError> {
+        let Some(t) = m.transmission() else {
+            return Ok(([0.0, -1.0, ior, THIN_WALLED], [0.0; 4]));
+        };
+        let factor = t.transmission_factor();
+        let tex = self.texture_info(t.transmission_texture().map(TexUse::info), what)?;
+        let volume = m.volume();
+        let thickness = volume.as_ref().map_or(0.0, |v| v.thickness_factor());
+        let (color, distance) = volume.as_ref().map_or(([1.0; 3], f32::INFINITY), |v| {
+            (v.attenuation_color(), v.attenuation_distance())
+        });
+        let bad = |v: f32| !v.is_finite() || v < 0.0;
+        if bad(factor) || bad(thickness) || color.iter().any(|c| bad(*c)) || distance.is_nan() {
+            return Err(SceneError::data(
+                what,
+                "negative or non-finite transmission or volume factors",
+            ));
+        }
+        if distance <= 0.0 {
+            return Err(SceneError::data(
+                what,
+                "attenuationDistance must be positive",
+            ));
+        }
+        if volume
+            .as_ref()
+            .is_some_and(|v| v.thickness_texture().is_some())
+        {
+            self.warnings.push(format!(
+                "{what}: thickness texture ignored (the mesh itself is the volume)"
+            ));
+        }
+        // Beer–Lambert: transmittance colour^(x / distance) = exp(−σx), σ = −ln(colour)/distance.
+        let sigma = color.map(|c| {
+            if distance.is_infinite() || c >= 1.0 {
+                0.0
+            } else {
+                (-c.max(1e-6).ln() / distance).min(1e6)
+            }
+        });
+        let thin = if thickness > 0.0 { 0.0 } else { THIN_WALLED };
+        Ok((
+            [factor.min(1.0), tex as f32, ior.max(1.0), thin],
+            [sigma[0], sigma[1], sigma[2], 0.0],
+        ))
     }
 
     /// The GPU texture for one use of a texture (its UV set and transform); −1 for none.
@@ -1460,6 +1516,8 @@ fn default_material() -> GpuMaterial {
         tex: [-1, -1, -1, 0],
         spec_tint: [1.0, 1.0, 1.0, 0.0],
         ext: [-1.0, 1.0, ALPHA_OPAQUE, 0.5],
+        trans: [0.0, -1.0, 1.5, THIN_WALLED],
+        atten: [0.0; 4],
     }
 }
 

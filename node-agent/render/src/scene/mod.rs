@@ -214,7 +214,17 @@ pub(crate) struct GpuMaterial {
     /// x = normal texture index (−1 = none), y = normal scale, z = alpha mode (0 opaque,
     /// 1 mask, 2 blend), w = alpha cutoff.
     pub ext: [f32; 4],
+    /// KHR_materials_transmission / volume: x = transmission factor, y = transmission texture
+    /// index (−1 none), z = ior, w = [`THIN_WALLED`] without a volume (thickness 0), else 0.
+    pub trans: [f32; 4],
+    /// KHR_materials_volume: xyz = absorption coefficient σ per unit length (Beer–Lambert,
+    /// −ln(attenuationColor) / attenuationDistance; 0 for an infinite distance), w unused.
+    pub atten: [f32; 4],
 }
+
+/// `GpuMaterial::trans` w of a thin-walled transmissive material (no `KHR_materials_volume`
+/// or thickness 0): light passes the surface without bending and without a medium.
+pub(crate) const THIN_WALLED: f32 = 1.0;
 
 /// `GpuMaterial::spec_tint` w of an unlit material.
 pub(crate) const UNLIT: f32 = 1.0;
@@ -430,14 +440,15 @@ impl Scene {
     }
 
     /// Whether rendering needs the shader's texture path: textures, per-vertex attribute
-    /// records, non-opaque or unlit materials.
+    /// records, non-opaque, unlit or transmissive materials (the extension materials live on
+    /// that path, so scenes without them pay nothing for their code on CPU drivers).
     pub(crate) fn needs_texture_path(&self) -> bool {
         !self.textures.is_empty()
             || !self.attrs.is_empty()
             || self
                 .materials
                 .iter()
-                .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT)
+                .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT || m.trans[0] > 0.0)
     }
 
     /// Whether any light is punctual (point, spot, directional) rather than an emissive triangle.

@@ -11,7 +11,9 @@ pub const SUPPORTED_EXTENSIONS: &[&str] = &[
     "KHR_lights_punctual",
     "KHR_materials_ior",
     "KHR_materials_specular",
+    "KHR_materials_transmission",
     "KHR_materials_unlit",
+    "KHR_materials_volume",
     "KHR_texture_transform",
 ];
 /// Extensions that cannot change the rendered image, so they are ignored: metadata, and
@@ -74,7 +76,7 @@ fn extension_fix(name: &str) -> Option<&'static str> {
         "EXT_texture_webp" | "KHR_texture_basisu" | "EXT_texture_avif" => {
             "export textures as PNG/JPEG (Blender: glTF export > Material > Images: Automatic or JPEG)"
         }
-        "KHR_materials_transmission" | "KHR_materials_volume" | "KHR_materials_clearcoat"
+        "KHR_materials_clearcoat"
         | "KHR_materials_sheen" | "KHR_materials_iridescence" | "KHR_materials_anisotropy"
         | "KHR_materials_dispersion" | "KHR_materials_diffuse_transmission" => {
             "not rendered: set that Principled BSDF input (Transmission, Coat, Sheen, ...) to 0 before export"

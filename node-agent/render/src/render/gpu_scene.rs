@@ -70,8 +70,8 @@ impl GpuScene {
             &scene.lights
         };
         use super::layout as b;
-        // The shader's uniform arrays of Material and Light have 128- and 80-byte strides.
-        const _: () = assert!(size_of::<GpuMaterial>() == 128 && size_of::<GpuLight>() == 80);
+        // The shader's uniform arrays of Material and Light have 208- and 80-byte strides.
+        const _: () = assert!(size_of::<GpuMaterial>() == 208 && size_of::<GpuLight>() == 80);
         // Borrowed where the arrays go up as they are (large scenes): no second copy before staging.
         let mut data: Vec<(u32, Cow<[u8]>)> = vec![
             (b::GLOBALS, Cow::Borrowed(bytemuck::cast_slice(&globals))),
@@ -96,7 +96,7 @@ impl GpuScene {
                 let v: Vec<[f32; 4]> = (0..n).map(f).collect();
                 padded(bytemuck::cast_slice(&v), ENTRIES_BYTES)
             };
-            let records = |bytes: &[u8], record: usize| padded(bytes, b::UNIFORM_RECORDS * record);
+            let records = |bytes: &[u8], len: usize| padded(bytes, len);
             let (t, s) = (&scene.tris, &scene.shade);
             data.extend([
                 (
@@ -114,12 +114,15 @@ impl GpuScene {
                     b::MATERIALS,
                     records(
                         bytemuck::cast_slice(&scene.materials),
-                        size_of::<GpuMaterial>(),
+                        b::UNIFORM_MATERIALS * size_of::<GpuMaterial>(),
                     ),
                 ),
                 (
                     b::LIGHTS,
-                    records(bytemuck::cast_slice(lights), size_of::<GpuLight>()),
+                    records(
+                        bytemuck::cast_slice(lights),
+                        b::UNIFORM_RECORDS * size_of::<GpuLight>(),
+                    ),
                 ),
             ]);
         } else {

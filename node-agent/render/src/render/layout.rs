@@ -39,8 +39,10 @@ pub fn attrs(small_scene: bool) -> u32 {
 
 /// Entries of a small-scene uniform array of vec4 (64 KiB): nodes, triangles, shading records.
 pub const UNIFORM_ENTRIES: usize = 4096;
-/// Materials (128 bytes each: 512 fill 64 KiB) and lights (80 bytes each) in the small-scene variant.
+/// Lights (80 bytes each) in the small-scene variant.
 pub const UNIFORM_RECORDS: usize = 512;
+/// Materials (208 bytes each: 256 take 52 KiB of a 64 KiB buffer) in the small-scene variant.
+pub const UNIFORM_MATERIALS: usize = 256;
 const UNIFORM_BUFFERS: u32 = 11;
 
 /// Number of bindings of a variant's descriptor set.
@@ -75,7 +77,7 @@ pub fn uniform_mask(small_scene: bool) -> u32 {
 pub fn fits_small_scene(scene: &Scene, limits: &vk::PhysicalDeviceLimits) -> bool {
     scene.nodes.len() <= UNIFORM_ENTRIES
         && scene.tris.len() <= UNIFORM_ENTRIES
-        && scene.materials.len() <= UNIFORM_RECORDS
+        && scene.materials.len() <= UNIFORM_MATERIALS
         && scene.lights.len() <= UNIFORM_RECORDS
         && limits.max_uniform_buffer_range as usize >= UNIFORM_ENTRIES * 16
         && limits.max_per_stage_descriptor_uniform_buffers >= UNIFORM_BUFFERS
@@ -91,7 +93,7 @@ pub fn binding_name(binding: u32, small_scene: bool) -> &'static str {
         NODES => "BVH nodes (16 bytes each)",
         TRIS => "triangles (48 bytes each)",
         SHADES => "triangle shading records (64 bytes each)",
-        MATERIALS => "materials (128 bytes each)",
+        MATERIALS => "materials (208 bytes each)",
         TEXTURES => "texture records (48 bytes each)",
         TEXELS => "texture texels (4 bytes each, all textures together)",
         LIGHTS => "lights (80 bytes each)",

@@ -149,7 +149,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     // --- materials (glTF order, then the default material) ---
     let mut materials = Vec::with_capacity(doc.materials().len() + 1);
     for m in doc.materials() {
-        materials.push(ctx.material(&m)?);
+        materials.push(ctx.material(doc, &m)?);
     }
     materials.push(default_material());
 
@@ -1126,7 +1126,11 @@ impl Loader<'_> {
         Ok(mats)
     }
 
-    fn material(&mut self, m: &gltf::Material) -> Result<GpuMaterial, SceneError> {
+    fn material(
+        &mut self,
+        doc: &gltf::Document,
+        m: &gltf::Material,
+    ) -> Result<GpuMaterial, SceneError> {
         let what = format!(
             "material {} ({})",
             m.index().unwrap_or(0),
@@ -1161,16 +1165,19 @@ impl Loader<'_> {
         let strength = m.emissive_strength().unwrap_or(1.0);
         let e = m.emissive_factor();
         let ior = m.ior().unwrap_or(1.5);
-        let (spec_factor, spec_color) = match m.specular() {
-            Some(s) => {
-                if s.specular_texture().is_some() || s.specular_color_texture().is_some() {
-                    return Err(SceneError::unsupported(what, "specular textures"));
-                }
-                (s.specular_factor(), s.specular_color_factor())
-            }
-            None => (1.0, [1.0; 3]),
+        let (spec_factor, spec_color, spec_tex, spec_color_tex) = match m.specular() {
+            Some(s) => (
+                s.specular_factor(),
+                s.specular_color_factor(),
+                self.texture_info(s.specular_texture().map(TexUse::info), &what)?,
+                self.texture_info(s.specular_color_texture().map(TexUse::info), &what)?,
+            ),
+            None => (1.0, [1.0; 3], -1, -1),
         };
-        let (trans, atten) = self.transmission(m, ior, &what)?;
+        let (trans, mut atten) = self.transmission(m, ior, &what)?;
+        atten[3] = spec_color_tex as f32;
+        let (coat, coat_normal) = self.clearcoat(doc, m, &what)?;
+        let (sheen, sheen_tex, sheen_e) = self.sheen(doc, m, &what)?;
         let f0 = ((ior - 1.0) / (ior + 1.0)).powi(2);
         // Blender writes specularColorFactor = 0 for "Specular 0": no specular lobe at all.
         let f90 = if spec_color.iter().all(|c| *c <= 0.0) {
@@ -1210,7 +1217,7 @@ impl Loader<'_> {
                 (f0 * spec_factor).min(1.0),
                 f90,
             ],
-            tex: [base_tex, mr_tex, em_tex, 0],
+            tex: [base_tex, mr_tex, em_tex, spec_tex],
             spec_tint: [
                 spec_color[0].min(1.0 / f0.max(1e-6)),
                 spec_color[1].min(1.0 / f0.max(1e-6)),
@@ -1220,7 +1227,92 @@ impl Loader<'_> {
             ext: [normal_tex as f32, normal_scale, alpha_mode, cutoff],
             trans,
             atten,
+            coat,
+            layer_tex: [coat_normal[0], coat_normal[1], sheen_tex[0], sheen_tex[1]],
+            sheen,
+            sheen_e,
         })
+    }
+
+    /// KHR_materials_clearcoat (read from the JSON: `gltf` has no type for it): the `coat`
+    /// record and the coat's normal texture and scale.
+    fn clearcoat(
+        &mut self,
+        doc: &gltf::Document,
+        m: &gltf::Material,
+        what: &str,
+    ) -> Result<([f32; 4], [f32; 2]), SceneError> {
+        let Some(c) = m
+            .extensions()
+            .and_then(|e| e.get("KHR_materials_clearcoat"))
+        else {
+            return Ok(([0.0, 0.0, -1.0, -1.0], [-1.0, 1.0]));
+        };
+        let factor = json_factor(c, "clearcoatFactor", 0.0, what)?;
+        let rough = json_factor(c, "clearcoatRoughnessFactor", 0.0, what)?;
+        let tex = TexUse::json(doc, c.get("clearcoatTexture"), what)?;
+        let factor_tex = self.texture_info(tex, what)?;
+        let tex = TexUse::json(doc, c.get("clearcoatRoughnessTexture"), what)?;
+        let rough_tex = self.texture_info(tex, what)?;
+        let normal = c.get("clearcoatNormalTexture");
+        let scale = match normal.and_then(|n| n.get("scale")) {
+            None => 1.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| SceneError::data(what, "bad clearcoatNormalTexture scale"))?
+                as f32,
+        };
+        let normal_tex = self.texture_info(TexUse::json(doc, normal, what)?, what)?;
+        Ok((
+            [factor, rough, factor_tex as f32, rough_tex as f32],
+            [normal_tex as f32, scale],
+        ))
+    }
+
+    /// KHR_materials_sheen (from the JSON): colour and roughness, their textures, and the
+    /// lobe's directional albedo table.
+    #[allow(clippy::type_complexity)]
+    fn sheen(
+        &mut self,
+        doc: &gltf::Document,
+        m: &gltf::Material,
+        what: &str,
+    ) -> Result<([f32; 4], [f32; 2], [[f32; 4]; 2]), SceneError> {
+        let Some(sh) = m.extensions().and_then(|e| e.get("KHR_materials_sheen")) else {
+            return Ok(([0.0; 4], [-1.0, -1.0], [[0.0; 4]; 2]));
+        };
+        let color = match sh.get("sheenColorFactor") {
+            None => [0.0; 3],
+            Some(v) => {
+                let c: Vec<f32> = v
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_f64())
+                            .map(|x| x as f32)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                match c[..] {
+                    [r, g, b] if c.iter().all(|x| x.is_finite() && *x >= 0.0) => {
+                        [r.min(1.0), g.min(1.0), b.min(1.0)]
+                    }
+                    _ => return Err(SceneError::data(what, "bad sheenColorFactor")),
+                }
+            }
+        };
+        let rough = json_factor(sh, "sheenRoughnessFactor", 0.0, what)?;
+        let tex = TexUse::json(doc, sh.get("sheenColorTexture"), what)?;
+        let color_tex = self.texture_info(tex, what)?;
+        let tex = TexUse::json(doc, sh.get("sheenRoughnessTexture"), what)?;
+        let rough_tex = self.texture_info(tex, what)?;
+        let e = sheen_albedo_table(rough);
+        Ok((
+            [color[0], color[1], color[2], rough],
+            [color_tex as f32, rough_tex as f32],
+            [[e[0], e[1], e[2], e[3]], [e[4], e[5], e[6], e[7]]],
+        ))
     }
 
     /// KHR_materials_transmission and KHR_materials_volume: the `trans` and `atten` records.
@@ -1477,12 +1569,49 @@ impl<'a> TexUse<'a> {
 
     /// The normal texture's use (`gltf` leaves its KHR_texture_transform in the JSON).
     pub(super) fn normal(n: gltf::material::NormalTexture<'a>) -> TexUse<'a> {
+        let t = n.extensions().and_then(|e| e.get("KHR_texture_transform"));
+        TexUse::with_json_transform(n.texture(), n.tex_coord(), t)
+    }
+
+    /// A textureInfo written in an extension's JSON (`{"index", "texCoord", "extensions"}`),
+    /// which `gltf` does not validate: the index is checked here.
+    pub(super) fn json(
+        doc: &'a gltf::Document,
+        info: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<Option<TexUse<'a>>, SceneError> {
+        let Some(info) = info else {
+            return Ok(None);
+        };
+        let texture = info
+            .get("index")
+            .and_then(|i| i.as_u64())
+            .and_then(|i| doc.textures().nth(i.min(usize::MAX as u64) as usize))
+            .ok_or_else(|| SceneError::data(what, "extension texture index out of range"))?;
+        let set = match info.get("texCoord") {
+            None => 0,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| SceneError::data(what, "bad texCoord"))?
+                .min(u32::MAX as u64) as u32,
+        };
+        let t = info
+            .get("extensions")
+            .and_then(|e| e.get("KHR_texture_transform"));
+        Ok(Some(TexUse::with_json_transform(texture, set, t)))
+    }
+
+    fn with_json_transform(
+        texture: gltf::Texture<'a>,
+        set: u32,
+        t: Option<&serde_json::Value>,
+    ) -> TexUse<'a> {
         let mut out = TexUse {
-            texture: n.texture(),
-            set: n.tex_coord(),
+            texture,
+            set,
             transform: IDENTITY_UV_TRANSFORM,
         };
-        let Some(t) = n.extensions().and_then(|e| e.get("KHR_texture_transform")) else {
+        let Some(t) = t else {
             return out;
         };
         let num = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_f64()).map(|x| x as f32);
@@ -1508,6 +1637,60 @@ impl<'a> TexUse<'a> {
     }
 }
 
+/// A factor in [0, 1] of an extension's JSON object (`default` when absent).
+fn json_factor(
+    obj: &serde_json::Value,
+    key: &str,
+    default: f32,
+    what: &str,
+) -> Result<f32, SceneError> {
+    match obj.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_f64()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(|x| x.min(1.0) as f32)
+            .ok_or_else(|| SceneError::data(what, format!("bad {key}"))),
+    }
+}
+
+/// Smallest sheen roughness the shader uses: below it the Charlie lobe is too narrow for f32.
+pub(crate) const MIN_SHEEN_ROUGHNESS: f32 = 0.07;
+
+/// The sheen lobe at roughness r (α = r², as glTF defines it): Charlie distribution
+/// D(h) = (2 + 1/α) sin^(1/α)θh / 2π with Neubelt's visibility 1 / (4 (n·l + n·v − n·l n·v)),
+/// times n·l, for unit sheen colour. The shader evaluates the same (`sheen_f_cos`).
+pub(crate) fn sheen_f_cos(r: f32, nv: f64, nl: f64, nh: f64) -> f64 {
+    let alpha = (r.max(MIN_SHEEN_ROUGHNESS) as f64).powi(2);
+    let sin2 = (1.0 - nh * nh).max(0.0);
+    let d = (2.0 + 1.0 / alpha) * sin2.powf(0.5 / alpha) / (2.0 * std::f64::consts::PI);
+    d / (4.0 * (nl + nv - nl * nv)) * nl
+}
+
+/// Directional albedo E(μ) = ∫ f cos dω of the sheen lobe at μ = k/7 (midpoint rule over the
+/// hemisphere), for glTF's albedo scaling of the layers under the sheen.
+pub(crate) fn sheen_albedo_table(r: f32) -> [f32; 8] {
+    let (nt, np) = (192, 96);
+    let pi = std::f64::consts::PI;
+    std::array::from_fn(|k| {
+        let mu = (k as f64 / 7.0).max(1e-3);
+        let wo = [(1.0 - mu * mu).sqrt(), 0.0, mu];
+        let mut sum = 0.0;
+        for i in 0..nt {
+            let th = (i as f64 + 0.5) * (pi / 2.0) / nt as f64;
+            for j in 0..np {
+                let ph = (j as f64 + 0.5) * pi / np as f64; // symmetric in φ: half, doubled
+                let wi = [th.sin() * ph.cos(), th.sin() * ph.sin(), th.cos()];
+                let h = [wo[0] + wi[0], wo[1] + wi[1], wo[2] + wi[2]];
+                let hl = (h[0] * h[0] + h[1] * h[1] + h[2] * h[2]).sqrt();
+                let nh = h[2] / hl;
+                sum += sheen_f_cos(r, mu, wi[2], nh) * th.sin();
+            }
+        }
+        (sum * 2.0 * (pi / 2.0 / nt as f64) * (pi / np as f64)) as f32
+    })
+}
+
 fn default_material() -> GpuMaterial {
     GpuMaterial {
         base: [1.0; 4],
@@ -1517,7 +1700,11 @@ fn default_material() -> GpuMaterial {
         spec_tint: [1.0, 1.0, 1.0, 0.0],
         ext: [-1.0, 1.0, ALPHA_OPAQUE, 0.5],
         trans: [0.0, -1.0, 1.5, THIN_WALLED],
-        atten: [0.0; 4],
+        atten: [0.0, 0.0, 0.0, -1.0],
+        coat: [0.0, 0.0, -1.0, -1.0],
+        layer_tex: [-1.0, 1.0, -1.0, -1.0],
+        sheen: [0.0; 4],
+        sheen_e: [[0.0; 4]; 2],
     }
 }
 

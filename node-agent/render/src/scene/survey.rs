@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 
 /// Extensions whose meaning is implemented.
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[
+    "KHR_materials_clearcoat",
     "KHR_materials_emissive_strength",
     "KHR_lights_punctual",
     "KHR_materials_ior",
+    "KHR_materials_sheen",
     "KHR_materials_specular",
     "KHR_materials_transmission",
     "KHR_materials_unlit",
@@ -76,10 +78,9 @@ fn extension_fix(name: &str) -> Option<&'static str> {
         "EXT_texture_webp" | "KHR_texture_basisu" | "EXT_texture_avif" => {
             "export textures as PNG/JPEG (Blender: glTF export > Material > Images: Automatic or JPEG)"
         }
-        "KHR_materials_clearcoat"
-        | "KHR_materials_sheen" | "KHR_materials_iridescence" | "KHR_materials_anisotropy"
+        "KHR_materials_iridescence" | "KHR_materials_anisotropy"
         | "KHR_materials_dispersion" | "KHR_materials_diffuse_transmission" => {
-            "not rendered: set that Principled BSDF input (Transmission, Coat, Sheen, ...) to 0 before export"
+            "not rendered: set that Principled BSDF input (Thin Film, Anisotropic, ...) to 0 before export"
         }
         "EXT_mesh_gpu_instancing" => {
             "export without GPU instancing (Blender: glTF export > Data > Mesh > GPU Instances off)"
@@ -129,8 +130,8 @@ pub fn extension_problems(extensions: &[ExtensionUse]) -> Vec<Problem> {
 }
 
 /// Everything else in the (validated) document that the loader cannot render, in document
-/// order: non-triangle primitives, texture sets other than 0 and 1, specular textures, and
-/// sparse accessors that the scene reads.
+/// order: non-triangle primitives, texture sets other than 0 and 1, and sparse accessors that
+/// the scene reads.
 pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut sparse = BTreeSet::new();
@@ -193,14 +194,6 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
                 )
                 .fix("use the first or second UV map for every texture"),
             );
-        }
-        if let Some(s) = m.specular() {
-            if s.specular_texture().is_some() || s.specular_color_texture().is_some() {
-                out.push(
-                    Problem::new(&what, "specular textures")
-                        .fix("unlink the textures from Specular and Specular Tint"),
-                );
-            }
         }
     }
     for i in sparse {

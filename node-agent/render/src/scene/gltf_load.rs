@@ -46,8 +46,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     let mut root = document.into_json();
     let extensions = survey::extensions(&root);
     let mut problems = survey::extension_problems(&extensions);
-    root.extensions_required
-        .retain(|e| survey::extension_status(e) == ExtensionStatus::Supported);
+    // Past the survey, `gltf` need not judge required extensions: it refuses those it has no
+    // type for (clearcoat, sheen, quantization), which this loader reads from the JSON itself.
+    root.extensions_required.clear();
     check_unvalidated(&root)?;
     let doc = &match gltf::Document::from_json(root) {
         Ok(doc) => doc,
@@ -83,6 +84,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         gpu_textures: Vec::new(),
         texels: Vec::new(),
         default_material: doc.materials().len(),
+        quantized: doc.extensions_used().any(|e| e == "KHR_mesh_quantization"),
     };
 
     // --- walk the scene graph ---
@@ -371,6 +373,9 @@ struct Loader<'a> {
     gpu_textures: Vec<GpuTexture>,
     texels: Vec<u32>,
     default_material: usize,
+    /// The document uses KHR_mesh_quantization: integer positions, normals, tangents, UVs and
+    /// morph deltas are allowed.
+    quantized: bool,
 }
 
 /// Bytes of one accessor: (data starting at the first element, stride, element size, count).
@@ -382,18 +387,36 @@ pub(super) fn accessor_view<'b>(
     if acc.sparse().is_some() {
         return Err(SceneError::unsupported(what(), "sparse accessor"));
     }
-    let view = acc
-        .view()
-        .ok_or_else(|| SceneError::data(what(), "no buffer view"))?;
+    dense_view(buffers, acc)
+}
+
+/// The bytes of a buffer view, checked against its buffer.
+fn view_bytes<'b>(
+    buffers: &'b [Vec<u8>],
+    view: &gltf::buffer::View,
+    what: &str,
+) -> Result<&'b [u8], SceneError> {
     let buf = buffers
         .get(view.buffer().index())
-        .ok_or_else(|| SceneError::data(what(), "buffer index out of range"))?;
+        .ok_or_else(|| SceneError::data(what, "buffer index out of range"))?;
     let view_end = view
         .offset()
         .checked_add(view.length())
         .filter(|e| *e <= buf.len())
-        .ok_or_else(|| SceneError::data(what(), "buffer view outside its buffer"))?;
-    let view_bytes = &buf[view.offset()..view_end];
+        .ok_or_else(|| SceneError::data(what, "buffer view outside its buffer"))?;
+    Ok(&buf[view.offset()..view_end])
+}
+
+/// [`accessor_view`] of the accessor's buffer view, whether or not it is sparse.
+fn dense_view<'b>(
+    buffers: &'b [Vec<u8>],
+    acc: &gltf::Accessor,
+) -> Result<(&'b [u8], usize, usize, usize), SceneError> {
+    let what = || format!("accessor {}", acc.index());
+    let view = acc
+        .view()
+        .ok_or_else(|| SceneError::data(what(), "no buffer view"))?;
+    let view_bytes = view_bytes(buffers, &view, &what())?;
     let elem = acc.data_type().size() * acc.dimensions().multiplicity();
     let stride = view.stride().unwrap_or(elem);
     if stride < elem {
@@ -415,44 +438,157 @@ pub(super) fn accessor_view<'b>(
     Ok((&view_bytes[acc.offset()..need], stride, elem, count))
 }
 
+/// Component types an attribute may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Components {
+    /// Float only.
+    Float,
+    /// Float, or normalised unsigned byte/short (core glTF: TEXCOORD, COLOR, WEIGHTS).
+    UnsignedNorm,
+    /// Float, or any byte/short, signed or unsigned, normalised or not (KHR_mesh_quantization:
+    /// the node transform dequantises).
+    Quantized,
+}
+
+impl Components {
+    fn allows(self, dt: DataType, normalized: bool) -> bool {
+        match self {
+            _ if dt == DataType::F32 => !normalized,
+            Components::Float => false,
+            Components::UnsignedNorm => normalized && matches!(dt, DataType::U8 | DataType::U16),
+            Components::Quantized => {
+                matches!(
+                    dt,
+                    DataType::I8 | DataType::U8 | DataType::I16 | DataType::U16
+                )
+            }
+        }
+    }
+}
+
+/// One component: floats as they are; normalised integers to [0, 1] or [−1, 1] (glTF:
+/// max(c / 127, −1) for signed bytes), others as their integer value.
+fn component(b: &[u8], dt: DataType, normalized: bool) -> f32 {
+    let (v, scale) = match dt {
+        DataType::F32 => return f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        DataType::I8 => (b[0] as i8 as f32, 127.0),
+        DataType::U8 => (b[0] as f32, 255.0),
+        DataType::I16 => (i16::from_le_bytes([b[0], b[1]]) as f32, 32767.0),
+        DataType::U16 => (u16::from_le_bytes([b[0], b[1]]) as f32, 65535.0),
+        DataType::U32 => (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32, 1.0),
+    };
+    if normalized {
+        (v / scale).max(-1.0)
+    } else {
+        v
+    }
+}
+
 fn read_f32s<const N: usize>(
     buffers: &[Vec<u8>],
     acc: &gltf::Accessor,
     dims: Dimensions,
-    allow_normalized: bool,
+    types: Components,
 ) -> Result<Vec<[f32; N]>, SceneError> {
+    let what = || format!("accessor {}", acc.index());
     if acc.dimensions() != dims {
         return Err(SceneError::data(
-            format!("accessor {}", acc.index()),
+            what(),
             format!("expected {dims:?}, found {:?}", acc.dimensions()),
         ));
     }
     let dt = acc.data_type();
-    let ok = dt == DataType::F32
-        || (allow_normalized && acc.normalized() && matches!(dt, DataType::U8 | DataType::U16));
-    if !ok {
+    let normalized = acc.normalized();
+    if !types.allows(dt, normalized) {
+        let fix = if types != Components::Quantized && Components::Quantized.allows(dt, normalized)
+        {
+            " (integers only with KHR_mesh_quantization, for POSITION, NORMAL, TANGENT, TEXCOORD and morph targets)"
+        } else {
+            ""
+        };
         return Err(SceneError::unsupported(
-            format!("accessor {}", acc.index()),
-            format!("component type {dt:?} (normalized: {})", acc.normalized()),
+            what(),
+            format!("component type {dt:?} (normalized: {normalized}){fix}"),
         ));
     }
-    let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
     let cs = dt.size();
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let e = &bytes[i * stride..];
-        let mut v = [0.0f32; N];
-        for (c, slot) in v.iter_mut().enumerate() {
-            let b = &e[c * cs..c * cs + cs];
-            *slot = match dt {
-                DataType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                DataType::U8 => b[0] as f32 / 255.0,
-                _ => u16::from_le_bytes([b[0], b[1]]) as f32 / 65535.0,
-            };
+    let decode = |e: &[u8]| -> [f32; N] {
+        std::array::from_fn(|c| component(&e[c * cs..c * cs + cs], dt, normalized))
+    };
+    let sparse = acc.sparse();
+    let mut out = if sparse.is_some() && acc.view().is_none() {
+        // A sparse accessor without a view starts from zeros: no buffer bounds its count.
+        if acc.count() > MAX_VIEWLESS_ELEMENTS {
+            return Err(SceneError::Limit(format!(
+                "{}: {} elements without a buffer view (max {MAX_VIEWLESS_ELEMENTS})",
+                what(),
+                acc.count()
+            )));
         }
-        out.push(v);
+        vec![[0.0f32; N]; acc.count()]
+    } else {
+        let (bytes, stride, _, count) = dense_view(buffers, acc)?;
+        (0..count).map(|i| decode(&bytes[i * stride..])).collect()
+    };
+    if let Some(sp) = sparse {
+        apply_sparse(buffers, &sp, &mut out, cs * N, decode, &what())?;
     }
     Ok(out)
+}
+
+/// Most elements of a sparse accessor without a buffer view (its zeros are allocated here).
+const MAX_VIEWLESS_ELEMENTS: usize = 1 << 22;
+
+/// Replaces the elements a sparse accessor lists (glTF 3.6.2.3: strictly increasing indices into
+/// the accessor, values tightly packed in the accessor's component type).
+fn apply_sparse<const N: usize>(
+    buffers: &[Vec<u8>],
+    sp: &gltf::accessor::sparse::Sparse,
+    out: &mut [[f32; N]],
+    elem: usize,
+    decode: impl Fn(&[u8]) -> [f32; N],
+    what: &str,
+) -> Result<(), SceneError> {
+    use gltf::accessor::sparse::IndexType;
+    let n = sp.count();
+    let idx = sp.indices();
+    let (isize, itype) = match idx.index_type() {
+        IndexType::U8 => (1, 0),
+        IndexType::U16 => (2, 1),
+        IndexType::U32 => (4, 2),
+    };
+    let ibytes = view_bytes(buffers, &idx.view(), what)?;
+    let vbytes = view_bytes(buffers, &sp.values().view(), what)?;
+    fn slice(bytes: &[u8], offset: usize, len: Option<usize>) -> Option<&[u8]> {
+        len.and_then(|l| offset.checked_add(l))
+            .filter(|end| *end <= bytes.len())
+            .map(|end| &bytes[offset..end])
+    }
+    let ibytes = slice(ibytes, idx.offset(), n.checked_mul(isize))
+        .ok_or_else(|| SceneError::data(what, "sparse indices run past their buffer view"))?;
+    let vbytes = slice(vbytes, sp.values().offset(), n.checked_mul(elem))
+        .ok_or_else(|| SceneError::data(what, "sparse values run past their buffer view"))?;
+    let mut last = None;
+    for k in 0..n {
+        let b = &ibytes[k * isize..];
+        let i = match itype {
+            0 => b[0] as usize,
+            1 => u16::from_le_bytes([b[0], b[1]]) as usize,
+            _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+        };
+        if i >= out.len() || last.is_some_and(|l| i <= l) {
+            return Err(SceneError::data(
+                what,
+                format!(
+                    "sparse index {i} out of range or not increasing (count {})",
+                    out.len()
+                ),
+            ));
+        }
+        last = Some(i);
+        out[i] = decode(&vbytes[k * elem..]);
+    }
+    Ok(())
 }
 
 fn read_indices(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<u32>, SceneError> {
@@ -548,6 +684,15 @@ impl mikktspace::Geometry for Mikk<'_> {
 }
 
 impl Loader<'_> {
+    /// Component types of POSITION, NORMAL, TANGENT and morph deltas.
+    fn quantized(&self) -> Components {
+        if self.quantized {
+            Components::Quantized
+        } else {
+            Components::Float
+        }
+    }
+
     /// Walks the scene graph posed by `pose`: triangles in world space, cameras and lights.
     fn walk(
         &mut self,
@@ -692,13 +837,24 @@ impl Loader<'_> {
         let pos_acc = prim
             .get(&gltf::Semantic::Positions)
             .ok_or_else(|| SceneError::data(&what, "no POSITION attribute"))?;
-        let mut positions = read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, false)?;
+        let mut positions =
+            read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, self.quantized())?;
         let mut normals = match prim.get(&gltf::Semantic::Normals) {
-            Some(a) => Some(read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, false)?),
+            Some(a) => Some(read_f32s::<3>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec3,
+                self.quantized(),
+            )?),
             None => None,
         };
         let mut tangents = match prim.get(&gltf::Semantic::Tangents) {
-            Some(a) => Some(read_f32s::<4>(&self.buffers, &a, Dimensions::Vec4, false)?),
+            Some(a) => Some(read_f32s::<4>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec4,
+                self.quantized(),
+            )?),
             None => None,
         };
         // Morph targets: POSITION, NORMAL and TANGENT deltas times the weights.
@@ -710,7 +866,7 @@ impl Loader<'_> {
             }
             let deltas = |acc: Option<gltf::Accessor>| -> Result<Option<Vec<V3>>, SceneError> {
                 let Some(acc) = acc else { return Ok(None) };
-                let d = read_f32s::<3>(&self.buffers, &acc, Dimensions::Vec3, false)?;
+                let d = read_f32s::<3>(&self.buffers, &acc, Dimensions::Vec3, self.quantized())?;
                 if d.len() != n_vertices {
                     return Err(SceneError::data(
                         &what,
@@ -740,12 +896,26 @@ impl Loader<'_> {
                 }
             }
         }
+        let uv_types = match self.quantized() {
+            Components::Float => Components::UnsignedNorm,
+            q => q,
+        };
         let uvs = match prim.get(&gltf::Semantic::TexCoords(0)) {
-            Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
+            Some(a) => Some(read_f32s::<2>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec2,
+                uv_types,
+            )?),
             None => None,
         };
         let uvs1 = match prim.get(&gltf::Semantic::TexCoords(1)) {
-            Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
+            Some(a) => Some(read_f32s::<2>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec2,
+                uv_types,
+            )?),
             None => None,
         };
         for (name, set) in [("TEXCOORD_0", &uvs), ("TEXCOORD_1", &uvs1)] {
@@ -759,12 +929,22 @@ impl Loader<'_> {
         // COLOR_0: RGB or RGBA, float or normalised unsigned byte/short, linear.
         let colors: Option<Vec<[f32; 4]>> = match prim.get(&gltf::Semantic::Colors(0)) {
             Some(a) if a.dimensions() == Dimensions::Vec3 => Some(
-                read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, true)?
-                    .into_iter()
-                    .map(|c| [c[0], c[1], c[2], 1.0])
-                    .collect(),
+                read_f32s::<3>(
+                    &self.buffers,
+                    &a,
+                    Dimensions::Vec3,
+                    Components::UnsignedNorm,
+                )?
+                .into_iter()
+                .map(|c| [c[0], c[1], c[2], 1.0])
+                .collect(),
             ),
-            Some(a) => Some(read_f32s::<4>(&self.buffers, &a, Dimensions::Vec4, true)?),
+            Some(a) => Some(read_f32s::<4>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec4,
+                Components::UnsignedNorm,
+            )?),
             None => None,
         };
         if colors
@@ -827,19 +1007,22 @@ impl Loader<'_> {
         }
         // Tangents for a normal map: the file's, else MikkTSpace's (per corner, in index order)
         // from the normal texture's UV set, in the mesh's own space.
-        let normal_set = prim
-            .material()
-            .normal_texture()
-            .map(|n| TexUse::normal(n).set);
-        let corner_tangents: Option<Vec<[f32; 4]>> = match (normal_set, &tangents) {
+        let normal_use = prim.material().normal_texture().map(TexUse::normal);
+        let corner_tangents: Option<Vec<[f32; 4]>> = match (&normal_use, &tangents) {
             (None, _) => None,
             (Some(_), Some(t)) => Some(indices.iter().map(|&i| t[i as usize]).collect()),
-            (Some(set), None) => {
+            (Some(normal_use), None) => {
+                let set = normal_use.set;
                 let uv = match set {
                     0 => uvs.as_deref(),
                     1 => uvs1.as_deref(),
                     _ => None,
                 };
+                // In the texture's own frame: the UVs after the normal texture's
+                // KHR_texture_transform, so a rotated or mirrored map tilts along its own axes.
+                let uv: Option<Vec<[f32; 2]>> =
+                    uv.map(|uv| uv.iter().map(|&c| normal_use.apply(c)).collect());
+                let uv = uv.as_deref();
                 let mut g = Mikk {
                     positions: &positions,
                     normals: normals.as_deref(),
@@ -988,7 +1171,7 @@ impl Loader<'_> {
         }
         let ibms: Option<Vec<[f32; 16]>> = match skin.inverse_bind_matrices() {
             Some(acc) => {
-                let m = read_f32s::<16>(&self.buffers, &acc, Dimensions::Mat4, false)?;
+                let m = read_f32s::<16>(&self.buffers, &acc, Dimensions::Mat4, Components::Float)?;
                 if m.len() < joints.len() {
                     return Err(SceneError::data(
                         &what,
@@ -1065,7 +1248,12 @@ impl Loader<'_> {
                 ));
             };
             let js = read_joints(&self.buffers, &j_acc)?;
-            let ws = read_f32s::<4>(&self.buffers, &w_acc, Dimensions::Vec4, true)?;
+            let ws = read_f32s::<4>(
+                &self.buffers,
+                &w_acc,
+                Dimensions::Vec4,
+                Components::UnsignedNorm,
+            )?;
             if js.len() != n_vertices || ws.len() != n_vertices {
                 return Err(SceneError::data(
                     what,
@@ -1565,6 +1753,17 @@ impl<'a> TexUse<'a> {
                 transform: IDENTITY_UV_TRANSFORM,
             },
         }
+    }
+
+    /// The UV where this use samples the texture: KHR_texture_transform's T·R·S·uv, as the
+    /// shader's `sample_tex` applies it (rows of `texture_info`).
+    pub(super) fn apply(&self, uv: [f32; 2]) -> [f32; 2] {
+        let [ox, oy, rotation, sx, sy] = self.transform;
+        let (sin, cos) = rotation.sin_cos();
+        [
+            cos * sx * uv[0] + sin * sy * uv[1] + ox,
+            -sin * sx * uv[0] + cos * sy * uv[1] + oy,
+        ]
     }
 
     /// The normal texture's use (`gltf` leaves its KHR_texture_transform in the JSON).

@@ -16,6 +16,7 @@ pub const SUPPORTED_EXTENSIONS: &[&str] = &[
     "KHR_materials_transmission",
     "KHR_materials_unlit",
     "KHR_materials_volume",
+    "KHR_mesh_quantization",
     "KHR_texture_transform",
 ];
 /// Extensions that cannot change the rendered image, so they are ignored: metadata, and
@@ -68,9 +69,6 @@ fn extension_fix(name: &str) -> Option<&'static str> {
         }
         "EXT_meshopt_compression" => {
             "export without meshopt compression (gltfpack without -c/-cc, or re-export from Blender)"
-        }
-        "KHR_mesh_quantization" => {
-            "export without vertex quantization (gltfpack -noq, or re-export from Blender)"
         }
         "KHR_materials_pbrSpecularGlossiness" => {
             "convert to metallic-roughness (re-export from Blender's Principled BSDF, or gltf-transform metalrough)"
@@ -151,20 +149,12 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
                     .fix("export faces only: no loose edges or points"),
                 );
             }
-            prim.attributes().for_each(|(_, a)| note_sparse(a));
+            // Float attributes and morph targets may be sparse; indices and joints may not.
+            prim.attributes()
+                .filter(|(s, _)| matches!(s, gltf::Semantic::Joints(_)))
+                .for_each(|(_, a)| note_sparse(a));
             prim.indices().into_iter().for_each(&mut note_sparse);
-            for t in prim.morph_targets() {
-                [t.positions(), t.normals(), t.tangents()]
-                    .into_iter()
-                    .flatten()
-                    .for_each(&mut note_sparse);
-            }
         }
-    }
-    for skin in doc.skins() {
-        skin.inverse_bind_matrices()
-            .into_iter()
-            .for_each(&mut note_sparse);
     }
     for anim in doc.animations() {
         for s in anim.samplers() {
@@ -198,7 +188,7 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
     }
     for i in sparse {
         out.push(
-            Problem::new(format!("accessor {i}"), "sparse accessor").fix(
+            Problem::new(format!("accessor {i}"), "sparse accessor (indices, joints or animation data)").fix(
                 "export without sparse accessors (Blender: glTF export > Data > Shape Keys > Use Sparse Accessor off)",
             ),
         );

@@ -288,6 +288,9 @@ fn check_lists_the_material_and_mesh_extensions() {
         let p = &r["problems"][0];
         assert_eq!(p["extension"], json!(name), "{r:#}");
         assert!(p["fix"].as_str().unwrap().contains(fix), "{name}: {p}");
-        assert_eq!(r["extensions"], json!([{"name": name, "status": "refused"}]));
+        assert_eq!(
+            r["extensions"],
+            json!([{"name": name, "status": "refused"}])
+        );
     }
 }

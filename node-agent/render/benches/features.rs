@@ -75,8 +75,10 @@ fn stage(floor_material: Option<serde_json::Value>) -> (Builder, usize) {
     let mut b = Builder::default();
     let floor = b.material(floor_material.unwrap_or_else(|| diffuse([0.5; 3])));
     b.floor(3.0, floor);
-    let lamp = b.material(json!({"pbrMetallicRoughness": {"baseColorFactor": [0.0, 0.0, 0.0, 1.0]},
-        "emissiveFactor": [1.0, 1.0, 1.0]}));
+    let lamp = b.material(
+        json!({"pbrMetallicRoughness": {"baseColorFactor": [0.0, 0.0, 0.0, 1.0]},
+        "emissiveFactor": [1.0, 1.0, 1.0]}),
+    );
     b.quad(
         [
             [-1.0, 2.5, -1.0],
@@ -179,7 +181,11 @@ fn scenes() -> Vec<(&'static str, Builder, Vec<&'static str>)> {
     let (mut b, _) = stage(None);
     let tex = png_texture(&mut b, 64, 64, |x, y| {
         let (dx, dy) = (x as f32 - 31.5, y as f32 - 31.5);
-        let a = if dx * dx + dy * dy < 28.0 * 28.0 { 255 } else { 0 };
+        let a = if dx * dx + dy * dy < 28.0 * 28.0 {
+            255
+        } else {
+            0
+        };
         [60, 160, 40, a]
     });
     let leaf = b.material(json!({"pbrMetallicRoughness": {"baseColorTexture": {"index": tex}, "metallicFactor": 0.0, "roughnessFactor": 0.8},
@@ -222,7 +228,10 @@ fn scenes() -> Vec<(&'static str, Builder, Vec<&'static str>)> {
 }
 
 fn main() {
-    let (w, h) = (env_u32("FEATURES_WIDTH", 160), env_u32("FEATURES_HEIGHT", 120));
+    let (w, h) = (
+        env_u32("FEATURES_WIDTH", 160),
+        env_u32("FEATURES_HEIGHT", 120),
+    );
     let (spp, bounces) = (env_u32("FEATURES_SPP", 256), env_u32("FEATURES_BOUNCES", 6));
     let mut r = Renderer::new(&DeviceOptions::default()).expect("Vulkan device");
     let dir = std::env::temp_dir().join(format!("tessera-features-{}", std::process::id()));
@@ -246,7 +255,10 @@ fn main() {
         let ours = ours.linear.unwrap();
         let theirs = cycles(&path, w, h, spp, bounces);
         if let Err(e) = &theirs {
-            println!("| {name} | Cycles skipped: {} | | | | |", e.lines().next().unwrap_or(""));
+            println!(
+                "| {name} | Cycles skipped: {} | | | | |",
+                e.lines().next().unwrap_or("")
+            );
         }
         // Material of each pixel's first hit (the CPU traversal mirrors the shader's).
         let cam = *scene.camera();

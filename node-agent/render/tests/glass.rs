@@ -36,9 +36,11 @@ fn sphere(b: &mut Builder, r: f32, material: usize) -> usize {
     b.node(json!({"mesh": b.meshes.len() - 1}))
 }
 
-/// A glass material: transmission 1, white, with a volume unless `volume` is None
-/// (`Some((attenuation colour, distance))`).
-fn glass(b: &mut Builder, ior: f32, roughness: f32, volume: Option<([f32; 3], f32)>) -> usize {
+/// A volume's attenuation colour and distance.
+type Volume = ([f32; 3], f32);
+
+/// A glass material: transmission 1, white, with a volume unless `volume` is None.
+fn glass(b: &mut Builder, ior: f32, roughness: f32, volume: Option<Volume>) -> usize {
     for e in [
         "KHR_materials_transmission",
         "KHR_materials_volume",
@@ -167,7 +169,7 @@ fn refraction_inverts_the_backdrop_seen_through_a_glass_ball() {
     let size = 64u32;
     // Pixel columns of world x (the image spans [−1, 1]).
     let col = |x: f32| ((x + 1.0) / 2.0 * size as f32) as u32;
-    let cases: [(f32, Option<([f32; 3], f32)>, bool); 3] = [
+    let cases: [(f32, Option<Volume>, bool); 3] = [
         (1.5, Some(([1.0; 3], 1e6)), true),
         (1.0, Some(([1.0; 3], 1e6)), false),
         (1.5, None, false),

@@ -267,3 +267,74 @@ fn transmission_and_volume_are_supported_and_checked() {
         }
     }
 }
+
+/// Total internal reflection: a right-angle glass prism with its long face to the camera sends
+/// every ray that enters it back out towards the camera (45° on each short face, above the
+/// critical angle asin(1/1.5) = 41.8°), so the camera sees the blue environment behind itself
+/// through the prism, not the red panel behind the prism. At ior 1 the same prism is
+/// transparent and shows the panel.
+#[test]
+fn total_internal_reflection_turns_rays_back_in_a_prism() {
+    for (k, ior) in [1.5f32, 1.0].into_iter().enumerate() {
+        let mut b = Builder::default();
+        let m = glass(&mut b, ior, 0.0, Some(([1.0; 3], 1e6)));
+        // Long face at z = 0 facing +z, apex edge at z = −1 (outward normals, no end caps).
+        b.quad(
+            [
+                [-1.0, -1.0, 0.0],
+                [1.0, -1.0, 0.0],
+                [1.0, 1.0, 0.0],
+                [-1.0, 1.0, 0.0],
+            ],
+            m,
+        );
+        b.quad(
+            [
+                [1.0, -1.0, 0.0],
+                [0.0, -1.0, -1.0],
+                [0.0, 1.0, -1.0],
+                [1.0, 1.0, 0.0],
+            ],
+            m,
+        );
+        b.quad(
+            [
+                [-1.0, -1.0, 0.0],
+                [-1.0, 1.0, 0.0],
+                [0.0, 1.0, -1.0],
+                [0.0, -1.0, -1.0],
+            ],
+            m,
+        );
+        let red = b.material(json!({"pbrMetallicRoughness": {"baseColorFactor": [0.0, 0.0, 0.0, 1.0]}, "emissiveFactor": [1.0, 0.0, 0.0]}));
+        b.quad(
+            [
+                [-4.0, -4.0, -3.0],
+                [4.0, -4.0, -3.0],
+                [4.0, 4.0, -3.0],
+                [-4.0, 4.0, -3.0],
+            ],
+            red,
+        );
+        b.scene_extras = Some(json!({"tessera_environment": {"color": [0.0, 0.0, 1.0]}}));
+        ortho_front(&mut b, 3.0, 1.25);
+        let size = 40u32;
+        let img = render(&b, size, 64, 8, 90 + k as u8);
+        // World x in [0.2, 0.8] (away from the apex edge and the prism's side), y in [−0.5, 0.5].
+        let px = |x: f32| ((x / 1.25 + 1.0) / 2.0 * size as f32) as u32;
+        let prism = mean_linear(&img, px(0.2), px(-0.5), px(0.8), px(0.5));
+        let beside = mean_linear(&img, px(-1.2), px(-0.5), px(-1.05), px(0.5));
+        eprintln!("ior {ior}: through the prism {prism:?}, beside it {beside:?}");
+        assert!(beside[0] > 0.9 && beside[2] < 0.01, "{beside:?}");
+        if ior > 1.0 {
+            // Reflected at the long face (R) or turned back by TIR and out ((1 − R)², and what
+            // the long face reflects in again returns the same way): all of it sees the sky.
+            assert!(
+                prism[2] > 0.9 && prism[0] < 0.02,
+                "TIR should show the environment: {prism:?}"
+            );
+        } else {
+            assert!(prism[0] > 0.95 && prism[2] < 0.02, "{prism:?}");
+        }
+    }
+}

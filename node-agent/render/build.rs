@@ -17,8 +17,9 @@ use std::path::PathBuf;
 
 const SHADERS: &[&str] = &["pathtrace"];
 /// The small-scene variant's scene arrays: 64 KiB uniform buffers of 4096 vec4 (per-triangle
-/// records split by component so that each fits) and 512 materials and lights. The limits and
-/// bindings are those of src/render/layout.rs (`UNIFORM_ENTRIES`, `UNIFORM_RECORDS`).
+/// records split by component so that each fits), 256 materials and 512 lights. The limits and
+/// bindings are those of src/render/layout.rs (`UNIFORM_ENTRIES`, `UNIFORM_MATERIALS`,
+/// `UNIFORM_RECORDS`).
 const SCENE_UNIFORM: &str = "// Small-scene variant (build.rs): every scene array in uniform buffers.
 @group(0) @binding(1) var<uniform> nodes: array<vec4<u32>, 4096>;
 @group(0) @binding(2) var<uniform> tri_v0: array<vec4<f32>, 4096>;
@@ -28,7 +29,7 @@ const SCENE_UNIFORM: &str = "// Small-scene variant (build.rs): every scene arra
 @group(0) @binding(12) var<uniform> shade_n1: array<vec4<f32>, 4096>;
 @group(0) @binding(13) var<uniform> shade_n2: array<vec4<f32>, 4096>;
 @group(0) @binding(14) var<uniform> shade_extra: array<vec4<f32>, 4096>;
-@group(0) @binding(4) var<uniform> materials: array<Material, 512>;
+@group(0) @binding(4) var<uniform> materials: array<Material, 256>;
 @group(0) @binding(7) var<uniform> lights: array<Light, 512>;
 @group(0) @binding(15) var<storage, read> attrs: array<Attr>;
 fn node_at(i: u32) -> vec4<u32> { return nodes[i]; }
@@ -38,14 +39,14 @@ fn material_at(i: u32) -> Material { return materials[i]; }
 fn light_at(i: u32) -> Light { return lights[i]; }
 ";
 
-/// Bit 4: storage variants with materials and lights in uniform buffers (512 records each, as
-/// in the small-scene variant), for scenes that have no more: each hit reads a material and
+/// Bit 4: storage variants with materials and lights in uniform buffers (256 materials and 512
+/// lights, as in the small-scene variant), for scenes that have no more: each hit reads a material and
 /// each light sample a light, and lavapipe gathers from a uniform buffer without its per-lane
 /// bounds-checked loop.
 const RECORDS_UNIFORM: [(&str, &str); 2] = [
     (
         "@group(0) @binding(4) var<storage, read> materials: array<Material>;",
-        "@group(0) @binding(4) var<uniform> materials: array<Material, 512>;",
+        "@group(0) @binding(4) var<uniform> materials: array<Material, 256>;",
     ),
     (
         "@group(0) @binding(7) var<storage, read> lights: array<Light>;",

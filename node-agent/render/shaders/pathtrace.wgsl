@@ -27,7 +27,12 @@ struct Globals {
 struct Tri { v0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32> }
 struct Shade { n0: vec4<f32>, n1: vec4<f32>, n2: vec4<f32>, extra: vec4<f32> }
 // ext: normal texture index (−1 none), normal scale, alpha mode (0 opaque, 1 mask, 2 blend), cutoff.
-struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32>, ext: vec4<f32> }
+// trans: transmission factor, its texture (−1 none), ior, 1 when thin-walled; atten.xyz: the
+// volume's absorption coefficient σ, atten.w the specular colour texture (tex.w: the specular
+// texture); coat: clearcoat factor, roughness, their textures; layer_tex: clearcoat normal
+// texture and scale, sheen colour and roughness textures; sheen: colour, roughness; sheen_e0/1:
+// the sheen lobe's albedo E(k/7), k = 0…7 (src/scene/mod.rs `GpuMaterial`).
+struct Material { base: vec4<f32>, emissive: vec4<f32>, pbr: vec4<f32>, tex: vec4<i32>, spec_tint: vec4<f32>, ext: vec4<f32>, trans: vec4<f32>, atten: vec4<f32>, coat: vec4<f32>, layer_tex: vec4<f32>, sheen: vec4<f32>, sheen_e0: vec4<f32>, sheen_e1: vec4<f32> }
 // info: texel offset, width, height, wrap modes; u_row/v_row: UV transform rows, u_row.w = UV set.
 struct Texture { info: vec4<u32>, u_row: vec4<f32>, v_row: vec4<f32> }
 // Per-vertex attributes of a triangle (src/scene/mod.rs `GpuAttrs`): tangents (w = bitangent
@@ -345,6 +350,17 @@ struct Surface {
     alpha: f32,
     rough: f32,
     p_spec: f32,
+    // Layers over the base (zero: none; `set_layers`), and the probability of sampling each.
+    nc: vec3<f32>,   // clearcoat normal, on the side of the incoming ray
+    coat: f32,
+    coat_alpha: f32,
+    p_coat: f32,
+    sheen: vec3<f32>,
+    sheen_rough: f32,
+    sheen_max: f32,
+    p_sheen: f32,
+    sheen_e0: vec4<f32>,
+    sheen_e1: vec4<f32>,
 }
 
 fn luminance(c: vec3<f32>) -> f32 { return dot(c, vec3<f32>(0.2126, 0.7152, 0.0722)); }
@@ -371,7 +387,8 @@ fn smith_g1(nv: f32, a2: f32) -> f32 {
 // f(wo, wi) * cos(wi) and the sampling pdf (solid angle) for a direction wi.
 struct Eval { f_cos: vec3<f32>, pdf: f32 }
 
-fn eval_brdf(s: Surface, wo: vec3<f32>, wi: vec3<f32>) -> Eval {
+// The base BSDF (metallic-roughness) below any clearcoat or sheen layer.
+fn eval_base(s: Surface, wo: vec3<f32>, wi: vec3<f32>) -> Eval {
     let nl = dot(s.n, wi);
     let nv = dot(s.n, wo);
     if (nl <= 0.0 || nv <= 0.0 || dot(s.ng, wi) <= 0.0) { return Eval(vec3<f32>(0.0), 0.0); }
@@ -407,8 +424,8 @@ fn onb(n: vec3<f32>) -> mat3x3<f32> {
     return mat3x3<f32>(t, bt, n);
 }
 
-// Samples wi: GGX visible normals (Heitz 2018) or cosine-weighted hemisphere.
-fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
+// Samples wi for the base BSDF: GGX visible normals (Heitz 2018) or cosine-weighted hemisphere.
+fn sample_base(s: Surface, wo: vec3<f32>) -> vec3<f32> {
     let frame = onb(s.n);
     let u1 = rand();
     let u2 = rand();
@@ -433,6 +450,191 @@ fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
     }
     let l = vec3<f32>(r * cos_phi, r * sin_phi, sqrt(max(0.0, 1.0 - u1)));
     return frame * l;
+}
+
+// ---------------- layers (KHR_materials_clearcoat, KHR_materials_sheen) ----------------
+const MIN_SHEEN_ROUGHNESS: f32 = 0.07; // src/scene/gltf_load.rs: narrower Charlie lobes overflow f32
+
+// The whole BSDF: the base, under glTF's sheen layer, under its clearcoat layer.
+fn eval_brdf(s: Surface, wo: vec3<f32>, wi: vec3<f32>) -> Eval {
+    let b = eval_base(s, wo, wi);
+    if (!HAS_TEXTURES || (s.coat <= 0.0 && s.sheen_max <= 0.0)) { return b; }
+    return eval_layers(s, wo, wi, b);
+}
+
+fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
+    if (HAS_TEXTURES && s.p_coat + s.p_sheen > 0.0) {
+        let u = rand();
+        if (u < s.p_coat) {
+            let frame = onb(s.nc);
+            let u1 = rand();
+            let u2 = rand();
+            return reflect(-wo, frame * sample_vndf(transpose(frame) * wo, s.coat_alpha, u1, u2));
+        }
+        if (u < s.p_coat + s.p_sheen) {
+            let u1 = rand();
+            let phi = 2.0 * PI * rand();
+            let r = sqrt(u1);
+            return onb(s.n) * vec3<f32>(r * cos(phi), r * sin(phi), sqrt(max(0.0, 1.0 - u1)));
+        }
+    }
+    return sample_base(s, wo);
+}
+
+// The clearcoat's Fresnel weight (glTF: F0 0.04, ior 1.5) at the angle to its own normal.
+fn coat_fresnel(c: f32) -> f32 {
+    return 0.04 + 0.96 * pow5(clamp(1.0 - abs(c), 0.0, 1.0));
+}
+
+// Directional albedo of the sheen lobe at cos θ = mu, from the material's table (linear in mu).
+fn sheen_albedo(s: Surface, mu: f32) -> f32 {
+    var e = array<f32, 8>(s.sheen_e0.x, s.sheen_e0.y, s.sheen_e0.z, s.sheen_e0.w, s.sheen_e1.x, s.sheen_e1.y, s.sheen_e1.z, s.sheen_e1.w);
+    let x = clamp(mu, 0.0, 1.0) * 7.0;
+    let i = min(u32(x), 6u);
+    return mix(e[i], e[i + 1u], x - f32(i));
+}
+
+// Charlie sheen (Estevez–Kulla distribution, α = roughness²) with Neubelt's visibility, times
+// cos θi, for unit colour; `sheen_f_cos` in src/scene/gltf_load.rs is the same.
+fn sheen_f_cos(r: f32, nv: f32, nl: f32, nh: f32) -> f32 {
+    let inv = 1.0 / (r * r);
+    let sin2 = max(0.0, 1.0 - nh * nh);
+    let d = (2.0 + inv) * pow(sin2, 0.5 * inv) / (2.0 * PI);
+    return d / (4.0 * (nl + nv - nl * nv)) * nl;
+}
+
+// glTF's layering: sheen = sheen_brdf + base × (1 − max(sheen colour) × max(E(n·v), E(n·l)));
+// coated = mix(sheen layer, coat GGX, clearcoat × F_coat(n_c·v)). Neither layer adds energy
+// beyond what it takes from below. The pdf mixes the lobes by their sampling probabilities.
+fn eval_layers(s: Surface, wo: vec3<f32>, wi: vec3<f32>, b: Eval) -> Eval {
+    var f = b.f_cos;
+    var pdf = (1.0 - s.p_coat - s.p_sheen) * b.pdf;
+    let nl = dot(s.n, wi);
+    let nv = dot(s.n, wo);
+    let above = dot(s.ng, wi) > 0.0;
+    if (s.sheen_max > 0.0 && nl > 0.0 && nv > 0.0 && above) {
+        let scale = 1.0 - s.sheen_max * max(sheen_albedo(s, nv), sheen_albedo(s, nl));
+        let nh = dot(s.n, normalize(wo + wi));
+        f = f * scale + s.sheen * sheen_f_cos(s.sheen_rough, nv, nl, nh);
+        pdf = pdf + s.p_sheen * nl / PI;
+    }
+    if (s.coat > 0.0) {
+        let cv = dot(s.nc, wo);
+        let fc = s.coat * coat_fresnel(cv);
+        f = f * (1.0 - fc);
+        let cl = dot(s.nc, wi);
+        if (cl > 0.0 && cv > 0.0 && above) {
+            let a2 = s.coat_alpha * s.coat_alpha;
+            let d = ggx_d(max(dot(s.nc, normalize(wo + wi)), 0.0), a2);
+            let g1v = smith_g1(cv, a2);
+            f = f + vec3<f32>(fc * d * g1v * smith_g1(cl, a2) / (4.0 * cv));
+            pdf = pdf + s.p_coat * d * g1v / (4.0 * cv);
+        }
+    }
+    return Eval(f, pdf);
+}
+
+// Fills the clearcoat and sheen fields of the surface (factors × textures; the coat's normal is
+// the interpolated one, or its own normal map) and the lobes' sampling probabilities, by their
+// weights seen from wo (`base_w`: the base's).
+fn set_layers(s: ptr<function, Surface>, m: Material, sh: Shade, tr: Tri, hu: f32, hv: f32, uv: vec2<f32>, uv1: vec2<f32>, flip: bool, wo: vec3<f32>, base_w: f32) {
+    let bw = 1.0 - hu - hv;
+    if (m.coat.x > 0.0) {
+        var coat = m.coat.x;
+        if (m.coat.z >= 0.0) { coat = coat * sample_tex(i32(m.coat.z), uv, uv1, false).x; }
+        var cr = m.coat.y;
+        if (m.coat.w >= 0.0) { cr = cr * sample_tex(i32(m.coat.w), uv, uv1, false).y; }
+        var nc = normalize(sh.n0.xyz * bw + sh.n1.xyz * hu + sh.n2.xyz * hv);
+        let ai = bitcast<u32>(tr.e1.w);
+        if (m.layer_tex.x >= 0.0 && ai > 0u) {
+            let k = ai - 1u;
+            let t4 = attrs[k].t0 * bw + attrs[k].t1 * hu + attrs[k].t2 * hv;
+            nc = perturb_normal(nc, t4, sample_tex(i32(m.layer_tex.x), uv, uv1, false).xyz, m.layer_tex.y);
+        }
+        if (flip) { nc = -nc; }
+        if (dot(nc, (*s).ng) <= 0.0) { nc = (*s).ng; }
+        (*s).nc = nc;
+        (*s).coat = coat;
+        (*s).coat_alpha = max(cr * cr, 1e-3);
+    }
+    var sheen = m.sheen.xyz;
+    if (max(sheen.x, max(sheen.y, sheen.z)) > 0.0) {
+        if (m.layer_tex.z >= 0.0) { sheen = sheen * sample_tex(i32(m.layer_tex.z), uv, uv1, true).xyz; }
+        var sr = m.sheen.w;
+        if (m.layer_tex.w >= 0.0) { sr = sr * sample_tex(i32(m.layer_tex.w), uv, uv1, false).w; }
+        (*s).sheen = sheen;
+        (*s).sheen_rough = max(sr, MIN_SHEEN_ROUGHNESS);
+        (*s).sheen_max = max(sheen.x, max(sheen.y, sheen.z));
+        (*s).sheen_e0 = m.sheen_e0;
+        (*s).sheen_e1 = m.sheen_e1;
+    }
+    let fc = (*s).coat * coat_fresnel(dot((*s).nc, wo));
+    let es = (*s).sheen_max * sheen_albedo(*s, dot((*s).n, wo));
+    let wb = (1.0 - fc) * (1.0 - es) * base_w;
+    let total = fc + (1.0 - fc) * es + wb;
+    if (total > 0.0) {
+        (*s).p_coat = fc / total;
+        (*s).p_sheen = (1.0 - fc) * es / total;
+    }
+}
+
+// ---------------- transmission (KHR_materials_transmission, KHR_materials_volume) ----------------
+// The `last_pdf` of a vertex whose BSDF was only sampled (glass, or inside an absorbing volume):
+// no light sample was taken there, so an emitter hit next takes the full MIS weight (≈ 1).
+const DELTA_PDF: f32 = 1e15;
+
+// Unpolarised Fresnel reflectance of a dielectric interface: c = cos of the incident angle,
+// eta = n_incident / n_transmitted; 1 under total internal reflection.
+fn fresnel_dielectric(c: f32, eta: f32) -> f32 {
+    let s2 = eta * eta * max(0.0, 1.0 - c * c);
+    if (s2 >= 1.0) { return 1.0; }
+    let ct = sqrt(1.0 - s2);
+    let rs = (eta * c - ct) / (eta * c + ct);
+    let rp = (c - eta * ct) / (c + eta * ct);
+    return 0.5 * (rs * rs + rp * rp);
+}
+
+// A GGX visible normal (Heitz 2018) for wl in the local frame (z up): as in `sample_brdf`.
+fn sample_vndf(wl_in: vec3<f32>, alpha: f32, u1: f32, u2: f32) -> vec3<f32> {
+    let wl = normalize(vec3<f32>(wl_in.xy, max(wl_in.z, 1e-4)));
+    let vh = normalize(vec3<f32>(alpha * wl.x, alpha * wl.y, wl.z));
+    let lensq = vh.x * vh.x + vh.y * vh.y;
+    let t1v = select(vec3<f32>(1.0, 0.0, 0.0), vec3<f32>(-vh.y, vh.x, 0.0) / sqrt(lensq), lensq > 1e-12);
+    let t2v = cross(vh, t1v);
+    let r = sqrt(u1);
+    let phi = 2.0 * PI * u2;
+    let t1 = r * cos(phi);
+    let sv = 0.5 * (1.0 + vh.z);
+    let t2 = (1.0 - sv) * sqrt(max(0.0, 1.0 - t1 * t1)) + sv * r * sin(phi);
+    let nh = t1 * t1v + t2 * t2v + sqrt(max(0.0, 1.0 - t1 * t1 - t2 * t2)) * vh;
+    return normalize(vec3<f32>(alpha * nh.x, alpha * nh.y, max(1e-6, nh.z)));
+}
+
+struct GlassSample { wi: vec3<f32>, weight: vec3<f32>, through: bool }
+
+// Samples the glass lobe, a GGX rough dielectric (smooth at roughness 0, alpha 1e-3): a visible
+// microfacet normal h, then reflection with probability F(wo·h) (exact Fresnel, so total internal
+// reflection reflects everything), else refraction through h tinted by the base colour (glTF's
+// specular BTDF). VNDF sampling and the Fresnel choice leave the weight G1(wi): no energy is
+// gained, and at roughness 0 none is lost. Thin-walled (no volume): the transmitted ray is the
+// reflected one mirrored through the surface (glTF's thin-walled BTDF), straight on at roughness 0.
+fn sample_glass(n: vec3<f32>, wo: vec3<f32>, alpha: f32, ior: f32, thin: bool, entering: bool, tint: vec3<f32>) -> GlassSample {
+    let frame = onb(n);
+    let u1 = rand();
+    let u2 = rand();
+    let h = frame * sample_vndf(transpose(frame) * wo, alpha, u1, u2);
+    let eta = select(ior, 1.0 / ior, entering || thin);
+    let f = fresnel_dielectric(clamp(dot(wo, h), 0.0, 1.0), eta);
+    let r = reflect(-wo, h);
+    var wi = r;
+    let through = rand() >= f;
+    if (through) {
+        wi = select(refract(-wo, h, eta), r - 2.0 * n * dot(n, r), thin);
+    }
+    let nl = dot(n, wi);
+    if (nl == 0.0 || (nl < 0.0) != through) { return GlassSample(wi, vec3<f32>(0.0), through); }
+    let g = smith_g1(abs(nl), alpha * alpha);
+    return GlassSample(wi, select(vec3<f32>(g), tint * g, through), through);
 }
 
 // ---------------- lights ----------------
@@ -558,13 +760,14 @@ struct Path {
     last_pdf: f32,
     depth: u32,
     key: u32, // the sample's hash of (pixel, sample, seed): seeds `rng` and `alpha_key`
+    sigma: vec3<f32>, // absorption of the volume the ray travels in (0: none)
 }
 
 fn start_path(px: u32, py: u32, sample: u32) -> Path {
     let key = pcg_hash(px ^ pcg_hash(py ^ pcg_hash(sample ^ pcg_hash(params.seed.x ^ pcg_hash(params.seed.y)))));
     rng = key;
     let ray = camera_ray(px, py);
-    return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u, key);
+    return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u, key, vec3<f32>(0.0));
 }
 
 // Extends the path by one vertex. Returns true when the path has ended (its radiance is `l`).
@@ -583,6 +786,14 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             camera_trace = depth == 0u;
         }
         let h = trace(o, d, BIG, false);
+        // Inside an absorbing volume (KHR_materials_volume): Beer–Lambert over the segment; a ray
+        // that leaves an open mesh from inside never leaves the medium.
+        let sigma = (*path).sigma;
+        let in_volume = HAS_TEXTURES && any(sigma > vec3<f32>(0.0));
+        if (in_volume) {
+            if (h.tri == NO_HIT) { return true; }
+            throughput = throughput * exp(-sigma * h.t);
+        }
         if (h.tri == NO_HIT) {
             (*path).l = l + throughput * environment(d);
             return true;
@@ -646,17 +857,33 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             rough = rough * mr.y;
             metallic = metallic * mr.z;
         }
+        // KHR_materials_transmission: the glass lobe is picked with probability transmission ×
+        // (1 − metallic), its share of the mix; otherwise the opaque BSDF, its metallic renormalised
+        // to its share of the rest. (Only transmissive materials draw this number.)
+        var glass = false;
+        if (HAS_TEXTURES && m.trans.x > 0.0) {
+            var transmission = m.trans.x;
+            if (m.trans.y >= 0.0) { transmission = transmission * sample_tex(i32(m.trans.y), uv, uv1, false).x; }
+            let p_glass = transmission * (1.0 - metallic);
+            glass = rand() < p_glass;
+            if (!glass) { metallic = metallic / max(1.0 - p_glass, 1e-6); }
+        }
         let alpha = max(rough * rough, 1e-3);
-        let f0_d = min(vec3<f32>(m.pbr.z) * m.spec_tint.xyz, vec3<f32>(1.0));
+        // KHR_materials_specular textures: alpha scales the factor, sRGB colour the tint.
+        var spec_k = 1.0;
+        var spec_c = vec3<f32>(1.0);
+        if (HAS_TEXTURES && m.tex.w >= 0) { spec_k = sample_tex(m.tex.w, uv, uv1, false).w; }
+        if (HAS_TEXTURES && m.atten.w >= 0.0) { spec_c = sample_tex(i32(m.atten.w), uv, uv1, true).xyz; }
+        let f0_d = min(vec3<f32>(m.pbr.z * spec_k) * m.spec_tint.xyz * spec_c, vec3<f32>(1.0));
         var s: Surface;
         s.p = o + d * h.t;
         s.n = n;
         s.ng = ng;
         s.diffuse = base * (1.0 - metallic);
         s.f0 = mix(f0_d, base, metallic);
-        s.f90 = mix(m.pbr.w, 1.0, metallic);
+        s.f90 = mix(m.pbr.w * spec_k, 1.0, metallic);
         s.f0_d = f0_d;
-        s.f90_d = m.pbr.w;
+        s.f90_d = m.pbr.w * spec_k;
         s.alpha = alpha;
         s.rough = rough;
         let wo = -d;
@@ -669,8 +896,34 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         } else {
             s.p_spec = clamp(spec_w / (spec_w + diff_w), 0.1, 0.9);
         }
+        // Glass: sampled only (no light sample; shadow rays treat glass as opaque, see README).
+        if (HAS_TEXTURES && glass) {
+            (*path).l = l;
+            if (depth == max_bounces) { return true; }
+            let g = sample_glass(n, wo, alpha, m.trans.z, m.trans.w > 0.5, front, base);
+            if (max(g.weight.x, max(g.weight.y, g.weight.z)) <= 0.0 || (dot(g.wi, ng) < 0.0) != g.through) { return true; }
+            if (g.through && m.trans.w < 0.5) {
+                (*path).sigma = select(vec3<f32>(0.0), m.atten.xyz, front); // entering or leaving the volume
+            }
+            throughput = throughput * g.weight;
+            (*path).last_pdf = DELTA_PDF;
+            (*path).o = offset_origin(s.p, select(ng, -ng, g.through));
+            (*path).d = g.wi;
+            (*path).depth = depth + 1u;
+            if (depth >= 2u) {
+                let q = min(max(throughput.x, max(throughput.y, throughput.z)), 0.95);
+                if (rand() >= q) { return true; }
+                throughput = throughput / q;
+            }
+            (*path).throughput = throughput;
+            return false;
+        }
+        if (HAS_TEXTURES && (m.coat.x > 0.0 || max(m.sheen.x, max(m.sheen.y, m.sheen.z)) > 0.0)) {
+            set_layers(&s, m, sh, tr, h.u, h.v, uv, uv1, !front, wo, spec_w + diff_w);
+        }
 
-        if (have_lights) {
+        // Inside an absorbing volume the light sample would need its own attenuation: skip it.
+        if (have_lights && !in_volume) {
             if (HAS_TEXTURES) {
                 alpha_key = pcg_hash((*path).key + 2u * depth + 1u);
                 camera_trace = false;
@@ -685,7 +938,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         let ev = eval_brdf(s, wo, wi);
         if (ev.pdf <= 0.0) { return true; }
         throughput = throughput * ev.f_cos / ev.pdf;
-        (*path).last_pdf = ev.pdf;
+        (*path).last_pdf = select(ev.pdf, DELTA_PDF, in_volume);
         (*path).o = offset_origin(s.p, ng);
         (*path).d = wi;
         (*path).depth = depth + 1u;

@@ -1,4 +1,5 @@
-//! Camera rules: an orthographic camera keeps the image's aspect whatever xmag/ymag are.
+//! Camera rules: an orthographic camera keeps the image's aspect whatever xmag/ymag are; a
+//! perspective camera's yfov is the vertical field of view whatever its aspectRatio is.
 
 mod common;
 use common::*;
@@ -89,5 +90,69 @@ fn orthographic_square_renders_square_on_the_gpu() {
             across.abs_diff(down) <= 1 && (across as f32 - expect).abs() <= 1.0,
             "xmag {xmag} ymag {ymag} at {w}×{h}: {across}×{down} px, expected {expect}"
         );
+    }
+}
+
+/// The square at z = 0 seen by a perspective camera at z = 5 with yfov and aspectRatio.
+fn perspective_square(yfov: f32, aspect: Option<f32>) -> Scene {
+    let mut b = Builder::default();
+    let m = b.material(
+        json!({"pbrMetallicRoughness": {"baseColorFactor": [0.0, 0.0, 0.0, 1.0]},
+                              "emissiveFactor": [1.0, 1.0, 1.0]}),
+    );
+    b.quad(
+        [
+            [-0.5, -0.5, 0.0],
+            [0.5, -0.5, 0.0],
+            [0.5, 0.5, 0.0],
+            [-0.5, 0.5, 0.0],
+        ],
+        m,
+    );
+    let mut p = json!({"yfov": yfov, "znear": 0.01});
+    if let Some(a) = aspect {
+        p["aspectRatio"] = json!(a);
+    }
+    b.cameras
+        .push(json!({"type": "perspective", "perspective": p}));
+    b.node(json!({"camera": 0, "translation": [0.0, 0.0, 5.0]}));
+    Scene::from_bundle(&b.glb()).unwrap()
+}
+
+/// As Blender 3.4's importer does (sensor fit Vertical, angle_y = yfov, aspectRatio unused): the
+/// image's own aspect wins. A unit square at distance 5 spans h / (2·5·tan(yfov/2)) pixels down
+/// and the same across (square pixels), at 16:9 and 9:16, whether aspectRatio is absent, 0.5, 1
+/// or 3; the rays are bit-identical.
+#[test]
+fn perspective_aspect_ratio_is_not_used_the_image_aspect_wins() {
+    let yfov = 0.4f32;
+    for (w, h) in [(160u32, 90u32), (90, 160)] {
+        let reference = perspective_square(yfov, None);
+        let rays = |s: &Scene| -> Vec<([f32; 3], [f32; 3])> {
+            (0..w)
+                .step_by(7)
+                .flat_map(|x| (0..h).step_by(5).map(move |y| (x, y)))
+                .map(|(x, y)| s.camera().ray(x as f32 + 0.5, y as f32 + 0.5, w, h))
+                .collect()
+        };
+        for aspect in [Some(0.5f32), Some(1.0), Some(3.0)] {
+            let scene = perspective_square(yfov, aspect);
+            assert_eq!(
+                rays(&scene),
+                rays(&reference),
+                "aspectRatio {aspect:?} changed the rays at {w}×{h}"
+            );
+            let cam = *scene.camera();
+            let hit = |x: u32, y: u32| {
+                let (o, d) = cam.ray(x as f32 + 0.5, y as f32 + 0.5, w, h);
+                scene.intersect(o, d).is_some()
+            };
+            let (across, down) = extent(w, h, hit);
+            let expect = h as f32 / (2.0 * 5.0 * (yfov / 2.0).tan());
+            assert!(
+                across.abs_diff(down) <= 1 && (down as f32 - expect).abs() <= 1.0,
+                "aspectRatio {aspect:?} at {w}×{h}: {across}×{down} px, expected {expect} down"
+            );
+        }
     }
 }

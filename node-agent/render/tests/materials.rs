@@ -126,6 +126,16 @@ fn grazing_light(skew: bool) -> [f64; 3] {
 /// Roughness makes Burley diffuse exactly Lambert for this light and view (fd90 = 1), so the
 /// brightness is proportional to cos(normal, light).
 fn sunlit_floor(texel: Option<[u8; 4]>, tangent: Option<[f32; 4]>, skew: bool) -> Vec<u8> {
+    sunlit_floor_with(texel, tangent, skew, None)
+}
+
+/// [`sunlit_floor`] with `normal_ext` as the normal texture's extensions.
+fn sunlit_floor_with(
+    texel: Option<[u8; 4]>,
+    tangent: Option<[f32; 4]>,
+    skew: bool,
+    normal_ext: Option<Value>,
+) -> Vec<u8> {
     let wi = grazing_light(skew);
     let vh = dot(normalize([wi[0], wi[1] + 1.0, wi[2]]), [0.0, 1.0, 0.0]);
     let mut b = Builder::default();
@@ -134,6 +144,10 @@ fn sunlit_floor(texel: Option<[u8; 4]>, tangent: Option<[f32; 4]>, skew: bool) -
     if let Some(t) = texel {
         let tex = texture(&mut b, 1, 1, &[t], false);
         m["normalTexture"] = json!({"index": tex});
+        if let Some(e) = normal_ext {
+            m["normalTexture"]["extensions"] = e;
+            b.extensions.push("KHR_texture_transform");
+        }
     }
     let m = b.material(m);
     let floor = b.floor(1.0, m);
@@ -269,6 +283,35 @@ fn generated_tangents_match_the_same_tangents_given_explicitly() {
     assert!(
         (ratio - expect).abs() < 0.01 * expect,
         "ratio {ratio}, expected {expect}"
+    );
+}
+
+/// MikkTSpace runs on the UVs after the normal texture's KHR_texture_transform, so the generated
+/// frame follows the texture's axes: turned by 90° (u' = v, v' = −u on this floor, whose u runs
+/// along +x and v along +z), the tangent is +z and the bitangent −x (w = −1), the frame the same
+/// map has when given those tangents explicitly, and not the untransformed frame.
+#[test]
+fn generated_tangents_follow_the_normal_textures_rotation() {
+    let texel = [200, 200, 200, 255];
+    let mean = |tangent: Option<[f32; 4]>, rotation: f32| {
+        let transform = json!({"KHR_texture_transform": {"rotation": rotation}});
+        let glb = sunlit_floor_with(Some(texel), tangent, true, Some(transform));
+        lum(mean_linear(&render(&glb, 8, 8, 4, 0), 0, 0, 8, 8))
+    };
+    let quarter = std::f32::consts::FRAC_PI_2;
+    let generated = mean(None, quarter);
+    let explicit = mean(Some([0.0, 0.0, 1.0, -1.0]), quarter);
+    let unturned = mean(Some([1.0, 0.0, 0.0, -1.0]), quarter);
+    eprintln!(
+        "generated {generated}, explicit turned frame {explicit}, untransformed frame {unturned}"
+    );
+    assert!(
+        (generated - explicit).abs() < 1e-3 * explicit,
+        "generated {generated} vs the turned frame {explicit}"
+    );
+    assert!(
+        (unturned - explicit).abs() > 0.05 * explicit,
+        "the frames should differ: {unturned} vs {explicit}"
     );
 }
 

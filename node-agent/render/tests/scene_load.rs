@@ -230,9 +230,9 @@ fn arrays_over_the_device_storage_range_are_refused_while_loading() {
 #[test]
 fn unsupported_features_are_reported() {
     let mut b = textured();
-    b.extensions.push("KHR_materials_clearcoat");
+    b.extensions.push("KHR_materials_iridescence");
     let e = expect_err(&b.glb(), "extension");
-    assert!(e.to_string().contains("KHR_materials_clearcoat"), "{e}");
+    assert!(e.to_string().contains("KHR_materials_iridescence"), "{e}");
 
     let mut b = textured();
     b.meshes[0]["primitives"][0]["mode"] = json!(1); // lines

@@ -84,8 +84,8 @@ impl GpuScene {
             &scene.lights
         };
         use super::layout as b;
-        // The shader's uniform arrays of Material and Light have 96- and 80-byte strides.
-        const _: () = assert!(size_of::<GpuMaterial>() == 96 && size_of::<GpuLight>() == 80);
+        // The shader's uniform arrays of Material and Light have 208- and 80-byte strides.
+        const _: () = assert!(size_of::<GpuMaterial>() == 208 && size_of::<GpuLight>() == 80);
         // Borrowed where the arrays go up as they are (large scenes): no second copy before staging.
         let mut data: Vec<(u32, Cow<[u8]>)> = vec![
             (b::GLOBALS, Cow::Borrowed(bytemuck::cast_slice(&globals))),
@@ -110,7 +110,7 @@ impl GpuScene {
                 let v: Vec<[f32; 4]> = (0..n).map(f).collect();
                 padded(bytemuck::cast_slice(&v), ENTRIES_BYTES)
             };
-            let records = |bytes: &[u8], record: usize| padded(bytes, b::UNIFORM_RECORDS * record);
+            let records = |bytes: &[u8], len: usize| padded(bytes, len);
             let (t, s) = (&scene.tris, &scene.shade);
             data.extend([
                 (
@@ -128,12 +128,15 @@ impl GpuScene {
                     b::MATERIALS,
                     records(
                         bytemuck::cast_slice(&scene.materials),
-                        size_of::<GpuMaterial>(),
+                        b::UNIFORM_MATERIALS * size_of::<GpuMaterial>(),
                     ),
                 ),
                 (
                     b::LIGHTS,
-                    records(bytemuck::cast_slice(lights), size_of::<GpuLight>()),
+                    records(
+                        bytemuck::cast_slice(lights),
+                        b::UNIFORM_RECORDS * size_of::<GpuLight>(),
+                    ),
                 ),
             ]);
         } else {
@@ -142,12 +145,12 @@ impl GpuScene {
                 (b::TRIS, Cow::Borrowed(bytemuck::cast_slice(&scene.tris))),
                 (b::SHADES, Cow::Borrowed(bytemuck::cast_slice(&scene.shade))),
             ]);
-            // Uniform materials and lights (variant bit 4): whole 512-record arrays.
+            // Uniform materials and lights (variant bit 4): whole fixed-size arrays.
             let records = variant & super::VARIANT_UNIFORM_RECORDS != 0;
-            fn sized(bytes: &[u8], record: usize, records: bool) -> Cow<'_, [u8]> {
+            fn sized(bytes: &[u8], record: usize, count: usize, records: bool) -> Cow<'_, [u8]> {
                 if records {
                     let mut v = bytes.to_vec();
-                    v.resize(super::layout::UNIFORM_RECORDS * record, 0);
+                    v.resize(count * record, 0);
                     Cow::Owned(v)
                 } else {
                     Cow::Borrowed(bytes)
@@ -159,12 +162,18 @@ impl GpuScene {
                     sized(
                         bytemuck::cast_slice(&scene.materials),
                         size_of::<GpuMaterial>(),
+                        super::layout::UNIFORM_MATERIALS,
                         records,
                     ),
                 ),
                 (
                     b::LIGHTS,
-                    sized(bytemuck::cast_slice(lights), size_of::<GpuLight>(), records),
+                    sized(
+                        bytemuck::cast_slice(lights),
+                        size_of::<GpuLight>(),
+                        super::layout::UNIFORM_RECORDS,
+                        records,
+                    ),
                 ),
             ]);
         }

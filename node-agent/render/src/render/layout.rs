@@ -5,7 +5,7 @@
 //! uniform buffers, per-triangle records split by component so that each buffer holds 4096:
 //! lavapipe reads a uniform buffer at per-lane offsets with one gather, a storage buffer with a
 //! bounds-checked loop over the lanes. Storage variants with bit 4 (`build.rs`
-//! `RECORDS_UNIFORM`) read materials and lights from 512-record uniform buffers
+//! `RECORDS_UNIFORM`) read materials and lights from uniform buffers (256 materials, 512 lights)
 //! ([`fits_uniform_records`]) and everything else from storage buffers.
 
 use crate::scene::Scene;
@@ -41,8 +41,10 @@ pub fn attrs(small_scene: bool) -> u32 {
 
 /// Entries of a small-scene uniform array of vec4 (64 KiB): nodes, triangles, shading records.
 pub const UNIFORM_ENTRIES: usize = 4096;
-/// Materials (96 bytes each) and lights (80 bytes each) in the small-scene variant.
+/// Lights (80 bytes each) in the small-scene variant.
 pub const UNIFORM_RECORDS: usize = 512;
+/// Materials (208 bytes each: 256 take 52 KiB of a 64 KiB buffer) in the small-scene variant.
+pub const UNIFORM_MATERIALS: usize = 256;
 const UNIFORM_BUFFERS: u32 = 11;
 
 /// Number of bindings of a variant's descriptor set.
@@ -77,11 +79,13 @@ pub fn uniform_mask(small_scene: bool, records: bool) -> u32 {
 }
 
 /// Whether a storage-variant scene's materials and lights fit uniform buffers of
-/// `UNIFORM_RECORDS` each (lights include every emissive triangle).
+/// `UNIFORM_MATERIALS` materials and `UNIFORM_RECORDS` lights (lights include every emissive
+/// triangle).
 pub fn fits_uniform_records(scene: &Scene, limits: &vk::PhysicalDeviceLimits) -> bool {
-    scene.materials.len() <= UNIFORM_RECORDS
+    scene.materials.len() <= UNIFORM_MATERIALS
         && scene.lights.len() <= UNIFORM_RECORDS
-        && limits.max_uniform_buffer_range as usize >= UNIFORM_RECORDS * 96
+        && limits.max_uniform_buffer_range as usize >= UNIFORM_MATERIALS * 208
+        && limits.max_uniform_buffer_range as usize >= UNIFORM_RECORDS * 80
         && limits.max_per_stage_descriptor_uniform_buffers >= 3
 }
 
@@ -89,7 +93,7 @@ pub fn fits_uniform_records(scene: &Scene, limits: &vk::PhysicalDeviceLimits) ->
 pub fn fits_small_scene(scene: &Scene, limits: &vk::PhysicalDeviceLimits) -> bool {
     scene.nodes.len() <= UNIFORM_ENTRIES
         && scene.tris.len() <= UNIFORM_ENTRIES
-        && scene.materials.len() <= UNIFORM_RECORDS
+        && scene.materials.len() <= UNIFORM_MATERIALS
         && scene.lights.len() <= UNIFORM_RECORDS
         && limits.max_uniform_buffer_range as usize >= UNIFORM_ENTRIES * 16
         && limits.max_per_stage_descriptor_uniform_buffers >= UNIFORM_BUFFERS
@@ -105,7 +109,7 @@ pub fn binding_name(binding: u32, small_scene: bool) -> &'static str {
         NODES => "BVH nodes (16 bytes each)",
         TRIS => "triangles (48 bytes each)",
         SHADES => "triangle shading records (64 bytes each)",
-        MATERIALS => "materials (96 bytes each)",
+        MATERIALS => "materials (208 bytes each)",
         TEXTURES => "texture records (48 bytes each)",
         TEXELS => "texture texels (4 bytes each, all textures together)",
         LIGHTS => "lights (80 bytes each)",

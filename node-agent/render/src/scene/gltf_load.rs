@@ -48,8 +48,9 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     let mut root = document.into_json();
     let extensions = survey::extensions(&root);
     let mut problems = survey::extension_problems(&extensions);
-    root.extensions_required
-        .retain(|e| survey::extension_status(e) == ExtensionStatus::Supported);
+    // Past the survey, `gltf` need not judge required extensions: it refuses those it has no
+    // type for (clearcoat, sheen, quantization), which this loader reads from the JSON itself.
+    root.extensions_required.clear();
     check_unvalidated(&root)?;
     let doc = &match gltf::Document::from_json(root) {
         Ok(doc) => doc,
@@ -87,6 +88,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         gpu_textures: Vec::new(),
         texels: Vec::new(),
         default_material: doc.materials().len(),
+        quantized: doc.extensions_used().any(|e| e == "KHR_mesh_quantization"),
     };
 
     // --- walk the scene graph ---
@@ -155,7 +157,7 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
     // --- materials (glTF order, then the default material) ---
     let mut materials = Vec::with_capacity(doc.materials().len() + 1);
     for m in doc.materials() {
-        materials.push(ctx.material(&m)?);
+        materials.push(ctx.material(doc, &m)?);
     }
     materials.push(default_material());
 
@@ -385,6 +387,9 @@ struct Loader<'a> {
     gpu_textures: Vec<GpuTexture>,
     texels: Vec<u32>,
     default_material: usize,
+    /// The document uses KHR_mesh_quantization: integer positions, normals, tangents, UVs and
+    /// morph deltas are allowed.
+    quantized: bool,
 }
 
 /// Bytes of one accessor: (data starting at the first element, stride, element size, count).
@@ -396,18 +401,36 @@ pub(super) fn accessor_view<'b>(
     if acc.sparse().is_some() {
         return Err(SceneError::unsupported(what(), "sparse accessor"));
     }
-    let view = acc
-        .view()
-        .ok_or_else(|| SceneError::data(what(), "no buffer view"))?;
+    dense_view(buffers, acc)
+}
+
+/// The bytes of a buffer view, checked against its buffer.
+fn view_bytes<'b>(
+    buffers: &'b [Vec<u8>],
+    view: &gltf::buffer::View,
+    what: &str,
+) -> Result<&'b [u8], SceneError> {
     let buf = buffers
         .get(view.buffer().index())
-        .ok_or_else(|| SceneError::data(what(), "buffer index out of range"))?;
+        .ok_or_else(|| SceneError::data(what, "buffer index out of range"))?;
     let view_end = view
         .offset()
         .checked_add(view.length())
         .filter(|e| *e <= buf.len())
-        .ok_or_else(|| SceneError::data(what(), "buffer view outside its buffer"))?;
-    let view_bytes = &buf[view.offset()..view_end];
+        .ok_or_else(|| SceneError::data(what, "buffer view outside its buffer"))?;
+    Ok(&buf[view.offset()..view_end])
+}
+
+/// [`accessor_view`] of the accessor's buffer view, whether or not it is sparse.
+fn dense_view<'b>(
+    buffers: &'b [Vec<u8>],
+    acc: &gltf::Accessor,
+) -> Result<(&'b [u8], usize, usize, usize), SceneError> {
+    let what = || format!("accessor {}", acc.index());
+    let view = acc
+        .view()
+        .ok_or_else(|| SceneError::data(what(), "no buffer view"))?;
+    let view_bytes = view_bytes(buffers, &view, &what())?;
     let elem = acc.data_type().size() * acc.dimensions().multiplicity();
     let stride = view.stride().unwrap_or(elem);
     if stride < elem {
@@ -429,44 +452,157 @@ pub(super) fn accessor_view<'b>(
     Ok((&view_bytes[acc.offset()..need], stride, elem, count))
 }
 
+/// Component types an attribute may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Components {
+    /// Float only.
+    Float,
+    /// Float, or normalised unsigned byte/short (core glTF: TEXCOORD, COLOR, WEIGHTS).
+    UnsignedNorm,
+    /// Float, or any byte/short, signed or unsigned, normalised or not (KHR_mesh_quantization:
+    /// the node transform dequantises).
+    Quantized,
+}
+
+impl Components {
+    fn allows(self, dt: DataType, normalized: bool) -> bool {
+        match self {
+            _ if dt == DataType::F32 => !normalized,
+            Components::Float => false,
+            Components::UnsignedNorm => normalized && matches!(dt, DataType::U8 | DataType::U16),
+            Components::Quantized => {
+                matches!(
+                    dt,
+                    DataType::I8 | DataType::U8 | DataType::I16 | DataType::U16
+                )
+            }
+        }
+    }
+}
+
+/// One component: floats as they are; normalised integers to [0, 1] or [−1, 1] (glTF:
+/// max(c / 127, −1) for signed bytes), others as their integer value.
+fn component(b: &[u8], dt: DataType, normalized: bool) -> f32 {
+    let (v, scale) = match dt {
+        DataType::F32 => return f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        DataType::I8 => (b[0] as i8 as f32, 127.0),
+        DataType::U8 => (b[0] as f32, 255.0),
+        DataType::I16 => (i16::from_le_bytes([b[0], b[1]]) as f32, 32767.0),
+        DataType::U16 => (u16::from_le_bytes([b[0], b[1]]) as f32, 65535.0),
+        DataType::U32 => (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32, 1.0),
+    };
+    if normalized {
+        (v / scale).max(-1.0)
+    } else {
+        v
+    }
+}
+
 fn read_f32s<const N: usize>(
     buffers: &[Vec<u8>],
     acc: &gltf::Accessor,
     dims: Dimensions,
-    allow_normalized: bool,
+    types: Components,
 ) -> Result<Vec<[f32; N]>, SceneError> {
+    let what = || format!("accessor {}", acc.index());
     if acc.dimensions() != dims {
         return Err(SceneError::data(
-            format!("accessor {}", acc.index()),
+            what(),
             format!("expected {dims:?}, found {:?}", acc.dimensions()),
         ));
     }
     let dt = acc.data_type();
-    let ok = dt == DataType::F32
-        || (allow_normalized && acc.normalized() && matches!(dt, DataType::U8 | DataType::U16));
-    if !ok {
+    let normalized = acc.normalized();
+    if !types.allows(dt, normalized) {
+        let fix = if types != Components::Quantized && Components::Quantized.allows(dt, normalized)
+        {
+            " (integers only with KHR_mesh_quantization, for POSITION, NORMAL, TANGENT, TEXCOORD and morph targets)"
+        } else {
+            ""
+        };
         return Err(SceneError::unsupported(
-            format!("accessor {}", acc.index()),
-            format!("component type {dt:?} (normalized: {})", acc.normalized()),
+            what(),
+            format!("component type {dt:?} (normalized: {normalized}){fix}"),
         ));
     }
-    let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
     let cs = dt.size();
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let e = &bytes[i * stride..];
-        let mut v = [0.0f32; N];
-        for (c, slot) in v.iter_mut().enumerate() {
-            let b = &e[c * cs..c * cs + cs];
-            *slot = match dt {
-                DataType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                DataType::U8 => b[0] as f32 / 255.0,
-                _ => u16::from_le_bytes([b[0], b[1]]) as f32 / 65535.0,
-            };
+    let decode = |e: &[u8]| -> [f32; N] {
+        std::array::from_fn(|c| component(&e[c * cs..c * cs + cs], dt, normalized))
+    };
+    let sparse = acc.sparse();
+    let mut out = if sparse.is_some() && acc.view().is_none() {
+        // A sparse accessor without a view starts from zeros: no buffer bounds its count.
+        if acc.count() > MAX_VIEWLESS_ELEMENTS {
+            return Err(SceneError::Limit(format!(
+                "{}: {} elements without a buffer view (max {MAX_VIEWLESS_ELEMENTS})",
+                what(),
+                acc.count()
+            )));
         }
-        out.push(v);
+        vec![[0.0f32; N]; acc.count()]
+    } else {
+        let (bytes, stride, _, count) = dense_view(buffers, acc)?;
+        (0..count).map(|i| decode(&bytes[i * stride..])).collect()
+    };
+    if let Some(sp) = sparse {
+        apply_sparse(buffers, &sp, &mut out, cs * N, decode, &what())?;
     }
     Ok(out)
+}
+
+/// Most elements of a sparse accessor without a buffer view (its zeros are allocated here).
+const MAX_VIEWLESS_ELEMENTS: usize = 1 << 22;
+
+/// Replaces the elements a sparse accessor lists (glTF 3.6.2.3: strictly increasing indices into
+/// the accessor, values tightly packed in the accessor's component type).
+fn apply_sparse<const N: usize>(
+    buffers: &[Vec<u8>],
+    sp: &gltf::accessor::sparse::Sparse,
+    out: &mut [[f32; N]],
+    elem: usize,
+    decode: impl Fn(&[u8]) -> [f32; N],
+    what: &str,
+) -> Result<(), SceneError> {
+    use gltf::accessor::sparse::IndexType;
+    let n = sp.count();
+    let idx = sp.indices();
+    let (isize, itype) = match idx.index_type() {
+        IndexType::U8 => (1, 0),
+        IndexType::U16 => (2, 1),
+        IndexType::U32 => (4, 2),
+    };
+    let ibytes = view_bytes(buffers, &idx.view(), what)?;
+    let vbytes = view_bytes(buffers, &sp.values().view(), what)?;
+    fn slice(bytes: &[u8], offset: usize, len: Option<usize>) -> Option<&[u8]> {
+        len.and_then(|l| offset.checked_add(l))
+            .filter(|end| *end <= bytes.len())
+            .map(|end| &bytes[offset..end])
+    }
+    let ibytes = slice(ibytes, idx.offset(), n.checked_mul(isize))
+        .ok_or_else(|| SceneError::data(what, "sparse indices run past their buffer view"))?;
+    let vbytes = slice(vbytes, sp.values().offset(), n.checked_mul(elem))
+        .ok_or_else(|| SceneError::data(what, "sparse values run past their buffer view"))?;
+    let mut last = None;
+    for k in 0..n {
+        let b = &ibytes[k * isize..];
+        let i = match itype {
+            0 => b[0] as usize,
+            1 => u16::from_le_bytes([b[0], b[1]]) as usize,
+            _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+        };
+        if i >= out.len() || last.is_some_and(|l| i <= l) {
+            return Err(SceneError::data(
+                what,
+                format!(
+                    "sparse index {i} out of range or not increasing (count {})",
+                    out.len()
+                ),
+            ));
+        }
+        last = Some(i);
+        out[i] = decode(&vbytes[k * elem..]);
+    }
+    Ok(())
 }
 
 fn read_indices(buffers: &[Vec<u8>], acc: &gltf::Accessor) -> Result<Vec<u32>, SceneError> {
@@ -562,6 +698,15 @@ impl mikktspace::Geometry for Mikk<'_> {
 }
 
 impl Loader<'_> {
+    /// Component types of POSITION, NORMAL, TANGENT and morph deltas.
+    fn quantized(&self) -> Components {
+        if self.quantized {
+            Components::Quantized
+        } else {
+            Components::Float
+        }
+    }
+
     /// Walks the scene graph posed by `pose`: triangles in world space, cameras and lights.
     fn walk(
         &mut self,
@@ -706,13 +851,24 @@ impl Loader<'_> {
         let pos_acc = prim
             .get(&gltf::Semantic::Positions)
             .ok_or_else(|| SceneError::data(&what, "no POSITION attribute"))?;
-        let mut positions = read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, false)?;
+        let mut positions =
+            read_f32s::<3>(&self.buffers, &pos_acc, Dimensions::Vec3, self.quantized())?;
         let mut normals = match prim.get(&gltf::Semantic::Normals) {
-            Some(a) => Some(read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, false)?),
+            Some(a) => Some(read_f32s::<3>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec3,
+                self.quantized(),
+            )?),
             None => None,
         };
         let mut tangents = match prim.get(&gltf::Semantic::Tangents) {
-            Some(a) => Some(read_f32s::<4>(&self.buffers, &a, Dimensions::Vec4, false)?),
+            Some(a) => Some(read_f32s::<4>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec4,
+                self.quantized(),
+            )?),
             None => None,
         };
         // Morph targets: POSITION, NORMAL and TANGENT deltas times the weights.
@@ -724,7 +880,7 @@ impl Loader<'_> {
             }
             let deltas = |acc: Option<gltf::Accessor>| -> Result<Option<Vec<V3>>, SceneError> {
                 let Some(acc) = acc else { return Ok(None) };
-                let d = read_f32s::<3>(&self.buffers, &acc, Dimensions::Vec3, false)?;
+                let d = read_f32s::<3>(&self.buffers, &acc, Dimensions::Vec3, self.quantized())?;
                 if d.len() != n_vertices {
                     return Err(SceneError::data(
                         &what,
@@ -754,12 +910,26 @@ impl Loader<'_> {
                 }
             }
         }
+        let uv_types = match self.quantized() {
+            Components::Float => Components::UnsignedNorm,
+            q => q,
+        };
         let uvs = match prim.get(&gltf::Semantic::TexCoords(0)) {
-            Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
+            Some(a) => Some(read_f32s::<2>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec2,
+                uv_types,
+            )?),
             None => None,
         };
         let uvs1 = match prim.get(&gltf::Semantic::TexCoords(1)) {
-            Some(a) => Some(read_f32s::<2>(&self.buffers, &a, Dimensions::Vec2, true)?),
+            Some(a) => Some(read_f32s::<2>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec2,
+                uv_types,
+            )?),
             None => None,
         };
         for (name, set) in [("TEXCOORD_0", &uvs), ("TEXCOORD_1", &uvs1)] {
@@ -773,12 +943,22 @@ impl Loader<'_> {
         // COLOR_0: RGB or RGBA, float or normalised unsigned byte/short, linear.
         let colors: Option<Vec<[f32; 4]>> = match prim.get(&gltf::Semantic::Colors(0)) {
             Some(a) if a.dimensions() == Dimensions::Vec3 => Some(
-                read_f32s::<3>(&self.buffers, &a, Dimensions::Vec3, true)?
-                    .into_iter()
-                    .map(|c| [c[0], c[1], c[2], 1.0])
-                    .collect(),
+                read_f32s::<3>(
+                    &self.buffers,
+                    &a,
+                    Dimensions::Vec3,
+                    Components::UnsignedNorm,
+                )?
+                .into_iter()
+                .map(|c| [c[0], c[1], c[2], 1.0])
+                .collect(),
             ),
-            Some(a) => Some(read_f32s::<4>(&self.buffers, &a, Dimensions::Vec4, true)?),
+            Some(a) => Some(read_f32s::<4>(
+                &self.buffers,
+                &a,
+                Dimensions::Vec4,
+                Components::UnsignedNorm,
+            )?),
             None => None,
         };
         if colors
@@ -841,19 +1021,22 @@ impl Loader<'_> {
         }
         // Tangents for a normal map: the file's, else MikkTSpace's (per corner, in index order)
         // from the normal texture's UV set, in the mesh's own space.
-        let normal_set = prim
-            .material()
-            .normal_texture()
-            .map(|n| TexUse::normal(n).set);
-        let corner_tangents: Option<Vec<[f32; 4]>> = match (normal_set, &tangents) {
+        let normal_use = prim.material().normal_texture().map(TexUse::normal);
+        let corner_tangents: Option<Vec<[f32; 4]>> = match (&normal_use, &tangents) {
             (None, _) => None,
             (Some(_), Some(t)) => Some(indices.iter().map(|&i| t[i as usize]).collect()),
-            (Some(set), None) => {
+            (Some(normal_use), None) => {
+                let set = normal_use.set;
                 let uv = match set {
                     0 => uvs.as_deref(),
                     1 => uvs1.as_deref(),
                     _ => None,
                 };
+                // In the texture's own frame: the UVs after the normal texture's
+                // KHR_texture_transform, so a rotated or mirrored map tilts along its own axes.
+                let uv: Option<Vec<[f32; 2]>> =
+                    uv.map(|uv| uv.iter().map(|&c| normal_use.apply(c)).collect());
+                let uv = uv.as_deref();
                 let mut g = Mikk {
                     positions: &positions,
                     normals: normals.as_deref(),
@@ -1002,7 +1185,7 @@ impl Loader<'_> {
         }
         let ibms: Option<Vec<[f32; 16]>> = match skin.inverse_bind_matrices() {
             Some(acc) => {
-                let m = read_f32s::<16>(&self.buffers, &acc, Dimensions::Mat4, false)?;
+                let m = read_f32s::<16>(&self.buffers, &acc, Dimensions::Mat4, Components::Float)?;
                 if m.len() < joints.len() {
                     return Err(SceneError::data(
                         &what,
@@ -1079,7 +1262,12 @@ impl Loader<'_> {
                 ));
             };
             let js = read_joints(&self.buffers, &j_acc)?;
-            let ws = read_f32s::<4>(&self.buffers, &w_acc, Dimensions::Vec4, true)?;
+            let ws = read_f32s::<4>(
+                &self.buffers,
+                &w_acc,
+                Dimensions::Vec4,
+                Components::UnsignedNorm,
+            )?;
             if js.len() != n_vertices || ws.len() != n_vertices {
                 return Err(SceneError::data(
                     what,
@@ -1140,7 +1328,11 @@ impl Loader<'_> {
         Ok(mats)
     }
 
-    fn material(&mut self, m: &gltf::Material) -> Result<GpuMaterial, SceneError> {
+    fn material(
+        &mut self,
+        doc: &gltf::Document,
+        m: &gltf::Material,
+    ) -> Result<GpuMaterial, SceneError> {
         let what = format!(
             "material {} ({})",
             m.index().unwrap_or(0),
@@ -1175,15 +1367,19 @@ impl Loader<'_> {
         let strength = m.emissive_strength().unwrap_or(1.0);
         let e = m.emissive_factor();
         let ior = m.ior().unwrap_or(1.5);
-        let (spec_factor, spec_color) = match m.specular() {
-            Some(s) => {
-                if s.specular_texture().is_some() || s.specular_color_texture().is_some() {
-                    return Err(SceneError::unsupported(what, "specular textures"));
-                }
-                (s.specular_factor(), s.specular_color_factor())
-            }
-            None => (1.0, [1.0; 3]),
+        let (spec_factor, spec_color, spec_tex, spec_color_tex) = match m.specular() {
+            Some(s) => (
+                s.specular_factor(),
+                s.specular_color_factor(),
+                self.texture_info(s.specular_texture().map(TexUse::info), &what)?,
+                self.texture_info(s.specular_color_texture().map(TexUse::info), &what)?,
+            ),
+            None => (1.0, [1.0; 3], -1, -1),
         };
+        let (trans, mut atten) = self.transmission(m, ior, &what)?;
+        atten[3] = spec_color_tex as f32;
+        let (coat, coat_normal) = self.clearcoat(doc, m, &what)?;
+        let (sheen, sheen_tex, sheen_e) = self.sheen(doc, m, &what)?;
         let f0 = ((ior - 1.0) / (ior + 1.0)).powi(2);
         // Blender writes specularColorFactor = 0 for "Specular 0": no specular lobe at all.
         let f90 = if spec_color.iter().all(|c| *c <= 0.0) {
@@ -1223,7 +1419,7 @@ impl Loader<'_> {
                 (f0 * spec_factor).min(1.0),
                 f90,
             ],
-            tex: [base_tex, mr_tex, em_tex, 0],
+            tex: [base_tex, mr_tex, em_tex, spec_tex],
             spec_tint: [
                 spec_color[0].min(1.0 / f0.max(1e-6)),
                 spec_color[1].min(1.0 / f0.max(1e-6)),
@@ -1231,7 +1427,147 @@ impl Loader<'_> {
                 if unlit { UNLIT } else { 0.0 },
             ],
             ext: [normal_tex as f32, normal_scale, alpha_mode, cutoff],
+            trans,
+            atten,
+            coat,
+            layer_tex: [coat_normal[0], coat_normal[1], sheen_tex[0], sheen_tex[1]],
+            sheen,
+            sheen_e,
         })
+    }
+
+    /// KHR_materials_clearcoat (read from the JSON: `gltf` has no type for it): the `coat`
+    /// record and the coat's normal texture and scale.
+    fn clearcoat(
+        &mut self,
+        doc: &gltf::Document,
+        m: &gltf::Material,
+        what: &str,
+    ) -> Result<([f32; 4], [f32; 2]), SceneError> {
+        let Some(c) = m
+            .extensions()
+            .and_then(|e| e.get("KHR_materials_clearcoat"))
+        else {
+            return Ok(([0.0, 0.0, -1.0, -1.0], [-1.0, 1.0]));
+        };
+        let factor = json_factor(c, "clearcoatFactor", 0.0, what)?;
+        let rough = json_factor(c, "clearcoatRoughnessFactor", 0.0, what)?;
+        let tex = TexUse::json(doc, c.get("clearcoatTexture"), what)?;
+        let factor_tex = self.texture_info(tex, what)?;
+        let tex = TexUse::json(doc, c.get("clearcoatRoughnessTexture"), what)?;
+        let rough_tex = self.texture_info(tex, what)?;
+        let normal = c.get("clearcoatNormalTexture");
+        let scale = match normal.and_then(|n| n.get("scale")) {
+            None => 1.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| SceneError::data(what, "bad clearcoatNormalTexture scale"))?
+                as f32,
+        };
+        let normal_tex = self.texture_info(TexUse::json(doc, normal, what)?, what)?;
+        Ok((
+            [factor, rough, factor_tex as f32, rough_tex as f32],
+            [normal_tex as f32, scale],
+        ))
+    }
+
+    /// KHR_materials_sheen (from the JSON): colour and roughness, their textures, and the
+    /// lobe's directional albedo table.
+    #[allow(clippy::type_complexity)]
+    fn sheen(
+        &mut self,
+        doc: &gltf::Document,
+        m: &gltf::Material,
+        what: &str,
+    ) -> Result<([f32; 4], [f32; 2], [[f32; 4]; 2]), SceneError> {
+        let Some(sh) = m.extensions().and_then(|e| e.get("KHR_materials_sheen")) else {
+            return Ok(([0.0; 4], [-1.0, -1.0], [[0.0; 4]; 2]));
+        };
+        let color = match sh.get("sheenColorFactor") {
+            None => [0.0; 3],
+            Some(v) => {
+                let c: Vec<f32> = v
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_f64())
+                            .map(|x| x as f32)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                match c[..] {
+                    [r, g, b] if c.iter().all(|x| x.is_finite() && *x >= 0.0) => {
+                        [r.min(1.0), g.min(1.0), b.min(1.0)]
+                    }
+                    _ => return Err(SceneError::data(what, "bad sheenColorFactor")),
+                }
+            }
+        };
+        let rough = json_factor(sh, "sheenRoughnessFactor", 0.0, what)?;
+        let tex = TexUse::json(doc, sh.get("sheenColorTexture"), what)?;
+        let color_tex = self.texture_info(tex, what)?;
+        let tex = TexUse::json(doc, sh.get("sheenRoughnessTexture"), what)?;
+        let rough_tex = self.texture_info(tex, what)?;
+        let e = sheen_albedo_table(rough);
+        Ok((
+            [color[0], color[1], color[2], rough],
+            [color_tex as f32, rough_tex as f32],
+            [[e[0], e[1], e[2], e[3]], [e[4], e[5], e[6], e[7]]],
+        ))
+    }
+
+    /// KHR_materials_transmission and KHR_materials_volume: the `trans` and `atten` records.
+    fn transmission(
+        &mut self,
+        m: &gltf::Material,
+        ior: f32,
+        what: &str,
+    ) -> Result<([f32; 4], [f32; 4]), SceneError> {
+        let Some(t) = m.transmission() else {
+            return Ok(([0.0, -1.0, ior, THIN_WALLED], [0.0; 4]));
+        };
+        let factor = t.transmission_factor();
+        let tex = self.texture_info(t.transmission_texture().map(TexUse::info), what)?;
+        let volume = m.volume();
+        let thickness = volume.as_ref().map_or(0.0, |v| v.thickness_factor());
+        let (color, distance) = volume.as_ref().map_or(([1.0; 3], f32::INFINITY), |v| {
+            (v.attenuation_color(), v.attenuation_distance())
+        });
+        let bad = |v: f32| !v.is_finite() || v < 0.0;
+        if bad(factor) || bad(thickness) || color.iter().any(|c| bad(*c)) || distance.is_nan() {
+            return Err(SceneError::data(
+                what,
+                "negative or non-finite transmission or volume factors",
+            ));
+        }
+        if distance <= 0.0 {
+            return Err(SceneError::data(
+                what,
+                "attenuationDistance must be positive",
+            ));
+        }
+        if volume
+            .as_ref()
+            .is_some_and(|v| v.thickness_texture().is_some())
+        {
+            self.warnings.push(format!(
+                "{what}: thickness texture ignored (the mesh itself is the volume)"
+            ));
+        }
+        // Beer–Lambert: transmittance colour^(x / distance) = exp(−σx), σ = −ln(colour)/distance.
+        let sigma = color.map(|c| {
+            if distance.is_infinite() || c >= 1.0 {
+                0.0
+            } else {
+                (-c.max(1e-6).ln() / distance).min(1e6)
+            }
+        });
+        let thin = if thickness > 0.0 { 0.0 } else { THIN_WALLED };
+        Ok((
+            [factor.min(1.0), tex as f32, ior.max(1.0), thin],
+            [sigma[0], sigma[1], sigma[2], 0.0],
+        ))
     }
 
     /// The GPU texture for one use of a texture (its UV set and transform); −1 for none.
@@ -1433,14 +1769,62 @@ impl<'a> TexUse<'a> {
         }
     }
 
+    /// The UV where this use samples the texture: KHR_texture_transform's T·R·S·uv, as the
+    /// shader's `sample_tex` applies it (rows of `texture_info`).
+    pub(super) fn apply(&self, uv: [f32; 2]) -> [f32; 2] {
+        let [ox, oy, rotation, sx, sy] = self.transform;
+        let (sin, cos) = rotation.sin_cos();
+        [
+            cos * sx * uv[0] + sin * sy * uv[1] + ox,
+            -sin * sx * uv[0] + cos * sy * uv[1] + oy,
+        ]
+    }
+
     /// The normal texture's use (`gltf` leaves its KHR_texture_transform in the JSON).
     pub(super) fn normal(n: gltf::material::NormalTexture<'a>) -> TexUse<'a> {
+        let t = n.extensions().and_then(|e| e.get("KHR_texture_transform"));
+        TexUse::with_json_transform(n.texture(), n.tex_coord(), t)
+    }
+
+    /// A textureInfo written in an extension's JSON (`{"index", "texCoord", "extensions"}`),
+    /// which `gltf` does not validate: the index is checked here.
+    pub(super) fn json(
+        doc: &'a gltf::Document,
+        info: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<Option<TexUse<'a>>, SceneError> {
+        let Some(info) = info else {
+            return Ok(None);
+        };
+        let texture = info
+            .get("index")
+            .and_then(|i| i.as_u64())
+            .and_then(|i| doc.textures().nth(i.min(usize::MAX as u64) as usize))
+            .ok_or_else(|| SceneError::data(what, "extension texture index out of range"))?;
+        let set = match info.get("texCoord") {
+            None => 0,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| SceneError::data(what, "bad texCoord"))?
+                .min(u32::MAX as u64) as u32,
+        };
+        let t = info
+            .get("extensions")
+            .and_then(|e| e.get("KHR_texture_transform"));
+        Ok(Some(TexUse::with_json_transform(texture, set, t)))
+    }
+
+    fn with_json_transform(
+        texture: gltf::Texture<'a>,
+        set: u32,
+        t: Option<&serde_json::Value>,
+    ) -> TexUse<'a> {
         let mut out = TexUse {
-            texture: n.texture(),
-            set: n.tex_coord(),
+            texture,
+            set,
             transform: IDENTITY_UV_TRANSFORM,
         };
-        let Some(t) = n.extensions().and_then(|e| e.get("KHR_texture_transform")) else {
+        let Some(t) = t else {
             return out;
         };
         let num = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_f64()).map(|x| x as f32);
@@ -1466,6 +1850,60 @@ impl<'a> TexUse<'a> {
     }
 }
 
+/// A factor in [0, 1] of an extension's JSON object (`default` when absent).
+fn json_factor(
+    obj: &serde_json::Value,
+    key: &str,
+    default: f32,
+    what: &str,
+) -> Result<f32, SceneError> {
+    match obj.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_f64()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(|x| x.min(1.0) as f32)
+            .ok_or_else(|| SceneError::data(what, format!("bad {key}"))),
+    }
+}
+
+/// Smallest sheen roughness the shader uses: below it the Charlie lobe is too narrow for f32.
+pub(crate) const MIN_SHEEN_ROUGHNESS: f32 = 0.07;
+
+/// The sheen lobe at roughness r (α = r², as glTF defines it): Charlie distribution
+/// D(h) = (2 + 1/α) sin^(1/α)θh / 2π with Neubelt's visibility 1 / (4 (n·l + n·v − n·l n·v)),
+/// times n·l, for unit sheen colour. The shader evaluates the same (`sheen_f_cos`).
+pub(crate) fn sheen_f_cos(r: f32, nv: f64, nl: f64, nh: f64) -> f64 {
+    let alpha = (r.max(MIN_SHEEN_ROUGHNESS) as f64).powi(2);
+    let sin2 = (1.0 - nh * nh).max(0.0);
+    let d = (2.0 + 1.0 / alpha) * sin2.powf(0.5 / alpha) / (2.0 * std::f64::consts::PI);
+    d / (4.0 * (nl + nv - nl * nv)) * nl
+}
+
+/// Directional albedo E(μ) = ∫ f cos dω of the sheen lobe at μ = k/7 (midpoint rule over the
+/// hemisphere), for glTF's albedo scaling of the layers under the sheen.
+pub(crate) fn sheen_albedo_table(r: f32) -> [f32; 8] {
+    let (nt, np) = (192, 96);
+    let pi = std::f64::consts::PI;
+    std::array::from_fn(|k| {
+        let mu = (k as f64 / 7.0).max(1e-3);
+        let wo = [(1.0 - mu * mu).sqrt(), 0.0, mu];
+        let mut sum = 0.0;
+        for i in 0..nt {
+            let th = (i as f64 + 0.5) * (pi / 2.0) / nt as f64;
+            for j in 0..np {
+                let ph = (j as f64 + 0.5) * pi / np as f64; // symmetric in φ: half, doubled
+                let wi = [th.sin() * ph.cos(), th.sin() * ph.sin(), th.cos()];
+                let h = [wo[0] + wi[0], wo[1] + wi[1], wo[2] + wi[2]];
+                let hl = (h[0] * h[0] + h[1] * h[1] + h[2] * h[2]).sqrt();
+                let nh = h[2] / hl;
+                sum += sheen_f_cos(r, mu, wi[2], nh) * th.sin();
+            }
+        }
+        (sum * 2.0 * (pi / 2.0 / nt as f64) * (pi / np as f64)) as f32
+    })
+}
+
 fn default_material() -> GpuMaterial {
     GpuMaterial {
         base: [1.0; 4],
@@ -1474,6 +1912,12 @@ fn default_material() -> GpuMaterial {
         tex: [-1, -1, -1, 0],
         spec_tint: [1.0, 1.0, 1.0, 0.0],
         ext: [-1.0, 1.0, ALPHA_OPAQUE, 0.5],
+        trans: [0.0, -1.0, 1.5, THIN_WALLED],
+        atten: [0.0, 0.0, 0.0, -1.0],
+        coat: [0.0, 0.0, -1.0, -1.0],
+        layer_tex: [-1.0, 1.0, -1.0, -1.0],
+        sheen: [0.0; 4],
+        sheen_e: [[0.0; 4]; 2],
     }
 }
 

@@ -206,7 +206,8 @@ pub(crate) struct GpuMaterial {
     pub emissive: [f32; 4],
     /// x metallic, y roughness, z F0 (dielectric, scalar), w F90.
     pub pbr: [f32; 4],
-    /// Texture indices (−1 = none): base colour, metallic-roughness, emissive; w = F0 tint flag.
+    /// Texture indices (−1 = none): base colour, metallic-roughness, emissive; w = the
+    /// `KHR_materials_specular` texture (its alpha scales the specular factor).
     pub tex: [i32; 4],
     /// Dielectric specular colour tint (KHR_materials_specular); w = [`UNLIT`] for
     /// `KHR_materials_unlit` (else 0).
@@ -214,6 +215,35 @@ pub(crate) struct GpuMaterial {
     /// x = normal texture index (−1 = none), y = normal scale, z = alpha mode (0 opaque,
     /// 1 mask, 2 blend), w = alpha cutoff.
     pub ext: [f32; 4],
+    /// KHR_materials_transmission / volume: x = transmission factor, y = transmission texture
+    /// index (−1 none), z = ior, w = [`THIN_WALLED`] without a volume (thickness 0), else 0.
+    pub trans: [f32; 4],
+    /// KHR_materials_volume: xyz = absorption coefficient σ per unit length (Beer–Lambert,
+    /// −ln(attenuationColor) / attenuationDistance; 0 for an infinite distance); w = the
+    /// `KHR_materials_specular` colour texture index (−1 none).
+    pub atten: [f32; 4],
+    /// KHR_materials_clearcoat: x = factor, y = roughness, z = factor texture, w = roughness
+    /// texture (−1 none).
+    pub coat: [f32; 4],
+    /// x = clearcoat normal texture (−1 none), y = its scale; z, w = sheen colour and sheen
+    /// roughness textures (KHR_materials_sheen).
+    pub layer_tex: [f32; 4],
+    /// KHR_materials_sheen: rgb = sheen colour, w = sheen roughness.
+    pub sheen: [f32; 4],
+    /// Directional albedo E(μ) of the material's sheen lobe (Charlie distribution, Neubelt
+    /// visibility, at its roughness factor) at μ = cos θ = k/7, k = 0…7, for glTF's albedo scaling.
+    pub sheen_e: [[f32; 4]; 2],
+}
+
+/// `GpuMaterial::trans` w of a thin-walled transmissive material (no `KHR_materials_volume`
+/// or thickness 0): light passes the surface without bending and without a medium.
+pub(crate) const THIN_WALLED: f32 = 1.0;
+
+impl GpuMaterial {
+    /// Transmission, clearcoat or sheen: the extension materials of the shader's texture path.
+    pub(crate) fn has_layers(&self) -> bool {
+        self.trans[0] > 0.0 || self.coat[0] > 0.0 || self.sheen[..3].iter().any(|c| *c > 0.0)
+    }
 }
 
 /// `GpuMaterial::spec_tint` w of an unlit material.
@@ -449,14 +479,15 @@ impl Scene {
     }
 
     /// Whether rendering needs the shader's texture path: textures, per-vertex attribute
-    /// records, non-opaque or unlit materials.
+    /// records, non-opaque, unlit or transmissive materials (the extension materials live on
+    /// that path, so scenes without them pay nothing for their code on CPU drivers).
     pub(crate) fn needs_texture_path(&self) -> bool {
         !self.textures.is_empty()
             || !self.attrs.is_empty()
             || self
                 .materials
                 .iter()
-                .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT)
+                .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT || m.has_layers())
     }
 
     /// Whether any material is alpha-tested in traversal (MASK, BLEND or unlit).

@@ -7,11 +7,16 @@ use std::collections::BTreeSet;
 
 /// Extensions whose meaning is implemented.
 pub const SUPPORTED_EXTENSIONS: &[&str] = &[
+    "KHR_materials_clearcoat",
     "KHR_materials_emissive_strength",
     "KHR_lights_punctual",
     "KHR_materials_ior",
+    "KHR_materials_sheen",
     "KHR_materials_specular",
+    "KHR_materials_transmission",
     "KHR_materials_unlit",
+    "KHR_materials_volume",
+    "KHR_mesh_quantization",
     "KHR_texture_transform",
 ];
 /// Extensions that cannot change the rendered image, so they are ignored: metadata, and
@@ -65,19 +70,15 @@ fn extension_fix(name: &str) -> Option<&'static str> {
         "EXT_meshopt_compression" => {
             "export without meshopt compression (gltfpack without -c/-cc, or re-export from Blender)"
         }
-        "KHR_mesh_quantization" => {
-            "export without vertex quantization (gltfpack -noq, or re-export from Blender)"
-        }
         "KHR_materials_pbrSpecularGlossiness" => {
             "convert to metallic-roughness (re-export from Blender's Principled BSDF, or gltf-transform metalrough)"
         }
         "EXT_texture_webp" | "KHR_texture_basisu" | "EXT_texture_avif" => {
             "export textures as PNG/JPEG (Blender: glTF export > Material > Images: Automatic or JPEG)"
         }
-        "KHR_materials_transmission" | "KHR_materials_volume" | "KHR_materials_clearcoat"
-        | "KHR_materials_sheen" | "KHR_materials_iridescence" | "KHR_materials_anisotropy"
+        "KHR_materials_iridescence" | "KHR_materials_anisotropy"
         | "KHR_materials_dispersion" | "KHR_materials_diffuse_transmission" => {
-            "not rendered: set that Principled BSDF input (Transmission, Coat, Sheen, ...) to 0 before export"
+            "not rendered: set that Principled BSDF input (Thin Film, Anisotropic, ...) to 0 before export"
         }
         "EXT_mesh_gpu_instancing" => {
             "export without GPU instancing (Blender: glTF export > Data > Mesh > GPU Instances off)"
@@ -127,8 +128,8 @@ pub fn extension_problems(extensions: &[ExtensionUse]) -> Vec<Problem> {
 }
 
 /// Everything else in the (validated) document that the loader cannot render, in document
-/// order: non-triangle primitives, texture sets other than 0 and 1, specular textures, and
-/// sparse accessors that the scene reads.
+/// order: non-triangle primitives, texture sets other than 0 and 1, and sparse accessors that
+/// the scene reads.
 pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut sparse = BTreeSet::new();
@@ -148,20 +149,12 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
                     .fix("export faces only: no loose edges or points"),
                 );
             }
-            prim.attributes().for_each(|(_, a)| note_sparse(a));
+            // Float attributes and morph targets may be sparse; indices and joints may not.
+            prim.attributes()
+                .filter(|(s, _)| matches!(s, gltf::Semantic::Joints(_)))
+                .for_each(|(_, a)| note_sparse(a));
             prim.indices().into_iter().for_each(&mut note_sparse);
-            for t in prim.morph_targets() {
-                [t.positions(), t.normals(), t.tangents()]
-                    .into_iter()
-                    .flatten()
-                    .for_each(&mut note_sparse);
-            }
         }
-    }
-    for skin in doc.skins() {
-        skin.inverse_bind_matrices()
-            .into_iter()
-            .for_each(&mut note_sparse);
     }
     for anim in doc.animations() {
         for s in anim.samplers() {
@@ -192,18 +185,10 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
                 .fix("use the first or second UV map for every texture"),
             );
         }
-        if let Some(s) = m.specular() {
-            if s.specular_texture().is_some() || s.specular_color_texture().is_some() {
-                out.push(
-                    Problem::new(&what, "specular textures")
-                        .fix("unlink the textures from Specular and Specular Tint"),
-                );
-            }
-        }
     }
     for i in sparse {
         out.push(
-            Problem::new(format!("accessor {i}"), "sparse accessor").fix(
+            Problem::new(format!("accessor {i}"), "sparse accessor (indices, joints or animation data)").fix(
                 "export without sparse accessors (Blender: glTF export > Data > Shape Keys > Use Sparse Accessor off)",
             ),
         );

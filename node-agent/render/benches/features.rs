@@ -1,0 +1,298 @@
+//! Cycles agreement on small feature scenes (a benchmark, not CI): each scene is built here as
+//! a .glb, rendered by Tessera and by Blender Cycles (`../shared/bench/cycles_render.py`, same
+//! size, spp and bounces), and the mean linear luminance of every material's pixels (as the
+//! camera sees them: the CPU's first hit) is printed for both, with the difference.
+//!
+//!     cargo bench -p tessera-render --bench features
+//!
+//! Environment: FEATURES_WIDTH/HEIGHT/SPP/BOUNCES (default 160×120, 256 spp, 6 bounces).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{diffuse, Builder};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tessera_render::{DeviceOptions, Renderer, Scene, TileRequest};
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn shared_bench_dir() -> PathBuf {
+    std::env::var("TESSERA_SHARED_BENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench"))
+}
+
+/// Cycles' render of `glb` as linear RGBA, or why not.
+fn cycles(glb: &Path, w: u32, h: u32, spp: u32, bounces: u32) -> Result<Vec<f32>, String> {
+    let dir = shared_bench_dir();
+    let out = glb.with_extension("cycles.png");
+    let run = Command::new("blender")
+        .args(["-b", "--factory-startup", "--python"])
+        .arg(dir.join("cycles_render.py"))
+        .arg("--")
+        .arg(glb)
+        .args([
+            w.to_string(),
+            h.to_string(),
+            spp.to_string(),
+            bounces.to_string(),
+        ])
+        .arg(&out)
+        .output()
+        .map_err(|e| format!("cannot run blender ({e})"))?;
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    if !stdout.lines().any(|l| l.starts_with("CYCLES ")) {
+        return Err(format!(
+            "Cycles failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        ));
+    }
+    let img = image::open(&out).map_err(|e| e.to_string())?.to_rgb8();
+    let lin = |v: u8| {
+        let v = v as f32 / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    Ok(img
+        .pixels()
+        .flat_map(|p| [lin(p.0[0]), lin(p.0[1]), lin(p.0[2]), 1.0])
+        .collect())
+}
+
+/// The stage every scene shares: a grey floor, an emissive panel overhead, a perspective camera
+/// in front looking down 25°. Returns the builder and the floor's material.
+fn stage(floor_material: Option<serde_json::Value>) -> (Builder, usize) {
+    let mut b = Builder::default();
+    let floor = b.material(floor_material.unwrap_or_else(|| diffuse([0.5; 3])));
+    b.floor(3.0, floor);
+    let lamp = b.material(
+        json!({"pbrMetallicRoughness": {"baseColorFactor": [0.0, 0.0, 0.0, 1.0]},
+        "emissiveFactor": [1.0, 1.0, 1.0]}),
+    );
+    b.quad(
+        [
+            [-1.0, 2.5, -1.0],
+            [1.0, 2.5, -1.0],
+            [1.0, 2.5, 1.0],
+            [-1.0, 2.5, 1.0],
+        ],
+        lamp,
+    );
+    let pitch = -25f32.to_radians();
+    b.cameras
+        .push(json!({"type": "perspective", "perspective": {"yfov": 0.7, "znear": 0.01}}));
+    b.node(json!({"camera": 0, "translation": [0.0, 1.6, 3.2],
+        "rotation": [(pitch / 2.0).sin(), 0.0, 0.0, (pitch / 2.0).cos()]}));
+    (b, floor)
+}
+
+/// A UV sphere of radius r at `centre` with smooth normals.
+fn sphere(b: &mut Builder, r: f32, centre: [f32; 3], material: usize) {
+    let (seg, rings) = (48u32, 24u32);
+    let (mut pos, mut nrm) = (Vec::new(), Vec::new());
+    for i in 0..=rings {
+        let th = std::f32::consts::PI * i as f32 / rings as f32;
+        for j in 0..=seg {
+            let ph = 2.0 * std::f32::consts::PI * j as f32 / seg as f32;
+            let n = [th.sin() * ph.cos(), th.cos(), th.sin() * ph.sin()];
+            pos.extend([0, 1, 2].map(|k| centre[k] + r * n[k]));
+            nrm.extend(n);
+        }
+    }
+    let mut idx = Vec::new();
+    for i in 0..rings {
+        for j in 0..seg {
+            let a = i * (seg + 1) + j;
+            let c = a + seg + 1;
+            idx.extend([a, a + 1, c, a + 1, c + 1, c]);
+        }
+    }
+    let p = b.floats(&pos, "VEC3", 3);
+    let n = b.floats(&nrm, "VEC3", 3);
+    let i = b.indices(&idx);
+    b.meshes.push(json!({"primitives": [{"attributes": {"POSITION": p, "NORMAL": n}, "indices": i, "material": material}]}));
+    b.node(json!({"mesh": b.meshes.len() - 1}));
+}
+
+/// A PNG in the binary buffer as image + texture; returns the texture index.
+fn png_texture(b: &mut Builder, w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) -> usize {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(f(x, y)));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    while !b.bin.len().is_multiple_of(4) {
+        b.bin.push(0);
+    }
+    b.views
+        .push(json!({"buffer": 0, "byteOffset": b.bin.len(), "byteLength": png.len()}));
+    b.bin.extend_from_slice(&png);
+    b.images
+        .push(json!({"bufferView": b.views.len() - 1, "mimeType": "image/png"}));
+    b.textures.push(json!({"source": b.images.len() - 1}));
+    b.textures.len() - 1
+}
+
+fn scenes() -> Vec<(&'static str, Builder, Vec<&'static str>)> {
+    let mut out = Vec::new();
+
+    // Glass sphere: transmission 1, ior 1.5, a volume without absorption.
+    let (mut b, _) = stage(None);
+    b.extensions.extend([
+        "KHR_materials_transmission",
+        "KHR_materials_volume",
+        "KHR_materials_ior",
+    ]);
+    let glass = b.material(json!({"pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 0.0},
+        "extensions": {"KHR_materials_transmission": {"transmissionFactor": 1.0},
+                       "KHR_materials_volume": {"thicknessFactor": 1.0},
+                       "KHR_materials_ior": {"ior": 1.5}}}));
+    sphere(&mut b, 0.6, [0.0, 0.6, 0.0], glass);
+    out.push(("glass sphere", b, vec!["floor", "lamp", "glass"]));
+
+    // Metallic floor (gold, roughness 0.3) with a diffuse sphere on it.
+    let (mut b, _) = stage(Some(json!({"pbrMetallicRoughness": {
+        "baseColorFactor": [1.0, 0.77, 0.34, 1.0], "metallicFactor": 1.0, "roughnessFactor": 0.3}})));
+    let ball = b.material(diffuse([0.7, 0.7, 0.7]));
+    sphere(&mut b, 0.5, [0.0, 0.5, 0.0], ball);
+    out.push(("metallic plane", b, vec!["metal floor", "lamp", "ball"]));
+
+    // Normal-mapped floor: stripes of normals tilted ±30° along u.
+    let (mut b, floor) = stage(None);
+    let tex = png_texture(&mut b, 64, 64, |x, _| {
+        let s = if (x / 8) % 2 == 0 { 1.0f32 } else { -1.0 };
+        let (sin, cos) = (0.5f32 * s, 0.866f32);
+        let enc = |c: f32| ((c * 0.5 + 0.5) * 255.0).round() as u8;
+        [enc(sin), enc(0.0), enc(cos), 255]
+    });
+    b.materials[floor]["normalTexture"] = json!({"index": tex});
+    out.push(("normal-mapped plane", b, vec!["floor", "lamp"]));
+
+    // Alpha-masked leaf: a quad with a disc of opaque green texels, above the floor.
+    let (mut b, _) = stage(None);
+    let tex = png_texture(&mut b, 64, 64, |x, y| {
+        let (dx, dy) = (x as f32 - 31.5, y as f32 - 31.5);
+        let a = if dx * dx + dy * dy < 28.0 * 28.0 {
+            255
+        } else {
+            0
+        };
+        [60, 160, 40, a]
+    });
+    let leaf = b.material(json!({"pbrMetallicRoughness": {"baseColorTexture": {"index": tex}, "metallicFactor": 0.0, "roughnessFactor": 0.8},
+        "alphaMode": "MASK", "alphaCutoff": 0.5, "doubleSided": true}));
+    // Facing up (+y), counter-clockwise seen from above.
+    b.quad(
+        [
+            [-0.8, 0.8, 0.8],
+            [0.8, 0.8, 0.8],
+            [0.8, 0.8, -0.8],
+            [-0.8, 0.8, -0.8],
+        ],
+        leaf,
+    );
+    out.push(("alpha leaf", b, vec!["floor", "lamp", "leaf"]));
+
+    // Vertex colours: a quad standing up with red, green, blue and white corners.
+    let (mut b, _) = stage(None);
+    let plate = b.material(diffuse([1.0; 3]));
+    let node = b.quad(
+        [
+            [-0.8, 0.0, 0.0],
+            [0.8, 0.0, 0.0],
+            [0.8, 1.6, 0.0],
+            [-0.8, 1.6, 0.0],
+        ],
+        plate,
+    );
+    let colors = b.floats(
+        &[
+            1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+        ],
+        "VEC4",
+        4,
+    );
+    let mesh = b.nodes[node]["mesh"].as_u64().unwrap() as usize;
+    b.meshes[mesh]["primitives"][0]["attributes"]["COLOR_0"] = json!(colors);
+    out.push(("vertex colours", b, vec!["floor", "lamp", "plate"]));
+    out
+}
+
+fn main() {
+    let (w, h) = (
+        env_u32("FEATURES_WIDTH", 160),
+        env_u32("FEATURES_HEIGHT", 120),
+    );
+    let (spp, bounces) = (env_u32("FEATURES_SPP", 256), env_u32("FEATURES_BOUNCES", 6));
+    let mut r = Renderer::new(&DeviceOptions::default()).expect("Vulkan device");
+    let dir = std::env::temp_dir().join(format!("tessera-features-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    println!("## Cycles agreement: feature scenes, {w}×{h}, {spp} spp, {bounces} bounces");
+    println!("(mean linear luminance of the pixels whose camera ray first hits each material)\n");
+    println!("| scene | region | pixels | Tessera | Cycles | difference |");
+    println!("|---|---|---|---|---|---|");
+    for (name, b, regions) in scenes() {
+        let glb = b.glb();
+        let path = dir.join(format!("{}.glb", name.replace(' ', "-")));
+        std::fs::write(&path, &glb).unwrap();
+        let scene = Scene::from_bundle(&glb).expect("feature scene");
+        let req = TileRequest {
+            linear: true,
+            ..TileRequest::whole_frame(w, h, spp, bounces, 1)
+        };
+        let ours = r
+            .render_tile(&tessera_render::pixel_hash(&glb), &scene, &req)
+            .unwrap();
+        let ours = ours.linear.unwrap();
+        let theirs = cycles(&path, w, h, spp, bounces);
+        if let Err(e) = &theirs {
+            println!(
+                "| {name} | Cycles skipped: {} | | | | |",
+                e.lines().next().unwrap_or("")
+            );
+        }
+        // Material of each pixel's first hit (the CPU traversal mirrors the shader's).
+        let cam = *scene.camera();
+        let first: Vec<Option<u32>> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let (o, d) = cam.ray(x as f32 + 0.5, y as f32 + 0.5, w, h);
+                scene.intersect(o, d).map(|hit| hit.1)
+            })
+            .collect();
+        for (m, region) in regions.iter().enumerate() {
+            let lum = |img: &[f32]| {
+                let (mut s, mut n) = (0.0f64, 0u32);
+                for (i, f) in first.iter().enumerate() {
+                    if *f == Some(m as u32) {
+                        let p = &img[i * 4..i * 4 + 3];
+                        s += 0.2126 * p[0] as f64 + 0.7152 * p[1] as f64 + 0.0722 * p[2] as f64;
+                        n += 1;
+                    }
+                }
+                (s / n.max(1) as f64, n)
+            };
+            let (a, n) = lum(&ours);
+            if n == 0 {
+                continue; // not in view
+            }
+            match &theirs {
+                Ok(c) => {
+                    let (b, _) = lum(c);
+                    let d = if b > 0.0 { (a - b) / b * 100.0 } else { 0.0 };
+                    println!("| {name} | {region} | {n} | {a:.4} | {b:.4} | {d:+.1}% |");
+                }
+                Err(_) => println!("| {name} | {region} | {n} | {a:.4} | – | – |"),
+            }
+        }
+    }
+}

@@ -62,6 +62,14 @@ pub enum ApiError {
     JobRefused(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("too many requests: {0}")]
+    RateLimited(String),
+    #[error("lease limit reached: {0}")]
+    LeaseLimit(String),
+    #[error("busy: {0}")]
+    Busy(String),
+    #[error("scene upload refused: {0}")]
+    SceneRefused(String),
     #[error("chain unavailable: {0}")]
     Chain(#[from] ChainError),
     #[error("internal storage error")]
@@ -80,6 +88,9 @@ impl ApiError {
             LeaseGone(_) => StatusCode::GONE,
             HashMismatch { .. } | BadScene(_) | JobRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Conflict(_) => StatusCode::CONFLICT,
+            RateLimited(_) | LeaseLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SceneRefused(_) => StatusCode::FORBIDDEN,
             Chain(_) => StatusCode::BAD_GATEWAY,
             Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +116,10 @@ impl ApiError {
             BadScene(_) => "bad-scene",
             JobRefused(_) => "job-refused",
             Conflict(_) => "conflict",
+            RateLimited(_) => "rate-limited",
+            LeaseLimit(_) => "lease-limit",
+            Busy(_) => "busy",
+            SceneRefused(_) => "scene-refused",
             Chain(_) => "chain-unavailable",
             Store(_) => "internal",
         }

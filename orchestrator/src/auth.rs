@@ -164,15 +164,34 @@ pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
     })
 }
 
-/// Step 4: the signature over (this orchestrator, method, path, timestamp, body), then
-/// the replay record (written only for correctly signed requests).
-pub async fn verify(
+/// A correctly signed request whose signature is still to be recorded against replays,
+/// inside the handler's own transaction (one transaction for both).
+#[must_use = "record it in the request's transaction"]
+pub struct Replay {
+    signature: String,
+    timestamp_ms: i64,
+}
+
+impl Replay {
+    /// Records the signature; `Err(Replay)` when it was seen before (the caller's
+    /// transaction then rolls back, so a replay changes nothing).
+    pub fn record(&self, c: &rusqlite::Connection) -> ApiResult<()> {
+        if store::remember_signature(c, &self.signature, self.timestamp_ms)? {
+            Ok(())
+        } else {
+            Err(ApiError::Replay)
+        }
+    }
+}
+
+/// Step 4a: the signature over (this orchestrator, method, path, timestamp, body).
+pub fn check_signature(
     state: &AppState,
     c: &Claimed,
     method: &str,
     path: &str,
     body: &[u8],
-) -> ApiResult<()> {
+) -> ApiResult<Replay> {
     let msg = request_message(
         &state.keypair.pubkey(),
         method,
@@ -183,18 +202,27 @@ pub async fn verify(
     if !c.signature.verify(c.key.as_ref(), &msg) {
         return Err(ApiError::BadSignature);
     }
-    let (sig, ts) = (c.signature.to_string(), c.timestamp_ms);
-    let fresh = state
-        .store
-        .tx(move |tx| store::remember_signature(tx, &sig, ts))
-        .await?;
-    if !fresh {
-        return Err(ApiError::Replay);
-    }
-    Ok(())
+    Ok(Replay {
+        signature: c.signature.to_string(),
+        timestamp_ms: c.timestamp_ms,
+    })
 }
 
-/// A node request end to end: admitted, body read under `limit`, signature verified.
+/// Step 4: the signature, then the replay record in a transaction of its own (for
+/// handlers without a transaction to share).
+pub async fn verify(
+    state: &AppState,
+    c: &Claimed,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> ApiResult<()> {
+    let replay = check_signature(state, c, method, path, body)?;
+    state.store.tx(move |tx| replay.record(tx)).await
+}
+
+/// A node request end to end: admitted, body read under `limit`, signature checked; the
+/// replay record is the handler's to write in its transaction.
 pub async fn node_request(
     state: &AppState,
     method: &str,
@@ -202,11 +230,11 @@ pub async fn node_request(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> ApiResult<(Pubkey, NodeInfo, Bytes)> {
+) -> ApiResult<(Pubkey, NodeInfo, Bytes, Replay)> {
     let (c, info) = admit_node(state, headers).await?;
     let bytes = read_body(body, limit).await?;
-    verify(state, &c, method, path, &bytes).await?;
-    Ok((c.key, info, bytes))
+    let replay = check_signature(state, &c, method, path, &bytes)?;
+    Ok((c.key, info, bytes, replay))
 }
 
 async fn eligibility(state: &AppState, key: &Pubkey) -> ApiResult<NodeInfo> {

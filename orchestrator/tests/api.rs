@@ -512,7 +512,12 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fair_share_between_two_jobs() {
-    let (chain, orch) = setup(|_| {}).await;
+    // One node takes every lease here (the job-level share is measured, not the node caps).
+    let (chain, orch) = setup(|c| {
+        c.max_leases_per_node = 1_000;
+        c.max_leases_per_node_per_job = 1_000;
+    })
+    .await;
     let cheap = chain.create_job(2, 100).await;
     let dear = chain.create_job(2, 300).await;
     let same = chain.create_job(2, 100).await;

@@ -36,14 +36,23 @@ fn policy(s: &AppState) -> LeasePolicy {
 pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let started = Instant::now();
     let limit = s.cfg.max_small_body_bytes;
-    let (node, info, _) =
+    let (node, info, _, replay) =
         crate::auth::node_request(&s, "POST", "/v1/leases", &headers, body, limit).await?;
     let span = tracing::info_span!("lease", node = %node);
     let policy = policy(&s);
     let n = node.to_string();
     let granted = s
         .store
-        .tx(move |tx| crate::scheduler::lease(tx, &n, info.benchmark_score, now_ms(), policy))
+        .tx(move |tx| {
+            replay.record(tx)?;
+            Ok::<_, ApiError>(crate::scheduler::lease(
+                tx,
+                &n,
+                info.benchmark_score,
+                now_ms(),
+                policy,
+            )?)
+        })
         .instrument(span)
         .await?;
     s.metrics
@@ -73,14 +82,18 @@ pub async fn heartbeat(
 ) -> ApiResult<impl IntoResponse> {
     let path = format!("/v1/leases/{id}/heartbeat");
     let limit = s.cfg.max_small_body_bytes;
-    let (node, _, _) = crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
+    let (node, _, _, replay) =
+        crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
     let now = now_ms();
     let deadline = now + s.cfg.lease_ms;
     let lifetime = s.cfg.max_lease_lifetime_ms;
     let n = node.to_string();
     let r = s
         .store
-        .tx(move |tx| store::heartbeat(tx, id, &n, deadline, now, lifetime))
+        .tx(move |tx| {
+            replay.record(tx)?;
+            Ok::<_, ApiError>(store::heartbeat(tx, id, &n, deadline, now, lifetime)?)
+        })
         .await?;
     let deadline = r.ok_or(ApiError::LeaseGone(id))?;
     Ok(Json(json!({"lease_id": id, "deadline_ms": deadline})))
@@ -115,13 +128,15 @@ pub async fn submit(
     let started = Instant::now();
     let path = format!("/v1/leases/{id}/submit");
     let limit = s.cfg.max_submit_bytes;
-    let (node, _, body) = crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
+    let (node, _, body, replay) =
+        crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
     let node_s = node.to_string();
 
     // The lease, its tile and job, and the renders it may be compared with: one read.
     let (tile, job, pending) = s
         .store
         .tx(move |tx| {
+            replay.record(tx)?;
             let Some(t) = store::tile_by_lease(tx, id)? else {
                 return Ok::<_, ApiError>(None);
             };

@@ -69,7 +69,9 @@ pub struct RateLimits {
 fn keyed<K: std::hash::Hash + Eq + Clone>(per_s: u32) -> Option<DefaultKeyedRateLimiter<K>> {
     let rate = NonZeroU32::new(per_s)?;
     let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2"));
-    Some(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+    Some(RateLimiter::keyed(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
 }
 
 impl RateLimits {

@@ -193,18 +193,21 @@ pub fn lease(
     let rect = grid
         .rect(tile)
         .ok_or_else(|| StoreError::Corrupt(format!("job {} tile {tile}", job.job_id)))?;
-    store::exec(tx, 
+    store::exec(
+        tx,
         "INSERT INTO leases(job_id, frame, tile, node, role, issued_ms) VALUES(?1,?2,?3,?4,?5,?6)",
         params![job.job_id as i64, frame, tile, node, need, now],
     )?;
     let lease_id = tx.last_insert_rowid();
     let deadline = now + lease_ms;
-    store::exec(tx, 
+    store::exec(
+        tx,
         "UPDATE tiles SET state='leased', lease_id=?4, lease_node=?5, lease_deadline=?6
          WHERE job_id=?1 AND frame=?2 AND tile=?3",
         params![job.job_id as i64, frame, tile, lease_id, node, deadline],
     )?;
-    store::exec(tx, 
+    store::exec(
+        tx,
         "UPDATE jobs SET leases_issued=leases_issued+1, pass=pass+?2 WHERE job_id=?1",
         params![job.job_id as i64, 1.0 / weight(&job, now)],
     )?;

@@ -308,7 +308,8 @@ pub fn salt(c: &Connection) -> Result<[u8; 32], StoreError> {
     let kp = solana_sdk::signature::Keypair::new();
     let mut salt = [0u8; 32];
     salt.copy_from_slice(&kp.to_bytes()[..32]);
-    exec(c, 
+    exec(
+        c,
         "INSERT INTO meta(key, value) VALUES('salt', ?1)",
         params![salt.to_vec()],
     )?;
@@ -377,7 +378,7 @@ pub fn scene_exists(c: &Connection, hash: &str) -> Result<bool, StoreError> {
 
 /// Inserts a job and all its tiles (queued). Returns false when the job already existed.
 pub fn job_insert(c: &Connection, j: &JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
-    let n = exec(c, 
+    let n = exec(c,
         &format!("INSERT OR IGNORE INTO jobs({JOB_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,0,NULL,NULL,
           COALESCE((SELECT MIN(pass) FROM jobs WHERE state='rendering'), 0),?15,?16)"),
         params![
@@ -402,7 +403,8 @@ pub fn job_insert(c: &Connection, j: &JobRow, tiles_per_frame: u32) -> Result<bo
 }
 
 pub fn job_get(c: &Connection, job_id: u64) -> Result<Option<JobRow>, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         &format!("SELECT {JOB_COLS} FROM jobs WHERE job_id=?1"),
         [job_id as i64],
         job_from_row,
@@ -424,7 +426,8 @@ pub fn job_set_state(
     state: &str,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
-    exec(c, 
+    exec(
+        c,
         "UPDATE jobs SET state=?2, error=?3 WHERE job_id=?1",
         params![job_id as i64, state, error],
     )?;
@@ -438,7 +441,8 @@ pub fn job_set_receipt_tx(
     tx: &[u8],
     sig: &str,
 ) -> Result<(), StoreError> {
-    exec(c, 
+    exec(
+        c,
         "UPDATE jobs SET state='posting', receipt_tx=?2, receipt_sig=?3 WHERE job_id=?1",
         params![job_id as i64, tx, sig],
     )?;
@@ -446,7 +450,8 @@ pub fn job_set_receipt_tx(
 }
 
 pub fn job_receipt_tx(c: &Connection, job_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         "SELECT receipt_tx FROM jobs WHERE job_id=?1",
         [job_id as i64],
         |r| r.get::<_, Option<Vec<u8>>>(0),
@@ -494,7 +499,8 @@ pub fn frame_progress(c: &Connection, job_id: u64) -> Result<Vec<(u32, u64, u64)
 
 /// Verified tiles finished in the last `window_ms` (for the ETA).
 pub fn recent_done(c: &Connection, job_id: u64, since_ms: i64) -> Result<u64, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         "SELECT COUNT(*) FROM tiles WHERE job_id=?1 AND state='verified' AND done_ms>=?2",
         params![job_id as i64, since_ms],
         |r| r.get::<_, i64>(0),
@@ -502,7 +508,7 @@ pub fn recent_done(c: &Connection, job_id: u64, since_ms: i64) -> Result<u64, St
 }
 
 pub fn queue_depth(c: &Connection) -> Result<u64, StoreError> {
-    Ok(row(c, 
+    Ok(row(c,
         "SELECT COUNT(*) FROM tiles t JOIN jobs j ON j.job_id=t.job_id WHERE j.state='rendering' AND t.state IN ('queued','rendered')",
         [],
         |r| r.get::<_, i64>(0),
@@ -531,7 +537,8 @@ pub fn tile_get(
     frame: u32,
     tile: u32,
 ) -> Result<Option<TileRow>, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         &format!("SELECT {TILE_COLS} FROM tiles WHERE job_id=?1 AND frame=?2 AND tile=?3"),
         params![job_id as i64, frame, tile],
         tile_from_row,
@@ -540,7 +547,8 @@ pub fn tile_get(
 }
 
 pub fn tile_by_lease(c: &Connection, lease_id: i64) -> Result<Option<TileRow>, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         &format!("SELECT {TILE_COLS} FROM tiles WHERE lease_id=?1"),
         [lease_id],
         tile_from_row,
@@ -646,11 +654,10 @@ pub fn refuse_submission(c: &Connection, lease_id: i64, node: &str) -> Result<()
 
 /// True when every tile of the job is verified.
 pub fn job_complete(c: &Connection, job_id: u64) -> Result<bool, StoreError> {
-    Ok(c
-        .prepare_cached(
-            "SELECT NOT EXISTS (SELECT 1 FROM tiles WHERE job_id=?1 AND state!='verified')",
-        )?
-        .query_row([job_id as i64], |r| r.get(0))?)
+    Ok(c.prepare_cached(
+        "SELECT NOT EXISTS (SELECT 1 FROM tiles WHERE job_id=?1 AND state!='verified')",
+    )?
+    .query_row([job_id as i64], |r| r.get(0))?)
 }
 
 /// Records a request signature; false if it was already seen (a replay).
@@ -663,14 +670,14 @@ pub fn remember_signature(c: &Connection, sig: &str, ts: i64) -> Result<bool, St
 
 /// Forgets signatures older than `before` (they fail the timestamp check anyway).
 pub fn forget_signatures(c: &Connection, before: i64) -> Result<usize, StoreError> {
-    Ok(c
-        .prepare_cached("DELETE FROM seen_sigs WHERE ts_ms < ?1")?
+    Ok(c.prepare_cached("DELETE FROM seen_sigs WHERE ts_ms < ?1")?
         .execute([before])?)
 }
 
 /// (reputation, verified tiles) of a node; new nodes start at 0.5.
 pub fn node_standing(c: &Connection, node: &str) -> Result<(f64, i64), StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         "SELECT reputation, verified FROM nodes WHERE node_key=?1",
         [node],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -688,11 +695,13 @@ pub fn node_adjust(
     faults: i64,
     tiles: i64,
 ) -> Result<(), StoreError> {
-    exec(c, 
+    exec(
+        c,
         "INSERT INTO nodes(node_key) VALUES(?1) ON CONFLICT(node_key) DO NOTHING",
         [node],
     )?;
-    exec(c, 
+    exec(
+        c,
         "UPDATE nodes SET reputation=MIN(1.0, MAX(0.0, reputation + ?2)), verified=verified+?3,
            faults=faults+?4, tiles=tiles+?5 WHERE node_key=?1",
         params![node, delta, verified, faults, tiles],
@@ -710,7 +719,8 @@ pub struct NodeRecord {
 }
 
 pub fn node_record(c: &Connection, node: &str) -> Result<Option<NodeRecord>, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         "SELECT reputation, tiles, verified, faults FROM nodes WHERE node_key=?1",
         [node],
         |r| {
@@ -737,7 +747,8 @@ pub fn jobs_of_node(c: &Connection, node: &str) -> Result<Vec<(u64, u64)>, Store
 }
 
 pub fn node_holds_scene(c: &Connection, node: &str, scene: &str) -> Result<bool, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         "SELECT 1 FROM node_scenes WHERE node_key=?1 AND scene_hash=?2",
         [node, scene],
         |_| Ok(()),
@@ -747,7 +758,8 @@ pub fn node_holds_scene(c: &Connection, node: &str, scene: &str) -> Result<bool,
 }
 
 pub fn node_add_scene(c: &Connection, node: &str, scene: &str) -> Result<(), StoreError> {
-    exec(c, 
+    exec(
+        c,
         "INSERT OR IGNORE INTO node_scenes(node_key, scene_hash) VALUES(?1, ?2)",
         [node, scene],
     )?;
@@ -755,7 +767,8 @@ pub fn node_add_scene(c: &Connection, node: &str, scene: &str) -> Result<(), Sto
 }
 
 pub fn is_banned(c: &Connection, job_id: u64, node: &str) -> Result<bool, StoreError> {
-    Ok(row(c, 
+    Ok(row(
+        c,
         "SELECT 1 FROM job_bans WHERE job_id=?1 AND node_key=?2",
         params![job_id as i64, node],
         |_| Ok(()),

@@ -20,11 +20,17 @@ async fn setup(tweak: impl FnOnce(&mut tessera_orchestrator::Config)) -> (TestCh
 
 /// Sends a request's headers and 1 KiB of a `content_length` body, and returns the
 /// response head, which must come within 5 s.
-async fn head_only(url: &str, path: &str, headers: &[(&str, String)], content_length: usize) -> String {
+async fn head_only(
+    url: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    content_length: usize,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.trim_start_matches("http://");
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {content_length}\r\n");
+    let mut req =
+        format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {content_length}\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -62,7 +68,10 @@ async fn lease_hoarding_is_capped_and_leases_have_a_lifetime() {
         c.max_leases_per_node = 6;
     })
     .await;
-    let (a, b) = (chain.create_job(1, 100).await, chain.create_job(1, 100).await);
+    let (a, b) = (
+        chain.create_job(1, 100).await,
+        chain.create_job(1, 100).await,
+    );
     orch.register(json!({"job_id": a})).await;
     orch.register(json!({"job_id": b})).await;
     let hoarder = SimNode::new(chain.register_node(MIN_STAKE).await.1);
@@ -72,7 +81,9 @@ async fn lease_hoarding_is_capped_and_leases_have_a_lifetime() {
     // At most 4 in one job, 6 in all; then 429 `lease-limit`, not more tiles.
     let mut held = Vec::new();
     let refusal = loop {
-        let (st, v) = hoarder.request(url, "POST", "/v1/leases", b"{}".to_vec()).await;
+        let (st, v) = hoarder
+            .request(url, "POST", "/v1/leases", b"{}".to_vec())
+            .await;
         if st != StatusCode::OK {
             break (st, v);
         }
@@ -103,7 +114,10 @@ async fn lease_hoarding_is_capped_and_leases_have_a_lifetime() {
             v["deadline_ms"].as_i64().unwrap() <= now_ms() + 1_500,
             "{v}"
         );
-        assert!(started.elapsed() < Duration::from_secs(10), "heartbeats never stopped");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "heartbeats never stopped"
+        );
     };
     assert_eq!(gone.0, StatusCode::GONE, "{}", gone.1);
     assert!(started.elapsed() >= Duration::from_millis(900));
@@ -135,21 +149,42 @@ async fn decompression_bomb_is_refused_from_its_header_and_counts_against_the_no
     let path = format!("/v1/leases/{}/submit", lease["lease_id"]);
     let body = serde_json::to_vec(&body).unwrap();
     let (st, v) = node.request(&orch.url, "POST", &path, body.clone()).await;
-    assert_eq!((st, v["title"].as_str()), (StatusCode::BAD_REQUEST, Some("bad-image")), "{v}");
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad-image")),
+        "{v}"
+    );
     assert!(v["detail"].as_str().unwrap().contains("4096×4096"), "{v}");
     // The lease is released: repeating it is refused, the tile is queued again and the
     // failure is on record (tile failures, the node's reputation, the metric).
     let (st, _) = node.request(&orch.url, "POST", &path, body).await;
     assert_eq!(st, StatusCode::GONE);
     let s = orch.status(id).await;
-    assert_eq!((s["counts"]["queued"].as_u64(), s["counts"]["failed"].as_u64()), (Some(16), Some(1)), "{s}");
-    let (_, standing) = orch.get_json(&format!("/v1/nodes/{}", node.key.pubkey())).await;
+    assert_eq!(
+        (
+            s["counts"]["queued"].as_u64(),
+            s["counts"]["failed"].as_u64()
+        ),
+        (Some(16), Some(1)),
+        "{s}"
+    );
+    let (_, standing) = orch
+        .get_json(&format!("/v1/nodes/{}", node.key.pubkey()))
+        .await;
     assert!(standing["reputation"].as_f64().unwrap() < 0.5, "{standing}");
-    assert_eq!(metric(&orch, "tessera_verification_failures_total{kind=\"malformed\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &orch,
+            "tessera_verification_failures_total{kind=\"malformed\"}"
+        ),
+        1.0
+    );
     // A body that is not even JSON is a malformed submission too.
     let lease = node.lease(&orch.url).await.unwrap();
     let path = format!("/v1/leases/{}/submit", lease["lease_id"]);
-    let (st, _) = node.request(&orch.url, "POST", &path, b"garbage".to_vec()).await;
+    let (st, _) = node
+        .request(&orch.url, "POST", &path, b"garbage".to_vec())
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, _) = node.submit(&orch.url, &lease).await;
     assert_eq!(st, StatusCode::GONE);
@@ -186,11 +221,19 @@ async fn strangers_are_refused_before_their_body_is_read_and_cost_one_chain_read
         .unwrap();
     assert_eq!(rows, 0);
     // A registered node's lease request has a small body limit.
-    let (st, v) = node.request(url, "POST", "/v1/leases", vec![b' '; 64 << 10]).await;
-    assert_eq!((st, v["title"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too-large")), "{v}");
+    let (st, v) = node
+        .request(url, "POST", "/v1/leases", vec![b' '; 64 << 10])
+        .await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too-large")),
+        "{v}"
+    );
     // (The server closed that connection, with the unread body on it: a fresh client.)
     let node = SimNode::new(node.key.insecure_clone());
-    let (st, _) = node.request(url, "POST", "/v1/leases", b"{}".to_vec()).await;
+    let (st, _) = node
+        .request(url, "POST", "/v1/leases", b"{}".to_vec())
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
 
@@ -200,22 +243,45 @@ async fn requests_are_rate_limited_per_key_and_per_address() {
     let node = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut codes = Vec::new();
     for _ in 0..30 {
-        codes.push(node.request(&orch.url, "POST", "/v1/leases", b"{}".to_vec()).await.0);
+        codes.push(
+            node.request(&orch.url, "POST", "/v1/leases", b"{}".to_vec())
+                .await
+                .0,
+        );
     }
     // A burst of twice the rate passes, then the key is refused.
-    assert!(codes[..10].iter().all(|c| *c == StatusCode::NO_CONTENT), "{codes:?}");
+    assert!(
+        codes[..10].iter().all(|c| *c == StatusCode::NO_CONTENT),
+        "{codes:?}"
+    );
     assert!(codes.contains(&StatusCode::TOO_MANY_REQUESTS), "{codes:?}");
     // Another key is not affected.
     let other = SimNode::new(chain.register_node(MIN_STAKE).await.1);
-    assert_eq!(other.request(&orch.url, "POST", "/v1/leases", b"{}".to_vec()).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        other
+            .request(&orch.url, "POST", "/v1/leases", b"{}".to_vec())
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
 
     let orch = TestOrch::start(&chain, |c| c.rate_per_addr = 5).await;
     let mut codes = Vec::new();
     for _ in 0..30 {
-        let r = orch.http.get(format!("{}/v1/jobs/1", orch.url)).send().await.unwrap();
+        let r = orch
+            .http
+            .get(format!("{}/v1/jobs/1", orch.url))
+            .send()
+            .await
+            .unwrap();
         codes.push(r.status());
     }
-    assert!(codes[..10].iter().all(|c| *c != StatusCode::TOO_MANY_REQUESTS), "{codes:?}");
+    assert!(
+        codes[..10]
+            .iter()
+            .all(|c| *c != StatusCode::TOO_MANY_REQUESTS),
+        "{codes:?}"
+    );
     assert!(codes.contains(&StatusCode::TOO_MANY_REQUESTS), "{codes:?}");
 }
 
@@ -232,13 +298,30 @@ async fn signatures_are_bound_to_one_orchestrator_which_returns_its_time() {
     let me = orch.key().await;
     assert_eq!(me, chain.orchestrator.pubkey());
     let h = protocol::sign_request(&node.key, &me, "POST", "/v1/leases", now_ms(), b"{}");
-    let (st, v) = node.raw(&other.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
-    assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad-signature")), "{v}");
-    let (st, _) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    let (st, v) = node
+        .raw(&other.url, "POST", "/v1/leases", b"{}".to_vec(), &h)
+        .await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad-signature")),
+        "{v}"
+    );
+    let (st, _) = node
+        .raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h)
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     // Every response carries the server's clock; /v1/info too.
-    let r = orch.http.get(format!("{}/healthz", orch.url)).send().await.unwrap();
-    let server: i64 = r.headers()[protocol::HEADER_SERVER_TIME].to_str().unwrap().parse().unwrap();
+    let r = orch
+        .http
+        .get(format!("{}/healthz", orch.url))
+        .send()
+        .await
+        .unwrap();
+    let server: i64 = r.headers()[protocol::HEADER_SERVER_TIME]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((server - now_ms()).abs() < 5_000);
     let (_, info) = orch.get_json("/v1/info").await;
     assert!((info["time_ms"].as_i64().unwrap() - now_ms()).abs() < 5_000);
@@ -246,10 +329,17 @@ async fn signatures_are_bound_to_one_orchestrator_which_returns_its_time() {
     // corrects by the server's time.
     let mut late = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     late.skew_ms = -300_000;
-    let (st, v) = late.request(&orch.url, "POST", "/v1/leases", b"{}".to_vec()).await;
-    assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("stale-timestamp")));
+    let (st, v) = late
+        .request(&orch.url, "POST", "/v1/leases", b"{}".to_vec())
+        .await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("stale-timestamp"))
+    );
     late.skew_ms += info["time_ms"].as_i64().unwrap() - (now_ms() - 300_000);
-    let (st, _) = late.request(&orch.url, "POST", "/v1/leases", b"{}".to_vec()).await;
+    let (st, _) = late
+        .request(&orch.url, "POST", "/v1/leases", b"{}".to_vec())
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
 
@@ -269,7 +359,11 @@ async fn scene_uploads_are_signed_by_the_jobs_artist_and_unused_scenes_expire() 
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Signed by someone else than the job's artist.
     let (st, v) = orch.upload_as(&Keypair::new(), id, SCENE).await;
-    assert_eq!((st, v["title"].as_str()), (StatusCode::FORBIDDEN, Some("scene-refused")), "{v}");
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::FORBIDDEN, Some("scene-refused")),
+        "{v}"
+    );
     // For a job that does not exist.
     let (st, _) = orch.upload_scene(9_999).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
@@ -277,7 +371,11 @@ async fn scene_uploads_are_signed_by_the_jobs_artist_and_unused_scenes_expire() 
     let (st, v) = orch.upload_scene(id).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let head = |o: &TestOrch| {
-        let url = format!("{}/v1/scenes/{}", o.url, tessera_orchestrator::receipt::hex(&scene_hash()));
+        let url = format!(
+            "{}/v1/scenes/{}",
+            o.url,
+            tessera_orchestrator::receipt::hex(&scene_hash())
+        );
         let http = o.http.clone();
         async move { http.head(url).send().await.unwrap().status() }
     };
@@ -285,7 +383,11 @@ async fn scene_uploads_are_signed_by_the_jobs_artist_and_unused_scenes_expire() 
     // No job registered with it: it expires (row and blob).
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(head(&orch).await, StatusCode::NOT_FOUND);
-    let blob = orch.dir.path().join("blobs").join(&tessera_orchestrator::receipt::hex(&scene_hash())[..2]);
+    let blob = orch
+        .dir
+        .path()
+        .join("blobs")
+        .join(&tessera_orchestrator::receipt::hex(&scene_hash())[..2]);
     assert!(std::fs::read_dir(&blob).map(|d| d.count()).unwrap_or(0) == 0);
     // Uploaded again and used by a registered job: kept while the job runs.
     let (st, v) = orch.register(json!({"job_id": id})).await;
@@ -321,7 +423,15 @@ async fn public_image_endpoints_shed_load_beyond_their_concurrency() {
         async move { http.get(url).send().await.unwrap().status() }
     });
     let codes = futures::future::join_all(calls).await;
-    assert!(codes.iter().all(|c| *c == StatusCode::OK || *c == StatusCode::SERVICE_UNAVAILABLE), "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == StatusCode::OK || *c == StatusCode::SERVICE_UNAVAILABLE),
+        "{codes:?}"
+    );
     assert!(codes.contains(&StatusCode::OK), "{codes:?}");
-    assert!(codes.contains(&StatusCode::SERVICE_UNAVAILABLE), "{codes:?}");
+    assert!(
+        codes.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "{codes:?}"
+    );
 }

@@ -373,7 +373,14 @@ async fn forged_replayed_stale_and_unstaked_requests_are_refused() {
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // Stale timestamp.
-    let h = protocol::sign_request(&node.key, &me, "POST", "/v1/leases", now_ms() - 120_000, &body);
+    let h = protocol::sign_request(
+        &node.key,
+        &me,
+        "POST",
+        "/v1/leases",
+        now_ms() - 120_000,
+        &body,
+    );
     let (st, v) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
     assert_eq!(
         (st, v["title"].as_str()),

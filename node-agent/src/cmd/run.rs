@@ -100,7 +100,11 @@ struct Info {
 
 impl Client {
     /// Asks the orchestrator whom to sign for and what time it is.
-    async fn connect(http: reqwest::Client, base: String, key: Arc<Keypair>) -> anyhow::Result<Self> {
+    async fn connect(
+        http: reqwest::Client,
+        base: String,
+        key: Arc<Keypair>,
+    ) -> anyhow::Result<Self> {
         let sent = now_ms();
         let info: Info = http
             .get(format!("{base}/v1/info"))
@@ -278,8 +282,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             rt.block_on(client.scene(&lease.scene_hash))
         })?;
         // Heartbeat at a third of the remaining lease while rendering.
-        let every =
-            Duration::from_millis(((lease.deadline_ms - client.now()) / 3).clamp(200, 20_000) as u64);
+        let every = Duration::from_millis(
+            ((lease.deadline_ms - client.now()) / 3).clamp(200, 20_000) as u64,
+        );
         let hb = {
             let (c, id) = (client.clone(), lease.lease_id);
             rt.spawn(async move {

@@ -18,8 +18,8 @@ use super::{AppState, Shared};
 use crate::error::{ApiError, ApiResult, StoreError};
 use crate::protocol::{tile_message, SubmitTile};
 use crate::receipt::{hex, hex32};
-use crate::store::{self, job_state, now_ms};
 use crate::scheduler::{Grant, LeasePolicy};
+use crate::store::{self, job_state, now_ms};
 use crate::verify::{self, Decision, Outcome, Submission};
 use tessera_sdk::tiles::{TileGrid, TileRect};
 
@@ -106,7 +106,13 @@ fn join(e: tokio::task::JoinError) -> ApiError {
 /// Accepts a rendered tile: signature over (job, frame, tile, hash), PNG pixels hashed
 /// again here, then the verification state machine.
 /// Releases the lease of a refused submission and records it against the node.
-async fn refuse(s: &AppState, id: i64, node: &str, tile: &store::TileRow, kind: &str) -> ApiResult<()> {
+async fn refuse(
+    s: &AppState,
+    id: i64,
+    node: &str,
+    tile: &store::TileRow,
+    kind: &str,
+) -> ApiResult<()> {
     s.metrics
         .verification_failures
         .with_label_values(&[kind])
@@ -115,7 +121,13 @@ async fn refuse(s: &AppState, id: i64, node: &str, tile: &store::TileRow, kind: 
     s.store
         .tx(move |tx| store::refuse_submission(tx, id, &n))
         .await?;
-    s.emit(tile.job_id, tile.frame, tile.tile, "requeued", Some(node.to_string()));
+    s.emit(
+        tile.job_id,
+        tile.frame,
+        tile.tile,
+        "requeued",
+        Some(node.to_string()),
+    );
     Ok(())
 }
 

@@ -287,7 +287,12 @@ impl TestOrch {
     }
 
     /// Uploads `bytes` as the scene of `job_id`, signed by `signer`.
-    pub async fn upload_as(&self, signer: &Keypair, job_id: u64, bytes: &[u8]) -> (StatusCode, Value) {
+    pub async fn upload_as(
+        &self,
+        signer: &Keypair,
+        job_id: u64,
+        bytes: &[u8],
+    ) -> (StatusCode, Value) {
         let path = format!("/v1/scenes?job_id={job_id}");
         let key = self.key().await;
         let headers = protocol::sign_request(signer, &key, "POST", &path, now_ms(), bytes);

@@ -103,8 +103,6 @@ fn join(e: tokio::task::JoinError) -> ApiError {
     ApiError::Store(StoreError::Join(e.to_string()))
 }
 
-/// Accepts a rendered tile: signature over (job, frame, tile, hash), PNG pixels hashed
-/// again here, then the verification state machine.
 /// Releases the lease of a refused submission and records it against the node.
 async fn refuse(
     s: &AppState,
@@ -131,6 +129,10 @@ async fn refuse(
     Ok(())
 }
 
+/// Accepts a rendered tile: signature over (job, frame, tile, hash), PNG pixels hashed
+/// again here, then the verification state machine. A body that does not parse, a tile
+/// signature that does not verify, an image that is not the tile or a hash that is not
+/// the pixels' releases the lease and counts against the node.
 pub async fn submit(
     State(s): Shared,
     Path(id): Path<i64>,

@@ -6,12 +6,10 @@ pub mod scenes;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use bytes_compat::Bytes;
 use serde::Serialize;
 use solana_sdk::signature::Keypair;
 use tokio::sync::{broadcast, Notify};
@@ -123,17 +121,6 @@ async fn info(State(s): Shared) -> axum::Json<crate::protocol::Info> {
         orchestrator: s.keypair.pubkey().to_string(),
         time_ms: crate::store::now_ms(),
         auth_window_ms: s.cfg.auth_window_ms,
-    })
-}
-
-/// Turns a body extraction failure into a problem document.
-pub fn body(b: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    b.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(e.body_text())
-        } else {
-            ApiError::BadRequest(e.body_text())
-        }
     })
 }
 

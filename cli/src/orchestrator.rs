@@ -42,6 +42,13 @@ pub struct FrameProgress {
     pub complete: bool,
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 impl Orchestrator {
     pub fn new(base: &str) -> Orchestrator {
         let http = reqwest::Client::builder()
@@ -104,12 +111,49 @@ impl Orchestrator {
         Ok(resp.status().is_success())
     }
 
-    /// Uploads a bundle; returns the hash the orchestrator stored it under.
-    pub async fn upload_scene(&self, bytes: Vec<u8>) -> CliResult<String> {
-        let resp = self
+    /// `GET /v1/info`: the orchestrator's key (requests are signed for it) and its clock.
+    async fn info(&self) -> CliResult<(solana_sdk::pubkey::Pubkey, i64)> {
+        let sent = now_ms();
+        let v: Value = self
+            .get("/v1/info")
+            .await?
+            .json()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let key = v["orchestrator"]
+            .as_str()
+            .and_then(|k| k.parse().ok())
+            .ok_or_else(|| CliError::Orchestrator(format!("/v1/info answered {v}")))?;
+        let offset = v["time_ms"].as_i64().unwrap_or(sent) - (sent + now_ms()) / 2;
+        Ok((key, offset))
+    }
+
+    /// Uploads the scene of `job_id` (created on-chain, its escrow funded), signed by the
+    /// job's artist; returns the hash the orchestrator stored it under.
+    pub async fn upload_scene(
+        &self,
+        bytes: Vec<u8>,
+        job_id: u64,
+        artist: &solana_sdk::signature::Keypair,
+    ) -> CliResult<String> {
+        let (orchestrator, offset) = self.info().await?;
+        let path = format!("/v1/scenes?job_id={job_id}");
+        let headers = tessera_sdk::protocol::sign_request(
+            artist,
+            &orchestrator,
+            "POST",
+            &path,
+            now_ms() + offset,
+            &bytes,
+        );
+        let mut rb = self
             .http
-            .post(format!("{}/v1/scenes", self.base))
-            .timeout(Duration::from_secs(600))
+            .post(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(600));
+        for (k, v) in headers {
+            rb = rb.header(k, v);
+        }
+        let resp = rb
             .body(bytes)
             .send()
             .await

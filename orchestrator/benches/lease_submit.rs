@@ -32,9 +32,11 @@ async fn main() {
     let orch = TestOrch::start(&chain, |c| {
         c.verify_share = 0.05;
         c.new_node_share = 0.05;
+        // Every simulated node shares one address and runs flat out.
+        c.rate_per_key = 0;
+        c.rate_per_addr = 0;
     })
     .await;
-    orch.upload_scene().await;
     let tiles = (edge / 16) * (edge / 16);
     let id = chain
         .create_job_with(tessera_sdk::JobParams {

@@ -1,14 +1,27 @@
-//! Node authentication: signed requests, replay and staleness refusal, and on-chain
-//! eligibility (registered, stake ≥ the network minimum), cached briefly.
+//! Signed requests (nodes and artists), in the order that keeps strangers cheap:
+//!
+//! 1. [`claim`]: the headers parse and the timestamp is within the window (no I/O);
+//! 2. [`admit_node`]: the key's own rate limit, then its on-chain standing from a cache that
+//!    keeps refusals too (an unknown key costs one chain read per `node_cache_ms`, not per request);
+//! 3. only then is the body read, under the route's small limit, hashed, and
+//! 4. [`verify`]: the signature (bound to this orchestrator's key, see
+//!    [`tessera_sdk::protocol::request_message`]) is checked and, last, recorded against replays.
+//!
+//! Per-address limits run before all of this, as a router layer (`api::limit_address`).
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::http::HeaderMap;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::Signature;
+use solana_sdk::signature::{Signature, Signer};
 
+use crate::api::bytes_compat::Bytes;
 use crate::api::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::*;
@@ -20,13 +33,90 @@ pub struct NodeInfo {
     pub benchmark_score: u64,
 }
 
-/// A node's standing: its info, or (active stake, minimum) when under-staked.
-type Standing = Result<NodeInfo, (u64, u64)>;
+/// Why a key may not work here (cached like a standing).
+#[derive(Clone, Debug)]
+enum Refusal {
+    NotRegistered,
+    Stake { stake: u64, min: u64 },
+}
 
-/// Chain standing of nodes, refreshed after `node_cache_ms`.
+impl Refusal {
+    fn error(&self, key: &Pubkey) -> ApiError {
+        match self {
+            Refusal::NotRegistered => ApiError::NodeNotRegistered(key.to_string()),
+            Refusal::Stake { stake, min } => ApiError::InsufficientStake {
+                stake: *stake,
+                min: *min,
+            },
+        }
+    }
+}
+
+type Standing = Result<NodeInfo, Refusal>;
+
+/// Chain standing of nodes, good and bad, refreshed after `node_cache_ms`.
 #[derive(Default)]
 pub struct NodeCache {
     entries: Mutex<HashMap<Pubkey, (Instant, Standing)>>,
+}
+
+/// Keyed GCRA limits (per node key, per client address); `None` when disabled.
+pub struct RateLimits {
+    by_key: Option<DefaultKeyedRateLimiter<Pubkey>>,
+    by_addr: Option<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn keyed<K: std::hash::Hash + Eq + Clone>(per_s: u32) -> Option<DefaultKeyedRateLimiter<K>> {
+    let rate = NonZeroU32::new(per_s)?;
+    let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2"));
+    Some(RateLimiter::keyed(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
+}
+
+impl RateLimits {
+    pub fn new(per_key: u32, per_addr: u32) -> Self {
+        Self {
+            by_key: keyed(per_key),
+            by_addr: keyed(per_addr),
+        }
+    }
+
+    pub fn check_addr(&self, addr: IpAddr) -> ApiResult<()> {
+        match &self.by_addr {
+            Some(l) if l.check_key(&addr).is_err() => {
+                Err(ApiError::RateLimited(format!("address {addr}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_key(&self, key: &Pubkey) -> ApiResult<()> {
+        match &self.by_key {
+            Some(l) if l.check_key(key).is_err() => {
+                Err(ApiError::RateLimited(format!("key {key}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Drops the state of keys and addresses that are back to a full burst.
+    pub fn forget_idle(&self) {
+        if let Some(l) = &self.by_key {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.by_addr {
+            l.retain_recent();
+        }
+    }
+}
+
+/// The auth headers of a request, parsed and fresh; nothing verified yet.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub key: Pubkey,
+    pub timestamp_ms: i64,
+    signature: Signature,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
@@ -36,76 +126,158 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
         .map_err(|_| ApiError::Unauthenticated(format!("{name} is not text")))
 }
 
-/// Checks a node request's signature, freshness and uniqueness, then the node's standing.
-pub async fn authenticate(
+/// Step 1: parses the headers and refuses a timestamp outside the window. No I/O.
+pub fn claim(state: &AppState, headers: &HeaderMap) -> ApiResult<Claimed> {
+    let key = Pubkey::from_str(header(headers, HEADER_NODE)?)
+        .map_err(|_| ApiError::Unauthenticated("bad key".into()))?;
+    let timestamp_ms: i64 = header(headers, HEADER_TIMESTAMP)?
+        .parse()
+        .map_err(|_| ApiError::Unauthenticated("bad timestamp".into()))?;
+    let signature = Signature::from_str(header(headers, HEADER_SIGNATURE)?)
+        .map_err(|_| ApiError::Unauthenticated("bad signature encoding".into()))?;
+    if (now_ms() - timestamp_ms).abs() > state.cfg.auth_window_ms {
+        return Err(ApiError::StaleTimestamp);
+    }
+    Ok(Claimed {
+        key,
+        timestamp_ms,
+        signature,
+    })
+}
+
+/// Steps 1–2 for a node: fresh headers, the key's rate, its on-chain standing (cached).
+pub async fn admit_node(state: &AppState, headers: &HeaderMap) -> ApiResult<(Claimed, NodeInfo)> {
+    let c = claim(state, headers)?;
+    state.limits.check_key(&c.key)?;
+    let info = eligibility(state, &c.key).await?;
+    Ok((c, info))
+}
+
+/// Step 3: reads at most `limit` bytes of body (413 beyond).
+pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::TooLarge(format!("more than {limit} bytes"))
+        } else {
+            ApiError::BadRequest(format!("reading the body: {e}"))
+        }
+    })
+}
+
+/// A correctly signed request whose signature is still to be recorded against replays,
+/// inside the handler's own transaction (one transaction for both).
+#[must_use = "record it in the request's transaction"]
+pub struct Replay {
+    signature: String,
+    timestamp_ms: i64,
+}
+
+impl Replay {
+    /// Records the signature; `Err(Replay)` when it was seen before (the caller's
+    /// transaction then rolls back, so a replay changes nothing).
+    pub fn record(&self, c: &rusqlite::Connection) -> ApiResult<()> {
+        if store::remember_signature(c, &self.signature, self.timestamp_ms)? {
+            Ok(())
+        } else {
+            Err(ApiError::Replay)
+        }
+    }
+}
+
+/// Step 4a: the signature over (this orchestrator, method, path, timestamp, body).
+pub fn check_signature(
+    state: &AppState,
+    c: &Claimed,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> ApiResult<Replay> {
+    let msg = request_message(
+        &state.keypair.pubkey(),
+        method,
+        path,
+        c.timestamp_ms,
+        &blake3::hash(body),
+    );
+    if !c.signature.verify(c.key.as_ref(), &msg) {
+        return Err(ApiError::BadSignature);
+    }
+    Ok(Replay {
+        signature: c.signature.to_string(),
+        timestamp_ms: c.timestamp_ms,
+    })
+}
+
+/// Step 4: the signature, then the replay record in a transaction of its own (for
+/// handlers without a transaction to share).
+pub async fn verify(
+    state: &AppState,
+    c: &Claimed,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> ApiResult<()> {
+    let replay = check_signature(state, c, method, path, body)?;
+    state.store.tx(move |tx| replay.record(tx)).await
+}
+
+/// A node request end to end: admitted, body read under `limit`, signature checked; the
+/// replay record is the handler's to write in its transaction.
+pub async fn node_request(
     state: &AppState,
     method: &str,
     path: &str,
     headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<(Pubkey, NodeInfo)> {
-    let key = Pubkey::from_str(header(headers, HEADER_NODE)?)
-        .map_err(|_| ApiError::Unauthenticated("bad node key".into()))?;
-    let ts: i64 = header(headers, HEADER_TIMESTAMP)?
-        .parse()
-        .map_err(|_| ApiError::Unauthenticated("bad timestamp".into()))?;
-    let sig_text = header(headers, HEADER_SIGNATURE)?.to_string();
-    let sig = Signature::from_str(&sig_text)
-        .map_err(|_| ApiError::Unauthenticated("bad signature encoding".into()))?;
-    let now = now_ms();
-    let window = state.cfg.auth_window_ms;
-    if (now - ts).abs() > window {
-        return Err(ApiError::StaleTimestamp);
-    }
-    if !sig.verify(key.as_ref(), &request_message(method, path, ts, body)) {
-        return Err(ApiError::BadSignature);
-    }
-    let fresh = state
-        .store
-        .tx(move |tx| store::remember_signature(tx, &sig_text, ts, now - 2 * window))
-        .await?;
-    if !fresh {
-        return Err(ApiError::Replay);
-    }
-    let info = eligibility(state, &key).await?;
-    Ok((key, info))
+    body: Body,
+    limit: usize,
+) -> ApiResult<(Pubkey, NodeInfo, Bytes, Replay)> {
+    let (c, info) = admit_node(state, headers).await?;
+    let bytes = read_body(body, limit).await?;
+    let replay = check_signature(state, &c, method, path, &bytes)?;
+    Ok((c.key, info, bytes, replay))
 }
 
 async fn eligibility(state: &AppState, key: &Pubkey) -> ApiResult<NodeInfo> {
     let ttl = Duration::from_millis(state.cfg.node_cache_ms);
     if let Some((at, r)) = state.nodes.entries.lock().expect("cache").get(key) {
         if at.elapsed() < ttl {
-            return r
-                .clone()
-                .map_err(|(stake, min)| ApiError::InsufficientStake { stake, min });
+            return r.clone().map_err(|why| why.error(key));
         }
+    }
+    state.metrics.chain_lookups.inc();
+    let r = standing(state, key).await?;
+    let mut entries = state.nodes.entries.lock().expect("cache");
+    // Bounded: expired entries go first; strangers cost one entry each until then.
+    if entries.len() > 100_000 {
+        entries.retain(|_, (at, _)| at.elapsed() < ttl);
+    }
+    entries.insert(*key, (Instant::now(), r.clone()));
+    r.map_err(|why| why.error(key))
+}
+
+async fn standing(state: &AppState, key: &Pubkey) -> ApiResult<Standing> {
+    let Some(node) = state.chain.node(key).await? else {
+        return Ok(Err(Refusal::NotRegistered));
+    };
+    if node.node_key != *key {
+        return Ok(Err(Refusal::NotRegistered));
     }
     let network = state
         .chain
         .network()
         .await?
         .ok_or_else(|| ApiError::Conflict("the network is not initialised on-chain".into()))?;
-    let node = state
-        .chain
-        .node(key)
-        .await?
-        .ok_or_else(|| ApiError::NodeNotRegistered(key.to_string()))?;
-    if node.node_key != *key {
-        return Err(ApiError::NodeNotRegistered(key.to_string()));
-    }
     let stake = node.active_stake();
-    let r = if stake < network.min_stake {
-        Err((stake, network.min_stake))
+    Ok(if stake < network.min_stake {
+        Err(Refusal::Stake {
+            stake,
+            min: network.min_stake,
+        })
     } else {
         Ok(NodeInfo {
             benchmark_score: node.benchmark_score,
         })
-    };
-    state
-        .nodes
-        .entries
-        .lock()
-        .expect("cache")
-        .insert(*key, (Instant::now(), r.clone()));
-    r.map_err(|(stake, min)| ApiError::InsufficientStake { stake, min })
+    })
 }

@@ -13,6 +13,8 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Reads a blob, `None` if absent.
     fn get(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
     fn has(&self, hash: &str) -> Result<bool, StoreError>;
+    /// Deletes a blob (absent is fine).
+    fn delete(&self, hash: &str) -> Result<(), StoreError>;
 }
 
 /// Blobs under `<root>/<first two hex>/<hash>`.
@@ -77,6 +79,16 @@ impl BlobStore for FsBlobStore {
     fn has(&self, hash: &str) -> Result<bool, StoreError> {
         Ok(self.path(hash).is_some_and(|p| p.exists()))
     }
+
+    fn delete(&self, hash: &str) -> Result<(), StoreError> {
+        let Some(path) = self.path(hash) else {
+            return Ok(());
+        };
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +105,8 @@ mod tests {
         assert!(new_a && !new_b);
         assert_eq!(s.get(&a).unwrap().unwrap(), b"hello");
         assert!(s.get("../../etc/passwd").unwrap().is_none());
+        s.delete(&a).unwrap();
+        assert!(!s.has(&a).unwrap());
+        s.delete(&a).unwrap();
     }
 }

@@ -65,6 +65,14 @@ pub enum ApiError {
     /// Clean frames before the job is settled on-chain (previews only until then).
     #[error("{0}")]
     NotSettled(String),
+    #[error("too many requests: {0}")]
+    RateLimited(String),
+    #[error("lease limit reached: {0}")]
+    LeaseLimit(String),
+    #[error("busy: {0}")]
+    Busy(String),
+    #[error("scene upload refused: {0}")]
+    SceneRefused(String),
     #[error("chain unavailable: {0}")]
     Chain(#[from] ChainError),
     #[error("internal storage error")]
@@ -85,6 +93,9 @@ impl ApiError {
             LeaseGone(_) => StatusCode::GONE,
             HashMismatch { .. } | BadScene(_) | JobRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Conflict(_) => StatusCode::CONFLICT,
+            RateLimited(_) | LeaseLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SceneRefused(_) => StatusCode::FORBIDDEN,
             Chain(_) => StatusCode::BAD_GATEWAY,
             Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,6 +122,10 @@ impl ApiError {
             JobRefused(_) => "job-refused",
             Conflict(_) => "conflict",
             NotSettled(_) => "not-settled",
+            RateLimited(_) => "rate-limited",
+            LeaseLimit(_) => "lease-limit",
+            Busy(_) => "busy",
+            SceneRefused(_) => "scene-refused",
             Chain(_) => "chain-unavailable",
             Store(_) => "internal",
         }
@@ -120,7 +135,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::Busy(_)) {
             tracing::error!(error = ?self, "request failed");
         } else {
             tracing::debug!(error = %self, "request refused");

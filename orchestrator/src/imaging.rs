@@ -17,6 +17,32 @@ pub fn decode_png(png: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
     Ok((rgba.width(), rgba.height(), rgba.into_raw()))
 }
 
+/// Reads only a PNG's header (IHDR): its (width, height), without inflating any pixel data.
+pub fn png_dimensions(png: &[u8]) -> Result<(u32, u32), String> {
+    let mut d = png::Decoder::new(std::io::Cursor::new(png));
+    let info = d.read_header_info().map_err(|e| e.to_string())?;
+    Ok((info.width, info.height))
+}
+
+/// Decodes a node's tile: the header must say exactly `width`×`height` before anything is
+/// inflated, and decoding may allocate at most a few times the tile's RGBA size, so a
+/// small file claiming a huge image (a decompression bomb) costs a header read.
+pub fn decode_tile(png: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let (w, h) = png_dimensions(png)?;
+    if (w, h) != (width, height) {
+        return Err(format!("tile is {w}×{h}, expected {width}×{height}"));
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(png), ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    // 16-bit RGBA (8 bytes a pixel) decoded, then converted to RGBA8: 12 bytes a pixel.
+    limits.max_alloc = Some(u64::from(width) * u64::from(height) * 12 + 4096);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| e.to_string())?;
+    Ok(img.to_rgba8().into_raw())
+}
+
 pub fn encode_png(width: u32, height: u32, rgba: Vec<u8>) -> Result<Vec<u8>, String> {
     let img = RgbaImage::from_raw(width, height, rgba).ok_or("buffer size mismatch")?;
     let mut out = std::io::Cursor::new(Vec::new());
@@ -107,6 +133,20 @@ mod tests {
         assert!(psnr(&px, &off) > 60.0);
         let black = vec![0u8; px.len()];
         assert!(psnr(&px, &black) < 15.0);
+        assert_eq!(decode_tile(&png, 16, 16).unwrap(), px);
+    }
+
+    /// A PNG of 4096×4096 zero pixels compresses to ~65 KB and decodes to 64 MiB of RGBA
+    /// (~130 MB with the conversion): as a 16×16 tile it is refused from its header alone.
+    #[test]
+    fn decompression_bomb_is_refused_from_its_header() {
+        let bomb = encode_png(4096, 4096, vec![0u8; 4096 * 4096 * 4]).unwrap();
+        assert!(bomb.len() < 400_000, "{}", bomb.len());
+        assert_eq!(png_dimensions(&bomb).unwrap(), (4096, 4096));
+        let err = decode_tile(&bomb, 16, 16).unwrap_err();
+        assert!(err.contains("4096×4096"), "{err}");
+        // Not a PNG at all.
+        assert!(decode_tile(b"not a png", 16, 16).is_err());
     }
 
     #[test]

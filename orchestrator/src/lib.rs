@@ -50,7 +50,28 @@ pub struct Config {
     pub auth_window_ms: i64,
     pub node_cache_ms: u64,
     pub max_scene_bytes: usize,
+    /// Body limit of routes without their own (job registration).
     pub max_request_bytes: usize,
+    /// Body limit of `POST /v1/leases` and heartbeats (their bodies are empty or `{}`).
+    pub max_small_body_bytes: usize,
+    /// Body limit of a tile submission (base64 PNG + hash + signature).
+    pub max_submit_bytes: usize,
+    /// Signed requests a node key may make per second (burst: twice that); 0 = unlimited.
+    pub rate_per_key: u32,
+    /// Requests a client address may make per second (burst: twice that); 0 = unlimited.
+    pub rate_per_addr: u32,
+    /// Leases one node may hold at once, over all jobs.
+    pub max_leases_per_node: u32,
+    /// Leases one node may hold at once in one job (its fair share of a job's tiles).
+    pub max_leases_per_node_per_job: u32,
+    /// Total life of a lease, heartbeats included: past it the tile goes to another node.
+    pub max_lease_lifetime_ms: i64,
+    /// Concurrent requests on the public image and manifest endpoints (more get 503).
+    pub public_concurrency: usize,
+    /// Time limit of one public image or manifest request.
+    pub public_timeout_ms: u64,
+    /// A scene no running job uses is deleted this long after its upload or its last job.
+    pub scene_ttl_ms: i64,
     pub max_tiles_per_job: u64,
     pub poster_poll_ms: u64,
     pub confirm_polls: u32,
@@ -74,7 +95,17 @@ impl Config {
             auth_window_ms: 30_000,
             node_cache_ms: 10_000,
             max_scene_bytes: 256 << 20,
-            max_request_bytes: 16 << 20,
+            max_request_bytes: 64 << 10,
+            max_small_body_bytes: 4 << 10,
+            max_submit_bytes: 4 << 20,
+            rate_per_key: 50,
+            rate_per_addr: 500,
+            max_leases_per_node: 8,
+            max_leases_per_node_per_job: 4,
+            max_lease_lifetime_ms: 600_000,
+            public_concurrency: 4,
+            public_timeout_ms: 10_000,
+            scene_ttl_ms: 24 * 3_600_000,
             max_tiles_per_job: 2_000_000,
             poster_poll_ms: 2_000,
             confirm_polls: 50,
@@ -118,6 +149,8 @@ impl Orchestrator {
             events,
             salt,
             nodes: auth::NodeCache::default(),
+            limits: auth::RateLimits::new(config.rate_per_key, config.rate_per_addr),
+            public: tokio::sync::Semaphore::new(config.public_concurrency),
             poster_wake: tokio::sync::Notify::new(),
         });
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -130,6 +163,7 @@ impl Orchestrator {
             let shutdown = async move {
                 let _ = s1.wait_for(|s| *s).await;
             };
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
@@ -178,13 +212,35 @@ impl Drop for Orchestrator {
     }
 }
 
-/// Re-queues expired leases every `sweep_ms`.
+/// Every `sweep_ms`: re-queues expired leases, forgets request signatures too old to
+/// replay, deletes scenes no job uses any more, and drops idle rate-limit state.
 async fn sweeper(state: Arc<api::AppState>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(state.cfg.sweep_ms)) => {}
             _ = stop.changed() => return,
         }
+        let (now, ttl) = (store::now_ms(), state.cfg.scene_ttl_ms);
+        let before = now - 2 * state.cfg.auth_window_ms;
+        let gone: Result<_, error::StoreError> = state
+            .store
+            .tx(move |tx| {
+                store::forget_signatures(tx, before)?;
+                store::expire_scenes(tx, now, ttl)
+            })
+            .await;
+        match gone {
+            Ok(gone) => {
+                for h in gone {
+                    info!(scene = %h, "unused scene expired");
+                    if let Err(e) = state.blobs.delete(&h) {
+                        warn!(error = %e, "deleting an expired scene failed");
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "scene and signature sweep failed"),
+        }
+        state.limits.forget_idle();
         let expired: Result<_, error::StoreError> = state
             .store
             .tx(|tx| store::expire_leases(tx, store::now_ms()))

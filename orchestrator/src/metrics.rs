@@ -18,6 +18,11 @@ pub struct Metrics {
     /// Verification failures by kind: hash-mismatch, check-disagree, fault, inconclusive.
     pub verification_failures: IntCounterVec,
     pub receipts_posted: IntCounter,
+    /// Node standing reads from the chain (cache misses, positive or negative).
+    pub chain_lookups: IntCounter,
+    /// Requests refused before any handler work, by reason (rate-limited, lease-limit, busy,
+    /// node-not-registered, …).
+    pub refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -63,6 +68,16 @@ impl Metrics {
                 "receipts confirmed on-chain",
             )
             .expect("metric"),
+            chain_lookups: IntCounter::new(
+                "chain_lookups_total",
+                "node standings read from the chain (cache misses)",
+            )
+            .expect("metric"),
+            refused: IntCounterVec::new(
+                Opts::new("requests_refused_total", "requests refused by reason"),
+                &["reason"],
+            )
+            .expect("metric"),
             registry,
         };
         for c in [
@@ -71,6 +86,7 @@ impl Metrics {
             &m.leases_granted,
             &m.leases_expired,
             &m.receipts_posted,
+            &m.chain_lookups,
         ] {
             m.registry.register(Box::new(c.clone())).expect("register");
         }
@@ -85,6 +101,9 @@ impl Metrics {
             .expect("register");
         m.registry
             .register(Box::new(m.verification_failures.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.refused.clone()))
             .expect("register");
         m
     }

@@ -1,44 +1,19 @@
-//! The node protocol's signed messages (also implemented by `node-agent run`).
+//! The node protocol's signed messages (also implemented by `node-agent run`), defined once
+//! in [`tessera_sdk::protocol`]:
 //!
-//! Request signing: headers `x-tessera-node` (base58 node key), `x-tessera-timestamp`
-//! (unix ms) and `x-tessera-signature` (base58 ed25519 signature) over
-//! `METHOD|PATH|TIMESTAMP|blake3hex(BODY)`.
+//! Request signing: headers `x-tessera-node` (base58 key), `x-tessera-timestamp` (unix ms)
+//! and `x-tessera-signature` (base58 ed25519) over `tessera-req-v2|ORCHESTRATOR|METHOD|PATH|
+//! TIMESTAMP|blake3hex(BODY)`, ORCHESTRATOR being this orchestrator's key (`GET /v1/info`).
 //!
 //! Tile signing: the node signs `"tessera-tile-v1" ‖ job key (32) ‖ frame (u32 LE) ‖
-//! tile (u32 LE) ‖ pixel hash (32)`; the message is defined once, in
-//! [`tessera_sdk::protocol::tile_message`], which auditors use too.
+//! tile (u32 LE) ‖ pixel hash (32)`, which auditors check too.
 use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
-pub use tessera_sdk::protocol::tile_message;
-
-pub const HEADER_NODE: &str = "x-tessera-node";
-pub const HEADER_TIMESTAMP: &str = "x-tessera-timestamp";
-pub const HEADER_SIGNATURE: &str = "x-tessera-signature";
-
-pub fn request_message(method: &str, path: &str, timestamp_ms: i64, body: &[u8]) -> Vec<u8> {
-    format!(
-        "{method}|{path}|{timestamp_ms}|{}",
-        blake3::hash(body).to_hex()
-    )
-    .into_bytes()
-}
-
-/// The three auth headers for a request.
-pub fn sign_request(
-    key: &Keypair,
-    method: &str,
-    path: &str,
-    timestamp_ms: i64,
-    body: &[u8],
-) -> [(&'static str, String); 3] {
-    let sig = key.sign_message(&request_message(method, path, timestamp_ms, body));
-    [
-        (HEADER_NODE, key.pubkey().to_string()),
-        (HEADER_TIMESTAMP, timestamp_ms.to_string()),
-        (HEADER_SIGNATURE, sig.to_string()),
-    ]
-}
+pub use tessera_sdk::protocol::{
+    request_message, sign_request, tile_message, HEADER_KEY as HEADER_NODE, HEADER_SERVER_TIME,
+    HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 
 pub fn sign_tile(
     key: &Keypair,
@@ -59,4 +34,15 @@ pub struct SubmitTile {
     pub signature: String,
     /// base64 PNG of the tile.
     pub png: String,
+}
+
+/// `GET /v1/info`: whom to sign requests for, and the clock to sign them with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Info {
+    /// This orchestrator's key (base58): part of every signed request.
+    pub orchestrator: String,
+    /// The server's clock, unix ms.
+    pub time_ms: i64,
+    /// Accepted distance between a request's timestamp and `time_ms`.
+    pub auth_window_ms: i64,
 }

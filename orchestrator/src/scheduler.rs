@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tessera_sdk::tiles::{TileGrid, TileRect};
 
 use crate::error::StoreError;
-use crate::store::{self, job_state, JobRow};
+use crate::store::{self, job_state, tile_state, JobRow};
 
 pub const MAX_TILE_SECONDS: f64 = 120.0;
 pub const MIN_TILE_SECONDS: f64 = 0.05;
@@ -55,24 +55,36 @@ pub fn seed(job_key: &str, frame: u32, tile: u32) -> u64 {
     u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-/// The next tile of `job` that `node` may render: (frame, tile, need).
+/// The next tile of `job` that `node` may render: (frame, tile, need). Tiebreaks, then
+/// checks (never of the node's own render), then queued tiles; each an indexed range scan
+/// of `tiles_pick` that stops at the first row, so the cost does not grow with the job.
 fn pick_tile(
     tx: &Transaction,
     job_id: u64,
     node: &str,
 ) -> Result<Option<(u32, u32, String)>, StoreError> {
-    Ok(tx
-        .query_row(
-            "SELECT frame, tile, need FROM tiles t
-             WHERE job_id=?1 AND lease_id IS NULL AND state IN ('queued','rendered')
-               AND (need='primary' OR NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id=t.job_id
-                    AND r.frame=t.frame AND r.tile=t.tile AND r.node=?2 AND r.verdict IN ('pending','agreed','accepted')))
-             ORDER BY CASE need WHEN 'tiebreak' THEN 0 WHEN 'check' THEN 1 ELSE 2 END, frame, tile
-             LIMIT 1",
-            params![job_id as i64, node],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?)
+    const SECOND_RENDER: &str = "SELECT frame, tile FROM tiles t
+        WHERE job_id=?1 AND state='rendered' AND need=?3 AND lease_id IS NULL
+          AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id=t.job_id AND r.frame=t.frame
+              AND r.tile=t.tile AND r.node=?2 AND r.verdict IN ('pending','agreed','accepted'))
+        ORDER BY frame, tile LIMIT 1";
+    for need in [tile_state::NEED_TIEBREAK, tile_state::NEED_CHECK] {
+        let hit = store::row(tx, SECOND_RENDER, params![job_id as i64, node, need], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+        if let Some((frame, tile)) = hit {
+            return Ok(Some((frame, tile, need.to_string())));
+        }
+    }
+    Ok(store::row(
+        tx,
+        "SELECT frame, tile FROM tiles WHERE job_id=?1 AND state='queued' AND need='primary'
+         ORDER BY frame, tile LIMIT 1",
+        [job_id as i64],
+        |r| Ok((r.get(0)?, r.get(1)?, tile_state::NEED_PRIMARY.to_string())),
+    )
+    .optional()?)
 }
 
 /// Seconds a tile of `job` should take on a node with `benchmark_score` (Msamples/s × 100).
@@ -106,19 +118,54 @@ pub fn share_key(job: &JobRow, now_ms: i64, holds_scene: bool, benchmark_score: 
     key
 }
 
-/// Grants `node` the best lease there is, or `None` when there is no work for it.
+/// How many leases a node may hold and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct LeasePolicy {
+    /// Deadline of a lease (and how far a heartbeat extends it).
+    pub lease_ms: i64,
+    /// Leases one node may hold at once, over all jobs.
+    pub max_per_node: u32,
+    /// Leases one node may hold at once in one job: no node hoards a job's tiles, so the
+    /// tiles are shared between the nodes that ask.
+    pub max_per_node_per_job: u32,
+}
+
+/// The answer to a lease request.
+#[derive(Clone, Debug)]
+pub enum Grant {
+    Lease(Lease),
+    /// No tile this node may take now.
+    NoWork,
+    /// The node holds as many leases as it may (the reason).
+    AtLimit(String),
+}
+
+/// Grants `node` the best lease there is within its caps.
 pub fn lease(
     tx: &Transaction,
     node: &str,
     benchmark_score: u64,
     now: i64,
-    lease_ms: i64,
-) -> Result<Option<Lease>, StoreError> {
+    policy: LeasePolicy,
+) -> Result<Grant, StoreError> {
     store::expire_leases(tx, now)?;
+    let held = store::leases_held(tx, node)?;
+    let total: u32 = held.iter().map(|(_, n)| n).sum();
+    if total >= policy.max_per_node {
+        return Ok(Grant::AtLimit(format!(
+            "this node holds {total} leases, the most one node may hold"
+        )));
+    }
+    let held_in = |job: u64| held.iter().find(|(j, _)| *j == job).map_or(0, |(_, n)| *n);
+    let mut capped = false;
     let mut best: Option<(f64, JobRow, (u32, u32, String))> = None;
     for job in store::jobs_in_state(tx, job_state::RENDERING)? {
         // Past its deadline the chain refuses the receipt: rendering more is waste.
         if job.deadline.saturating_mul(1000) < now || store::is_banned(tx, job.job_id, node)? {
+            continue;
+        }
+        if held_in(job.job_id) >= policy.max_per_node_per_job {
+            capped = true;
             continue;
         }
         let Some(pick) = pick_tile(tx, job.job_id, node)? else {
@@ -131,30 +178,41 @@ pub fn lease(
         }
     }
     let Some((_, job, (frame, tile, need))) = best else {
-        return Ok(None);
+        return Ok(if capped {
+            Grant::AtLimit(format!(
+                "this node holds {} leases in a job, the most one node may hold in one job",
+                policy.max_per_node_per_job
+            ))
+        } else {
+            Grant::NoWork
+        });
     };
+    let lease_ms = policy.lease_ms;
     let grid = TileGrid::new(job.width, job.height, job.tile_size)
         .ok_or_else(|| StoreError::Corrupt(format!("job {} dimensions", job.job_id)))?;
     let rect = grid
         .rect(tile)
         .ok_or_else(|| StoreError::Corrupt(format!("job {} tile {tile}", job.job_id)))?;
-    tx.execute(
+    store::exec(
+        tx,
         "INSERT INTO leases(job_id, frame, tile, node, role, issued_ms) VALUES(?1,?2,?3,?4,?5,?6)",
         params![job.job_id as i64, frame, tile, node, need, now],
     )?;
     let lease_id = tx.last_insert_rowid();
     let deadline = now + lease_ms;
-    tx.execute(
+    store::exec(
+        tx,
         "UPDATE tiles SET state='leased', lease_id=?4, lease_node=?5, lease_deadline=?6
          WHERE job_id=?1 AND frame=?2 AND tile=?3",
         params![job.job_id as i64, frame, tile, lease_id, node, deadline],
     )?;
-    tx.execute(
+    store::exec(
+        tx,
         "UPDATE jobs SET leases_issued=leases_issued+1, pass=pass+?2 WHERE job_id=?1",
         params![job.job_id as i64, 1.0 / weight(&job, now)],
     )?;
     store::node_add_scene(tx, node, &job.scene_hash)?;
-    Ok(Some(Lease {
+    Ok(Grant::Lease(Lease {
         lease_id,
         seed: seed(&job.job_key, frame, tile),
         job_id: job.job_id,

@@ -11,7 +11,8 @@ use crate::error::StoreError;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS scenes(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS scenes(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  expires_ms INTEGER);
 CREATE TABLE IF NOT EXISTS jobs(
   job_id INTEGER PRIMARY KEY, job_key TEXT NOT NULL, scene_hash TEXT NOT NULL,
   frame_start INTEGER NOT NULL, frame_end INTEGER NOT NULL, width INTEGER NOT NULL,
@@ -28,8 +29,11 @@ CREATE TABLE IF NOT EXISTS tiles(
   lease_id INTEGER, lease_node TEXT, lease_deadline INTEGER,
   failures INTEGER NOT NULL DEFAULT 0, done_ms INTEGER,
   PRIMARY KEY(job_id, frame, tile));
-CREATE INDEX IF NOT EXISTS tiles_state ON tiles(job_id, state);
+DROP INDEX IF EXISTS tiles_state;
+CREATE INDEX IF NOT EXISTS tiles_pick ON tiles(job_id, state, need, frame, tile);
 CREATE INDEX IF NOT EXISTS tiles_lease ON tiles(lease_id);
+CREATE INDEX IF NOT EXISTS tiles_lease_deadline ON tiles(lease_deadline) WHERE lease_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tiles_lease_node ON tiles(lease_node) WHERE lease_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tiles_node ON tiles(job_id, node);
 CREATE TABLE IF NOT EXISTS leases(
   id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER NOT NULL, frame INTEGER NOT NULL,
@@ -40,6 +44,7 @@ CREATE TABLE IF NOT EXISTS results(
   signature TEXT NOT NULL, blob TEXT NOT NULL, submitted_ms INTEGER NOT NULL,
   verdict TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS results_tile ON results(job_id, frame, tile);
+CREATE INDEX IF NOT EXISTS results_node ON results(job_id, frame, tile, node);
 CREATE TABLE IF NOT EXISTS nodes(
   node_key TEXT PRIMARY KEY, reputation REAL NOT NULL DEFAULT 0.5,
   tiles INTEGER NOT NULL DEFAULT 0, verified INTEGER NOT NULL DEFAULT 0,
@@ -53,6 +58,8 @@ CREATE TABLE IF NOT EXISTS evidence(
   tile INTEGER NOT NULL, node TEXT NOT NULL, created_ms INTEGER NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS seen_sigs(sig TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS seen_sigs_ts ON seen_sigs(ts_ms);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_scene ON jobs(scene_hash);
 "#;
 
 /// Job states in the store.
@@ -176,8 +183,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(128);
         conn.execute_batch(SCHEMA)?;
         add_frame_rate_columns(&conn)?;
+        add_column(&conn, "scenes", "expires_ms", "INTEGER")?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -215,6 +224,33 @@ fn add_frame_rate_columns(c: &Connection) -> Result<(), StoreError> {
             "ALTER TABLE jobs ADD COLUMN frame_rate_num INTEGER NOT NULL DEFAULT 24;
              ALTER TABLE jobs ADD COLUMN frame_rate_den INTEGER NOT NULL DEFAULT 1;",
         )?;
+    }
+    Ok(())
+}
+
+/// Runs a statement from the connection's prepared-statement cache.
+pub fn exec<P: rusqlite::Params>(c: &Connection, sql: &str, p: P) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
+/// One row of a cached statement.
+pub fn row<T, P, F>(c: &Connection, sql: &str, p: P, f: F) -> rusqlite::Result<T>
+where
+    P: rusqlite::Params,
+    F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+{
+    c.prepare_cached(sql)?.query_row(p, f)
+}
+
+/// Adds a column that stores made by older versions lack.
+fn add_column(c: &Connection, table: &str, column: &str, decl: &str) -> Result<(), StoreError> {
+    let has = c
+        .prepare(&format!(
+            "SELECT 1 FROM pragma_table_info('{table}') WHERE name=?1"
+        ))?
+        .exists([column])?;
+    if !has {
+        c.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
     }
     Ok(())
 }
@@ -275,24 +311,69 @@ pub fn salt(c: &Connection) -> Result<[u8; 32], StoreError> {
     let kp = solana_sdk::signature::Keypair::new();
     let mut salt = [0u8; 32];
     salt.copy_from_slice(&kp.to_bytes()[..32]);
-    c.execute(
+    exec(
+        c,
         "INSERT INTO meta(key, value) VALUES('salt', ?1)",
         params![salt.to_vec()],
     )?;
     Ok(salt)
 }
 
-pub fn scene_insert(c: &Connection, hash: &str, size: usize) -> Result<bool, StoreError> {
-    let n = c.execute(
-        "INSERT OR IGNORE INTO scenes(hash, size, created_ms) VALUES(?1, ?2, ?3)",
-        params![hash, size as i64, now_ms()],
-    )?;
+/// Records an uploaded scene, kept until `expires_ms` unless a job registers with it
+/// (re-uploading an unused scene pushes its expiry back). True when it is new.
+pub fn scene_insert(
+    c: &Connection,
+    hash: &str,
+    size: usize,
+    expires_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = c.prepare_cached(
+        "INSERT OR IGNORE INTO scenes(hash, size, created_ms, expires_ms) VALUES(?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![hash, size as i64, now_ms(), expires_ms])?;
+    if n == 0 {
+        c.prepare_cached(
+            "UPDATE scenes SET expires_ms=MAX(expires_ms, ?2) WHERE hash=?1 AND expires_ms IS NOT NULL",
+        )?
+        .execute(params![hash, expires_ms])?;
+    }
     Ok(n == 1)
+}
+
+/// A scene a registered job uses: kept while any job that uses it is unfinished.
+pub fn scene_in_use(c: &Connection, hash: &str) -> Result<(), StoreError> {
+    c.prepare_cached("UPDATE scenes SET expires_ms=NULL WHERE hash=?1")?
+        .execute([hash])?;
+    Ok(())
+}
+
+/// Scenes no unfinished job uses get an expiry `ttl_ms` from now; those past their expiry
+/// are forgotten. Returns the forgotten hashes (their blobs are the caller's to delete).
+pub fn expire_scenes(c: &Connection, now: i64, ttl_ms: i64) -> Result<Vec<String>, StoreError> {
+    const IDLE: &str = "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.scene_hash=scenes.hash
+        AND j.state IN ('rendering','ready','posting'))";
+    c.prepare_cached(&format!(
+        "UPDATE scenes SET expires_ms=?1 WHERE expires_ms IS NULL AND {IDLE}"
+    ))?
+    .execute([now + ttl_ms])?;
+    let gone: Vec<String> = c
+        .prepare_cached(&format!(
+            "SELECT hash FROM scenes WHERE expires_ms < ?1 AND {IDLE}"
+        ))?
+        .query_map([now], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for h in &gone {
+        c.prepare_cached("DELETE FROM scenes WHERE hash=?1")?
+            .execute([h])?;
+        c.prepare_cached("DELETE FROM node_scenes WHERE scene_hash=?1")?
+            .execute([h])?;
+    }
+    Ok(gone)
 }
 
 pub fn scene_exists(c: &Connection, hash: &str) -> Result<bool, StoreError> {
     Ok(
-        c.query_row("SELECT 1 FROM scenes WHERE hash=?1", [hash], |_| Ok(()))
+        row(c, "SELECT 1 FROM scenes WHERE hash=?1", [hash], |_| Ok(()))
             .optional()?
             .is_some(),
     )
@@ -300,7 +381,7 @@ pub fn scene_exists(c: &Connection, hash: &str) -> Result<bool, StoreError> {
 
 /// Inserts a job and all its tiles (queued). Returns false when the job already existed.
 pub fn job_insert(c: &Connection, j: &JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
-    let n = c.execute(
+    let n = exec(c,
         &format!("INSERT OR IGNORE INTO jobs({JOB_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,0,NULL,NULL,
           COALESCE((SELECT MIN(pass) FROM jobs WHERE state='rendering'), 0),?15,?16)"),
         params![
@@ -312,7 +393,8 @@ pub fn job_insert(c: &Connection, j: &JobRow, tiles_per_frame: u32) -> Result<bo
     if n == 0 {
         return Ok(false);
     }
-    let mut ins = c.prepare(
+    scene_in_use(c, &j.scene_hash)?;
+    let mut ins = c.prepare_cached(
         "INSERT INTO tiles(job_id, frame, tile, state, need) VALUES(?1, ?2, ?3, 'queued', 'primary')",
     )?;
     for frame in j.frame_start..=j.frame_end {
@@ -324,7 +406,8 @@ pub fn job_insert(c: &Connection, j: &JobRow, tiles_per_frame: u32) -> Result<bo
 }
 
 pub fn job_get(c: &Connection, job_id: u64) -> Result<Option<JobRow>, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         &format!("SELECT {JOB_COLS} FROM jobs WHERE job_id=?1"),
         [job_id as i64],
         job_from_row,
@@ -333,7 +416,7 @@ pub fn job_get(c: &Connection, job_id: u64) -> Result<Option<JobRow>, StoreError
 }
 
 pub fn jobs_in_state(c: &Connection, state: &str) -> Result<Vec<JobRow>, StoreError> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {JOB_COLS} FROM jobs WHERE state=?1 ORDER BY job_id"
     ))?;
     let rows = st.query_map([state], job_from_row)?;
@@ -346,7 +429,8 @@ pub fn job_set_state(
     state: &str,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
-    c.execute(
+    exec(
+        c,
         "UPDATE jobs SET state=?2, error=?3 WHERE job_id=?1",
         params![job_id as i64, state, error],
     )?;
@@ -360,7 +444,8 @@ pub fn job_set_receipt_tx(
     tx: &[u8],
     sig: &str,
 ) -> Result<(), StoreError> {
-    c.execute(
+    exec(
+        c,
         "UPDATE jobs SET state='posting', receipt_tx=?2, receipt_sig=?3 WHERE job_id=?1",
         params![job_id as i64, tx, sig],
     )?;
@@ -368,7 +453,8 @@ pub fn job_set_receipt_tx(
 }
 
 pub fn job_receipt_tx(c: &Connection, job_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         "SELECT receipt_tx FROM jobs WHERE job_id=?1",
         [job_id as i64],
         |r| r.get::<_, Option<Vec<u8>>>(0),
@@ -379,7 +465,7 @@ pub fn job_receipt_tx(c: &Connection, job_id: u64) -> Result<Option<Vec<u8>>, St
 
 pub fn counts(c: &Connection, job_id: u64) -> Result<Counts, StoreError> {
     let mut out = Counts::default();
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT state, COUNT(*), SUM(failures) FROM tiles WHERE job_id=?1 GROUP BY state",
     )?;
     let mut rows = st.query([job_id as i64])?;
@@ -401,7 +487,7 @@ pub fn counts(c: &Connection, job_id: u64) -> Result<Counts, StoreError> {
 
 /// (frame, verified tiles, tiles) for each frame of a job.
 pub fn frame_progress(c: &Connection, job_id: u64) -> Result<Vec<(u32, u64, u64)>, StoreError> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT frame, SUM(state='verified'), COUNT(*) FROM tiles WHERE job_id=?1 GROUP BY frame ORDER BY frame",
     )?;
     let rows = st.query_map([job_id as i64], |r| {
@@ -416,7 +502,8 @@ pub fn frame_progress(c: &Connection, job_id: u64) -> Result<Vec<(u32, u64, u64)
 
 /// Verified tiles finished in the last `window_ms` (for the ETA).
 pub fn recent_done(c: &Connection, job_id: u64, since_ms: i64) -> Result<u64, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         "SELECT COUNT(*) FROM tiles WHERE job_id=?1 AND state='verified' AND done_ms>=?2",
         params![job_id as i64, since_ms],
         |r| r.get::<_, i64>(0),
@@ -424,7 +511,7 @@ pub fn recent_done(c: &Connection, job_id: u64, since_ms: i64) -> Result<u64, St
 }
 
 pub fn queue_depth(c: &Connection) -> Result<u64, StoreError> {
-    Ok(c.query_row(
+    Ok(row(c,
         "SELECT COUNT(*) FROM tiles t JOIN jobs j ON j.job_id=t.job_id WHERE j.state='rendering' AND t.state IN ('queued','rendered')",
         [],
         |r| r.get::<_, i64>(0),
@@ -432,7 +519,7 @@ pub fn queue_depth(c: &Connection) -> Result<u64, StoreError> {
 }
 
 pub fn tiles_of_frame(c: &Connection, job_id: u64, frame: u32) -> Result<Vec<TileRow>, StoreError> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {TILE_COLS} FROM tiles WHERE job_id=?1 AND frame=?2 ORDER BY tile"
     ))?;
     let rows = st.query_map(params![job_id as i64, frame], tile_from_row)?;
@@ -440,7 +527,7 @@ pub fn tiles_of_frame(c: &Connection, job_id: u64, frame: u32) -> Result<Vec<Til
 }
 
 pub fn tiles_of_job(c: &Connection, job_id: u64) -> Result<Vec<TileRow>, StoreError> {
-    let mut st = c.prepare(&format!(
+    let mut st = c.prepare_cached(&format!(
         "SELECT {TILE_COLS} FROM tiles WHERE job_id=?1 ORDER BY frame, tile"
     ))?;
     let rows = st.query_map(params![job_id as i64], tile_from_row)?;
@@ -453,7 +540,8 @@ pub fn tile_get(
     frame: u32,
     tile: u32,
 ) -> Result<Option<TileRow>, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         &format!("SELECT {TILE_COLS} FROM tiles WHERE job_id=?1 AND frame=?2 AND tile=?3"),
         params![job_id as i64, frame, tile],
         tile_from_row,
@@ -462,7 +550,8 @@ pub fn tile_get(
 }
 
 pub fn tile_by_lease(c: &Connection, lease_id: i64) -> Result<Option<TileRow>, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         &format!("SELECT {TILE_COLS} FROM tiles WHERE lease_id=?1"),
         [lease_id],
         tile_from_row,
@@ -476,7 +565,7 @@ pub fn results_of_tile(
     frame: u32,
     tile: u32,
 ) -> Result<Vec<ResultRow>, StoreError> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT id, node, role, pixel_hash, signature, blob, verdict FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3 ORDER BY id",
     )?;
     let rows = st.query_map(params![job_id as i64, frame, tile], |r| {
@@ -495,7 +584,7 @@ pub fn results_of_tile(
 
 /// Returns every lease past its deadline to the queue; the tiles they held.
 pub fn expire_leases(c: &Connection, now: i64) -> Result<Vec<(u64, u32, u32)>, StoreError> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT job_id, frame, tile FROM tiles WHERE lease_id IS NOT NULL AND lease_deadline < ?1",
     )?;
     let expired: Vec<(u64, u32, u32)> = st
@@ -504,50 +593,94 @@ pub fn expire_leases(c: &Connection, now: i64) -> Result<Vec<(u64, u32, u32)>, S
         })?
         .collect::<Result<_, _>>()?;
     if !expired.is_empty() {
-        c.execute(
+        c.prepare_cached(
             "UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
                state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
              WHERE lease_id IS NOT NULL AND lease_deadline < ?1",
-            [now],
-        )?;
+        )?
+        .execute([now])?;
     }
     Ok(expired)
 }
 
-/// Extends a lease held by `node`; the new deadline, or None when it is not held.
+/// Extends a lease held by `node` to `deadline`, but never past `issued + max_lifetime_ms`;
+/// the new deadline, or None when it is not held or has reached its total lifetime
+/// (it then lapses at its current deadline, and the tile goes to another node).
 pub fn heartbeat(
     c: &Connection,
     lease_id: i64,
     node: &str,
     deadline: i64,
     now: i64,
+    max_lifetime_ms: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let n = c.execute(
-        "UPDATE tiles SET lease_deadline=?3 WHERE lease_id=?1 AND lease_node=?2 AND lease_deadline>=?4",
-        params![lease_id, node, deadline, now],
-    )?;
+    let issued: Option<i64> = c
+        .prepare_cached("SELECT issued_ms FROM leases WHERE id=?1")?
+        .query_row([lease_id], |r| r.get(0))
+        .optional()?;
+    let Some(last) = issued.map(|i| i.saturating_add(max_lifetime_ms)) else {
+        return Ok(None);
+    };
+    if last <= now {
+        return Ok(None);
+    }
+    let deadline = deadline.min(last);
+    let n = c
+        .prepare_cached(
+            "UPDATE tiles SET lease_deadline=MAX(lease_deadline, ?3)
+             WHERE lease_id=?1 AND lease_node=?2 AND lease_deadline>=?4",
+        )?
+        .execute(params![lease_id, node, deadline, now])?;
     Ok((n == 1).then_some(deadline))
 }
 
-/// Records a request signature; false if it was already seen (a replay). Forgets
-/// signatures older than `forget_before` (they would fail the timestamp check anyway).
-pub fn remember_signature(
-    c: &Connection,
-    sig: &str,
-    ts: i64,
-    forget_before: i64,
-) -> Result<bool, StoreError> {
-    c.execute("DELETE FROM seen_sigs WHERE ts_ms < ?1", [forget_before])?;
-    let n = c.execute(
-        "INSERT OR IGNORE INTO seen_sigs(sig, ts_ms) VALUES(?1, ?2)",
-        params![sig, ts],
+/// Leases `node` holds, per job.
+pub fn leases_held(c: &Connection, node: &str) -> Result<Vec<(u64, u32)>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT job_id, COUNT(*) FROM tiles WHERE lease_node=?1 AND lease_id IS NOT NULL GROUP BY job_id",
     )?;
+    let rows = st.query_map([node], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A malformed or dishonest submit: the lease is released (the tile goes back to whoever
+/// may take it next), the tile's failures and the node's reputation record it.
+pub fn refuse_submission(c: &Connection, lease_id: i64, node: &str) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE tiles SET failures=failures+1, lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
+           state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
+         WHERE lease_id=?1 AND lease_node=?2",
+    )?
+    .execute(params![lease_id, node])?;
+    node_adjust(c, node, -0.1, 0, 0, 0)
+}
+
+/// True when every tile of the job is verified.
+pub fn job_complete(c: &Connection, job_id: u64) -> Result<bool, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT NOT EXISTS (SELECT 1 FROM tiles WHERE job_id=?1 AND state!='verified')",
+    )?
+    .query_row([job_id as i64], |r| r.get(0))?)
+}
+
+/// Records a request signature; false if it was already seen (a replay).
+pub fn remember_signature(c: &Connection, sig: &str, ts: i64) -> Result<bool, StoreError> {
+    let n = c
+        .prepare_cached("INSERT OR IGNORE INTO seen_sigs(sig, ts_ms) VALUES(?1, ?2)")?
+        .execute(params![sig, ts])?;
     Ok(n == 1)
+}
+
+/// Forgets signatures older than `before` (they fail the timestamp check anyway).
+pub fn forget_signatures(c: &Connection, before: i64) -> Result<usize, StoreError> {
+    Ok(c.prepare_cached("DELETE FROM seen_sigs WHERE ts_ms < ?1")?
+        .execute([before])?)
 }
 
 /// (reputation, verified tiles) of a node; new nodes start at 0.5.
 pub fn node_standing(c: &Connection, node: &str) -> Result<(f64, i64), StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         "SELECT reputation, verified FROM nodes WHERE node_key=?1",
         [node],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -565,11 +698,13 @@ pub fn node_adjust(
     faults: i64,
     tiles: i64,
 ) -> Result<(), StoreError> {
-    c.execute(
+    exec(
+        c,
         "INSERT INTO nodes(node_key) VALUES(?1) ON CONFLICT(node_key) DO NOTHING",
         [node],
     )?;
-    c.execute(
+    exec(
+        c,
         "UPDATE nodes SET reputation=MIN(1.0, MAX(0.0, reputation + ?2)), verified=verified+?3,
            faults=faults+?4, tiles=tiles+?5 WHERE node_key=?1",
         params![node, delta, verified, faults, tiles],
@@ -587,7 +722,8 @@ pub struct NodeRecord {
 }
 
 pub fn node_record(c: &Connection, node: &str) -> Result<Option<NodeRecord>, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         "SELECT reputation, tiles, verified, faults FROM nodes WHERE node_key=?1",
         [node],
         |r| {
@@ -614,7 +750,8 @@ pub fn jobs_of_node(c: &Connection, node: &str) -> Result<Vec<(u64, u64)>, Store
 }
 
 pub fn node_holds_scene(c: &Connection, node: &str, scene: &str) -> Result<bool, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         "SELECT 1 FROM node_scenes WHERE node_key=?1 AND scene_hash=?2",
         [node, scene],
         |_| Ok(()),
@@ -624,7 +761,8 @@ pub fn node_holds_scene(c: &Connection, node: &str, scene: &str) -> Result<bool,
 }
 
 pub fn node_add_scene(c: &Connection, node: &str, scene: &str) -> Result<(), StoreError> {
-    c.execute(
+    exec(
+        c,
         "INSERT OR IGNORE INTO node_scenes(node_key, scene_hash) VALUES(?1, ?2)",
         [node, scene],
     )?;
@@ -632,7 +770,8 @@ pub fn node_add_scene(c: &Connection, node: &str, scene: &str) -> Result<(), Sto
 }
 
 pub fn is_banned(c: &Connection, job_id: u64, node: &str) -> Result<bool, StoreError> {
-    Ok(c.query_row(
+    Ok(row(
+        c,
         "SELECT 1 FROM job_bans WHERE job_id=?1 AND node_key=?2",
         params![job_id as i64, node],
         |_| Ok(()),
@@ -642,7 +781,7 @@ pub fn is_banned(c: &Connection, job_id: u64, node: &str) -> Result<bool, StoreE
 }
 
 pub fn evidence_of_job(c: &Connection, job_id: u64) -> Result<Vec<serde_json::Value>, StoreError> {
-    let mut st = c.prepare(
+    let mut st = c.prepare_cached(
         "SELECT frame, tile, node, created_ms, detail FROM evidence WHERE job_id=?1 ORDER BY id",
     )?;
     let rows = st.query_map([job_id as i64], |r| {

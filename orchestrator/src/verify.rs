@@ -110,7 +110,7 @@ pub enum Outcome {
 }
 
 fn set_verified(tx: &Transaction, t: &TileRow, winner: &ResultRow) -> Result<(), StoreError> {
-    tx.execute(
+    store::exec(tx,
         "UPDATE tiles SET state='verified', need='none', node=?4, pixel_hash=?5, signature=?6, blob=?7,
            lease_id=NULL, lease_node=NULL, lease_deadline=NULL, done_ms=?8
          WHERE job_id=?1 AND frame=?2 AND tile=?3",
@@ -120,7 +120,8 @@ fn set_verified(tx: &Transaction, t: &TileRow, winner: &ResultRow) -> Result<(),
 }
 
 fn set_verdict(tx: &Transaction, id: i64, verdict: &str) -> Result<(), StoreError> {
-    tx.execute(
+    store::exec(
+        tx,
         "UPDATE results SET verdict=?2 WHERE id=?1",
         params![id, verdict],
     )?;
@@ -134,7 +135,7 @@ fn insert_result(
     role: &str,
     verdict: &str,
 ) -> Result<ResultRow, StoreError> {
-    tx.execute(
+    store::exec(tx,
         "INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob, submitted_ms, verdict)
          VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
         params![t.job_id as i64, t.frame, t.tile, s.node, role, s.pixel_hash, s.signature, s.blob, now_ms(), verdict],
@@ -159,16 +160,17 @@ pub fn record_fault(
     faulty: &str,
     detail: serde_json::Value,
 ) -> Result<Vec<(u32, u32)>, StoreError> {
-    tx.execute(
+    store::exec(tx,
         "INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,?4,?5,?6)",
         params![t.job_id as i64, t.frame, t.tile, faulty, now_ms(), detail.to_string()],
     )?;
     store::node_adjust(tx, faulty, -0.3, 0, 1, 0)?;
-    tx.execute(
+    store::exec(
+        tx,
         "INSERT OR IGNORE INTO job_bans(job_id, node_key) VALUES(?1, ?2)",
         params![t.job_id as i64, faulty],
     )?;
-    let mut st = tx.prepare(
+    let mut st = tx.prepare_cached(
         "SELECT frame, tile FROM tiles WHERE job_id=?1 AND node=?2 AND NOT (frame=?3 AND tile=?4)",
     )?;
     let redo: Vec<(u32, u32)> = st
@@ -177,11 +179,11 @@ pub fn record_fault(
         })?
         .collect::<Result<_, _>>()?;
     for (frame, tile) in &redo {
-        tx.execute(
+        store::exec(tx,
             "UPDATE results SET verdict='superseded' WHERE job_id=?1 AND frame=?2 AND tile=?3 AND verdict!='faulty'",
             params![t.job_id as i64, frame, tile],
         )?;
-        tx.execute(
+        store::exec(tx,
             "UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL,
                blob=NULL, lease_id=NULL, lease_node=NULL, lease_deadline=NULL, done_ms=NULL,
                failures=failures+1
@@ -190,7 +192,8 @@ pub fn record_fault(
         )?;
     }
     // Leases the faulty node still holds in this job go back to the queue.
-    tx.execute(
+    store::exec(
+        tx,
         "UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
            state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
          WHERE job_id=?1 AND lease_node=?2",
@@ -234,7 +237,7 @@ pub fn apply(
             store::node_adjust(tx, &s.node, 0.01, 0, 0, 1)?;
             if sampled(d.salt, d.job_key, t.frame, t.tile, &s.node, share) {
                 insert_result(tx, t, s, "primary", "pending")?;
-                tx.execute(
+                store::exec(tx,
                     "UPDATE tiles SET state='rendered', need='check', node=?4, pixel_hash=?5, signature=?6, blob=?7,
                        lease_id=NULL, lease_node=NULL, lease_deadline=NULL
                      WHERE job_id=?1 AND frame=?2 AND tile=?3",
@@ -268,7 +271,7 @@ pub fn apply(
                 Ok((Outcome::Verified, vec![]))
             } else {
                 insert_result(tx, t, s, "check", "pending")?;
-                tx.execute(
+                store::exec(tx,
                     "UPDATE tiles SET state='rendered', need='tiebreak', lease_id=NULL, lease_node=NULL, lease_deadline=NULL
                      WHERE job_id=?1 AND frame=?2 AND tile=?3",
                     params![t.job_id as i64, t.frame, t.tile],
@@ -348,11 +351,11 @@ pub fn apply(
                 for id in [p.id, c.id, r.id] {
                     set_verdict(tx, id, "inconclusive")?;
                 }
-                tx.execute(
+                store::exec(tx,
                     "INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,'',?4,?5)",
                     params![t.job_id as i64, t.frame, t.tile, now_ms(), detail(&r).to_string()],
                 )?;
-                tx.execute(
+                store::exec(tx,
                     "UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL, blob=NULL,
                        lease_id=NULL, lease_node=NULL, lease_deadline=NULL, failures=failures+1
                      WHERE job_id=?1 AND frame=?2 AND tile=?3",

@@ -13,38 +13,32 @@ use tessera_sdk::{ix, pda, JobState};
 async fn setup(tweak: impl FnOnce(&mut tessera_orchestrator::Config)) -> (TestChain, TestOrch) {
     let chain = TestChain::start().await;
     let orch = TestOrch::start(&chain, tweak).await;
-    let (st, _) = orch.upload_scene().await;
-    assert_eq!(st, StatusCode::CREATED);
     (chain, orch)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_renders_verifies_stitches_and_posts_receipt() {
     let (chain, orch) = setup(|_| {}).await;
+    let id = chain.create_job(1, 100).await;
+    let (st, v) = orch.upload_scene(id).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
     // Same bytes again: same hash, nothing new.
-    let (st, again) = orch.upload_scene().await;
+    let (st, again) = orch.upload_scene(id).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
         again["hash"],
         tessera_orchestrator::receipt::hex(&scene_hash())
     );
     assert_eq!(again["new"], false);
-    let (st, bad) = orch
-        .http
-        .post(format!("{}/v1/scenes", orch.url))
-        .body(b"not a scene".to_vec())
-        .send()
-        .await
-        .map(|r| (r.status(), r))
-        .unwrap();
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(bad.headers()["content-type"], "application/problem+json");
+    let artist = orch.artist.insecure_clone();
+    let (st, bad) = orch.upload_as(&artist, id, b"not a scene").await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_eq!(bad["title"], "bad-scene");
 
-    let id = chain.create_job(1, 100).await;
-    let (st, status) = orch.register(json!({"job_id": id})).await;
+    let (st, status) = orch.register_only(json!({"job_id": id})).await;
     assert_eq!(st, StatusCode::CREATED, "{status}");
     assert_eq!(status["counts"]["queued"], 16);
-    let (st, _) = orch.register(json!({"job_id": id})).await;
+    let (st, _) = orch.register_only(json!({"job_id": id})).await;
     assert_eq!(st, StatusCode::OK, "registering twice is idempotent");
 
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
@@ -372,6 +366,7 @@ async fn forged_replayed_stale_and_unstaked_requests_are_refused() {
     let node = SimNode::new(key);
     let url = &orch.url;
     let body = b"{}".to_vec();
+    let me = orch.key().await;
     // Not registered on-chain.
     let stranger = SimNode::new(Keypair::new());
     let (st, v) = stranger
@@ -382,7 +377,7 @@ async fn forged_replayed_stale_and_unstaked_requests_are_refused() {
         (StatusCode::FORBIDDEN, Some("node-not-registered"))
     );
     // Signed by another key under the node's name.
-    let mut h = protocol::sign_request(&Keypair::new(), "POST", "/v1/leases", now_ms(), &body);
+    let mut h = protocol::sign_request(&Keypair::new(), &me, "POST", "/v1/leases", now_ms(), &body);
     h[0].1 = node.key.pubkey().to_string();
     let (st, v) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
     assert_eq!(
@@ -390,20 +385,27 @@ async fn forged_replayed_stale_and_unstaked_requests_are_refused() {
         (StatusCode::UNAUTHORIZED, Some("bad-signature"))
     );
     // Body changed after signing.
-    let h = protocol::sign_request(&node.key, "POST", "/v1/leases", now_ms(), &body);
+    let h = protocol::sign_request(&node.key, &me, "POST", "/v1/leases", now_ms(), &body);
     let (st, _) = node
         .raw(url, "POST", "/v1/leases", b"{\"x\":1}".to_vec(), &h)
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // Stale timestamp.
-    let h = protocol::sign_request(&node.key, "POST", "/v1/leases", now_ms() - 120_000, &body);
+    let h = protocol::sign_request(
+        &node.key,
+        &me,
+        "POST",
+        "/v1/leases",
+        now_ms() - 120_000,
+        &body,
+    );
     let (st, v) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
     assert_eq!(
         (st, v["title"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("stale-timestamp"))
     );
     // A valid request works once; its replay is refused.
-    let h = protocol::sign_request(&node.key, "POST", "/v1/leases", now_ms(), &body);
+    let h = protocol::sign_request(&node.key, &me, "POST", "/v1/leases", now_ms(), &body);
     let (st, lease) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
     assert_eq!(st, StatusCode::OK);
     let (st, v) = node.raw(url, "POST", "/v1/leases", body.clone(), &h).await;
@@ -535,7 +537,12 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fair_share_between_two_jobs() {
-    let (chain, orch) = setup(|_| {}).await;
+    // One node takes every lease here (the job-level share is measured, not the node caps).
+    let (chain, orch) = setup(|c| {
+        c.max_leases_per_node = 1_000;
+        c.max_leases_per_node_per_job = 1_000;
+    })
+    .await;
     let cheap = chain.create_job(2, 100).await;
     let dear = chain.create_job(2, 300).await;
     let same = chain.create_job(2, 100).await;
@@ -608,7 +615,8 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
         dir: tempfile::tempdir().unwrap(),
         orch: None,
         url: format!("http://{listen}"),
-        http: reqwest::Client::new(),
+        http: artist_client(),
+        artist: chain.payer.insecure_clone(),
     };
     let up = || async {
         for _ in 0..100 {
@@ -627,7 +635,6 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
     };
     let mut child = spawn();
     up().await;
-    orch.upload_scene().await;
     let id = chain.create_job(1, 100).await;
     assert_eq!(
         orch.register(json!({"job_id": id})).await.0,

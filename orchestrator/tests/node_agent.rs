@@ -17,7 +17,6 @@ async fn node_agent_renders_a_job_and_stops_on_ctrl_c() {
     });
     let chain = TestChain::start().await;
     let orch = TestOrch::start(&chain, |_| {}).await;
-    orch.upload_scene().await;
     let id = chain.create_job(1, 100).await;
     orch.register(json!({"job_id": id})).await;
     let (_, key) = chain.register_node(MIN_STAKE).await;

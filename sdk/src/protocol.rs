@@ -2,8 +2,61 @@
 //!
 //! Tile signing: the node that rendered a tile signs `"tessera-tile-v1" ‖ job key (32) ‖
 //! frame (u32 LE) ‖ tile (u32 LE) ‖ pixel hash (32)` with its node key (ed25519).
+//!
+//! Request signing (nodes and artists): `"tessera-req-v2|" ORCHESTRATOR "|" METHOD "|" PATH
+//! "|" TIMESTAMP_MS "|" blake3hex(BODY)`, where ORCHESTRATOR is the base58 key of the
+//! orchestrator the request is for (`GET /v1/info`), so a request captured by one
+//! orchestrator cannot be replayed to another.
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::Signature;
+use solana_sdk::signature::{Keypair, Signature, Signer};
+
+/// Header carrying the signer's base58 key (a node key, or an artist's wallet for uploads).
+pub const HEADER_KEY: &str = "x-tessera-node";
+pub const HEADER_TIMESTAMP: &str = "x-tessera-timestamp";
+pub const HEADER_SIGNATURE: &str = "x-tessera-signature";
+/// Response header with the orchestrator's clock (unix ms), so skewed clients can correct.
+pub const HEADER_SERVER_TIME: &str = "x-tessera-time";
+
+/// Domain tag that starts every signed request.
+pub const REQUEST_MESSAGE_TAG: &str = "tessera-req-v2";
+
+/// The message signed for one request to `orchestrator`.
+pub fn request_message(
+    orchestrator: &Pubkey,
+    method: &str,
+    path: &str,
+    timestamp_ms: i64,
+    body_hash: &blake3::Hash,
+) -> Vec<u8> {
+    format!(
+        "{REQUEST_MESSAGE_TAG}|{orchestrator}|{method}|{path}|{timestamp_ms}|{}",
+        body_hash.to_hex()
+    )
+    .into_bytes()
+}
+
+/// The three auth headers of a request signed by `key` for `orchestrator`.
+pub fn sign_request(
+    key: &Keypair,
+    orchestrator: &Pubkey,
+    method: &str,
+    path: &str,
+    timestamp_ms: i64,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let msg = request_message(
+        orchestrator,
+        method,
+        path,
+        timestamp_ms,
+        &blake3::hash(body),
+    );
+    [
+        (HEADER_KEY, key.pubkey().to_string()),
+        (HEADER_TIMESTAMP, timestamp_ms.to_string()),
+        (HEADER_SIGNATURE, key.sign_message(&msg).to_string()),
+    ]
+}
 
 use crate::receipt::TileRecord;
 
@@ -51,5 +104,18 @@ mod tests {
         assert!(verify_tile_signature(&job, &record, &sig));
         let other = TileRecord { tile: 4, ..record };
         assert!(!verify_tile_signature(&job, &other, &sig));
+    }
+
+    #[test]
+    fn request_signature_is_bound_to_one_orchestrator() {
+        let key = Keypair::new();
+        let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
+        let h = sign_request(&key, &a, "POST", "/v1/leases", 7, b"{}");
+        let sig: Signature = h[2].1.parse().unwrap();
+        let body = blake3::hash(b"{}");
+        let for_a = request_message(&a, "POST", "/v1/leases", 7, &body);
+        let for_b = request_message(&b, "POST", "/v1/leases", 7, &body);
+        assert!(sig.verify(key.pubkey().as_ref(), &for_a));
+        assert!(!sig.verify(key.pubkey().as_ref(), &for_b));
     }
 }

@@ -102,6 +102,15 @@ pub async fn run(ctx: &Ctx, args: &SubmitArgs) -> CliResult<WatchOutcome> {
         ctx.output.note(format!("warning: {w}"));
     }
 
+    let deadline = ctx.chain_now().await? + deadline_s;
+    let (job_id, signature) = create_job(ctx, &artist, &q, budget, deadline).await?;
+    // After create_job: the orchestrator takes a scene only for an escrowed job, signed by
+    // its artist.
+    let escrowed = |e: CliError| {
+        CliError::Orchestrator(format!(
+            "job {job_id} is escrowed on-chain but the scene upload failed ({e}); `tessera job cancel {job_id}`, then `tessera job refund {job_id}` after the settle grace, returns the budget"
+        ))
+    };
     let uploaded = !orchestrator.has_scene(&q.scene.hash).await?;
     if uploaded {
         ctx.output.note(format!(
@@ -109,16 +118,17 @@ pub async fn run(ctx: &Ctx, args: &SubmitArgs) -> CliResult<WatchOutcome> {
             q.scene.path.display(),
             q.scene.size_bytes
         ));
-        let stored = orchestrator.upload_scene(q.scene.bytes.clone()).await?;
+        let stored = orchestrator
+            .upload_scene(q.scene.bytes.clone(), job_id, &artist)
+            .await
+            .map_err(escrowed)?;
         if stored != q.scene.hash {
-            return Err(CliError::Orchestrator(format!(
+            return Err(escrowed(CliError::Orchestrator(format!(
                 "stored the scene as {stored}, expected {}",
                 q.scene.hash
-            )));
+            ))));
         }
     }
-    let deadline = ctx.chain_now().await? + deadline_s;
-    let (job_id, signature) = create_job(ctx, &artist, &q, budget, deadline).await?;
     let s = &q.spec;
     orchestrator
         .register_job(

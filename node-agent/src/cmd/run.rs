@@ -1,7 +1,9 @@
 //! `node-agent run --orchestrator URL --keypair PATH`: lease → render → submit, forever.
 //!
-//! Every request is signed with the node key (`METHOD|PATH|TIMESTAMP_MS|blake3hex(BODY)`,
-//! headers `x-tessera-node`, `x-tessera-timestamp`, `x-tessera-signature`). While a tile
+//! Every request is signed with the node key for this orchestrator
+//! ([`tessera_sdk::protocol::sign_request`]: the orchestrator's key from `GET /v1/info`,
+//! method, path, timestamp, body hash), timestamped on the orchestrator's clock (the offset
+//! is measured from `/v1/info` at start). While a tile
 //! renders, a background task heartbeats the lease. Ctrl-C finishes and submits the tile
 //! in hand, then exits.
 use std::path::PathBuf;
@@ -74,6 +76,10 @@ struct Client {
     http: reqwest::Client,
     base: String,
     key: Arc<Keypair>,
+    /// The orchestrator's key: requests are signed for it alone.
+    orchestrator: Pubkey,
+    /// Orchestrator clock minus ours (ms), so a skewed local clock still signs fresh requests.
+    offset_ms: i64,
     /// Strictly increasing timestamps: identical requests in one millisecond would carry
     /// identical signatures, and the orchestrator refuses the second as a replay.
     last_ts: std::sync::atomic::AtomicI64,
@@ -86,36 +92,73 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+#[derive(Debug, Deserialize)]
+struct Info {
+    orchestrator: String,
+    time_ms: i64,
+}
+
 impl Client {
+    /// Asks the orchestrator whom to sign for and what time it is.
+    async fn connect(
+        http: reqwest::Client,
+        base: String,
+        key: Arc<Keypair>,
+    ) -> anyhow::Result<Self> {
+        let sent = now_ms();
+        let info: Info = http
+            .get(format!("{base}/v1/info"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+            .context("GET /v1/info")?;
+        let offset_ms = info.time_ms - (sent + now_ms()) / 2;
+        Ok(Self {
+            http,
+            base,
+            key,
+            orchestrator: Pubkey::from_str(&info.orchestrator)?,
+            offset_ms,
+            last_ts: Default::default(),
+        })
+    }
+
+    /// Now on the orchestrator's clock.
+    fn now(&self) -> i64 {
+        now_ms() + self.offset_ms
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<reqwest::Response> {
-        let now = now_ms();
+        let now = self.now();
         let prev = self.last_ts.fetch_max(now, Ordering::SeqCst);
         let ts = if prev >= now {
             self.last_ts.fetch_add(1, Ordering::SeqCst) + 1
         } else {
             now
         };
-        let msg = format!(
-            "{}|{path}|{ts}|{}",
+        let headers = tessera_sdk::protocol::sign_request(
+            &self.key,
+            &self.orchestrator,
             method.as_str(),
-            blake3::hash(&body).to_hex()
+            path,
+            ts,
+            &body,
         );
-        let sig = self.key.sign_message(msg.as_bytes());
-        let r = self
+        let mut rb = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header("x-tessera-node", self.key.pubkey().to_string())
-            .header("x-tessera-timestamp", ts.to_string())
-            .header("x-tessera-signature", sig.to_string())
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await?;
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            rb = rb.header(k, v);
+        }
+        let r = rb.body(body).send().await?;
         if r.status().is_client_error() || r.status().is_server_error() {
             let status = r.status();
             let text = r.text().await.unwrap_or_default();
@@ -202,14 +245,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let client = Arc::new(Client {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()?,
-        base: args.orchestrator.trim_end_matches('/').to_string(),
-        key: Arc::new(read_keypair(&args.keypair)?),
-        last_ts: Default::default(),
-    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let base = args.orchestrator.trim_end_matches('/').to_string();
+    let key = Arc::new(read_keypair(&args.keypair)?);
+    let client = Arc::new(rt.block_on(Client::connect(http, base, key))?);
     eprintln!("node {}", client.key.pubkey());
     let mut claims = (!args.no_claim)
         .then(|| super::claims::AutoClaim::new(&args.url, &client.base, &client.key));
@@ -241,8 +282,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             rt.block_on(client.scene(&lease.scene_hash))
         })?;
         // Heartbeat at a third of the remaining lease while rendering.
-        let every =
-            Duration::from_millis(((lease.deadline_ms - now_ms()) / 3).clamp(200, 20_000) as u64);
+        let every = Duration::from_millis(
+            ((lease.deadline_ms - client.now()) / 3).clamp(200, 20_000) as u64,
+        );
         let hb = {
             let (c, id) = (client.clone(), lease.lease_id);
             rt.spawn(async move {

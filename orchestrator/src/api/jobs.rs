@@ -331,8 +331,11 @@ pub async fn preview(
     State(s): Shared,
     Path((id, frame)): Path<(u64, u32)>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = job_row(&s, id).await?;
-    Ok(png(stitch(&s, &job, frame, Served::Preview).await?))
+    super::public_work(&s, async {
+        let job = job_row(&s, id).await?;
+        Ok(png(stitch(&s, &job, frame, Served::Preview).await?))
+    })
+    .await
 }
 
 /// Whether the job is settled on-chain (approved, finalized or resolved): only then are
@@ -349,23 +352,30 @@ pub async fn frame_image(
     State(s): Shared,
     Path((id, frame)): Path<(u64, u32)>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = job_row(&s, id).await?;
-    if !settled(&s, id).await? {
-        return Err(ApiError::NotSettled(format!(
-            "job {id} is not settled on-chain; until it is approved or finalized its frames \
-             are served only as previews (/v1/jobs/{id}/frames/{frame}/preview)"
-        )));
-    }
-    Ok(png(stitch(&s, &job, frame, Served::Clean).await?))
+    super::public_work(&s, async {
+        let job = job_row(&s, id).await?;
+        if !settled(&s, id).await? {
+            return Err(ApiError::NotSettled(format!(
+                "job {id} is not settled on-chain; until it is approved or finalized its frames \
+                 are served only as previews (/v1/jobs/{id}/frames/{frame}/preview)"
+            )));
+        }
+        Ok(png(stitch(&s, &job, frame, Served::Clean).await?))
+    })
+    .await
 }
 
 /// Every tile's hash, node, signature and merkle proof; the payout leaves and proofs.
 pub async fn manifest(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
-    let job = job_row(&s, id).await?;
+    super::public_work(&s, manifest_of(&s, id)).await
+}
+
+async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
+    let job = job_row(s, id).await?;
     if job.state == job_state::RENDERING {
         return Err(ApiError::Conflict("the job is still rendering".into()));
     }
-    let receipt = crate::receipt::build(&s, &job)
+    let receipt = crate::receipt::build(s, &job)
         .await
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let params = receipt

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Instant;
 
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,67 +14,86 @@ use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::Signature;
 use tracing::Instrument;
 
-use super::bytes_compat::Bytes;
-use super::Shared;
+use super::{AppState, Shared};
 use crate::error::{ApiError, ApiResult, StoreError};
 use crate::protocol::{tile_message, SubmitTile};
 use crate::receipt::{hex, hex32};
+use crate::scheduler::{Grant, LeasePolicy};
 use crate::store::{self, job_state, now_ms};
 use crate::verify::{self, Decision, Outcome, Submission};
+use tessera_sdk::tiles::{TileGrid, TileRect};
 
-/// Grants the best tile for this node (200 with the lease) or 204 when there is no work.
-pub async fn lease(
-    State(s): Shared,
-    headers: HeaderMap,
-    b: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+fn policy(s: &AppState) -> LeasePolicy {
+    LeasePolicy {
+        lease_ms: s.cfg.lease_ms,
+        max_per_node: s.cfg.max_leases_per_node,
+        max_per_node_per_job: s.cfg.max_leases_per_node_per_job,
+    }
+}
+
+/// Grants the best tile for this node (200 with the lease), 204 when there is no work,
+/// 429 `lease-limit` when it holds as many leases as it may.
+pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let started = Instant::now();
-    let body = super::body(b)?;
-    let (node, info) = crate::auth::authenticate(&s, "POST", "/v1/leases", &headers, &body).await?;
+    let limit = s.cfg.max_small_body_bytes;
+    let (node, info, _, replay) =
+        crate::auth::node_request(&s, "POST", "/v1/leases", &headers, body, limit).await?;
     let span = tracing::info_span!("lease", node = %node);
-    let lease_ms = s.cfg.lease_ms;
+    let policy = policy(&s);
     let n = node.to_string();
     let granted = s
         .store
-        .tx(move |tx| crate::scheduler::lease(tx, &n, info.benchmark_score, now_ms(), lease_ms))
+        .tx(move |tx| {
+            replay.record(tx)?;
+            Ok::<_, ApiError>(crate::scheduler::lease(
+                tx,
+                &n,
+                info.benchmark_score,
+                now_ms(),
+                policy,
+            )?)
+        })
         .instrument(span)
         .await?;
     s.metrics
         .lease_latency
         .observe(started.elapsed().as_secs_f64());
     match granted {
-        Some(l) => {
+        Grant::AtLimit(why) => {
+            s.metrics.refused.with_label_values(&["lease-limit"]).inc();
+            Err(ApiError::LeaseLimit(why))
+        }
+        Grant::Lease(l) => {
             s.metrics.leases_granted.inc();
             s.emit(l.job_id, l.frame, l.tile, "leased", Some(node.to_string()));
             tracing::debug!(job_id = l.job_id, frame = l.frame, tile = l.tile, role = %l.role, "lease granted");
             Ok(Json(l).into_response())
         }
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
+        Grant::NoWork => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
 
-/// Extends a lease the node holds.
+/// Extends a lease the node holds, up to the lease's total lifetime (410 after it).
 pub async fn heartbeat(
     State(s): Shared,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    b: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    let body = super::body(b)?;
-    let (node, _) = crate::auth::authenticate(
-        &s,
-        "POST",
-        &format!("/v1/leases/{id}/heartbeat"),
-        &headers,
-        &body,
-    )
-    .await?;
+    let path = format!("/v1/leases/{id}/heartbeat");
+    let limit = s.cfg.max_small_body_bytes;
+    let (node, _, _, replay) =
+        crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
     let now = now_ms();
     let deadline = now + s.cfg.lease_ms;
+    let lifetime = s.cfg.max_lease_lifetime_ms;
     let n = node.to_string();
     let r = s
         .store
-        .tx(move |tx| store::heartbeat(tx, id, &n, deadline, now))
+        .tx(move |tx| {
+            replay.record(tx)?;
+            Ok::<_, ApiError>(store::heartbeat(tx, id, &n, deadline, now, lifetime)?)
+        })
         .await?;
     let deadline = r.ok_or(ApiError::LeaseGone(id))?;
     Ok(Json(json!({"lease_id": id, "deadline_ms": deadline})))
@@ -84,103 +103,104 @@ fn join(e: tokio::task::JoinError) -> ApiError {
     ApiError::Store(StoreError::Join(e.to_string()))
 }
 
+/// Releases the lease of a refused submission and records it against the node.
+async fn refuse(
+    s: &AppState,
+    id: i64,
+    node: &str,
+    tile: &store::TileRow,
+    kind: &str,
+) -> ApiResult<()> {
+    s.metrics
+        .verification_failures
+        .with_label_values(&[kind])
+        .inc();
+    let n = node.to_string();
+    s.store
+        .tx(move |tx| store::refuse_submission(tx, id, &n))
+        .await?;
+    s.emit(
+        tile.job_id,
+        tile.frame,
+        tile.tile,
+        "requeued",
+        Some(node.to_string()),
+    );
+    Ok(())
+}
+
 /// Accepts a rendered tile: signature over (job, frame, tile, hash), PNG pixels hashed
-/// again here, then the verification state machine.
+/// again here, then the verification state machine. A body that does not parse, a tile
+/// signature that does not verify, an image that is not the tile or a hash that is not
+/// the pixels' releases the lease and counts against the node.
 pub async fn submit(
     State(s): Shared,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    b: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<impl IntoResponse> {
     let started = Instant::now();
-    let body = super::body(b)?;
-    let (node, _) = crate::auth::authenticate(
-        &s,
-        "POST",
-        &format!("/v1/leases/{id}/submit"),
-        &headers,
-        &body,
-    )
-    .await?;
-    let req: SubmitTile = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("submit body: {e}")))?;
-    let claimed = hex32(&req.pixel_hash.to_lowercase())
-        .ok_or_else(|| ApiError::BadRequest("pixel_hash must be 64 hex digits".into()))?;
-    let signature = Signature::from_str(&req.signature)
-        .map_err(|_| ApiError::BadRequest("signature must be base58".into()))?;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(req.png.as_bytes())
-        .map_err(|_| ApiError::BadRequest("png must be base64".into()))?;
+    let path = format!("/v1/leases/{id}/submit");
+    let limit = s.cfg.max_submit_bytes;
+    let (node, _, body, replay) =
+        crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
     let node_s = node.to_string();
 
-    // The lease and its tile.
-    let n = node_s.clone();
-    let (tile, job) = s
+    // The lease, its tile and job, and the renders it may be compared with: one read.
+    let (tile, job, pending) = s
         .store
         .tx(move |tx| {
-            let t = store::tile_by_lease(tx, id)?;
-            let j = match &t {
-                Some(t) => store::job_get(tx, t.job_id)?,
-                None => None,
+            replay.record(tx)?;
+            let Some(t) = store::tile_by_lease(tx, id)? else {
+                return Ok::<_, ApiError>(None);
             };
-            Ok::<_, ApiError>(t.zip(j))
+            let Some(j) = store::job_get(tx, t.job_id)? else {
+                return Ok(None);
+            };
+            let pending: Vec<store::ResultRow> =
+                store::results_of_tile(tx, t.job_id, t.frame, t.tile)?
+                    .into_iter()
+                    .filter(|r| r.verdict == "pending")
+                    .collect();
+            Ok(Some((t, j, pending)))
         })
         .await?
         .ok_or(ApiError::LeaseGone(id))?;
-    if tile.lease_node.as_deref() != Some(n.as_str()) || tile.lease_deadline.unwrap_or(0) < now_ms()
+    if tile.lease_node.as_deref() != Some(node_s.as_str())
+        || tile.lease_deadline.unwrap_or(0) < now_ms()
     {
         return Err(ApiError::LeaseGone(id));
     }
-    let job_key =
-        Pubkey::from_str(&job.job_key).map_err(|_| StoreError::Corrupt("job key".into()))?;
-    if !signature.verify(
-        node.as_ref(),
-        &tile_message(&job_key, tile.frame, tile.tile, &claimed),
-    ) {
-        return Err(ApiError::BadSignature);
-    }
-    let grid = tessera_sdk::tiles::TileGrid::new(job.width, job.height, job.tile_size)
-        .ok_or_else(|| StoreError::Corrupt("grid".into()))?;
-    let rect = grid
-        .rect(tile.tile)
-        .ok_or_else(|| StoreError::Corrupt("tile".into()))?;
-
-    // Decode, check size, hash the pixels ourselves.
-    type Decoded = (Vec<u8>, [u8; 32], Vec<u8>);
-    let (rgba, computed, png) = tokio::task::spawn_blocking(move || -> ApiResult<Decoded> {
-        let (w, h, rgba) = crate::imaging::decode_png(&png).map_err(ApiError::BadImage)?;
-        if (w, h) != (rect.width, rect.height) {
-            return Err(ApiError::BadImage(format!(
-                "tile is {w}×{h}, expected {}×{}",
-                rect.width, rect.height
-            )));
+    // From here on, the node holds the lease: a malformed or dishonest submission releases
+    // it and counts against the node, so it cannot be repeated at will.
+    let parsed = parse_submission(&body, &node, &job, &tile);
+    let (claimed, signature, png, rect) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            refuse(&s, id, &node_s, &tile, "malformed").await?;
+            return Err(e);
         }
+    };
+
+    // Header first (dimensions must be the tile's), then a bounded decode, then our own hash.
+    type Decoded = (Vec<u8>, [u8; 32], Vec<u8>);
+    let decoded = tokio::task::spawn_blocking(move || -> ApiResult<Decoded> {
+        let rgba = crate::imaging::decode_tile(&png, rect.width, rect.height)
+            .map_err(ApiError::BadImage)?;
         let hash = tessera_render::pixel_hash(&rgba);
         Ok((rgba, hash, png))
     })
     .await
-    .map_err(join)??;
+    .map_err(join)?;
+    let (rgba, computed, png) = match decoded {
+        Ok(d) => d,
+        Err(e) => {
+            refuse(&s, id, &node_s, &tile, "malformed").await?;
+            return Err(e);
+        }
+    };
     if computed != claimed {
-        s.metrics
-            .verification_failures
-            .with_label_values(&["hash-mismatch"])
-            .inc();
-        let n = node_s.clone();
-        let (job_id, frame, t) = (tile.job_id, tile.frame, tile.tile);
-        s.store
-            .tx(move |tx| {
-                tx.execute(
-                    "UPDATE tiles SET failures=failures+1, lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
-                       state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
-                     WHERE lease_id=?1",
-                    [id],
-                )
-                .map_err(StoreError::from)?;
-                store::node_adjust(tx, &n, -0.1, 0, 0, 0)?;
-                Ok::<_, ApiError>(())
-            })
-            .await?;
-        s.emit(job_id, frame, t, "requeued", Some(node_s.clone()));
+        refuse(&s, id, &node_s, &tile, "hash-mismatch").await?;
         return Err(ApiError::HashMismatch {
             claimed: hex(&claimed),
             computed: hex(&computed),
@@ -196,13 +216,6 @@ pub async fn submit(
             .0
     };
     let (job_id, frame, tno) = (tile.job_id, tile.frame, tile.tile);
-    let pending: Vec<store::ResultRow> = s
-        .store
-        .tx(move |tx| store::results_of_tile(tx, job_id, frame, tno))
-        .await?
-        .into_iter()
-        .filter(|r| r.verdict == "pending")
-        .collect::<Vec<_>>();
     let pending_rgba = {
         let blobs = s.blobs.clone();
         let wanted: Vec<(i64, String)> = pending.iter().map(|r| (r.id, r.blob.clone())).collect();
@@ -261,14 +274,7 @@ pub async fn submit(
                 pending_rgba: &pending_rgba,
             };
             let (outcome, redo) = verify::apply(tx, &t, &pending, &sub, &d)?;
-            let left: i64 = tx
-                .query_row(
-                    "SELECT COUNT(*) FROM tiles WHERE job_id=?1 AND state!='verified'",
-                    [t.job_id as i64],
-                    |r| r.get(0),
-                )
-                .map_err(StoreError::from)?;
-            let ready = left == 0;
+            let ready = store::job_complete(tx, t.job_id)?;
             if ready {
                 store::job_set_state(tx, t.job_id, job_state::READY, None)?;
             }
@@ -321,4 +327,35 @@ pub async fn submit(
     Ok(Json(
         json!({"lease_id": id, "outcome": outcome, "requeued": redo.len()}),
     ))
+}
+
+/// The submit body: the claimed hash, the tile signature (checked here, before any image
+/// work) and the PNG bytes, with the tile's rectangle.
+fn parse_submission(
+    body: &[u8],
+    node: &Pubkey,
+    job: &store::JobRow,
+    tile: &store::TileRow,
+) -> ApiResult<([u8; 32], Signature, Vec<u8>, TileRect)> {
+    let req: SubmitTile = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("submit body: {e}")))?;
+    let claimed = hex32(&req.pixel_hash.to_lowercase())
+        .ok_or_else(|| ApiError::BadRequest("pixel_hash must be 64 hex digits".into()))?;
+    let signature = Signature::from_str(&req.signature)
+        .map_err(|_| ApiError::BadRequest("signature must be base58".into()))?;
+    let job_key =
+        Pubkey::from_str(&job.job_key).map_err(|_| StoreError::Corrupt("job key".into()))?;
+    if !signature.verify(
+        node.as_ref(),
+        &tile_message(&job_key, tile.frame, tile.tile, &claimed),
+    ) {
+        return Err(ApiError::BadSignature);
+    }
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(req.png.as_bytes())
+        .map_err(|_| ApiError::BadRequest("png must be base64".into()))?;
+    let rect = TileGrid::new(job.width, job.height, job.tile_size)
+        .and_then(|g| g.rect(tile.tile))
+        .ok_or_else(|| StoreError::Corrupt("tile outside the job's grid".into()))?;
+    Ok((claimed, signature, png, rect))
 }

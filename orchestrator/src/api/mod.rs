@@ -6,18 +6,16 @@ pub mod scenes;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use bytes_compat::Bytes;
 use serde::Serialize;
 use solana_sdk::signature::Keypair;
 use tokio::sync::{broadcast, Notify};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::NodeCache;
+use crate::auth::{NodeCache, RateLimits};
 use crate::blob::BlobStore;
 use crate::chain::Chain;
 use crate::error::{ApiError, ApiResult};
@@ -51,6 +49,9 @@ pub struct AppState {
     pub events: broadcast::Sender<TileEvent>,
     pub salt: [u8; 32],
     pub nodes: NodeCache,
+    pub limits: RateLimits,
+    /// Permits for the public image and manifest endpoints (decoding and stitching).
+    pub public: tokio::sync::Semaphore,
     pub poster_wake: Notify,
 }
 
@@ -68,14 +69,58 @@ impl AppState {
 
 pub type Shared = State<Arc<AppState>>;
 
-/// Turns a body extraction failure into a problem document.
-pub fn body(b: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    b.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(e.body_text())
-        } else {
-            ApiError::BadRequest(e.body_text())
+/// Runs a public, expensive request (stitching, manifests) under the concurrency limit and
+/// the time limit: a request that finds every permit taken is refused at once (503 `busy`)
+/// rather than queued, and one that runs too long is dropped.
+pub async fn public_work<T>(
+    s: &AppState,
+    work: impl std::future::Future<Output = ApiResult<T>>,
+) -> ApiResult<T> {
+    let Ok(_permit) = s.public.try_acquire() else {
+        s.metrics.refused.with_label_values(&["busy"]).inc();
+        return Err(ApiError::Busy(
+            "too many image or manifest requests at once; retry shortly".into(),
+        ));
+    };
+    let limit = std::time::Duration::from_millis(s.cfg.public_timeout_ms);
+    tokio::time::timeout(limit, work).await.map_err(|_| {
+        s.metrics.refused.with_label_values(&["timeout"]).inc();
+        ApiError::Busy(format!("took longer than {limit:?}"))
+    })?
+}
+
+/// Per-address rate limit on every route, before any extraction; the server's clock on
+/// every response (`x-tessera-time`), so clients with a skewed clock can correct it.
+async fn limit_address(
+    State(s): Shared,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let addr = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let mut resp = match addr.map(|a| s.limits.check_addr(a)) {
+        Some(Err(e)) => {
+            s.metrics.refused.with_label_values(&["rate-limited"]).inc();
+            e.into_response()
         }
+        _ => next.run(req).await,
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&crate::store::now_ms().to_string()) {
+        resp.headers_mut()
+            .insert(crate::protocol::HEADER_SERVER_TIME, v);
+    }
+    resp
+}
+
+/// `GET /v1/info`: the key requests are signed for, and the server's clock.
+async fn info(State(s): Shared) -> axum::Json<crate::protocol::Info> {
+    use solana_sdk::signature::Signer;
+    axum::Json(crate::protocol::Info {
+        orchestrator: s.keypair.pubkey().to_string(),
+        time_ms: crate::store::now_ms(),
+        auth_window_ms: s.cfg.auth_window_ms,
     })
 }
 
@@ -98,14 +143,13 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("route".into())
 }
 
+/// Body limits: signed routes read their body themselves, after the headers and the key
+/// were checked (`auth`), under their own limit; the rest under `max_request_bytes`.
 pub fn router(state: Arc<AppState>) -> Router {
-    let scene_limit = state.cfg.max_scene_bytes;
-    let tile_limit = state.cfg.max_request_bytes;
+    let limit = state.cfg.max_request_bytes;
     Router::new()
-        .route(
-            "/v1/scenes",
-            post(scenes::upload).layer(DefaultBodyLimit::max(scene_limit)),
-        )
+        .route("/v1/info", get(info))
+        .route("/v1/scenes", post(scenes::upload))
         .route(
             "/v1/scenes/{hash}",
             get(scenes::download).head(scenes::exists),
@@ -124,7 +168,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(tile_limit))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_address,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

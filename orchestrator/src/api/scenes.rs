@@ -1,36 +1,82 @@
-//! Scene bundles: `POST /v1/scenes` (artists), `HEAD /v1/scenes/{hash}` (anyone: is it
-//! stored?), `GET /v1/scenes/{hash}` (signed, nodes).
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+//! Scene bundles: `POST /v1/scenes?job_id=N` (the job's artist, signed), `HEAD
+//! /v1/scenes/{hash}` (anyone: is it stored?), `GET /v1/scenes/{hash}` (signed, nodes).
+//!
+//! An upload is accepted only for a job that exists on-chain, is `Open` (so its escrow was
+//! funded at creation), names this orchestrator, and whose `scene_hash` is the upload's
+//! blake3; the request must be signed by that job's artist. The key and the job are checked
+//! before the body is read. A scene that no unfinished job uses expires after
+//! `scene_ttl_ms` (the sweeper deletes its row and blob).
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use serde::Deserialize;
 use serde_json::json;
+use solana_sdk::signature::Signer;
+use tessera_sdk::JobState;
 
-use super::bytes_compat::Bytes;
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
-use crate::store;
+use crate::receipt::hex;
+use crate::store::{self, now_ms};
+
+#[derive(Debug, Deserialize)]
+pub struct UploadFor {
+    /// The on-chain job this scene is for.
+    pub job_id: u64,
+}
+
+fn refuse(msg: impl Into<String>) -> ApiError {
+    ApiError::SceneRefused(msg.into())
+}
 
 /// Stores a `.glb`, `.gltf` or tar bundle by blake3 after a parse check; same bytes → same hash, free.
 pub async fn upload(
     State(s): Shared,
-    b: Result<Bytes, BytesRejection>,
+    Query(q): Query<UploadFor>,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    let bytes = super::body(b)?;
-    if bytes.is_empty() {
-        return Err(ApiError::BadScene("empty body".into()));
+    let c = crate::auth::claim(&s, &headers)?;
+    let job = s
+        .chain
+        .job(q.job_id)
+        .await?
+        .ok_or_else(|| refuse(format!("no job {} on-chain", q.job_id)))?;
+    if job.artist != c.key {
+        return Err(refuse("the request is not signed by the job's artist"));
     }
+    if job.state != JobState::Open || job.orchestrator != s.keypair.pubkey() {
+        return Err(refuse(
+            "the job is not open, or another orchestrator's to render",
+        ));
+    }
+    let bytes = crate::auth::read_body(body, s.cfg.max_scene_bytes).await?;
+    let path = "/v1/scenes";
+    let with_query = format!("{path}?job_id={}", q.job_id);
+    crate::auth::verify(&s, &c, "POST", &with_query, &bytes).await?;
     let hash = blake3::hash(&bytes).to_hex().to_string();
+    if hash != hex(&job.scene_hash) {
+        return Err(ApiError::BadScene(format!(
+            "the upload's blake3 is {hash}, the job's scene is {}",
+            hex(&job.scene_hash)
+        )));
+    }
+    let expires = now_ms() + s.cfg.scene_ttl_ms;
+    let size = bytes.len();
     let h = hash.clone();
     if s.store.tx(move |tx| store::scene_exists(tx, &h)).await? && s.blobs.has(&hash)? {
+        let h = hash.clone();
+        s.store
+            .tx(move |tx| store::scene_insert(tx, &h, size, expires))
+            .await?;
         return Ok((
             StatusCode::OK,
-            Json(json!({"hash": hash, "size": bytes.len(), "new": false})),
+            Json(json!({"hash": hash, "size": size, "new": false})),
         ));
     }
     let st = s.clone();
-    let size = bytes.len();
     let stored = tokio::task::spawn_blocking(move || -> ApiResult<String> {
         let scene = tessera_render::Scene::from_bundle(&bytes)
             .map_err(|e| ApiError::BadScene(e.to_string()))?;
@@ -41,7 +87,7 @@ pub async fn upload(
     .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))??;
     let h = stored.clone();
     s.store
-        .tx(move |tx| store::scene_insert(tx, &h, size))
+        .tx(move |tx| store::scene_insert(tx, &h, size, expires))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -55,7 +101,8 @@ pub async fn download(
     Path(hash): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    crate::auth::authenticate(&s, "GET", &format!("/v1/scenes/{hash}"), &headers, b"").await?;
+    let (c, _) = crate::auth::admit_node(&s, &headers).await?;
+    crate::auth::verify(&s, &c, "GET", &format!("/v1/scenes/{hash}"), b"").await?;
     let bytes = s
         .blobs
         .get(&hash)?

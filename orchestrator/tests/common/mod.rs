@@ -241,6 +241,8 @@ pub struct TestOrch {
     pub orch: Option<Orchestrator>,
     pub url: String,
     pub http: reqwest::Client,
+    /// The artist of every test job (the chain's payer): signs scene uploads.
+    pub artist: Keypair,
 }
 
 pub fn config(dir: &std::path::Path, chain: &TestChain) -> Config {
@@ -254,6 +256,9 @@ pub fn config(dir: &std::path::Path, chain: &TestChain) -> Config {
     cfg.new_node_share = 0.0;
     cfg.sweep_ms = 100;
     cfg.poster_poll_ms = 200;
+    // Tests drive many requests from one address and key; the limit tests set their own.
+    cfg.rate_per_key = 0;
+    cfg.rate_per_addr = 0;
     cfg
 }
 
@@ -268,8 +273,14 @@ impl TestOrch {
             dir,
             orch: Some(orch),
             url,
-            http: reqwest::Client::new(),
+            http: artist_client(),
+            artist: chain.payer.insecure_clone(),
         }
+    }
+
+    /// The orchestrator's key, from `GET /v1/info`.
+    pub async fn key(&self) -> Pubkey {
+        orchestrator_key(&self.http, &self.url).await
     }
 
     /// Restarts on the same database and blobs.
@@ -285,18 +296,40 @@ impl TestOrch {
         self.orch = Some(orch);
     }
 
-    pub async fn upload_scene(&self) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/scenes", self.url))
-            .body(SCENE.to_vec())
-            .send()
-            .await
-            .unwrap();
+    /// Uploads `bytes` as the scene of `job_id`, signed by `signer`.
+    pub async fn upload_as(
+        &self,
+        signer: &Keypair,
+        job_id: u64,
+        bytes: &[u8],
+    ) -> (StatusCode, Value) {
+        let path = format!("/v1/scenes?job_id={job_id}");
+        let key = self.key().await;
+        let headers = protocol::sign_request(signer, &key, "POST", &path, now_ms(), bytes);
+        let mut rb = self.http.post(format!("{}{path}", self.url));
+        for (k, v) in headers {
+            rb = rb.header(k, v);
+        }
+        let r = rb.body(bytes.to_vec()).send().await.unwrap();
         (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Uploads the test scene for `job_id`, signed by its artist.
+    pub async fn upload_scene(&self, job_id: u64) -> (StatusCode, Value) {
+        let artist = self.artist.insecure_clone();
+        self.upload_as(&artist, job_id, SCENE).await
+    }
+
+    /// Uploads the scene for the job (as `tessera job submit` does after `create_job`), then
+    /// registers it.
     pub async fn register(&self, body: Value) -> (StatusCode, Value) {
+        if let Some(id) = body["job_id"].as_u64() {
+            self.upload_scene(id).await;
+        }
+        self.register_only(body).await
+    }
+
+    pub async fn register_only(&self, body: Value) -> (StatusCode, Value) {
         let r = self
             .http
             .post(format!("{}/v1/jobs", self.url))
@@ -348,6 +381,15 @@ impl TestOrch {
     }
 }
 
+/// The artist's client: refused uploads leave their body unread, and the server then
+/// closes the connection, so no connection is reused.
+pub fn artist_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
 /// A simulated node: signs like `node-agent run`, renders synthetic pixels.
 pub struct SimNode {
     pub key: Keypair,
@@ -359,6 +401,23 @@ pub struct SimNode {
     /// Strictly increasing request timestamps (two identical requests in one millisecond
     /// would carry the same signature and the second would be refused as a replay).
     last_ts: std::sync::atomic::AtomicI64,
+    /// The orchestrator requests are signed for (`GET /v1/info` on first use).
+    orchestrator: tokio::sync::OnceCell<Pubkey>,
+    /// Added to the local clock (a node with a skewed clock).
+    pub skew_ms: i64,
+}
+
+/// `GET /v1/info`'s orchestrator key.
+pub async fn orchestrator_key(http: &reqwest::Client, url: &str) -> Pubkey {
+    let v: Value = http
+        .get(format!("{url}/v1/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["orchestrator"].as_str().unwrap().parse().unwrap()
 }
 
 /// The synthetic "render" of a tile: a pure function of the lease (so honest nodes agree).
@@ -402,7 +461,16 @@ impl SimNode {
             wrong: false,
             noise: false,
             last_ts: Default::default(),
+            orchestrator: Default::default(),
+            skew_ms: 0,
         }
+    }
+
+    pub async fn orchestrator(&self, url: &str) -> Pubkey {
+        *self
+            .orchestrator
+            .get_or_init(|| orchestrator_key(&self.http, url))
+            .await
     }
 
     pub async fn request(
@@ -412,7 +480,7 @@ impl SimNode {
         path: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
-        let ts = now_ms();
+        let ts = now_ms() + self.skew_ms;
         let prev = self
             .last_ts
             .fetch_max(ts, std::sync::atomic::Ordering::SeqCst);
@@ -423,7 +491,8 @@ impl SimNode {
         } else {
             ts
         };
-        let headers = protocol::sign_request(&self.key, method, path, ts, &body);
+        let orch = self.orchestrator(url).await;
+        let headers = protocol::sign_request(&self.key, &orch, method, path, ts, &body);
         self.raw(url, method, path, body, &headers).await
     }
 

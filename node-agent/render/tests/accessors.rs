@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use tessera_render::{ExtensionStatus, Scene, SceneError};
+use tessera_render::{ExtensionStatus, FrameRate, LoadOptions, Scene, SceneError};
 
 /// A buffer view of raw bytes (4-byte aligned).
 fn view(b: &mut Builder, bytes: &[u8]) -> usize {
@@ -150,21 +150,66 @@ fn sparse_positions_replace_the_listed_vertices() {
     }
 }
 
-/// Sparse indices (of the triangle list) are still refused, with the Blender advice.
+/// Sparse triangle indices: the floor's second triangle is degenerate (0, 2, 2) in the buffer
+/// and made whole (0, 2, 3) by one sparse entry, so it hits where the dense floor hits.
 #[test]
-fn sparse_triangle_indices_are_reported() {
+fn sparse_triangle_indices_replace_the_listed_corners() {
+    let mut dense = Builder::default();
+    let m = dense.material(diffuse([0.5; 3]));
+    dense.floor(1.0, m);
+    let want = depth_grid(&Scene::from_bundle(&dense.glb()).unwrap());
+
     let mut b = Builder::default();
     let m = b.material(diffuse([0.5; 3]));
     b.floor(1.0, m);
-    let idx = b.meshes[0]["primitives"][0]["indices"].as_u64().unwrap() as usize;
-    let iv = view(&mut b, &[0u8, 0, 0, 0]);
-    let vv = view(&mut b, &1u32.to_le_bytes());
-    b.accessors[idx]["sparse"] = json!({"count": 1, "indices": {"bufferView": iv, "componentType": 5121}, "values": {"bufferView": vv}});
-    let e = Scene::from_bundle(&b.glb()).err().expect("refused");
-    assert!(
-        e.problems().iter().any(|p| p.detail.contains("sparse")),
-        "{e}"
+    let idx = b.indices(&[0, 1, 2, 0, 2, 2]);
+    b.meshes[0]["primitives"][0]["indices"] = json!(idx);
+    let half = depth_grid(&Scene::from_bundle(&b.glb()).unwrap());
+    assert_ne!(
+        half, want,
+        "the degenerate twin must miss where the second triangle was"
     );
+    let iv = view(&mut b, &[5u8, 0, 0, 0]);
+    let vv = view(&mut b, &3u32.to_le_bytes());
+    b.accessors[idx]["sparse"] = json!({"count": 1, "indices": {"bufferView": iv, "componentType": 5121}, "values": {"bufferView": vv}});
+    let got = depth_grid(&Scene::from_bundle(&b.glb()).unwrap());
+    assert!(close(&got, &want, 1e-6), "{got:?} vs {want:?}");
+}
+
+/// A sparse animation output: keys (0, 0, 0) and (0, 0, 0) in the buffer, the second replaced
+/// by (2, 0, 0), so at t = 1 s (frame 25 at 24 fps) the floor has moved by 2 along x, as its
+/// dense twin has.
+#[test]
+fn sparse_animation_outputs_move_the_node_as_their_dense_twin() {
+    let build = |sparse: bool| {
+        let mut b = Builder::default();
+        let m = b.material(diffuse([0.5; 3]));
+        let node = b.floor(1.0, m);
+        let second = if sparse { 0.0 } else { 2.0 };
+        b.animate(
+            node,
+            "translation",
+            "LINEAR",
+            &[0.0, 1.0],
+            &[0.0, 0.0, 0.0, second, 0.0, 0.0],
+        );
+        if sparse {
+            let output = b.samplers[0]["output"].as_u64().unwrap() as usize;
+            let iv = view(&mut b, &[1u8, 0, 0, 0]);
+            let vv = view(&mut b, &f32_bytes(&[2.0, 0.0, 0.0]));
+            b.accessors[output]["sparse"] = json!({"count": 1, "indices": {"bufferView": iv, "componentType": 5121}, "values": {"bufferView": vv}});
+        }
+        b.glb()
+    };
+    let at = |glb: &[u8], frame| {
+        Scene::from_bundle_with(glb, &LoadOptions::at_frame(frame, FrameRate::DEFAULT))
+            .unwrap()
+            .bounds()
+    };
+    let (dense, sparse) = (build(false), build(true));
+    assert_eq!(at(&sparse, 25), at(&dense, 25));
+    assert_eq!(at(&sparse, 25), ([1.0, 0.0, -1.0], [3.0, 0.0, 1.0]));
+    assert_eq!(at(&sparse, 1), ([-1.0, 0.0, -1.0], [1.0, 0.0, 1.0]));
 }
 
 /// The floor quad's corners as normalised shorts (±1 → ±32767) with a node scale of 1.5 that

@@ -8,6 +8,7 @@ use super::math::{self, M4, V3};
 use super::survey;
 use super::*;
 use gltf::accessor::{DataType, Dimensions};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -393,15 +394,37 @@ struct Loader<'a> {
 }
 
 /// Bytes of one accessor: (data starting at the first element, stride, element size, count).
+/// A sparse accessor's elements are copied, tightly packed, with its listed elements replaced
+/// (glTF 3.6.2.3); a dense one is borrowed from its buffer.
 pub(super) fn accessor_view<'b>(
     buffers: &'b [Vec<u8>],
     acc: &gltf::Accessor,
-) -> Result<(&'b [u8], usize, usize, usize), SceneError> {
-    let what = || format!("accessor {}", acc.index());
-    if acc.sparse().is_some() {
-        return Err(SceneError::unsupported(what(), "sparse accessor"));
-    }
-    dense_view(buffers, acc)
+) -> Result<(Cow<'b, [u8]>, usize, usize, usize), SceneError> {
+    let Some(sp) = acc.sparse() else {
+        let (bytes, stride, elem, count) = dense_view(buffers, acc)?;
+        return Ok((Cow::Borrowed(bytes), stride, elem, count));
+    };
+    let what = format!("accessor {}", acc.index());
+    let elem = acc.data_type().size() * acc.dimensions().multiplicity();
+    let mut packed = if acc.view().is_none() {
+        // Without a view the accessor starts from zeros: no buffer bounds its count.
+        if acc.count() > MAX_VIEWLESS_ELEMENTS {
+            return Err(SceneError::Limit(format!(
+                "{what}: {} elements without a buffer view (max {MAX_VIEWLESS_ELEMENTS})",
+                acc.count()
+            )));
+        }
+        vec![0u8; acc.count() * elem]
+    } else {
+        let (bytes, stride, _, count) = dense_view(buffers, acc)?;
+        let mut v = Vec::with_capacity(count * elem);
+        for i in 0..count {
+            v.extend_from_slice(&bytes[i * stride..i * stride + elem]);
+        }
+        v
+    };
+    apply_sparse(buffers, &sp, &mut packed, elem, &what)?;
+    Ok((Cow::Owned(packed), elem, elem, acc.count()))
 }
 
 /// The bytes of a buffer view, checked against its buffer.
@@ -529,40 +552,24 @@ fn read_f32s<const N: usize>(
     let decode = |e: &[u8]| -> [f32; N] {
         std::array::from_fn(|c| component(&e[c * cs..c * cs + cs], dt, normalized))
     };
-    let sparse = acc.sparse();
-    let mut out = if sparse.is_some() && acc.view().is_none() {
-        // A sparse accessor without a view starts from zeros: no buffer bounds its count.
-        if acc.count() > MAX_VIEWLESS_ELEMENTS {
-            return Err(SceneError::Limit(format!(
-                "{}: {} elements without a buffer view (max {MAX_VIEWLESS_ELEMENTS})",
-                what(),
-                acc.count()
-            )));
-        }
-        vec![[0.0f32; N]; acc.count()]
-    } else {
-        let (bytes, stride, _, count) = dense_view(buffers, acc)?;
-        (0..count).map(|i| decode(&bytes[i * stride..])).collect()
-    };
-    if let Some(sp) = sparse {
-        apply_sparse(buffers, &sp, &mut out, cs * N, decode, &what())?;
-    }
-    Ok(out)
+    let (bytes, stride, _, count) = accessor_view(buffers, acc)?;
+    Ok((0..count).map(|i| decode(&bytes[i * stride..])).collect())
 }
 
 /// Most elements of a sparse accessor without a buffer view (its zeros are allocated here).
 const MAX_VIEWLESS_ELEMENTS: usize = 1 << 22;
 
 /// Replaces the elements a sparse accessor lists (glTF 3.6.2.3: strictly increasing indices into
-/// the accessor, values tightly packed in the accessor's component type).
-fn apply_sparse<const N: usize>(
+/// the accessor, values tightly packed in the accessor's component type) in `out`, the
+/// accessor's elements packed `elem` bytes each.
+fn apply_sparse(
     buffers: &[Vec<u8>],
     sp: &gltf::accessor::sparse::Sparse,
-    out: &mut [[f32; N]],
+    out: &mut [u8],
     elem: usize,
-    decode: impl Fn(&[u8]) -> [f32; N],
     what: &str,
 ) -> Result<(), SceneError> {
+    let len = out.len() / elem.max(1);
     use gltf::accessor::sparse::IndexType;
     let n = sp.count();
     let idx = sp.indices();
@@ -590,17 +597,14 @@ fn apply_sparse<const N: usize>(
             1 => u16::from_le_bytes([b[0], b[1]]) as usize,
             _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
         };
-        if i >= out.len() || last.is_some_and(|l| i <= l) {
+        if i >= len || last.is_some_and(|l| i <= l) {
             return Err(SceneError::data(
                 what,
-                format!(
-                    "sparse index {i} out of range or not increasing (count {})",
-                    out.len()
-                ),
+                format!("sparse index {i} out of range or not increasing (count {len})"),
             ));
         }
         last = Some(i);
-        out[i] = decode(&vbytes[k * elem..]);
+        out[i * elem..(i + 1) * elem].copy_from_slice(&vbytes[k * elem..(k + 1) * elem]);
     }
     Ok(())
 }

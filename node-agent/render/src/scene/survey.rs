@@ -128,16 +128,9 @@ pub fn extension_problems(extensions: &[ExtensionUse]) -> Vec<Problem> {
 }
 
 /// Everything else in the (validated) document that the loader cannot render, in document
-/// order: non-triangle primitives, texture sets other than 0 and 1, and sparse accessors that
-/// the scene reads.
+/// order: non-triangle primitives and texture sets other than 0 and 1.
 pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
     let mut out = Vec::new();
-    let mut sparse = BTreeSet::new();
-    let mut note_sparse = |acc: gltf::Accessor| {
-        if acc.sparse().is_some() {
-            sparse.insert(acc.index());
-        }
-    };
     for mesh in doc.meshes() {
         for prim in mesh.primitives() {
             if prim.mode() != gltf::mesh::Mode::Triangles {
@@ -149,17 +142,6 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
                     .fix("export faces only: no loose edges or points"),
                 );
             }
-            // Float attributes and morph targets may be sparse; indices and joints may not.
-            prim.attributes()
-                .filter(|(s, _)| matches!(s, gltf::Semantic::Joints(_)))
-                .for_each(|(_, a)| note_sparse(a));
-            prim.indices().into_iter().for_each(&mut note_sparse);
-        }
-    }
-    for anim in doc.animations() {
-        for s in anim.samplers() {
-            note_sparse(s.input());
-            note_sparse(s.output());
         }
     }
 
@@ -185,13 +167,6 @@ pub fn feature_problems(doc: &gltf::Document) -> Vec<Problem> {
                 .fix("use the first or second UV map for every texture"),
             );
         }
-    }
-    for i in sparse {
-        out.push(
-            Problem::new(format!("accessor {i}"), "sparse accessor (indices, joints or animation data)").fix(
-                "export without sparse accessors (Blender: glTF export > Data > Shape Keys > Use Sparse Accessor off)",
-            ),
-        );
     }
     out
 }

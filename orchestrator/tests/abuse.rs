@@ -396,6 +396,90 @@ async fn scene_uploads_are_signed_by_the_jobs_artist_and_unused_scenes_expire() 
     assert_eq!(head(&orch).await, StatusCode::OK);
 }
 
+/// A `.glb` of one triangle under a parent scaled 10×, whose own scale is animated from 1 at
+/// t = 0 to 3·10³⁸ at t = 1 s: fine at frame 1, a non-finite world transform at frame 25.
+fn scene_that_breaks_at_one_second() -> Vec<u8> {
+    let floats: [f32; 17] = [
+        0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, // triangle
+        0.0, 1.0, // key times
+        1.0, 1.0, 1.0, 3e38, 3e38, 3e38, // scale keys
+    ];
+    let bin: Vec<u8> = floats.iter().flat_map(|f| f.to_le_bytes()).collect();
+    let gltf = json!({
+        "asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}],
+        "nodes": [{"scale": [10.0, 10.0, 10.0], "children": [1]}, {"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "buffers": [{"byteLength": bin.len()}],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": 36},
+            {"buffer": 0, "byteOffset": 36, "byteLength": 8},
+            {"buffer": 0, "byteOffset": 44, "byteLength": 24}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+             "min": [0.0, 0.0, 0.0], "max": [1.0, 1.0, 0.0]},
+            {"bufferView": 1, "componentType": 5126, "count": 2, "type": "SCALAR",
+             "min": [0.0], "max": [1.0]},
+            {"bufferView": 2, "componentType": 5126, "count": 2, "type": "VEC3"}],
+        "animations": [{"samplers": [{"input": 1, "output": 2}],
+                        "channels": [{"sampler": 0, "target": {"node": 1, "path": "scale"}}]}]
+    });
+    let mut json = serde_json::to_vec(&gltf).unwrap();
+    while json.len() % 4 != 0 {
+        json.push(b' ');
+    }
+    let total = 12 + 8 + json.len() + 8 + bin.len();
+    let mut glb = Vec::with_capacity(total);
+    glb.extend_from_slice(b"glTF");
+    glb.extend_from_slice(&2u32.to_le_bytes());
+    glb.extend_from_slice(&(total as u32).to_le_bytes());
+    glb.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    glb.extend_from_slice(b"JSON");
+    glb.extend_from_slice(&json);
+    glb.extend_from_slice(&(bin.len() as u32).to_le_bytes());
+    glb.extend_from_slice(b"BIN\0");
+    glb.extend_from_slice(&bin);
+    glb
+}
+
+/// The upload check loads the scene at the job's first and last frame (as `node-agent check`
+/// and `tessera job submit` do), so a scene that breaks late in its animation is refused for a
+/// job that renders that far and accepted for one that stops before (frame 2: 1.25·10³⁸ × 10 is
+/// still finite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scene_uploads_are_checked_at_the_jobs_last_frame() {
+    let (chain, orch) = setup(|_| {}).await;
+    let scene = scene_that_breaks_at_one_second();
+    let job = |frame_end| tessera_sdk::JobParams {
+        scene_hash: *blake3::hash(&scene).as_bytes(),
+        frame_start: 1,
+        frame_end,
+        width: 64,
+        height: 64,
+        tile_size: 64,
+        samples_per_pixel: 1,
+        price_per_tile: 1,
+        budget: 1_000,
+        deadline: now_ms() / 1000 + 3_600,
+        frame_rate_num: 24,
+        frame_rate_den: 1,
+    };
+    let long = chain.create_job_with(job(25)).await;
+    let (st, v) = orch.upload_as(&orch.artist, long, &scene).await;
+    assert_eq!(
+        (st, v["title"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("bad-scene")),
+        "{v}"
+    );
+    let detail = v.to_string();
+    assert!(
+        detail.contains("frame 25") && detail.contains("non-finite"),
+        "{v}"
+    );
+    let short = chain.create_job_with(job(2)).await;
+    let (st, v) = orch.upload_as(&orch.artist, short, &scene).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_image_endpoints_shed_load_beyond_their_concurrency() {
     let (chain, orch) = setup(|c| c.public_concurrency = 1).await;

@@ -31,7 +31,8 @@ fn refuse(msg: impl Into<String>) -> ApiError {
     ApiError::SceneRefused(msg.into())
 }
 
-/// Stores a `.glb`, `.gltf` or tar bundle by blake3 after a parse check; same bytes → same hash, free.
+/// Stores a `.glb`, `.gltf` or tar bundle by blake3 after loading it at the job's first and
+/// last frame; same bytes → same hash, free.
 pub async fn upload(
     State(s): Shared,
     Query(q): Query<UploadFor>,
@@ -77,10 +78,11 @@ pub async fn upload(
         ));
     }
     let st = s.clone();
+    let frames = [job.frame_start, job.frame_end];
+    let rate = tessera_render::FrameRate::new(job.frame_rate_num, job.frame_rate_den)
+        .ok_or_else(|| refuse("the job's frame rate is not a valid rational"))?;
     let stored = tokio::task::spawn_blocking(move || -> ApiResult<String> {
-        let scene = tessera_render::Scene::from_bundle(&bytes)
-            .map_err(|e| ApiError::BadScene(e.to_string()))?;
-        tracing::info!(triangles = scene.triangle_count(), "scene parsed");
+        check_at_frames(&bytes, frames, rate)?;
         Ok(st.blobs.put(&bytes)?.0)
     })
     .await
@@ -93,6 +95,25 @@ pub async fn upload(
         StatusCode::CREATED,
         Json(json!({"hash": stored, "size": size, "new": true})),
     ))
+}
+
+/// Loads the scene posed at the job's first and last frame, as `node-agent check` and
+/// `tessera job submit` do: an animated scene can fail only later in its animation (a pose
+/// outside the limits, a degenerate skin).
+fn check_at_frames(
+    bytes: &[u8],
+    frames: [u32; 2],
+    rate: tessera_render::FrameRate,
+) -> ApiResult<()> {
+    let mut frames = frames.to_vec();
+    frames.dedup();
+    for frame in frames {
+        let opts = tessera_render::LoadOptions::at_frame(frame, rate);
+        let scene = tessera_render::Scene::from_bundle_with(bytes, &opts)
+            .map_err(|e| ApiError::BadScene(format!("frame {frame}: {e}")))?;
+        tracing::info!(frame, triangles = scene.triangle_count(), "scene parsed");
+    }
+    Ok(())
 }
 
 /// Scene bytes for a node (signed request).

@@ -394,12 +394,14 @@ struct Loader<'a> {
 }
 
 /// Bytes of one accessor: (data starting at the first element, stride, element size, count).
-/// A sparse accessor's elements are copied, tightly packed, with its listed elements replaced
+pub(super) type AccessorBytes<'b> = (Cow<'b, [u8]>, usize, usize, usize);
+
+/// [`AccessorBytes`] of an accessor. A sparse accessor's elements are copied, tightly packed, with its listed elements replaced
 /// (glTF 3.6.2.3); a dense one is borrowed from its buffer.
 pub(super) fn accessor_view<'b>(
     buffers: &'b [Vec<u8>],
     acc: &gltf::Accessor,
-) -> Result<(Cow<'b, [u8]>, usize, usize, usize), SceneError> {
+) -> Result<AccessorBytes<'b>, SceneError> {
     let Some(sp) = acc.sparse() else {
         let (bytes, stride, elem, count) = dense_view(buffers, acc)?;
         return Ok((Cow::Borrowed(bytes), stride, elem, count));

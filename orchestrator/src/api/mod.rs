@@ -173,6 +173,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             limit_address,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged once, by ApiError (server errors other than load shedding), not
+        // again by the trace layer, which would log every shed 503 at ERROR.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .with_state(state)
 }

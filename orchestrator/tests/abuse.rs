@@ -428,7 +428,7 @@ fn scene_that_breaks_at_one_second() -> Vec<u8> {
                         "channels": [{"sampler": 0, "target": {"node": 1, "path": "scale"}}]}]
     });
     let mut json = serde_json::to_vec(&gltf).unwrap();
-    while json.len() % 4 != 0 {
+    while !json.len().is_multiple_of(4) {
         json.push(b' ');
     }
     let total = 12 + 8 + json.len() + 8 + bin.len();

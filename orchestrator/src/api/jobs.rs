@@ -383,7 +383,7 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let tiles = s.store.tx(move |tx| store::tiles_of_job(tx, id)).await?;
     // Blob references point at clean pixels: only after settlement.
-    let with_blobs = settled(&s, id).await?;
+    let with_blobs = settled(s, id).await?;
     let proof_hex = |p: Vec<[u8; 32]>| p.iter().map(|h| hex(h)).collect::<Vec<_>>();
     let tiles = tiles
         .into_iter()

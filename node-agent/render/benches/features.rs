@@ -5,7 +5,8 @@
 //!
 //!     cargo bench -p tessera-render --bench features
 //!
-//! Environment: FEATURES_WIDTH/HEIGHT/SPP/BOUNCES (default 160×120, 256 spp, 6 bounces).
+//! Environment: FEATURES_WIDTH/HEIGHT/SPP/BOUNCES (default 160×120, 256 spp, 6 bounces),
+//! FEATURES_ONLY (render only the scenes whose name contains it).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -124,6 +125,29 @@ fn sphere(b: &mut Builder, r: f32, centre: [f32; 3], material: usize) {
     b.node(json!({"mesh": b.meshes.len() - 1}));
 }
 
+/// A flat ring (a disc when r0 = 0) at height y facing up, between radii r0 and r1.
+fn ring(b: &mut Builder, r0: f32, r1: f32, y: f32, material: usize) {
+    let seg = 96u32;
+    let (mut pos, mut nrm, mut idx) = (Vec::new(), Vec::new(), Vec::new());
+    for j in 0..=seg {
+        let ph = 2.0 * std::f32::consts::PI * j as f32 / seg as f32;
+        for r in [r0, r1] {
+            pos.extend([r * ph.cos(), y, r * ph.sin()]);
+            nrm.extend([0.0, 1.0, 0.0]);
+        }
+    }
+    for j in 0..seg {
+        let a = 2 * j;
+        // Counter-clockwise seen from above (+y).
+        idx.extend([a, a + 2, a + 1, a + 1, a + 2, a + 3]);
+    }
+    let p = b.floats(&pos, "VEC3", 3);
+    let n = b.floats(&nrm, "VEC3", 3);
+    let i = b.indices(&idx);
+    b.meshes.push(json!({"primitives": [{"attributes": {"POSITION": p, "NORMAL": n}, "indices": i, "material": material}]}));
+    b.node(json!({"mesh": b.meshes.len() - 1}));
+}
+
 /// A PNG in the binary buffer as image + texture; returns the texture index.
 fn png_texture(b: &mut Builder, w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) -> usize {
     let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(f(x, y)));
@@ -224,6 +248,35 @@ fn scenes() -> Vec<(&'static str, Builder, Vec<&'static str>)> {
     let mesh = b.nodes[node]["mesh"].as_u64().unwrap() as usize;
     b.meshes[mesh]["primitives"][0]["attributes"]["COLOR_0"] = json!(colors);
     out.push(("vertex colours", b, vec!["floor", "lamp", "plate"]));
+    // Spot cone: a spot (inner 0.3, outer 0.6 rad) 8 m above a grey floor, seen from above by
+    // an orthographic camera. Rings of the same grey mark where the regions are measured: inside
+    // the inner cone (θ < 0.28) and in Cycles' blend ring (0.44 < θ < 0.58, which starts at
+    // θ = 0.421, not at the inner angle). High up, so that the 0.25 m radius Blender's importer
+    // gives the light blurs the cone's edge little.
+    let mut b = Builder::default();
+    b.extensions.push("KHR_lights_punctual");
+    let grey = diffuse([0.5; 3]);
+    let floor = b.material(grey.clone());
+    b.floor(10.0, floor);
+    let (inner, outer) = (b.material(grey.clone()), b.material(grey));
+    let h = 8.0f32;
+    ring(&mut b, 0.0, h * 0.28f32.tan(), 0.001, inner);
+    ring(&mut b, h * 0.44f32.tan(), h * 0.58f32.tan(), 0.001, outer);
+    b.ortho_down([0.0, 10.0, 0.0], 7.5);
+    b.lights.push(
+        json!({"type": "spot", "intensity": 683.0 * 4.0 * 16.0, "color": [1.0, 1.0, 1.0],
+        "spot": {"innerConeAngle": 0.3, "outerConeAngle": 0.6}}),
+    );
+    let s = std::f32::consts::FRAC_1_SQRT_2;
+    b.node(
+        json!({"translation": [0.0, h, 0.0], "rotation": [-s, 0.0, 0.0, s],
+        "extensions": {"KHR_lights_punctual": {"light": 0}}}),
+    );
+    out.push((
+        "spot cone",
+        b,
+        vec!["floor", "inside the inner cone", "in the blend ring"],
+    ));
     out
 }
 
@@ -240,7 +293,8 @@ fn main() {
     println!("(mean linear luminance of the pixels whose camera ray first hits each material)\n");
     println!("| scene | region | pixels | Tessera | Cycles | difference |");
     println!("|---|---|---|---|---|---|");
-    for (name, b, regions) in scenes() {
+    let only = std::env::var("FEATURES_ONLY").unwrap_or_default();
+    for (name, b, regions) in scenes().into_iter().filter(|s| s.0.contains(&only)) {
         let glb = b.glb();
         let path = dir.join(format!("{}.glb", name.replace(' ', "-")));
         std::fs::write(&path, &glb).unwrap();

@@ -714,8 +714,12 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
         wi = to / dist;
         radiance = radiance / dist2;
         if (kind == LIGHT_SPOT) {
-            let t = clamp((dot(-wi, light.dir.xyz) - light.cone.x) * light.cone.y, 0.0, 1.0);
-            radiance = radiance * (t * t);
+            // Cycles' spot (what Blender renders of an imported glTF spot): cos θ, times a
+            // smoothstep over the blend ring just inside the outer cone, 0 outside it.
+            let c = dot(-wi, light.dir.xyz);
+            let x = c - light.cone.x;
+            let ring = select(1.0, smoothstep(0.0, light.cone.y, x), x < light.cone.y);
+            radiance = radiance * select(0.0, c * ring, x > 0.0);
         }
     } else {
         wi = -light.dir.xyz;

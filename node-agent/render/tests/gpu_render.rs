@@ -539,15 +539,15 @@ fn unlit_quad_casts_no_shadow() {
     }
 }
 
-/// Spot cone falloff as the glTF specification's reference code (KHR_lights_punctual, "Inner
-/// and Outer Cone Angles"): t = clamp((cos θ − cos outer) / (cos inner − cos outer), 0, 1),
-/// attenuation t². Measured as the floor's radiance straight below the light, inside the inner
-/// cone, halfway between the cones' cosines (t = ½: ¼, where the Khronos sample viewer's
-/// smoothstep gives ½) and outside the outer cone.
+/// Blender 3.4 imports a glTF spot as spot size 2·outer and spot blend 1 − inner/outer, and
+/// Cycles attenuates it by cos θ × smoothstep(0, 1, (cos θ − cos outer) / spread), spread =
+/// (1 − cos outer) × blend (measured against Cycles, see the README). The floor under a spot
+/// follows that, not the glTF reference t².
 #[test]
-fn spot_light_cone_falloff_follows_the_gltf_reference() {
+fn spot_light_cone_falloff_follows_blender() {
     let (inner, outer, h, rho) = (0.3f64, 0.6f64, 2.0f64, 0.8f64);
-    let (ci, co) = (inner.cos(), outer.cos());
+    let co = outer.cos();
+    let spread = (1.0 - co) * (1.0 - inner / outer);
     let radiance_at = |theta: f64| {
         let r = h * theta.tan();
         let mut b = Builder::default();
@@ -573,17 +573,26 @@ fn spot_light_cone_falloff_follows_the_gltf_reference() {
         let img = renderer().render_tile(&[13; 32], &scene, &req).unwrap();
         mean_linear(&img, 0, 0, 8, 8)[1]
     };
+    // Unattenuated: I cos θ / d² on the floor (d = h / cos θ), times ρ/π.
+    let full = |theta: f64| rho / std::f64::consts::PI * 4.0 * theta.cos().powi(3) / (h * h);
     let expected = |theta: f64| {
-        let t = ((theta.cos() - co) / (ci - co)).clamp(0.0, 1.0);
-        let (c, d2) = (theta.cos(), (h / theta.cos()).powi(2));
-        rho / std::f64::consts::PI * 4.0 * c / d2 * t * t
+        let c = theta.cos();
+        let x = ((c - co) / spread).clamp(0.0, 1.0);
+        let cone = if c > co {
+            c * x * x * (3.0 - 2.0 * x)
+        } else {
+            0.0
+        };
+        full(theta) * cone
     };
-    let halfway = ((ci + co) / 2.0).acos();
+    // The ring starts at cos outer + spread (θ = 0.4210 here, not the inner angle 0.3).
+    let ring_middle = (co + spread / 2.0).acos();
     for (what, theta) in [
         ("centre", 0.0),
         ("inside the inner cone", 0.2),
-        ("halfway between the cones' cosines", halfway),
-        ("between, near the outer cone", 0.55),
+        ("past the inner angle, before the ring", 0.38),
+        ("middle of the blend ring", ring_middle),
+        ("in the ring, near the outer cone", 0.55),
         ("outside the outer cone", 0.7),
     ] {
         let (got, want) = (radiance_at(theta), expected(theta));
@@ -593,8 +602,7 @@ fn spot_light_cone_falloff_follows_the_gltf_reference() {
             "{what}: got {got}, expected {want}"
         );
     }
-    // Halfway in cosine is a quarter of the unattenuated value there (t² with t = ½).
-    let c = halfway.cos();
-    let full = rho / std::f64::consts::PI * 4.0 * c * c * c / (h * h);
-    assert!((radiance_at(halfway) / full - 0.25).abs() < 0.01);
+    // Mid-ring the smoothstep is ½: half of cos θ times the unattenuated value.
+    let ratio = radiance_at(ring_middle) / (full(ring_middle) * ring_middle.cos());
+    assert!((ratio - 0.5).abs() < 0.01, "mid-ring ratio {ratio}");
 }

@@ -2009,9 +2009,11 @@ fn punctual_light(
             inner_cone_angle,
             outer_cone_angle,
         } => {
+            // As Blender imports it: spot size 2·outer, spot blend 1 − inner/outer; Cycles
+            // blends over a ring of (1 − cos outer) × blend in cosine inside the outer cone.
             let co = outer_cone_angle.cos();
-            let ci = inner_cone_angle.cos();
-            (LIGHT_SPOT, [co, 1.0 / (ci - co).max(1e-4), 0.0, 0.0])
+            let blend = (1.0 - inner_cone_angle / outer_cone_angle.max(1e-6)).clamp(0.0, 1.0);
+            (LIGHT_SPOT, [co, (1.0 - co) * blend, 0.0, 0.0])
         }
     };
     Ok(GpuLight {

@@ -280,7 +280,7 @@ pub(crate) struct GpuLight {
     pub color: [f32; 4],
     /// x = kind, y = cdf end (inclusive), z = pick probability; w unused.
     pub meta: [f32; 4],
-    /// Spot cone: x = cos(outer), y = 1 / (cos(inner) − cos(outer)).
+    /// Spot cone: x = cos(outer), y = width in cosine of the blend ring inside it (Cycles' spread).
     pub cone: [f32; 4],
 }
 

@@ -12,26 +12,7 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn glb(json: &Value, bin: &[u8]) -> Vec<u8> {
-    let mut js = serde_json::to_vec(json).unwrap();
-    while !js.len().is_multiple_of(4) {
-        js.push(b' ');
-    }
-    let mut b = bin.to_vec();
-    while !b.len().is_multiple_of(4) {
-        b.push(0);
-    }
-    let total = 12 + 8 + js.len() + 8 + b.len();
-    let mut out = Vec::with_capacity(total);
-    out.extend(b"glTF");
-    out.extend(2u32.to_le_bytes());
-    out.extend((total as u32).to_le_bytes());
-    out.extend((js.len() as u32).to_le_bytes());
-    out.extend(b"JSON");
-    out.extend(js);
-    out.extend((b.len() as u32).to_le_bytes());
-    out.extend(b"BIN\0");
-    out.extend(b);
-    out
+    tessera_render::encode_glb(json, bin)
 }
 
 /// One triangle that slides along x from t = 0 to t = 47/24 (frames 1–48), a named camera and

@@ -427,22 +427,7 @@ fn scene_that_breaks_at_one_second() -> Vec<u8> {
         "animations": [{"samplers": [{"input": 1, "output": 2}],
                         "channels": [{"sampler": 0, "target": {"node": 1, "path": "scale"}}]}]
     });
-    let mut json = serde_json::to_vec(&gltf).unwrap();
-    while !json.len().is_multiple_of(4) {
-        json.push(b' ');
-    }
-    let total = 12 + 8 + json.len() + 8 + bin.len();
-    let mut glb = Vec::with_capacity(total);
-    glb.extend_from_slice(b"glTF");
-    glb.extend_from_slice(&2u32.to_le_bytes());
-    glb.extend_from_slice(&(total as u32).to_le_bytes());
-    glb.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    glb.extend_from_slice(b"JSON");
-    glb.extend_from_slice(&json);
-    glb.extend_from_slice(&(bin.len() as u32).to_le_bytes());
-    glb.extend_from_slice(b"BIN\0");
-    glb.extend_from_slice(&bin);
-    glb
+    tessera_render::encode_glb(&gltf, &bin)
 }
 
 /// The upload check loads the scene at the job's first and last frame (as `node-agent check`

@@ -288,31 +288,8 @@ impl Glb {
         if let Some(a) = self.animation {
             j["animations"] = json!([a]);
         }
-        glb_bytes(&j, &self.bin)
+        crate::scene::encode_glb(&j, &self.bin)
     }
-}
-
-fn glb_bytes(json: &Value, bin: &[u8]) -> Vec<u8> {
-    let mut js = serde_json::to_vec(json).expect("JSON");
-    while !js.len().is_multiple_of(4) {
-        js.push(b' ');
-    }
-    let mut b = bin.to_vec();
-    while !b.len().is_multiple_of(4) {
-        b.push(0);
-    }
-    let total = 12 + 8 + js.len() + 8 + b.len();
-    let mut out = Vec::with_capacity(total);
-    out.extend(b"glTF");
-    out.extend(2u32.to_le_bytes());
-    out.extend((total as u32).to_le_bytes());
-    out.extend((js.len() as u32).to_le_bytes());
-    out.extend(b"JSON");
-    out.extend(js);
-    out.extend((b.len() as u32).to_le_bytes());
-    out.extend(b"BIN\0");
-    out.extend(b);
-    out
 }
 
 fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {

@@ -20,7 +20,7 @@ mod vulkan;
 pub use error::{Problem, RenderError, SceneError};
 pub use render::{BufferLimits, DeviceOptions, Renderer, TileImage, TileRequest};
 pub use scene::{
-    extension_status, CameraInfo, Environment, ExtensionStatus, FrameRate, LoadOptions,
+    encode_glb, extension_status, CameraInfo, Environment, ExtensionStatus, FrameRate, LoadOptions,
     LoadTimings, Scene, SceneLimits, AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES,
     NEUTRAL_ENVIRONMENT_STRENGTH,
 };

@@ -298,3 +298,29 @@ fn normalise(p: &Path) -> PathBuf {
         .filter(|c| matches!(c, Component::Normal(_)))
         .collect()
 }
+
+/// A binary glTF (`.glb`, glTF 2.0 section 4.4) of `json` and one BIN chunk: both chunks padded
+/// to 4 bytes (JSON with spaces, BIN with zeros), as the loader and every viewer expect. Used
+/// by the generated benchmark scenes and by tests that build scenes in code.
+pub fn encode_glb(json: &serde_json::Value, bin: &[u8]) -> Vec<u8> {
+    let mut js = serde_json::to_vec(json).expect("a JSON value always serialises");
+    while !js.len().is_multiple_of(4) {
+        js.push(b' ');
+    }
+    let mut b = bin.to_vec();
+    while !b.len().is_multiple_of(4) {
+        b.push(0);
+    }
+    let total = 12 + 8 + js.len() + 8 + b.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend(b"glTF");
+    out.extend(2u32.to_le_bytes());
+    out.extend((total as u32).to_le_bytes());
+    out.extend((js.len() as u32).to_le_bytes());
+    out.extend(b"JSON");
+    out.extend(js);
+    out.extend((b.len() as u32).to_le_bytes());
+    out.extend(b"BIN\0");
+    out.extend(b);
+    out
+}

@@ -13,7 +13,7 @@ use bytemuck::{Pod, Zeroable};
 use std::path::Path;
 
 pub use animation::FrameRate;
-pub use bundle::{read_in_dir, safe_relative_path};
+pub use bundle::{encode_glb, read_in_dir, safe_relative_path};
 pub use gltf_load::{AUTO_CAMERA, AUTO_CAMERA_YFOV_DEGREES, NEUTRAL_ENVIRONMENT_STRENGTH};
 pub use survey::{extension_status, ExtensionStatus, IGNORED_EXTENSIONS, SUPPORTED_EXTENSIONS};
 

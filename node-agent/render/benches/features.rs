@@ -10,65 +10,15 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+// Cycles through cycles_render.py and the environment knobs, as the other benchmarks run them.
+#[path = "common/mod.rs"]
+#[allow(dead_code)]
+mod bench;
 
+use bench::{cycles, env_u32};
 use common::{diffuse, Builder};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use tessera_render::{DeviceOptions, Renderer, Scene, TileRequest};
-
-fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn shared_bench_dir() -> PathBuf {
-    std::env::var("TESSERA_SHARED_BENCH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench"))
-}
-
-/// Cycles' render of `glb` as linear RGBA, or why not.
-fn cycles(glb: &Path, w: u32, h: u32, spp: u32, bounces: u32) -> Result<Vec<f32>, String> {
-    let dir = shared_bench_dir();
-    let out = glb.with_extension("cycles.png");
-    let run = Command::new("blender")
-        .args(["-b", "--factory-startup", "--python"])
-        .arg(dir.join("cycles_render.py"))
-        .arg("--")
-        .arg(glb)
-        .args([
-            w.to_string(),
-            h.to_string(),
-            spp.to_string(),
-            bounces.to_string(),
-        ])
-        .arg(&out)
-        .output()
-        .map_err(|e| format!("cannot run blender ({e})"))?;
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    if !stdout.lines().any(|l| l.starts_with("CYCLES ")) {
-        return Err(format!(
-            "Cycles failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&run.stderr)
-        ));
-    }
-    let img = image::open(&out).map_err(|e| e.to_string())?.to_rgb8();
-    let lin = |v: u8| {
-        let v = v as f32 / 255.0;
-        if v <= 0.04045 {
-            v / 12.92
-        } else {
-            ((v + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    Ok(img
-        .pixels()
-        .flat_map(|p| [lin(p.0[0]), lin(p.0[1]), lin(p.0[2]), 1.0])
-        .collect())
-}
 
 /// The stage every scene shares: a grey floor, an emissive panel overhead, a perspective camera
 /// in front looking down 25°. Returns the builder and the floor's material.
@@ -307,12 +257,10 @@ fn main() {
             .render_tile(&tessera_render::pixel_hash(&glb), &scene, &req)
             .unwrap();
         let ours = ours.linear.unwrap();
-        let theirs = cycles(&path, w, h, spp, bounces);
-        if let Err(e) = &theirs {
-            println!(
-                "| {name} | Cycles skipped: {} | | | | |",
-                e.lines().next().unwrap_or("")
-            );
+        // On failure `cycles` has printed why.
+        let theirs = cycles(&path, w, h, spp, bounces).map(|(_, linear)| linear);
+        if theirs.is_none() {
+            println!("| {name} | Cycles skipped (above) | | | | |");
         }
         // Material of each pixel's first hit (the CPU traversal mirrors the shader's).
         let cam = *scene.camera();
@@ -340,12 +288,12 @@ fn main() {
                 continue; // not in view
             }
             match &theirs {
-                Ok(c) => {
+                Some(c) => {
                     let (b, _) = lum(c);
                     let d = if b > 0.0 { (a - b) / b * 100.0 } else { 0.0 };
                     println!("| {name} | {region} | {n} | {a:.4} | {b:.4} | {d:+.1}% |");
                 }
-                Err(_) => println!("| {name} | {region} | {n} | {a:.4} | – | – |"),
+                None => println!("| {name} | {region} | {n} | {a:.4} | – | – |"),
             }
         }
     }

@@ -199,21 +199,19 @@ impl Orchestrator {
 
     /// A frame's preview PNG (reduced resolution; served at any time).
     pub async fn preview_png(&self, job_id: u64, frame: u32) -> CliResult<Vec<u8>> {
-        let resp = self
-            .get(&format!("/v1/jobs/{job_id}/frames/{frame}/preview"))
-            .await?;
-        Ok(resp
-            .bytes()
+        self.get_bytes(&format!("/v1/jobs/{job_id}/frames/{frame}/preview"))
             .await
-            .map_err(|e| self.unreachable(e))?
-            .to_vec())
     }
 
     /// The final PNG of a frame (409 while incomplete, 403 until the job is settled).
     pub async fn frame_png(&self, job_id: u64, frame: u32) -> CliResult<Vec<u8>> {
-        let resp = self
-            .get(&format!("/v1/jobs/{job_id}/frames/{frame}/image"))
-            .await?;
+        self.get_bytes(&format!("/v1/jobs/{job_id}/frames/{frame}/image"))
+            .await
+    }
+
+    /// The body of a successful GET.
+    async fn get_bytes(&self, path: &str) -> CliResult<Vec<u8>> {
+        let resp = self.get(path).await?;
         Ok(resp
             .bytes()
             .await

@@ -10,3 +10,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
 fi
+# The orchestrator's S3 backend is tested against moto's S3 server (PyPI: a maintained,
+# in-memory implementation of the S3 protocol, multipart uploads included; it starts in
+# ~3 s and needs no disk or credentials).
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'moto[server]>=5,<6'
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+fi

@@ -194,12 +194,23 @@ pub fn check_signature(
     path: &str,
     body: &[u8],
 ) -> ApiResult<Replay> {
+    check_signature_of_hash(state, c, method, path, &blake3::hash(body))
+}
+
+/// [`check_signature`] for a body already hashed as it streamed by (scene uploads).
+pub fn check_signature_of_hash(
+    state: &AppState,
+    c: &Claimed,
+    method: &str,
+    path: &str,
+    body_hash: &blake3::Hash,
+) -> ApiResult<Replay> {
     let msg = request_message(
         &state.keypair.pubkey(),
         method,
         path,
         c.timestamp_ms,
-        &blake3::hash(body),
+        body_hash,
     );
     if !c.signature.verify(c.key.as_ref(), &msg) {
         return Err(ApiError::BadSignature);

@@ -77,6 +77,11 @@ pub enum ApiError {
     Chain(#[from] ChainError),
     #[error("internal storage error")]
     Store(#[from] StoreError),
+    #[error("blob storage error")]
+    Blob(#[from] crate::blob::BlobError),
+    /// A closed job's tile results were deleted after `result_retention_ms`.
+    #[error("{0}")]
+    ResultsDeleted(String),
 }
 
 impl ApiError {
@@ -97,7 +102,8 @@ impl ApiError {
             Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             SceneRefused(_) => StatusCode::FORBIDDEN,
             Chain(_) => StatusCode::BAD_GATEWAY,
-            Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Store(_) | Blob(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ResultsDeleted(_) => StatusCode::GONE,
         }
     }
 
@@ -128,6 +134,8 @@ impl ApiError {
             SceneRefused(_) => "scene-refused",
             Chain(_) => "chain-unavailable",
             Store(_) => "internal",
+            Blob(_) => "blob-store",
+            ResultsDeleted(_) => "results-deleted",
         }
     }
 }

@@ -4,7 +4,8 @@
 //! returns a handle with `url()` and `shutdown()`; `main.rs` only parses flags.
 //!
 //! Modules: [`api`] (HTTP routes per resource), [`store`] (SQLite), [`scheduler`] (leasing),
-//! [`verify`] (redundant verification), [`blob`] (content-addressed blobs), [`chain`]
+//! [`verify`] (redundant verification), [`blob`] (content-addressed blobs, local folder or
+//! S3), [`retention`] (deleting closed jobs' blobs), [`chain`]
 //! (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`), [`auth`] (signed node
 //! requests), [`protocol`] (signed message formats), [`metrics`].
 pub mod api;
@@ -16,6 +17,7 @@ pub mod imaging;
 pub mod metrics;
 pub mod protocol;
 pub mod receipt;
+pub mod retention;
 pub mod scheduler;
 pub mod store;
 pub mod verify;
@@ -33,7 +35,8 @@ use tracing::{info, warn};
 #[derive(Clone, Debug)]
 pub struct Config {
     pub db_path: PathBuf,
-    pub blob_dir: PathBuf,
+    /// A folder (the default) or an S3 bucket and prefix (`blob::Location::parse`).
+    pub blobs: blob::Location,
     pub listen: SocketAddr,
     pub rpc_url: String,
     /// The orchestrator's key: the network's `orchestrator` (recorded in each job created while it
@@ -72,6 +75,12 @@ pub struct Config {
     pub public_timeout_ms: u64,
     /// A scene no running job uses is deleted this long after its upload or its last job.
     pub scene_ttl_ms: i64,
+    /// Tile results of a job closed on-chain (settled, resolved, or its account closed)
+    /// are deleted this long after the orchestrator first saw it closed: the artist's
+    /// time to download the frames (`retention`).
+    pub result_retention_ms: i64,
+    /// How often closed jobs are looked for on-chain and due results deleted.
+    pub retention_sweep_ms: u64,
     pub max_tiles_per_job: u64,
     pub poster_poll_ms: u64,
     pub confirm_polls: u32,
@@ -80,11 +89,16 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn new(db_path: PathBuf, blob_dir: PathBuf, rpc_url: String, keypair: Keypair) -> Self {
+    pub fn new(
+        db_path: PathBuf,
+        blobs: impl Into<blob::Location>,
+        rpc_url: String,
+        keypair: Keypair,
+    ) -> Self {
         Self {
             keypair: Arc::new(keypair),
             db_path,
-            blob_dir,
+            blobs: blobs.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             rpc_url,
             verify_share: 0.05,
@@ -106,6 +120,8 @@ impl Config {
             public_concurrency: 4,
             public_timeout_ms: 10_000,
             scene_ttl_ms: 24 * 3_600_000,
+            result_retention_ms: 7 * 24 * 3_600_000,
+            retention_sweep_ms: 60_000,
             max_tiles_per_job: 2_000_000,
             poster_poll_ms: 2_000,
             confirm_polls: 50,
@@ -127,7 +143,9 @@ impl Orchestrator {
     /// receipt poster.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let store = store::Store::open(&config.db_path)?;
-        let blobs: Arc<dyn blob::BlobStore> = Arc::new(blob::FsBlobStore::open(&config.blob_dir)?);
+        store.tx(|tx| retention::init(tx)).await?;
+        let metrics = metrics::Metrics::new();
+        let blobs = blob::open(&config.blobs, metrics.blob_seconds.clone()).await?;
         let salt = store.tx(|tx| store::salt(tx)).await?;
         // Recovery: leases that expired while we were down go back to the queue now;
         // unexpired ones stay with their nodes (they may still submit or heartbeat).
@@ -145,13 +163,15 @@ impl Orchestrator {
             store,
             blobs,
             keypair: config.keypair.clone(),
-            metrics: metrics::Metrics::new(),
+            metrics,
             events,
             salt,
             nodes: auth::NodeCache::default(),
             limits: auth::RateLimits::new(config.rate_per_key, config.rate_per_addr),
             public: tokio::sync::Semaphore::new(config.public_concurrency),
             poster_wake: tokio::sync::Notify::new(),
+            blob_gc: tokio::sync::RwLock::new(()),
+            scene_gc: tokio::sync::RwLock::new(()),
         });
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -172,6 +192,7 @@ impl Orchestrator {
             }
         }));
         tasks.push(tokio::spawn(sweeper(state.clone(), stopped.clone())));
+        tasks.push(tokio::spawn(retention::run(state.clone(), stopped.clone())));
         tasks.push(tokio::spawn(receipt::run(state.clone(), stopped)));
         info!(%addr, "orchestrator listening");
         Ok(Self {
@@ -222,24 +243,38 @@ async fn sweeper(state: Arc<api::AppState>, mut stop: watch::Receiver<bool>) {
         }
         let (now, ttl) = (store::now_ms(), state.cfg.scene_ttl_ms);
         let before = now - 2 * state.cfg.auth_window_ms;
+        // Alone against uploads that may reuse a stored scene (`AppState::scene_gc`); while
+        // one is in flight, scenes expire at a later round.
+        let alone = state.scene_gc.try_write().ok();
+        let expire = alone.is_some();
         let gone: Result<_, error::StoreError> = state
             .store
             .tx(move |tx| {
                 store::forget_signatures(tx, before)?;
-                store::expire_scenes(tx, now, ttl)
+                if expire {
+                    store::expire_scenes(tx, now, ttl)
+                } else {
+                    Ok(Vec::new())
+                }
             })
             .await;
         match gone {
             Ok(gone) => {
                 for h in gone {
                     info!(scene = %h, "unused scene expired");
-                    if let Err(e) = state.blobs.delete(&h) {
-                        warn!(error = %e, "deleting an expired scene failed");
+                    match state.blobs.delete(&h).await {
+                        Ok(()) => state
+                            .metrics
+                            .blobs_deleted
+                            .with_label_values(&["scene"])
+                            .inc(),
+                        Err(e) => warn!(error = %e, "deleting an expired scene failed"),
                     }
                 }
             }
             Err(e) => warn!(error = %e, "scene and signature sweep failed"),
         }
+        drop(alone);
         state.limits.forget_idle();
         let expired: Result<_, error::StoreError> = state
             .store

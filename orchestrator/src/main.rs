@@ -12,9 +12,11 @@ struct Args {
     /// SQLite database file.
     #[arg(long, env = "TESSERA_DB", default_value = "data/orchestrator.sqlite")]
     db: PathBuf,
-    /// Blob directory (scenes, tiles).
+    /// Blobs (scenes, tiles): a folder, or `s3://bucket/prefix` (credentials, region and
+    /// endpoint from the AWS environment variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP).
     #[arg(long, env = "TESSERA_BLOBS", default_value = "data/blobs")]
-    blobs: PathBuf,
+    blobs: String,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
@@ -48,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let keypair = solana_sdk::signature::Keypair::try_from(bytes.as_slice())
         .map_err(|e| anyhow::anyhow!("keypair: {e}"))?;
-    let mut cfg = Config::new(a.db, a.blobs, a.rpc_url, keypair);
+    let blobs = tessera_orchestrator::blob::Location::parse(&a.blobs)?;
+    let mut cfg = Config::new(a.db, blobs, a.rpc_url, keypair);
     cfg.listen = a.listen;
     cfg.verify_share = a.verify_share;
     cfg.lease_ms = i64::from(a.lease_secs.max(1)) * 1000;

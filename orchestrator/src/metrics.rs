@@ -1,7 +1,7 @@
 //! Prometheus metrics (`GET /metrics`).
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -23,6 +23,10 @@ pub struct Metrics {
     /// Requests refused before any handler work, by reason (rate-limited, lease-limit, busy,
     /// node-not-registered, …).
     pub refused: IntCounterVec,
+    /// Blob operation latency by backend (local, s3) and op (put, get, head, delete, list).
+    pub blob_seconds: HistogramVec,
+    /// Blobs deleted by kind: scene (expired), result (tiles of a closed job).
+    pub blobs_deleted: IntCounterVec,
 }
 
 impl Metrics {
@@ -78,6 +82,19 @@ impl Metrics {
                 &["reason"],
             )
             .expect("metric"),
+            blob_seconds: HistogramVec::new(
+                HistogramOpts::new("blob_seconds", "blob operation latency").buckets(vec![
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+                    10.0, 30.0,
+                ]),
+                &["backend", "op"],
+            )
+            .expect("metric"),
+            blobs_deleted: IntCounterVec::new(
+                Opts::new("blobs_deleted_total", "blobs deleted by kind"),
+                &["kind"],
+            )
+            .expect("metric"),
             registry,
         };
         for c in [
@@ -104,6 +121,12 @@ impl Metrics {
             .expect("register");
         m.registry
             .register(Box::new(m.refused.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.blob_seconds.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.blobs_deleted.clone()))
             .expect("register");
         m
     }

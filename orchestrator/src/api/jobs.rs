@@ -294,16 +294,10 @@ async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiRe
     let grid = TileGrid::new(job.width, job.height, job.tile_size)
         .ok_or_else(|| ApiError::Conflict("bad job".into()))?;
     let (w, h) = (job.width, job.height);
-    let blobs = s.blobs.clone();
+    let pngs = tile_pngs(s, tiles, verified_only).await?;
     tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
         let mut buf = vec![0u8; (w * h * 4) as usize];
-        for t in tiles {
-            let Some(blob) = t.blob.as_deref() else {
-                continue;
-            };
-            let Some(png) = blobs.get(blob)? else {
-                continue;
-            };
+        for (t, png) in pngs {
             let rect = grid
                 .rect(t.tile)
                 .ok_or_else(|| ApiError::Conflict("tile out of grid".into()))?;
@@ -320,6 +314,38 @@ async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiRe
     })
     .await
     .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))?
+}
+
+/// The PNGs of the tiles that have one, fetched a few at a time. A verified tile whose
+/// blob is gone belongs to a closed job past its retention: the clean frame is gone too.
+async fn tile_pngs(
+    s: &AppState,
+    tiles: Vec<store::TileRow>,
+    verified_only: bool,
+) -> ApiResult<Vec<(store::TileRow, bytes::Bytes)>> {
+    use futures::{StreamExt, TryStreamExt};
+    let fetched: Vec<_> = futures::stream::iter(tiles.into_iter().filter(|t| t.blob.is_some()))
+        .map(|t| async move {
+            let png = s
+                .blobs
+                .get_bytes(t.blob.as_deref().unwrap_or_default())
+                .await?;
+            Ok::<_, ApiError>((t, png))
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    if verified_only && fetched.iter().any(|(_, png)| png.is_none()) {
+        return Err(ApiError::ResultsDeleted(
+            "this job was closed on-chain and its tile results were deleted after the \
+             retention period"
+                .into(),
+        ));
+    }
+    Ok(fetched
+        .into_iter()
+        .filter_map(|(t, png)| Some((t, png?)))
+        .collect())
 }
 
 fn png(bytes: Vec<u8>) -> impl IntoResponse {

@@ -207,36 +207,31 @@ pub async fn submit(
         });
     }
 
-    // Keep the PNG (content-addressed) and decode the renders it may be compared with.
-    let png_blob = {
-        let blobs = s.blobs.clone();
-        tokio::task::spawn_blocking(move || blobs.put(&png))
-            .await
-            .map_err(join)??
-            .0
-    };
+    // Keep the PNG (content-addressed) and decode the renders it may be compared with. A
+    // stored blob this put reuses is not deleted before the tile row references it.
+    let reuse = s.blob_gc.read().await;
+    let png_blob = s.blobs.put_bytes(png.into()).await?.0;
     let (job_id, frame, tno) = (tile.job_id, tile.frame, tile.tile);
-    let pending_rgba = {
-        let blobs = s.blobs.clone();
-        let wanted: Vec<(i64, String)> = pending.iter().map(|r| (r.id, r.blob.clone())).collect();
-        tokio::task::spawn_blocking(move || -> ApiResult<Vec<(i64, Vec<u8>)>> {
-            let mut out = Vec::new();
-            for (rid, blob) in wanted {
-                let png = blobs
-                    .get(&blob)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("blob {blob} missing")))?;
-                out.push((
-                    rid,
-                    crate::imaging::decode_png(&png)
-                        .map_err(ApiError::BadImage)?
-                        .2,
-                ));
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(join)??
-    };
+    let mut pending_png = Vec::with_capacity(pending.len());
+    for r in &pending {
+        let png = s
+            .blobs
+            .get_bytes(&r.blob)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("blob {} missing", r.blob)))?;
+        pending_png.push((r.id, png));
+    }
+    let pending_rgba = tokio::task::spawn_blocking(move || -> ApiResult<Vec<(i64, Vec<u8>)>> {
+        pending_png
+            .into_iter()
+            .map(|(rid, png)| {
+                let rgba = crate::imaging::decode_png(&png).map_err(ApiError::BadImage)?;
+                Ok((rid, rgba.2))
+            })
+            .collect()
+    })
+    .await
+    .map_err(join)??;
 
     // Apply, re-checking the lease inside the transaction.
     let st = s.clone();
@@ -281,6 +276,7 @@ pub async fn submit(
             Ok::<_, ApiError>((outcome, redo, ready))
         })
         .await?;
+    drop(reuse);
 
     s.metrics.tiles_submitted.inc();
     let (ev, verified) = match &outcome {

@@ -53,6 +53,13 @@ pub struct AppState {
     /// Permits for the public image and manifest endpoints (decoding and stitching).
     pub public: tokio::sync::Semaphore,
     pub poster_wake: Notify,
+    /// Held (shared) from a tile put that may reuse a stored blob until the row that
+    /// references it is committed; held alone while `retention` picks and deletes blobs,
+    /// so a deletion never takes a blob just reused.
+    pub blob_gc: tokio::sync::RwLock<()>,
+    /// The same between scene uploads and scene expiry (which skips a round while an
+    /// upload is in flight rather than wait for it).
+    pub scene_gc: tokio::sync::RwLock<()>,
 }
 
 impl AppState {

@@ -53,11 +53,23 @@ pub async fn upload(
             "the job is not open, or another orchestrator's to render",
         ));
     }
-    let bytes = crate::auth::read_body(body, s.cfg.max_scene_bytes).await?;
-    let path = "/v1/scenes";
-    let with_query = format!("{path}?job_id={}", q.job_id);
-    crate::auth::verify(&s, &c, "POST", &with_query, &bytes).await?;
-    let hash = blake3::hash(&bytes).to_hex().to_string();
+    // Received into a spool file while hashed: a 256 MiB scene is never one buffer.
+    let spool =
+        crate::blob::Spool::receive(&s.blobs.spool_dir(), body, s.cfg.max_scene_bytes as u64)
+            .await
+            .map_err(|e| match e {
+                crate::blob::BlobError::TooLarge(n) => {
+                    ApiError::TooLarge(format!("more than {n} bytes"))
+                }
+                crate::blob::BlobError::Body(e) => {
+                    ApiError::BadRequest(format!("reading the body: {e}"))
+                }
+                e => e.into(),
+            })?;
+    let with_query = format!("/v1/scenes?job_id={}", q.job_id);
+    let replay = crate::auth::check_signature_of_hash(&s, &c, "POST", &with_query, &spool.hash)?;
+    s.store.tx(move |tx| replay.record(tx)).await?;
+    let hash = spool.hash.to_hex().to_string();
     if hash != hex(&job.scene_hash) {
         return Err(ApiError::BadScene(format!(
             "the upload's blake3 is {hash}, the job's scene is {}",
@@ -65,9 +77,12 @@ pub async fn upload(
         )));
     }
     let expires = now_ms() + s.cfg.scene_ttl_ms;
-    let size = bytes.len();
+    let size = spool.size as usize;
     let h = hash.clone();
-    if s.store.tx(move |tx| store::scene_exists(tx, &h)).await? && s.blobs.has(&hash)? {
+    let _reuse = s.scene_gc.read().await;
+    if s.store.tx(move |tx| store::scene_exists(tx, &h)).await?
+        && s.blobs.head(&hash).await?.is_some()
+    {
         let h = hash.clone();
         s.store
             .tx(move |tx| store::scene_insert(tx, &h, size, expires))
@@ -77,23 +92,21 @@ pub async fn upload(
             Json(json!({"hash": hash, "size": size, "new": false})),
         ));
     }
-    let st = s.clone();
     let frames = [job.frame_start, job.frame_end];
     let rate = tessera_render::FrameRate::new(job.frame_rate_num, job.frame_rate_den)
         .ok_or_else(|| refuse("the job's frame rate is not a valid rational"))?;
-    let stored = tokio::task::spawn_blocking(move || -> ApiResult<String> {
-        check_at_frames(&bytes, frames, rate)?;
-        Ok(st.blobs.put(&bytes)?.0)
-    })
-    .await
-    .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))??;
-    let h = stored.clone();
+    let mapped = spool.map()?;
+    tokio::task::spawn_blocking(move || check_at_frames(&mapped, frames, rate))
+        .await
+        .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))??;
+    spool.store(s.blobs.as_ref()).await?;
+    let h = hash.clone();
     s.store
         .tx(move |tx| store::scene_insert(tx, &h, size, expires))
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"hash": stored, "size": size, "new": true})),
+        Json(json!({"hash": hash, "size": size, "new": true})),
     ))
 }
 
@@ -116,7 +129,7 @@ fn check_at_frames(
     Ok(())
 }
 
-/// Scene bytes for a node (signed request).
+/// Scene bytes for a node (signed request), streamed from the blob store.
 pub async fn download(
     State(s): Shared,
     Path(hash): Path<String>,
@@ -124,13 +137,20 @@ pub async fn download(
 ) -> ApiResult<impl IntoResponse> {
     let (c, _) = crate::auth::admit_node(&s, &headers).await?;
     crate::auth::verify(&s, &c, "GET", &format!("/v1/scenes/{hash}"), b"").await?;
-    let bytes = s
+    let found = s
         .blobs
-        .get(&hash)?
+        .get(&hash, None)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("scene {hash}")))?;
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
-        bytes,
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/octet-stream".to_string(),
+            ),
+            (axum::http::header::CONTENT_LENGTH, found.size.to_string()),
+        ],
+        Body::from_stream(found.stream),
     ))
 }
 
@@ -138,7 +158,7 @@ pub async fn download(
 pub async fn exists(State(s): Shared, Path(hash): Path<String>) -> ApiResult<StatusCode> {
     let h = hash.to_lowercase();
     let known = s.store.tx(move |tx| store::scene_exists(tx, &h)).await?;
-    Ok(if known && s.blobs.has(&hash.to_lowercase())? {
+    Ok(if known && s.blobs.head(&hash).await?.is_some() {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND

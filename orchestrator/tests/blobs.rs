@@ -42,7 +42,12 @@ impl Moto {
         let child = match spawned {
             Ok(c) => c,
             Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED: moto_server not found ({e}); scripts/deps.sh installs it");
+                // Written to stderr itself, not through the test harness's capture.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: moto_server not found ({e}); scripts/deps.sh installs it"
+                );
                 return None;
             }
             Err(e) => panic!("moto_server must be installed in CI (scripts/deps.sh): {e}"),

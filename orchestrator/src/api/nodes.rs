@@ -6,7 +6,6 @@ use tessera_sdk::standing::{CreditedJob, NodeStanding};
 
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
-use crate::store;
 
 pub async fn standing(State(s): Shared, Path(key): Path<String>) -> ApiResult<Json<NodeStanding>> {
     key.parse::<solana_sdk::pubkey::Pubkey>()
@@ -14,9 +13,7 @@ pub async fn standing(State(s): Shared, Path(key): Path<String>) -> ApiResult<Js
     let k = key.clone();
     let (record, jobs) = s
         .store
-        .tx(move |tx| {
-            Ok::<_, ApiError>((store::node_record(tx, &k)?, store::jobs_of_node(tx, &k)?))
-        })
+        .node_summary(k)
         .await?;
     Ok(Json(NodeStanding {
         node_key: key,

@@ -19,7 +19,7 @@ use tessera_sdk::JobState;
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::receipt::hex;
-use crate::store::{self, now_ms};
+use crate::store::now_ms;
 
 #[derive(Debug, Deserialize)]
 pub struct UploadFor {
@@ -67,10 +67,10 @@ pub async fn upload(
     let expires = now_ms() + s.cfg.scene_ttl_ms;
     let size = bytes.len();
     let h = hash.clone();
-    if s.store.tx(move |tx| store::scene_exists(tx, &h)).await? && s.blobs.has(&hash)? {
+    if s.store.scene_exists(h).await? && s.blobs.has(&hash)? {
         let h = hash.clone();
         s.store
-            .tx(move |tx| store::scene_insert(tx, &h, size, expires))
+            .scene_insert(h, size, expires)
             .await?;
         return Ok((
             StatusCode::OK,
@@ -89,7 +89,7 @@ pub async fn upload(
     .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))??;
     let h = stored.clone();
     s.store
-        .tx(move |tx| store::scene_insert(tx, &h, size, expires))
+        .scene_insert(h, size, expires)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -137,7 +137,7 @@ pub async fn download(
 /// Whether a scene is stored, so an artist's tools can skip the upload (no bytes revealed).
 pub async fn exists(State(s): Shared, Path(hash): Path<String>) -> ApiResult<StatusCode> {
     let h = hash.to_lowercase();
-    let known = s.store.tx(move |tx| store::scene_exists(tx, &h)).await?;
+    let known = s.store.scene_exists(h).await?;
     Ok(if known && s.blobs.has(&hash.to_lowercase())? {
         StatusCode::OK
     } else {

@@ -12,7 +12,12 @@ struct Args {
     #[command(subcommand)]
     cmd: Option<Cmd>,
     /// The store: a SQLite file (embedded, the default) or a `postgres://user@host/db` URL.
-    #[arg(long, env = "TESSERA_DB", default_value = "data/orchestrator.sqlite", global = true)]
+    #[arg(
+        long,
+        env = "TESSERA_DB",
+        default_value = "data/orchestrator.sqlite",
+        global = true
+    )]
     db: String,
     /// SQLite `PRAGMA synchronous`: NORMAL (a commit survives a process crash) or FULL
     /// (also power loss, an fsync per commit); OFF only for throwaway stores.
@@ -65,11 +70,19 @@ async fn main() -> anyhow::Result<()> {
     db.pg_pool_size = a.pg_pool_size;
     if let Some(Cmd::Migrate) = a.cmd {
         let applied =
-            tokio::task::spawn_blocking(move || tessera_orchestrator::store::migrate(&db)).await??;
-        println!("{} migration(s) applied: {}", applied.len(), applied.join(", "));
+            tokio::task::spawn_blocking(move || tessera_orchestrator::store::migrate(&db))
+                .await??;
+        println!(
+            "{} migration(s) applied: {}",
+            applied.len(),
+            applied.join(", ")
+        );
         return Ok(());
     }
-    let keypair_path = a.keypair.clone().context("--keypair is required to serve")?;
+    let keypair_path = a
+        .keypair
+        .clone()
+        .context("--keypair is required to serve")?;
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.verify_share),
         "--verify-share must be within 0..=1"

@@ -23,8 +23,11 @@ pub struct StoreMetrics {
 impl StoreMetrics {
     fn new(buckets: &[f64]) -> Self {
         let hist = |name: &str, help: &str, labels: &[&str]| {
-            HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
-                .expect("metric")
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )
+            .expect("metric")
         };
         let gauge = |name: &str, help: &str| {
             IntGaugeVec::new(Opts::new(name, help), &["backend"]).expect("metric")
@@ -54,12 +57,16 @@ impl StoreMetrics {
     }
 
     fn register(&self, r: &Registry) {
-        r.register(Box::new(self.tx_seconds.clone())).expect("register");
+        r.register(Box::new(self.tx_seconds.clone()))
+            .expect("register");
         r.register(Box::new(self.pool_wait_seconds.clone()))
             .expect("register");
-        r.register(Box::new(self.pool_size.clone())).expect("register");
-        r.register(Box::new(self.pool_in_use.clone())).expect("register");
-        r.register(Box::new(self.retries.clone())).expect("register");
+        r.register(Box::new(self.pool_size.clone()))
+            .expect("register");
+        r.register(Box::new(self.pool_in_use.clone()))
+            .expect("register");
+        r.register(Box::new(self.retries.clone()))
+            .expect("register");
     }
 
     /// Records one transaction.

@@ -55,10 +55,7 @@ pub fn job_shape(row: &JobRow) -> JobShape {
 /// verified before a cancel request or the deadline stopped it.
 pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError> {
     let id = row.job_id;
-    let tiles = state
-        .store
-        .tiles_of_job(id)
-        .await?;
+    let tiles = state.store.tiles_of_job(id).await?;
     let mut records = Vec::with_capacity(tiles.len());
     for t in tiles
         .into_iter()
@@ -87,10 +84,7 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
 /// `partial`. The submit path refuses results for a job that is no longer rendering, so the
 /// verified tiles the receipt is built from stay fixed from here on.
 async fn stop_cancelled_and_overdue(state: &AppState) -> Result<(), PostError> {
-    let jobs = state
-        .store
-        .jobs_in_state(job_state::RENDERING)
-        .await?;
+    let jobs = state.store.jobs_in_state(job_state::RENDERING).await?;
     for job in jobs {
         let id = job.job_id;
         let overdue = job.deadline.saturating_mul(1000) < store::now_ms();
@@ -202,10 +196,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
         return Err(PostError::Receipt(msg));
     }
     // The persisted transaction, if any, and whether it can still land.
-    let persisted = state
-        .store
-        .job_receipt_tx(id)
-        .await?;
+    let persisted = state.store.job_receipt_tx(id).await?;
     let mut tx: Option<Transaction> = persisted.and_then(|b| bincode::deserialize(&b).ok());
     if let Some(t) = &tx {
         let sig = t.signatures[0];

@@ -74,11 +74,16 @@ fn pick_tile(
             return Ok(Some((r.get(0)?, r.get(1)?, need.to_string())));
         }
     }
-    const QUEUED: &str = "SELECT frame, tile FROM tiles t WHERE job_id=?1 AND state='queued' AND need='primary'
+    const QUEUED: &str =
+        "SELECT frame, tile FROM tiles t WHERE job_id=?1 AND state='queued' AND need='primary'
          ORDER BY frame, tile LIMIT 1";
     let queued = lock(tx, QUEUED);
     match row(tx, &queued, p![job_id])? {
-        Some(r) => Ok(Some((r.get(0)?, r.get(1)?, tile_state::NEED_PRIMARY.to_string()))),
+        Some(r) => Ok(Some((
+            r.get(0)?,
+            r.get(1)?,
+            tile_state::NEED_PRIMARY.to_string(),
+        ))),
         None => Ok(None),
     }
 }
@@ -204,11 +209,13 @@ pub fn lease(
         p![job.job_id, frame, tile, node, &need, now],
     )?;
     let deadline = now + lease_ms;
-    tx.exec("UPDATE tiles SET state='leased', lease_id=?4, lease_node=?5, lease_deadline=?6
+    tx.exec(
+        "UPDATE tiles SET state='leased', lease_id=?4, lease_node=?5, lease_deadline=?6
          WHERE job_id=?1 AND frame=?2 AND tile=?3",
         p![job.job_id, frame, tile, lease_id, node, deadline],
     )?;
-    tx.exec("UPDATE jobs SET leases_issued=leases_issued+1, pass=pass+?2 WHERE job_id=?1",
+    tx.exec(
+        "UPDATE jobs SET leases_issued=leases_issued+1, pass=pass+?2 WHERE job_id=?1",
         p![job.job_id, 1.0 / weight(&job, now)],
     )?;
     store::node_add_scene(tx, node, &job.scene_hash)?;

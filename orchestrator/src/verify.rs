@@ -119,9 +119,7 @@ fn set_verified(tx: &mut dyn Sql, t: &TileRow, winner: &ResultRow) -> Result<(),
 }
 
 fn set_verdict(tx: &mut dyn Sql, id: i64, verdict: &str) -> Result<(), StoreError> {
-    tx.exec("UPDATE results SET verdict=?2 WHERE id=?1",
-        p![id, verdict],
-    )?;
+    tx.exec("UPDATE results SET verdict=?2 WHERE id=?1", p![id, verdict])?;
     Ok(())
 }
 
@@ -162,7 +160,8 @@ pub fn record_fault(
         p![t.job_id, t.frame, t.tile, faulty, now_ms(), detail.to_string()],
     )?;
     store::node_adjust(tx, faulty, -0.3, 0, 1, 0)?;
-    tx.exec("INSERT INTO job_bans(job_id, node_key) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
+    tx.exec(
+        "INSERT INTO job_bans(job_id, node_key) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
         p![t.job_id, faulty],
     )?;
     let redo: Vec<(u32, u32)> = tx
@@ -185,7 +184,8 @@ pub fn record_fault(
         )?;
     }
     // Leases the faulty node still holds in this job go back to the queue.
-    tx.exec("UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
+    tx.exec(
+        "UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
            state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
          WHERE job_id=?1 AND lease_node=?2",
         p![t.job_id, faulty],

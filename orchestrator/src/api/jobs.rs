@@ -191,16 +191,9 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
     };
     let r = row.clone();
     let per_frame = grid.tiles_per_frame();
-    let created = s
-        .store
-        .job_insert(r, per_frame)
-        .await?;
+    let created = s.store.job_insert(r, per_frame).await?;
     tracing::info!(job_id = id, tiles, created, "job registered");
-    let row = s
-        .store
-        .job_get(id)
-        .await?
-        .unwrap_or(row);
+    let row = s.store.job_get(id).await?.unwrap_or(row);
     Ok((
         if created {
             StatusCode::CREATED
@@ -221,10 +214,7 @@ async fn job_row(s: &AppState, id: u64) -> ApiResult<JobRow> {
 async fn status_json(s: &AppState, job: JobRow) -> ApiResult<serde_json::Value> {
     let id = job.job_id;
     let since = now_ms() - 60_000;
-    let (counts, frames, recent) = s
-        .store
-        .job_progress(id, since)
-        .await?;
+    let (counts, frames, recent) = s.store.job_progress(id, since).await?;
     let remaining = counts.total - counts.verified;
     let eta = (recent > 0).then(|| remaining as f64 / (recent as f64 / 60.0));
     Ok(json!({
@@ -278,10 +268,7 @@ async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiRe
         return Err(ApiError::NotFound(format!("frame {frame}")));
     }
     let id = job.job_id;
-    let tiles = s
-        .store
-        .tiles_of_frame(id, frame)
-        .await?;
+    let tiles = s.store.tiles_of_frame(id, frame).await?;
     if verified_only && tiles.iter().any(|t| t.state != store::tile_state::VERIFIED) {
         return Err(ApiError::Conflict(format!("frame {frame} is not complete")));
     }

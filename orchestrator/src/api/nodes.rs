@@ -11,10 +11,7 @@ pub async fn standing(State(s): Shared, Path(key): Path<String>) -> ApiResult<Js
     key.parse::<solana_sdk::pubkey::Pubkey>()
         .map_err(|_| ApiError::NotFound(format!("node {key}")))?;
     let k = key.clone();
-    let (record, jobs) = s
-        .store
-        .node_summary(k)
-        .await?;
+    let (record, jobs) = s.store.node_summary(k).await?;
     Ok(Json(NodeStanding {
         node_key: key,
         known: record.is_some(),

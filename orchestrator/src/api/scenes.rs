@@ -69,9 +69,7 @@ pub async fn upload(
     let h = hash.clone();
     if s.store.scene_exists(h).await? && s.blobs.has(&hash)? {
         let h = hash.clone();
-        s.store
-            .scene_insert(h, size, expires)
-            .await?;
+        s.store.scene_insert(h, size, expires).await?;
         return Ok((
             StatusCode::OK,
             Json(json!({"hash": hash, "size": size, "new": false})),
@@ -88,9 +86,7 @@ pub async fn upload(
     .await
     .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))??;
     let h = stored.clone();
-    s.store
-        .scene_insert(h, size, expires)
-        .await?;
+    s.store.scene_insert(h, size, expires).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"hash": stored, "size": size, "new": true})),

@@ -182,8 +182,12 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_leases(&self, now: i64) -> Result<Vec<(u64, u32, u32)>, StoreError>;
     /// Forgets request signatures older than `sigs_before` and scenes no job needs;
     /// the forgotten scene hashes.
-    async fn sweep(&self, sigs_before: i64, now: i64, ttl_ms: i64)
-        -> Result<Vec<String>, StoreError>;
+    async fn sweep(
+        &self,
+        sigs_before: i64,
+        now: i64,
+        ttl_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// Records a request signature (`Err(Replay)` when seen before).
     async fn remember(&self, replay: Replay) -> Result<(), StoreError>;
     /// Records the request and grants `node` the best lease within its caps.
@@ -217,8 +221,12 @@ pub trait Store: Send + Sync + 'static {
     /// when the lease is no longer the node's or the job stopped).
     async fn submit(&self, lease_id: i64, input: SubmitInput) -> Result<Applied, StoreError>;
     async fn scene_exists(&self, hash: String) -> Result<bool, StoreError>;
-    async fn scene_insert(&self, hash: String, size: usize, expires_ms: i64)
-        -> Result<bool, StoreError>;
+    async fn scene_insert(
+        &self,
+        hash: String,
+        size: usize,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError>;
     async fn job_get(&self, job_id: u64) -> Result<Option<JobRow>, StoreError>;
     /// Inserts a job and its tiles; false when it existed.
     async fn job_insert(&self, job: JobRow, tiles_per_frame: u32) -> Result<bool, StoreError>;
@@ -234,8 +242,12 @@ pub trait Store: Send + Sync + 'static {
         error: Option<String>,
     ) -> Result<(), StoreError>;
     /// Persists the signed receipt transaction (before it is ever sent); state `posting`.
-    async fn job_set_receipt_tx(&self, job_id: u64, tx: Vec<u8>, sig: String)
-        -> Result<(), StoreError>;
+    async fn job_set_receipt_tx(
+        &self,
+        job_id: u64,
+        tx: Vec<u8>,
+        sig: String,
+    ) -> Result<(), StoreError>;
     async fn job_receipt_tx(&self, job_id: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// A node's counters and the jobs it holds accepted tiles in.
     async fn node_summary(

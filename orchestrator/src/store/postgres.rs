@@ -217,7 +217,11 @@ fn run_tx<R>(
 impl Backend for Pg {
     const NAME: &'static str = NAME;
 
-    fn run<R, F>(&self, op: &'static str, f: F) -> impl Future<Output = Result<R, StoreError>> + Send
+    fn run<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
     where
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
@@ -306,7 +310,12 @@ impl Sql for PgTx<'_> {
         self.tx
             .query(&st, &params(p))?
             .iter()
-            .map(|r| (0..r.len()).map(|i| value(r, i)).collect::<Result<_, _>>().map(Row))
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| value(r, i))
+                    .collect::<Result<_, _>>()
+                    .map(Row)
+            })
             .collect()
     }
 

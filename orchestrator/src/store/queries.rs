@@ -152,9 +152,13 @@ pub fn job_insert(c: &mut dyn Sql, j: &JobRow, tiles_per_frame: u32) -> Result<b
 }
 
 pub fn job_get(c: &mut dyn Sql, job_id: u64) -> Result<Option<JobRow>, StoreError> {
-    row(c, &format!("SELECT {JOB_COLS} FROM jobs WHERE job_id=?1"), p![job_id])?
-        .map(|r| job_from_row(&r))
-        .transpose()
+    row(
+        c,
+        &format!("SELECT {JOB_COLS} FROM jobs WHERE job_id=?1"),
+        p![job_id],
+    )?
+    .map(|r| job_from_row(&r))
+    .transpose()
 }
 
 pub fn jobs_in_state(c: &mut dyn Sql, state: &str) -> Result<Vec<JobRow>, StoreError> {
@@ -257,7 +261,11 @@ pub fn queue_depth(c: &mut dyn Sql) -> Result<u64, StoreError> {
     )
 }
 
-pub fn tiles_of_frame(c: &mut dyn Sql, job_id: u64, frame: u32) -> Result<Vec<TileRow>, StoreError> {
+pub fn tiles_of_frame(
+    c: &mut dyn Sql,
+    job_id: u64,
+    frame: u32,
+) -> Result<Vec<TileRow>, StoreError> {
     all(
         c.rows(
             &format!("SELECT {TILE_COLS} FROM tiles WHERE job_id=?1 AND frame=?2 ORDER BY tile"),
@@ -341,10 +349,11 @@ pub fn heartbeat(
     now: i64,
     max_lifetime_ms: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let issued: Option<i64> = match row(c, "SELECT issued_ms FROM leases WHERE id=?1", p![lease_id])? {
-        Some(r) => Some(r.get(0)?),
-        None => None,
-    };
+    let issued: Option<i64> =
+        match row(c, "SELECT issued_ms FROM leases WHERE id=?1", p![lease_id])? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        };
     let Some(last) = issued.map(|i| i.saturating_add(max_lifetime_ms)) else {
         return Ok(None);
     };

@@ -12,7 +12,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs `f` as one transaction on the blocking pool and commits when it returns Ok.
     /// `f` may run more than once (PostgreSQL retries a serialization failure), so it
     /// only borrows what it captured.
-    fn run<R, F>(&self, op: &'static str, f: F) -> impl Future<Output = Result<R, StoreError>> + Send
+    fn run<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
     where
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static;
@@ -200,7 +204,9 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn job_insert(&self, job: JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
         self.b
-            .run("job_insert", move |tx| job_insert(tx, &job, tiles_per_frame))
+            .run("job_insert", move |tx| {
+                job_insert(tx, &job, tiles_per_frame)
+            })
             .await
     }
 
@@ -218,7 +224,9 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn tiles_of_frame(&self, job_id: u64, frame: u32) -> Result<Vec<TileRow>, StoreError> {
         self.b
-            .run("tiles_of_frame", move |tx| tiles_of_frame(tx, job_id, frame))
+            .run("tiles_of_frame", move |tx| {
+                tiles_of_frame(tx, job_id, frame)
+            })
             .await
     }
 

@@ -32,7 +32,11 @@ fn synchronous(v: &str) -> Result<&'static str, StoreError> {
     ["OFF", "NORMAL", "FULL", "EXTRA"]
         .into_iter()
         .find(|s| s.eq_ignore_ascii_case(v))
-        .ok_or_else(|| StoreError::Config(format!("sqlite synchronous {v:?}: OFF, NORMAL, FULL or EXTRA")))
+        .ok_or_else(|| {
+            StoreError::Config(format!(
+                "sqlite synchronous {v:?}: OFF, NORMAL, FULL or EXTRA"
+            ))
+        })
 }
 
 /// Opens the file and applies pending migrations.
@@ -69,8 +73,10 @@ fn run_migrations(conn: &mut Connection) -> Result<Vec<String>, StoreError> {
 /// columns that older versions added on open, added here first.
 fn adopt_unversioned(c: &Connection) -> Result<(), StoreError> {
     let has_table = |t: &str| -> Result<bool, StoreError> {
-        Ok(c.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1")?
-            .exists([t])?)
+        Ok(
+            c.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1")?
+                .exists([t])?,
+        )
     };
     if !has_table("jobs")? || has_table("refinery_schema_history")? {
         return Ok(());
@@ -115,7 +121,11 @@ impl Sqlite {
 impl Backend for Sqlite {
     const NAME: &'static str = NAME;
 
-    fn run<R, F>(&self, op: &'static str, f: F) -> impl Future<Output = Result<R, StoreError>> + Send
+    fn run<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
     where
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,

@@ -135,7 +135,11 @@ impl Cluster {
 /// A new empty database; its URL.
 pub fn database() -> String {
     let c = cluster().expect("postgres cluster");
-    let name = format!("t{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
     let admin = c.url("postgres");
     let create = format!("CREATE DATABASE {name}");
     // The blocking client must not run on an async worker: a thread of its own.

@@ -159,6 +159,7 @@ pub fn lease(
     now: i64,
     policy: LeasePolicy,
 ) -> Result<Grant, StoreError> {
+    store::lock_node(tx, node)?;
     store::expire_leases(tx, now)?;
     let held = store::leases_held(tx, node)?;
     let total: u32 = held.iter().map(|(_, n)| n).sum();

@@ -182,6 +182,20 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
     );
     assert!(metrics.contains("tessera_receipts_posted_total 1"));
     assert!(metrics.contains("tessera_lease_latency_seconds_bucket"));
+    // Store query latency and pool use, labelled with the backend the test runs on.
+    let backend = match db() {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgres",
+    };
+    for series in [
+        format!("tessera_store_transaction_seconds_count{{backend=\"{backend}\",op=\"lease\"}}"),
+        format!("tessera_store_transaction_seconds_count{{backend=\"{backend}\",op=\"submit\"}}"),
+        format!("tessera_store_pool_wait_seconds_count{{backend=\"{backend}\"}}"),
+        format!("tessera_store_pool_connections{{backend=\"{backend}\"}}"),
+        format!("tessera_store_pool_in_use{{backend=\"{backend}\"}}"),
+    ] {
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
 }
 }
 

@@ -5,9 +5,10 @@
 //!
 //! Both backends run the same domain queries ([`queries`], `scheduler`, `verify`) over
 //! [`sql::Sql`], so they share one semantics by construction; what differs is how a
-//! transaction is opened (SQLite: `BEGIN IMMEDIATE` on one connection; PostgreSQL:
-//! `SERIALIZABLE` on a pooled connection, retried on a serialization failure) and the
-//! row locks PostgreSQL takes (`FOR UPDATE SKIP LOCKED` when picking a tile). Handlers
+//! transaction is opened (SQLite: `BEGIN IMMEDIATE` on one connection, one at a time;
+//! PostgreSQL: `READ COMMITTED` on a pooled connection, retried on a deadlock) and the row
+//! locks PostgreSQL takes in their place (`FOR UPDATE SKIP LOCKED` when picking a tile,
+//! the tile and job rows of a submit, a per-node advisory lock for a lease). Handlers
 //! hold an `Arc<dyn Store>`: the backend is chosen at run time from `--db`, and a vtable
 //! call per transaction costs nothing next to the transaction.
 pub mod postgres;

@@ -107,15 +107,15 @@ pub fn expire_scenes(c: &mut dyn Sql, now: i64, ttl_ms: i64) -> Result<Vec<Strin
         &format!("UPDATE scenes SET expires_ms=?1 WHERE expires_ms IS NULL AND {IDLE}"),
         p![now + ttl_ms],
     )?;
+    // One statement, so a scene a job registers with meanwhile (expiry cleared) stays.
     let gone = all(
         c.rows(
-            &format!("SELECT hash FROM scenes WHERE expires_ms < ?1 AND {IDLE}"),
+            &format!("DELETE FROM scenes WHERE expires_ms < ?1 AND {IDLE} RETURNING hash"),
             p![now],
         )?,
         |r| r.get(0),
     )?;
     for h in &gone {
-        c.exec("DELETE FROM scenes WHERE hash=?1", p![h])?;
         c.exec("DELETE FROM node_scenes WHERE scene_hash=?1", p![h])?;
     }
     Ok(gone)
@@ -283,6 +283,27 @@ pub fn tiles_of_job(c: &mut dyn Sql, job_id: u64) -> Result<Vec<TileRow>, StoreE
         )?,
         tile_from_row,
     )
+}
+
+/// Locks a job's row to the end of the transaction (PostgreSQL; SQLite runs one
+/// transaction at a time anyway): submits to one job apply in turn, so the one that
+/// verifies the last tile sees every other verified.
+pub fn lock_job(c: &mut dyn Sql, job_id: u64) -> Result<(), StoreError> {
+    if c.locks_rows() {
+        c.exec("SELECT 1 FROM jobs WHERE job_id=?1 FOR UPDATE", p![job_id])?;
+    }
+    Ok(())
+}
+
+/// One node's leases in turn (PostgreSQL), so its lease caps hold across instances.
+pub fn lock_node(c: &mut dyn Sql, node: &str) -> Result<(), StoreError> {
+    if c.locks_rows() {
+        c.exec(
+            "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))",
+            p![node],
+        )?;
+    }
+    Ok(())
 }
 
 /// The tile a lease holds. On PostgreSQL the row stays locked to the end of the

@@ -50,6 +50,7 @@ fn apply_submission(tx: &mut dyn Sql, id: i64, i: &SubmitInput) -> Result<Applie
     }
     // A cancelled or overdue job's receipt is being built from the tiles verified when it
     // stopped: later results would change it under the poster.
+    lock_job(tx, t.job_id)?;
     let running = job_get(tx, t.job_id)?.is_some_and(|j| j.state == job_state::RENDERING);
     if !running {
         return Err(StoreError::LeaseGone(id));

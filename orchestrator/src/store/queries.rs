@@ -346,17 +346,31 @@ pub fn results_of_tile(
 
 /// Returns every lease past its deadline to the queue; the tiles they held.
 pub fn expire_leases(c: &mut dyn Sql, now: i64) -> Result<Vec<(u64, u32, u32)>, StoreError> {
-    // One statement that reads and writes, so PostgreSQL locks exactly the rows it returns.
-    all(
+    const REQUEUE: &str = "UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
+           state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
+         WHERE lease_id IS NOT NULL AND lease_deadline < ?1";
+    let tile = |r: &Row| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+    if c.locks_rows() {
+        // One statement that reads and writes: PostgreSQL returns exactly the rows it
+        // re-queued, whatever other transactions do meanwhile.
+        return all(
+            c.rows(&format!("{REQUEUE} RETURNING job_id, frame, tile"), p![now])?,
+            tile,
+        );
+    }
+    // SQLite (one transaction at a time): the read alone on every lease, the write only
+    // when a lease expired.
+    let expired = all(
         c.rows(
-            "UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
-               state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
-             WHERE lease_id IS NOT NULL AND lease_deadline < ?1
-             RETURNING job_id, frame, tile",
+            "SELECT job_id, frame, tile FROM tiles WHERE lease_id IS NOT NULL AND lease_deadline < ?1",
             p![now],
         )?,
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
+        tile,
+    )?;
+    if !expired.is_empty() {
+        c.exec(REQUEUE, p![now])?;
+    }
+    Ok(expired)
 }
 
 /// Extends a lease held by `node` to `deadline`, but never past `issued + max_lifetime_ms`;

@@ -133,9 +133,9 @@ impl Backend for Sqlite {
         let (conn, m) = (self.conn.clone(), self.metrics.clone());
         async move {
             tokio::task::spawn_blocking(move || {
+                let in_use = m.pool_in_use.with_label_values(&[NAME]);
                 let asked = Instant::now();
                 let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-                let in_use = m.pool_in_use.with_label_values(&[NAME]);
                 in_use.set(1);
                 let started = Instant::now();
                 let r = (|| -> Result<R, StoreError> {
@@ -144,8 +144,12 @@ impl Backend for Sqlite {
                     tx.commit()?;
                     Ok(r)
                 })();
+                let ran = started.elapsed();
                 in_use.set(0);
-                m.observe(NAME, op, started - asked, started.elapsed());
+                // Recorded after the connection is released: the histograms cost more than
+                // most transactions, and nothing else may run while the lock is held.
+                drop(guard);
+                m.observe(NAME, op, started - asked, ran);
                 r
             })
             .await

@@ -790,3 +790,48 @@ async fn a_deadline_too_short_for_the_jobs_size_is_refused() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
 }
+
+/// PostgreSQL only: two orchestrator servers on one database serve one job. Four nodes
+/// lease from one instance and submit to the other, concurrently: every tile is verified
+/// once, and the receipt is posted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_orchestrators_on_one_database_serve_one_job() {
+    on(Db::Postgres, async {
+        let (chain, first) = setup(|_| {}).await;
+        let shared = first.db_url.clone();
+        let second = TestOrch::start(&chain, |c| c.database_url = shared).await;
+        let id = chain.create_job(2, 100).await;
+        let (st, v) = first.register(json!({"job_id": id})).await;
+        assert!(st.is_success(), "{v}");
+        let urls = [first.url.clone(), second.url.clone()];
+        let mut tasks = Vec::new();
+        for n in 0..4usize {
+            let node = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+            let urls = urls.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0;
+                while let Some(l) = node.lease(&urls[n % 2]).await {
+                    let (st, v) = node.submit(&urls[(n + 1) % 2], &l).await;
+                    assert_eq!(st, StatusCode::OK, "submit: {v}");
+                    done += 1;
+                }
+                done
+            }));
+        }
+        let mut submitted = 0;
+        for t in tasks {
+            submitted += t.await.unwrap();
+        }
+        assert_eq!(submitted, 32, "each tile leased and accepted once");
+        let done = second.wait_state(id, "posted", 60).await;
+        assert_eq!(done["counts"]["verified"], 32, "{done}");
+        let sigs = chain
+            .rpc
+            .get_signatures_for_address(&pda::job(id))
+            .await
+            .unwrap();
+        let ok = sigs.iter().filter(|s| s.err.is_none()).count();
+        assert_eq!(ok, 2, "create_job and one post_receipt: {sigs:?}");
+    })
+    .await
+}

@@ -1,6 +1,7 @@
 //! Lease + submit throughput and latency with many simulated nodes on loopback, against
 //! the development chain and real SQLite. Run: `cargo bench -p tessera-orchestrator`.
-//! Env: BENCH_NODES (default 32), BENCH_EDGE (frame edge in px, default 1024 → 4096 tiles).
+//! Env: BENCH_NODES (default 32), BENCH_EDGE (frame edge in px, default 1024 → 4096 tiles),
+//! BENCH_DB (`sqlite`, the default, or `postgres`: a throwaway cluster, as in the tests).
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -20,6 +21,15 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    let db = match std::env::var("BENCH_DB").as_deref() {
+        Ok("postgres") => Db::Postgres,
+        _ => Db::Sqlite,
+    };
+    eprintln!("store: {db:?}");
+    on(db, bench()).await;
+}
+
+async fn bench() {
     let nodes: usize = std::env::var("BENCH_NODES")
         .ok()
         .and_then(|v| v.parse().ok())

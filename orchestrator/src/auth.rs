@@ -25,7 +25,7 @@ use crate::api::bytes_compat::Bytes;
 use crate::api::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::*;
-use crate::store::{self, now_ms};
+use crate::store::now_ms;
 
 /// What the chain says about a node.
 #[derive(Clone, Debug)]
@@ -166,25 +166,7 @@ pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
     })
 }
 
-/// A correctly signed request whose signature is still to be recorded against replays,
-/// inside the handler's own transaction (one transaction for both).
-#[must_use = "record it in the request's transaction"]
-pub struct Replay {
-    signature: String,
-    timestamp_ms: i64,
-}
-
-impl Replay {
-    /// Records the signature; `Err(Replay)` when it was seen before (the caller's
-    /// transaction then rolls back, so a replay changes nothing).
-    pub fn record(&self, c: &rusqlite::Connection) -> ApiResult<()> {
-        if store::remember_signature(c, &self.signature, self.timestamp_ms)? {
-            Ok(())
-        } else {
-            Err(ApiError::Replay)
-        }
-    }
-}
+pub use crate::store::Replay;
 
 /// Step 4a: the signature over (this orchestrator, method, path, timestamp, body).
 pub fn check_signature(
@@ -231,7 +213,7 @@ pub async fn verify(
     body: &[u8],
 ) -> ApiResult<()> {
     let replay = check_signature(state, c, method, path, body)?;
-    state.store.tx(move |tx| replay.record(tx)).await
+    Ok(state.store.remember(replay).await?)
 }
 
 /// A node request end to end: admitted, body read under `limit`, signature checked; the

@@ -5,11 +5,25 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use thiserror::Error;
 
-/// Errors of the storage layer (SQLite, blobs).
+/// Errors of the storage layer (SQLite, PostgreSQL, blobs).
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Pg(#[from] postgres::Error),
+    #[error("postgres pool: {0}")]
+    Pool(String),
+    #[error("migration: {0}")]
+    Migration(String),
+    #[error("store configuration: {0}")]
+    Config(String),
+    /// A request signature seen before (the transaction that met it rolled back).
+    #[error("request replayed")]
+    Replay,
+    /// The lease is no longer the node's, or its job stopped (the transaction rolled back).
+    #[error("lease {0} is gone")]
+    LeaseGone(i64),
     #[error("blob store: {0}")]
     Io(#[from] std::io::Error),
     #[error("store task failed: {0}")]
@@ -76,12 +90,22 @@ pub enum ApiError {
     #[error("chain unavailable: {0}")]
     Chain(#[from] ChainError),
     #[error("internal storage error")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("blob storage error")]
     Blob(#[from] crate::blob::BlobError),
     /// A closed job's tile results were deleted after `result_retention_ms`.
     #[error("{0}")]
     ResultsDeleted(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Replay => ApiError::Replay,
+            StoreError::LeaseGone(id) => ApiError::LeaseGone(id),
+            e => ApiError::Store(e),
+        }
+    }
 }
 
 impl ApiError {

@@ -3,9 +3,10 @@
 //! `Orchestrator::start(config)` runs the whole service in-process (tests, benches) and
 //! returns a handle with `url()` and `shutdown()`; `main.rs` only parses flags.
 //!
-//! Modules: [`api`] (HTTP routes per resource), [`store`] (SQLite), [`scheduler`] (leasing),
-//! [`verify`] (redundant verification), [`blob`] (content-addressed blobs, local folder or
-//! S3), [`retention`] (deleting closed jobs' blobs), [`chain`]
+//! Modules: [`api`] (HTTP routes per resource), [`store`] (the `Store` trait; SQLite and
+//! PostgreSQL), [`scheduler`] (leasing), [`verify`] (redundant verification), [`blob`]
+//! (content-addressed blobs, local folder or S3), [`retention`] (deleting closed jobs'
+//! blobs), [`chain`]
 //! (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`), [`auth`] (signed node
 //! requests), [`protocol`] (signed message formats), [`metrics`].
 pub mod api;
@@ -34,7 +35,16 @@ use tracing::{info, warn};
 /// Service configuration (all durations in ms).
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The SQLite file (when `database_url` is unset).
     pub db_path: PathBuf,
+    /// A `postgres://` URL: the store is that PostgreSQL database instead of `db_path`.
+    pub database_url: Option<String>,
+    /// SQLite `PRAGMA synchronous` (`NORMAL`; `FULL` survives power loss too).
+    pub sqlite_synchronous: String,
+    /// PostgreSQL `synchronous_commit` (`on`; `off` may lose the last commits on a crash).
+    pub pg_synchronous_commit: String,
+    /// PostgreSQL connections per orchestrator.
+    pub pg_pool_size: u32,
     /// A folder (the default) or an S3 bucket and prefix (`blob::Location::parse`).
     pub blobs: blob::Location,
     pub listen: SocketAddr,
@@ -98,6 +108,10 @@ impl Config {
         Self {
             keypair: Arc::new(keypair),
             db_path,
+            database_url: None,
+            sqlite_synchronous: "NORMAL".into(),
+            pg_synchronous_commit: "on".into(),
+            pg_pool_size: 16,
             blobs: blobs.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             rpc_url,
@@ -130,6 +144,21 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The store this configuration names.
+    pub fn db(&self) -> store::DbConfig {
+        store::DbConfig {
+            url: self
+                .database_url
+                .clone()
+                .unwrap_or_else(|| self.db_path.to_string_lossy().into_owned()),
+            sqlite_synchronous: self.sqlite_synchronous.clone(),
+            pg_synchronous_commit: self.pg_synchronous_commit.clone(),
+            pg_pool_size: self.pg_pool_size,
+        }
+    }
+}
+
 /// A running orchestrator.
 pub struct Orchestrator {
     url: String,
@@ -142,16 +171,13 @@ impl Orchestrator {
     /// Opens the store and blobs, recovers leases, starts HTTP, the lease sweeper and the
     /// receipt poster.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        let store = store::Store::open(&config.db_path)?;
-        store.tx(|tx| retention::init(tx)).await?;
         let metrics = metrics::Metrics::new();
+        let store = store::open(&config.db(), &metrics.store).await?;
         let blobs = blob::open(&config.blobs, metrics.blob_seconds.clone()).await?;
-        let salt = store.tx(|tx| store::salt(tx)).await?;
+        let salt = store.salt().await?;
         // Recovery: leases that expired while we were down go back to the queue now;
         // unexpired ones stay with their nodes (they may still submit or heartbeat).
-        let expired = store
-            .tx(|tx| store::expire_leases(tx, store::now_ms()))
-            .await?;
+        let expired = store.expire_leases(store::now_ms()).await?;
         info!(
             recovered = expired.len(),
             "expired leases re-queued at start"
@@ -207,6 +233,11 @@ impl Orchestrator {
         &self.url
     }
 
+    /// The store this instance runs on.
+    pub fn store(&self) -> Arc<dyn store::Store> {
+        self.state.store.clone()
+    }
+
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.state.metrics
     }
@@ -233,7 +264,20 @@ impl Drop for Orchestrator {
     }
 }
 
-/// Every `sweep_ms`: re-queues expired leases, forgets request signatures too old to
+/// Whether this instance runs the background work (sweeper, receipt poster) now: the
+/// store's leader (always on SQLite; on PostgreSQL the holder of an advisory lock, which
+/// another instance takes over when this one dies).
+pub(crate) async fn leads(state: &api::AppState) -> bool {
+    match state.store.lead().await {
+        Ok(leads) => leads,
+        Err(e) => {
+            warn!(error = %e, "leader check failed; background work paused");
+            false
+        }
+    }
+}
+
+/// Every `sweep_ms`, on the leader: re-queues expired leases, forgets request signatures too old to
 /// replay, deletes scenes no job uses any more, and drops idle rate-limit state.
 async fn sweeper(state: Arc<api::AppState>, mut stop: watch::Receiver<bool>) {
     loop {
@@ -241,23 +285,17 @@ async fn sweeper(state: Arc<api::AppState>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_millis(state.cfg.sweep_ms)) => {}
             _ = stop.changed() => return,
         }
+        state.limits.forget_idle();
+        if !leads(&state).await {
+            continue;
+        }
         let (now, ttl) = (store::now_ms(), state.cfg.scene_ttl_ms);
         let before = now - 2 * state.cfg.auth_window_ms;
         // Alone against uploads that may reuse a stored scene (`AppState::scene_gc`); while
         // one is in flight, scenes expire at a later round.
         let alone = state.scene_gc.try_write().ok();
-        let expire = alone.is_some();
-        let gone: Result<_, error::StoreError> = state
-            .store
-            .tx(move |tx| {
-                store::forget_signatures(tx, before)?;
-                if expire {
-                    store::expire_scenes(tx, now, ttl)
-                } else {
-                    Ok(Vec::new())
-                }
-            })
-            .await;
+        let scene_ttl = alone.as_ref().map(|_| ttl);
+        let gone = state.store.sweep(before, now, scene_ttl).await;
         match gone {
             Ok(gone) => {
                 for h in gone {
@@ -275,11 +313,7 @@ async fn sweeper(state: Arc<api::AppState>, mut stop: watch::Receiver<bool>) {
             Err(e) => warn!(error = %e, "scene and signature sweep failed"),
         }
         drop(alone);
-        state.limits.forget_idle();
-        let expired: Result<_, error::StoreError> = state
-            .store
-            .tx(|tx| store::expire_leases(tx, store::now_ms()))
-            .await;
+        let expired = state.store.expire_leases(store::now_ms()).await;
         match expired {
             Ok(expired) => {
                 for (job, frame, tile) in expired {

@@ -9,9 +9,28 @@ use tessera_orchestrator::{Config, Orchestrator};
 #[derive(Parser, Debug)]
 #[command(name = "tessera-orchestrator", version, about = "Tessera orchestrator")]
 struct Args {
-    /// SQLite database file.
-    #[arg(long, env = "TESSERA_DB", default_value = "data/orchestrator.sqlite")]
-    db: PathBuf,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// The store: a SQLite file (embedded, the default) or a `postgres://user@host/db` URL.
+    #[arg(
+        long,
+        env = "TESSERA_DB",
+        default_value = "data/orchestrator.sqlite",
+        global = true
+    )]
+    db: String,
+    /// SQLite `PRAGMA synchronous`: NORMAL (a commit survives a process crash) or FULL
+    /// (also power loss, an fsync per commit); OFF only for throwaway stores.
+    #[arg(long, default_value = "NORMAL", global = true)]
+    sqlite_synchronous: String,
+    /// PostgreSQL `synchronous_commit`: on (a commit is on disk before it is acknowledged),
+    /// off (the last commits may be lost on a server crash, never corrupted), local,
+    /// remote_write, remote_apply (replicas).
+    #[arg(long, default_value = "on", global = true)]
+    pg_synchronous_commit: String,
+    /// PostgreSQL connections per orchestrator process.
+    #[arg(long, default_value_t = 16, global = true)]
+    pg_pool_size: u32,
     /// Blobs (scenes, tiles): a folder, or `s3://bucket/prefix` (credentials, region and
     /// endpoint from the AWS environment variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
     /// AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP).
@@ -22,14 +41,21 @@ struct Args {
     #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
     rpc_url: String,
     /// The orchestrator keypair (Solana CLI JSON): the network's `orchestrator` key.
+    /// Required to serve.
     #[arg(long, env = "TESSERA_KEYPAIR")]
-    keypair: PathBuf,
+    keypair: Option<PathBuf>,
     /// Share of tiles rendered twice (0..=1).
     #[arg(long, default_value_t = 0.05)]
     verify_share: f64,
     /// Seconds a node holds a tile lease without a heartbeat before it is handed to another.
     #[arg(long, default_value_t = 60)]
     lease_secs: u32,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Applies the store's pending migrations and exits (serving applies them on start too).
+    Migrate,
 }
 
 #[tokio::main]
@@ -40,18 +66,43 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let a = Args::parse();
+    let mut db = tessera_orchestrator::store::DbConfig::new(a.db.clone());
+    db.sqlite_synchronous = a.sqlite_synchronous.clone();
+    db.pg_synchronous_commit = a.pg_synchronous_commit.clone();
+    db.pg_pool_size = a.pg_pool_size;
+    if let Some(Cmd::Migrate) = a.cmd {
+        let applied =
+            tokio::task::spawn_blocking(move || tessera_orchestrator::store::migrate(&db))
+                .await??;
+        println!(
+            "{} migration(s) applied: {}",
+            applied.len(),
+            applied.join(", ")
+        );
+        return Ok(());
+    }
+    let keypair_path = a
+        .keypair
+        .clone()
+        .context("--keypair is required to serve")?;
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.verify_share),
         "--verify-share must be within 0..=1"
     );
     let bytes: Vec<u8> = serde_json::from_str(
-        &std::fs::read_to_string(&a.keypair)
-            .with_context(|| format!("reading {}", a.keypair.display()))?,
+        &std::fs::read_to_string(&keypair_path)
+            .with_context(|| format!("reading {}", keypair_path.display()))?,
     )?;
     let keypair = solana_sdk::signature::Keypair::try_from(bytes.as_slice())
         .map_err(|e| anyhow::anyhow!("keypair: {e}"))?;
     let blobs = tessera_orchestrator::blob::Location::parse(&a.blobs)?;
-    let mut cfg = Config::new(a.db, blobs, a.rpc_url, keypair);
+    let mut cfg = Config::new(PathBuf::from(&a.db), blobs, a.rpc_url, keypair);
+    if db.is_postgres() {
+        cfg.database_url = Some(a.db.clone());
+    }
+    cfg.sqlite_synchronous = a.sqlite_synchronous;
+    cfg.pg_synchronous_commit = a.pg_synchronous_commit;
+    cfg.pg_pool_size = a.pg_pool_size;
     cfg.listen = a.listen;
     cfg.verify_share = a.verify_share;
     cfg.lease_ms = i64::from(a.lease_secs.max(1)) * 1000;

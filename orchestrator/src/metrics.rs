@@ -1,8 +1,84 @@
 //! Prometheus metrics (`GET /metrics`).
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// The store's metrics, labelled by `backend` (`sqlite`, `postgres`).
+#[derive(Clone)]
+pub struct StoreMetrics {
+    /// Time of one store transaction (the wait for a connection excluded), by `op`.
+    pub tx_seconds: HistogramVec,
+    /// Time waiting for a connection (SQLite: the one connection's lock; PostgreSQL: the pool).
+    pub pool_wait_seconds: HistogramVec,
+    /// Connections open / in use.
+    pub pool_size: IntGaugeVec,
+    pub pool_in_use: IntGaugeVec,
+    /// Transactions run again after a serialization failure or deadlock (PostgreSQL).
+    pub retries: IntCounterVec,
+}
+
+impl StoreMetrics {
+    fn new(buckets: &[f64]) -> Self {
+        let hist = |name: &str, help: &str, labels: &[&str]| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )
+            .expect("metric")
+        };
+        let gauge = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["backend"]).expect("metric")
+        };
+        Self {
+            tx_seconds: hist(
+                "store_transaction_seconds",
+                "time of one store transaction",
+                &["backend", "op"],
+            ),
+            pool_wait_seconds: hist(
+                "store_pool_wait_seconds",
+                "time waiting for a store connection",
+                &["backend"],
+            ),
+            pool_size: gauge("store_pool_connections", "store connections open"),
+            pool_in_use: gauge("store_pool_in_use", "store connections in use"),
+            retries: IntCounterVec::new(
+                Opts::new(
+                    "store_retries_total",
+                    "transactions retried after a serialization failure",
+                ),
+                &["backend"],
+            )
+            .expect("metric"),
+        }
+    }
+
+    fn register(&self, r: &Registry) {
+        r.register(Box::new(self.tx_seconds.clone()))
+            .expect("register");
+        r.register(Box::new(self.pool_wait_seconds.clone()))
+            .expect("register");
+        r.register(Box::new(self.pool_size.clone()))
+            .expect("register");
+        r.register(Box::new(self.pool_in_use.clone()))
+            .expect("register");
+        r.register(Box::new(self.retries.clone()))
+            .expect("register");
+    }
+
+    /// Records one transaction.
+    pub fn observe(&self, backend: &str, op: &str, waited: Duration, ran: Duration) {
+        self.pool_wait_seconds
+            .with_label_values(&[backend])
+            .observe(waited.as_secs_f64());
+        self.tx_seconds
+            .with_label_values(&[backend, op])
+            .observe(ran.as_secs_f64());
+    }
+}
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -27,6 +103,8 @@ pub struct Metrics {
     pub blob_seconds: HistogramVec,
     /// Blobs deleted by kind: scene (expired), result (tiles of a closed job).
     pub blobs_deleted: IntCounterVec,
+    /// Store query latency and pool use.
+    pub store: StoreMetrics,
 }
 
 impl Metrics {
@@ -95,8 +173,12 @@ impl Metrics {
                 &["kind"],
             )
             .expect("metric"),
+            store: StoreMetrics::new(&[
+                0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5,
+            ]),
             registry,
         };
+        m.store.register(&m.registry);
         for c in [
             &m.tiles_submitted,
             &m.tiles_verified,

@@ -55,10 +55,7 @@ pub fn job_shape(row: &JobRow) -> JobShape {
 /// verified before a cancel request or the deadline stopped it.
 pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError> {
     let id = row.job_id;
-    let tiles = state
-        .store
-        .tx(move |tx| store::tiles_of_job(tx, id))
-        .await?;
+    let tiles = state.store.tiles_of_job(id).await?;
     let mut records = Vec::with_capacity(tiles.len());
     for t in tiles
         .into_iter()
@@ -87,10 +84,7 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
 /// `partial`. The submit path refuses results for a job that is no longer rendering, so the
 /// verified tiles the receipt is built from stay fixed from here on.
 async fn stop_cancelled_and_overdue(state: &AppState) -> Result<(), PostError> {
-    let jobs = state
-        .store
-        .tx(move |tx| store::jobs_in_state(tx, job_state::RENDERING))
-        .await?;
+    let jobs = state.store.jobs_in_state(job_state::RENDERING).await?;
     for job in jobs {
         let id = job.job_id;
         let overdue = job.deadline.saturating_mul(1000) < store::now_ms();
@@ -112,7 +106,7 @@ async fn stop_cancelled_and_overdue(state: &AppState) -> Result<(), PostError> {
             );
             state
                 .store
-                .tx(move |tx| store::job_set_state(tx, id, job_state::PARTIAL, Some(why)))
+                .job_set_state(id, job_state::PARTIAL, Some(why.to_string()))
                 .await?;
         }
     }
@@ -122,11 +116,17 @@ async fn stop_cancelled_and_overdue(state: &AppState) -> Result<(), PostError> {
 /// The poster task: wakes on `poster_wake` or every `poll`, until shutdown.
 pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
+        if !crate::leads(&state).await {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(state.cfg.poster_poll_ms)) => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
         if let Err(e) = stop_cancelled_and_overdue(&state).await {
             warn!(error = %e, "poster could not check running jobs");
         }
         for st in [job_state::READY, job_state::PARTIAL, job_state::POSTING] {
-            let jobs = state.store.tx(move |tx| store::jobs_in_state(tx, st)).await;
+            let jobs = state.store.jobs_in_state(st).await;
             match jobs {
                 Ok(jobs) => {
                     for job in jobs {
@@ -150,7 +150,7 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
 async fn mark_posted(state: &AppState, id: u64) -> Result<(), PostError> {
     state
         .store
-        .tx(move |tx| store::job_set_state(tx, id, job_state::POSTED, None))
+        .job_set_state(id, job_state::POSTED, None)
         .await?;
     state.metrics.receipts_posted.inc();
     info!(job_id = id, "receipt confirmed on-chain");
@@ -166,7 +166,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
             let msg = format!("stopped with nothing to post ({e}); the artist is refunded");
             state
                 .store
-                .tx(move |tx| store::job_set_state(tx, id, job_state::FAILED, Some(&msg)))
+                .job_set_state(id, job_state::FAILED, Some(msg.to_string()))
                 .await?;
             return Ok(());
         }
@@ -179,7 +179,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
         let msg = "the job account no longer exists on-chain";
         state
             .store
-            .tx(move |tx| store::job_set_state(tx, id, job_state::FAILED, Some(msg)))
+            .job_set_state(id, job_state::FAILED, Some(msg.to_string()))
             .await?;
         return Err(PostError::Receipt(msg.into()));
     };
@@ -191,15 +191,12 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
         let m = msg.clone();
         state
             .store
-            .tx(move |tx| store::job_set_state(tx, id, job_state::FAILED, Some(&m)))
+            .job_set_state(id, job_state::FAILED, Some(m.to_string()))
             .await?;
         return Err(PostError::Receipt(msg));
     }
     // The persisted transaction, if any, and whether it can still land.
-    let persisted = state
-        .store
-        .tx(move |tx| store::job_receipt_tx(tx, id))
-        .await?;
+    let persisted = state.store.job_receipt_tx(id).await?;
     let mut tx: Option<Transaction> = persisted.and_then(|b| bincode::deserialize(&b).ok());
     if let Some(t) = &tx {
         let sig = t.signatures[0];
@@ -237,7 +234,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
             // Persisted before the first send: a crash from here on re-sends these bytes.
             state
                 .store
-                .tx(move |c| store::job_set_receipt_tx(c, id, &bytes, &sig))
+                .job_set_receipt_tx(id, bytes.clone(), sig.clone())
                 .await?;
             t
         }
@@ -266,7 +263,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
                 let m = msg.clone();
                 state
                     .store
-                    .tx(move |tx| store::job_set_state(tx, id, next, Some(&m)))
+                    .job_set_state(id, next, Some(m.to_string()))
                     .await?;
                 return Err(PostError::Receipt(msg));
             }

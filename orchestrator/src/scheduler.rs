@@ -8,7 +8,7 @@
 //! wins: half a stride when the node has not fetched the job's scene yet, one stride when the node's on-chain benchmark predicts a tile would take longer than
 //! `MAX_TILE_SECONDS` (slow node, heavy job) or shorter than `MIN_TILE_SECONDS` (fast node,
 //! trivial job). Within a job: tiebreaks, then checks, then queued tiles, in frame order.
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::store::sql::{p, row, Sql};
 use serde::{Deserialize, Serialize};
 use tessera_sdk::tiles::{TileGrid, TileRect};
 
@@ -59,7 +59,7 @@ pub fn seed(job_key: &str, frame: u32, tile: u32) -> u64 {
 /// checks (never of the node's own render), then queued tiles; each an indexed range scan
 /// of `tiles_pick` that stops at the first row, so the cost does not grow with the job.
 fn pick_tile(
-    tx: &Transaction,
+    tx: &mut dyn Sql,
     job_id: u64,
     node: &str,
 ) -> Result<Option<(u32, u32, String)>, StoreError> {
@@ -68,23 +68,34 @@ fn pick_tile(
           AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id=t.job_id AND r.frame=t.frame
               AND r.tile=t.tile AND r.node=?2 AND r.verdict IN ('pending','agreed','accepted'))
         ORDER BY frame, tile LIMIT 1";
+    let second = lock(tx, SECOND_RENDER);
     for need in [tile_state::NEED_TIEBREAK, tile_state::NEED_CHECK] {
-        let hit = store::row(tx, SECOND_RENDER, params![job_id as i64, node, need], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-        if let Some((frame, tile)) = hit {
-            return Ok(Some((frame, tile, need.to_string())));
+        if let Some(r) = row(tx, &second, p![job_id, node, need])? {
+            return Ok(Some((r.get(0)?, r.get(1)?, need.to_string())));
         }
     }
-    Ok(store::row(
-        tx,
-        "SELECT frame, tile FROM tiles WHERE job_id=?1 AND state='queued' AND need='primary'
-         ORDER BY frame, tile LIMIT 1",
-        [job_id as i64],
-        |r| Ok((r.get(0)?, r.get(1)?, tile_state::NEED_PRIMARY.to_string())),
-    )
-    .optional()?)
+    const QUEUED: &str =
+        "SELECT frame, tile FROM tiles t WHERE job_id=?1 AND state='queued' AND need='primary'
+         ORDER BY frame, tile LIMIT 1";
+    let queued = lock(tx, QUEUED);
+    match row(tx, &queued, p![job_id])? {
+        Some(r) => Ok(Some((
+            r.get(0)?,
+            r.get(1)?,
+            tile_state::NEED_PRIMARY.to_string(),
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// On PostgreSQL the picked row is locked and rows other transactions hold are skipped,
+/// so two instances leasing at once never pick the same tile.
+fn lock(tx: &dyn Sql, sql: &str) -> String {
+    if tx.locks_rows() {
+        format!("{sql} FOR UPDATE OF t SKIP LOCKED")
+    } else {
+        sql.to_string()
+    }
 }
 
 /// Seconds a tile of `job` should take on a node with `benchmark_score` (Msamples/s × 100).
@@ -142,12 +153,13 @@ pub enum Grant {
 
 /// Grants `node` the best lease there is within its caps.
 pub fn lease(
-    tx: &Transaction,
+    tx: &mut dyn Sql,
     node: &str,
     benchmark_score: u64,
     now: i64,
     policy: LeasePolicy,
 ) -> Result<Grant, StoreError> {
+    store::lock_node(tx, node)?;
     store::expire_leases(tx, now)?;
     let held = store::leases_held(tx, node)?;
     let total: u32 = held.iter().map(|(_, n)| n).sum();
@@ -193,23 +205,19 @@ pub fn lease(
     let rect = grid
         .rect(tile)
         .ok_or_else(|| StoreError::Corrupt(format!("job {} tile {tile}", job.job_id)))?;
-    store::exec(
-        tx,
+    let lease_id = tx.insert_id(
         "INSERT INTO leases(job_id, frame, tile, node, role, issued_ms) VALUES(?1,?2,?3,?4,?5,?6)",
-        params![job.job_id as i64, frame, tile, node, need, now],
+        p![job.job_id, frame, tile, node, &need, now],
     )?;
-    let lease_id = tx.last_insert_rowid();
     let deadline = now + lease_ms;
-    store::exec(
-        tx,
+    tx.exec(
         "UPDATE tiles SET state='leased', lease_id=?4, lease_node=?5, lease_deadline=?6
          WHERE job_id=?1 AND frame=?2 AND tile=?3",
-        params![job.job_id as i64, frame, tile, lease_id, node, deadline],
+        p![job.job_id, frame, tile, lease_id, node, deadline],
     )?;
-    store::exec(
-        tx,
+    tx.exec(
         "UPDATE jobs SET leases_issued=leases_issued+1, pass=pass+?2 WHERE job_id=?1",
-        params![job.job_id as i64, 1.0 / weight(&job, now)],
+        p![job.job_id, 1.0 / weight(&job, now)],
     )?;
     store::node_add_scene(tx, node, &job.scene_hash)?;
     Ok(Grant::Lease(Lease {

@@ -11,7 +11,7 @@
 //!   third node renders the tile; the render that disagrees with the other two is faulty.
 //! * A fault: the node's reputation drops, it is banned from the job, every other tile of
 //!   the job it rendered goes back to the queue, and the evidence (hashes, blobs, PSNR) is kept.
-use rusqlite::{params, Transaction};
+use crate::store::sql::{p, Sql};
 use serde_json::json;
 
 use crate::error::StoreError;
@@ -109,39 +109,35 @@ pub enum Outcome {
     Inconclusive,
 }
 
-fn set_verified(tx: &Transaction, t: &TileRow, winner: &ResultRow) -> Result<(), StoreError> {
-    store::exec(tx,
-        "UPDATE tiles SET state='verified', need='none', node=?4, pixel_hash=?5, signature=?6, blob=?7,
+fn set_verified(tx: &mut dyn Sql, t: &TileRow, winner: &ResultRow) -> Result<(), StoreError> {
+    tx.exec("UPDATE tiles SET state='verified', need='none', node=?4, pixel_hash=?5, signature=?6, blob=?7,
            lease_id=NULL, lease_node=NULL, lease_deadline=NULL, done_ms=?8
          WHERE job_id=?1 AND frame=?2 AND tile=?3",
-        params![t.job_id as i64, t.frame, t.tile, winner.node, winner.pixel_hash, winner.signature, winner.blob, now_ms()],
+        p![t.job_id, t.frame, t.tile, &winner.node, &winner.pixel_hash, &winner.signature, &winner.blob, now_ms()],
     )?;
     Ok(())
 }
 
-fn set_verdict(tx: &Transaction, id: i64, verdict: &str) -> Result<(), StoreError> {
-    store::exec(
-        tx,
-        "UPDATE results SET verdict=?2 WHERE id=?1",
-        params![id, verdict],
-    )?;
+fn set_verdict(tx: &mut dyn Sql, id: i64, verdict: &str) -> Result<(), StoreError> {
+    tx.exec("UPDATE results SET verdict=?2 WHERE id=?1", p![id, verdict])?;
     Ok(())
 }
 
 fn insert_result(
-    tx: &Transaction,
+    tx: &mut dyn Sql,
     t: &TileRow,
     s: &Submission,
     role: &str,
     verdict: &str,
 ) -> Result<ResultRow, StoreError> {
-    store::exec(tx,
-        "INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob, submitted_ms, verdict)
-         VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-        params![t.job_id as i64, t.frame, t.tile, s.node, role, s.pixel_hash, s.signature, s.blob, now_ms(), verdict],
+    // `lease_id` is unique: one lease yields one result, whichever instance receives it.
+    let id = tx.insert_id(
+        "INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob, submitted_ms, verdict, lease_id)
+         VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+        p![t.job_id, t.frame, t.tile, &s.node, role, &s.pixel_hash, &s.signature, &s.blob, now_ms(), verdict, t.lease_id],
     )?;
     Ok(ResultRow {
-        id: tx.last_insert_rowid(),
+        id,
         node: s.node.clone(),
         role: role.into(),
         pixel_hash: s.pixel_hash.clone(),
@@ -155,49 +151,44 @@ fn insert_result(
 /// ban from the job, and every other tile it rendered in the job re-queued.
 /// Returns the re-queued tiles.
 pub fn record_fault(
-    tx: &Transaction,
+    tx: &mut dyn Sql,
     t: &TileRow,
     faulty: &str,
     detail: serde_json::Value,
 ) -> Result<Vec<(u32, u32)>, StoreError> {
-    store::exec(tx,
-        "INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,?4,?5,?6)",
-        params![t.job_id as i64, t.frame, t.tile, faulty, now_ms(), detail.to_string()],
+    tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,?4,?5,?6)",
+        p![t.job_id, t.frame, t.tile, faulty, now_ms(), detail.to_string()],
     )?;
     store::node_adjust(tx, faulty, -0.3, 0, 1, 0)?;
-    store::exec(
-        tx,
-        "INSERT OR IGNORE INTO job_bans(job_id, node_key) VALUES(?1, ?2)",
-        params![t.job_id as i64, faulty],
+    tx.exec(
+        "INSERT INTO job_bans(job_id, node_key) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
+        p![t.job_id, faulty],
     )?;
-    let mut st = tx.prepare_cached(
-        "SELECT frame, tile FROM tiles WHERE job_id=?1 AND node=?2 AND NOT (frame=?3 AND tile=?4)",
-    )?;
-    let redo: Vec<(u32, u32)> = st
-        .query_map(params![t.job_id as i64, faulty, t.frame, t.tile], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
+    let redo: Vec<(u32, u32)> = tx
+        .rows(
+            "SELECT frame, tile FROM tiles WHERE job_id=?1 AND node=?2 AND NOT (frame=?3 AND tile=?4)",
+            p![t.job_id, faulty, t.frame, t.tile],
+        )?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<_, StoreError>>()?;
     for (frame, tile) in &redo {
-        store::exec(tx,
-            "UPDATE results SET verdict='superseded' WHERE job_id=?1 AND frame=?2 AND tile=?3 AND verdict!='faulty'",
-            params![t.job_id as i64, frame, tile],
+        tx.exec("UPDATE results SET verdict='superseded' WHERE job_id=?1 AND frame=?2 AND tile=?3 AND verdict!='faulty'",
+            p![t.job_id, *frame, *tile],
         )?;
-        store::exec(tx,
-            "UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL,
+        tx.exec("UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL,
                blob=NULL, lease_id=NULL, lease_node=NULL, lease_deadline=NULL, done_ms=NULL,
                failures=failures+1
              WHERE job_id=?1 AND frame=?2 AND tile=?3",
-            params![t.job_id as i64, frame, tile],
+            p![t.job_id, *frame, *tile],
         )?;
     }
     // Leases the faulty node still holds in this job go back to the queue.
-    store::exec(
-        tx,
+    tx.exec(
         "UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
            state=CASE need WHEN 'primary' THEN 'queued' ELSE 'rendered' END
          WHERE job_id=?1 AND lease_node=?2",
-        params![t.job_id as i64, faulty],
+        p![t.job_id, faulty],
     )?;
     Ok(redo)
 }
@@ -217,7 +208,7 @@ pub struct Decision<'a> {
 /// Applies one hash-checked submission to its tile (inside the caller's transaction).
 /// `t` is the tile as it is now (its lease already checked); `pending` its pending results.
 pub fn apply(
-    tx: &Transaction,
+    tx: &mut dyn Sql,
     t: &TileRow,
     pending: &[ResultRow],
     s: &Submission,
@@ -237,11 +228,10 @@ pub fn apply(
             store::node_adjust(tx, &s.node, 0.01, 0, 0, 1)?;
             if sampled(d.salt, d.job_key, t.frame, t.tile, &s.node, share) {
                 insert_result(tx, t, s, "primary", "pending")?;
-                store::exec(tx,
-                    "UPDATE tiles SET state='rendered', need='check', node=?4, pixel_hash=?5, signature=?6, blob=?7,
+                tx.exec("UPDATE tiles SET state='rendered', need='check', node=?4, pixel_hash=?5, signature=?6, blob=?7,
                        lease_id=NULL, lease_node=NULL, lease_deadline=NULL
                      WHERE job_id=?1 AND frame=?2 AND tile=?3",
-                    params![t.job_id as i64, t.frame, t.tile, s.node, s.pixel_hash, s.signature, s.blob],
+                    p![t.job_id, t.frame, t.tile, &s.node, &s.pixel_hash, &s.signature, &s.blob],
                 )?;
                 Ok((Outcome::AwaitingCheck, vec![]))
             } else {
@@ -271,10 +261,9 @@ pub fn apply(
                 Ok((Outcome::Verified, vec![]))
             } else {
                 insert_result(tx, t, s, "check", "pending")?;
-                store::exec(tx,
-                    "UPDATE tiles SET state='rendered', need='tiebreak', lease_id=NULL, lease_node=NULL, lease_deadline=NULL
+                tx.exec("UPDATE tiles SET state='rendered', need='tiebreak', lease_id=NULL, lease_node=NULL, lease_deadline=NULL
                      WHERE job_id=?1 AND frame=?2 AND tile=?3",
-                    params![t.job_id as i64, t.frame, t.tile],
+                    p![t.job_id, t.frame, t.tile],
                 )?;
                 Ok((Outcome::AwaitingTiebreak, vec![]))
             }
@@ -351,15 +340,13 @@ pub fn apply(
                 for id in [p.id, c.id, r.id] {
                     set_verdict(tx, id, "inconclusive")?;
                 }
-                store::exec(tx,
-                    "INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,'',?4,?5)",
-                    params![t.job_id as i64, t.frame, t.tile, now_ms(), detail(&r).to_string()],
+                tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,'',?4,?5)",
+                    p![t.job_id, t.frame, t.tile, now_ms(), detail(&r).to_string()],
                 )?;
-                store::exec(tx,
-                    "UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL, blob=NULL,
+                tx.exec("UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL, blob=NULL,
                        lease_id=NULL, lease_node=NULL, lease_deadline=NULL, failures=failures+1
                      WHERE job_id=?1 AND frame=?2 AND tile=?3",
-                    params![t.job_id as i64, t.frame, t.tile],
+                    p![t.job_id, t.frame, t.tile],
                 )?;
                 Ok((Outcome::Inconclusive, vec![]))
             }

@@ -9,8 +9,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use solana_sdk::signature::{Keypair, Signer};
-use tessera_orchestrator::error::StoreError;
-use tessera_orchestrator::{protocol, store};
+use tessera_orchestrator::protocol;
 
 async fn setup(tweak: impl FnOnce(&mut tessera_orchestrator::Config)) -> (TestChain, TestOrch) {
     let chain = TestChain::start().await;
@@ -58,6 +57,7 @@ async fn heartbeat(node: &SimNode, url: &str, lease: &Value) -> (StatusCode, Val
     node.request(url, "POST", &path, vec![]).await
 }
 
+on_both! {
 /// Before: one node leased all 16 tiles of a job and kept them by heartbeating forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_hoarding_is_capped_and_leases_have_a_lifetime() {
@@ -131,7 +131,9 @@ async fn lease_hoarding_is_capped_and_leases_have_a_lifetime() {
     }
     assert!(seen, "the hoarded tile went to another node");
 }
+}
 
+on_both! {
 /// A PNG of 4096×4096 zero pixels for a 16×16 tile. Before: decoded every time (≈ 110 ms,
 /// ≈ 135 MB) and the lease survived, so it could be repeated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +191,9 @@ async fn decompression_bomb_is_refused_from_its_header_and_counts_against_the_no
     let (st, _) = node.submit(&orch.url, &lease).await;
     assert_eq!(st, StatusCode::GONE);
 }
+}
 
+on_both! {
 /// Before: bodies up to 16 MiB were read and hashed before the key was looked at, a fresh
 /// key per request wrote a replay row and cost two chain reads, every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,15 +214,7 @@ async fn strangers_are_refused_before_their_body_is_read_and_cost_one_chain_read
     // The refusal is cached: one chain read for five requests.
     assert_eq!(metric(&orch, "tessera_chain_lookups_total") - lookups, 1.0);
     // No replay row was written for any of them.
-    let db = orch.dir.path().join("db.sqlite");
-    let s = store::Store::open(&db).unwrap();
-    let rows: i64 = s
-        .tx(|tx| {
-            store::row(tx, "SELECT COUNT(*) FROM seen_sigs", [], |r| r.get(0))
-                .map_err(StoreError::from)
-        })
-        .await
-        .unwrap();
+    let rows = orch.count_rows("seen_sigs").await;
     assert_eq!(rows, 0);
     // A registered node's lease request has a small body limit.
     let (st, v) = node
@@ -236,7 +232,9 @@ async fn strangers_are_refused_before_their_body_is_read_and_cost_one_chain_read
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_rate_limited_per_key_and_per_address() {
     let (chain, orch) = setup(|c| c.rate_per_key = 5).await;
@@ -284,7 +282,9 @@ async fn requests_are_rate_limited_per_key_and_per_address() {
     );
     assert!(codes.contains(&StatusCode::TOO_MANY_REQUESTS), "{codes:?}");
 }
+}
 
+on_both! {
 /// Before: the signed message named no orchestrator, so a request captured by one
 /// instance was accepted by another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,7 +342,9 @@ async fn signatures_are_bound_to_one_orchestrator_which_returns_its_time() {
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
+}
 
+on_both! {
 /// Before: anyone could upload 256 MiB without a signature, kept forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scene_uploads_are_signed_by_the_jobs_artist_and_unused_scenes_expire() {
@@ -395,6 +397,7 @@ async fn scene_uploads_are_signed_by_the_jobs_artist_and_unused_scenes_expire() 
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(head(&orch).await, StatusCode::OK);
 }
+}
 
 /// A `.glb` of one triangle under a parent scaled 10×, whose own scale is animated from 1 at
 /// t = 0 to 3·10³⁸ at t = 1 s: fine at frame 1, a non-finite world transform at frame 25. It
@@ -430,6 +433,7 @@ fn scene_that_breaks_at_one_second() -> Vec<u8> {
     tessera_render::encode_glb(&gltf, &bin)
 }
 
+on_both! {
 /// The upload check loads the scene at the job's first and last frame (as `node-agent check`
 /// and `tessera job submit` do), so a scene that breaks late in its animation is refused for a
 /// job that renders that far and accepted for a job of frame 1 only.
@@ -467,7 +471,9 @@ async fn scene_uploads_are_checked_at_the_jobs_last_frame() {
     let (st, v) = orch.upload_as(&orch.artist, short, &scene).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_image_endpoints_shed_load_beyond_their_concurrency() {
     let (chain, orch) = setup(|c| c.public_concurrency = 1).await;
@@ -506,4 +512,5 @@ async fn public_image_endpoints_shed_load_beyond_their_concurrency() {
         codes.contains(&StatusCode::SERVICE_UNAVAILABLE),
         "{codes:?}"
     );
+}
 }

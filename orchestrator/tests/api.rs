@@ -16,6 +16,7 @@ async fn setup(tweak: impl FnOnce(&mut tessera_orchestrator::Config)) -> (TestCh
     (chain, orch)
 }
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_renders_verifies_stitches_and_posts_receipt() {
     let (chain, orch) = setup(|_| {}).await;
@@ -181,8 +182,24 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
     );
     assert!(metrics.contains("tessera_receipts_posted_total 1"));
     assert!(metrics.contains("tessera_lease_latency_seconds_bucket"));
+    // Store query latency and pool use, labelled with the backend the test runs on.
+    let backend = match db() {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgres",
+    };
+    for series in [
+        format!("tessera_store_transaction_seconds_count{{backend=\"{backend}\",op=\"lease\"}}"),
+        format!("tessera_store_transaction_seconds_count{{backend=\"{backend}\",op=\"submit\"}}"),
+        format!("tessera_store_pool_wait_seconds_count{{backend=\"{backend}\"}}"),
+        format!("tessera_store_pool_connections{{backend=\"{backend}\"}}"),
+        format!("tessera_store_pool_in_use{{backend=\"{backend}\"}}"),
+    ] {
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+}
 }
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_without_escrow_or_with_different_escrow_is_refused() {
     let (chain, orch) = setup(|_| {}).await;
@@ -235,7 +252,9 @@ async fn job_without_escrow_or_with_different_escrow_is_refused() {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_between_send_and_confirm_does_not_post_twice() {
     let (chain, mut orch) = setup(|c| c.crash_after_send = true).await;
@@ -263,14 +282,12 @@ async fn crash_between_send_and_confirm_does_not_post_twice() {
     );
     assert!(ok.iter().any(|s| s.signature == sig));
     // Re-sending the very same signed receipt (as persisted) is harmless.
-    let db = rusqlite::Connection::open(orch.dir.path().join("db.sqlite")).unwrap();
-    let bytes: Vec<u8> = db
-        .query_row(
-            "SELECT receipt_tx FROM jobs WHERE job_id=?1",
-            [id as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let bytes = orch
+        .store()
+        .job_receipt_tx(id)
+        .await
+        .unwrap()
+        .expect("the signed receipt is persisted");
     let tx: solana_sdk::transaction::Transaction = bincode::deserialize(&bytes).unwrap();
     assert_eq!(tx.signatures[0].to_string(), sig);
     let _ = chain.rpc.send_transaction(&tx).await;
@@ -287,7 +304,9 @@ async fn crash_between_send_and_confirm_does_not_post_twice() {
     );
     assert_eq!(chain.job(id).await.state, JobState::Rendered);
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_data_and_recovers_leases() {
     let (chain, mut orch) = setup(|c| c.lease_ms = 3_000).await;
@@ -316,7 +335,9 @@ async fn restart_keeps_data_and_recovers_leases() {
     assert!(seen, "expired lease re-dispatched after restart");
     orch.wait_state(id, "posted", 30).await;
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_lease_is_redispatched() {
     let (chain, orch) = setup(|c| c.lease_ms = 600).await;
@@ -356,7 +377,9 @@ async fn expired_lease_is_redispatched() {
     assert_eq!(st, StatusCode::GONE, "{v}");
     assert_eq!(v["title"], "lease-gone");
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_replayed_stale_and_unstaked_requests_are_refused() {
     let (chain, orch) = setup(|_| {}).await;
@@ -448,7 +471,9 @@ async fn forged_replayed_stale_and_unstaked_requests_are_refused() {
     );
     drop(operator);
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pixel_hash_mismatch_is_refused() {
     let (chain, orch) = setup(|_| {}).await;
@@ -485,7 +510,9 @@ async fn pixel_hash_mismatch_is_refused() {
     );
     assert_eq!(s["counts"]["failed"], 1);
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redundancy_catches_a_node_returning_wrong_pixels() {
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
@@ -534,7 +561,9 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
         "the liar gets no more work in this job: {v}"
     );
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fair_share_between_two_jobs() {
     // One node takes every lease here (the job-level share is measured, not the node caps).
@@ -572,7 +601,9 @@ async fn fair_share_between_two_jobs() {
         "no starvation: {per:?}"
     );
 }
+}
 
+on_both! {
 /// The real binary, killed with SIGKILL mid-job and restarted on the same files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_mid_job_loses_nothing() {
@@ -590,6 +621,10 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
+    let db_url = fresh_database();
+    let db = db_url
+        .clone()
+        .unwrap_or_else(|| dir.path().join("db.sqlite").display().to_string());
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_tessera-orchestrator"))
             .args([
@@ -601,7 +636,7 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
                 "0",
             ])
             .arg("--db")
-            .arg(dir.path().join("db.sqlite"))
+            .arg(&db)
             .arg("--blobs")
             .arg(dir.path().join("blobs"))
             .arg("--keypair")
@@ -617,6 +652,7 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
         url: format!("http://{listen}"),
         http: artist_client(),
         artist: chain.payer.insecure_clone(),
+        db_url,
     };
     let up = || async {
         for _ in 0..100 {
@@ -663,7 +699,9 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+}
 
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_identical_renders_verify_within_the_psnr_tolerance() {
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
@@ -678,7 +716,9 @@ async fn near_identical_renders_verify_within_the_psnr_tolerance() {
     let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
     assert!(ev["evidence"].as_array().unwrap().is_empty(), "{ev}");
 }
+}
 
+on_both! {
 /// Issue 14, no free renders: the artist cancels after 3 tiles were verified. The orchestrator
 /// stops leasing, refuses results that come in after the cancel, and posts the receipt of the
 /// 3 tiles, so the node is paid 3 × 100 instead of the artist taking a full refund.
@@ -712,7 +752,9 @@ async fn a_job_cancelled_mid_render_gets_the_receipt_of_its_verified_tiles() {
     assert_eq!(st, StatusCode::GONE, "{v}");
     assert!(a.lease(&orch.url).await.is_none());
 }
+}
 
+on_both! {
 /// The orchestrator refuses a job whose deadline the network's measured rate (the nodes'
 /// on-chain benchmark scores) cannot meet with the margin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -746,4 +788,50 @@ async fn a_deadline_too_short_for_the_jobs_size_is_refused() {
     let roomy = chain.create_job_with(params).await;
     let (st, v) = orch.register(json!({"job_id": roomy})).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
+}
+}
+
+/// PostgreSQL only: two orchestrator servers on one database serve one job. Four nodes
+/// lease from one instance and submit to the other, concurrently: every tile is verified
+/// once, and the receipt is posted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_orchestrators_on_one_database_serve_one_job() {
+    on(Db::Postgres, async {
+        let (chain, first) = setup(|_| {}).await;
+        let shared = first.db_url.clone();
+        let second = TestOrch::start(&chain, |c| c.database_url = shared).await;
+        let id = chain.create_job(2, 100).await;
+        let (st, v) = first.register(json!({"job_id": id})).await;
+        assert!(st.is_success(), "{v}");
+        let urls = [first.url.clone(), second.url.clone()];
+        let mut tasks = Vec::new();
+        for n in 0..4usize {
+            let node = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+            let urls = urls.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0;
+                while let Some(l) = node.lease(&urls[n % 2]).await {
+                    let (st, v) = node.submit(&urls[(n + 1) % 2], &l).await;
+                    assert_eq!(st, StatusCode::OK, "submit: {v}");
+                    done += 1;
+                }
+                done
+            }));
+        }
+        let mut submitted = 0;
+        for t in tasks {
+            submitted += t.await.unwrap();
+        }
+        assert_eq!(submitted, 32, "each tile leased and accepted once");
+        let done = second.wait_state(id, "posted", 60).await;
+        assert_eq!(done["counts"]["verified"], 32, "{done}");
+        let sigs = chain
+            .rpc
+            .get_signatures_for_address(&pda::job(id))
+            .await
+            .unwrap();
+        let ok = sigs.iter().filter(|s| s.err.is_none()).count();
+        assert_eq!(ok, 2, "create_job and one post_receipt: {sigs:?}");
+    })
+    .await
 }

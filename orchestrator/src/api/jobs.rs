@@ -48,7 +48,7 @@ fn refuse(msg: impl Into<String>) -> ApiError {
 /// Registers a job by its on-chain account: escrow checked, tiles queued.
 pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<impl IntoResponse> {
     let id = req.job_id;
-    if let Some(existing) = s.store.tx(move |tx| store::job_get(tx, id)).await? {
+    if let Some(existing) = s.store.job_get(id).await? {
         return Ok((StatusCode::OK, Json(status_json(&s, existing).await?)));
     }
     let job = s.chain.job(id).await?.ok_or_else(|| {
@@ -163,7 +163,7 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
         )));
     }
     let sh = scene_hash.clone();
-    if !s.store.tx(move |tx| store::scene_exists(tx, &sh)).await? {
+    if !s.store.scene_exists(sh).await? {
         return Err(refuse(format!("scene {scene_hash} has not been uploaded")));
     }
     let grid = TileGrid::new(job.width, job.height, job.tile_size)
@@ -191,16 +191,9 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
     };
     let r = row.clone();
     let per_frame = grid.tiles_per_frame();
-    let created = s
-        .store
-        .tx(move |tx| store::job_insert(tx, &r, per_frame))
-        .await?;
+    let created = s.store.job_insert(r, per_frame).await?;
     tracing::info!(job_id = id, tiles, created, "job registered");
-    let row = s
-        .store
-        .tx(move |tx| store::job_get(tx, id))
-        .await?
-        .unwrap_or(row);
+    let row = s.store.job_get(id).await?.unwrap_or(row);
     Ok((
         if created {
             StatusCode::CREATED
@@ -213,7 +206,7 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
 
 async fn job_row(s: &AppState, id: u64) -> ApiResult<JobRow> {
     s.store
-        .tx(move |tx| store::job_get(tx, id))
+        .job_get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("job {id}")))
 }
@@ -221,16 +214,7 @@ async fn job_row(s: &AppState, id: u64) -> ApiResult<JobRow> {
 async fn status_json(s: &AppState, job: JobRow) -> ApiResult<serde_json::Value> {
     let id = job.job_id;
     let since = now_ms() - 60_000;
-    let (counts, frames, recent) = s
-        .store
-        .tx(move |tx| {
-            Ok::<_, ApiError>((
-                store::counts(tx, id)?,
-                store::frame_progress(tx, id)?,
-                store::recent_done(tx, id, since)?,
-            ))
-        })
-        .await?;
+    let (counts, frames, recent) = s.store.job_progress(id, since).await?;
     let remaining = counts.total - counts.verified;
     let eta = (recent > 0).then(|| remaining as f64 / (recent as f64 / 60.0));
     Ok(json!({
@@ -284,10 +268,7 @@ async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiRe
         return Err(ApiError::NotFound(format!("frame {frame}")));
     }
     let id = job.job_id;
-    let tiles = s
-        .store
-        .tx(move |tx| store::tiles_of_frame(tx, id, frame))
-        .await?;
+    let tiles = s.store.tiles_of_frame(id, frame).await?;
     if verified_only && tiles.iter().any(|t| t.state != store::tile_state::VERIFIED) {
         return Err(ApiError::Conflict(format!("frame {frame} is not complete")));
     }
@@ -407,7 +388,7 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
     let params = receipt
         .params()
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    let tiles = s.store.tx(move |tx| store::tiles_of_job(tx, id)).await?;
+    let tiles = s.store.tiles_of_job(id).await?;
     // Blob references point at clean pixels: only after settlement.
     let with_blobs = settled(s, id).await?;
     let proof_hex = |p: Vec<[u8; 32]>| p.iter().map(|h| hex(h)).collect::<Vec<_>>();
@@ -454,6 +435,6 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
 /// Verification faults kept for disputes and slashing.
 pub async fn evidence(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
     job_row(&s, id).await?;
-    let ev = s.store.tx(move |tx| store::evidence_of_job(tx, id)).await?;
+    let ev = s.store.evidence_of_job(id).await?;
     Ok(Json(json!({"job_id": id, "evidence": ev})))
 }

@@ -19,8 +19,8 @@ use crate::error::{ApiError, ApiResult, StoreError};
 use crate::protocol::{tile_message, SubmitTile};
 use crate::receipt::{hex, hex32};
 use crate::scheduler::{Grant, LeasePolicy};
-use crate::store::{self, job_state, now_ms};
-use crate::verify::{self, Decision, Outcome, Submission};
+use crate::store::{self, now_ms, SubmitInput};
+use crate::verify::{Outcome, Submission};
 use tessera_sdk::tiles::{TileGrid, TileRect};
 
 fn policy(s: &AppState) -> LeasePolicy {
@@ -43,16 +43,7 @@ pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResul
     let n = node.to_string();
     let granted = s
         .store
-        .tx(move |tx| {
-            replay.record(tx)?;
-            Ok::<_, ApiError>(crate::scheduler::lease(
-                tx,
-                &n,
-                info.benchmark_score,
-                now_ms(),
-                policy,
-            )?)
-        })
+        .lease(replay, n, info.benchmark_score, now_ms(), policy)
         .instrument(span)
         .await?;
     s.metrics
@@ -90,10 +81,7 @@ pub async fn heartbeat(
     let n = node.to_string();
     let r = s
         .store
-        .tx(move |tx| {
-            replay.record(tx)?;
-            Ok::<_, ApiError>(store::heartbeat(tx, id, &n, deadline, now, lifetime)?)
-        })
+        .heartbeat(replay, id, n, deadline, now, lifetime)
         .await?;
     let deadline = r.ok_or(ApiError::LeaseGone(id))?;
     Ok(Json(json!({"lease_id": id, "deadline_ms": deadline})))
@@ -115,10 +103,7 @@ async fn refuse(
         .verification_failures
         .with_label_values(&[kind])
         .inc();
-    let n = node.to_string();
-    s.store
-        .tx(move |tx| store::refuse_submission(tx, id, &n))
-        .await?;
+    s.store.refuse_submission(id, node.to_string()).await?;
     s.emit(
         tile.job_id,
         tile.frame,
@@ -149,21 +134,7 @@ pub async fn submit(
     // The lease, its tile and job, and the renders it may be compared with: one read.
     let (tile, job, pending) = s
         .store
-        .tx(move |tx| {
-            replay.record(tx)?;
-            let Some(t) = store::tile_by_lease(tx, id)? else {
-                return Ok::<_, ApiError>(None);
-            };
-            let Some(j) = store::job_get(tx, t.job_id)? else {
-                return Ok(None);
-            };
-            let pending: Vec<store::ResultRow> =
-                store::results_of_tile(tx, t.job_id, t.frame, t.tile)?
-                    .into_iter()
-                    .filter(|r| r.verdict == "pending")
-                    .collect();
-            Ok(Some((t, j, pending)))
-        })
+        .submit_context(replay, id)
         .await?
         .ok_or(ApiError::LeaseGone(id))?;
     if tile.lease_node.as_deref() != Some(node_s.as_str())
@@ -234,48 +205,22 @@ pub async fn submit(
     .map_err(join)??;
 
     // Apply, re-checking the lease inside the transaction.
-    let st = s.clone();
-    let sub = Submission {
-        node: node_s.clone(),
-        pixel_hash: hex(&computed),
-        signature: signature.to_string(),
-        blob: png_blob,
+    let input = SubmitInput {
+        submission: Submission {
+            node: node_s.clone(),
+            pixel_hash: hex(&computed),
+            signature: signature.to_string(),
+            blob: png_blob,
+        },
+        salt: s.salt,
+        job_key: job.job_key.clone(),
+        base_share: s.cfg.verify_share,
+        new_node_share: s.cfg.new_node_share,
+        min_psnr_db: s.cfg.min_psnr_db,
+        rgba,
+        pending_rgba,
     };
-    let (outcome, redo, ready) = s
-        .store
-        .tx(move |tx| {
-            let t = store::tile_by_lease(tx, id)?.ok_or(ApiError::LeaseGone(id))?;
-            if t.lease_node.as_deref() != Some(sub.node.as_str()) {
-                return Err(ApiError::LeaseGone(id));
-            }
-            // A cancelled or overdue job's receipt is being built from the tiles verified
-            // when it stopped: later results would change it under the poster.
-            let running =
-                store::job_get(tx, t.job_id)?.is_some_and(|j| j.state == job_state::RENDERING);
-            if !running {
-                return Err(ApiError::LeaseGone(id));
-            }
-            let pending: Vec<_> = store::results_of_tile(tx, t.job_id, t.frame, t.tile)?
-                .into_iter()
-                .filter(|r| r.verdict == "pending")
-                .collect();
-            let d = Decision {
-                salt: &st.salt,
-                job_key: &job.job_key,
-                base_share: st.cfg.verify_share,
-                new_node_share: st.cfg.new_node_share,
-                min_psnr_db: st.cfg.min_psnr_db,
-                rgba: &rgba,
-                pending_rgba: &pending_rgba,
-            };
-            let (outcome, redo) = verify::apply(tx, &t, &pending, &sub, &d)?;
-            let ready = store::job_complete(tx, t.job_id)?;
-            if ready {
-                store::job_set_state(tx, t.job_id, job_state::READY, None)?;
-            }
-            Ok::<_, ApiError>((outcome, redo, ready))
-        })
-        .await?;
+    let (outcome, redo, ready) = s.store.submit(id, input).await?;
     drop(reuse);
 
     s.metrics.tiles_submitted.inc();

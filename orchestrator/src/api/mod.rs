@@ -21,6 +21,7 @@ use crate::chain::Chain;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::store::Store;
+
 use crate::Config;
 
 pub(crate) mod bytes_compat {
@@ -41,7 +42,7 @@ pub struct TileEvent {
 /// Everything a handler needs.
 pub struct AppState {
     pub cfg: Config,
-    pub store: Store,
+    pub store: Arc<dyn Store>,
     pub blobs: Arc<dyn BlobStore>,
     pub chain: Chain,
     pub keypair: Arc<Keypair>,
@@ -132,8 +133,7 @@ async fn info(State(s): Shared) -> axum::Json<crate::protocol::Info> {
 }
 
 async fn metrics(State(s): Shared) -> impl IntoResponse {
-    let depth: Result<u64, crate::error::StoreError> =
-        s.store.tx(|tx| crate::store::queue_depth(tx)).await;
+    let depth = s.store.queue_depth().await;
     if let Ok(depth) = depth {
         s.metrics.queue_depth.set(depth as i64);
     }

@@ -6,18 +6,12 @@ use tessera_sdk::standing::{CreditedJob, NodeStanding};
 
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
-use crate::store;
 
 pub async fn standing(State(s): Shared, Path(key): Path<String>) -> ApiResult<Json<NodeStanding>> {
     key.parse::<solana_sdk::pubkey::Pubkey>()
         .map_err(|_| ApiError::NotFound(format!("node {key}")))?;
     let k = key.clone();
-    let (record, jobs) = s
-        .store
-        .tx(move |tx| {
-            Ok::<_, ApiError>((store::node_record(tx, &k)?, store::jobs_of_node(tx, &k)?))
-        })
-        .await?;
+    let (record, jobs) = s.store.node_summary(k).await?;
     Ok(Json(NodeStanding {
         node_key: key,
         known: record.is_some(),

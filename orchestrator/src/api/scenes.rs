@@ -19,7 +19,7 @@ use tessera_sdk::JobState;
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::receipt::hex;
-use crate::store::{self, now_ms};
+use crate::store::now_ms;
 
 #[derive(Debug, Deserialize)]
 pub struct UploadFor {
@@ -68,7 +68,7 @@ pub async fn upload(
             })?;
     let with_query = format!("/v1/scenes?job_id={}", q.job_id);
     let replay = crate::auth::check_signature_of_hash(&s, &c, "POST", &with_query, &spool.hash)?;
-    s.store.tx(move |tx| replay.record(tx)).await?;
+    s.store.remember(replay).await?;
     let hash = spool.hash.to_hex().to_string();
     if hash != hex(&job.scene_hash) {
         return Err(ApiError::BadScene(format!(
@@ -80,13 +80,9 @@ pub async fn upload(
     let size = spool.size as usize;
     let h = hash.clone();
     let _reuse = s.scene_gc.read().await;
-    if s.store.tx(move |tx| store::scene_exists(tx, &h)).await?
-        && s.blobs.head(&hash).await?.is_some()
-    {
+    if s.store.scene_exists(h).await? && s.blobs.head(&hash).await?.is_some() {
         let h = hash.clone();
-        s.store
-            .tx(move |tx| store::scene_insert(tx, &h, size, expires))
-            .await?;
+        s.store.scene_insert(h, size, expires).await?;
         return Ok((
             StatusCode::OK,
             Json(json!({"hash": hash, "size": size, "new": false})),
@@ -101,9 +97,7 @@ pub async fn upload(
         .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))??;
     spool.store(s.blobs.as_ref()).await?;
     let h = hash.clone();
-    s.store
-        .tx(move |tx| store::scene_insert(tx, &h, size, expires))
-        .await?;
+    s.store.scene_insert(h, size, expires).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"hash": hash, "size": size, "new": true})),
@@ -157,7 +151,7 @@ pub async fn download(
 /// Whether a scene is stored, so an artist's tools can skip the upload (no bytes revealed).
 pub async fn exists(State(s): Shared, Path(hash): Path<String>) -> ApiResult<StatusCode> {
     let h = hash.to_lowercase();
-    let known = s.store.tx(move |tx| store::scene_exists(tx, &h)).await?;
+    let known = s.store.scene_exists(h).await?;
     Ok(if known && s.blobs.head(&hash).await?.is_some() {
         StatusCode::OK
     } else {

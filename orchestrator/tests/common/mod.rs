@@ -1,7 +1,10 @@
 //! Test harness: a real development chain (`tessera-localnet`: an Agave bank with the
 //! Tessera program, served over JSON-RPC), the network initialised on it, real SQLite,
-//! and simulated nodes that sign requests and submit synthetic RGBA tiles.
+//! and simulated nodes that sign requests and submit synthetic RGBA tiles. Tests wrapped in
+//! `on_both!` run twice: on SQLite and on a throwaway PostgreSQL cluster (`pg`).
 #![allow(dead_code)]
+
+pub mod pg;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +31,62 @@ pub fn scene_hash() -> [u8; 32] {
 
 pub fn now_ms() -> i64 {
     tessera_orchestrator::store::now_ms()
+}
+
+/// The store backend a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    static DB: Db;
+}
+
+/// The backend of the running test (SQLite outside `on_both!`).
+pub fn db() -> Db {
+    DB.try_with(|d| *d).unwrap_or(Db::Sqlite)
+}
+
+/// Runs a test body on `db`. Without PostgreSQL binaries the PostgreSQL run fails in CI
+/// (`CI=true`) and is skipped, saying so, elsewhere.
+pub async fn on(db: Db, body: impl std::future::Future<Output = ()>) {
+    if db == Db::Postgres {
+        if let Err(why) = pg::cluster() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("PostgreSQL is required in CI: {why}");
+            }
+            eprintln!("SKIPPED on PostgreSQL: {why}");
+            return;
+        }
+    }
+    DB.scope(db, body).await
+}
+
+/// `on_both! { #[tokio::test] async fn name() { … } }`: tests `name::sqlite` and
+/// `name::postgres`, one body.
+#[macro_export]
+macro_rules! on_both {
+    ($(#[$m:meta])* async fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[$m])*
+            async fn sqlite() {
+                $crate::common::on($crate::common::Db::Sqlite, async move $body).await
+            }
+            $(#[$m])*
+            async fn postgres() {
+                $crate::common::on($crate::common::Db::Postgres, async move $body).await
+            }
+        }
+    };
+}
+
+/// A fresh database URL for the running test's backend (None: SQLite in the test's dir).
+pub fn fresh_database() -> Option<String> {
+    (db() == Db::Postgres).then(pg::database)
 }
 
 pub struct TestChain {
@@ -243,6 +302,8 @@ pub struct TestOrch {
     pub http: reqwest::Client,
     /// The artist of every test job (the chain's payer): signs scene uploads.
     pub artist: Keypair,
+    /// The PostgreSQL database of this orchestrator (None: SQLite in `dir`).
+    pub db_url: Option<String>,
 }
 
 pub fn config(dir: &std::path::Path, chain: &TestChain) -> Config {
@@ -259,13 +320,16 @@ pub fn config(dir: &std::path::Path, chain: &TestChain) -> Config {
     // Tests drive many requests from one address and key; the limit tests set their own.
     cfg.rate_per_key = 0;
     cfg.rate_per_addr = 0;
+    cfg.pg_pool_size = 4;
     cfg
 }
 
 impl TestOrch {
     pub async fn start(chain: &TestChain, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let db_url = fresh_database();
         let mut cfg = config(dir.path(), chain);
+        cfg.database_url = db_url.clone();
         tweak(&mut cfg);
         let orch = Orchestrator::start(cfg).await.expect("orchestrator");
         let url = orch.url().to_string();
@@ -275,6 +339,32 @@ impl TestOrch {
             url,
             http: artist_client(),
             artist: chain.payer.insecure_clone(),
+            db_url,
+        }
+    }
+
+    /// The running orchestrator's store.
+    pub fn store(&self) -> std::sync::Arc<dyn tessera_orchestrator::store::Store> {
+        self.orch.as_ref().expect("running").store()
+    }
+
+    /// `SELECT COUNT(*)` of a table, read by the backend's own client.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match &self.db_url {
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("db.sqlite")).unwrap();
+                db.query_row(&sql, [], |r| r.get(0)).unwrap()
+            }
+            Some(url) => {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                    c.query_one(&sql, &[]).unwrap().get(0)
+                })
+                .join()
+                .unwrap()
+            }
         }
     }
 
@@ -290,6 +380,7 @@ impl TestOrch {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mut cfg = config(self.dir.path(), chain);
+        cfg.database_url = self.db_url.clone();
         tweak(&mut cfg);
         let orch = Orchestrator::start(cfg).await.expect("restart");
         self.url = orch.url().to_string();

@@ -1,0 +1,3 @@
+-- One result per lease: a submit is accepted once, whichever instance receives it.
+ALTER TABLE results ADD COLUMN lease_id BIGINT;
+CREATE UNIQUE INDEX results_lease ON results(lease_id);

@@ -1,0 +1,76 @@
+//! Queries of the result retention (`crate::retention`): jobs closed on-chain, and the
+//! blobs of those past retention that no other unpurged job references.
+use super::job_state;
+use super::sql::{p, row, Sql};
+use crate::error::StoreError;
+
+/// Closed jobs checked against the chain per sweep, and jobs purged per sweep.
+pub const CHECKS_PER_SWEEP: i64 = 64;
+pub const PURGES_PER_SWEEP: i64 = 8;
+
+fn ids(c: &mut dyn Sql, sql: &str, p: &[super::sql::V]) -> Result<Vec<u64>, StoreError> {
+    c.rows(sql, p)?.iter().map(|r| r.get(0)).collect()
+}
+
+/// Jobs whose receipt is done (posted or failed) not yet seen closed on-chain.
+pub fn unchecked(c: &mut dyn Sql) -> Result<Vec<u64>, StoreError> {
+    ids(
+        c,
+        "SELECT job_id FROM jobs WHERE state IN (?1, ?2)
+         AND job_id NOT IN (SELECT job_id FROM job_closed) ORDER BY job_id LIMIT ?3",
+        p![job_state::POSTED, job_state::FAILED, CHECKS_PER_SWEEP],
+    )
+}
+
+pub fn mark_closed(c: &mut dyn Sql, job_id: u64, now: i64) -> Result<(), StoreError> {
+    c.exec(
+        "INSERT INTO job_closed(job_id, closed_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        p![job_id, now],
+    )?;
+    Ok(())
+}
+
+/// Closed jobs past their retention, not purged yet.
+pub fn due(c: &mut dyn Sql, now: i64, retention_ms: i64) -> Result<Vec<u64>, StoreError> {
+    ids(
+        c,
+        "SELECT job_id FROM job_closed WHERE purged_ms IS NULL AND closed_ms + ?1 <= ?2
+         ORDER BY closed_ms LIMIT ?3",
+        p![retention_ms, now, PURGES_PER_SWEEP],
+    )
+}
+
+/// The job's blobs that no other unpurged job references.
+pub fn doomed_blobs(c: &mut dyn Sql, job_id: u64) -> Result<Vec<String>, StoreError> {
+    const ELSEWHERE: &str = "job_id <> ?1 AND job_id NOT IN
+        (SELECT job_id FROM job_closed WHERE purged_ms IS NOT NULL)";
+    let sql = format!(
+        "WITH mine(blob) AS (SELECT blob FROM tiles WHERE job_id=?1 AND blob IS NOT NULL
+                             UNION SELECT blob FROM results WHERE job_id=?1)
+         SELECT blob FROM mine
+         WHERE NOT EXISTS (SELECT 1 FROM tiles WHERE tiles.blob=mine.blob AND {ELSEWHERE})
+           AND NOT EXISTS (SELECT 1 FROM results WHERE results.blob=mine.blob AND {ELSEWHERE})"
+    );
+    c.rows(&sql, p![job_id])?.iter().map(|r| r.get(0)).collect()
+}
+
+pub fn mark_purged(c: &mut dyn Sql, job_id: u64, now: i64) -> Result<(), StoreError> {
+    c.exec(
+        "UPDATE job_closed SET purged_ms=?2 WHERE job_id=?1",
+        p![job_id, now],
+    )?;
+    Ok(())
+}
+
+/// Whether a job's results were purged (tests, audits).
+pub fn purged(c: &mut dyn Sql, job_id: u64) -> Result<bool, StoreError> {
+    let r = row(
+        c,
+        "SELECT purged_ms FROM job_closed WHERE job_id=?1",
+        p![job_id],
+    )?;
+    Ok(match r {
+        Some(r) => r.get::<Option<i64>>(0)?.is_some(),
+        None => false,
+    })
+}

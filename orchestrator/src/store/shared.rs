@@ -1,0 +1,349 @@
+//! [`Store`] over any backend that runs a transaction body on a [`Sql`]: the one
+//! implementation of the domain methods both SQLite and PostgreSQL use.
+use std::future::Future;
+
+use super::sql::Sql;
+use super::*;
+use crate::verify::{self, Decision};
+
+/// A database that runs a transaction body.
+pub trait Backend: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// Runs `f` as one transaction on the blocking pool and commits when it returns Ok.
+    /// `f` may run more than once (PostgreSQL retries a serialization failure), so it
+    /// only borrows what it captured.
+    fn run<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static;
+    /// See [`Store::lead`].
+    fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+pub struct SqlStore<B> {
+    b: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub fn new(b: B) -> Self {
+        Self { b }
+    }
+}
+
+fn record(tx: &mut dyn Sql, r: &Replay) -> Result<(), StoreError> {
+    if remember_signature(tx, &r.signature, r.timestamp_ms)? {
+        Ok(())
+    } else {
+        Err(StoreError::Replay)
+    }
+}
+
+/// The submit transaction: the lease re-checked, then the verification state machine.
+fn apply_submission(tx: &mut dyn Sql, id: i64, i: &SubmitInput) -> Result<Applied, StoreError> {
+    let t = tile_by_lease(tx, id)?.ok_or(StoreError::LeaseGone(id))?;
+    if t.lease_node.as_deref() != Some(i.submission.node.as_str()) {
+        return Err(StoreError::LeaseGone(id));
+    }
+    // A cancelled or overdue job's receipt is being built from the tiles verified when it
+    // stopped: later results would change it under the poster.
+    lock_job(tx, t.job_id)?;
+    let running = job_get(tx, t.job_id)?.is_some_and(|j| j.state == job_state::RENDERING);
+    if !running {
+        return Err(StoreError::LeaseGone(id));
+    }
+    let pending: Vec<_> = results_of_tile(tx, t.job_id, t.frame, t.tile)?
+        .into_iter()
+        .filter(|r| r.verdict == "pending")
+        .collect();
+    let d = Decision {
+        salt: &i.salt,
+        job_key: &i.job_key,
+        base_share: i.base_share,
+        new_node_share: i.new_node_share,
+        min_psnr_db: i.min_psnr_db,
+        rgba: &i.rgba,
+        pending_rgba: &i.pending_rgba,
+    };
+    let (outcome, redo) = verify::apply(tx, &t, &pending, &i.submission, &d)?;
+    let ready = job_complete(tx, t.job_id)?;
+    if ready {
+        job_set_state(tx, t.job_id, job_state::READY, None)?;
+    }
+    Ok((outcome, redo, ready))
+}
+
+#[async_trait::async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    async fn salt(&self) -> Result<[u8; 32], StoreError> {
+        self.b.run("salt", |tx| salt(tx)).await
+    }
+
+    async fn expire_leases(&self, now: i64) -> Result<Vec<(u64, u32, u32)>, StoreError> {
+        self.b
+            .run("expire_leases", move |tx| expire_leases(tx, now))
+            .await
+    }
+
+    async fn sweep(
+        &self,
+        sigs_before: i64,
+        now: i64,
+        scene_ttl_ms: Option<i64>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.b
+            .run("sweep", move |tx| {
+                forget_signatures(tx, sigs_before)?;
+                match scene_ttl_ms {
+                    Some(ttl) => expire_scenes(tx, now, ttl),
+                    None => Ok(Vec::new()),
+                }
+            })
+            .await
+    }
+
+    async fn remember(&self, replay: Replay) -> Result<(), StoreError> {
+        self.b.run("remember", move |tx| record(tx, &replay)).await
+    }
+
+    async fn lease(
+        &self,
+        replay: Replay,
+        node: String,
+        benchmark_score: u64,
+        now: i64,
+        policy: LeasePolicy,
+    ) -> Result<Grant, StoreError> {
+        self.b
+            .run("lease", move |tx| {
+                record(tx, &replay)?;
+                crate::scheduler::lease(tx, &node, benchmark_score, now, policy)
+            })
+            .await
+    }
+
+    async fn heartbeat(
+        &self,
+        replay: Replay,
+        lease_id: i64,
+        node: String,
+        deadline: i64,
+        now: i64,
+        max_lifetime_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.b
+            .run("heartbeat", move |tx| {
+                record(tx, &replay)?;
+                heartbeat(tx, lease_id, &node, deadline, now, max_lifetime_ms)
+            })
+            .await
+    }
+
+    async fn submit_context(
+        &self,
+        replay: Replay,
+        lease_id: i64,
+    ) -> Result<Option<SubmitContext>, StoreError> {
+        self.b
+            .run("submit_context", move |tx| {
+                record(tx, &replay)?;
+                let Some(t) = tile_by_lease(tx, lease_id)? else {
+                    return Ok(None);
+                };
+                let Some(j) = job_get(tx, t.job_id)? else {
+                    return Ok(None);
+                };
+                let pending = results_of_tile(tx, t.job_id, t.frame, t.tile)?
+                    .into_iter()
+                    .filter(|r| r.verdict == "pending")
+                    .collect();
+                Ok(Some((t, j, pending)))
+            })
+            .await
+    }
+
+    async fn refuse_submission(&self, lease_id: i64, node: String) -> Result<(), StoreError> {
+        self.b
+            .run("refuse_submission", move |tx| {
+                refuse_submission(tx, lease_id, &node)
+            })
+            .await
+    }
+
+    async fn submit(&self, lease_id: i64, input: SubmitInput) -> Result<Applied, StoreError> {
+        self.b
+            .run("submit", move |tx| apply_submission(tx, lease_id, &input))
+            .await
+    }
+
+    async fn scene_exists(&self, hash: String) -> Result<bool, StoreError> {
+        self.b
+            .run("scene_exists", move |tx| scene_exists(tx, &hash))
+            .await
+    }
+
+    async fn scene_insert(
+        &self,
+        hash: String,
+        size: usize,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.b
+            .run("scene_insert", move |tx| {
+                scene_insert(tx, &hash, size, expires_ms)
+            })
+            .await
+    }
+
+    async fn job_get(&self, job_id: u64) -> Result<Option<JobRow>, StoreError> {
+        self.b.run("job_get", move |tx| job_get(tx, job_id)).await
+    }
+
+    async fn job_insert(&self, job: JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
+        self.b
+            .run("job_insert", move |tx| {
+                job_insert(tx, &job, tiles_per_frame)
+            })
+            .await
+    }
+
+    async fn job_progress(&self, job_id: u64, since_ms: i64) -> Result<Progress, StoreError> {
+        self.b
+            .run("job_progress", move |tx| {
+                Ok((
+                    counts(tx, job_id)?,
+                    frame_progress(tx, job_id)?,
+                    recent_done(tx, job_id, since_ms)?,
+                ))
+            })
+            .await
+    }
+
+    async fn tiles_of_frame(&self, job_id: u64, frame: u32) -> Result<Vec<TileRow>, StoreError> {
+        self.b
+            .run("tiles_of_frame", move |tx| {
+                tiles_of_frame(tx, job_id, frame)
+            })
+            .await
+    }
+
+    async fn tiles_of_job(&self, job_id: u64) -> Result<Vec<TileRow>, StoreError> {
+        self.b
+            .run("tiles_of_job", move |tx| tiles_of_job(tx, job_id))
+            .await
+    }
+
+    async fn evidence_of_job(&self, job_id: u64) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.b
+            .run("evidence_of_job", move |tx| evidence_of_job(tx, job_id))
+            .await
+    }
+
+    async fn jobs_in_state(&self, state: &'static str) -> Result<Vec<JobRow>, StoreError> {
+        self.b
+            .run("jobs_in_state", move |tx| jobs_in_state(tx, state))
+            .await
+    }
+
+    async fn job_set_state(
+        &self,
+        job_id: u64,
+        state: &'static str,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.b
+            .run("job_set_state", move |tx| {
+                job_set_state(tx, job_id, state, error.as_deref())
+            })
+            .await
+    }
+
+    async fn job_set_receipt_tx(
+        &self,
+        job_id: u64,
+        receipt: Vec<u8>,
+        sig: String,
+    ) -> Result<(), StoreError> {
+        self.b
+            .run("job_set_receipt_tx", move |tx| {
+                job_set_receipt_tx(tx, job_id, &receipt, &sig)
+            })
+            .await
+    }
+
+    async fn job_receipt_tx(&self, job_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.b
+            .run("job_receipt_tx", move |tx| job_receipt_tx(tx, job_id))
+            .await
+    }
+
+    async fn node_summary(
+        &self,
+        node: String,
+    ) -> Result<(Option<NodeRecord>, Vec<(u64, u64)>), StoreError> {
+        self.b
+            .run("node_summary", move |tx| {
+                Ok((node_record(tx, &node)?, jobs_of_node(tx, &node)?))
+            })
+            .await
+    }
+
+    async fn lead(&self) -> Result<bool, StoreError> {
+        self.b.lead().await
+    }
+
+    async fn queue_depth(&self) -> Result<u64, StoreError> {
+        self.b.run("queue_depth", |tx| queue_depth(tx)).await
+    }
+
+    async fn closed_unchecked(&self) -> Result<Vec<u64>, StoreError> {
+        self.b
+            .run("closed_unchecked", |tx| closed_jobs::unchecked(tx))
+            .await
+    }
+
+    async fn mark_closed(&self, job_id: u64, now: i64) -> Result<(), StoreError> {
+        self.b
+            .run("mark_closed", move |tx| {
+                closed_jobs::mark_closed(tx, job_id, now)
+            })
+            .await
+    }
+
+    async fn purge_due(&self, now: i64, retention_ms: i64) -> Result<Vec<u64>, StoreError> {
+        self.b
+            .run("purge_due", move |tx| {
+                closed_jobs::due(tx, now, retention_ms)
+            })
+            .await
+    }
+
+    async fn doomed_blobs(&self, job_id: u64) -> Result<Vec<String>, StoreError> {
+        self.b
+            .run("doomed_blobs", move |tx| {
+                closed_jobs::doomed_blobs(tx, job_id)
+            })
+            .await
+    }
+
+    async fn mark_purged(&self, job_id: u64, now: i64) -> Result<(), StoreError> {
+        self.b
+            .run("mark_purged", move |tx| {
+                closed_jobs::mark_purged(tx, job_id, now)
+            })
+            .await
+    }
+
+    async fn purged(&self, job_id: u64) -> Result<bool, StoreError> {
+        self.b
+            .run("purged", move |tx| closed_jobs::purged(tx, job_id))
+            .await
+    }
+}

@@ -1,0 +1,226 @@
+//! The `Store` trait on both backends: migrations, replays, and two instances on one
+//! database leasing and submitting at once (two `Store`s on one SQLite file, or on one
+//! PostgreSQL database, as two orchestrator processes would be).
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use common::*;
+use tessera_orchestrator::error::StoreError;
+use tessera_orchestrator::metrics::Metrics;
+use tessera_orchestrator::scheduler::{Grant, LeasePolicy};
+use tessera_orchestrator::store::{self, job_state, DbConfig, JobRow, Replay, Store, SubmitInput};
+use tessera_orchestrator::verify::{Outcome, Submission};
+
+const FRAMES: u32 = 2;
+const TILES_PER_FRAME: u32 = 60;
+
+/// A fresh store of the running test's backend (a SQLite file in `dir`, or a new database).
+fn db_config(dir: &tempfile::TempDir) -> DbConfig {
+    DbConfig::new(
+        fresh_database().unwrap_or_else(|| dir.path().join("db.sqlite").display().to_string()),
+    )
+}
+
+async fn open(cfg: &DbConfig) -> Arc<dyn Store> {
+    store::open(cfg, &Metrics::new().store).await.expect("open")
+}
+
+fn job(id: u64) -> JobRow {
+    JobRow {
+        job_id: id,
+        job_key: format!("job{id}"),
+        scene_hash: "scene".into(),
+        frame_start: 1,
+        frame_end: FRAMES,
+        width: 64,
+        height: 64,
+        tile_size: 8,
+        spp: 1,
+        price_per_tile: 10,
+        budget: 10_000,
+        deadline: i64::MAX / 2000,
+        state: job_state::RENDERING.into(),
+        created_ms: now_ms(),
+        leases_issued: 0,
+        pass: 0.0,
+        receipt_sig: None,
+        error: None,
+        frame_rate: (24, 1),
+    }
+}
+
+fn replay(tag: &str) -> Replay {
+    Replay {
+        signature: format!("{tag}-{}", rand_suffix()),
+        timestamp_ms: now_ms(),
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+const OPEN_POLICY: LeasePolicy = LeasePolicy {
+    lease_ms: 60_000,
+    max_per_node: 10_000,
+    max_per_node_per_job: 10_000,
+};
+
+fn input(node: &str) -> SubmitInput {
+    SubmitInput {
+        submission: Submission {
+            node: node.into(),
+            pixel_hash: "00".repeat(32),
+            signature: "sig".into(),
+            blob: "blob".into(),
+        },
+        salt: [7; 32],
+        job_key: "job1".into(),
+        base_share: 0.0,
+        new_node_share: 0.0,
+        min_psnr_db: 35.0,
+        rgba: vec![0; 8 * 8 * 4],
+        pending_rgba: vec![],
+    }
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_once_and_a_reopened_store_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    assert!(s.job_insert(job(1), TILES_PER_FRAME).await.unwrap());
+    assert!(!s.job_insert(job(1), TILES_PER_FRAME).await.unwrap(), "idempotent");
+    let salt = s.salt().await.unwrap();
+    drop(s);
+    let again = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || store::migrate(&cfg)).await.unwrap().unwrap()
+    };
+    assert!(again.is_empty(), "nothing left to apply: {again:?}");
+    let s = open(&cfg).await;
+    assert_eq!(s.salt().await.unwrap(), salt);
+    let (counts, frames, _) = s.job_progress(1, 0).await.unwrap();
+    assert_eq!(counts.total, u64::from(FRAMES * TILES_PER_FRAME));
+    assert_eq!(counts.queued, counts.total);
+    assert_eq!(frames.len(), FRAMES as usize);
+}
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_request_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&db_config(&dir)).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let r = replay("lease");
+    let first = s.lease(r.clone(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap();
+    assert!(matches!(first, Grant::Lease(_)));
+    let again = s.lease(r, "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
+    let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
+    assert_eq!(counts.leased, 1, "the replay leased nothing");
+}
+}
+
+on_both! {
+/// Two instances on one database, eight nodes each asking at once until no work is left:
+/// every tile is leased exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_leasing_at_once_never_lease_a_tile_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let a = open(&cfg).await;
+    let b = open(&cfg).await;
+    a.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let s = if n % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                match s.lease(replay("l"), format!("node{n}"), 0, now_ms(), OPEN_POLICY).await {
+                    Ok(Grant::Lease(l)) => got.push((l.frame, l.tile, l.lease_id)),
+                    Ok(Grant::NoWork) => return got,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }));
+    }
+    let mut tiles = HashSet::new();
+    let mut leases = HashSet::new();
+    for t in tasks {
+        for (frame, tile, id) in t.await.unwrap() {
+            assert!(tiles.insert((frame, tile)), "tile {frame}/{tile} leased twice");
+            assert!(leases.insert(id), "lease id {id} issued twice");
+        }
+    }
+    assert_eq!(tiles.len(), (FRAMES * TILES_PER_FRAME) as usize);
+    let (counts, _, _) = b.job_progress(1, 0).await.unwrap();
+    assert_eq!(counts.leased, counts.total);
+}
+}
+
+on_both! {
+/// The same lease submitted to two instances at once, eight times over: each lease is
+/// accepted once, the other submit finds it gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_submitted_to_two_instances_at_once_is_accepted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let a = open(&cfg).await;
+    let b = open(&cfg).await;
+    a.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    for _ in 0..8 {
+        let Grant::Lease(l) = a.lease(replay("l"), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap() else {
+            panic!("no lease");
+        };
+        let (ra, rb) = tokio::join!(a.submit(l.lease_id, input("n1")), b.submit(l.lease_id, input("n1")));
+        let ok: Vec<_> = [&ra, &rb].into_iter().filter(|r| r.is_ok()).collect();
+        assert_eq!(ok.len(), 1, "{ra:?} {rb:?}");
+        assert!(matches!(ok[0], Ok((Outcome::Accepted, _, false))), "{ok:?}");
+        let gone = if ra.is_ok() { &rb } else { &ra };
+        assert!(matches!(gone, Err(StoreError::LeaseGone(id)) if *id == l.lease_id), "{gone:?}");
+    }
+    let (counts, _, _) = a.job_progress(1, 0).await.unwrap();
+    assert_eq!(counts.verified, 8);
+    let tiles = a.tiles_of_job(1).await.unwrap();
+    let mut results = 0;
+    for t in tiles.iter().filter(|t| t.state == "verified") {
+        assert_eq!(t.node.as_deref(), Some("n1"));
+        results += 1;
+    }
+    assert_eq!(results, 8);
+}
+}
+
+/// PostgreSQL only (a SQLite file has one process, which always leads): of two instances
+/// one leads the background work; when it goes, the other takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_leads_background_work_and_another_takes_over_when_it_goes() {
+    on(Db::Postgres, async {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = db_config(&dir);
+        let a = open(&cfg).await;
+        let b = open(&cfg).await;
+        assert!(a.lead().await.unwrap());
+        assert!(!b.lead().await.unwrap(), "one leader at a time");
+        assert!(a.lead().await.unwrap(), "the leader keeps the lead");
+        drop(a);
+        let mut took_over = false;
+        for _ in 0..50 {
+            if b.lead().await.unwrap() {
+                took_over = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(took_over, "the other instance takes over");
+    })
+    .await
+}

@@ -683,7 +683,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
     let u2 = rand();
     if (kind == LIGHT_TRIANGLE) {
         let ti = bitcast<u32>(light.pos.x);
-        let tr = tri_at(ti);
+        let tr = Tri(light.dir, light.color, light.cone); // the triangle's record, copied (gltf_load.rs)
         let su = sqrt(u1);
         let bu = su * (1.0 - u2);
         let bv = su * u2;

@@ -1,17 +1,15 @@
 //! Compiles `shaders/*.wgsl` to SPIR-V with naga (version pinned in the workspace) into OUT_DIR.
 //!
-//! `pathtrace.wgsl` is compiled in 64 variants, `pathtrace_v{N}.spv`: bit 0 of N sets
+//! `pathtrace.wgsl` is compiled in 32 variants, `pathtrace_v{N}.spv`: bit 0 of N sets
 //! `const HAS_TEXTURES: bool = false;`, bit 1 `const HAS_PUNCTUAL: bool = false;`, bit 2
-//! `const HAS_ALPHA: bool = false;`, bit 3 `const HAS_LAYERS: bool = false;` (for scenes without
-//! textures / punctual lights / alpha-tested materials / transmission, clearcoat, sheen and
-//! specular textures; N = 0 is the file as written). CPU drivers (lavapipe) run
+//! `const HAS_ALPHA: bool = false;` (for scenes without textures / punctual lights / alpha-tested
+//! materials; N = 0 is the file as written). CPU drivers (lavapipe) run
 //! both sides of every branch under a lane mask, so code that can never run for a scene still
-//! costs time unless it is compiled out. Bit 4 swaps the block between `SCENE_ARRAYS_BEGIN` and
+//! costs time unless it is compiled out. Bit 3 swaps the block between `SCENE_ARRAYS_BEGIN` and
 //! `SCENE_ARRAYS_END` (the scene's storage buffers) for `SCENE_UNIFORM`, for small scenes: lavapipe
 //! reads a uniform buffer at per-lane offsets with a branch-free gather, a storage buffer with a
-//! bounds-checked loop over the lanes. Bit 5 puts only the materials and lights of a storage
-//! variant in uniform buffers (`RECORDS_UNIFORM`). `pathtrace_variants.rs` lists the files in
-//! variant order, for `include!`.
+//! bounds-checked loop over the lanes. Bit 4 puts only the materials and lights of a storage
+//! variant in uniform buffers (`RECORDS_UNIFORM`).
 
 use naga::back::spv;
 use naga::valid::{Capabilities, ValidationFlags, Validator};
@@ -41,7 +39,7 @@ fn material_at(i: u32) -> Material { return materials[i]; }
 fn light_at(i: u32) -> Light { return lights[i]; }
 ";
 
-/// Bit 5: storage variants with materials and lights in uniform buffers (256 materials and 512
+/// Bit 4: storage variants with materials and lights in uniform buffers (256 materials and 512
 /// lights, as in the small-scene variant), for scenes that have no more: each hit reads a material and
 /// each light sample a light, and lavapipe gathers from a uniform buffer without its per-lane
 /// bounds-checked loop.
@@ -66,8 +64,7 @@ fn main() {
             compile(&src, &src_path, &out.join(format!("{name}.spv")));
             continue;
         }
-        let flags = ["HAS_TEXTURES", "HAS_PUNCTUAL", "HAS_ALPHA", "HAS_LAYERS"];
-        let mut list = String::from("[\n");
+        let flags = ["HAS_TEXTURES", "HAS_PUNCTUAL", "HAS_ALPHA"];
         // Flags, then the small-scene bit, then the uniform-records bit (storage variants only;
         // with the small-scene bit it changes nothing, those arrays are uniform already).
         for variant in 0..1u32 << (flags.len() + 2) {
@@ -100,12 +97,7 @@ fn main() {
                 &src_path,
                 &out.join(format!("{name}_v{variant}.spv")),
             );
-            list += &format!(
-                "    include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}_v{variant}.spv\")),\n"
-            );
         }
-        list += "]\n";
-        std::fs::write(out.join(format!("{name}_variants.rs")), list).expect("write variant list");
     }
 }
 

@@ -72,10 +72,6 @@ const HAS_PUNCTUAL: bool = true;
 // False for scenes without MASK/BLEND or unlit materials: the alpha test then costs every
 // triangle test nothing (it holds a material read and a texture lookup).
 const HAS_ALPHA: bool = true;
-// False for scenes without the issue-12 layers (transmission and volume, clearcoat, sheen,
-// specular textures): that code sits on the texture path, and a textured scene without those
-// materials would otherwise run it under a lane mask on every hit.
-const HAS_LAYERS: bool = true;
 const PI: f32 = 3.14159265358979;
 const NO_HIT: u32 = 0xffffffffu;
 const BIG: f32 = 1e30;
@@ -463,12 +459,12 @@ const MIN_SHEEN_ROUGHNESS: f32 = 0.07; // src/scene/gltf_load.rs: narrower Charl
 // The whole BSDF: the base, under glTF's sheen layer, under its clearcoat layer.
 fn eval_brdf(s: Surface, wo: vec3<f32>, wi: vec3<f32>) -> Eval {
     let b = eval_base(s, wo, wi);
-    if (!HAS_TEXTURES || !HAS_LAYERS || (s.coat <= 0.0 && s.sheen_max <= 0.0)) { return b; }
+    if (!HAS_TEXTURES || (s.coat <= 0.0 && s.sheen_max <= 0.0)) { return b; }
     return eval_layers(s, wo, wi, b);
 }
 
 fn sample_brdf(s: Surface, wo: vec3<f32>) -> vec3<f32> {
-    if (HAS_TEXTURES && HAS_LAYERS && s.p_coat + s.p_sheen > 0.0) {
+    if (HAS_TEXTURES && s.p_coat + s.p_sheen > 0.0) {
         let u = rand();
         if (u < s.p_coat) {
             let frame = onb(s.nc);
@@ -798,7 +794,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         // Inside an absorbing volume (KHR_materials_volume): Beer–Lambert over the segment; a ray
         // that leaves an open mesh from inside never leaves the medium.
         let sigma = (*path).sigma;
-        let in_volume = HAS_TEXTURES && HAS_LAYERS && any(sigma > vec3<f32>(0.0));
+        let in_volume = HAS_TEXTURES && any(sigma > vec3<f32>(0.0));
         if (in_volume) {
             if (h.tri == NO_HIT) { return true; }
             throughput = throughput * exp(-sigma * h.t);
@@ -855,7 +851,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         if (HAS_TEXTURES) { base = base * vcol.xyz; }
         if (HAS_TEXTURES && m.tex.x >= 0) { base = base * sample_tex(m.tex.x, uv, uv1, true).xyz; }
         // Unlit: the base colour as radiance, unshaded (only camera rays reach it).
-        if (HAS_TEXTURES && HAS_ALPHA && m.spec_tint.w > 0.5) {
+        if (HAS_TEXTURES && m.spec_tint.w > 0.5) {
             (*path).l = l + throughput * base;
             return true;
         }
@@ -870,7 +866,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         // (1 − metallic), its share of the mix; otherwise the opaque BSDF, its metallic renormalised
         // to its share of the rest. (Only transmissive materials draw this number.)
         var glass = false;
-        if (HAS_TEXTURES && HAS_LAYERS && m.trans.x > 0.0) {
+        if (HAS_TEXTURES && m.trans.x > 0.0) {
             var transmission = m.trans.x;
             if (m.trans.y >= 0.0) { transmission = transmission * sample_tex(i32(m.trans.y), uv, uv1, false).x; }
             let p_glass = transmission * (1.0 - metallic);
@@ -881,8 +877,8 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
         // KHR_materials_specular textures: alpha scales the factor, sRGB colour the tint.
         var spec_k = 1.0;
         var spec_c = vec3<f32>(1.0);
-        if (HAS_TEXTURES && HAS_LAYERS && m.tex.w >= 0) { spec_k = sample_tex(m.tex.w, uv, uv1, false).w; }
-        if (HAS_TEXTURES && HAS_LAYERS && m.atten.w >= 0.0) { spec_c = sample_tex(i32(m.atten.w), uv, uv1, true).xyz; }
+        if (HAS_TEXTURES && m.tex.w >= 0) { spec_k = sample_tex(m.tex.w, uv, uv1, false).w; }
+        if (HAS_TEXTURES && m.atten.w >= 0.0) { spec_c = sample_tex(i32(m.atten.w), uv, uv1, true).xyz; }
         let f0_d = min(vec3<f32>(m.pbr.z * spec_k) * m.spec_tint.xyz * spec_c, vec3<f32>(1.0));
         var s: Surface;
         s.p = o + d * h.t;
@@ -906,7 +902,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             s.p_spec = clamp(spec_w / (spec_w + diff_w), 0.1, 0.9);
         }
         // Glass: sampled only (no light sample; shadow rays treat glass as opaque, see README).
-        if (HAS_TEXTURES && HAS_LAYERS && glass) {
+        if (HAS_TEXTURES && glass) {
             (*path).l = l;
             if (depth == max_bounces) { return true; }
             let g = sample_glass(n, wo, alpha, m.trans.z, m.trans.w > 0.5, front, base);
@@ -927,7 +923,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             (*path).throughput = throughput;
             return false;
         }
-        if (HAS_TEXTURES && HAS_LAYERS && (m.coat.x > 0.0 || max(m.sheen.x, max(m.sheen.y, m.sheen.z)) > 0.0)) {
+        if (HAS_TEXTURES && (m.coat.x > 0.0 || max(m.sheen.x, max(m.sheen.y, m.sheen.z)) > 0.0)) {
             set_layers(&s, m, sh, tr, h.u, h.v, uv, uv1, !front, wo, spec_w + diff_w);
         }
 

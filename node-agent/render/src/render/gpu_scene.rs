@@ -146,7 +146,7 @@ impl GpuScene {
                 (b::TRIS, Cow::Borrowed(bytemuck::cast_slice(&scene.tris))),
                 (b::SHADES, Cow::Borrowed(bytemuck::cast_slice(&scene.shade))),
             ]);
-            // Uniform materials and lights (variant bit 5): whole fixed-size arrays.
+            // Uniform materials and lights (variant bit 4): whole fixed-size arrays.
             let records = variant & super::VARIANT_UNIFORM_RECORDS != 0;
             fn sized(bytes: &[u8], record: usize, count: usize, records: bool) -> Cow<'_, [u8]> {
                 if records {

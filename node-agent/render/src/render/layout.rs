@@ -4,7 +4,7 @@
 //! storage buffers. The small-scene variant (`build.rs` `SCENE_UNIFORM`) puts them in 64 KiB
 //! uniform buffers, per-triangle records split by component so that each buffer holds 4096:
 //! lavapipe reads a uniform buffer at per-lane offsets with one gather, a storage buffer with a
-//! bounds-checked loop over the lanes. Storage variants with bit 5 (`build.rs`
+//! bounds-checked loop over the lanes. Storage variants with bit 4 (`build.rs`
 //! `RECORDS_UNIFORM`) read materials and lights from uniform buffers (256 materials, 512 lights)
 //! ([`fits_uniform_records`]) and everything else from storage buffers.
 

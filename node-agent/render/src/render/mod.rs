@@ -16,14 +16,45 @@ pub use output::TileImage;
 
 /// SPIR-V compiled from `shaders/pathtrace.wgsl` by `build.rs`, by variant: bit 0 = without
 /// texture lookups, vertex attribute records and alpha tests, bit 1 = without punctual lights,
-/// bit 2 = without alpha tests, bit 3 = without the layered materials (transmission, clearcoat,
-/// sheen, specular textures) (code a scene cannot use, compiled out), bit 4 = small scene, its
-/// arrays in uniform buffers, bit 5 = a larger scene's materials and lights in uniform buffers
+/// bit 2 = without alpha tests (code a scene cannot use, compiled out), bit 3 = small scene, its
+/// arrays in uniform buffers, bit 4 = a larger scene's materials and lights in uniform buffers
 /// (see [`layout`]; faster on CPU drivers).
-const PATHTRACE_SPV: [&[u8]; VARIANTS] = include!(concat!(env!("OUT_DIR"), "/pathtrace_variants.rs"));
-const VARIANTS: usize = 64;
-const VARIANT_SMALL_SCENE: usize = 16;
-const VARIANT_UNIFORM_RECORDS: usize = 32;
+const PATHTRACE_SPV: [&[u8]; 32] = [
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v0.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v1.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v2.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v3.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v4.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v5.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v6.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v7.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v8.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v9.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v10.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v11.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v12.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v13.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v14.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v15.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v16.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v17.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v18.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v19.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v20.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v21.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v22.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v23.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v24.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v25.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v26.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v27.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v28.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v29.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v30.spv")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/pathtrace_v31.spv")),
+];
+const VARIANT_SMALL_SCENE: usize = 8;
+const VARIANT_UNIFORM_RECORDS: usize = 16;
 /// Scenes kept on the GPU at once (least recently used is evicted).
 const SCENE_CACHE: usize = 2;
 
@@ -136,7 +167,7 @@ pub struct Renderer {
     readback: Option<Buffer>,
     commands: Commands,
     /// By shader variant (`PATHTRACE_SPV`), created on first use.
-    pipelines: [Option<ComputePipeline>; VARIANTS],
+    pipelines: [Option<ComputePipeline>; 32],
     device: Arc<Device>,
     device_name: String,
 }
@@ -155,7 +186,7 @@ impl Renderer {
             accum: None,
             readback: None,
             commands,
-            pipelines: std::array::from_fn(|_| None),
+            pipelines: Default::default(),
             device,
             device_name,
         })
@@ -201,7 +232,6 @@ impl Renderer {
                 let variant = usize::from(!scene.needs_texture_path())
                     | usize::from(!scene.has_punctual_lights()) << 1
                     | usize::from(!scene.has_alpha_tests()) << 2
-                    | usize::from(!scene.has_layers()) << 3
                     | if small { VARIANT_SMALL_SCENE } else { 0 }
                     | if records { VARIANT_UNIFORM_RECORDS } else { 0 };
                 let pipeline = match &mut self.pipelines[variant] {

@@ -494,14 +494,6 @@ impl Scene {
                 .any(|m| m.ext[2] != ALPHA_OPAQUE || m.spec_tint[3] == UNLIT || m.has_layers())
     }
 
-    /// Whether any material uses the layered materials' code (transmission, clearcoat, sheen,
-    /// specular textures), which the shader compiles out of scenes without them.
-    pub(crate) fn has_layers(&self) -> bool {
-        self.materials
-            .iter()
-            .any(|m| m.has_layers() || m.tex[3] >= 0 || m.atten[3] >= 0.0)
-    }
-
     /// Whether any material is alpha-tested in traversal (MASK, BLEND or unlit).
     pub(crate) fn has_alpha_tests(&self) -> bool {
         self.materials

@@ -5,7 +5,7 @@
 //! Prints the best of REPEATS (default 3) runs; TILE > 0 renders TILE×TILE tiles instead of
 //! one whole-frame request. Set MESA_SHADER_CACHE_DISABLE=true for reproducible timings.
 //! PROF_SCENE=NAME renders one of `tessera_render::bench_scenes` (textured, mechanical,
-//! emissive, million) instead of the Cornell box.
+//! emissive, million) instead of the Cornell box; PROF_GLB=PATH renders that `.glb` file.
 
 use std::time::Instant;
 use tessera_render::{DeviceOptions, Renderer, Scene, TileRequest, STANDARD_SCENE_GLB};
@@ -22,13 +22,15 @@ fn main() {
     let (w, h, spp, b) = (a[0], a[1], a[2], a[3]);
     let reps = a.get(4).copied().unwrap_or(3).max(1);
     let tile = a.get(5).copied().unwrap_or(0);
-    let glb = match std::env::var("PROF_SCENE").ok().filter(|s| !s.is_empty()) {
-        Some(name) => {
+    let scene_name = std::env::var("PROF_SCENE").ok().filter(|s| !s.is_empty());
+    let glb = match (std::env::var_os("PROF_GLB"), scene_name) {
+        (Some(path), _) => std::fs::read(path).expect("PROF_GLB: a readable .glb file"),
+        (None, Some(name)) => {
             tessera_render::bench_scenes::by_name(&name)
                 .expect("PROF_SCENE: textured, mechanical, emissive or million")
                 .glb
         }
-        None => STANDARD_SCENE_GLB.to_vec(),
+        (None, None) => STANDARD_SCENE_GLB.to_vec(),
     };
     let scene = Scene::from_bundle(&glb).expect("scene");
     let key = tessera_render::pixel_hash(&glb);

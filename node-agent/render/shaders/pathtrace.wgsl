@@ -38,7 +38,8 @@ struct Texture { info: vec4<u32>, u_row: vec4<f32>, v_row: vec4<f32> }
 // Per-vertex attributes of a triangle (src/scene/mod.rs `GpuAttrs`): tangents (w = bitangent
 // sign), linear RGBA vertex colours, TEXCOORD_1 (uva = vertices 0 and 1, uvb.xy = vertex 2).
 struct Attr { t0: vec4<f32>, t1: vec4<f32>, t2: vec4<f32>, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, uva: vec4<f32>, uvb: vec4<f32> }
-struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>, cone: vec4<f32> }
+// A triangle light also holds its triangle (dir, color, cone = v0, e1, e2) and UVs (uv, pos.yz).
+struct Light { pos: vec4<f32>, dir: vec4<f32>, color: vec4<f32>, info: vec4<f32>, cone: vec4<f32>, uv: vec4<f32> }
 
 // A uniform buffer: read at the same offset by every invocation, a scalar load on CPU drivers.
 @group(0) @binding(0) var<uniform> globals: Globals;
@@ -638,11 +639,12 @@ fn sample_glass(n: vec3<f32>, wo: vec3<f32>, alpha: f32, ior: f32, thin: bool, e
 }
 
 // ---------------- lights ----------------
-fn tri_emission(tri_index: u32, tr: Tri, m: Material, u: f32, v: f32) -> vec3<f32> {
+fn tri_emission(light: Light, tr: Tri, m: Material, u: f32, v: f32) -> vec3<f32> {
     var e = m.emissive.xyz;
     if (HAS_TEXTURES && m.tex.z >= 0) {
-        let sh = shade_at(tri_index);
-        e = e * sample_tex(m.tex.z, hit_uv0(sh, u, v), hit_uv1(tr, u, v), true).xyz;
+        // hit_uv0 with the light's copy of the triangle's UVs.
+        let uv0 = light.uv.xy * (1.0 - u - v) + light.uv.zw * u + light.pos.yz * v;
+        e = e * sample_tex(m.tex.z, uv0, hit_uv1(tr, u, v), true).xyz;
     }
     return e;
 }
@@ -678,8 +680,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
     let u1 = rand();
     let u2 = rand();
     if (kind == LIGHT_TRIANGLE) {
-        let ti = bitcast<u32>(light.pos.x);
-        let tr = tri_at(ti);
+        let tr = Tri(light.dir, light.color, light.cone); // the triangle's record, copied (gltf_load.rs)
         let su = sqrt(u1);
         let bu = su * (1.0 - u2);
         let bv = su * u2;
@@ -701,7 +702,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
         let pdf_l = pick * dist2 / (cos_l * 0.5 * area2);
         if (!unoccluded(o, wi, dist * (1.0 - 1e-3))) { return vec3<f32>(0.0); }
         let w = select(1.0, pdf_l * pdf_l / (pdf_l * pdf_l + ev.pdf * ev.pdf), mis);
-        return ev.f_cos * tri_emission(ti, tr, m, bu, bv) * (w / pdf_l);
+        return ev.f_cos * tri_emission(light, tr, m, bu, bv) * (w / pdf_l);
     }
     if (!HAS_PUNCTUAL) { return vec3<f32>(0.0); }
     var wi: vec3<f32>;

@@ -77,6 +77,7 @@ impl GpuScene {
             color: [0.0; 4],
             meta: [0.0; 4],
             cone: [0.0; 4],
+            uv: [0.0; 4],
         }];
         let lights: &[GpuLight] = if scene.lights.is_empty() {
             &zero_light
@@ -84,8 +85,8 @@ impl GpuScene {
             &scene.lights
         };
         use super::layout as b;
-        // The shader's uniform arrays of Material and Light have 208- and 80-byte strides.
-        const _: () = assert!(size_of::<GpuMaterial>() == 208 && size_of::<GpuLight>() == 80);
+        // The shader's uniform arrays of Material and Light have 208- and 96-byte strides.
+        const _: () = assert!(size_of::<GpuMaterial>() == 208 && size_of::<GpuLight>() == 96);
         // Borrowed where the arrays go up as they are (large scenes): no second copy before staging.
         let mut data: Vec<(u32, Cow<[u8]>)> = vec![
             (b::GLOBALS, Cow::Borrowed(bytemuck::cast_slice(&globals))),

@@ -41,7 +41,7 @@ pub fn attrs(small_scene: bool) -> u32 {
 
 /// Entries of a small-scene uniform array of vec4 (64 KiB): nodes, triangles, shading records.
 pub const UNIFORM_ENTRIES: usize = 4096;
-/// Lights (80 bytes each) in the small-scene variant.
+/// Lights (96 bytes each: 512 take 48 KiB) in the small-scene variant.
 pub const UNIFORM_RECORDS: usize = 512;
 /// Materials (208 bytes each: 256 take 52 KiB of a 64 KiB buffer) in the small-scene variant.
 pub const UNIFORM_MATERIALS: usize = 256;
@@ -85,7 +85,7 @@ pub fn fits_uniform_records(scene: &Scene, limits: &vk::PhysicalDeviceLimits) ->
     scene.materials.len() <= UNIFORM_MATERIALS
         && scene.lights.len() <= UNIFORM_RECORDS
         && limits.max_uniform_buffer_range as usize >= UNIFORM_MATERIALS * 208
-        && limits.max_uniform_buffer_range as usize >= UNIFORM_RECORDS * 80
+        && limits.max_uniform_buffer_range as usize >= UNIFORM_RECORDS * 96
         && limits.max_per_stage_descriptor_uniform_buffers >= 3
 }
 
@@ -112,7 +112,7 @@ pub fn binding_name(binding: u32, small_scene: bool) -> &'static str {
         MATERIALS => "materials (208 bytes each)",
         TEXTURES => "texture records (48 bytes each)",
         TEXELS => "texture texels (4 bytes each, all textures together)",
-        LIGHTS => "lights (80 bytes each)",
+        LIGHTS => "lights (96 bytes each)",
         ENV_TEXELS => "environment texels (16 bytes each)",
         ACCUM => "accumulation buffer",
         TRI_E1 | TRI_E2 => "triangle edges (16 bytes each)",

@@ -218,12 +218,16 @@ pub fn load(bytes: &[u8], resolve: &Resolver, opts: &LoadOptions) -> Result<Scen
         }
         let sides = if m.emissive[3] > 0.5 { 2.0 } else { 1.0 };
         power.push(math::luminance(e).max(1e-6) * area * std::f32::consts::PI * sides);
+        // The triangle's own record and UVs ride along (dir, color, cone = v0, e1, e2): a light
+        // sample then reads one record instead of three (GpuLight).
+        let sh = &shade[k];
         all_lights.push(GpuLight {
-            pos: [f32::from_bits(k as u32), 0.0, 0.0, 0.0],
-            dir: [0.0; 4],
-            color: [0.0; 4],
+            pos: [f32::from_bits(k as u32), sh.extra[1], sh.extra[2], 0.0],
+            dir: t.v0,
+            color: t.e1,
             meta: [LIGHT_TRIANGLE as f32, 0.0, 0.0, 0.0],
-            cone: [0.0; 4],
+            cone: t.e2,
+            uv: [sh.n0[3], sh.n1[3], sh.n2[3], sh.extra[0]],
         });
     }
     for l in lights {
@@ -2022,6 +2026,7 @@ fn punctual_light(
         color,
         meta: [kind as f32, 0.0, 0.0, 0.0],
         cone,
+        uv: [0.0; 4],
     })
 }
 

@@ -272,16 +272,20 @@ pub(crate) const LIGHT_DIRECTIONAL: u32 = 3;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct GpuLight {
-    /// Position (point/spot), or triangle index in BVH order as bits in x (triangle).
+    /// Position (point/spot), or triangle index in BVH order as bits in x (triangle; yz = the
+    /// UV of its vertex 2).
     pub pos: [f32; 4],
-    /// Unit direction the light shines along (spot/directional).
+    /// Unit direction the light shines along (spot/directional); a triangle's v0 (`GpuTri`).
     pub dir: [f32; 4],
-    /// Radiant intensity (point/spot, W/sr) or irradiance (directional, W/m²).
+    /// Radiant intensity (point/spot, W/sr) or irradiance (directional, W/m²); a triangle's e1.
     pub color: [f32; 4],
     /// x = kind, y = cdf end (inclusive), z = pick probability; w unused.
     pub meta: [f32; 4],
-    /// Spot cone: x = cos(outer), y = width in cosine of the blend ring inside it (Cycles' spread).
+    /// Spot cone: x = cos(outer), y = width in cosine of the blend ring inside it (Cycles'
+    /// spread); a triangle's e2.
     pub cone: [f32; 4],
+    /// A triangle's UVs at vertices 0 and 1 (its third vertex's in pos.yz), as in `GpuShade`.
+    pub uv: [f32; 4],
 }
 
 /// Per-scene constants (one element).

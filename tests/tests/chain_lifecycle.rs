@@ -46,6 +46,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             settle_grace: 60,
             resolution_period: 600,
             dispute_bond: 1_000,
+            slash_amount: 100,
         },
         state_dir: dir.join("migrations"),
     };
@@ -193,6 +194,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
                 &orchestrator.pubkey(),
                 job_id,
                 receipt.params().unwrap(),
+                &[],
             )],
             &[],
         )

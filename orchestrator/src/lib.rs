@@ -5,7 +5,7 @@
 //!
 //! Modules: [`api`] (HTTP routes per resource), [`store`] (SQLite), [`scheduler`] (leasing),
 //! [`verify`] (redundant verification), [`blob`] (content-addressed blobs), [`chain`]
-//! (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`), [`auth`] (signed node
+//! (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`), [`slash`] (`slash_node` for convicted nodes), [`auth`] (signed node
 //! requests), [`protocol`] (signed message formats), [`metrics`].
 pub mod api;
 pub mod auth;
@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod receipt;
 pub mod scheduler;
+pub mod slash;
 pub mod store;
 pub mod verify;
 

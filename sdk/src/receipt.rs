@@ -224,7 +224,7 @@ impl Receipt {
         bad_hash: &Hash32,
     ) -> Option<tessera::instructions::SlashEvidence> {
         let (accepted, proof) = self.tile_proof(frame, tile)?;
-        (&accepted.pixel_hash != bad_hash).then(|| tessera::instructions::SlashEvidence {
+        (&accepted.pixel_hash != bad_hash).then_some(tessera::instructions::SlashEvidence {
             frame,
             tile,
             bad_hash: *bad_hash,

@@ -353,7 +353,7 @@ async fn a_settled_job_can_still_be_slashed_and_is_closed_only_after_the_window(
     let close = ix::close_job(&artist.pubkey(), c.id, &c.artist.token);
     c.env.refresh_blockhash().await;
     assert_tessera(
-        c.env.send(&[close.clone()], &[]).await,
+        c.env.send(std::slice::from_ref(&close), &[]).await,
         TesseraError::SlashWindowOpen,
     );
     let ixs = c.bad_ixs();
@@ -401,7 +401,7 @@ async fn an_unstake_requested_before_the_receipt_cannot_be_withdrawn_before_the_
     let token = c.bad.operator_token;
     let withdraw = ix::withdraw_stake(&op.pubkey(), &key, &token);
     assert_tessera(
-        c.env.send(&[withdraw.clone()], &[&op]).await,
+        c.env.send(std::slice::from_ref(&withdraw), &[&op]).await,
         TesseraError::StakeLocked,
     );
     let ixs = c.bad_ixs();
@@ -425,7 +425,7 @@ async fn a_lock_lapses_when_the_slash_window_closes() {
     c.env.set_time(START_TIME + SLASH_WINDOW).await;
     let all = ix::request_unstake(&op.pubkey(), &key, MIN_STAKE);
     assert_tessera(
-        c.env.send(&[all.clone()], &[&op]).await,
+        c.env.send(std::slice::from_ref(&all), &[&op]).await,
         TesseraError::StakeLocked,
     );
     c.env.set_time(START_TIME + SLASH_WINDOW + 1).await;

@@ -98,7 +98,11 @@ for i in 0 1; do run $T node status --node-keypair "$DATA/node-$i.json"; done
 
 step "8. audit from the chain and the files alone (no orchestrator)"
 run $T audit "$JOB" --frames "$DATA/download" --manifest "$DATA/download/manifest.json"
-run $T "${A[@]}" job close "$JOB"
+# close_job waits for the job's slash window (receipt + challenge window + resolution period,
+# here 1 h + 3 days): the tile root stays on-chain as evidence until then, so it is refused now.
+if run $T "${A[@]}" job close "$JOB"; then
+  echo "close_job should wait for the slash window" >&2; exit 1
+fi
 
 step "9. balances after"
 balances

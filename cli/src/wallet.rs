@@ -156,6 +156,8 @@ pub struct NetworkView {
     pub settle_grace: i64,
     pub resolution_period: i64,
     pub dispute_bond: u64,
+    /// Tokens one proven wrong tile costs a node (`slash_node`).
+    pub slash_amount: u64,
     pub paused: bool,
     pub jobs_created: u64,
     /// Unix time from which proposed parameters may be applied; `None` when none is pending.
@@ -210,6 +212,12 @@ impl fmt::Display for NetworkView {
             secs(self.resolution_period)
         )?;
         writeln!(f, "{:<18} {}", "dispute bond", t.format(self.dispute_bond))?;
+        writeln!(
+            f,
+            "{:<18} {} per proven wrong tile",
+            "slash",
+            t.format(self.slash_amount)
+        )?;
         writeln!(f, "{:<18} {}", "paused", self.paused)?;
         if let Some(at) = self.pending_update_at {
             writeln!(
@@ -243,6 +251,7 @@ pub async fn network(ctx: &Ctx) -> CliResult<()> {
         settle_grace: n.settle_grace,
         resolution_period: n.resolution_period,
         dispute_bond: n.dispute_bond,
+        slash_amount: n.slash_amount,
         paused: n.paused,
         jobs_created: n.jobs_created,
         pending_update_at: n.pending_params.as_ref().map(|_| n.pending_effective_at),

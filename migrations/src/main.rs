@@ -57,6 +57,9 @@ struct Args {
     /// Tokens (base units) an artist posts with a dispute.
     #[arg(long, default_value_t = 1_000_000)]
     dispute_bond: u64,
+    /// Tokens (base units) one proven wrong tile costs a node (≤ the minimum stake).
+    #[arg(long, default_value_t = 100_000)]
+    slash_amount: u64,
     /// Where the created mint keypair is kept (so a re-run reuses them).
     #[arg(long, default_value = "data/migrations")]
     state_dir: PathBuf,
@@ -91,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
             settle_grace: args.settle_grace,
             resolution_period: args.resolution_period,
             dispute_bond: args.dispute_bond,
+            slash_amount: args.slash_amount,
         },
         state_dir: args.state_dir,
     };

@@ -6,8 +6,8 @@
 //! Modules: [`api`] (HTTP routes per resource), [`store`] (the `Store` trait; SQLite and
 //! PostgreSQL), [`scheduler`] (leasing), [`verify`] (redundant verification), [`blob`]
 //! (content-addressed blobs, local folder or S3), [`retention`] (deleting closed jobs'
-//! blobs), [`chain`]
-//! (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`), [`auth`] (signed node
+//! blobs), [`chain`] (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`),
+//! [`slash`] (`slash_node` for convicted nodes), [`auth`] (signed node
 //! requests), [`protocol`] (signed message formats), [`metrics`].
 pub mod api;
 pub mod auth;
@@ -20,6 +20,7 @@ pub mod protocol;
 pub mod receipt;
 pub mod retention;
 pub mod scheduler;
+pub mod slash;
 pub mod store;
 pub mod verify;
 

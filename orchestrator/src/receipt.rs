@@ -80,6 +80,37 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
         .map_err(|e| PostError::Receipt(e.to_string()))
 }
 
+/// The nodes whose stake the receipt locks until the job's slash window ends: every node
+/// convicted of a wrong tile in the job (its evidence rows; they are what `slash_node` will
+/// take stake from, and their tiles are not in the receipt) first, then every node credited.
+async fn nodes_to_lock(
+    state: &AppState,
+    id: u64,
+    receipt: &Receipt,
+) -> Result<Vec<Pubkey>, PostError> {
+    let evidence = state.store.evidence_of_job(id).await?;
+    let convicted = evidence
+        .iter()
+        .filter_map(|e| e["faulty_node"].as_str())
+        .filter_map(|n| Pubkey::from_str(n).ok());
+    let mut keys: Vec<Pubkey> = Vec::new();
+    for n in convicted.chain(receipt.tiles.iter().map(|t| t.node)) {
+        if !keys.contains(&n) {
+            keys.push(n);
+        }
+    }
+    // Only registered nodes have a stake (and an account the program can lock).
+    let mut nodes = Vec::with_capacity(keys.len());
+    for key in keys {
+        if nodes.len() < tessera_sdk::tessera::constants::MAX_LOCKED_NODES
+            && state.chain.node(&key).await?.is_some()
+        {
+            nodes.push(key);
+        }
+    }
+    Ok(nodes)
+}
+
 /// Moves rendering jobs that were cancelled on-chain or ran past their deadline to
 /// `partial`. The submit path refuses results for a job that is no longer rendering, so the
 /// verified tiles the receipt is built from stay fixed from here on.
@@ -147,13 +178,17 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
     }
 }
 
-async fn mark_posted(state: &AppState, id: u64) -> Result<(), PostError> {
+async fn mark_posted(state: &AppState, id: u64, receipt: &Receipt) -> Result<(), PostError> {
     state
         .store
         .job_set_state(id, job_state::POSTED, None)
         .await?;
     state.metrics.receipts_posted.inc();
     info!(job_id = id, "receipt confirmed on-chain");
+    // The receipt's tile root completes the evidence against the nodes convicted in the job.
+    if let Err(e) = crate::slash::file_slashes(state, id, receipt).await {
+        warn!(job_id = id, error = %e, "could not file the job's slashes");
+    }
     Ok(())
 }
 
@@ -185,7 +220,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
     };
     if !matches!(on_chain.state, JobState::Open | JobState::CancelRequested) {
         if on_chain.tile_root == params.tile_root && on_chain.payout_root == params.payout_root {
-            return mark_posted(state, id).await;
+            return mark_posted(state, id, &receipt).await;
         }
         let msg = format!("job is {:?} on-chain with another receipt", on_chain.state);
         let m = msg.clone();
@@ -201,7 +236,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
     if let Some(t) = &tx {
         let sig = t.signatures[0];
         match state.chain.status(&sig).await? {
-            Some(Ok(())) => return mark_posted(state, id).await,
+            Some(Ok(())) => return mark_posted(state, id, &receipt).await,
             Some(Err(e)) => {
                 warn!(%sig, error = %e, "receipt transaction failed on-chain; signing a new one");
                 tx = None;
@@ -221,7 +256,8 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
         Some(t) => t,
         None => {
             let keypair = &state.keypair;
-            let ixn = ix::post_receipt(&keypair.pubkey(), id, params);
+            let lock = nodes_to_lock(state, id, &receipt).await?;
+            let ixn = ix::post_receipt(&keypair.pubkey(), id, params, &lock);
             let hash = state.chain.latest_blockhash().await?;
             let t = Transaction::new_signed_with_payer(
                 &[ixn],
@@ -249,7 +285,7 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
     }
     for _ in 0..state.cfg.confirm_polls {
         match state.chain.status(&sig).await? {
-            Some(Ok(())) => return mark_posted(state, id).await,
+            Some(Ok(())) => return mark_posted(state, id, &receipt).await,
             Some(Err(e)) => {
                 let msg = format!("post_receipt failed on-chain: {e}");
                 // Past the deadline and its grace no receipt can land: give up. Before

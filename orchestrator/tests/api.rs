@@ -560,6 +560,33 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
         StatusCode::NO_CONTENT,
         "the liar gets no more work in this job: {v}"
     );
+    // Once the receipt landed the orchestrator filed `slash_node` with the liar's own signed
+    // hash of each convicted tile: its stake went to the treasury, one slash per tile.
+    let slash = MIN_STAKE / 10;
+    let convicted = ev.len() as u64;
+    let liar_stake = MIN_STAKE - convicted * slash;
+    let mut node = chain.node(&liar.key.pubkey()).await;
+    for _ in 0..150 {
+        if node.stake == liar_stake {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        node = chain.node(&liar.key.pubkey()).await;
+    }
+    assert_eq!((node.stake, node.faults), (liar_stake, convicted));
+    let treasury = chain
+        .rpc
+        .get_token_account_balance(&pda::treasury())
+        .await
+        .unwrap();
+    assert_eq!(treasury.amount, (convicted * slash).to_string());
+    let job = chain.job(id).await;
+    assert_eq!(job.slashed_count as u64, convicted);
+    // The artist's job is whole: every tile paid to an honest node, the escrow untouched.
+    assert_eq!((job.tile_count, job.total_payout), (16, 1_600));
+    for honest in [&honest_a, &honest_b] {
+        assert_eq!(chain.node(&honest.key.pubkey()).await.stake, MIN_STAKE);
+    }
 }
 }
 

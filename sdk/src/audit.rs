@@ -726,6 +726,9 @@ mod tests {
             cancel_requested_at: 0,
             dispute_ends_at: 0,
             bond: 0,
+            slash_amount: 1,
+            slash_ends_at: 0,
+            slashed_count: 0,
             bump: 255,
             vault_bump: 254,
         }

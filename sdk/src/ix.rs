@@ -3,7 +3,9 @@
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_sdk::instruction::Instruction;
-use tessera::instructions::{JobParams, NetworkParams, NetworkUpdate, ReceiptParams};
+use tessera::instructions::{
+    JobParams, NetworkParams, NetworkUpdate, ReceiptParams, SlashEvidence,
+};
 
 use crate::pda;
 
@@ -221,15 +223,66 @@ pub fn cancel_job(artist: &Pubkey, job_id: u64) -> Instruction {
     )
 }
 
-/// `orchestrator` must be the job's own (`Job::orchestrator`, fixed at creation).
-pub fn post_receipt(orchestrator: &Pubkey, job_id: u64, args: ReceiptParams) -> Instruction {
-    build(
+/// `orchestrator` must be the job's own (`Job::orchestrator`, fixed at creation). `nodes`:
+/// the key of every node that returned tiles for the job (accepted or not, at most
+/// `MAX_LOCKED_NODES`); each gets the job's slash amount of stake locked until its slash
+/// window ends.
+pub fn post_receipt(
+    orchestrator: &Pubkey,
+    job_id: u64,
+    args: ReceiptParams,
+    nodes: &[Pubkey],
+) -> Instruction {
+    let mut ix = build(
         tessera::accounts::PostReceipt {
             orchestrator: *orchestrator,
             job: pda::job(job_id),
         },
         tessera::instruction::PostReceipt { args },
-    )
+    );
+    ix.accounts.extend(
+        nodes
+            .iter()
+            .map(|n| solana_instruction::AccountMeta::new(pda::node(n), false)),
+    );
+    ix
+}
+
+/// The two instructions of a slash, in this order: the Ed25519 program's check of
+/// `signature` (the node's, over `tile_message(job, frame, tile, bad_hash)`), then
+/// `slash_node`, which reads that check back and takes the job's slash amount from the node's
+/// stake to the treasury. `reporter` pays the slash record's rent.
+pub fn slash_node(
+    reporter: &Pubkey,
+    job_id: u64,
+    node_key: &Pubkey,
+    signature: &[u8; 64],
+    evidence: SlashEvidence,
+) -> [Instruction; 2] {
+    let job = pda::job(job_id);
+    let message =
+        tessera::evidence::tile_message(&job, evidence.frame, evidence.tile, &evidence.bad_hash);
+    let check = solana_ed25519_program::new_ed25519_instruction_with_signature(
+        &message,
+        signature,
+        &node_key.to_bytes(),
+    );
+    let slash = build(
+        tessera::accounts::SlashNode {
+            reporter: *reporter,
+            network: pda::network(),
+            job,
+            node: pda::node(node_key),
+            stake_vault: pda::stake_vault(node_key),
+            treasury: pda::treasury(),
+            slash_record: pda::slash_record(&job, evidence.frame, evidence.tile),
+            instructions: solana_sdk::sysvar::instructions::ID,
+            token_program: TOKEN_PROGRAM,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::SlashNode { evidence },
+    );
+    [check, slash]
 }
 
 pub fn approve_job(

@@ -45,3 +45,13 @@ pub fn job_vault(job: &Pubkey) -> Pubkey {
 pub fn claim(job: &Pubkey, node_key: &Pubkey) -> Pubkey {
     find(&[CLAIM_SEED, job.as_ref(), node_key.as_ref()])
 }
+
+/// A slash record: `["slash", job, frame, tile]` (one slash per tile of a job).
+pub fn slash_record(job: &Pubkey, frame: u32, tile: u32) -> Pubkey {
+    find(&[
+        SLASH_SEED,
+        job.as_ref(),
+        &frame.to_le_bytes(),
+        &tile.to_le_bytes(),
+    ])
+}

@@ -48,6 +48,17 @@ const ALL: &[TesseraError] = &[
     TesseraError::UnsupportedLoader,
     TesseraError::NoPendingUpdate,
     TesseraError::TimelockRunning,
+    TesseraError::SlashAmountOutOfRange,
+    TesseraError::SlashWindowClosed,
+    TesseraError::SlashWindowOpen,
+    TesseraError::MissingSignatureCheck,
+    TesseraError::SignatureCheckOffsets,
+    TesseraError::SignerNotSlashedNode,
+    TesseraError::SignedMessageMismatch,
+    TesseraError::EvidenceNotConflicting,
+    TesseraError::NothingToSlash,
+    TesseraError::StakeLocked,
+    TesseraError::InvalidNodeAccount,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

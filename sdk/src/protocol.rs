@@ -60,18 +60,13 @@ pub fn sign_request(
 
 use crate::receipt::TileRecord;
 
-/// Domain tag that starts every tile message.
-pub const TILE_MESSAGE_TAG: &[u8] = b"tessera-tile-v1";
+/// Domain tag that starts every tile message (the program rebuilds the message on-chain).
+pub use tessera::evidence::TILE_MESSAGE_TAG;
 
-/// The message a node signs for one delivered tile.
+/// The message a node signs for one delivered tile: the program's own (`slash_node` checks
+/// a node's signature over it).
 pub fn tile_message(job_key: &Pubkey, frame: u32, tile: u32, pixel_hash: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(TILE_MESSAGE_TAG.len() + 32 + 8 + 32);
-    m.extend_from_slice(TILE_MESSAGE_TAG);
-    m.extend_from_slice(job_key.as_ref());
-    m.extend_from_slice(&frame.to_le_bytes());
-    m.extend_from_slice(&tile.to_le_bytes());
-    m.extend_from_slice(pixel_hash);
-    m
+    tessera::evidence::tile_message(job_key, frame, tile, pixel_hash)
 }
 
 /// True when `signature` is `record.node`'s signature of the record's tile message.

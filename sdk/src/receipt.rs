@@ -213,6 +213,28 @@ impl Receipt {
     }
 }
 
+impl Receipt {
+    /// The evidence of `slash_node` against a node that signed `bad_hash` for
+    /// `(frame, tile)`: the accepted leaf of that tile and its proof. `None` when the receipt
+    /// has no such tile, or accepted the same hash (then there is nothing to prove).
+    pub fn slash_evidence(
+        &self,
+        frame: u32,
+        tile: u32,
+        bad_hash: &Hash32,
+    ) -> Option<tessera::instructions::SlashEvidence> {
+        let (accepted, proof) = self.tile_proof(frame, tile)?;
+        (&accepted.pixel_hash != bad_hash).then_some(tessera::instructions::SlashEvidence {
+            frame,
+            tile,
+            bad_hash: *bad_hash,
+            accepted_node: accepted.node,
+            accepted_hash: accepted.pixel_hash,
+            proof,
+        })
+    }
+}
+
 /// Checks a delivered tile against a job's on-chain tile root (what an auditor does with
 /// a downloaded image: hash its pixels, then call this with the manifest's proof).
 pub fn verify_tile(

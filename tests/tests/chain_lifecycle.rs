@@ -46,6 +46,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             settle_grace: 60,
             resolution_period: 600,
             dispute_bond: 1_000,
+            slash_amount: 100,
         },
         state_dir: dir.join("migrations"),
     };
@@ -193,6 +194,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
                 &orchestrator.pubkey(),
                 job_id,
                 receipt.params().unwrap(),
+                &[],
             )],
             &[],
         )
@@ -242,22 +244,28 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         500 + 1_000
     );
 
-    client
+    // The job stays open while its tile root can still convict a node (receipt + window +
+    // resolution period = 660 s of wall time here): close_job is refused over JSON-RPC too.
+    let close = client
         .send_instructions(
             &artist,
             &[ix::close_job(&artist.pubkey(), job_id, &artist_token)],
             &[],
         )
-        .await
-        .unwrap();
+        .await;
+    assert!(close.is_err(), "close_job before the slash window ended");
     assert!(client
         .get_anchor_account::<Job>(&job_key)
         .await
         .unwrap()
-        .is_none());
+        .is_some());
     // Everything minted is accounted for: 2 × 1 500 + 10 000.
     let mut total = client.token_balance(&treasury).await.unwrap()
-        + client.token_balance(&artist_token).await.unwrap();
+        + client.token_balance(&artist_token).await.unwrap()
+        + client
+            .token_balance(&pda::job_vault(&job_key))
+            .await
+            .unwrap();
     for (_, key, acct) in &nodes {
         total += client.token_balance(acct).await.unwrap()
             + client

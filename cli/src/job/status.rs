@@ -42,6 +42,12 @@ pub struct ChainJob {
     pub bond_held: u64,
     /// Until then the admin may resolve the dispute; after it the receipt stands.
     pub dispute_ends_at: i64,
+    /// Tokens one proven wrong tile costs a node in this job.
+    pub slash_amount: u64,
+    /// Until then `slash_node` accepts evidence against the job's nodes; `close_job` waits.
+    pub slash_ends_at: i64,
+    /// Tiles of this job a node was slashed for.
+    pub slashed_count: u32,
     pub claimed_count: u32,
     pub node_count: u32,
     pub decimals: u8,
@@ -73,6 +79,9 @@ impl ChainJob {
             dispute_bond: job.dispute_bond,
             bond_held: job.bond,
             dispute_ends_at: job.dispute_ends_at,
+            slash_amount: job.slash_amount,
+            slash_ends_at: job.slash_ends_at,
+            slashed_count: job.slashed_count,
             claimed_count: job.claimed_count,
             node_count: job.node_count,
             decimals,
@@ -179,6 +188,15 @@ impl fmt::Display for Status {
                 t.format(c.total_payout),
                 c.node_count,
                 c.claimed_count
+            )?;
+            writeln!(
+                f,
+                "{:<22} {} per wrong tile until {}; {} tiles slashed (to the treasury, the \
+                 job's payout untouched)",
+                "slashing",
+                t.format(c.slash_amount),
+                when(c.slash_ends_at),
+                c.slashed_count
             )?;
         }
         match (&self.orchestrator, &self.orchestrator_error) {

@@ -40,6 +40,10 @@ pub struct NodeStatus {
     pub active_stake: u64,
     pub unstake_amount: u64,
     pub unstake_available_at: i64,
+    /// Stake held for the slash windows of recent receipts (`slash_node` may take it).
+    pub locked_stake: u64,
+    /// Unix time the lock lapses (0 when none).
+    pub locked_until: i64,
     pub benchmark_score: u64,
     pub hardware: String,
     pub tiles_paid_on_chain: u64,
@@ -94,6 +98,8 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> CliResult<()> {
         active_stake: node.active_stake(),
         unstake_amount: node.unstake_amount,
         unstake_available_at: node.unstake_available_at,
+        locked_stake: node.locked_at(now_unix()),
+        locked_until: node.locked_until,
         benchmark_score: node.benchmark_score,
         hardware: node.hardware.clone(),
         tiles_paid_on_chain: node.tiles_rendered,
@@ -163,10 +169,19 @@ impl fmt::Display for NodeStatus {
                 self.unstake_available_at
             )?;
         }
+        if self.locked_stake > 0 {
+            writeln!(
+                f,
+                "{:<20} {} until unix {} (recent jobs' slash windows; cannot be unstaked before)",
+                "locked",
+                t.format(self.locked_stake),
+                self.locked_until
+            )?;
+        }
         writeln!(f, "{:<20} {}", "benchmark score", self.benchmark_score)?;
         writeln!(
             f,
-            "{:<20} {} tiles paid, {} faults",
+            "{:<20} {} tiles paid, {} slashed tiles",
             "on-chain record", self.tiles_paid_on_chain, self.faults_on_chain
         )?;
         match &self.orchestrator {
@@ -195,4 +210,10 @@ impl fmt::Display for NodeStatus {
             t.format(self.claimable_total)
         )
     }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -140,6 +140,7 @@ impl TestChain {
             settle_grace: 600,
             resolution_period: 3_600,
             dispute_bond: 1_000,
+            slash_amount: MIN_STAKE / 10,
         };
         let payer = c.payer.pubkey();
         c.send(
@@ -241,6 +242,11 @@ impl TestChain {
 
     pub async fn network(&self) -> Network {
         let acc = self.rpc.get_account(&pda::network()).await.unwrap();
+        tessera_sdk::accounts::decode(&acc.data).unwrap()
+    }
+
+    pub async fn node(&self, key: &Pubkey) -> tessera_sdk::Node {
+        let acc = self.rpc.get_account(&pda::node(key)).await.unwrap();
         tessera_sdk::accounts::decode(&acc.data).unwrap()
     }
 

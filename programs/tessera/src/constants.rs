@@ -14,6 +14,8 @@ pub const JOB_VAULT_SEED: &[u8] = b"vault";
 pub const TREASURY_SEED: &[u8] = b"treasury";
 /// Seed of a payout claim record: `["claim", job, node_key]`.
 pub const CLAIM_SEED: &[u8] = b"claim";
+/// Seed of a slash record: `["slash", job, frame u32 LE, tile u32 LE]` (one slash per tile).
+pub const SLASH_SEED: &[u8] = b"slash";
 
 /// Basis points in one whole.
 pub const BPS_DENOMINATOR: u64 = 10_000;
@@ -50,3 +52,5 @@ pub const MAX_FRAME_RATE: u32 = 1_000;
 pub const MAX_PROOF_LEN: usize = 32;
 /// Delay between proposing network parameters (`update_network`) and applying them.
 pub const PARAMS_TIMELOCK: i64 = 24 * 60 * 60;
+/// Most node accounts one `post_receipt` locks stake on (what fits a transaction).
+pub const MAX_LOCKED_NODES: usize = 24;

@@ -93,4 +93,26 @@ pub enum TesseraError {
     NoPendingUpdate,
     #[msg("the network update's timelock has not passed")]
     TimelockRunning,
+    #[msg("slash amount out of range (1 ..= min stake)")]
+    SlashAmountOutOfRange,
+    #[msg("the job's slash window has closed")]
+    SlashWindowClosed,
+    #[msg("the job's slash window is still open")]
+    SlashWindowOpen,
+    #[msg("no Ed25519 signature check of one signature right before this instruction")]
+    MissingSignatureCheck,
+    #[msg("the Ed25519 check reads its key, signature or message outside its own data")]
+    SignatureCheckOffsets,
+    #[msg("the signature is not by the slashed node's key")]
+    SignerNotSlashedNode,
+    #[msg("the signed message is not the tile message of this job, tile and hash")]
+    SignedMessageMismatch,
+    #[msg("the evidence does not conflict with the receipt (same node or same hash)")]
+    EvidenceNotConflicting,
+    #[msg("the node has no stake left to slash")]
+    NothingToSlash,
+    #[msg("stake is locked until the slash windows of the node's recent jobs close")]
+    StakeLocked,
+    #[msg("an account to lock is not a distinct node of this program")]
+    InvalidNodeAccount,
 }

@@ -132,3 +132,12 @@ pub struct FeesCollected {
     pub to: Pubkey,
     pub amount: u64,
 }
+#[event]
+#[derive(Debug)]
+pub struct NodeSlashed {
+    pub job: Pubkey,
+    pub node_key: Pubkey,
+    pub frame: u32,
+    pub tile: u32,
+    pub amount: u64,
+}

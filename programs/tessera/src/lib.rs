@@ -27,6 +27,7 @@ use anchor_lang::prelude::*;
 pub mod constants;
 pub mod errors;
 pub mod events;
+pub mod evidence;
 pub mod instructions;
 pub mod merkle;
 #[cfg(not(target_os = "solana"))]
@@ -127,6 +128,10 @@ pub mod tessera {
 
     pub fn resolve_dispute(ctx: Context<ResolveDispute>, refund_bps: u16) -> Result<()> {
         instructions::resolve_dispute::handle_resolve_dispute(ctx, refund_bps)
+    }
+
+    pub fn slash_node(ctx: Context<SlashNode>, evidence: SlashEvidence) -> Result<()> {
+        instructions::slash_node::handle_slash_node(ctx, evidence)
     }
 
     pub fn expire_job(ctx: Context<ExpireJob>) -> Result<()> {

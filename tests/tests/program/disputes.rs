@@ -190,6 +190,9 @@ async fn upheld_dispute_refunds_its_share_returns_the_bond_and_pays_nodes_pro_ra
     // One token of rounding dust goes back to the artist on close.
     assert_eq!(env.balance(&pda::job_vault(&pda::job(id))).await, 1);
     let close = ix::close_job(&artist.wallet.pubkey(), id, &artist.token);
+    // The tile root stays (as slash evidence) until the slash window ends.
+    env.set_time(START_TIME + CHALLENGE_WINDOW + RESOLUTION_PERIOD + 1)
+        .await;
     env.send(&[close], &[]).await.unwrap();
     assert_eq!(env.balance(&artist.token).await, 3_909);
     assert!(!env.exists(&pda::job(id)).await);

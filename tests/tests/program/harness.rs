@@ -23,6 +23,7 @@ pub const CLAIM_GRACE: i64 = 7 * 86_400;
 pub const SETTLE_GRACE: i64 = 600;
 pub const RESOLUTION_PERIOD: i64 = 7_200;
 pub const DISPUTE_BOND: u64 = 500;
+pub const SLASH_AMOUNT: u64 = 300;
 pub const PARAMS_TIMELOCK: i64 = tessera::constants::PARAMS_TIMELOCK;
 
 pub struct Env {
@@ -130,6 +131,7 @@ impl Env {
             settle_grace: SETTLE_GRACE,
             resolution_period: RESOLUTION_PERIOD,
             dispute_bond: DISPUTE_BOND,
+            slash_amount: SLASH_AMOUNT,
         }
     }
 
@@ -437,7 +439,22 @@ impl Env {
     ) -> Result<(), BanksClientError> {
         let orch = self.orchestrator.insecure_clone();
         self.send(
-            &[ix::post_receipt(&orch.pubkey(), job_id, receipt)],
+            &[ix::post_receipt(&orch.pubkey(), job_id, receipt, &[])],
+            &[&orch],
+        )
+        .await
+    }
+
+    /// Posts a receipt that locks the stake of `nodes` (the nodes that worked on the job).
+    pub async fn post_locking(
+        &mut self,
+        job_id: u64,
+        receipt: tessera_sdk::ReceiptParams,
+        nodes: &[Pubkey],
+    ) -> Result<(), BanksClientError> {
+        let orch = self.orchestrator.insecure_clone();
+        self.send(
+            &[ix::post_receipt(&orch.pubkey(), job_id, receipt, nodes)],
             &[&orch],
         )
         .await

@@ -101,6 +101,9 @@ async fn whole_job_lifecycle_pays_everyone_exactly() {
     env.assert_conserved().await;
 
     let rent_before = env.lamports(&artist.wallet.pubkey()).await;
+    // The tile root stays (as slash evidence) until the slash window ends.
+    env.set_time(START_TIME + CHALLENGE_WINDOW + RESOLUTION_PERIOD + 1)
+        .await;
     env.send(
         &[ix::close_job(&artist.wallet.pubkey(), id, &artist.token)],
         &[],

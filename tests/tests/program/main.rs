@@ -9,4 +9,5 @@ mod network;
 mod nodes;
 mod receipts;
 mod settle;
+mod slash;
 mod trust;

@@ -153,6 +153,7 @@ async fn update_network_by_admin_changes_every_field() {
         settle_grace: Some(120),
         resolution_period: Some(600),
         dispute_bond: Some(9),
+        slash_amount: Some(5),
         paused: Some(true),
     })
     .await
@@ -191,8 +192,13 @@ async fn update_network_by_admin_changes_every_field() {
         (500, 7, 60, max, max)
     );
     assert_eq!(
-        (n.settle_grace, n.resolution_period, n.dispute_bond),
-        (120, 600, 9)
+        (
+            n.settle_grace,
+            n.resolution_period,
+            n.dispute_bond,
+            n.slash_amount
+        ),
+        (120, 600, 9, 5)
     );
     assert!(n.pending_params.is_none());
     // Nothing left to apply.

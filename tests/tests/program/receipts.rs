@@ -89,14 +89,14 @@ async fn post_receipt_by_non_orchestrator_fails() {
     let (id, receipt) = open_job(&mut env, &artist, &[&a]).await;
     // The node itself tries to post a receipt paying itself.
     let op = a.operator.insecure_clone();
-    let ix = ix::post_receipt(&op.pubkey(), id, receipt.params().unwrap());
+    let ix = ix::post_receipt(&op.pubkey(), id, receipt.params().unwrap(), &[]);
     assert_tessera(
         send_as(&mut env, &op, ix).await,
         TesseraError::NotOrchestrator,
     );
     let orch = env.orchestrator.pubkey();
     let ix = without_signer(
-        ix::post_receipt(&orch, id, receipt.params().unwrap()),
+        ix::post_receipt(&orch, id, receipt.params().unwrap(), &[]),
         &orch,
     );
     assert_anchor(env.send(&[ix], &[]).await, Anchor::AccountNotSigner);
@@ -617,10 +617,17 @@ async fn close_job_after_all_claims_returns_rent() {
         TesseraError::ClaimsStillOpen,
     );
     claim(&mut env, id, &receipt, &b).await.unwrap();
+    // Every node claimed, but the tile root is slash evidence until the slash window ends.
+    env.refresh_blockhash().await;
+    assert_tessera(
+        env.send(std::slice::from_ref(&close), &[]).await,
+        TesseraError::SlashWindowOpen,
+    );
     let (job, vault) = (pda::job(id), pda::job_vault(&pda::job(id)));
     let rent = env.lamports(&job).await + env.lamports(&vault).await;
     let before = env.lamports(&artist.wallet.pubkey()).await;
-    env.refresh_blockhash().await;
+    env.set_time(START_TIME + CHALLENGE_WINDOW + RESOLUTION_PERIOD + 1)
+        .await;
     env.send(&[close], &[]).await.unwrap();
     assert!(!env.exists(&job).await && !env.exists(&vault).await);
     assert_eq!(env.lamports(&artist.wallet.pubkey()).await, before + rent);

@@ -69,7 +69,7 @@ async fn admin_cannot_rug_a_job_in_one_transaction() {
     let treasury = env.treasury;
     let ixs: Vec<Instruction> = vec![
         ix::update_network(&admin.pubkey(), rug_update(admin.pubkey(), 60, 3_600)),
-        ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap()),
+        ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap(), &[]),
         ix::finalize_job(id, &treasury, &artist.token),
         ix::claim_payout(
             &evil.operator.pubkey(),
@@ -116,7 +116,7 @@ async fn config_changes_after_creation_do_not_touch_a_running_job() {
         .await
         .unwrap();
     // The network's orchestrator is now the admin, but this job's is not.
-    let ix_admin = ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap());
+    let ix_admin = ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap(), &[]);
     assert_tessera(
         env.send(&[ix_admin], &[&admin]).await,
         TesseraError::NotOrchestrator,

@@ -28,7 +28,9 @@ pub struct CloseJob<'info> {
 }
 
 /// Anyone closes a settled job once every node has claimed or the claim grace period is over.
-/// CHECK: job `Settled` or `Resolved`; all claimed or grace over; leftovers and rent to the artist (struct).
+/// CHECK: job `Settled` or `Resolved`; all claimed or grace over; the slash window is over
+/// (the job's tile root is the evidence `slash_node` checks); leftovers and rent to the
+/// artist (struct).
 pub fn handle_close_job(ctx: Context<CloseJob>) -> Result<()> {
     let job = &ctx.accounts.job;
     require!(
@@ -36,10 +38,12 @@ pub fn handle_close_job(ctx: Context<CloseJob>) -> Result<()> {
         TesseraError::WrongJobState
     );
     let all_claimed = job.claimed_count == job.node_count;
+    let now = Clock::get()?.unix_timestamp;
     require!(
-        all_claimed || Clock::get()?.unix_timestamp >= job.claims_end_at,
+        all_claimed || now >= job.claims_end_at,
         TesseraError::ClaimsStillOpen
     );
+    require!(now > job.slash_ends_at, TesseraError::SlashWindowOpen);
     let swept = job.with_signer(|seeds| {
         vault::drain_and_close(
             &ctx.accounts.token_program,

@@ -119,8 +119,8 @@ pub struct CreateJob<'info> {
 }
 
 /// Escrows a job's budget and records what must be rendered, and under which rules: the
-/// network's fee, orchestrator, challenge window, claim grace, settle grace, resolution period
-/// and dispute bond are copied into the job, so later `update_network` calls cannot change a
+/// network's fee, orchestrator, challenge window, claim grace, settle grace, resolution period,
+/// dispute bond and slash amount are copied into the job, so later `update_network` calls cannot change a
 /// running job.
 /// CHECK: network not paused; the job's address is the artist's (`job_id_of(artist, nonce)`,
 /// struct seeds); parameters in bounds; tiles ≤ u32::MAX; deadline in the future; budget ≥
@@ -144,10 +144,11 @@ pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -
     let orchestrator = network.orchestrator;
     let challenge_window = network.challenge_window;
     let claim_grace = network.claim_grace;
-    let (settle_grace, resolution_period, dispute_bond) = (
+    let (settle_grace, resolution_period, dispute_bond, slash_amount) = (
         network.settle_grace,
         network.resolution_period,
         network.dispute_bond,
+        network.slash_amount,
     );
 
     let job_info = ctx.accounts.job.to_account_info();
@@ -228,6 +229,9 @@ pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -
         cancel_requested_at: 0,
         dispute_ends_at: 0,
         bond: 0,
+        slash_amount,
+        slash_ends_at: 0,
+        slashed_count: 0,
         bump: ctx.bumps.job,
         vault_bump: ctx.bumps.vault,
     };

@@ -18,6 +18,9 @@ pub struct NetworkParams {
     pub settle_grace: i64,
     pub resolution_period: i64,
     pub dispute_bond: u64,
+    /// Tokens one proven wrong tile costs a node; 1 ≤ it ≤ `min_stake`, so a node at the
+    /// minimum stake always covers at least one conviction.
+    pub slash_amount: u64,
 }
 
 impl NetworkParams {
@@ -33,6 +36,10 @@ impl NetworkParams {
         require!(
             self.min_stake > 0 && self.dispute_bond > 0,
             TesseraError::ParameterOutOfRange
+        );
+        require!(
+            (1..=self.min_stake).contains(&self.slash_amount),
+            TesseraError::SlashAmountOutOfRange
         );
         let periods = [
             (
@@ -177,6 +184,7 @@ pub fn handle_initialize_network(
         settle_grace: args.settle_grace,
         resolution_period: args.resolution_period,
         dispute_bond: args.dispute_bond,
+        slash_amount: args.slash_amount,
         paused: false,
         jobs_created: 0,
         open_disputes: 0,

@@ -4,7 +4,7 @@ use crate::{
     constants::*,
     errors::TesseraError,
     events::ReceiptPosted,
-    state::{Job, JobState},
+    state::{Job, JobState, Node},
 };
 
 /// The receipt of a rendered job, as built by the orchestrator.
@@ -30,6 +30,8 @@ pub struct PostReceipt<'info> {
     /// The job the receipt is for.
     #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump, has_one = orchestrator @ TesseraError::NotOrchestrator)]
     pub job: Account<'info, Job>,
+    // Remaining accounts: the (writable) `Node` of every node that returned tiles for the job,
+    // accepted or not; each gets the job's slash amount locked until `slash_ends_at`.
 }
 
 /// Records the receipt and starts the challenge window. Reads nothing from the network
@@ -40,7 +42,8 @@ pub struct PostReceipt<'info> {
 /// CHECK: the job's orchestrator signs (struct); job `Open` or `CancelRequested`; not past
 /// `receipt_ends_at` (`ReceiptTooLate`); tile count = the job's tiles, or 1 ≤ count ≤ tiles
 /// once partial receipts are allowed; 1 ≤ nodes ≤ tile count; payout ≤ price × tile count;
-/// payout + fee ≤ budget; roots set.
+/// payout + fee ≤ budget; roots set; the remaining accounts are ≤ `MAX_LOCKED_NODES`
+/// distinct, writable `Node` accounts of this program (`lock_nodes`).
 pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Result<()> {
     let job = &mut ctx.accounts.job;
     require!(
@@ -88,11 +91,45 @@ pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Re
         .checked_add(job.challenge_window)
         .ok_or(TesseraError::ArithmeticError)?;
     job.state = JobState::Rendered;
+    // The latest a dispute of this receipt can end: filed at the window's end, resolved
+    // within the resolution period. Slashes and the stake locks last that long.
+    job.slash_ends_at = job
+        .challenge_ends_at
+        .checked_add(job.resolution_period)
+        .ok_or(TesseraError::ArithmeticError)?;
+    let (amount, until) = (job.slash_amount, job.slash_ends_at);
+    lock_nodes(ctx.remaining_accounts, amount, until, now)?;
     emit!(ReceiptPosted {
         job: job.key(),
         tile_root: args.tile_root,
         payout_root: args.payout_root,
         total_payout: args.total_payout,
     });
+    Ok(())
+}
+
+/// Locks `amount` of each listed node's stake until `until`, so a node cannot unstake its way
+/// out of a slash for this job. The orchestrator lists the nodes; a node it leaves out is not
+/// locked (it can still be slashed while its stake lasts).
+fn lock_nodes<'info>(
+    nodes: &'info [AccountInfo<'info>],
+    amount: u64,
+    until: i64,
+    now: i64,
+) -> Result<()> {
+    require!(
+        nodes.len() <= MAX_LOCKED_NODES,
+        TesseraError::InvalidNodeAccount
+    );
+    for (i, info) in nodes.iter().enumerate() {
+        require!(
+            info.is_writable && nodes[..i].iter().all(|n| n.key != info.key),
+            TesseraError::InvalidNodeAccount
+        );
+        // Owner and discriminator: only `register_node` makes these accounts.
+        let mut node: Account<Node> = Account::try_from(info)?;
+        node.lock(amount, until, now);
+        node.exit(&crate::ID)?;
+    }
     Ok(())
 }

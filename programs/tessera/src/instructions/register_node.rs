@@ -108,6 +108,8 @@ pub fn handle_register_node(
         hardware,
         tiles_rendered: 0,
         faults: 0,
+        locked_stake: 0,
+        locked_until: 0,
         registered_at: Clock::get()?.unix_timestamp,
         bump: ctx.bumps.node,
         vault_bump: ctx.bumps.stake_vault,

@@ -20,13 +20,18 @@ pub struct RequestUnstake<'info> {
 }
 
 /// Starts the cooldown for withdrawing `amount`. The amount stays slashable until withdrawn.
-/// CHECK: operator signs (struct); amount > 0 and ≤ stake; no other request pending.
+/// CHECK: operator signs (struct); amount > 0 and ≤ stake; no other request pending; the
+/// stake left after it covers the stake locked by recent receipts (`StakeLocked`).
 pub fn handle_request_unstake(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
     let node = &mut ctx.accounts.node;
     require!(amount > 0, TesseraError::ZeroAmount);
     require!(node.unstake_amount == 0, TesseraError::UnstakePending);
     require!(amount <= node.stake, TesseraError::InsufficientStake);
     let now = Clock::get()?.unix_timestamp;
+    require!(
+        node.stake - amount >= node.locked_at(now),
+        TesseraError::StakeLocked
+    );
     node.unstake_amount = amount;
     node.unstake_available_at = now
         .checked_add(ctx.accounts.network.unstake_cooldown)

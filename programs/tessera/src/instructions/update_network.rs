@@ -23,6 +23,7 @@ pub struct NetworkUpdate {
     pub settle_grace: Option<i64>,
     pub resolution_period: Option<i64>,
     pub dispute_bond: Option<u64>,
+    pub slash_amount: Option<u64>,
     pub paused: Option<bool>,
 }
 
@@ -57,6 +58,7 @@ pub fn handle_update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -
         settle_grace: args.settle_grace.unwrap_or(base.settle_grace),
         resolution_period: args.resolution_period.unwrap_or(base.resolution_period),
         dispute_bond: args.dispute_bond.unwrap_or(base.dispute_bond),
+        slash_amount: args.slash_amount.unwrap_or(base.slash_amount),
     };
     merged.validate()?;
     if merged != base {

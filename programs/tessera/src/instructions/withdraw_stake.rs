@@ -31,7 +31,8 @@ pub struct WithdrawStake<'info> {
 /// Pays out a pending unstake once its cooldown has passed.
 /// CHECK: operator signs (struct); a request is pending; cooldown elapsed; the amount
 /// is capped by the (possibly slashed) stake; no dispute is open anywhere in the network
-/// (a pending dispute may still slash this node).
+/// (a pending dispute may still slash this node); the stake left covers the stake locked by
+/// recent receipts, whose slash windows are still open (`StakeLocked`).
 pub fn handle_withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
     require!(
         ctx.accounts.network.open_disputes == 0,
@@ -45,6 +46,10 @@ pub fn handle_withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
         TesseraError::CooldownNotElapsed
     );
     let amount = node.unstake_amount.min(node.stake);
+    require!(
+        node.stake - amount >= node.locked_at(now),
+        TesseraError::StakeLocked
+    );
     node.stake = node
         .stake
         .checked_sub(amount)

@@ -102,6 +102,14 @@ pub struct Job {
     pub dispute_ends_at: i64,
     /// The dispute bond held in the vault (paid back or to the treasury at resolution).
     pub bond: u64,
+    /// Tokens `slash_node` takes from a node per proven wrong tile: the network's at creation.
+    pub slash_amount: u64,
+    /// Unix time until which `slash_node` accepts evidence against this job's nodes, and the
+    /// stake locked by its receipt stays locked: receipt + challenge window + resolution
+    /// period (the latest a dispute of it can end). `close_job` waits for it. 0 before a receipt.
+    pub slash_ends_at: i64,
+    /// Tiles of this job for which a node was slashed.
+    pub slashed_count: u32,
     pub bump: u8,
     pub vault_bump: u8,
 }

@@ -3,11 +3,13 @@ pub mod claim;
 pub mod job;
 pub mod network;
 pub mod node;
+pub mod slash;
 
 pub use claim::*;
 pub use job::*;
 pub use network::*;
 pub use node::*;
+pub use slash::*;
 
 #[cfg(test)]
 mod tests {
@@ -17,9 +19,10 @@ mod tests {
     /// The README's table of account sizes and rent is checked here.
     #[test]
     fn account_sizes_match_the_readme() {
-        assert_eq!(8 + Network::INIT_SPACE, 344);
-        assert_eq!(8 + Node::INIT_SPACE, 198);
-        assert_eq!(8 + Job::INIT_SPACE, 381);
+        assert_eq!(8 + Network::INIT_SPACE, 360);
+        assert_eq!(8 + Node::INIT_SPACE, 214);
+        assert_eq!(8 + Job::INIT_SPACE, 401);
         assert_eq!(8 + Claim::INIT_SPACE, 97);
+        assert_eq!(8 + SlashRecord::INIT_SPACE, 161);
     }
 }

@@ -35,6 +35,8 @@ pub struct Network {
     pub resolution_period: i64,
     /// Tokens an artist posts with a dispute (returned when the dispute is upheld).
     pub dispute_bond: u64,
+    /// Tokens one proven wrong tile costs a node (`slash_node`); 1 ≤ it ≤ `min_stake`.
+    pub slash_amount: u64,
     /// When set, no new job, node or stake is accepted. Receipts for running jobs, settlement,
     /// claims, refunds and withdrawals keep working, so pausing never traps funds.
     pub paused: bool,
@@ -65,6 +67,7 @@ impl Network {
             settle_grace: self.settle_grace,
             resolution_period: self.resolution_period,
             dispute_bond: self.dispute_bond,
+            slash_amount: self.slash_amount,
         }
     }
 
@@ -79,5 +82,6 @@ impl Network {
         self.settle_grace = p.settle_grace;
         self.resolution_period = p.resolution_period;
         self.dispute_bond = p.dispute_bond;
+        self.slash_amount = p.slash_amount;
     }
 }

@@ -24,15 +24,36 @@ pub struct Node {
     pub hardware: String,
     /// Tiles paid to this node (summed from claimed payout leaves).
     pub tiles_rendered: u64,
-    /// Faults recorded against this node. Nothing records one since `resolve_dispute` stopped
-    /// slashing; evidence-based slashing (issue 14, to come) will.
+    /// Wrong tiles proven against this node (`slash_node`), one per slashed tile.
     pub faults: u64,
+    /// Stake that cannot be unstaked or withdrawn before `locked_until`: the slash amount of
+    /// every job whose receipt named this node since the lock last expired (capped by the stake).
+    pub locked_stake: u64,
+    /// The latest slash window end of those jobs.
+    pub locked_until: i64,
     pub registered_at: i64,
     pub bump: u8,
     pub vault_bump: u8,
 }
 
 impl Node {
+    /// Stake locked at `now`: until and including `locked_until`, the last second a slash
+    /// may land; the lock lapses by itself after it, so no release call is needed.
+    pub fn locked_at(&self, now: i64) -> u64 {
+        if now <= self.locked_until {
+            self.locked_stake.min(self.stake)
+        } else {
+            0
+        }
+    }
+
+    /// Locks `amount` more until at least `until` (a lapsed lock starts from zero).
+    pub fn lock(&mut self, amount: u64, until: i64, now: i64) {
+        let base = self.locked_at(now);
+        self.locked_stake = base.saturating_add(amount).min(self.stake);
+        self.locked_until = self.locked_until.max(until);
+    }
+
     /// Stake that is not waiting to be withdrawn.
     pub fn active_stake(&self) -> u64 {
         self.stake.saturating_sub(self.unstake_amount)

@@ -71,7 +71,10 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
             .expect("stream open");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert!(seen.contains("event: leased"), "{seen}");
+    assert!(
+        !seen.contains("event: leased"),
+        "leases are not published (they would mark checks): {seen}"
+    );
     let (st, preview) = orch
         .get_bytes(&format!("/v1/jobs/{id}/frames/1/preview"))
         .await;
@@ -586,6 +589,54 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
     assert_eq!((job.tile_count, job.total_payout), (16, 1_600));
     for honest in [&honest_a, &honest_b] {
         assert_eq!(chain.node(&honest.key.pubkey()).await.stake, MIN_STAKE);
+    }
+}
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tile_awaiting_its_check_shows_in_no_preview_and_no_event() {
+    // Every tile is checked: the first render of a tile waits for its check. A lazy checker
+    // that could see those pixels (preview) or learn which lease is a check (events) would
+    // copy them instead of rendering.
+    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut sse = orch
+        .http
+        .get(format!("{}/v1/jobs/{id}/events", orch.url))
+        .send()
+        .await
+        .unwrap();
+    let lit = |png: &[u8]| {
+        let (_, _, rgba) = tessera_orchestrator::imaging::decode_png(png).unwrap();
+        rgba.iter().filter(|&&v| v != 0).count()
+    };
+    let l = a.lease(&orch.url).await.unwrap();
+    let (st, v) = a.submit(&orch.url, &l).await;
+    assert_eq!((st, v["outcome"].as_str()), (StatusCode::OK, Some("awaiting-check")), "{v}");
+    let (_, preview) = orch.get_bytes(&format!("/v1/jobs/{id}/frames/1/preview")).await;
+    assert_eq!(lit(&preview), 0, "an unchecked tile is not in the preview");
+    // The check lease goes to the other node; once it agrees the tile shows.
+    let c = b.lease(&orch.url).await.unwrap();
+    assert_eq!((c["frame"].clone(), c["tile"].clone()), (l["frame"].clone(), l["tile"].clone()));
+    let (st, v) = b.submit(&orch.url, &c).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, preview) = orch.get_bytes(&format!("/v1/jobs/{id}/frames/1/preview")).await;
+    assert!(lit(&preview) > 0, "the verified tile is in the preview");
+    let mut seen = String::new();
+    while !seen.contains("event: verified") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    for hidden in ["leased", "awaiting-check", "requeued"] {
+        assert!(!seen.contains(&format!("event: {hidden}")), "{hidden} published: {seen}");
     }
 }
 }

@@ -255,13 +255,13 @@ pub async fn events(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl Int
 /// What a stitched frame is served as.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Served {
-    /// Reduced resolution (`imaging::downscale`), from whatever tiles have pixels.
+    /// Reduced resolution (`imaging::downscale`), from the verified tiles so far.
     Preview,
     /// Full resolution, every tile verified; only once the job is settled on-chain.
     Clean,
 }
 
-/// Stitches a frame from the tiles that have pixels, as a preview or the clean frame.
+/// Stitches a frame from its verified tiles, as a preview or the clean frame.
 async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiResult<Vec<u8>> {
     let verified_only = served == Served::Clean;
     if frame < job.frame_start || frame > job.frame_end {
@@ -297,7 +297,7 @@ async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiRe
     .map_err(|e| ApiError::Store(crate::error::StoreError::Join(e.to_string())))?
 }
 
-/// The PNGs of the tiles that have one, fetched a few at a time. A verified tile whose
+/// The PNGs of the verified tiles, fetched a few at a time. A verified tile whose
 /// blob is gone belongs to a closed job past its retention: the clean frame is gone too.
 async fn tile_pngs(
     s: &AppState,
@@ -305,7 +305,12 @@ async fn tile_pngs(
     verified_only: bool,
 ) -> ApiResult<Vec<(store::TileRow, bytes::Bytes)>> {
     use futures::{StreamExt, TryStreamExt};
-    let fetched: Vec<_> = futures::stream::iter(tiles.into_iter().filter(|t| t.blob.is_some()))
+    // Verified tiles only, previews included: an unverified tile's pixels would let its
+    // checker copy them instead of rendering.
+    let shown = tiles
+        .into_iter()
+        .filter(|t| t.blob.is_some() && t.state == store::tile_state::VERIFIED);
+    let fetched: Vec<_> = futures::stream::iter(shown)
         .map(|t| async move {
             let png = s
                 .blobs

@@ -56,7 +56,6 @@ pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResul
         }
         Grant::Lease(l) => {
             s.metrics.leases_granted.inc();
-            s.emit(l.job_id, l.frame, l.tile, "leased", Some(node.to_string()));
             tracing::debug!(job_id = l.job_id, frame = l.frame, tile = l.tile, role = %l.role, "lease granted");
             Ok(Json(l).into_response())
         }
@@ -92,25 +91,12 @@ fn join(e: tokio::task::JoinError) -> ApiError {
 }
 
 /// Releases the lease of a refused submission and records it against the node.
-async fn refuse(
-    s: &AppState,
-    id: i64,
-    node: &str,
-    tile: &store::TileRow,
-    kind: &str,
-) -> ApiResult<()> {
+async fn refuse(s: &AppState, id: i64, node: &str, kind: &str) -> ApiResult<()> {
     s.metrics
         .verification_failures
         .with_label_values(&[kind])
         .inc();
     s.store.refuse_submission(id, node.to_string()).await?;
-    s.emit(
-        tile.job_id,
-        tile.frame,
-        tile.tile,
-        "requeued",
-        Some(node.to_string()),
-    );
     Ok(())
 }
 
@@ -148,7 +134,7 @@ pub async fn submit(
     let (claimed, signature, png, rect) = match parsed {
         Ok(p) => p,
         Err(e) => {
-            refuse(&s, id, &node_s, &tile, "malformed").await?;
+            refuse(&s, id, &node_s, "malformed").await?;
             return Err(e);
         }
     };
@@ -166,12 +152,12 @@ pub async fn submit(
     let (rgba, computed, png) = match decoded {
         Ok(d) => d,
         Err(e) => {
-            refuse(&s, id, &node_s, &tile, "malformed").await?;
+            refuse(&s, id, &node_s, "malformed").await?;
             return Err(e);
         }
     };
     if computed != claimed {
-        refuse(&s, id, &node_s, &tile, "hash-mismatch").await?;
+        refuse(&s, id, &node_s, "hash-mismatch").await?;
         return Err(ApiError::HashMismatch {
             claimed: hex(&claimed),
             computed: hex(&computed),
@@ -253,9 +239,8 @@ pub async fn submit(
     if verified {
         s.metrics.tiles_verified.inc();
     }
-    s.emit(job_id, frame, tno, ev, Some(node_s.clone()));
-    for (f, t) in &redo {
-        s.emit(job_id, *f, *t, "requeued", None);
+    if verified {
+        s.emit(job_id, frame, tno, ev, Some(node_s.clone()));
     }
     if ready {
         s.emit(job_id, frame, tno, "job-ready", None);

@@ -28,13 +28,19 @@ pub(crate) mod bytes_compat {
     pub use axum::body::Bytes;
 }
 
+/// What the public event stream tells: only what is settled about a tile. Leases, awaited
+/// checks and tiebreaks and requeues are not published, nor are unverified tiles in
+/// previews: they would tell a node which lease is a check and whose pixels it checks, so a
+/// checker could copy instead of rendering (issue 14, "lazy checker").
+pub const PUBLIC_EVENTS: [&str; 3] = ["verified", "fault", "job-ready"];
+
 /// One tile event on a job's stream.
 #[derive(Clone, Debug, Serialize)]
 pub struct TileEvent {
     pub job_id: u64,
     pub frame: u32,
     pub tile: u32,
-    /// leased, submitted, verified, awaiting-check, awaiting-tiebreak, requeued, fault, expired, job-ready
+    /// One of [`PUBLIC_EVENTS`]: `verified`, `fault` (a tiebreak convicted `node`), `job-ready`.
     pub event: String,
     pub node: Option<String>,
 }
@@ -65,6 +71,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn emit(&self, job_id: u64, frame: u32, tile: u32, event: &str, node: Option<String>) {
+        debug_assert!(PUBLIC_EVENTS.contains(&event), "{event} is not public");
+        if !PUBLIC_EVENTS.contains(&event) {
+            return;
+        }
         let _ = self.events.send(TileEvent {
             job_id,
             frame,

@@ -9,6 +9,7 @@ scripts/deps.sh
 cargo build --locked --workspace --bins
 # solana-program-test turns the runtime's per-instruction DEBUG log on unless RUST_LOG says
 # otherwise (12 000 lines per run), and its tarpc client warns once per call that no
-# OpenTelemetry subscriber is installed (3 000 lines); keep test output to results and failures.
-export RUST_LOG=${RUST_LOG:-warn,tarpc=error}
+# OpenTelemetry subscriber is installed (3 000 lines), and the bank reports every fee burned
+# into a rent-paying account at WARN (solana_metrics); keep test output to results and failures.
+export RUST_LOG=${RUST_LOG:-warn,tarpc=error,solana_metrics=error}
 cargo test --workspace --locked -- --include-ignored

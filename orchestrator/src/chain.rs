@@ -136,14 +136,22 @@ impl Chain {
             .map_err(rpc_err)
     }
 
-    /// `None` while unknown; `Some(Ok)` when landed; `Some(Err)` when it failed on-chain.
+    /// `None` while unknown or not finalized; `Some(Ok)` when finalized; `Some(Err)` when it
+    /// failed in a finalized block. Finalized only: a receipt in a block of a fork the
+    /// cluster later drops would otherwise count as posted and be lost (issue 14).
     pub async fn status(&self, sig: &Signature) -> Result<Option<Result<(), String>>, ChainError> {
         let r = self
             .rpc()
             .get_signature_statuses(&[*sig])
             .await
             .map_err(rpc_err)?;
-        Ok(r.value.into_iter().next().flatten().map(|s| match s.err {
+        let finalized = r
+            .value
+            .into_iter()
+            .next()
+            .flatten()
+            .filter(|s| s.satisfies_commitment(CommitmentConfig::finalized()));
+        Ok(finalized.map(|s| match s.err {
             None => Ok(()),
             Some(e) => Err(format!("{e:?}")),
         }))

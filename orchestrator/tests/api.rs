@@ -62,6 +62,21 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
     assert_eq!(l["frame_rate"], serde_json::json!([24, 1]));
     let (st, v) = a.submit(&orch.url, &l).await;
     assert_eq!(st, StatusCode::OK, "{v}");
+    // The orchestrator signs what it recorded; the node can hold it against the manifest.
+    let (_, info) = orch.get_json("/v1/info").await;
+    let orch_key: solana_sdk::pubkey::Pubkey =
+        info["orchestrator"].as_str().unwrap().parse().unwrap();
+    let record = tessera_sdk::receipt::TileRecord {
+        frame: l["frame"].as_u64().unwrap() as u32,
+        tile: l["tile"].as_u64().unwrap() as u32,
+        node: a.key.pubkey(),
+        pixel_hash: *blake3::hash(&pixels(&l, false).2).as_bytes(),
+    };
+    let ack: solana_sdk::signature::Signature = v["ack"].as_str().unwrap().parse().unwrap();
+    let job_key = l["job_key"].as_str().unwrap().parse().unwrap();
+    assert!(tessera_sdk::protocol::verify_ack(&orch_key, &job_key, &record, &ack), "{v}");
+    let forged = tessera_sdk::receipt::TileRecord { tile: record.tile + 1, ..record.clone() };
+    assert!(!tessera_sdk::protocol::verify_ack(&orch_key, &job_key, &forged, &ack));
     let mut seen = String::new();
     while !seen.contains("event: verified") {
         let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk())

@@ -75,9 +75,74 @@ pub fn verify_tile_signature(job_key: &Pubkey, record: &TileRecord, signature: &
     signature.verify(record.node.as_ref(), &message)
 }
 
+/// Domain tag of an orchestrator's acknowledgement of a submitted tile.
+pub const ACK_MESSAGE_TAG: &[u8] = b"tessera-ack-v1";
+
+/// The message an orchestrator signs when it records a node's render of a tile: the node
+/// keeps it and can later show that a manifest dropping that tile, or crediting it to
+/// another node, contradicts what the orchestrator acknowledged.
+pub fn ack_message(
+    job_key: &Pubkey,
+    frame: u32,
+    tile: u32,
+    node: &Pubkey,
+    pixel_hash: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(ACK_MESSAGE_TAG.len() + 32 + 8 + 32 + 32);
+    m.extend_from_slice(ACK_MESSAGE_TAG);
+    m.extend_from_slice(job_key.as_ref());
+    m.extend_from_slice(&frame.to_le_bytes());
+    m.extend_from_slice(&tile.to_le_bytes());
+    m.extend_from_slice(node.as_ref());
+    m.extend_from_slice(pixel_hash);
+    m
+}
+
+/// True when `signature` is `orchestrator`'s acknowledgement of `record`.
+pub fn verify_ack(
+    orchestrator: &Pubkey,
+    job_key: &Pubkey,
+    record: &TileRecord,
+    signature: &Signature,
+) -> bool {
+    let m = ack_message(
+        job_key,
+        record.frame,
+        record.tile,
+        &record.node,
+        &record.pixel_hash,
+    );
+    signature.verify(orchestrator.as_ref(), &m)
+}
+
 #[cfg(test)]
 mod tests {
     use solana_sdk::signature::{Keypair, Signer};
+
+    #[test]
+    fn an_ack_verifies_only_for_its_orchestrator_and_record() {
+        let (orch, node) = (Keypair::new(), Keypair::new());
+        let job = Pubkey::new_from_array([3; 32]);
+        let record = TileRecord {
+            frame: 2,
+            tile: 5,
+            node: node.pubkey(),
+            pixel_hash: [1; 32],
+        };
+        let sig = orch.sign_message(&ack_message(&job, 2, 5, &node.pubkey(), &[1; 32]));
+        assert!(verify_ack(&orch.pubkey(), &job, &record, &sig));
+        assert!(!verify_ack(&node.pubkey(), &job, &record, &sig));
+        let other_hash = TileRecord {
+            pixel_hash: [2; 32],
+            ..record.clone()
+        };
+        assert!(!verify_ack(&orch.pubkey(), &job, &other_hash, &sig));
+        let other_node = TileRecord {
+            node: orch.pubkey(),
+            ..record
+        };
+        assert!(!verify_ack(&orch.pubkey(), &job, &other_node, &sig));
+    }
 
     use super::*;
 

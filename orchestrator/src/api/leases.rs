@@ -250,9 +250,26 @@ pub async fn submit(
         .submit_latency
         .observe(started.elapsed().as_secs_f64());
     tracing::debug!(job_id, frame, tile = tno, outcome = ?outcome, "tile submitted");
+    // Signed proof for the node that this render was recorded (issue 14: the node checks
+    // the manifest and the on-chain roots against it).
+    let ack = ack(&s, &job.job_key, frame, tno, &node, &computed)?;
     Ok(Json(
-        json!({"lease_id": id, "outcome": outcome, "requeued": redo.len()}),
+        json!({"lease_id": id, "outcome": outcome, "requeued": redo.len(), "ack": ack}),
     ))
+}
+
+/// The orchestrator's signature of `tessera_sdk::protocol::ack_message` for a recorded render.
+fn ack(
+    s: &AppState,
+    job_key: &str,
+    frame: u32,
+    tile: u32,
+    node: &Pubkey,
+    pixel_hash: &[u8; 32],
+) -> ApiResult<String> {
+    let job_key = Pubkey::from_str(job_key).map_err(|_| StoreError::Corrupt("job key".into()))?;
+    let m = tessera_sdk::protocol::ack_message(&job_key, frame, tile, node, pixel_hash);
+    Ok(solana_sdk::signature::Signer::sign_message(s.keypair.as_ref(), &m).to_string())
 }
 
 /// The submit body: the claimed hash, the tile signature (checked here, before any image

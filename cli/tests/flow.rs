@@ -276,13 +276,15 @@ fn submit_render_download_approve_claim_audit() {
         })
     });
 
-    net.ok(a, &["job", "close", &job_s]);
-    let r = net.tessera(&["job", "status", &job_s]);
+    // The tile root is slash evidence until receipt + challenge window + resolution period:
+    // closing the job (and its account) waits for that, even with every payout claimed.
+    let r = net.tessera_as(a, &["job", "close", &job_s]);
     assert!(
-        r.code != 0 && r.stderr.contains("does not exist"),
+        r.code != 0 && r.stderr.contains("SlashWindowOpen"),
         "{}",
         r.stderr
     );
+    net.ok(None, &["job", "status", &job_s]);
 
     // Every token accounted for: the artist paid payouts + fee (the exact budget: nothing
     // left to refund), operators got their leaves, the treasury the fee, no token created.

@@ -280,7 +280,7 @@ fn submit_render_download_approve_claim_audit() {
     // closing the job (and its account) waits for that, even with every payout claimed.
     let r = net.tessera_as(a, &["job", "close", &job_s]);
     assert!(
-        r.code != 0 && r.stderr.contains("SlashWindowOpen"),
+        r.code != 0 && r.stderr.contains("evidence for slashing its nodes for"),
         "{}",
         r.stderr
     );

@@ -186,6 +186,11 @@ pub fn check(action: Action, job: &Job, signer: &Pubkey, now: i64) -> CliResult<
                 ago(job.claims_end_at - now)
             )))
         }
+        // The tile root stays slash evidence against the job's nodes until then.
+        Action::Close if now <= job.slash_ends_at => Err(state(format!(
+            "job {id}'s receipt is evidence for slashing its nodes for {} more; it can be closed after that",
+            ago(job.slash_ends_at - now + 1)
+        ))),
         _ => Ok(()),
     }
 }

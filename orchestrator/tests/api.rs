@@ -45,12 +45,7 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE * 2).await.1);
     // Tile events stream as server-sent events.
-    let mut sse = orch
-        .http
-        .get(format!("{}/v1/jobs/{id}/events", orch.url))
-        .send()
-        .await
-        .unwrap();
+    let mut sse = orch.events(id).await;
     assert_eq!(sse.headers()["content-type"], "text/event-stream");
     // One tile in, the preview shows it.
     let l = a.lease(&orch.url).await.unwrap();
@@ -77,15 +72,7 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
     assert!(tessera_sdk::protocol::verify_ack(&orch_key, &job_key, &record, &ack), "{v}");
     let forged = tessera_sdk::receipt::TileRecord { tile: record.tile + 1, ..record.clone() };
     assert!(!tessera_sdk::protocol::verify_ack(&orch_key, &job_key, &forged, &ack));
-    let mut seen = String::new();
-    while !seen.contains("event: verified") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .expect("stream open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = read_events_until(&mut sse, "event: verified").await;
     assert!(
         !seen.contains("event: leased"),
         "leases are not published (they would mark checks): {seen}"
@@ -619,12 +606,7 @@ async fn a_tile_awaiting_its_check_shows_in_no_preview_and_no_event() {
     orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
-    let mut sse = orch
-        .http
-        .get(format!("{}/v1/jobs/{id}/events", orch.url))
-        .send()
-        .await
-        .unwrap();
+    let mut sse = orch.events(id).await;
     let lit = |png: &[u8]| {
         let (_, _, rgba) = tessera_orchestrator::imaging::decode_png(png).unwrap();
         rgba.iter().filter(|&&v| v != 0).count()
@@ -641,15 +623,7 @@ async fn a_tile_awaiting_its_check_shows_in_no_preview_and_no_event() {
     assert_eq!(st, StatusCode::OK, "{v}");
     let (_, preview) = orch.get_bytes(&format!("/v1/jobs/{id}/frames/1/preview")).await;
     assert!(lit(&preview) > 0, "the verified tile is in the preview");
-    let mut seen = String::new();
-    while !seen.contains("event: verified") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), sse.chunk())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .expect("stream open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = read_events_until(&mut sse, "event: verified").await;
     for hidden in ["leased", "awaiting-check", "requeued"] {
         assert!(!seen.contains(&format!("event: {hidden}")), "{hidden} published: {seen}");
     }

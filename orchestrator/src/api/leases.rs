@@ -210,15 +210,16 @@ pub async fn submit(
     drop(reuse);
 
     s.metrics.tiles_submitted.inc();
-    let (ev, verified) = match &outcome {
-        Outcome::Accepted | Outcome::Verified => ("verified", true),
-        Outcome::AwaitingCheck => ("awaiting-check", false),
+    // Only verified tiles (and convictions) are published: see `api::PUBLIC_EVENTS`.
+    let verified = match &outcome {
+        Outcome::Accepted | Outcome::Verified => true,
+        Outcome::AwaitingCheck => false,
         Outcome::AwaitingTiebreak => {
             s.metrics
                 .verification_failures
                 .with_label_values(&["check-disagree"])
                 .inc();
-            ("awaiting-tiebreak", false)
+            false
         }
         Outcome::Resolved { faulty } => {
             s.metrics
@@ -226,21 +227,19 @@ pub async fn submit(
                 .with_label_values(&["fault"])
                 .inc();
             s.emit(job_id, frame, tno, "fault", Some(faulty.clone()));
-            ("verified", true)
+            true
         }
         Outcome::Inconclusive => {
             s.metrics
                 .verification_failures
                 .with_label_values(&["inconclusive"])
                 .inc();
-            ("requeued", false)
+            false
         }
     };
     if verified {
         s.metrics.tiles_verified.inc();
-    }
-    if verified {
-        s.emit(job_id, frame, tno, ev, Some(node_s.clone()));
+        s.emit(job_id, frame, tno, "verified", Some(node_s.clone()));
     }
     if ready {
         s.emit(job_id, frame, tno, "job-ready", None);

@@ -1,15 +1,16 @@
 //! Queries of the result retention (`crate::retention`): jobs closed on-chain, and the
 //! blobs of those past retention that no other unpurged job references.
 use super::job_state;
-use super::sql::{p, row, Sql};
+use super::queries::all;
+use super::sql::{p, Sql, V};
 use crate::error::StoreError;
 
 /// Closed jobs checked against the chain per sweep, and jobs purged per sweep.
 pub const CHECKS_PER_SWEEP: i64 = 64;
 pub const PURGES_PER_SWEEP: i64 = 8;
 
-fn ids(c: &mut dyn Sql, sql: &str, p: &[super::sql::V]) -> Result<Vec<u64>, StoreError> {
-    c.rows(sql, p)?.iter().map(|r| r.get(0)).collect()
+fn ids(c: &mut dyn Sql, sql: &str, p: &[V]) -> Result<Vec<u64>, StoreError> {
+    all(c.rows(sql, p)?, |r| r.get(0))
 }
 
 /// Jobs whose receipt is done (posted or failed) not yet seen closed on-chain.
@@ -51,7 +52,7 @@ pub fn doomed_blobs(c: &mut dyn Sql, job_id: u64) -> Result<Vec<String>, StoreEr
          WHERE NOT EXISTS (SELECT 1 FROM tiles WHERE tiles.blob=mine.blob AND {ELSEWHERE})
            AND NOT EXISTS (SELECT 1 FROM results WHERE results.blob=mine.blob AND {ELSEWHERE})"
     );
-    c.rows(&sql, p![job_id])?.iter().map(|r| r.get(0)).collect()
+    all(c.rows(&sql, p![job_id])?, |r| r.get(0))
 }
 
 pub fn mark_purged(c: &mut dyn Sql, job_id: u64, now: i64) -> Result<(), StoreError> {
@@ -60,17 +61,4 @@ pub fn mark_purged(c: &mut dyn Sql, job_id: u64, now: i64) -> Result<(), StoreEr
         p![job_id, now],
     )?;
     Ok(())
-}
-
-/// Whether a job's results were purged (tests, audits).
-pub fn purged(c: &mut dyn Sql, job_id: u64) -> Result<bool, StoreError> {
-    let r = row(
-        c,
-        "SELECT purged_ms FROM job_closed WHERE job_id=?1",
-        p![job_id],
-    )?;
-    Ok(match r {
-        Some(r) => r.get::<Option<i64>>(0)?.is_some(),
-        None => false,
-    })
 }

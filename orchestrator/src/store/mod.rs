@@ -270,8 +270,6 @@ pub trait Store: Send + Sync + 'static {
     /// A closed job's blobs that no other unpurged job references.
     async fn doomed_blobs(&self, job_id: u64) -> Result<Vec<String>, StoreError>;
     async fn mark_purged(&self, job_id: u64, now: i64) -> Result<(), StoreError>;
-    /// Whether a job's tile results were deleted.
-    async fn purged(&self, job_id: u64) -> Result<bool, StoreError>;
 }
 
 /// Where the store lives and how durable a commit is.

@@ -49,7 +49,10 @@ pub(crate) fn tile_from_row(r: &Row) -> Result<TileRow, StoreError> {
     })
 }
 
-fn all<T>(rows: Vec<Row>, f: impl Fn(&Row) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
+pub(super) fn all<T>(
+    rows: Vec<Row>,
+    f: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
     rows.iter().map(f).collect()
 }
 

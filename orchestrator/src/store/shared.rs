@@ -340,10 +340,4 @@ impl<B: Backend> Store for SqlStore<B> {
             })
             .await
     }
-
-    async fn purged(&self, job_id: u64) -> Result<bool, StoreError> {
-        self.b
-            .run("purged", move |tx| closed_jobs::purged(tx, job_id))
-            .await
-    }
 }

@@ -331,6 +331,15 @@ pub fn config(dir: &std::path::Path, chain: &TestChain) -> Config {
 }
 
 impl TestOrch {
+    /// The job's server-sent event stream, opened.
+    pub async fn events(&self, job_id: u64) -> reqwest::Response {
+        self.http
+            .get(format!("{}/v1/jobs/{job_id}/events", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn start(chain: &TestChain, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = fresh_database();
@@ -678,4 +687,18 @@ pub async fn work_until_idle(url: &str, nodes: &[&SimNode]) -> usize {
 
 pub fn tmp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
+}
+
+/// Reads an event stream until `needle` appears (5 s per chunk at most); all it read.
+pub async fn read_events_until(sse: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), sse.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("stream open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
 }

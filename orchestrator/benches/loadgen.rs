@@ -20,6 +20,8 @@
 //!
 //! `LOADGEN_DB` = `sqlite` (default) or `postgres` (a throwaway cluster, as the tests);
 //! `LOADGEN_INSTANCES` = 1 or 2 (PostgreSQL: nodes split between the instances).
+//! `LOADGEN_LEGACY=1`: the protocol before sessions (every request ed25519-signed, lease and
+//! submit two requests), and `LOADGEN_BIN` another orchestrator binary: the "before" runs.
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -77,13 +79,24 @@ impl Pool {
     }
 }
 
-/// A node of the load: its key, its session, its instance.
+/// A node of the load: its key, its session (none: signs every request), its instance.
 struct Node {
     key: Keypair,
     url: String,
     orchestrator: Pubkey,
-    session: (String, [u8; 32]),
+    session: Option<(String, [u8; 32])>,
     ts: AtomicU64,
+}
+
+fn legacy() -> bool {
+    env("LOADGEN_LEGACY", 0u8) == 1
+}
+
+fn binary() -> String {
+    env(
+        "LOADGEN_BIN",
+        env!("CARGO_BIN_EXE_tessera-orchestrator").to_string(),
+    )
 }
 
 #[derive(Default)]
@@ -96,6 +109,15 @@ struct Tally {
 impl Node {
     async fn open(key: Keypair, url: String, http: &reqwest::Client) -> Self {
         let orchestrator = orchestrator_key(http, &url).await;
+        if legacy() {
+            return Self {
+                key,
+                url,
+                orchestrator,
+                session: None,
+                ts: AtomicU64::new(0),
+            };
+        }
         let headers =
             protocol::sign_request(&key, &orchestrator, "POST", "/v1/sessions", now_ms(), b"{}");
         let mut rb = http.post(format!("{url}/v1/sessions"));
@@ -109,7 +131,7 @@ impl Node {
             key,
             url,
             orchestrator,
-            session: (token, k),
+            session: Some((token, k)),
             ts: AtomicU64::new(0),
         }
     }
@@ -126,16 +148,11 @@ impl Node {
     }
 
     async fn post(&self, http: &reqwest::Client, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let (token, key) = &self.session;
-        let headers = protocol::mac_request(
-            token,
-            key,
-            &self.orchestrator,
-            "POST",
-            path,
-            self.ts(),
-            &body,
-        );
+        let (o, ts) = (&self.orchestrator, self.ts());
+        let headers = match &self.session {
+            Some((token, key)) => protocol::mac_request(token, key, o, "POST", path, ts, &body),
+            None => protocol::sign_request(&self.key, o, "POST", path, ts, &body),
+        };
         let mut rb = http.post(format!("{}{path}", self.url));
         for (k, v) in headers {
             rb = rb.header(k, v);
@@ -291,6 +308,27 @@ async fn scrape(http: &reqwest::Client, urls: &[String]) -> Vec<String> {
     out
 }
 
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime 13th.
+    let rest = stat.rsplit_once(") ").map_or("", |x| x.1);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+/// CPU seconds of the orchestrator processes and of this one (client and chain).
+fn cpu(procs: &[Instance]) -> (f64, f64) {
+    let server = procs
+        .iter()
+        .map(|p| cpu_seconds(&p.0.id().to_string()))
+        .sum();
+    (server, cpu_seconds("self"))
+}
+
 /// One orchestrator process, killed when dropped.
 struct Instance(std::process::Child);
 
@@ -313,7 +351,7 @@ fn spawn(
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-orchestrator"))
+    let child = std::process::Command::new(binary())
         .args(["--listen", &listen, "--rpc-url", chain.net.url()])
         .args(["--verify-share", "0.05", "--new-node-share", "0.05"])
         // Abuse limits on, set above what this load needs (the tests exercise them).
@@ -405,7 +443,7 @@ async fn run(pg: bool) {
         None => dir.path().join("db.sqlite").display().to_string(),
     };
     // Schema first (the binary's own migrations), then the history.
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-orchestrator"))
+    let st = std::process::Command::new(binary())
         .args(["migrate", "--db", &db])
         .stdout(std::process::Stdio::null())
         .status()
@@ -443,9 +481,9 @@ async fn run(pg: bool) {
         artist: chain.payer.insecure_clone(),
         db_url: None,
     };
-    // Jobs of 16 frames of 1024² (16 × 256 tiles of 64 px, 16 × 16 of 256 px), several
-    // times what a run leases.
-    let frames = if edge >= 256 { 64 } else { 16 };
+    // Jobs of 1024² frames: 64 × 256 tiles of 64 px, 256 × 16 of 256 px each, more than a
+    // run leases.
+    let frames = if edge >= 256 { 256 } else { 64 };
     let per_job = frames * (1024 / edge) * (1024 / edge);
     for _ in 0..jobs {
         let id = chain
@@ -495,10 +533,13 @@ async fn run(pg: bool) {
         "{} store, {instances} instance(s), {jobs} jobs × {per_job} tiles of {edge} px, {nodes} nodes, load {load}",
         if pg { "PostgreSQL" } else { "SQLite" }
     );
+    println!("| phase | lease+submit/s | lease p50 / p99 ms | submit p50 / p99 ms | errors | no work | group | server µs CPU/pair | loadgen µs CPU/pair |");
+    println!("|---|---|---|---|---|---|---|---|---|");
 
     // Closed loop: every node lease → (heartbeat) → submit?next=1 → … for `secs`.
     let tally = Arc::new(Tally::default());
     let before = scrape(&http, &urls).await;
+    let cpu0 = cpu(&procs);
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);
     let mut tasks = Vec::new();
@@ -517,7 +558,7 @@ async fn run(pg: bool) {
                         }
                     },
                 };
-                lease = n.finish(&http, &pool, &l, true, &t).await;
+                lease = n.finish(&http, &pool, &l, !legacy(), &t).await;
             }
             // A lease the answer handed over is submitted, so none is left to expire.
             if let Some(l) = lease {
@@ -530,11 +571,12 @@ async fn run(pg: bool) {
     }
     let wall = started.elapsed().as_secs_f64();
     let after = scrape(&http, &urls).await;
-    report("closed", &before, &after, wall, &tally);
+    report("closed", &before, &after, wall, &tally, cpu0, cpu(&procs));
 
     // Open loop: a pair (lease, submit) starts every 1/rate s, whatever the answers.
     let tally = Arc::new(Tally::default());
     let before = scrape(&http, &urls).await;
+    let cpu0 = cpu(&procs);
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -560,12 +602,28 @@ async fn run(pg: bool) {
     }
     let wall = started.elapsed().as_secs_f64();
     let after = scrape(&http, &urls).await;
-    report(&format!("open {rate}/s"), &before, &after, wall, &tally);
+    report(
+        &format!("open {rate}/s"),
+        &before,
+        &after,
+        wall,
+        &tally,
+        cpu0,
+        cpu(&procs),
+    );
     println!("load after: {}", uptime());
     drop(procs);
 }
 
-fn report(phase: &str, before: &[String], after: &[String], wall: f64, t: &Tally) {
+fn report(
+    phase: &str,
+    before: &[String],
+    after: &[String],
+    wall: f64,
+    t: &Tally,
+    cpu0: (f64, f64),
+    cpu1: (f64, f64),
+) {
     let subs = counter(after, "tessera_tiles_submitted_total")
         - counter(before, "tessera_tiles_submitted_total");
     let q = |name: &str, p: f64| quantile(&histogram(before, name), &histogram(after, name), p);
@@ -579,8 +637,10 @@ fn report(phase: &str, before: &[String], after: &[String], wall: f64, t: &Tally
         counter(after, "tessera_store_group_size_count{backend=\"sqlite\"}")
             - counter(before, "tessera_store_group_size_count{backend=\"sqlite\"}"),
     );
+    // Server CPU per pair (all instances), and the load generator's (client + chain).
+    let per_pair = |d: f64| if subs > 0.0 { d / subs * 1e6 } else { 0.0 };
     println!(
-        "| {phase} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {:.1} |",
+        "| {phase} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {:.1} | {:.0} | {:.0} |",
         subs / wall,
         q(l, 0.5),
         q(l, 0.99),
@@ -593,6 +653,8 @@ fn report(phase: &str, before: &[String], after: &[String], wall: f64, t: &Tally
         } else {
             0.0
         },
+        per_pair(cpu1.0 - cpu0.0),
+        per_pair(cpu1.1 - cpu0.1),
     );
 }
 

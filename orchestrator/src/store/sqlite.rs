@@ -184,15 +184,14 @@ fn in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&mut dyn Sql) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT body")?;
+    // Cached statements: these run twice per transaction.
+    conn.prepare_cached("SAVEPOINT body")?.execute([])?;
     let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut Tx(conn))))
         .unwrap_or_else(|_| Err(StoreError::Join("store transaction panicked".into())));
-    let end = if r.is_ok() {
-        "RELEASE body"
-    } else {
-        "ROLLBACK TO body; RELEASE body"
-    };
-    conn.execute_batch(end)?;
+    if r.is_err() {
+        conn.prepare_cached("ROLLBACK TO body")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE body")?.execute([])?;
     r
 }
 

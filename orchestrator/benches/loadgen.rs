@@ -406,10 +406,10 @@ fn insert_history(db: &str, pg: bool, rows: u64) {
         .unwrap();
     } else {
         let c = rusqlite::Connection::open(db).unwrap();
-        c.execute_batch(&format!(
-            "BEGIN; {job}; {tiles}; {results}; COMMIT; ANALYZE;"
-        ))
-        .unwrap();
+        // No ANALYZE: the orchestrator never runs it (with STAT4 statistics SQLite would
+        // re-prepare a statement each time its bound values change).
+        c.execute_batch(&format!("BEGIN; {job}; {tiles}; {results}; COMMIT;"))
+            .unwrap();
     }
 }
 

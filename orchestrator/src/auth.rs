@@ -31,6 +31,8 @@ use crate::store::now_ms;
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
     pub benchmark_score: u64,
+    /// The stake owner: checks and tiebreaks go to other operators (`verify`).
+    pub operator: Pubkey,
 }
 
 /// Why a key may not work here (cached like a standing).
@@ -271,6 +273,7 @@ async fn standing(state: &AppState, key: &Pubkey) -> ApiResult<Standing> {
     } else {
         Ok(NodeInfo {
             benchmark_score: node.benchmark_score,
+            operator: node.operator,
         })
     })
 }

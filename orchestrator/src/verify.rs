@@ -231,7 +231,11 @@ fn role_names(renders: &[(&ResultRow, &[u8])]) -> Vec<String> {
         .map(|(r, _)| match r.role.as_str() {
             "tiebreak" => {
                 tiebreaks += 1;
-                if tiebreaks == 1 { "tiebreak".to_string() } else { format!("tiebreak{tiebreaks}") }
+                if tiebreaks == 1 {
+                    "tiebreak".to_string()
+                } else {
+                    format!("tiebreak{tiebreaks}")
+                }
             }
             other => other.to_string(),
         })
@@ -261,14 +265,18 @@ fn winner(renders: &[(&ResultRow, &[u8])], agree: &[Vec<bool>]) -> Option<(usize
     let mut best: Option<(usize, Vec<usize>, usize)> = None;
     for i in 0..renders.len() {
         let with: Vec<usize> = (0..renders.len()).filter(|&j| agree[i][j]).collect();
-        let mut ops: Vec<&str> = with.iter().map(|&j| renders[j].0.operator.as_str()).collect();
+        let mut ops: Vec<&str> = with
+            .iter()
+            .map(|&j| renders[j].0.operator.as_str())
+            .collect();
         ops.sort_unstable();
         ops.dedup();
         if best.as_ref().is_none_or(|(_, _, n)| ops.len() > *n) {
             best = Some((i, with, ops.len()));
         }
     }
-    best.filter(|(_, _, n)| *n >= QUORUM).map(|(i, with, _)| (i, with))
+    best.filter(|(_, _, n)| *n >= QUORUM)
+        .map(|(i, with, _)| (i, with))
 }
 
 /// Decides a tile from all its renders of this round (the newest last): accepted with a
@@ -285,8 +293,10 @@ fn settle(
         let all: Vec<_> = renders
             .iter()
             .zip(&names)
-            .map(|((r, _), role)| json!({"node": r.node, "operator": r.operator, "role": role,
-                "pixel_hash": r.pixel_hash, "blob": r.blob, "signature": r.signature}))
+            .map(|((r, _), role)| {
+                json!({"node": r.node, "operator": r.operator, "role": role,
+                "pixel_hash": r.pixel_hash, "blob": r.blob, "signature": r.signature})
+            })
             .collect();
         json!({"renders": all, "psnr_db": v.psnr, "threshold_db": min_psnr_db,
                "quorum": QUORUM, "faulty": faulty})
@@ -384,9 +394,15 @@ pub fn apply(
         }
         ts::NEED_CHECK | ts::NEED_TIEBREAK => {
             if pending.iter().all(|r| r.role != "primary") {
-                return Err(StoreError::Corrupt("second render without a pending primary".into()));
+                return Err(StoreError::Corrupt(
+                    "second render without a pending primary".into(),
+                ));
             }
-            let role = if t.need == ts::NEED_CHECK { "check" } else { "tiebreak" };
+            let role = if t.need == ts::NEED_CHECK {
+                "check"
+            } else {
+                "tiebreak"
+            };
             let mine = insert_result(tx, t, s, role, "pending")?;
             store::node_adjust(tx, &s.node, 0.0, 0, 0, 1)?;
             let mut renders: Vec<(&ResultRow, &[u8])> =

@@ -131,7 +131,10 @@ async fn copy_what_is_public(
     if let Ok(Ok(Some(chunk))) = more {
         let text = String::from_utf8_lossy(&chunk).to_string();
         let mention = format!("\"frame\":{frame},\"tile\":{tile},");
-        assert!(!text.contains(&mention), "the stream tells about the tile: {text}");
+        assert!(
+            !text.contains(&mention),
+            "the stream tells about the tile: {text}"
+        );
     }
     let (_, png) = orch
         .get_bytes(&format!("/v1/jobs/{id}/frames/{frame}/preview"))

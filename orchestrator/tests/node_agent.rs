@@ -43,10 +43,21 @@ async fn a_node_detects_a_manifest_that_drops_a_tile_it_was_acknowledged_for() {
     orch.register(json!({"job_id": id})).await;
     let (_, key) = chain.register_node(MIN_STAKE).await;
     let kp = orch.dir.path().join("node.json");
-    std::fs::write(&kp, serde_json::to_string(&key.to_bytes().to_vec()).unwrap()).unwrap();
+    std::fs::write(
+        &kp,
+        serde_json::to_string(&key.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
     let data = orch.dir.path().join("node-data");
     let mut agent = std::process::Command::new(&bin)
-        .args(["run", "--orchestrator", &orch.url, "--idle-secs", "1", "--no-claim"])
+        .args([
+            "run",
+            "--orchestrator",
+            &orch.url,
+            "--idle-secs",
+            "1",
+            "--no-claim",
+        ])
         .args(["--url", chain.net.url()])
         .arg("--keypair")
         .arg(&kp)
@@ -56,19 +67,35 @@ async fn a_node_detects_a_manifest_that_drops_a_tile_it_was_acknowledged_for() {
         .expect("node-agent binary");
     orch.wait_state(id, "ready", 240).await;
     interrupt(&mut agent).await;
-    let journal = std::fs::read_to_string(data.join(format!("acks-{}.jsonl", key.pubkey()))).unwrap();
-    assert_eq!(journal.lines().count(), 16, "every render acknowledged and journaled");
+    let journal =
+        std::fs::read_to_string(data.join(format!("acks-{}.jsonl", key.pubkey()))).unwrap();
+    assert_eq!(
+        journal.lines().count(),
+        16,
+        "every render acknowledged and journaled"
+    );
     let verify = |url: String| {
         let (bin, data, rpc) = (bin.clone(), data.clone(), chain.net.url().to_string());
         std::process::Command::new(bin)
-            .args(["acks", "verify", "--json", "--url", &rpc, "--orchestrator", &url])
+            .args([
+                "acks",
+                "verify",
+                "--json",
+                "--url",
+                &rpc,
+                "--orchestrator",
+                &url,
+            ])
             .arg("--data-dir")
             .arg(data)
             .output()
             .unwrap()
     };
     let before = verify(orch.url.clone());
-    assert!(before.status.success(), "no receipt yet: nothing to hold against it");
+    assert!(
+        before.status.success(),
+        "no receipt yet: nothing to hold against it"
+    );
     let report: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
     assert_eq!(report["jobs"][0]["chain"], "no-receipt", "{report}");
 
@@ -93,8 +120,17 @@ async fn a_node_detects_a_manifest_that_drops_a_tile_it_was_acknowledged_for() {
         .iter()
         .filter(|t| t["status"] == "dropped")
         .collect();
-    assert_eq!((dropped[0]["frame"].clone(), dropped[0]["tile"].clone()), (json!(1), json!(5)));
-    assert!(dropped[0]["why"].as_str().unwrap().contains(&other.to_string()), "{report}");
+    assert_eq!(
+        (dropped[0]["frame"].clone(), dropped[0]["tile"].clone()),
+        (json!(1), json!(5))
+    );
+    assert!(
+        dropped[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains(&other.to_string()),
+        "{report}"
+    );
     let stderr = String::from_utf8_lossy(&after.stderr);
     assert!(stderr.contains("frame 1 tile 5: DROPPED"), "{stderr}");
 }

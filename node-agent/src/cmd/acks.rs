@@ -119,7 +119,11 @@ impl Journal {
         std::fs::create_dir_all(dir)?;
         let path = journal_path(dir, node);
         let new = !path.exists();
-        let mut file = OpenOptions::new().create(true).append(true).read(true).open(&path)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)?;
         if new {
             // The file's name must survive a crash too.
             File::open(dir)?.sync_all()?;
@@ -174,7 +178,10 @@ pub fn read(dir: &Path, node: Option<&Pubkey>) -> anyhow::Result<Vec<Entry>> {
         for line in BufReader::new(file).lines() {
             match serde_json::from_str(&line?) {
                 Ok(e) => out.push(e),
-                Err(e) => eprintln!("acks: skipping an unreadable line of {} ({e})", path.display()),
+                Err(e) => eprintln!(
+                    "acks: skipping an unreadable line of {} ({e})",
+                    path.display()
+                ),
             }
         }
     }
@@ -297,7 +304,9 @@ pub async fn check_job(
     let checks = get_json(http, format!("{url}/v1/jobs/{job_id}/checks")).await?;
     let evidence = get_json(http, format!("{url}/v1/jobs/{job_id}/evidence")).await?;
     let refaulted = re_rendered(&evidence);
-    let partial = job.total_tiles().map_or(true, |n| u64::from(job.tile_count) < n);
+    let partial = job
+        .total_tiles()
+        .map_or(true, |n| u64::from(job.tile_count) < n);
     for e in entries {
         let (status, why) = account_for(&job, &job_key, &manifest, &checks, &refaulted, partial, e);
         *report.counts.entry(status.name().to_string()).or_default() += 1;
@@ -322,7 +331,10 @@ fn account_for(
     partial: bool,
     e: &Entry,
 ) -> (Status, Option<String>) {
-    let tile = manifest.tiles.iter().find(|t| t.frame == e.frame && t.tile == e.tile);
+    let tile = manifest
+        .tiles
+        .iter()
+        .find(|t| t.frame == e.frame && t.tile == e.tile);
     if let Some(t) = tile.filter(|t| t.node == e.node && t.pixel_hash == e.pixel_hash) {
         let proved = match (t.record(), t.proof()) {
             (Ok(rec), Ok(Some(proof))) => {
@@ -333,7 +345,8 @@ fn account_for(
         return if proved {
             (Status::Credited, None)
         } else {
-            let why = "the manifest credits it, but its proof does not lead to the on-chain tile root";
+            let why =
+                "the manifest credits it, but its proof does not lead to the on-chain tile root";
             (Status::Dropped, Some(why.into()))
         };
     }
@@ -358,7 +371,10 @@ fn account_for(
                 t.node, t.pixel_hash
             )),
         ),
-        None => (Status::Dropped, Some("the manifest has no such tile".into())),
+        None => (
+            Status::Dropped,
+            Some("the manifest has no such tile".into()),
+        ),
     }
 }
 
@@ -411,7 +427,11 @@ pub struct AckWatch {
 impl AckWatch {
     /// Jobs already in the journal are checked too (a restarted agent still checks them).
     pub fn new(dir: &Path, node: &Pubkey, rpc_url: &str) -> AckWatch {
-        let pending = read(dir, Some(node)).unwrap_or_default().iter().map(|e| e.job_id).collect();
+        let pending = read(dir, Some(node))
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.job_id)
+            .collect();
         AckWatch {
             dir: dir.to_path_buf(),
             node: *node,
@@ -428,7 +448,10 @@ impl AckWatch {
 
     /// At most every 10 s: checks the pending jobs whose receipt landed.
     pub async fn tick(&mut self) {
-        if self.last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
             return;
         }
         self.last = Some(Instant::now());
@@ -487,8 +510,17 @@ pub fn run(cmd: AcksCommand) -> anyhow::Result<()> {
         if args.job.is_some_and(|j| j != id) {
             continue;
         }
-        let url = args.orchestrator.clone().unwrap_or_else(|| list[0].url.clone());
-        let r = rt.block_on(check_job(&chain, &http, url.trim_end_matches('/'), id, &list))?;
+        let url = args
+            .orchestrator
+            .clone()
+            .unwrap_or_else(|| list[0].url.clone());
+        let r = rt.block_on(check_job(
+            &chain,
+            &http,
+            url.trim_end_matches('/'),
+            id,
+            &list,
+        ))?;
         log(&r);
         reports.push(r);
     }
@@ -526,10 +558,14 @@ mod tests {
             pixel_hash: &hash,
         };
         let m = tessera_sdk::protocol::ack_message(&job, 1, 2, &node.pubkey(), &hash);
-        let good = serde_json::json!({"outcome": "accepted", "ack": orch.sign_message(&m).to_string()});
+        let good =
+            serde_json::json!({"outcome": "accepted", "ack": orch.sign_message(&m).to_string()});
         let forged = serde_json::json!({"ack": node.sign_message(&m).to_string()});
         assert!(matches!(accepted.entry(&forged, 0), Err(AckError::Invalid)));
-        assert!(matches!(accepted.entry(&serde_json::json!({}), 0), Err(AckError::Missing)));
+        assert!(matches!(
+            accepted.entry(&serde_json::json!({}), 0),
+            Err(AckError::Missing)
+        ));
         let e = accepted.entry(&good, 5).unwrap();
         let mut j = Journal::open(dir.path(), &node.pubkey()).unwrap();
         j.record(&e).unwrap();
@@ -543,7 +579,10 @@ mod tests {
             .unwrap();
         assert_eq!(read(dir.path(), None).unwrap(), vec![e.clone(), e.clone()]);
         // Reopened after the crash: the next entry is on a line of its own.
-        Journal::open(dir.path(), &node.pubkey()).unwrap().record(&e).unwrap();
+        Journal::open(dir.path(), &node.pubkey())
+            .unwrap()
+            .record(&e)
+            .unwrap();
         assert_eq!(read(dir.path(), Some(&node.pubkey())).unwrap().len(), 3);
         assert!(read(dir.path(), Some(&orch.pubkey())).unwrap().is_empty());
     }

@@ -346,7 +346,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         match accepted.entry(&reply, client.now()) {
             Ok(entry) => {
-                journal.record(&entry).context("journaling an acknowledgement")?;
+                journal
+                    .record(&entry)
+                    .context("journaling an acknowledgement")?;
                 acks.acknowledged(lease.job_id);
                 if let Some(c) = claims.as_mut() {
                     c.worked_on(lease.job_id);

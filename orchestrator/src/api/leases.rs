@@ -258,7 +258,9 @@ pub async fn submit(
     // the manifest and the on-chain roots against it). The same answer for every accepted
     // render: whether it was sampled, checked or convicted someone is not the node's to know.
     let ack = ack(&s, &job.job_key, frame, tno, &node, &computed)?;
-    Ok(Json(json!({"lease_id": id, "outcome": "accepted", "ack": ack})))
+    Ok(Json(
+        json!({"lease_id": id, "outcome": "accepted", "ack": ack}),
+    ))
 }
 
 /// The orchestrator's signature of `tessera_sdk::protocol::ack_message` for a recorded render.

@@ -206,11 +206,15 @@ pub fn job_set_receipt_tx(
 pub fn commit_durability(c: &mut dyn Sql) -> Result<String, StoreError> {
     if c.locks_rows() {
         let r = row(c, "SELECT current_setting('synchronous_commit')", p![])?;
-        let v: String = r.ok_or_else(|| StoreError::Corrupt("setting".into()))?.get(0)?;
+        let v: String = r
+            .ok_or_else(|| StoreError::Corrupt("setting".into()))?
+            .get(0)?;
         return Ok(format!("synchronous_commit={v}"));
     }
     let r = row(c, "PRAGMA synchronous", p![])?;
-    let v: i64 = r.ok_or_else(|| StoreError::Corrupt("pragma".into()))?.get(0)?;
+    let v: i64 = r
+        .ok_or_else(|| StoreError::Corrupt("pragma".into()))?
+        .get(0)?;
     Ok(format!("synchronous={v}"))
 }
 

@@ -1,9 +1,9 @@
 //! Queries of the receipt reconciliation (`crate::reconcile`): which jobs to compare with
 //! the chain next, and what the chain said about each at `finalized`; and the agreed
 //! renders a node reconciles its acknowledgements with (`GET /v1/jobs/{id}/checks`).
+use super::job_state;
 use super::queries::all;
 use super::sql::{p, row, Sql};
-use super::job_state;
 use crate::error::StoreError;
 
 /// Jobs read from the chain per round.
@@ -48,9 +48,13 @@ pub fn mark(c: &mut dyn Sql, job_id: u64, chain_state: &str, now: i64) -> Result
 
 /// The job's last recorded chain state.
 pub fn get(c: &mut dyn Sql, job_id: u64) -> Result<Option<String>, StoreError> {
-    row(c, "SELECT chain_state FROM job_chain WHERE job_id=?1", p![job_id])?
-        .map(|r| r.get(0))
-        .transpose()
+    row(
+        c,
+        "SELECT chain_state FROM job_chain WHERE job_id=?1",
+        p![job_id],
+    )?
+    .map(|r| r.get(0))
+    .transpose()
 }
 
 /// (frame, tile, node, pixel hash) of the job's renders a quorum agreed with.

@@ -263,8 +263,8 @@ fn votes(renders: &[(&ResultRow, &[u8])], names: &[String], min_psnr_db: f64) ->
 /// tie), and those renders, when they reach [`QUORUM`].
 fn winner(renders: &[(&ResultRow, &[u8])], agree: &[Vec<bool>]) -> Option<(usize, Vec<usize>)> {
     let mut best: Option<(usize, Vec<usize>, usize)> = None;
-    for i in 0..renders.len() {
-        let with: Vec<usize> = (0..renders.len()).filter(|&j| agree[i][j]).collect();
+    for (i, row) in agree.iter().enumerate() {
+        let with: Vec<usize> = (0..renders.len()).filter(|&j| row[j]).collect();
         let mut ops: Vec<&str> = with
             .iter()
             .map(|&j| renders[j].0.operator.as_str())

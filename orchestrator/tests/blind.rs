@@ -296,3 +296,40 @@ async fn a_posted_receipt_missing_on_chain_at_finalized_is_posted_again() {
     assert_eq!(store.chain_state(id).await.unwrap().as_deref(), Some("settled"));
 }
 }
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_refunded_on_chain_while_rendering_stops_and_is_recorded_refunded() {
+    // The poster holds, so only reconciliation can notice the job is gone.
+    let (chain, orch) = setup(|c| {
+        c.hold_receipts = true;
+        c.reconcile_ms = 200;
+    })
+    .await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // The artist cancels, the settle grace passes without a receipt, the escrow is refunded
+    // and the job account closed.
+    let artist = chain.payer.pubkey();
+    chain.send(&[tessera_sdk::ix::cancel_job(&artist, id)], &[]).await.unwrap();
+    let dev = tessera_sdk::client::ChainClient::new(
+        chain.net.url().to_string(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    dev.dev_advance_clock(700).await.unwrap();
+    let token = chain.artist_token;
+    chain.send(&[tessera_sdk::ix::expire_job(&artist, id, &token)], &[]).await.unwrap();
+    let s = orch.wait_state(id, "failed", 30).await;
+    assert!(s.to_string().contains("closed on-chain"), "{s}");
+    assert!(a.lease(&orch.url).await.is_none(), "no more leases");
+    let store = orch.store();
+    for _ in 0..50 {
+        if store.chain_state(id).await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.chain_state(id).await.unwrap().as_deref(), Some("refunded"));
+}
+}

@@ -7,9 +7,10 @@
 //! PostgreSQL), [`scheduler`] (leasing), [`verify`] (redundant verification), [`blob`]
 //! (content-addressed blobs, local folder or S3), [`retention`] (deleting closed jobs'
 //! blobs and orphans), [`chain`] (RPC reads and sends), [`eligibility`] (node standing,
-//! cached and read in batches), [`events`] (the event stream of every instance), [`receipt`] (exactly-once `post_receipt`),
-//! [`slash`] (`slash_node` for convicted nodes), [`auth`] (signed node
-//! requests), [`protocol`] (signed message formats), [`metrics`].
+//! cached and read in batches), [`events`] (the event stream of every instance),
+//! [`receipt`] (exactly-once `post_receipt`), [`slash`] (`slash_node` for convicted
+//! nodes), [`auth`] (signed node requests), [`protocol`] (signed message formats),
+//! [`metrics`].
 pub mod api;
 pub mod auth;
 pub mod blob;

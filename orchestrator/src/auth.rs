@@ -28,6 +28,8 @@ use crate::store::now_ms;
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
     pub benchmark_score: u64,
+    /// The stake owner: checks and tiebreaks go to other operators (`verify`).
+    pub operator: Pubkey,
 }
 
 pub use crate::eligibility::NodeCache;

@@ -83,6 +83,7 @@ fn judge(key: &Pubkey, node: Option<Node>, network: &Network) -> Standing {
     }
     Ok(NodeInfo {
         benchmark_score: node.benchmark_score,
+        operator: node.operator,
     })
 }
 

@@ -50,6 +50,12 @@ struct Args {
     /// Seconds a node holds a tile lease without a heartbeat before it is handed to another.
     #[arg(long, default_value_t = 60)]
     lease_secs: u32,
+    /// Signed requests one node key may make per second (burst twice that); 0 = unlimited.
+    #[arg(long, default_value_t = 50)]
+    rate_per_key: u32,
+    /// Requests one client address may make per second (burst twice that); 0 = unlimited.
+    #[arg(long, default_value_t = 500)]
+    rate_per_addr: u32,
     #[command(flatten)]
     timing: Timing,
 }
@@ -66,13 +72,6 @@ struct Timing {
     /// How long a node's on-chain standing is cached (refreshed in batches) [10000].
     #[arg(long)]
     node_cache_ms: Option<u64>,
-    /// Signed requests per second per node key, 0 = unlimited [50].
-    #[arg(long)]
-    rate_per_key: Option<u32>,
-    /// Requests per second per client address, 0 = unlimited (behind a load balancer every
-    /// node may share its address) [500].
-    #[arg(long)]
-    rate_per_addr: Option<u32>,
     /// Seconds a closed job's tile results are kept [604800: 7 days].
     #[arg(long)]
     result_retention_secs: Option<i64>,
@@ -96,8 +95,6 @@ impl Timing {
         set(&mut cfg.node_cache_ms, self.node_cache_ms);
         set(&mut cfg.retention_sweep_ms, self.retention_sweep_ms);
         set(&mut cfg.orphan_sweep_ms, self.orphan_sweep_ms);
-        cfg.rate_per_key = self.rate_per_key.unwrap_or(cfg.rate_per_key);
-        cfg.rate_per_addr = self.rate_per_addr.unwrap_or(cfg.rate_per_addr);
         if let Some(s) = self.result_retention_secs {
             cfg.result_retention_ms = s.saturating_mul(1000);
         }
@@ -161,6 +158,8 @@ async fn main() -> anyhow::Result<()> {
     cfg.listen = a.listen;
     cfg.verify_share = a.verify_share;
     cfg.lease_ms = i64::from(a.lease_secs.max(1)) * 1000;
+    cfg.rate_per_key = a.rate_per_key;
+    cfg.rate_per_addr = a.rate_per_addr;
     a.timing.apply(&mut cfg);
     let orch = Orchestrator::start(cfg).await?;
     println!("listening on {}", orch.url());

@@ -335,7 +335,8 @@ async fn a_closed_jobs_results_and_its_expired_scene_are_deleted_from_the_local_
 /// A blob no row references (what a crash between a put and its row's commit leaves, or a
 /// submit refused after its PNG was stored) is deleted by the leader once it is older than
 /// `orphan_grace_ms`, not before; the scene and the tile PNGs the job's rows reference stay,
-/// however old. `mtime_ms`: how coarse the backend's modification time is.
+/// however old. `mtime_ms`: how coarse the backend's modification time is (the sweep
+/// compares whole milliseconds, so a few on the folder).
 async fn orphans_are_swept(loc: Location, mtime_ms: u64) -> String {
     let chain = TestChain::start().await;
     let reader = open(&loc).await;
@@ -393,7 +394,7 @@ async fn orphans_are_swept(loc: Location, mtime_ms: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphan_blobs_are_deleted_after_their_grace_from_the_local_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics = orphans_are_swept(Location::Local(dir.path().join("blobs")), 0).await;
+    let metrics = orphans_are_swept(Location::Local(dir.path().join("blobs")), 5).await;
     assert!(
         metrics.contains("tessera_blobs_deleted_total{kind=\"orphan\"} 1"),
         "{metrics}"

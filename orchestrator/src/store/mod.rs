@@ -292,6 +292,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         job_id: u64,
     ) -> Result<Vec<(u32, u32, String, String)>, StoreError>;
+    /// Those of `hashes` that no row references (orphan blobs: `retention::sweep_orphans`).
+    async fn unreferenced_blobs(&self, hashes: Vec<String>) -> Result<Vec<String>, StoreError>;
 }
 
 /// Where the store lives and how durable a commit is.

@@ -111,6 +111,23 @@ impl Chain {
         self.anchor(&pda::job(job_id)).await
     }
 
+    /// The job account as of the last `finalized` block (reconciliation: what no fork
+    /// switch can take back).
+    pub async fn job_finalized(&self, job_id: u64) -> Result<Option<Job>, ChainError> {
+        let key = pda::job(job_id);
+        let acc = self
+            .rpc()
+            .get_account_with_commitment(&key, CommitmentConfig::finalized())
+            .await
+            .map_err(rpc_err)?
+            .value;
+        acc.map(|a| {
+            tessera_sdk::accounts::decode(&a.data)
+                .map_err(|e| ChainError::Decode(key.to_string(), e.to_string()))
+        })
+        .transpose()
+    }
+
     pub async fn network(&self) -> Result<Option<Network>, ChainError> {
         self.anchor(&pda::network()).await
     }

@@ -9,7 +9,8 @@
 //! blobs and orphans), [`chain`] (RPC reads and sends), [`eligibility`] (node standing,
 //! cached and read in batches), [`events`] (the event stream of every instance),
 //! [`receipt`] (exactly-once `post_receipt`), [`slash`] (`slash_node` for convicted
-//! nodes), [`auth`] (signed node requests), [`protocol`] (signed message formats),
+//! nodes), [`reconcile`] (posted receipts re-read at `finalized`), [`auth`] (signed node
+//! requests), [`protocol`] (signed message formats),
 //! [`metrics`].
 pub mod api;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod imaging;
 pub mod metrics;
 pub mod protocol;
 pub mod receipt;
+pub mod reconcile;
 pub mod retention;
 pub mod scheduler;
 pub mod slash;
@@ -106,6 +108,12 @@ pub struct Config {
     pub confirm_polls: u32,
     /// Test hook: the receipt poster stops right after sending, as if the process died.
     pub crash_after_send: bool,
+    /// How often posted receipts (and running jobs) are compared with the chain at
+    /// `finalized` (`reconcile`).
+    pub reconcile_ms: u64,
+    /// Test hook: the poster leaves finished jobs alone (no receipt built or sent), as if
+    /// every receipt it sent were lost.
+    pub hold_receipts: bool,
 }
 
 impl Config {
@@ -152,6 +160,8 @@ impl Config {
             poster_poll_ms: 2_000,
             confirm_polls: 50,
             crash_after_send: false,
+            reconcile_ms: 30_000,
+            hold_receipts: false,
         }
     }
 }
@@ -234,6 +244,7 @@ impl Orchestrator {
         }));
         tasks.push(tokio::spawn(sweeper(state.clone(), stopped.clone())));
         tasks.push(tokio::spawn(retention::run(state.clone(), stopped.clone())));
+        tasks.push(tokio::spawn(reconcile::run(state.clone(), stopped.clone())));
         tasks.push(tokio::spawn(eligibility::run(
             state.clone(),
             stopped.clone(),

@@ -6,7 +6,9 @@
 //!    for them (the program accepts it within the job's settle grace).
 //! 2. The poster builds the receipt (tile tree, payout tree: `price_per_tile` per tile to the
 //!    node whose render was accepted, nothing withheld), signs `post_receipt`, and **commits
-//!    the signed transaction to SQLite (`posting`) before sending it**.
+//!    the signed transaction to the store (`posting`) before sending it**, durably (fsync /
+//!    synchronous commit of that transaction whatever the store's setting, so the tile
+//!    verifications committed before it are flushed too).
 //! 3. It sends and polls the signature. On restart a `posting` job is resumed: if the job
 //!    account already holds our tile root the receipt landed (`posted`); otherwise the same
 //!    signed bytes are re-sent while their blockhash is valid (a signature lands at most once),
@@ -153,6 +155,12 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
                 _ = shutdown.changed() => return,
             }
         }
+        if state.cfg.hold_receipts {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(state.cfg.poster_poll_ms)) => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
         if let Err(e) = stop_cancelled_and_overdue(&state).await {
             warn!(error = %e, "poster could not check running jobs");
         }
@@ -267,11 +275,13 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
             );
             let bytes = bincode::serialize(&t).map_err(|e| PostError::Receipt(e.to_string()))?;
             let sig = t.signatures[0].to_string();
-            // Persisted before the first send: a crash from here on re-sends these bytes.
-            state
+            // Persisted, fsynced with the verifications behind it, before the first send: a
+            // crash (even of the machine) from here on re-sends these bytes.
+            let durability = state
                 .store
                 .job_set_receipt_tx(id, bytes.clone(), sig.clone())
                 .await?;
+            tracing::debug!(%sig, durability, "receipt transaction persisted");
             t
         }
     };

@@ -1,3 +1,4 @@
+pub mod acks;
 pub mod bench;
 pub mod check;
 pub mod claims;

@@ -4,8 +4,10 @@
 //! ([`tessera_sdk::protocol::sign_request`]: the orchestrator's key from `GET /v1/info`,
 //! method, path, timestamp, body hash), timestamped on the orchestrator's clock (the offset
 //! is measured from `/v1/info` at start). While a tile
-//! renders, a background task heartbeats the lease. Ctrl-C finishes and submits the tile
-//! in hand, then exits.
+//! renders, a background task heartbeats the lease. A tile counts as done once the
+//! orchestrator's acknowledgement verifies and is fsynced to the journal (`acks`), which
+//! is checked against the receipt once it lands. Ctrl-C finishes and submits the tile in
+//! hand, then exits.
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,9 @@ pub struct RunArgs {
     /// Do not claim payouts automatically when a job this node worked on settles.
     #[arg(long)]
     pub no_claim: bool,
+    /// Where the agent keeps its acknowledgement journal (`acks-<node key>.jsonl`, see `acks`).
+    #[arg(long, env = "TESSERA_NODE_DATA", default_value = "data/node")]
+    pub data_dir: PathBuf,
     /// Seconds to wait when there is no work.
     #[arg(long, default_value_t = 2)]
     pub idle_secs: u64,
@@ -293,12 +298,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     eprintln!("node {}", client.key.pubkey());
     let mut claims = (!args.no_claim)
         .then(|| super::claims::AutoClaim::new(&args.url, &client.base, &client.key));
+    let node_key = client.key.pubkey();
+    let mut journal = super::acks::Journal::open(&args.data_dir, &node_key)
+        .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
+    let mut acks = super::acks::AckWatch::new(&args.data_dir, &node_key, &args.url);
     let mut renderer = args.device.renderer()?;
     let mut scenes = super::scene_cache::SceneCache::default();
     while !stop.load(Ordering::SeqCst) {
         if let Some(c) = claims.as_mut() {
             rt.block_on(c.tick());
         }
+        rt.block_on(acks.tick());
         let lease = match rt.block_on(client.lease()) {
             Ok(Some(l)) => l,
             Ok(None) => {
@@ -311,9 +321,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        if let Some(c) = claims.as_mut() {
-            c.worked_on(lease.job_id);
-        }
         // The scene posed at the lease's frame (loaded once per frame, or once for a static scene).
         let [num, den] = lease.frame_rate;
         let rate = tessera_render::FrameRate { num, den };
@@ -357,12 +364,43 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        match rt.block_on(client.submit(&lease, &img.png()?, &img.hash)) {
-            Ok(v) => eprintln!(
-                "job {} frame {} tile {}: {}",
-                lease.job_key, lease.frame, lease.tile, v["outcome"]
+        let reply = match rt.block_on(client.submit(&lease, &img.png()?, &img.hash)) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("submit: {e:#}");
+                continue;
+            }
+        };
+        // Done only once the orchestrator's acknowledgement verifies and is on disk.
+        let job_key = Pubkey::from_str(&lease.job_key)?;
+        let accepted = super::acks::Accepted {
+            url: &client.base,
+            orchestrator: &client.orchestrator,
+            job_id: lease.job_id,
+            job_key: &job_key,
+            frame: lease.frame,
+            tile: lease.tile,
+            node: &client.key.pubkey(),
+            pixel_hash: &img.hash,
+        };
+        match accepted.entry(&reply, client.now()) {
+            Ok(entry) => {
+                journal
+                    .record(&entry)
+                    .context("journaling an acknowledgement")?;
+                acks.acknowledged(lease.job_id);
+                if let Some(c) = claims.as_mut() {
+                    c.worked_on(lease.job_id);
+                }
+                eprintln!(
+                    "job {} frame {} tile {}: {} (acknowledged)",
+                    lease.job_key, lease.frame, lease.tile, reply["outcome"]
+                );
+            }
+            Err(e) => eprintln!(
+                "job {} frame {} tile {}: not counted as done: {e}",
+                lease.job_key, lease.frame, lease.tile
             ),
-            Err(e) => eprintln!("submit: {e:#}"),
         }
     }
     Ok(())

@@ -437,6 +437,24 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
     }))
 }
 
+/// Every render a quorum agreed with (checks and tiebreaks included), once the job stopped
+/// rendering: a checker's acknowledged render is not a receipt leaf, and this is where its
+/// node finds it (`node-agent acks verify`). Not served while rendering: it would say which
+/// tiles were checked, and by whom.
+pub async fn checks(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
+    if job_row(&s, id).await?.state == job_state::RENDERING {
+        return Err(ApiError::Conflict("the job is still rendering".into()));
+    }
+    let rows = s.store.agreed_renders(id).await?;
+    let checks: Vec<_> = rows
+        .into_iter()
+        .map(|(frame, tile, node, pixel_hash)| {
+            json!({"frame": frame, "tile": tile, "node": node, "pixel_hash": pixel_hash})
+        })
+        .collect();
+    Ok(Json(json!({"job_id": id, "checks": checks})))
+}
+
 /// Verification faults kept for disputes and slashing.
 pub async fn evidence(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
     job_row(&s, id).await?;

@@ -40,10 +40,10 @@ pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResul
         crate::auth::node_request(&s, "POST", "/v1/leases", &headers, body, limit).await?;
     let span = tracing::info_span!("lease", node = %node);
     let policy = policy(&s);
-    let n = node.to_string();
+    let (n, op) = (node.to_string(), info.operator.to_string());
     let granted = s
         .store
-        .lease(replay, n, info.benchmark_score, now_ms(), policy)
+        .lease(replay, n, op, info.benchmark_score, now_ms(), policy)
         .instrument(span)
         .await?;
     s.metrics
@@ -113,7 +113,7 @@ pub async fn submit(
     let started = Instant::now();
     let path = format!("/v1/leases/{id}/submit");
     let limit = s.cfg.max_submit_bytes;
-    let (node, _, body, replay) =
+    let (node, info, body, replay) =
         crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
     let node_s = node.to_string();
 
@@ -194,6 +194,7 @@ pub async fn submit(
     let input = SubmitInput {
         submission: Submission {
             node: node_s.clone(),
+            operator: info.operator.to_string(),
             pixel_hash: hex(&computed),
             signature: signature.to_string(),
             blob: png_blob,
@@ -210,36 +211,40 @@ pub async fn submit(
     drop(reuse);
 
     s.metrics.tiles_submitted.inc();
-    // Only verified tiles (and convictions) are published: see `api::PUBLIC_EVENTS`.
+    // Only verified tiles (and convictions) are published: see `api::PUBLIC_EVENTS`. The
+    // event names the render the tile took, not whose submit settled it (a checker's).
     let verified = match &outcome {
-        Outcome::Accepted | Outcome::Verified => true,
-        Outcome::AwaitingCheck => false,
+        Outcome::Accepted => Some(node_s.clone()),
+        Outcome::Verified { accepted } => Some(accepted.clone()),
+        Outcome::AwaitingCheck => None,
         Outcome::AwaitingTiebreak => {
             s.metrics
                 .verification_failures
                 .with_label_values(&["check-disagree"])
                 .inc();
-            false
+            None
         }
-        Outcome::Resolved { faulty } => {
-            s.metrics
-                .verification_failures
-                .with_label_values(&["fault"])
-                .inc();
-            s.emit(job_id, frame, tno, "fault", Some(faulty.clone()));
-            true
+        Outcome::Resolved { accepted, faulty } => {
+            for f in faulty {
+                s.metrics
+                    .verification_failures
+                    .with_label_values(&["fault"])
+                    .inc();
+                s.emit(job_id, frame, tno, "fault", Some(f.clone()));
+            }
+            Some(accepted.clone())
         }
         Outcome::Inconclusive => {
             s.metrics
                 .verification_failures
                 .with_label_values(&["inconclusive"])
                 .inc();
-            false
+            None
         }
     };
-    if verified {
+    if let Some(node) = verified {
         s.metrics.tiles_verified.inc();
-        s.emit(job_id, frame, tno, "verified", Some(node_s.clone()));
+        s.emit(job_id, frame, tno, "verified", Some(node));
     }
     if ready {
         s.emit(job_id, frame, tno, "job-ready", None);
@@ -248,12 +253,13 @@ pub async fn submit(
     s.metrics
         .submit_latency
         .observe(started.elapsed().as_secs_f64());
-    tracing::debug!(job_id, frame, tile = tno, outcome = ?outcome, "tile submitted");
+    tracing::debug!(job_id, frame, tile = tno, outcome = ?outcome, requeued = redo.len(), "tile submitted");
     // Signed proof for the node that this render was recorded (issue 14: the node checks
-    // the manifest and the on-chain roots against it).
+    // the manifest and the on-chain roots against it). The same answer for every accepted
+    // render: whether it was sampled, checked or convicted someone is not the node's to know.
     let ack = ack(&s, &job.job_key, frame, tno, &node, &computed)?;
     Ok(Json(
-        json!({"lease_id": id, "outcome": outcome, "requeued": redo.len(), "ack": ack}),
+        json!({"lease_id": id, "outcome": "accepted", "ack": ack}),
     ))
 }
 

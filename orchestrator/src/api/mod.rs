@@ -179,6 +179,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{id}/frames/{frame}/image", get(jobs::frame_image))
         .route("/v1/jobs/{id}/manifest", get(jobs::manifest))
         .route("/v1/jobs/{id}/evidence", get(jobs::evidence))
+        .route("/v1/jobs/{id}/checks", get(jobs::checks))
         .route("/v1/leases", post(leases::lease))
         .route("/v1/leases/{id}/heartbeat", post(leases::heartbeat))
         .route("/v1/leases/{id}/submit", post(leases::submit))

@@ -201,6 +201,23 @@ pub fn job_set_receipt_tx(
     Ok(())
 }
 
+/// The durability setting of the running transaction's commit (`synchronous=N` on SQLite,
+/// `synchronous_commit=…` on PostgreSQL).
+pub fn commit_durability(c: &mut dyn Sql) -> Result<String, StoreError> {
+    if c.locks_rows() {
+        let r = row(c, "SELECT current_setting('synchronous_commit')", p![])?;
+        let v: String = r
+            .ok_or_else(|| StoreError::Corrupt("setting".into()))?
+            .get(0)?;
+        return Ok(format!("synchronous_commit={v}"));
+    }
+    let r = row(c, "PRAGMA synchronous", p![])?;
+    let v: i64 = r
+        .ok_or_else(|| StoreError::Corrupt("pragma".into()))?
+        .get(0)?;
+    Ok(format!("synchronous={v}"))
+}
+
 pub fn job_receipt_tx(c: &mut dyn Sql, job_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
     match row(c, "SELECT receipt_tx FROM jobs WHERE job_id=?1", p![job_id])? {
         Some(r) => r.get(0),
@@ -330,7 +347,8 @@ pub fn results_of_tile(
 ) -> Result<Vec<ResultRow>, StoreError> {
     all(
         c.rows(
-            "SELECT id, node, role, pixel_hash, signature, blob, verdict FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3 ORDER BY id",
+            "SELECT id, node, role, pixel_hash, signature, blob, verdict, COALESCE(operator, node)
+             FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3 ORDER BY id",
             p![job_id, frame, tile],
         )?,
         |r| {
@@ -342,6 +360,7 @@ pub fn results_of_tile(
                 signature: r.get(4)?,
                 blob: r.get(5)?,
                 verdict: r.get(6)?,
+                operator: r.get(7)?,
             })
         },
     )

@@ -25,6 +25,8 @@ const NAME: &str = "sqlite";
 pub struct Sqlite {
     conn: Arc<Mutex<Connection>>,
     metrics: StoreMetrics,
+    /// The configured `PRAGMA synchronous`, restored after a durable transaction.
+    synchronous: &'static str,
 }
 
 /// `PRAGMA synchronous` values (the setting is interpolated, so it is checked first).
@@ -114,7 +116,63 @@ impl Sqlite {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             metrics,
+            synchronous: synchronous(&cfg.sqlite_synchronous)?,
         })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction; with `durable`, under `synchronous`
+    /// FULL (EXTRA when configured): the WAL is fsynced at this commit. The setting cannot
+    /// change inside a transaction, so it is set before and restored after.
+    fn run_with<R, F>(
+        &self,
+        op: &'static str,
+        durable: bool,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        let (conn, m, configured) = (self.conn.clone(), self.metrics.clone(), self.synchronous);
+        let level = match (durable, configured) {
+            (false, c) => c,
+            (true, "EXTRA") => "EXTRA",
+            (true, _) => "FULL",
+        };
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let in_use = m.pool_in_use.with_label_values(&[NAME]);
+                let asked = Instant::now();
+                let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+                in_use.set(1);
+                let started = Instant::now();
+                let r = (|| -> Result<R, StoreError> {
+                    if level != configured {
+                        guard.pragma_update(None, "synchronous", level)?;
+                    }
+                    let r = (|| {
+                        let mut tx =
+                            guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                        let r = f(&mut tx)?;
+                        tx.commit()?;
+                        Ok(r)
+                    })();
+                    if level != configured {
+                        guard.pragma_update(None, "synchronous", configured)?;
+                    }
+                    r
+                })();
+                let ran = started.elapsed();
+                in_use.set(0);
+                // Recorded after the connection is released: the histograms cost more than
+                // most transactions, and nothing else may run while the lock is held.
+                drop(guard);
+                m.observe(NAME, op, started - asked, ran);
+                r
+            })
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))?
+        }
     }
 }
 
@@ -130,31 +188,19 @@ impl Backend for Sqlite {
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
     {
-        let (conn, m) = (self.conn.clone(), self.metrics.clone());
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let in_use = m.pool_in_use.with_label_values(&[NAME]);
-                let asked = Instant::now();
-                let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-                in_use.set(1);
-                let started = Instant::now();
-                let r = (|| -> Result<R, StoreError> {
-                    let mut tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let r = f(&mut tx)?;
-                    tx.commit()?;
-                    Ok(r)
-                })();
-                let ran = started.elapsed();
-                in_use.set(0);
-                // Recorded after the connection is released: the histograms cost more than
-                // most transactions, and nothing else may run while the lock is held.
-                drop(guard);
-                m.observe(NAME, op, started - asked, ran);
-                r
-            })
-            .await
-            .map_err(|e| StoreError::Join(e.to_string()))?
-        }
+        self.run_with(op, false, f)
+    }
+
+    fn run_durable<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        self.run_with(op, true, f)
     }
 
     /// One process owns a SQLite file: it always leads.
@@ -208,5 +254,26 @@ impl rusqlite::ToSql for V {
             V::T(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             V::B(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The receipt's transaction is fsynced (FULL) on a store configured OFF, and the
+    /// connection is back at OFF for the next one.
+    #[tokio::test]
+    async fn a_durable_transaction_runs_at_full_and_the_setting_is_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = DbConfig::new(dir.path().join("db.sqlite").display().to_string());
+        cfg.sqlite_synchronous = "OFF".into();
+        let db = Sqlite::open(&cfg, crate::metrics::Metrics::new().store).unwrap();
+        let level = |tx: &mut dyn Sql| super::super::queries::commit_durability(tx);
+        assert_eq!(db.run_durable("t", level).await.unwrap(), "synchronous=2");
+        assert_eq!(db.run("t", level).await.unwrap(), "synchronous=0");
+        cfg.sqlite_synchronous = "EXTRA".into();
+        let db = Sqlite::open(&cfg, crate::metrics::Metrics::new().store).unwrap();
+        assert_eq!(db.run_durable("t", level).await.unwrap(), "synchronous=3");
     }
 }

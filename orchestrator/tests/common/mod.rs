@@ -241,6 +241,26 @@ impl TestChain {
         (operator, key)
     }
 
+    /// Registers another node key of `operator` (already funded) staking `stake`.
+    pub async fn register_node_for(&self, operator: &Keypair, stake: u64) -> Keypair {
+        let key = Keypair::new();
+        let token = self.token_account(&operator.pubkey()).await;
+        self.mint_to(&token, stake).await;
+        let ixn = ix::register_node(
+            &operator.pubkey(),
+            &key.pubkey(),
+            &self.mint.pubkey(),
+            &token,
+            stake,
+            2_000,
+            "sim".into(),
+        );
+        self.send(&[ixn], &[operator, &key])
+            .await
+            .expect("register_node");
+        key
+    }
+
     pub async fn network(&self) -> Network {
         let acc = self.rpc.get_account(&pda::network()).await.unwrap();
         tessera_sdk::accounts::decode(&acc.data).unwrap()
@@ -384,6 +404,28 @@ impl TestOrch {
         }
     }
 
+    /// Runs one statement on the orchestrator's database with the backend's own client (a
+    /// test standing in for a store that says more than the chain, or an orchestrator that lies).
+    pub async fn exec_sql(&self, sql: &str) {
+        let sql = sql.to_string();
+        match &self.db_url {
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("db.sqlite")).unwrap();
+                db.busy_timeout(Duration::from_secs(5)).unwrap();
+                db.execute_batch(&sql).unwrap();
+            }
+            Some(url) => {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                    c.batch_execute(&sql).unwrap();
+                })
+                .join()
+                .unwrap()
+            }
+        }
+    }
+
     /// The orchestrator's key, from `GET /v1/info`.
     pub async fn key(&self) -> Pubkey {
         orchestrator_key(&self.http, &self.url).await
@@ -505,6 +547,8 @@ pub struct SimNode {
     pub wrong: bool,
     /// Submits an honest render with 1-level differences (another GPU's rounding).
     pub noise: bool,
+    /// XORed into the red channel: a wrong render of its own, unlike any other node's.
+    pub scramble: u8,
     /// Strictly increasing request timestamps (two identical requests in one millisecond
     /// would carry the same signature and the second would be refused as a replay).
     last_ts: std::sync::atomic::AtomicI64,
@@ -567,6 +611,7 @@ impl SimNode {
             http: reqwest::Client::new(),
             wrong: false,
             noise: false,
+            scramble: 0,
             last_ts: Default::default(),
             orchestrator: Default::default(),
             skew_ms: 0,
@@ -660,6 +705,9 @@ impl SimNode {
                     *p = p.saturating_add(1);
                 }
             }
+        }
+        for p in px.iter_mut().step_by(4) {
+            *p ^= self.scramble;
         }
         let body = self.submit_body(lease, w, h, px);
         let path = format!("/v1/leases/{}/submit", lease["lease_id"]);

@@ -162,7 +162,16 @@ async fn fetch_range(
     let path = format!("/v1/scenes/{hash}");
     let key = orch.key().await;
     let mut rb = orch.http.get(format!("{}{path}", orch.url));
-    for (k, v) in protocol::sign_request(node, &key, "GET", &path, now_ms(), b"") {
+    // Two identical requests signed in one millisecond would be one signature (a replay):
+    // each request gets a timestamp of its own, as the node agent's do.
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    let prev = LAST
+        .fetch_update(SeqCst, SeqCst, |last| Some(now.max(last + 1)))
+        .expect("always Some");
+    let ts = now.max(prev + 1);
+    for (k, v) in protocol::sign_request(node, &key, "GET", &path, ts, b"") {
         rb = rb.header(k, v);
     }
     if let Some(r) = range {

@@ -409,8 +409,10 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
             pixel_hash: t.pixel_hash.unwrap_or_default(),
             signature: t.signature.unwrap_or_default(),
             blob: t.blob.filter(|_| with_blobs),
+            role: None,
         })
         .collect();
+    let verifications = crate::receipt::manifest_verifications(s, id, &receipt).await?;
     let payouts = receipt
         .payouts
         .iter()
@@ -431,8 +433,10 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
         total_payout: params.total_payout,
         tile_count: params.tile_count,
         node_count: params.node_count,
+        render_count: params.render_count,
         receipt_signature: job.receipt_sig,
         tiles,
+        verifications,
         payouts,
     }))
 }

@@ -56,7 +56,7 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
     refused(
         &job(&["--budget", "0.001"]),
         2,
-        "is below price × tiles + fee",
+        "is below price × (tiles + verification renders) + fee",
     );
     let garbage = net.path("broken.glb");
     std::fs::write(&garbage, b"glTF not really").unwrap();
@@ -82,9 +82,10 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
         "job 999 does not exist",
     );
 
-    // Money: the budget of 400 tiles at 0.01 is 4.1 tokens; the artist holds 1.
+    // Money: the budget of 400 tiles and ⌈400 × 30%⌉ = 120 verification renders at 0.01 is
+    // 5.2 tokens + 2.5% = 5.33; the artist holds 1.
     let r = job(&["--size", "640x640", "--frames", "1"]);
-    refused(&r, 1, "insufficient balance: the budget is 4.100000 tokens");
+    refused(&r, 1, "insufficient balance: the budget is 5.330000 tokens");
     assert!(r.stderr.contains("(missing 3.100000)"), "{}", r.stderr);
 
     // Services down.

@@ -853,10 +853,16 @@ mod tests {
 
     impl Fixture {
         fn new(job_id: u64) -> Self {
+            Self::with(job_id, &[3, 4], 0)
+        }
+
+        /// A receipt of the tiles of `tile_frames` (a partial one unless both frames), with
+        /// `checks` verification renders by the other node of the first tiles.
+        fn with(job_id: u64, tile_frames: &[u32], checks: usize) -> Self {
             let job_key = crate::pda::job(job_id);
             let mut job = job(job_id);
             let nodes = vec![Keypair::new(), Keypair::new()];
-            let frames: BTreeMap<u32, FrameImage> = (3..=4).map(|n| (n, frame(n))).collect();
+            let frames: BTreeMap<u32, FrameImage> = tile_frames.iter().map(|&n| (n, frame(n))).collect();
             let grid = TileGrid::new(10, 6, 4).unwrap();
             let mut records = Vec::new();
             for (&n, f) in &frames {
@@ -871,7 +877,20 @@ mod tests {
                     });
                 }
             }
-            let receipt = Receipt::build(&job_key, &job, records).unwrap();
+            let other = |n: &Pubkey| nodes.iter().map(|k| k.pubkey()).find(|k| k != n).unwrap();
+            let renders: Vec<RenderRecord> = records[..checks]
+                .iter()
+                .map(|t: &TileRecord| RenderRecord {
+                    frame: t.frame,
+                    tile: t.tile,
+                    role: merkle::TileRole::Check,
+                    node: other(&t.node),
+                    pixel_hash: t.pixel_hash,
+                })
+                .collect();
+            let partial = tile_frames.len() < 2;
+            let receipt =
+                Receipt::build_with(&job_key, &job, records, renders, partial).unwrap();
             let params = receipt.params().unwrap();
             job.tile_root = params.tile_root;
             job.payout_root = params.payout_root;
@@ -906,6 +925,24 @@ mod tests {
                 .tiles
                 .iter()
                 .map(|t| fixture.tile(&receipt, t))
+                .collect();
+            fixture.manifest.verifications = receipt
+                .verifications
+                .iter()
+                .map(|v| {
+                    let mut t = fixture.tile(
+                        &receipt,
+                        &TileRecord {
+                            frame: v.frame,
+                            tile: v.tile,
+                            node: v.node,
+                            pixel_hash: v.pixel_hash,
+                        },
+                    );
+                    t.proof = receipt.render_proof(v).map(|p| hexes(&p));
+                    t.role = Some(v.role.name().into());
+                    t
+                })
                 .collect();
             fixture.manifest.payouts = receipt
                 .payouts
@@ -1012,6 +1049,35 @@ mod tests {
     }
 
     #[test]
+    fn paid_verification_renders_and_a_partial_receipt_pass() {
+        // Frame 3 only (6 of 12 tiles), 2 checks by the other node: 8 renders.
+        let f = Fixture::with(12, &[3], 2);
+        assert_eq!((f.job.tile_count, f.job.render_count), (6, 8));
+        let report = f.audit();
+        assert!(report.passed(), "{:?}", report.discrepancy);
+        let signed = report.checks.iter().find(|c| c.name == "signatures").unwrap();
+        assert_eq!(signed.passed, 8);
+    }
+
+    #[test]
+    fn a_render_count_the_leaves_do_not_make_fails() {
+        let mut f = Fixture::with(13, &[3, 4], 2);
+        // The chain says 14 renders (2 padded verification renders); the manifest shows 12 + 2.
+        f.job.render_count = 16;
+        assert!(matches!(
+            f.discrepancy(),
+            Discrepancy::RenderCount {
+                expected: 16,
+                found: 14
+            }
+        ));
+        // A verification render its node never signed.
+        let mut f = Fixture::with(14, &[3, 4], 1);
+        f.manifest.verifications[0].signature = f.manifest.tiles[5].signature.clone();
+        assert!(matches!(f.discrepancy(), Discrepancy::TileSignature { .. }));
+    }
+
+    #[test]
     fn a_clean_job_passes_every_check() {
         let f = Fixture::new(42);
         let report = f.audit();
@@ -1030,12 +1096,12 @@ mod tests {
                 ("frames", 2),
                 ("pixels", 12),
                 ("signatures", 12),
-                ("tile_root", 2),
+                ("tile_root", 3),
                 ("tile_proofs", 12),
                 ("payout_root", 3),
                 ("payouts", 2),
                 ("payout_proofs", 2),
-                ("manifest_values", 5),
+                ("manifest_values", 6),
                 ("claims", 1),
             ]
         );

@@ -86,7 +86,7 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
     // 5.2 tokens + 2.5% = 5.33; the artist holds 1.
     let r = job(&["--size", "640x640", "--frames", "1"]);
     refused(&r, 1, "insufficient balance: the budget is 5.330000 tokens");
-    assert!(r.stderr.contains("(missing 3.100000)"), "{}", r.stderr);
+    assert!(r.stderr.contains("(missing 4.330000)"), "{}", r.stderr);
 
     // Services down.
     let r = net.tessera_as(

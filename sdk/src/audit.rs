@@ -862,7 +862,8 @@ mod tests {
             let job_key = crate::pda::job(job_id);
             let mut job = job(job_id);
             let nodes = vec![Keypair::new(), Keypair::new()];
-            let frames: BTreeMap<u32, FrameImage> = tile_frames.iter().map(|&n| (n, frame(n))).collect();
+            let frames: BTreeMap<u32, FrameImage> =
+                tile_frames.iter().map(|&n| (n, frame(n))).collect();
             let grid = TileGrid::new(10, 6, 4).unwrap();
             let mut records = Vec::new();
             for (&n, f) in &frames {
@@ -889,8 +890,7 @@ mod tests {
                 })
                 .collect();
             let partial = tile_frames.len() < 2;
-            let receipt =
-                Receipt::build_with(&job_key, &job, records, renders, partial).unwrap();
+            let receipt = Receipt::build_with(&job_key, &job, records, renders, partial).unwrap();
             let params = receipt.params().unwrap();
             job.tile_root = params.tile_root;
             job.payout_root = params.payout_root;
@@ -1055,7 +1055,11 @@ mod tests {
         assert_eq!((f.job.tile_count, f.job.render_count), (6, 8));
         let report = f.audit();
         assert!(report.passed(), "{:?}", report.discrepancy);
-        let signed = report.checks.iter().find(|c| c.name == "signatures").unwrap();
+        let signed = report
+            .checks
+            .iter()
+            .find(|c| c.name == "signatures")
+            .unwrap();
         assert_eq!(signed.passed, 8);
     }
 

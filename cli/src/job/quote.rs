@@ -167,7 +167,7 @@ impl fmt::Display for Quote {
         writeln!(f, "Cost:        {}", t.format(self.cost))?;
         writeln!(
             f,
-            "Verification: up to {} (check and tiebreak renders, paid like tiles: up to {} of {:.2}% of the tiles; the unused part is refunded)",
+            "Verification: up to {} ({} check or tiebreak renders at the tile price, {:.2}% of the tiles; what is not used is refunded)",
             t.format(self.verification),
             self.verification_renders,
             self.verify_bps as f64 / 100.0

@@ -97,6 +97,9 @@ pub struct Config {
     pub confirm_polls: u32,
     /// Test hook: the receipt poster stops right after sending, as if the process died.
     pub crash_after_send: bool,
+    /// Test hook: the receipt pays the first node (by key) this many renders fewer than the
+    /// tile tree credits it, as a dishonest orchestrator would (its node agent contests).
+    pub short_pay_renders: u32,
 }
 
 impl Config {
@@ -141,6 +144,7 @@ impl Config {
             poster_poll_ms: 2_000,
             confirm_polls: 50,
             crash_after_send: false,
+            short_pay_renders: 0,
         }
     }
 }

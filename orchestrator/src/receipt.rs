@@ -144,7 +144,22 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
     }
     let bps = verify_bps(state, id).await?;
     let paid = verifications(state, id, &records, bps).await?;
-    Receipt::build_with(&pda::job(id), job_shape(row, bps), records, paid, true)
+    let receipt = Receipt::build_with(&pda::job(id), job_shape(row, bps), records, paid, true)
+        .map_err(|e| PostError::Receipt(e.to_string()))?;
+    short_pay(receipt, state.cfg.short_pay_renders, row.price_per_tile)
+}
+
+/// The test hook `short_pay_renders`: the first payout leaf counts that many renders fewer.
+fn short_pay(receipt: Receipt, renders: u32, price: u64) -> Result<Receipt, PostError> {
+    if renders == 0 {
+        return Ok(receipt);
+    }
+    let mut payouts = receipt.payouts.clone();
+    let first = &mut payouts[0];
+    first.tiles = first.tiles.saturating_sub(renders);
+    first.amount = price.saturating_mul(first.tiles as u64);
+    receipt
+        .with_payouts(payouts)
         .map_err(|e| PostError::Receipt(e.to_string()))
 }
 

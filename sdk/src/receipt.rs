@@ -245,6 +245,19 @@ impl Receipt {
         })
     }
 
+    /// The same tile tree with another payout tree (leaves sorted by node key): what a
+    /// dishonest orchestrator posts, for tests of the contests that expose it.
+    pub fn with_payouts(mut self, mut payouts: Vec<NodePayout>) -> Result<Self, ReceiptError> {
+        payouts.sort_by_key(|p| p.node);
+        let leaves = payouts
+            .iter()
+            .map(|p| merkle::payout_leaf(&self.job, &p.node, p.amount, p.tiles))
+            .collect();
+        self.payout_tree = MerkleTree::new(leaves).ok_or(ReceiptError::Empty)?;
+        self.payouts = payouts;
+        Ok(self)
+    }
+
     /// The arguments of `post_receipt`.
     pub fn params(&self) -> Result<ReceiptParams, ReceiptError> {
         let total = self

@@ -51,7 +51,7 @@ pub async fn check(
         ));
     };
     eprintln!(
-        "job {job_id}: the receipt credits {} renders ({} tokens) but pays {}; contesting",
+        "job {job_id}: the receipt credits {} renders (worth {} base units) but pays {}; contesting",
         case.leaves.len(),
         case.owed,
         case.paid
@@ -61,7 +61,9 @@ pub async fn check(
             signature,
             owed,
             paid,
-        } => format!("contest upheld: owed {owed}, paid the shortfall {paid} (tx {signature})"),
+        } => format!(
+            "contest upheld: owed {owed} base units, paid the shortfall {paid} (tx {signature})"
+        ),
         ContestOutcome::AlreadyResolved { owed, paid } => {
             format!("contest resolved before: owed {owed}, shortfall paid {paid}")
         }

@@ -40,7 +40,7 @@ async fn node_agent_contests_a_short_payout_leaf_and_is_made_whole() {
     let mut agent = std::process::Command::new(bin)
         .args(["run", "--orchestrator", &orch.url, "--idle-secs", "1"])
         .arg("--url")
-        .arg(chain.net.url().to_string())
+        .arg(chain.net.url())
         .arg("--keypair")
         .arg(&kp)
         .spawn()

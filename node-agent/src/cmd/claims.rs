@@ -63,11 +63,24 @@ impl AutoClaim {
                 Err(e) => eprintln!("claims: asking the orchestrator for this node's jobs: {e:#}"),
             }
         }
-        for job_id in self.pending.clone() {
-            if !self.checked.contains(&job_id) {
-                self.check_pay(job_id).await;
+        // Every pending job's account in one `getMultipleAccounts` call, not a read each.
+        let pending: Vec<u64> = self.pending.iter().copied().collect();
+        let keys: Vec<_> = pending
+            .iter()
+            .map(|id| tessera_sdk::pda::job(*id))
+            .collect();
+        let jobs = match self.chain.get_anchor_accounts(&keys).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                eprintln!("claims: reading pending jobs: {e:#}");
+                return;
             }
-            match self.try_claim(job_id).await {
+        };
+        for (job_id, job) in pending.into_iter().zip(jobs) {
+            if !self.checked.contains(&job_id) {
+                self.check_pay(job_id, job.as_ref()).await;
+            }
+            match self.try_claim(job_id, job).await {
                 Ok(true) => {
                     self.pending.remove(&job_id);
                 }
@@ -78,13 +91,14 @@ impl AutoClaim {
     }
 
     /// Contests the job's receipt if it pays this node short; once per job after the receipt.
-    async fn check_pay(&mut self, job_id: u64) {
+    async fn check_pay(&mut self, job_id: u64, job: Option<&tessera_sdk::Job>) {
         let checked = super::contest::check(
             &self.chain,
             &self.http,
             &self.orchestrator,
             &self.payer,
             job_id,
+            job,
         )
         .await;
         match checked {
@@ -131,12 +145,8 @@ impl AutoClaim {
         Ok(standing.job_ids())
     }
 
-    /// `true` when nothing is left to do for the job.
-    async fn try_claim(&self, job_id: u64) -> anyhow::Result<bool> {
-        let job: Option<tessera_sdk::Job> = self
-            .chain
-            .get_anchor_account(&tessera_sdk::pda::job(job_id))
-            .await?;
+    /// `true` when nothing is left to do for the job (`job`: its account as just read).
+    async fn try_claim(&self, job_id: u64, job: Option<tessera_sdk::Job>) -> anyhow::Result<bool> {
         let Some(job) = job else {
             return Ok(true);
         };

@@ -17,16 +17,18 @@ pub enum Checked {
     Done(String),
 }
 
-/// Checks job `job_id` for `key` and contests a short payout leaf.
+/// Checks job `job_id` (its account as just read, `None` when closed) for `key` and contests
+/// a short payout leaf.
 pub async fn check(
     chain: &ChainClient,
     http: &reqwest::Client,
     orchestrator: &str,
     key: &Keypair,
     job_id: u64,
+    job: Option<&Job>,
 ) -> anyhow::Result<Checked> {
     let job_key = pda::job(job_id);
-    let Some(job) = chain.get_anchor_account::<Job>(&job_key).await? else {
+    let Some(job) = job else {
         return Ok(Checked::Done("the job is closed".into()));
     };
     if matches!(job.state, JobState::Open | JobState::CancelRequested) {
@@ -45,7 +47,7 @@ pub async fn check(
         .error_for_status()?
         .json()
         .await?;
-    let Some(case) = plan(&job_key, &job, &manifest, &key.pubkey())? else {
+    let Some(case) = plan(&job_key, job, &manifest, &key.pubkey())? else {
         return Ok(Checked::Done(
             "the payout leaf pays every render the receipt credits".into(),
         ));

@@ -85,6 +85,9 @@ struct Client {
     last_ts: std::sync::atomic::AtomicI64,
 }
 
+/// Requests a scene download may take (the first and its resumptions).
+const SCENE_ATTEMPTS: u32 = 4;
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -136,6 +139,17 @@ impl Client {
         path: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<reqwest::Response> {
+        self.send_with(method, path, body, None).await
+    }
+
+    /// [`Self::send`] with a `Range` header (not signed: it selects bytes of what is).
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        range: Option<String>,
+    ) -> anyhow::Result<reqwest::Response> {
         let now = self.now();
         let prev = self.last_ts.fetch_max(now, Ordering::SeqCst);
         let ts = if prev >= now {
@@ -157,6 +171,9 @@ impl Client {
             .header("content-type", "application/json");
         for (k, v) in headers {
             rb = rb.header(k, v);
+        }
+        if let Some(range) = range {
+            rb = rb.header(reqwest::header::RANGE, range);
         }
         let r = rb.body(body).send().await?;
         if r.status().is_client_error() || r.status().is_server_error() {
@@ -187,19 +204,41 @@ impl Client {
         Ok(())
     }
 
+    /// The scene bundle; a download that breaks off is resumed where it stopped (a signed
+    /// request with `Range: bytes=N-`), up to [`SCENE_ATTEMPTS`] requests in all.
     async fn scene(&self, hash: &str) -> anyhow::Result<Vec<u8>> {
-        let r = self
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/scenes/{hash}"),
-                Vec::new(),
-            )
-            .await?;
-        let bytes = r.bytes().await?.to_vec();
+        let path = format!("/v1/scenes/{hash}");
+        let mut bytes = Vec::new();
+        for attempt in 1.. {
+            match self.scene_part(&path, &mut bytes).await {
+                Ok(()) => break,
+                Err(e) if attempt < SCENE_ATTEMPTS => {
+                    eprintln!("scene {hash}: {e:#}; resuming at byte {}", bytes.len())
+                }
+                Err(e) => return Err(e),
+            }
+        }
         if blake3::hash(&bytes).to_hex().as_str() != hash {
             bail!("scene {hash} arrived with another hash");
         }
         Ok(bytes)
+    }
+
+    /// Appends the rest of the scene at `path` to `into` (all of it if the server does not
+    /// answer the range with 206).
+    async fn scene_part(&self, path: &str, into: &mut Vec<u8>) -> anyhow::Result<()> {
+        let range = (!into.is_empty()).then(|| format!("bytes={}-", into.len()));
+        let resumed = range.is_some();
+        let mut r = self
+            .send_with(reqwest::Method::GET, path, Vec::new(), range)
+            .await?;
+        if resumed && r.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+            into.clear();
+        }
+        while let Some(chunk) = r.chunk().await? {
+            into.extend_from_slice(&chunk);
+        }
+        Ok(())
     }
 
     async fn submit(
@@ -339,4 +378,77 @@ pub fn scene_key(hash_hex: &str) -> [u8; 32] {
             .unwrap_or(0);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads a request's head; the `Range: bytes=N-` start it asks for.
+    async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<usize> {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "request cut short");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        head.lines()
+            .find_map(|l| l.strip_prefix("range: bytes="))
+            .map(|r| r.trim().trim_end_matches('-').parse().unwrap())
+    }
+
+    /// A server that breaks the first download off half-way (fewer bytes than its
+    /// `content-length`, then a close) and answers the resumption with the rest (206).
+    #[tokio::test]
+    async fn a_broken_scene_download_resumes_where_it_stopped() {
+        let scene: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let hash = blake3::hash(&scene).to_hex().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (served, seen) = (scene.clone(), Arc::new(std::sync::Mutex::new(Vec::new())));
+        let ranges = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let range = read_head(&mut sock).await;
+                seen.lock().unwrap().push(range);
+                let n = served.len();
+                let (head, body) = match range {
+                    None => (format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n\r\n"), &served[..n / 2]),
+                    Some(from) => (
+                        format!(
+                            "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {from}-{}/{n}\r\n\r\n",
+                            n - from,
+                            n - 1
+                        ),
+                        &served[from..],
+                    ),
+                };
+                sock.write_all(head.as_bytes()).await.unwrap();
+                sock.write_all(body).await.unwrap();
+                let _ = sock.shutdown().await;
+            }
+        });
+        let client = Client {
+            http: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+            key: Arc::new(Keypair::new()),
+            orchestrator: Pubkey::new_unique(),
+            offset_ms: 0,
+            last_ts: Default::default(),
+        };
+        assert!(
+            client.scene(&hash).await.unwrap() == scene,
+            "the whole scene"
+        );
+        let asked = ranges.lock().unwrap().clone();
+        assert_eq!(
+            asked,
+            vec![None, Some(scene.len() / 2)],
+            "resumed at the break"
+        );
+    }
 }

@@ -10,9 +10,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use solana_sdk::signature::Keypair;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{NodeCache, RateLimits};
@@ -35,7 +35,7 @@ pub(crate) mod bytes_compat {
 pub const PUBLIC_EVENTS: [&str; 3] = ["verified", "fault", "job-ready"];
 
 /// One tile event on a job's stream.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TileEvent {
     pub job_id: u64,
     pub frame: u32,
@@ -53,7 +53,8 @@ pub struct AppState {
     pub chain: Chain,
     pub keypair: Arc<Keypair>,
     pub metrics: Metrics,
-    pub events: broadcast::Sender<TileEvent>,
+    /// The public event stream of every instance (`events`).
+    pub events: crate::events::Events,
     pub salt: [u8; 32],
     pub nodes: NodeCache,
     pub limits: RateLimits,
@@ -74,7 +75,7 @@ impl AppState {
         if !PUBLIC_EVENTS.contains(&event) {
             return;
         }
-        let _ = self.events.send(TileEvent {
+        self.events.publish(TileEvent {
             job_id,
             frame,
             tile,

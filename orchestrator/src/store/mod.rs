@@ -285,6 +285,8 @@ pub trait Store: Send + Sync + 'static {
     /// A closed job's blobs that no other unpurged job references.
     async fn doomed_blobs(&self, job_id: u64) -> Result<Vec<String>, StoreError>;
     async fn mark_purged(&self, job_id: u64, now: i64) -> Result<(), StoreError>;
+    /// Those of `hashes` that no row references (orphan blobs: `retention::sweep_orphans`).
+    async fn unreferenced_blobs(&self, hashes: Vec<String>) -> Result<Vec<String>, StoreError>;
 }
 
 /// Where the store lives and how durable a commit is.

@@ -348,4 +348,12 @@ impl<B: Backend> Store for SqlStore<B> {
             })
             .await
     }
+
+    async fn unreferenced_blobs(&self, hashes: Vec<String>) -> Result<Vec<String>, StoreError> {
+        self.b
+            .run("unreferenced_blobs", move |tx| {
+                closed_jobs::unreferenced(tx, &hashes)
+            })
+            .await
+    }
 }

@@ -4,6 +4,7 @@
 //! `on_both!` run twice: on SQLite and on a throwaway PostgreSQL cluster (`pg`).
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod pg;
 
 use std::path::PathBuf;

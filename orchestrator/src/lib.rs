@@ -114,6 +114,9 @@ pub struct Config {
     /// Test hook: the poster leaves finished jobs alone (no receipt built or sent), as if
     /// every receipt it sent were lost.
     pub hold_receipts: bool,
+    /// Test hook: the receipt pays the first node (by key) this many renders fewer than the
+    /// tile tree credits it, as a dishonest orchestrator would (its node agent contests).
+    pub short_pay_renders: u32,
 }
 
 impl Config {
@@ -162,6 +165,7 @@ impl Config {
             crash_after_send: false,
             reconcile_ms: 30_000,
             hold_receipts: false,
+            short_pay_renders: 0,
         }
     }
 }

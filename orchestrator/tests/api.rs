@@ -588,7 +588,11 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
     let job = chain.job(id).await;
     assert_eq!(job.slashed_count as u64, convicted);
     // The artist's job is whole: every tile paid to an honest node, the escrow untouched.
-    assert_eq!((job.tile_count, job.total_payout), (16, 1_600));
+    // Every tile was checked; the job pays ⌈16 × 20%⌉ = 4 agreeing check renders like tiles.
+    assert_eq!(
+        (job.tile_count, job.render_count, job.total_payout),
+        (16, 20, 2_000)
+    );
     for honest in [&honest_a, &honest_b] {
         assert_eq!(chain.node(&honest.key.pubkey()).await.stake, MIN_STAKE);
     }

@@ -377,7 +377,8 @@ async fn two_processes_one_killed_mid_job_the_other_finishes_it() {
         assert!(renders.iter().all(|r| r.1 == r.2), "{renders:?}");
         assert_eq!(accepted as i64, 48 + checks, "{renders:?}");
 
-        // Paid once: one receipt on-chain, 48 tiles at 100, the payouts summing to it.
+        // Paid once: one receipt on-chain, 48 tiles and the agreeing check renders (up to
+        // the job's share, ⌈48 × 20%⌉ = 10) at 100, the payouts summing to it.
         let sigs = chain
             .rpc
             .get_signatures_for_address(&pda::job(id))
@@ -387,12 +388,20 @@ async fn two_processes_one_killed_mid_job_the_other_finishes_it() {
         assert_eq!(ok, 2, "create_job and one post_receipt: {sigs:?}");
         let job = chain.job(id).await;
         assert_eq!(job.state, JobState::Rendered);
-        assert_eq!((job.tile_count, job.total_payout), (48, 4_800));
+        let paid_renders = 48 + checks.min(10) as u64;
+        assert_eq!(
+            (job.tile_count, job.render_count as u64, job.total_payout),
+            (48, paid_renders, paid_renders * 100)
+        );
         let (_, manifest) = front_get(&b.url, &format!("/v1/jobs/{id}/manifest")).await;
         let payouts = manifest["payouts"].as_array().unwrap();
         let paid: u64 = payouts.iter().map(|p| p["amount"].as_u64().unwrap()).sum();
         let tiles: u64 = payouts.iter().map(|p| p["tiles"].as_u64().unwrap()).sum();
-        assert_eq!((paid, tiles), (4_800, 48), "{manifest}");
+        assert_eq!(
+            (paid, tiles),
+            (paid_renders * 100, paid_renders),
+            "{manifest}"
+        );
         let mut rendered: Vec<_> = manifest["tiles"]
             .as_array()
             .unwrap()

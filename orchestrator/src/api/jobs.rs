@@ -95,13 +95,11 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
     let tiles = job
         .total_tiles()
         .map_err(|_| refuse("invalid job dimensions"))?;
-    let cost = job
-        .price_per_tile
-        .checked_mul(tiles)
-        .ok_or_else(|| refuse("price overflows"))?;
-    let required = cost
-        .checked_add(job.fee_on(cost).map_err(|_| refuse("fee overflows"))?)
-        .ok_or_else(|| refuse("fee overflows"))?;
+    // The tiles and the verification renders the job may pay, plus the fee (the program's rule).
+    let required =
+        tessera_sdk::estimate::job_cost(tiles, job.price_per_tile, job.fee_bps, job.verify_bps)
+            .ok_or_else(|| refuse("price overflows"))?
+            .budget;
     if vault.amount < job.budget || job.budget < required {
         return Err(refuse(format!(
             "escrow does not match: vault holds {}, budget {}, required {}",
@@ -409,8 +407,10 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
             pixel_hash: t.pixel_hash.unwrap_or_default(),
             signature: t.signature.unwrap_or_default(),
             blob: t.blob.filter(|_| with_blobs),
+            role: None,
         })
         .collect();
+    let verifications = crate::receipt::manifest_verifications(s, id, &receipt).await?;
     let payouts = receipt
         .payouts
         .iter()
@@ -431,8 +431,10 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
         total_payout: params.total_payout,
         tile_count: params.tile_count,
         node_count: params.node_count,
+        render_count: params.render_count,
         receipt_signature: job.receipt_sig,
         tiles,
+        verifications,
         payouts,
     }))
 }

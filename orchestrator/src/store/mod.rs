@@ -124,6 +124,19 @@ pub struct ResultRow {
     pub verdict: String,
 }
 
+/// A check or tiebreak render the receipt pays (`queries::paid_verifications`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PaidVerification {
+    pub frame: u32,
+    pub tile: u32,
+    /// `check` or `tiebreak`.
+    pub role: String,
+    pub node: String,
+    pub pixel_hash: String,
+    /// base58 signature of the tile message by `node`.
+    pub signature: String,
+}
+
 /// Per-state tile counts of a job.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
@@ -240,6 +253,8 @@ pub trait Store: Send + Sync + 'static {
     async fn tiles_of_frame(&self, job_id: u64, frame: u32) -> Result<Vec<TileRow>, StoreError>;
     async fn tiles_of_job(&self, job_id: u64) -> Result<Vec<TileRow>, StoreError>;
     async fn evidence_of_job(&self, job_id: u64) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// The verification renders a job's receipt pays.
+    async fn paid_verifications(&self, job_id: u64) -> Result<Vec<PaidVerification>, StoreError>;
     async fn jobs_in_state(&self, state: &'static str) -> Result<Vec<JobRow>, StoreError>;
     async fn job_set_state(
         &self,

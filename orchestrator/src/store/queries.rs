@@ -1,7 +1,7 @@
 //! The domain queries: each a few statements of one transaction, in SQL both backends read
 //! alike (see [`super::sql`]).
 use super::sql::{p, row, Row, Sql};
-use super::{now_ms, tile_state, Counts, JobRow, NodeRecord, ResultRow, TileRow};
+use super::{now_ms, tile_state, Counts, JobRow, NodeRecord, PaidVerification, ResultRow, TileRow};
 use crate::error::StoreError;
 
 pub(crate) const JOB_COLS: &str = "job_id, job_key, scene_hash, frame_start, frame_end, width, height, tile_size, spp, price_per_tile, budget, deadline, state, created_ms, leases_issued, receipt_sig, error, pass, frame_rate_num, frame_rate_den";
@@ -302,6 +302,34 @@ pub fn tiles_of_job(c: &mut dyn Sql, job_id: u64) -> Result<Vec<TileRow>, StoreE
             p![job_id],
         )?,
         tile_from_row,
+    )
+}
+
+/// The check and tiebreak renders the receipt pays: results that agreed with the render a
+/// verified tile kept, by another node (the kept render is the tile's primary leaf).
+pub fn paid_verifications(
+    c: &mut dyn Sql,
+    job_id: u64,
+) -> Result<Vec<PaidVerification>, StoreError> {
+    all(
+        c.rows(
+            "SELECT r.frame, r.tile, r.role, r.node, r.pixel_hash, r.signature FROM results r
+               JOIN tiles t ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile
+             WHERE r.job_id=?1 AND t.state='verified' AND r.verdict='agreed'
+               AND r.role IN ('check', 'tiebreak') AND r.node != t.node
+             ORDER BY r.frame, r.tile, r.id",
+            p![job_id],
+        )?,
+        |r| {
+            Ok(PaidVerification {
+                frame: r.get(0)?,
+                tile: r.get(1)?,
+                role: r.get(2)?,
+                node: r.get(3)?,
+                pixel_hash: r.get(4)?,
+                signature: r.get(5)?,
+            })
+        },
     )
 }
 

@@ -258,6 +258,14 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
+    async fn paid_verifications(&self, job_id: u64) -> Result<Vec<PaidVerification>, StoreError> {
+        self.b
+            .run("paid_verifications", move |tx| {
+                paid_verifications(tx, job_id)
+            })
+            .await
+    }
+
     async fn jobs_in_state(&self, state: &'static str) -> Result<Vec<JobRow>, StoreError> {
         self.b
             .run("jobs_in_state", move |tx| jobs_in_state(tx, state))

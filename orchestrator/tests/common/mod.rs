@@ -142,6 +142,7 @@ impl TestChain {
             resolution_period: 3_600,
             dispute_bond: 1_000,
             slash_amount: MIN_STAKE / 10,
+            verify_bps: 2_000,
         };
         let payer = c.payer.pubkey();
         c.send(

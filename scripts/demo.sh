@@ -63,6 +63,7 @@ for i in 0 1; do
     --node-keypair "$DATA/node-$i.json"
   "$BIN/node-agent" run --orchestrator "http://127.0.0.1:$ORCH_PORT" \
     --url "http://127.0.0.1:$RPC_PORT" --keypair "$DATA/node-$i.json" --idle-secs 1 \
+    --data-dir "$DATA/node-$i" \
     > "$DATA/logs/node-$i.log" 2>&1 &
   pids+=($!)
 done

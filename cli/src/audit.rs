@@ -9,7 +9,7 @@ use serde::Serialize;
 use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use tessera_sdk::audit::{audit, AuditInput, AuditReport, FrameImage};
 use tessera_sdk::manifest::Manifest;
-use tessera_sdk::{pda, Claim, JobState};
+use tessera_sdk::{pda, Claim, Contest, JobState};
 
 use crate::context::Ctx;
 use crate::error::{input, state, CliError, CliResult};
@@ -87,10 +87,21 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> CliResult<Verdict> {
             ctx.settings.orchestrator.clone(),
         ),
     };
-    // Claim layout: discriminator (8), job (32), node_key (32).
+    // Claim and contest layout: discriminator (8), job (32), node_key (32).
     let claims: BTreeMap<_, Claim> =
         ctx.chain
             .list_program_accounts::<Claim>(vec![RpcFilterType::Memcmp(
+                Memcmp::new_base58_encoded(8, job_key.as_ref()),
+            )])
+            .await
+            .map_err(|e| ctx.rpc_error(e))?
+            .into_iter()
+            .map(|(_, c)| (c.node_key, c))
+            .collect();
+    // Contest layout: discriminator (8), job (32), node_key (32), like a claim's.
+    let contests: BTreeMap<_, Contest> =
+        ctx.chain
+            .list_program_accounts::<Contest>(vec![RpcFilterType::Memcmp(
                 Memcmp::new_base58_encoded(8, job_key.as_ref()),
             )])
             .await
@@ -104,6 +115,7 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> CliResult<Verdict> {
         manifest: &manifest,
         frames: &frames,
         claims: &claims,
+        contests: &contests,
     });
     let verdict = Verdict {
         verdict: if report.passed() { "pass" } else { "fail" },

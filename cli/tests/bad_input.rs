@@ -56,7 +56,7 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
     refused(
         &job(&["--budget", "0.001"]),
         2,
-        "is below price × tiles + fee",
+        "is below price × (tiles + verification renders) + fee",
     );
     let garbage = net.path("broken.glb");
     std::fs::write(&garbage, b"glTF not really").unwrap();
@@ -82,10 +82,11 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
         "job 999 does not exist",
     );
 
-    // Money: the budget of 400 tiles at 0.01 is 4.1 tokens; the artist holds 1.
+    // Money: the budget of 400 tiles and ⌈400 × 30%⌉ = 120 verification renders at 0.01 is
+    // 5.2 tokens + 2.5% = 5.33; the artist holds 1.
     let r = job(&["--size", "640x640", "--frames", "1"]);
-    refused(&r, 1, "insufficient balance: the budget is 4.100000 tokens");
-    assert!(r.stderr.contains("(missing 3.100000)"), "{}", r.stderr);
+    refused(&r, 1, "insufficient balance: the budget is 5.330000 tokens");
+    assert!(r.stderr.contains("(missing 4.330000)"), "{}", r.stderr);
 
     // Services down.
     let r = net.tessera_as(
@@ -116,7 +117,8 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
     let submitted = job(&["--output", "json"]);
     assert_eq!(submitted.code, 0, "{}", submitted.stderr);
     let id = submitted.json()["job_id"].as_u64().unwrap().to_string();
-    assert_eq!(net.tokens_of(&artist), 1_000_000 - 164_000);
+    // 16 tiles and up to 5 verification renders at 0.01, + 2.5%.
+    assert_eq!(net.tokens_of(&artist), 1_000_000 - 215_250);
     refused(
         &net.tessera_as(a, &["job", "approve", &id]),
         1,
@@ -153,7 +155,8 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
         1,
         "may still post the receipt",
     );
-    assert_eq!(net.tokens_of(&artist), 1_000_000 - 164_000);
+    // 16 tiles and up to 5 verification renders at 0.01, + 2.5%.
+    assert_eq!(net.tokens_of(&artist), 1_000_000 - 215_250);
     net.ok(None, &["dev", "advance-clock", "31"]);
     net.ok(a, &["job", "refund", &id]);
     assert_eq!(

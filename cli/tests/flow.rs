@@ -81,14 +81,17 @@ fn submit_render_download_approve_claim_audit() {
     let artist_before = net.tokens_of(&artist);
     let treasury_before = net.network()["treasury_balance"].as_u64().unwrap();
 
-    // Quote: 2 frames × (4 × 2) tiles, 0.01 per tile, 2.5% fee.
+    // Quote: 2 frames × (4 × 2) tiles, 0.01 per tile, up to ⌈16 × 30%⌉ = 5 verification
+    // renders at the same price, 2.5% fee on both.
     let quote = net
         .ok(a, &[job_args("quote", &["--output", "json"])].concat())
         .json();
     assert_eq!(quote["tiles"], 16);
     assert_eq!(quote["cost"], 160_000);
-    assert_eq!(quote["fee"], 4_000);
-    assert_eq!(quote["budget"], 164_000);
+    assert_eq!(quote["verification_renders"], 5);
+    assert_eq!(quote["verification"], 50_000);
+    assert_eq!(quote["fee"], 5_250);
+    assert_eq!(quote["budget"], 215_250);
     assert_eq!(quote["scored_nodes"], 2);
     assert!(quote["estimated_seconds"].as_f64().unwrap() > 0.0);
 
@@ -99,7 +102,7 @@ fn submit_render_download_approve_claim_audit() {
         .json();
     let job = submitted["job_id"].as_u64().unwrap();
     let job_s = job.to_string();
-    assert_eq!(submitted["budget"], 164_000);
+    assert_eq!(submitted["budget"], 215_250);
     assert_eq!(submitted["scene_uploaded"], true);
 
     // Watch until the receipt is on-chain, writing previews as frames complete: until the
@@ -204,7 +207,10 @@ fn submit_render_download_approve_claim_audit() {
     });
     let chain = net.job_status(job)["chain"].clone();
     let total_payout = chain["total_payout"].as_u64().unwrap();
-    assert_eq!(total_payout, 160_000);
+    // Every paid render at the price: the 16 tiles and the check renders that agreed.
+    let renders = chain["render_count"].as_u64().unwrap();
+    assert!((16..=21).contains(&renders), "{chain}");
+    assert_eq!(total_payout, renders * 10_000);
 
     // The audit from files, without the orchestrator, and from the orchestrator.
     let manifest = dl.join("manifest.json");
@@ -286,8 +292,8 @@ fn submit_render_download_approve_claim_audit() {
     );
     net.ok(None, &["job", "status", &job_s]);
 
-    // Every token accounted for: the artist paid payouts + fee (the exact budget: nothing
-    // left to refund), operators got their leaves, the treasury the fee, no token created.
+    // Every token accounted for: the artist paid payouts + fee (the rest of the budget, the
+    // unused verification share, refunded), operators got their leaves, the treasury the fee, no token created.
     let after: Vec<u64> = operators.iter().map(|o| net.tokens_of(o)).collect();
     let gains: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     let artist_paid = artist_before - net.tokens_of(&artist);

@@ -60,6 +60,10 @@ struct Args {
     /// Tokens (base units) one proven wrong tile costs a node (≤ the minimum stake).
     #[arg(long, default_value_t = 100_000)]
     slash_amount: u64,
+    /// The most verification (check and tiebreak) renders a job pays, in basis points of its
+    /// tiles (100 ..= 10 000): the orchestrator checks 25% of a new node's tiles.
+    #[arg(long, default_value_t = 3_000)]
+    verify_bps: u16,
     /// Where the created mint keypair is kept (so a re-run reuses them).
     #[arg(long, default_value = "data/migrations")]
     state_dir: PathBuf,
@@ -95,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
             resolution_period: args.resolution_period,
             dispute_bond: args.dispute_bond,
             slash_amount: args.slash_amount,
+            verify_bps: args.verify_bps,
         },
         state_dir: args.state_dir,
     };

@@ -22,6 +22,9 @@ enum Command {
     /// Load a scene on the CPU (no GPU) at its first and last frame and report what it holds
     /// and whether it would render (exit status 1 when it would not).
     Check(cmd::check::CheckArgs),
+    /// The journal of the orchestrator's acknowledgements of this node's renders.
+    #[command(subcommand)]
+    Acks(cmd::acks::AcksCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +39,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Check(args) => cmd::check::run(args),
+        Command::Acks(cmd) => cmd::acks::run(cmd),
     }
 }

@@ -20,12 +20,9 @@
 //! record) is unchanged. A token past its expiry is refused (401 `session-expired`), a token
 //! with another node or expiry, or a MAC under another key, does not verify (401
 //! `bad-signature`). Tile signatures stay ed25519: they are the slash evidence on-chain.
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -43,34 +40,11 @@ use crate::store::now_ms;
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
     pub benchmark_score: u64,
+    /// The stake owner: checks and tiebreaks go to other operators (`verify`).
+    pub operator: Pubkey,
 }
 
-/// Why a key may not work here (cached like a standing).
-#[derive(Clone, Debug)]
-enum Refusal {
-    NotRegistered,
-    Stake { stake: u64, min: u64 },
-}
-
-impl Refusal {
-    fn error(&self, key: &Pubkey) -> ApiError {
-        match self {
-            Refusal::NotRegistered => ApiError::NodeNotRegistered(key.to_string()),
-            Refusal::Stake { stake, min } => ApiError::InsufficientStake {
-                stake: *stake,
-                min: *min,
-            },
-        }
-    }
-}
-
-type Standing = Result<NodeInfo, Refusal>;
-
-/// Chain standing of nodes, good and bad, refreshed after `node_cache_ms`.
-#[derive(Default)]
-pub struct NodeCache {
-    entries: Mutex<HashMap<Pubkey, (Instant, Standing)>>,
-}
+pub use crate::eligibility::NodeCache;
 
 /// Keyed GCRA limits (per node key, per client address); `None` when disabled.
 pub struct RateLimits {
@@ -354,45 +328,7 @@ pub async fn node_request(
     Ok((c.key, info, bytes, replay))
 }
 
+/// Step 2's on-chain standing (`eligibility`: cached, refusals too, refreshed in batches).
 async fn eligibility(state: &AppState, key: &Pubkey) -> ApiResult<NodeInfo> {
-    let ttl = Duration::from_millis(state.cfg.node_cache_ms);
-    if let Some((at, r)) = state.nodes.entries.lock().expect("cache").get(key) {
-        if at.elapsed() < ttl {
-            return r.clone().map_err(|why| why.error(key));
-        }
-    }
-    state.metrics.chain_lookups.inc();
-    let r = standing(state, key).await?;
-    let mut entries = state.nodes.entries.lock().expect("cache");
-    // Bounded: expired entries go first; strangers cost one entry each until then.
-    if entries.len() > 100_000 {
-        entries.retain(|_, (at, _)| at.elapsed() < ttl);
-    }
-    entries.insert(*key, (Instant::now(), r.clone()));
-    r.map_err(|why| why.error(key))
-}
-
-async fn standing(state: &AppState, key: &Pubkey) -> ApiResult<Standing> {
-    let Some(node) = state.chain.node(key).await? else {
-        return Ok(Err(Refusal::NotRegistered));
-    };
-    if node.node_key != *key {
-        return Ok(Err(Refusal::NotRegistered));
-    }
-    let network = state
-        .chain
-        .network()
-        .await?
-        .ok_or_else(|| ApiError::Conflict("the network is not initialised on-chain".into()))?;
-    let stake = node.active_stake();
-    Ok(if stake < network.min_stake {
-        Err(Refusal::Stake {
-            stake,
-            min: network.min_stake,
-        })
-    } else {
-        Ok(NodeInfo {
-            benchmark_score: node.benchmark_score,
-        })
-    })
+    state.nodes.check(state, key).await
 }

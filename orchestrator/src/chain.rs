@@ -34,6 +34,23 @@ fn rpc_err(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc(e.to_string())
 }
 
+fn sdk_err(e: SdkChainError) -> ChainError {
+    match e {
+        SdkChainError::Decode { address, reason } => {
+            ChainError::Decode(address.to_string(), reason)
+        }
+        other => rpc_err(other),
+    }
+}
+
+/// A program account of a batch read, decoded (owner and discriminator checked).
+fn decode<T: anchor_lang::AccountDeserialize>(
+    key: &Pubkey,
+    account: Option<Account>,
+) -> Result<Option<T>, ChainError> {
+    tessera_sdk::client::decode_anchor(key, account).map_err(sdk_err)
+}
+
 impl Chain {
     pub fn new(url: &str) -> Self {
         Self {
@@ -58,19 +75,57 @@ impl Chain {
         &self,
         key: &Pubkey,
     ) -> Result<Option<T>, ChainError> {
-        self.client
-            .get_anchor_account(key)
+        self.client.get_anchor_account(key).await.map_err(sdk_err)
+    }
+
+    /// The network account and the `Node` accounts of `node_keys` (in order), read together
+    /// with `getMultipleAccounts`: one RPC call per 100 accounts (see [`Self::calls_for`]).
+    pub async fn standings(
+        &self,
+        node_keys: &[Pubkey],
+    ) -> Result<(Option<Network>, Vec<Option<Node>>), ChainError> {
+        let mut keys = Vec::with_capacity(node_keys.len() + 1);
+        keys.push(pda::network());
+        keys.extend(node_keys.iter().map(pda::node));
+        let mut accounts = self
+            .client
+            .get_accounts(&keys)
             .await
-            .map_err(|e| match e {
-                SdkChainError::Decode { address, reason } => {
-                    ChainError::Decode(address.to_string(), reason)
-                }
-                other => rpc_err(other),
-            })
+            .map_err(sdk_err)?
+            .into_iter();
+        let network = decode(&keys[0], accounts.next().flatten())?;
+        let nodes = keys[1..]
+            .iter()
+            .zip(accounts)
+            .map(|(k, a)| decode(k, a))
+            .collect::<Result<_, _>>()?;
+        Ok((network, nodes))
+    }
+
+    /// RPC calls [`Self::standings`] makes for `nodes` node keys.
+    pub fn calls_for(nodes: usize) -> u64 {
+        (nodes + 1).div_ceil(tessera_sdk::client::MAX_MULTIPLE_ACCOUNTS) as u64
     }
 
     pub async fn job(&self, job_id: u64) -> Result<Option<Job>, ChainError> {
         self.anchor(&pda::job(job_id)).await
+    }
+
+    /// The job account as of the last `finalized` block (reconciliation: what no fork
+    /// switch can take back).
+    pub async fn job_finalized(&self, job_id: u64) -> Result<Option<Job>, ChainError> {
+        let key = pda::job(job_id);
+        let acc = self
+            .rpc()
+            .get_account_with_commitment(&key, CommitmentConfig::finalized())
+            .await
+            .map_err(rpc_err)?
+            .value;
+        acc.map(|a| {
+            tessera_sdk::accounts::decode(&a.data)
+                .map_err(|e| ChainError::Decode(key.to_string(), e.to_string()))
+        })
+        .transpose()
     }
 
     pub async fn network(&self) -> Result<Option<Network>, ChainError> {

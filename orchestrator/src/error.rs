@@ -103,6 +103,9 @@ pub enum ApiError {
     /// A closed job's tile results were deleted after `result_retention_ms`.
     #[error("{0}")]
     ResultsDeleted(String),
+    /// A `Range` outside the blob (or not parseable); answered with `Content-Range: bytes */size`.
+    #[error("range {range:?} is not within the {size} bytes")]
+    RangeNotSatisfiable { range: String, size: u64 },
 }
 
 impl From<StoreError> for ApiError {
@@ -137,6 +140,7 @@ impl ApiError {
             Chain(_) => StatusCode::BAD_GATEWAY,
             Store(_) | Blob(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ResultsDeleted(_) => StatusCode::GONE,
+            RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
 
@@ -170,6 +174,7 @@ impl ApiError {
             Store(_) => "internal",
             Blob(_) => "blob-store",
             ResultsDeleted(_) => "results-deleted",
+            RangeNotSatisfiable { .. } => "range-not-satisfiable",
         }
     }
 }
@@ -188,12 +193,19 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": self.to_string(),
         });
-        (
+        let mut resp = (
             status,
             [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::RangeNotSatisfiable { size, .. } = self {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!("bytes */{size}")) {
+                resp.headers_mut()
+                    .insert(axum::http::header::CONTENT_RANGE, v);
+            }
+        }
+        resp
     }
 }
 

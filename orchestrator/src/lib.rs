@@ -6,18 +6,24 @@
 //! Modules: [`api`] (HTTP routes per resource), [`store`] (the `Store` trait; SQLite and
 //! PostgreSQL), [`scheduler`] (leasing), [`verify`] (redundant verification), [`blob`]
 //! (content-addressed blobs, local folder or S3), [`retention`] (deleting closed jobs'
-//! blobs), [`chain`] (RPC reads and sends), [`receipt`] (exactly-once `post_receipt`),
-//! [`slash`] (`slash_node` for convicted nodes), [`auth`] (signed node
-//! requests), [`protocol`] (signed message formats), [`metrics`].
+//! blobs and orphans), [`chain`] (RPC reads and sends), [`eligibility`] (node standing,
+//! cached and read in batches), [`events`] (the event stream of every instance),
+//! [`receipt`] (exactly-once `post_receipt`), [`slash`] (`slash_node` for convicted
+//! nodes), [`reconcile`] (posted receipts re-read at `finalized`), [`auth`] (signed node
+//! requests), [`protocol`] (signed message formats),
+//! [`metrics`].
 pub mod api;
 pub mod auth;
 pub mod blob;
 pub mod chain;
+pub mod eligibility;
 pub mod error;
+pub mod events;
 pub mod imaging;
 pub mod metrics;
 pub mod protocol;
 pub mod receipt;
+pub mod reconcile;
 pub mod retention;
 pub mod scheduler;
 pub mod slash;
@@ -94,11 +100,25 @@ pub struct Config {
     pub result_retention_ms: i64,
     /// How often closed jobs are looked for on-chain and due results deleted.
     pub retention_sweep_ms: u64,
+    /// A blob no row references (a crash between its put and its row, a refused submit)
+    /// is deleted once it is this old (`retention::sweep_orphans`).
+    pub orphan_grace_ms: i64,
+    /// How often the leader lists the blobs for orphans.
+    pub orphan_sweep_ms: u64,
     pub max_tiles_per_job: u64,
     pub poster_poll_ms: u64,
     pub confirm_polls: u32,
     /// Test hook: the receipt poster stops right after sending, as if the process died.
     pub crash_after_send: bool,
+    /// How often posted receipts (and running jobs) are compared with the chain at
+    /// `finalized` (`reconcile`).
+    pub reconcile_ms: u64,
+    /// Test hook: the poster leaves finished jobs alone (no receipt built or sent), as if
+    /// every receipt it sent were lost.
+    pub hold_receipts: bool,
+    /// Test hook: the receipt pays the first node (by key) this many renders fewer than the
+    /// tile tree credits it, as a dishonest orchestrator would (its node agent contests).
+    pub short_pay_renders: u32,
 }
 
 impl Config {
@@ -140,10 +160,15 @@ impl Config {
             scene_ttl_ms: 24 * 3_600_000,
             result_retention_ms: 7 * 24 * 3_600_000,
             retention_sweep_ms: 60_000,
+            orphan_grace_ms: 3_600_000,
+            orphan_sweep_ms: 3_600_000,
             max_tiles_per_job: 2_000_000,
             poster_poll_ms: 2_000,
             confirm_polls: 50,
             crash_after_send: false,
+            reconcile_ms: 30_000,
+            hold_receipts: false,
+            short_pay_renders: 0,
         }
     }
 }
@@ -205,7 +230,10 @@ impl Orchestrator {
             recovered = expired.len(),
             "expired leases re-queued at start"
         );
-        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let events = match &config.database_url {
+            Some(url) => events::Events::postgres(url).await?,
+            None => events::Events::in_process(),
+        };
         let state = Arc::new(api::AppState {
             chain: chain::Chain::new(&config.rpc_url),
             cfg: config.clone(),
@@ -242,6 +270,11 @@ impl Orchestrator {
         }));
         tasks.push(tokio::spawn(sweeper(state.clone(), stopped.clone())));
         tasks.push(tokio::spawn(retention::run(state.clone(), stopped.clone())));
+        tasks.push(tokio::spawn(reconcile::run(state.clone(), stopped.clone())));
+        tasks.push(tokio::spawn(eligibility::run(
+            state.clone(),
+            stopped.clone(),
+        )));
         tasks.push(tokio::spawn(receipt::run(state.clone(), stopped)));
         info!(%addr, "orchestrator listening");
         Ok(Self {
@@ -291,13 +324,15 @@ impl Drop for Orchestrator {
 /// store's leader (always on SQLite; on PostgreSQL the holder of an advisory lock, which
 /// another instance takes over when this one dies).
 pub(crate) async fn leads(state: &api::AppState) -> bool {
-    match state.store.lead().await {
+    let leads = match state.store.lead().await {
         Ok(leads) => leads,
         Err(e) => {
             warn!(error = %e, "leader check failed; background work paused");
             false
         }
-    }
+    };
+    state.metrics.leader.set(i64::from(leads));
+    leads
 }
 
 /// Every `sweep_ms`, on the leader: re-queues expired leases, forgets request signatures too old to

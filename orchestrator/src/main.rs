@@ -59,6 +59,52 @@ struct Args {
     /// Requests one client address may make per second (burst twice that); 0 = unlimited.
     #[arg(long, default_value_t = 500)]
     rate_per_addr: u32,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+/// Intervals and limits whose defaults are `Config::new`'s (given here: overridden).
+#[derive(clap::Args, Debug)]
+struct Timing {
+    /// How often the leader re-queues expired leases and forgets old signatures [1000].
+    #[arg(long)]
+    sweep_ms: Option<u64>,
+    /// How often the leader looks for receipts to post or confirm [2000].
+    #[arg(long)]
+    poster_poll_ms: Option<u64>,
+    /// How long a node's on-chain standing is cached (refreshed in batches) [10000].
+    #[arg(long)]
+    node_cache_ms: Option<u64>,
+    /// Seconds a closed job's tile results are kept [604800: 7 days].
+    #[arg(long)]
+    result_retention_secs: Option<i64>,
+    /// How often the leader looks for closed jobs and due results [60000].
+    #[arg(long)]
+    retention_sweep_ms: Option<u64>,
+    /// Seconds an unreferenced blob (a crash or a refused submit left it) is kept before
+    /// the leader deletes it [3600].
+    #[arg(long)]
+    orphan_grace_secs: Option<i64>,
+    /// How often the leader lists the blobs for orphans [3600000].
+    #[arg(long)]
+    orphan_sweep_ms: Option<u64>,
+}
+
+impl Timing {
+    fn apply(&self, cfg: &mut Config) {
+        let set = |to: &mut u64, v: Option<u64>| *to = v.unwrap_or(*to);
+        set(&mut cfg.sweep_ms, self.sweep_ms);
+        set(&mut cfg.poster_poll_ms, self.poster_poll_ms);
+        set(&mut cfg.node_cache_ms, self.node_cache_ms);
+        set(&mut cfg.retention_sweep_ms, self.retention_sweep_ms);
+        set(&mut cfg.orphan_sweep_ms, self.orphan_sweep_ms);
+        if let Some(s) = self.result_retention_secs {
+            cfg.result_retention_ms = s.saturating_mul(1000);
+        }
+        if let Some(s) = self.orphan_grace_secs {
+            cfg.orphan_grace_ms = s.saturating_mul(1000);
+        }
+    }
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -122,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.lease_ms = i64::from(a.lease_secs.max(1)) * 1000;
     cfg.rate_per_key = a.rate_per_key;
     cfg.rate_per_addr = a.rate_per_addr;
+    a.timing.apply(&mut cfg);
     let orch = Orchestrator::start(cfg).await?;
     println!("listening on {}", orch.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

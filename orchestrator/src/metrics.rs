@@ -107,8 +107,11 @@ pub struct Metrics {
     /// Verification failures by kind: hash-mismatch, check-disagree, fault, inconclusive.
     pub verification_failures: IntCounterVec,
     pub receipts_posted: IntCounter,
-    /// Node standing reads from the chain (cache misses, positive or negative).
+    /// RPC calls reading node standing (a cache miss, or one batched refresh of up to 100
+    /// nodes and the network account).
     pub chain_lookups: IntCounter,
+    /// 1 while this instance leads the background work (sweeper, poster, retention).
+    pub leader: IntGauge,
     /// Requests refused before any handler work, by reason (rate-limited, lease-limit, busy,
     /// node-not-registered, …).
     pub refused: IntCounterVec,
@@ -167,7 +170,12 @@ impl Metrics {
             .expect("metric"),
             chain_lookups: IntCounter::new(
                 "chain_lookups_total",
-                "node standings read from the chain (cache misses)",
+                "RPC calls reading node standing (cache misses and batched refreshes)",
+            )
+            .expect("metric"),
+            leader: IntGauge::new(
+                "leader",
+                "1 while this instance runs the background work (sweeper, receipt poster, retention)",
             )
             .expect("metric"),
             refused: IntCounterVec::new(
@@ -212,6 +220,9 @@ impl Metrics {
             .expect("register");
         m.registry
             .register(Box::new(m.queue_depth.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.leader.clone()))
             .expect("register");
         m.registry
             .register(Box::new(m.verification_failures.clone()))

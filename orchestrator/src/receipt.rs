@@ -4,9 +4,13 @@
 //!    (`CancelRequested` on-chain) or the deadline passes first, the job becomes `partial`:
 //!    leasing stops and the receipt covers the tiles verified so far, so the nodes are paid
 //!    for them (the program accepts it within the job's settle grace).
-//! 2. The poster builds the receipt (tile tree, payout tree: `price_per_tile` per tile to the
-//!    node whose render was accepted, nothing withheld), signs `post_receipt`, and **commits
-//!    the signed transaction to SQLite (`posting`) before sending it**.
+//! 2. The poster builds the receipt (tile tree: each tile's accepted render as its primary
+//!    leaf, and every check or tiebreak render that agreed with it as a leaf of its own node,
+//!    up to the job's verification share; payout tree: `price_per_tile` per leaf, nothing
+//!    withheld), signs `post_receipt`, and **commits the signed transaction to the store
+//!    (`posting`) before sending it**, durably (fsync / synchronous commit of that transaction
+//!    whatever the store's setting, so the tile verifications committed before it are flushed
+//!    too).
 //! 3. It sends and polls the signature. On restart a `posting` job is resumed: if the job
 //!    account already holds our tile root the receipt landed (`posted`); otherwise the same
 //!    signed bytes are re-sent while their blockhash is valid (a signature lands at most once),
@@ -19,7 +23,8 @@ use std::time::Duration;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Signature, Signer};
 use solana_sdk::transaction::Transaction;
-use tessera_sdk::receipt::{JobShape, Receipt, TileRecord};
+use tessera_sdk::merkle::TileRole;
+use tessera_sdk::receipt::{max_verification_renders, JobShape, Receipt, RenderRecord, TileRecord};
 use tessera_sdk::{ix, pda, JobState};
 use tracing::{info, warn, Instrument};
 
@@ -39,8 +44,9 @@ pub enum PostError {
 
 pub use tessera_sdk::hex::{decode32 as hex32, encode as hex};
 
-/// The job's receipt shape as the stored row (read from the chain at registration) describes it.
-pub fn job_shape(row: &JobRow) -> JobShape {
+/// The job's receipt shape as the stored row (read from the chain at registration) describes
+/// it, with the job's verification share (its on-chain copy of the network's).
+pub fn job_shape(row: &JobRow, verify_bps: u16) -> JobShape {
     JobShape {
         frame_start: row.frame_start,
         frame_end: row.frame_end,
@@ -48,7 +54,66 @@ pub fn job_shape(row: &JobRow) -> JobShape {
         height: row.height,
         tile_size: row.tile_size,
         price_per_tile: row.price_per_tile,
+        verify_bps,
     }
+}
+
+/// The job's verification share as its on-chain account holds it. A job closed on-chain no
+/// longer has one: its receipt is history, rebuilt with the largest share (which only
+/// matters if the posted one had to leave renders unpaid).
+async fn verify_bps(state: &AppState, id: u64) -> Result<u16, PostError> {
+    Ok(state
+        .chain
+        .job(id)
+        .await?
+        .map_or(tessera_sdk::tessera::constants::MAX_VERIFY_BPS, |j| {
+            j.verify_bps
+        }))
+}
+
+/// The check and tiebreak renders to pay: every agreeing one of a tile in the receipt, by
+/// (frame, tile), up to the job's share of the receipt's tiles; any beyond it are left
+/// unpaid (and logged), since the program refuses a receipt that pays more.
+async fn verifications(
+    state: &AppState,
+    id: u64,
+    tiles: &[TileRecord],
+    verify_bps: u16,
+) -> Result<Vec<RenderRecord>, PostError> {
+    let rows = state.store.paid_verifications(id).await?;
+    let max = max_verification_renders(tiles.len() as u64, verify_bps) as usize;
+    let mut out = Vec::with_capacity(rows.len().min(max));
+    for v in &rows {
+        let role = match v.role.as_str() {
+            "check" => TileRole::Check,
+            _ => TileRole::Tiebreak,
+        };
+        let node = Pubkey::from_str(&v.node).ok();
+        let hash = hex32(&v.pixel_hash);
+        let (Some(node), Some(pixel_hash)) = (node, hash) else {
+            return Err(PostError::Receipt(format!(
+                "verification of tile {}/{} has no node or hash",
+                v.frame, v.tile
+            )));
+        };
+        out.push(RenderRecord {
+            frame: v.frame,
+            tile: v.tile,
+            role,
+            node,
+            pixel_hash,
+        });
+    }
+    if out.len() > max {
+        warn!(
+            job_id = id,
+            renders = out.len(),
+            max,
+            "more verification renders than the job pays; the last ones are unpaid"
+        );
+        out.truncate(max);
+    }
+    Ok(out)
 }
 
 /// Builds the receipt from the store's verified tiles: every tile of a finished job, or those
@@ -76,13 +141,68 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
             pixel_hash,
         });
     }
-    Receipt::build_partial(&pda::job(id), job_shape(row), records)
+    if records.is_empty() {
+        return Err(PostError::Receipt("no tile has been verified".into()));
+    }
+    let bps = verify_bps(state, id).await?;
+    let paid = verifications(state, id, &records, bps).await?;
+    let receipt = Receipt::build_with(&pda::job(id), job_shape(row, bps), records, paid, true)
+        .map_err(|e| PostError::Receipt(e.to_string()))?;
+    short_pay(receipt, state.cfg.short_pay_renders, row.price_per_tile)
+}
+
+/// The test hook `short_pay_renders`: the first payout leaf counts that many renders fewer.
+fn short_pay(receipt: Receipt, renders: u32, price: u64) -> Result<Receipt, PostError> {
+    if renders == 0 {
+        return Ok(receipt);
+    }
+    let mut payouts = receipt.payouts.clone();
+    let first = &mut payouts[0];
+    first.tiles = first.tiles.saturating_sub(renders);
+    first.amount = price.saturating_mul(first.tiles as u64);
+    receipt
+        .with_payouts(payouts)
         .map_err(|e| PostError::Receipt(e.to_string()))
+}
+
+/// The manifest's entries of the verification renders `receipt` pays, with their proofs.
+pub async fn manifest_verifications(
+    state: &AppState,
+    id: u64,
+    receipt: &Receipt,
+) -> Result<Vec<tessera_sdk::manifest::ManifestTile>, StoreError> {
+    let signatures: std::collections::BTreeMap<(u32, u32, String), String> = state
+        .store
+        .paid_verifications(id)
+        .await?
+        .into_iter()
+        .map(|v| ((v.frame, v.tile, v.node), v.signature))
+        .collect();
+    Ok(receipt
+        .verifications
+        .iter()
+        .map(|v| tessera_sdk::manifest::ManifestTile {
+            frame: v.frame,
+            tile: v.tile,
+            node: v.node.to_string(),
+            pixel_hash: hex(&v.pixel_hash),
+            signature: signatures
+                .get(&(v.frame, v.tile, v.node.to_string()))
+                .cloned()
+                .unwrap_or_default(),
+            blob: None,
+            proof: receipt
+                .render_proof(v)
+                .map(|p| p.iter().map(|h| hex(h)).collect()),
+            role: Some(v.role.name().to_string()),
+        })
+        .collect())
 }
 
 /// The nodes whose stake the receipt locks until the job's slash window ends: every node
 /// convicted of a wrong tile in the job (its evidence rows; they are what `slash_node` will
-/// take stake from, and their tiles are not in the receipt) first, then every node credited.
+/// take stake from, and their tiles are not in the receipt) first, then every node credited
+/// with a render of any role.
 async fn nodes_to_lock(
     state: &AppState,
     id: u64,
@@ -94,7 +214,7 @@ async fn nodes_to_lock(
         .filter_map(|e| e["faulty_node"].as_str())
         .filter_map(|n| Pubkey::from_str(n).ok());
     let mut keys: Vec<Pubkey> = Vec::new();
-    for n in convicted.chain(receipt.tiles.iter().map(|t| t.node)) {
+    for n in convicted.chain(receipt.renders().iter().map(|r| r.node)) {
         if !keys.contains(&n) {
             keys.push(n);
         }
@@ -148,6 +268,12 @@ async fn stop_cancelled_and_overdue(state: &AppState) -> Result<(), PostError> {
 pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
         if !crate::leads(&state).await {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(state.cfg.poster_poll_ms)) => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
+        if state.cfg.hold_receipts {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(state.cfg.poster_poll_ms)) => continue,
                 _ = shutdown.changed() => return,
@@ -267,11 +393,13 @@ pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
             );
             let bytes = bincode::serialize(&t).map_err(|e| PostError::Receipt(e.to_string()))?;
             let sig = t.signatures[0].to_string();
-            // Persisted before the first send: a crash from here on re-sends these bytes.
-            state
+            // Persisted, fsynced with the verifications behind it, before the first send: a
+            // crash (even of the machine) from here on re-sends these bytes.
+            let durability = state
                 .store
                 .job_set_receipt_tx(id, bytes.clone(), sig.clone())
                 .await?;
+            tracing::debug!(%sig, durability, "receipt transaction persisted");
             t
         }
     };

@@ -9,8 +9,13 @@
 //! is served as before, clean frames answer 410 `results-deleted`. A blob another
 //! unpurged job also references (identical tiles) stays until that job is purged too.
 //! Scenes expire separately (`scene_ttl_ms`, the sweeper in `lib.rs`).
+//!
+//! Orphans: a blob that no row references (a crash between its put and its row's commit,
+//! a submit refused after its PNG was stored, a purge that crashed half-way) is deleted
+//! once it is older than `orphan_grace_ms` (1 h: longer than any request between a put and
+//! its row), every `orphan_sweep_ms`, by listing the blob store ([`sweep_orphans`]).
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use tessera_sdk::JobState;
@@ -22,9 +27,12 @@ use crate::store::now_ms;
 
 /// Blob deletions in flight at once.
 const PARALLEL_DELETES: usize = 16;
+/// Orphan candidates checked against the store (and deleted) per lock of `blob_gc`.
+const ORPHAN_BATCH: usize = 256;
 
 /// Every `retention_sweep_ms`: records jobs newly closed on-chain, purges those due.
 pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut orphans_swept: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(state.cfg.retention_sweep_ms)) => {}
@@ -38,7 +46,53 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         if let Err(e) = sweep(&state).await {
             warn!(error = %e, "result retention sweep failed");
         }
+        let every = Duration::from_millis(state.cfg.orphan_sweep_ms);
+        if orphans_swept.is_none_or(|t| t.elapsed() >= every) {
+            orphans_swept = Some(Instant::now());
+            if let Err(e) = sweep_orphans(&state).await {
+                warn!(error = %e, "orphan blob sweep failed");
+            }
+        }
     }
+}
+
+/// Deletes the blobs older than `orphan_grace_ms` that no row references; how many.
+/// Each batch is checked and deleted alone against puts that may reuse a blob
+/// (`AppState::blob_gc`, `scene_gc`; with a scene upload in flight the rest waits for a
+/// later round), so a blob a request is about to reference is never taken.
+pub async fn sweep_orphans(s: &AppState) -> Result<usize, crate::error::ApiError> {
+    let cutoff = now_ms() - s.cfg.orphan_grace_ms;
+    let old: Vec<String> = s
+        .blobs
+        .list()
+        .await?
+        .into_iter()
+        .filter(|m| m.modified_ms <= cutoff)
+        .map(|m| m.hash.to_ascii_lowercase())
+        .collect();
+    let mut deleted = 0;
+    for batch in old.chunks(ORPHAN_BATCH) {
+        let Ok(_scenes) = s.scene_gc.try_write() else {
+            break;
+        };
+        let _tiles = s.blob_gc.write().await;
+        let orphans = s.store.unreferenced_blobs(batch.to_vec()).await?;
+        let n = orphans.len();
+        futures::stream::iter(orphans)
+            .map(|h| async move { s.blobs.delete(&h).await })
+            .buffer_unordered(PARALLEL_DELETES)
+            .try_collect::<Vec<()>>()
+            .await?;
+        deleted += n;
+        s.metrics
+            .blobs_deleted
+            .with_label_values(&["orphan"])
+            .inc_by(n as u64);
+    }
+    if deleted > 0 {
+        info!(deleted, "orphan blobs deleted");
+    }
+    Ok(deleted)
 }
 
 async fn sweep(s: &AppState) -> Result<(), crate::error::ApiError> {

@@ -56,21 +56,24 @@ pub fn seed(job_key: &str, frame: u32, tile: u32) -> u64 {
 }
 
 /// The next tile of `job` that `node` may render: (frame, tile, need). Tiebreaks, then
-/// checks (never of the node's own render), then queued tiles; each an indexed range scan
-/// of `tiles_pick` that stops at the first row, so the cost does not grow with the job.
+/// checks (never of a render by the node or by another node of its `operator`: votes on a
+/// tile come from distinct operators, see `verify`), then queued tiles; each an indexed
+/// range scan of `tiles_pick` that stops at the first row, so the cost does not grow with the job.
 fn pick_tile(
     tx: &mut dyn Sql,
     job_id: u64,
     node: &str,
+    operator: &str,
 ) -> Result<Option<(u32, u32, String)>, StoreError> {
     const SECOND_RENDER: &str = "SELECT frame, tile FROM tiles t
         WHERE job_id=?1 AND state='rendered' AND need=?3 AND lease_id IS NULL
           AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id=t.job_id AND r.frame=t.frame
-              AND r.tile=t.tile AND r.node=?2 AND r.verdict IN ('pending','agreed','accepted'))
+              AND r.tile=t.tile AND (r.node=?2 OR r.operator=?4)
+              AND r.verdict IN ('pending','agreed','accepted'))
         ORDER BY frame, tile LIMIT 1";
     let second = lock(tx, SECOND_RENDER);
     for need in [tile_state::NEED_TIEBREAK, tile_state::NEED_CHECK] {
-        if let Some(r) = row(tx, &second, p![job_id, node, need])? {
+        if let Some(r) = row(tx, &second, p![job_id, node, need, operator])? {
             return Ok(Some((r.get(0)?, r.get(1)?, need.to_string())));
         }
     }
@@ -155,6 +158,7 @@ pub enum Grant {
 pub fn lease(
     tx: &mut dyn Sql,
     node: &str,
+    operator: &str,
     benchmark_score: u64,
     now: i64,
     policy: LeasePolicy,
@@ -188,7 +192,7 @@ pub fn lease(
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut best = None;
     for (_, job) in candidates {
-        if let Some(pick) = pick_tile(tx, job.job_id, node)? {
+        if let Some(pick) = pick_tile(tx, job.job_id, node, operator)? {
             best = Some((job, pick));
             break;
         }

@@ -1,16 +1,24 @@
 //! Redundant verification: which tiles are rendered twice, how two renders are compared,
 //! and what happens to a node whose pixels are wrong.
 //!
-//! * Sampling: each primary render is re-rendered by a different node with probability
+//! * Sampling: each primary render is re-rendered by another operator with probability
 //!   `verify_share` (default 5%), or `new_node_share` (default 25%) while the node is new
 //!   (< `NEW_NODE_TILES` verified checks) or its reputation is below `LOW_REPUTATION`.
 //!   The draw is `blake3(salt ‖ job ‖ frame ‖ tile ‖ node)`, salt secret to the orchestrator.
+//! * Independence: a check or tiebreak lease never goes to a node whose on-chain operator
+//!   (the stake owner) already rendered the tile (`scheduler::pick_tile`), so two keys of
+//!   one operator never both vote on a tile.
 //! * Comparison: equal pixel hashes agree. Otherwise both PNGs are decoded and compared by
 //!   PSNR over RGB; `PSNR ≥ min_psnr_db` (default 35 dB, i.e. RMS error ≤ ~4.5 of 255 levels)
-//!   agrees (different GPUs do not give identical bytes). Below it is inconclusive and a
-//!   third node renders the tile; the render that disagrees with the other two is faulty.
+//!   agrees (different GPUs do not give identical bytes).
+//! * Verdict ([`settle`]): a tile is settled when the renders agreeing with one of them
+//!   come from at least [`QUORUM`] (2) distinct operators; that render is accepted and every
+//!   render agreeing with none of them is faulty. Until then another operator renders it
+//!   (a tiebreak, then an escalation), at most [`MAX_RENDERS`] (4) renders a round; a round
+//!   without a quorum is inconclusive (nobody is convicted, the tile starts over).
 //! * A fault: the node's reputation drops, it is banned from the job, every other tile of
-//!   the job it rendered goes back to the queue, and the evidence (hashes, blobs, PSNR) is kept.
+//!   the job it rendered goes back to the queue, and the evidence (hashes, blobs, PSNR,
+//!   operators) is kept.
 use crate::store::sql::{p, Sql};
 use serde_json::json;
 
@@ -19,6 +27,12 @@ use crate::store::{self, now_ms, tile_state as ts, ResultRow, TileRow};
 
 pub const NEW_NODE_TILES: i64 = 10;
 pub const LOW_REPUTATION: f64 = 0.7;
+/// Distinct operators whose renders must agree to accept a disputed tile and convict the
+/// renders that disagree: no single operator can convict anyone.
+pub const QUORUM: usize = 2;
+/// Renders of one tile in one verification round (primary, check, tiebreak, escalation):
+/// the extra work a dispute may cost before it is declared inconclusive.
+pub const MAX_RENDERS: usize = 4;
 
 /// The share of a node's tiles to check.
 pub fn share_for(base: f64, new_node_share: f64, reputation: f64, verified: i64) -> f64 {
@@ -86,6 +100,8 @@ pub fn compare(
 /// A verified submission, about to be written.
 pub struct Submission {
     pub node: String,
+    /// The node's on-chain operator (stake owner), base58.
+    pub operator: String,
     pub pixel_hash: String,
     pub signature: String,
     pub blob: String,
@@ -99,13 +115,16 @@ pub enum Outcome {
     Accepted,
     /// Waits for a second render by another node.
     AwaitingCheck,
-    /// Two renders agreed.
-    Verified,
-    /// Two renders disagreed: a third node will render it.
+    /// A quorum agreed with `accepted`'s render, which the tile takes.
+    Verified { accepted: String },
+    /// The renders so far reach no quorum: another operator will render it.
     AwaitingTiebreak,
-    /// A tiebreak settled it; `faulty` lost the vote.
-    Resolved { faulty: String },
-    /// No two renders agreed: the tile starts over.
+    /// A quorum agreed with `accepted`'s render; `faulty` lost the vote.
+    Resolved {
+        accepted: String,
+        faulty: Vec<String>,
+    },
+    /// No quorum within [`MAX_RENDERS`] renders: nobody is convicted, the tile starts over.
     Inconclusive,
 }
 
@@ -132,13 +151,14 @@ fn insert_result(
 ) -> Result<ResultRow, StoreError> {
     // `lease_id` is unique: one lease yields one result, whichever instance receives it.
     let id = tx.insert_id(
-        "INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob, submitted_ms, verdict, lease_id)
-         VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-        p![t.job_id, t.frame, t.tile, &s.node, role, &s.pixel_hash, &s.signature, &s.blob, now_ms(), verdict, t.lease_id],
+        "INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob, submitted_ms, verdict, lease_id, operator)
+         VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+        p![t.job_id, t.frame, t.tile, &s.node, role, &s.pixel_hash, &s.signature, &s.blob, now_ms(), verdict, t.lease_id, &s.operator],
     )?;
     Ok(ResultRow {
         id,
         node: s.node.clone(),
+        operator: s.operator.clone(),
         role: role.into(),
         pixel_hash: s.pixel_hash.clone(),
         signature: s.signature.clone(),
@@ -148,17 +168,14 @@ fn insert_result(
 }
 
 /// Marks `faulty` as having delivered wrong pixels in this job: evidence, reputation,
-/// ban from the job, and every other tile it rendered in the job re-queued.
-/// Returns the re-queued tiles.
+/// ban from the job, and every other tile it rendered in the job re-queued (listed in the
+/// evidence as `requeued`). Returns the re-queued tiles.
 pub fn record_fault(
     tx: &mut dyn Sql,
     t: &TileRow,
     faulty: &str,
     detail: serde_json::Value,
 ) -> Result<Vec<(u32, u32)>, StoreError> {
-    tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,?4,?5,?6)",
-        p![t.job_id, t.frame, t.tile, faulty, now_ms(), detail.to_string()],
-    )?;
     store::node_adjust(tx, faulty, -0.3, 0, 1, 0)?;
     tx.exec(
         "INSERT INTO job_bans(job_id, node_key) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
@@ -183,6 +200,13 @@ pub fn record_fault(
             p![t.job_id, *frame, *tile],
         )?;
     }
+    // The re-queued tiles are in the evidence: a node whose acknowledged render of one of
+    // them is not in the receipt sees why (`node-agent acks verify`).
+    let mut detail = detail;
+    detail["requeued"] = json!(redo);
+    tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,?4,?5,?6)",
+        p![t.job_id, t.frame, t.tile, faulty, now_ms(), detail.to_string()],
+    )?;
     // Leases the faulty node still holds in this job go back to the queue.
     tx.exec(
         "UPDATE tiles SET lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
@@ -191,6 +215,134 @@ pub fn record_fault(
         p![t.job_id, faulty],
     )?;
     Ok(redo)
+}
+
+/// Pairwise comparisons of a tile's renders: `agree[i][j]` and the PSNRs for the evidence.
+struct Votes {
+    agree: Vec<Vec<bool>>,
+    psnr: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Role names as the evidence spells them: primary, check, tiebreak, tiebreak2, …
+fn role_names(renders: &[(&ResultRow, &[u8])]) -> Vec<String> {
+    let mut tiebreaks = 0;
+    renders
+        .iter()
+        .map(|(r, _)| match r.role.as_str() {
+            "tiebreak" => {
+                tiebreaks += 1;
+                if tiebreaks == 1 {
+                    "tiebreak".to_string()
+                } else {
+                    format!("tiebreak{tiebreaks}")
+                }
+            }
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn votes(renders: &[(&ResultRow, &[u8])], names: &[String], min_psnr_db: f64) -> Votes {
+    let n = renders.len();
+    let mut agree = vec![vec![false; n]; n];
+    let mut psnr = serde_json::Map::new();
+    for i in 0..n {
+        agree[i][i] = true;
+        for j in i + 1..n {
+            let (a, b) = (renders[i], renders[j]);
+            let c = compare(&a.0.pixel_hash, a.1, &b.0.pixel_hash, b.1, min_psnr_db);
+            agree[i][j] = c.agree;
+            agree[j][i] = c.agree;
+            psnr.insert(format!("{}_{}", names[i], names[j]), json!(c.psnr_db));
+        }
+    }
+    Votes { agree, psnr }
+}
+
+/// The render whose agreeing renders span the most distinct operators (the earliest on a
+/// tie), and those renders, when they reach [`QUORUM`].
+fn winner(renders: &[(&ResultRow, &[u8])], agree: &[Vec<bool>]) -> Option<(usize, Vec<usize>)> {
+    let mut best: Option<(usize, Vec<usize>, usize)> = None;
+    for (i, row) in agree.iter().enumerate() {
+        let with: Vec<usize> = (0..renders.len()).filter(|&j| row[j]).collect();
+        let mut ops: Vec<&str> = with
+            .iter()
+            .map(|&j| renders[j].0.operator.as_str())
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        if best.as_ref().is_none_or(|(_, _, n)| ops.len() > *n) {
+            best = Some((i, with, ops.len()));
+        }
+    }
+    best.filter(|(_, _, n)| *n >= QUORUM)
+        .map(|(i, with, _)| (i, with))
+}
+
+/// Decides a tile from all its renders of this round (the newest last): accepted with a
+/// quorum, escalated to another operator below [`MAX_RENDERS`], inconclusive at it.
+fn settle(
+    tx: &mut dyn Sql,
+    t: &TileRow,
+    renders: &[(&ResultRow, &[u8])],
+    min_psnr_db: f64,
+) -> Result<(Outcome, Vec<(u32, u32)>), StoreError> {
+    let names = role_names(renders);
+    let v = votes(renders, &names, min_psnr_db);
+    let detail = |faulty: &str| {
+        let all: Vec<_> = renders
+            .iter()
+            .zip(&names)
+            .map(|((r, _), role)| {
+                json!({"node": r.node, "operator": r.operator, "role": role,
+                "pixel_hash": r.pixel_hash, "blob": r.blob, "signature": r.signature})
+            })
+            .collect();
+        json!({"renders": all, "psnr_db": v.psnr, "threshold_db": min_psnr_db,
+               "quorum": QUORUM, "faulty": faulty})
+    };
+    let Some((accepted, agreeing)) = winner(renders, &v.agree) else {
+        if renders.len() < MAX_RENDERS {
+            tx.exec("UPDATE tiles SET state='rendered', need='tiebreak', lease_id=NULL, lease_node=NULL, lease_deadline=NULL
+                 WHERE job_id=?1 AND frame=?2 AND tile=?3",
+                p![t.job_id, t.frame, t.tile],
+            )?;
+            return Ok((Outcome::AwaitingTiebreak, vec![]));
+        }
+        for (r, _) in renders {
+            set_verdict(tx, r.id, "inconclusive")?;
+        }
+        tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,'',?4,?5)",
+            p![t.job_id, t.frame, t.tile, now_ms(), detail("").to_string()],
+        )?;
+        tx.exec("UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL, blob=NULL,
+               lease_id=NULL, lease_node=NULL, lease_deadline=NULL, failures=failures+1
+             WHERE job_id=?1 AND frame=?2 AND tile=?3",
+            p![t.job_id, t.frame, t.tile],
+        )?;
+        return Ok((Outcome::Inconclusive, vec![]));
+    };
+    set_verified(tx, t, renders[accepted].0)?;
+    let mut faulty = Vec::new();
+    let mut redo = Vec::new();
+    for (i, (r, _)) in renders.iter().enumerate() {
+        if agreeing.contains(&i) {
+            set_verdict(tx, r.id, "agreed")?;
+            store::node_adjust(tx, &r.node, 0.05, 1, 0, 0)?;
+        } else if agreeing.iter().all(|&j| !v.agree[i][j]) {
+            set_verdict(tx, r.id, "faulty")?;
+            redo.extend(record_fault(tx, t, &r.node, detail(&r.node))?);
+            faulty.push(r.node.clone());
+        } else {
+            // Close to some of the quorum but not to the accepted render: not convicted.
+            set_verdict(tx, r.id, "superseded")?;
+        }
+    }
+    let accepted = renders[accepted].0.node.clone();
+    if faulty.is_empty() {
+        return Ok((Outcome::Verified { accepted }, redo));
+    }
+    Ok((Outcome::Resolved { accepted, faulty }, redo))
 }
 
 /// Inputs the state machine needs beyond the database.
@@ -240,116 +392,23 @@ pub fn apply(
                 Ok((Outcome::Accepted, vec![]))
             }
         }
-        ts::NEED_CHECK => {
-            let primary = pending
-                .iter()
-                .find(|r| r.role == "primary")
-                .ok_or_else(|| StoreError::Corrupt("check without a pending primary".into()))?;
-            let c = compare(
-                &primary.pixel_hash,
-                rgba_of(primary.id),
-                &s.pixel_hash,
-                d.rgba,
-                d.min_psnr_db,
-            );
-            if c.agree {
-                let r = insert_result(tx, t, s, "check", "agreed")?;
-                set_verdict(tx, primary.id, "agreed")?;
-                set_verified(tx, t, primary)?;
-                store::node_adjust(tx, &primary.node, 0.05, 1, 0, 0)?;
-                store::node_adjust(tx, &r.node, 0.05, 1, 0, 1)?;
-                Ok((Outcome::Verified, vec![]))
-            } else {
-                insert_result(tx, t, s, "check", "pending")?;
-                tx.exec("UPDATE tiles SET state='rendered', need='tiebreak', lease_id=NULL, lease_node=NULL, lease_deadline=NULL
-                     WHERE job_id=?1 AND frame=?2 AND tile=?3",
-                    p![t.job_id, t.frame, t.tile],
-                )?;
-                Ok((Outcome::AwaitingTiebreak, vec![]))
-            }
-        }
-        ts::NEED_TIEBREAK => {
-            let p = pending.iter().find(|r| r.role == "primary");
-            let c = pending.iter().find(|r| r.role == "check");
-            let (Some(p), Some(c)) = (p, c) else {
+        ts::NEED_CHECK | ts::NEED_TIEBREAK => {
+            if pending.iter().all(|r| r.role != "primary") {
                 return Err(StoreError::Corrupt(
-                    "tiebreak without two pending renders".into(),
+                    "second render without a pending primary".into(),
                 ));
-            };
-            let tp = compare(
-                &p.pixel_hash,
-                rgba_of(p.id),
-                &s.pixel_hash,
-                d.rgba,
-                d.min_psnr_db,
-            );
-            let tc = compare(
-                &c.pixel_hash,
-                rgba_of(c.id),
-                &s.pixel_hash,
-                d.rgba,
-                d.min_psnr_db,
-            );
-            let pc = compare(
-                &p.pixel_hash,
-                rgba_of(p.id),
-                &c.pixel_hash,
-                rgba_of(c.id),
-                d.min_psnr_db,
-            );
-            let r = insert_result(tx, t, s, "tiebreak", "agreed")?;
-            let detail = |faulty: &ResultRow| {
-                json!({
-                    "renders": [
-                        {"node": p.node, "role": "primary", "pixel_hash": p.pixel_hash, "blob": p.blob, "signature": p.signature},
-                        {"node": c.node, "role": "check", "pixel_hash": c.pixel_hash, "blob": c.blob, "signature": c.signature},
-                        {"node": r.node, "role": "tiebreak", "pixel_hash": r.pixel_hash, "blob": r.blob, "signature": r.signature},
-                    ],
-                    "psnr_db": {"primary_check": pc.psnr_db, "primary_tiebreak": tp.psnr_db, "check_tiebreak": tc.psnr_db},
-                    "threshold_db": d.min_psnr_db,
-                    "faulty": faulty.node,
-                })
-            };
-            if tp.agree {
-                set_verdict(tx, p.id, "agreed")?;
-                set_verdict(tx, c.id, "faulty")?;
-                set_verified(tx, t, p)?;
-                store::node_adjust(tx, &p.node, 0.05, 1, 0, 0)?;
-                store::node_adjust(tx, &r.node, 0.05, 1, 0, 1)?;
-                let redo = record_fault(tx, t, &c.node, detail(c))?;
-                Ok((
-                    Outcome::Resolved {
-                        faulty: c.node.clone(),
-                    },
-                    redo,
-                ))
-            } else if tc.agree {
-                set_verdict(tx, c.id, "agreed")?;
-                set_verdict(tx, p.id, "faulty")?;
-                set_verified(tx, t, c)?;
-                store::node_adjust(tx, &c.node, 0.05, 1, 0, 0)?;
-                store::node_adjust(tx, &r.node, 0.05, 1, 0, 1)?;
-                let redo = record_fault(tx, t, &p.node, detail(p))?;
-                Ok((
-                    Outcome::Resolved {
-                        faulty: p.node.clone(),
-                    },
-                    redo,
-                ))
-            } else {
-                for id in [p.id, c.id, r.id] {
-                    set_verdict(tx, id, "inconclusive")?;
-                }
-                tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,'',?4,?5)",
-                    p![t.job_id, t.frame, t.tile, now_ms(), detail(&r).to_string()],
-                )?;
-                tx.exec("UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL, blob=NULL,
-                       lease_id=NULL, lease_node=NULL, lease_deadline=NULL, failures=failures+1
-                     WHERE job_id=?1 AND frame=?2 AND tile=?3",
-                    p![t.job_id, t.frame, t.tile],
-                )?;
-                Ok((Outcome::Inconclusive, vec![]))
             }
+            let role = if t.need == ts::NEED_CHECK {
+                "check"
+            } else {
+                "tiebreak"
+            };
+            let mine = insert_result(tx, t, s, role, "pending")?;
+            store::node_adjust(tx, &s.node, 0.0, 0, 0, 1)?;
+            let mut renders: Vec<(&ResultRow, &[u8])> =
+                pending.iter().map(|r| (r, rgba_of(r.id))).collect();
+            renders.push((&mine, d.rgba));
+            settle(tx, t, &renders, d.min_psnr_db)
         }
         other => Err(StoreError::Corrupt(format!("tile needs {other:?}"))),
     }

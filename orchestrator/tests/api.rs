@@ -588,7 +588,11 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
     let job = chain.job(id).await;
     assert_eq!(job.slashed_count as u64, convicted);
     // The artist's job is whole: every tile paid to an honest node, the escrow untouched.
-    assert_eq!((job.tile_count, job.total_payout), (16, 1_600));
+    // Every tile was checked; the job pays ⌈16 × 20%⌉ = 4 agreeing check renders like tiles.
+    assert_eq!(
+        (job.tile_count, job.render_count, job.total_payout),
+        (16, 20, 2_000)
+    );
     for honest in [&honest_a, &honest_b] {
         assert_eq!(chain.node(&honest.key.pubkey()).await.stake, MIN_STAKE);
     }
@@ -613,7 +617,11 @@ async fn a_tile_awaiting_its_check_shows_in_no_preview_and_no_event() {
     };
     let l = a.lease(&orch.url).await.unwrap();
     let (st, v) = a.submit(&orch.url, &l).await;
-    assert_eq!((st, v["outcome"].as_str()), (StatusCode::OK, Some("awaiting-check")), "{v}");
+    // The answer is the same as for a tile accepted unchecked: the node is not told it was sampled.
+    assert_eq!((st, v["outcome"].as_str()), (StatusCode::OK, Some("accepted")), "{v}");
+    let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["ack", "lease_id", "outcome"], "{v}");
     let (_, preview) = orch.get_bytes(&format!("/v1/jobs/{id}/frames/1/preview")).await;
     assert_eq!(lit(&preview), 0, "an unchecked tile is not in the preview");
     // The check lease goes to the other node; once it agrees the tile shows.

@@ -4,98 +4,18 @@
 //! development chain.
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::moto::Moto;
 use common::*;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 use solana_sdk::signature::Keypair;
-use tessera_orchestrator::blob::{self, s3::S3Config, BlobError, BlobStore, Location};
+use tessera_orchestrator::blob::{self, BlobError, BlobStore, Location};
 use tessera_orchestrator::protocol;
 use tessera_sdk::JobParams;
-
-const PART: usize = 5 << 20;
-
-/// A `moto_server` on a free loopback port with one bucket; killed on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    /// `None` (the test is skipped, said on stderr) when `moto_server` is not installed,
-    /// except in CI, where it must be (`scripts/deps.sh`).
-    async fn start(bucket: &str) -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let spawned = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                // Written to stderr itself, not through the test harness's capture.
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: moto_server not found ({e}); scripts/deps.sh installs it"
-                );
-                return None;
-            }
-            Err(e) => panic!("moto_server must be installed in CI (scripts/deps.sh): {e}"),
-        };
-        let moto = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let http = reqwest::Client::new();
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = http.put(format!("{}/{bucket}", moto.endpoint)).send().await {
-                assert!(
-                    r.status().is_success(),
-                    "creating the bucket: {}",
-                    r.status()
-                );
-                return Some(moto);
-            }
-            assert!(Instant::now() < until, "moto_server did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn location(&self, bucket: &str, prefix: &str, spool: &std::path::Path) -> Location {
-        let mut cfg = S3Config::from_url(&format!("s3://{bucket}/{prefix}")).unwrap();
-        cfg.options = [
-            ("aws_endpoint", self.endpoint.as_str()),
-            ("aws_allow_http", "true"),
-            ("aws_access_key_id", "test"),
-            ("aws_secret_access_key", "test"),
-            ("aws_region", "us-east-1"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        cfg.part_bytes = PART;
-        cfg.spool_dir = spool.to_path_buf();
-        Location::S3(cfg)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn open(loc: &Location) -> std::sync::Arc<dyn BlobStore> {
     let seconds =
@@ -228,14 +148,68 @@ async fn job_for(chain: &TestChain, scene: &[u8]) -> u64 {
 
 /// Signed `GET /v1/scenes/{hash}` as a node: (status, body bytes).
 async fn fetch_scene(orch: &TestOrch, node: &Keypair, hash: &str) -> (StatusCode, Bytes) {
+    let (st, _, body) = fetch_range(orch, node, hash, None).await;
+    (st, body)
+}
+
+/// The same with a `Range` header: (status, `Content-Range`, body bytes).
+async fn fetch_range(
+    orch: &TestOrch,
+    node: &Keypair,
+    hash: &str,
+    range: Option<&str>,
+) -> (StatusCode, Option<String>, Bytes) {
     let path = format!("/v1/scenes/{hash}");
     let key = orch.key().await;
     let mut rb = orch.http.get(format!("{}{path}", orch.url));
-    for (k, v) in protocol::sign_request(node, &key, "GET", &path, now_ms(), b"") {
+    // Two identical requests signed in one millisecond would be one signature (a replay):
+    // each request gets a timestamp of its own, as the node agent's do.
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    let prev = LAST
+        .fetch_update(SeqCst, SeqCst, |last| Some(now.max(last + 1)))
+        .expect("always Some");
+    let ts = now.max(prev + 1);
+    for (k, v) in protocol::sign_request(node, &key, "GET", &path, ts, b"") {
         rb = rb.header(k, v);
     }
+    if let Some(r) = range {
+        rb = rb.header("range", r);
+    }
     let r = rb.send().await.unwrap();
-    (r.status(), r.bytes().await.unwrap())
+    let content_range = r
+        .headers()
+        .get("content-range")
+        .map(|v| v.to_str().unwrap().to_string());
+    (r.status(), content_range, r.bytes().await.unwrap())
+}
+
+/// Ranged scene downloads (a node resuming): one range → 206 with `Content-Range` and
+/// those bytes, several → the whole scene, outside the scene → 416 `bytes */size`.
+async fn scene_ranges(orch: &TestOrch, node: &Keypair, hash: &str, scene: &[u8]) {
+    let n = scene.len();
+    let mid = n / 2;
+    let cases = [
+        (format!("bytes={mid}-"), mid..n),
+        ("bytes=10-19".to_string(), 10..20),
+        ("bytes=-7".to_string(), n - 7..n),
+    ];
+    for (range, want) in cases {
+        let (st, cr, body) = fetch_range(orch, node, hash, Some(&range)).await;
+        assert_eq!(st, StatusCode::PARTIAL_CONTENT, "{range}");
+        let expect = format!("bytes {}-{}/{n}", want.start, want.end - 1);
+        assert_eq!(cr.as_deref(), Some(expect.as_str()), "{range}");
+        assert!(body == scene[want], "{range}: the bytes of that range");
+    }
+    let (st, _, body) = fetch_range(orch, node, hash, Some("bytes=0-0,5-9")).await;
+    assert_eq!(st, StatusCode::OK, "several ranges: the whole scene");
+    assert_eq!(body.len(), n);
+    let (st, cr, body) = fetch_range(orch, node, hash, Some(&format!("bytes={n}-"))).await;
+    assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(cr, Some(format!("bytes */{n}")));
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["title"], "range-not-satisfiable", "{problem}");
 }
 
 /// A whole job through the HTTP API on `loc`: a `padding`-padded scene uploaded, every
@@ -274,6 +248,7 @@ async fn job_then_deletion(loc: Location, padding: usize) -> String {
     let (st, got) = fetch_scene(&orch, &node_key, &scene_hash).await;
     assert_eq!(st, StatusCode::OK);
     assert!(got == scene, "the node gets the uploaded bytes");
+    scene_ranges(&orch, &node_key, &scene_hash, &scene).await;
     let missing = blake3::hash(b"no such scene").to_hex().to_string();
     let (st, body) = fetch_scene(&orch, &node_key, &missing).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -363,5 +338,89 @@ async fn a_closed_jobs_results_and_its_expired_scene_are_deleted_from_the_local_
             .unwrap()
             .count(),
         0
+    );
+}
+
+/// A blob no row references (what a crash between a put and its row's commit leaves, or a
+/// submit refused after its PNG was stored) is deleted by the leader once it is older than
+/// `orphan_grace_ms`, not before; the scene and the tile PNGs the job's rows reference stay,
+/// however old. `mtime_ms`: how coarse the backend's modification time is (the sweep
+/// compares whole milliseconds, so a few on the folder).
+async fn orphans_are_swept(loc: Location, mtime_ms: u64) -> String {
+    let chain = TestChain::start().await;
+    let reader = open(&loc).await;
+    let grace = 2_000;
+    let orch = TestOrch::start(&chain, |c| {
+        c.blobs = loc;
+        c.orphan_grace_ms = grace as i64;
+        c.orphan_sweep_ms = 100;
+        c.retention_sweep_ms = 100;
+    })
+    .await;
+    let id = chain.create_job(1, 100).await;
+    let (st, v) = orch.register(json!({"job_id": id})).await;
+    assert!(st.is_success(), "{v}");
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    for _ in 0..3 {
+        let lease = a.lease(&orch.url).await.unwrap();
+        assert_eq!(a.submit(&orch.url, &lease).await.0, StatusCode::OK);
+    }
+    let kept: Vec<String> = reader
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.hash)
+        .collect();
+    assert_eq!(kept.len(), 4, "the scene and three tile PNGs");
+
+    let put_at = Instant::now();
+    let (orphan, _) = reader
+        .put_bytes(Bytes::from_static(b"no row names me"))
+        .await
+        .unwrap();
+    let until = put_at + Duration::from_secs(30);
+    while reader.head(&orphan).await.unwrap().is_some() {
+        assert!(Instant::now() < until, "the orphan was never deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let waited = put_at.elapsed();
+    assert!(
+        waited + Duration::from_millis(mtime_ms) >= Duration::from_millis(grace),
+        "deleted after {waited:?}, before the grace"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for h in &kept {
+        assert!(
+            reader.head(h).await.unwrap().is_some(),
+            "referenced blob {h} kept"
+        );
+    }
+    let (_, metrics) = orch.get_bytes("/metrics").await;
+    String::from_utf8(metrics).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_blobs_are_deleted_after_their_grace_from_the_local_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = orphans_are_swept(Location::Local(dir.path().join("blobs")), 5).await;
+    assert!(
+        metrics.contains("tessera_blobs_deleted_total{kind=\"orphan\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_blobs_are_deleted_after_their_grace_from_s3() {
+    let Some(moto) = Moto::start("tessera-orphans").await else {
+        return;
+    };
+    let spool = tempfile::tempdir().unwrap();
+    let loc = moto.location("tessera-orphans", "orch", spool.path());
+    // S3's Last-Modified has whole seconds.
+    let metrics = orphans_are_swept(loc, 1_000).await;
+    assert!(
+        metrics.contains("tessera_blobs_deleted_total{kind=\"orphan\"} 1"),
+        "{metrics}"
     );
 }

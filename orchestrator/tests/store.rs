@@ -74,6 +74,7 @@ fn input(node: &str) -> SubmitInput {
     SubmitInput {
         submission: Submission {
             node: node.into(),
+            operator: node.into(),
             pixel_hash: "00".repeat(32),
             signature: "sig".into(),
             blob: "blob".into(),
@@ -113,15 +114,34 @@ async fn migrations_apply_once_and_a_reopened_store_keeps_its_data() {
 }
 
 on_both! {
+/// The signed receipt transaction, and with it every verification committed before, is
+/// flushed to disk before it is sent, even on a store configured not to flush commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_transaction_is_committed_durably_whatever_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = db_config(&dir);
+    cfg.sqlite_synchronous = "OFF".into();
+    cfg.pg_synchronous_commit = "off".into();
+    let s = open(&cfg).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let setting = s.job_set_receipt_tx(1, vec![1, 2, 3], "sig".into()).await.unwrap();
+    let durable = if cfg.is_postgres() { "synchronous_commit=on" } else { "synchronous=2" };
+    assert_eq!(setting, durable, "FULL (2) / on inside the receipt's transaction");
+    assert_eq!(s.job_receipt_tx(1).await.unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(s.job_get(1).await.unwrap().unwrap().state, job_state::POSTING);
+}
+}
+
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_request_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&db_config(&dir)).await;
     s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     let r = replay("lease");
-    let first = s.lease(r.clone(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap();
+    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap();
     assert!(matches!(first, Grant::Lease(_)));
-    let again = s.lease(r, "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    let again = s.lease(r, "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await;
     assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
     let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
     assert_eq!(counts.leased, 1, "the replay leased nothing");
@@ -144,7 +164,7 @@ async fn two_instances_leasing_at_once_never_lease_a_tile_twice() {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                match s.lease(replay("l"), format!("node{n}"), 0, now_ms(), OPEN_POLICY).await {
+                match s.lease(replay("l"), format!("node{n}"), format!("node{n}"), 0, now_ms(), OPEN_POLICY).await {
                     Ok(Grant::Lease(l)) => got.push((l.frame, l.tile, l.lease_id)),
                     Ok(Grant::NoWork) => return got,
                     other => panic!("{other:?}"),
@@ -177,7 +197,7 @@ async fn a_lease_submitted_to_two_instances_at_once_is_accepted_once() {
     let b = open(&cfg).await;
     a.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     for _ in 0..8 {
-        let Grant::Lease(l) = a.lease(replay("l"), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap() else {
+        let Grant::Lease(l) = a.lease(replay("l"), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap() else {
             panic!("no lease");
         };
         let (ra, rb) = tokio::join!(a.submit(l.lease_id, input("n1")), b.submit(l.lease_id, input("n1")));

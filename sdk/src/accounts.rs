@@ -21,6 +21,7 @@ pub fn decode<T: AccountDeserialize + Discriminator>(data: &[u8]) -> Result<T, D
         "Node" => "Node",
         "Job" => "Job",
         "Claim" => "Claim",
+        "Contest" => "Contest",
         _ => "Tessera",
     };
     if !data.starts_with(T::DISCRIMINATOR) {

@@ -6,34 +6,37 @@
 //!
 //! 1. `job`: the manifest names this job (id and key).
 //! 2. `manifest`: every key, hash, signature and proof in it parses.
-//! 3. `grid`: every tile of every frame appears exactly once, none outside the grid.
-//! 4. `frames`: every frame image is present, of the job's size.
+//! 3. `grid`: every tile of every frame appears exactly once (of a partial receipt: at most
+//!    once, as many as its tile count), none outside the grid.
+//! 4. `frames`: every frame image that holds a tile is present, of the job's size.
 //! 5. `pixels`: blake3 of each tile's RGBA8 rows, cut from its frame, is its pixel hash.
-//! 6. `signatures`: each tile is signed by its node ([`crate::protocol::tile_message`]).
-//! 7. `tile_root`: the tile leaves rebuild the on-chain tile root and count, as the
-//!    manifest states them.
-//! 8. `tile_proofs`: each tile proof leads to the on-chain tile root.
+//! 6. `signatures`: each tile and each paid verification render is signed by its node
+//!    ([`crate::protocol::tile_message`]).
+//! 7. `tile_root`: the tile leaves (primary, check and tiebreak renders) rebuild the on-chain
+//!    tile root, tile count and render count, as the manifest states them; verification
+//!    renders stay within the job's share.
+//! 8. `tile_proofs`: each tile and verification proof leads to the on-chain tile root.
 //! 9. `payout_root`: the payout leaves rebuild the on-chain payout root, sum to the total
 //!    payout, one per node, as the manifest states them.
-//! 10. `payouts`: each node is paid `price_per_tile` per tile credited to it, as
-//!     [`Receipt::build`] pays.
+//! 10. `payouts`: each node is paid `price_per_tile` per render (any role) credited to it, as
+//!     [`Receipt::build_with`] pays.
 //! 11. `payout_proofs`: each payout proof leads to the on-chain payout root.
 //! 12. `manifest_values`: the roots, counts and total the manifest states are the chain's.
 //! 13. `claims`: each on-chain claim is for this job and its node's leaf amount, and paid
-//!     the job's payout share of it.
+//!     the job's payout share of it (or made by an upheld contest of a node without a leaf).
 use std::collections::{BTreeMap, BTreeSet};
 
 use anchor_lang::prelude::Pubkey;
 use serde::Serialize;
 use solana_sdk::signature::Signature;
 use tessera::merkle::{self, Hash32, MerkleTree};
-use tessera::state::{Claim, Job};
+use tessera::state::{Claim, Contest, Job};
 use thiserror::Error;
 
 use crate::hex;
 use crate::manifest::{Manifest, ManifestError};
 use crate::protocol::verify_tile_signature;
-use crate::receipt::{verify_tile, NodePayout, Receipt, TileRecord};
+use crate::receipt::{verify_tile, NodePayout, Receipt, RenderRecord, TileRecord};
 use crate::tiles::{TileGrid, TileRect};
 
 /// A decoded frame: `width × height` RGBA8 pixels, row by row from the top.
@@ -54,6 +57,8 @@ pub struct AuditInput<'a> {
     pub frames: &'a BTreeMap<u32, FrameImage>,
     /// Node key → its `Claim` account, for the claims that exist.
     pub claims: &'a BTreeMap<Pubkey, Claim>,
+    /// Node key → its `Contest` account, for the contests that exist.
+    pub contests: &'a BTreeMap<Pubkey, Contest>,
 }
 
 /// One check that ran: how many items passed it and whether all did.
@@ -126,6 +131,8 @@ pub enum Discrepancy {
     },
     #[error("frame {frame} tile {tile}: signature is not node {node}'s")]
     TileSignature { frame: u32, tile: u32, node: String },
+    #[error("the manifest has {found} renders, expected the on-chain render count {expected}")]
+    RenderCount { expected: u32, found: u64 },
     #[error("manifest {field} expected {expected} (chain), found {found}")]
     ManifestValue {
         field: String,
@@ -216,6 +223,7 @@ pub fn audit(input: &AuditInput) -> AuditReport {
         input: *input,
         grid: None,
         tiles: Vec::new(),
+        verifications: Vec::new(),
         payouts: Vec::new(),
         receipt: None,
     };
@@ -264,6 +272,12 @@ struct ParsedTile {
     proof: Option<Vec<Hash32>>,
 }
 
+struct ParsedRender {
+    render: RenderRecord,
+    signature: Signature,
+    proof: Option<Vec<Hash32>>,
+}
+
 struct ParsedPayout {
     payout: NodePayout,
     proof: Option<Vec<Hash32>>,
@@ -274,6 +288,8 @@ struct Audit<'a> {
     grid: Option<TileGrid>,
     /// Sorted by (frame, tile) once `parse` ran.
     tiles: Vec<ParsedTile>,
+    /// The paid check and tiebreak renders.
+    verifications: Vec<ParsedRender>,
     /// Sorted by node key once `parse` ran.
     payouts: Vec<ParsedPayout>,
     /// The receipt the manifest's tiles make, once `tile_root` ran.
@@ -321,6 +337,14 @@ impl Audit<'_> {
             });
             *passed += 1;
         }
+        for v in &m.verifications {
+            self.verifications.push(ParsedRender {
+                render: v.render()?,
+                signature: v.signature()?,
+                proof: v.proof()?,
+            });
+            *passed += 1;
+        }
         for p in &m.payouts {
             self.payouts.push(ParsedPayout {
                 payout: p.payout()?,
@@ -365,6 +389,10 @@ impl Audit<'_> {
             }
             *passed += 1;
         }
+        // A partial receipt (after a cancel or the deadline) holds the tiles verified by then.
+        if self.partial() {
+            return Ok(());
+        }
         for frame in job.frame_start..=job.frame_end {
             if let Some(tile) =
                 (0..grid.tiles_per_frame()).find(|t| !seen.contains_key(&(frame, *t)))
@@ -375,9 +403,21 @@ impl Audit<'_> {
         Ok(())
     }
 
+    /// Whether the on-chain receipt covers fewer tiles than the job has.
+    fn partial(&self) -> bool {
+        let job = self.input.job;
+        job.total_tiles()
+            .is_ok_and(|total| (job.tile_count as u64) < total)
+    }
+
     fn frames(&mut self, passed: &mut u64) -> Result<(), Discrepancy> {
         let job = self.input.job;
+        let with_tiles: BTreeSet<u32> = self.tiles.iter().map(|t| t.record.frame).collect();
+        let partial = self.partial();
         for frame in job.frame_start..=job.frame_end {
+            if partial && !with_tiles.contains(&frame) {
+                continue;
+            }
             let image = self
                 .input
                 .frames
@@ -437,6 +477,23 @@ impl Audit<'_> {
             }
             *passed += 1;
         }
+        for v in &self.verifications {
+            let r = &v.render;
+            let record = TileRecord {
+                frame: r.frame,
+                tile: r.tile,
+                node: r.node,
+                pixel_hash: r.pixel_hash,
+            };
+            if !verify_tile_signature(self.input.job_key, &record, &v.signature) {
+                return Err(Discrepancy::TileSignature {
+                    frame: r.frame,
+                    tile: r.tile,
+                    node: r.node.to_string(),
+                });
+            }
+            *passed += 1;
+        }
         Ok(())
     }
 
@@ -450,6 +507,7 @@ impl Audit<'_> {
                 m.tile_root.to_ascii_lowercase(),
             ),
             differs("tile_count", job.tile_count, m.tile_count),
+            differs("render_count", job.render_count, m.render_count),
             differs(
                 "payout_root",
                 hex::encode(&job.payout_root),
@@ -474,7 +532,10 @@ impl Audit<'_> {
     fn tile_root(&mut self, passed: &mut u64) -> Result<(), Discrepancy> {
         let job = self.input.job;
         let records = self.tiles.iter().map(|t| t.record.clone()).collect();
-        let receipt = Receipt::build(self.input.job_key, job, records).map_err(receipt_error)?;
+        let renders = self.verifications.iter().map(|v| v.render).collect();
+        let receipt =
+            Receipt::build_with(self.input.job_key, job, records, renders, self.partial())
+                .map_err(receipt_error)?;
         let params = receipt.params().map_err(receipt_error)?;
         if params.tile_root != job.tile_root {
             return Err(Discrepancy::TileRoot {
@@ -487,6 +548,13 @@ impl Audit<'_> {
             return Err(Discrepancy::TileCount {
                 expected: job.tile_count,
                 found: self.tiles.len() as u64,
+            });
+        }
+        *passed += 1;
+        if params.render_count != job.render_count {
+            return Err(Discrepancy::RenderCount {
+                expected: job.render_count,
+                found: receipt.renders().len() as u64,
             });
         }
         *passed += 1;
@@ -503,6 +571,17 @@ impl Audit<'_> {
                     frame: t.record.frame,
                     tile: t.record.tile,
                     node: t.record.node.to_string(),
+                });
+            }
+            *passed += 1;
+        }
+        for v in &self.verifications {
+            let Some(proof) = &v.proof else { continue };
+            if !merkle::verify_proof(proof, root, &v.render.leaf(key)) {
+                return Err(Discrepancy::TileProof {
+                    frame: v.render.frame,
+                    tile: v.render.tile,
+                    node: v.render.node.to_string(),
                 });
             }
             *passed += 1;
@@ -620,9 +699,19 @@ impl Audit<'_> {
                 .iter()
                 .map(|p| &p.payout)
                 .find(|p| &p.node == node);
-            let leaf = leaf.ok_or_else(|| Discrepancy::ClaimWithoutPayout {
-                node: node.to_string(),
-            })?;
+            let Some(leaf) = leaf else {
+                // A node the receipt left out is paid through its claim by an upheld contest.
+                let contest = self.input.contests.get(node);
+                let by_contest =
+                    contest.is_some_and(|c| c.upheld && !c.has_leaf && c.owed == claim.amount);
+                if !by_contest {
+                    return Err(Discrepancy::ClaimWithoutPayout {
+                        node: node.to_string(),
+                    });
+                }
+                *passed += 1;
+                continue;
+            };
             if claim.amount != leaf.amount {
                 let (expected, found) = (leaf.amount, claim.amount);
                 return Err(Discrepancy::ClaimAmount {
@@ -681,6 +770,7 @@ mod tests {
         manifest: Manifest,
         frames: BTreeMap<u32, FrameImage>,
         claims: BTreeMap<Pubkey, Claim>,
+        contests: BTreeMap<Pubkey, Contest>,
         nodes: Vec<Keypair>,
     }
 
@@ -729,6 +819,10 @@ mod tests {
             slash_amount: 1,
             slash_ends_at: 0,
             slashed_count: 0,
+            verify_bps: 2_000,
+            render_count: 0,
+            contested_paid: 0,
+            contests_upheld: 0,
             bump: 255,
             vault_bump: 254,
         }
@@ -759,10 +853,17 @@ mod tests {
 
     impl Fixture {
         fn new(job_id: u64) -> Self {
+            Self::with(job_id, &[3, 4], 0)
+        }
+
+        /// A receipt of the tiles of `tile_frames` (a partial one unless both frames), with
+        /// `checks` verification renders by the other node of the first tiles.
+        fn with(job_id: u64, tile_frames: &[u32], checks: usize) -> Self {
             let job_key = crate::pda::job(job_id);
             let mut job = job(job_id);
             let nodes = vec![Keypair::new(), Keypair::new()];
-            let frames: BTreeMap<u32, FrameImage> = (3..=4).map(|n| (n, frame(n))).collect();
+            let frames: BTreeMap<u32, FrameImage> =
+                tile_frames.iter().map(|&n| (n, frame(n))).collect();
             let grid = TileGrid::new(10, 6, 4).unwrap();
             let mut records = Vec::new();
             for (&n, f) in &frames {
@@ -777,13 +878,26 @@ mod tests {
                     });
                 }
             }
-            let receipt = Receipt::build(&job_key, &job, records).unwrap();
+            let other = |n: &Pubkey| nodes.iter().map(|k| k.pubkey()).find(|k| k != n).unwrap();
+            let renders: Vec<RenderRecord> = records[..checks]
+                .iter()
+                .map(|t: &TileRecord| RenderRecord {
+                    frame: t.frame,
+                    tile: t.tile,
+                    role: merkle::TileRole::Check,
+                    node: other(&t.node),
+                    pixel_hash: t.pixel_hash,
+                })
+                .collect();
+            let partial = tile_frames.len() < 2;
+            let receipt = Receipt::build_with(&job_key, &job, records, renders, partial).unwrap();
             let params = receipt.params().unwrap();
             job.tile_root = params.tile_root;
             job.payout_root = params.payout_root;
             job.total_payout = params.total_payout;
             job.tile_count = params.tile_count;
             job.node_count = params.node_count;
+            job.render_count = params.render_count;
             let mut fixture = Self {
                 job_key,
                 job,
@@ -796,18 +910,39 @@ mod tests {
                     total_payout: params.total_payout,
                     tile_count: params.tile_count,
                     node_count: params.node_count,
+                    render_count: params.render_count,
                     receipt_signature: Some(Signature::from([9; 64]).to_string()),
                     tiles: Vec::new(),
+                    verifications: Vec::new(),
                     payouts: Vec::new(),
                 },
                 frames,
                 claims: BTreeMap::new(),
+                contests: BTreeMap::new(),
                 nodes,
             };
             fixture.manifest.tiles = receipt
                 .tiles
                 .iter()
                 .map(|t| fixture.tile(&receipt, t))
+                .collect();
+            fixture.manifest.verifications = receipt
+                .verifications
+                .iter()
+                .map(|v| {
+                    let mut t = fixture.tile(
+                        &receipt,
+                        &TileRecord {
+                            frame: v.frame,
+                            tile: v.tile,
+                            node: v.node,
+                            pixel_hash: v.pixel_hash,
+                        },
+                    );
+                    t.proof = receipt.render_proof(v).map(|p| hexes(&p));
+                    t.role = Some(v.role.name().into());
+                    t
+                })
                 .collect();
             fixture.manifest.payouts = receipt
                 .payouts
@@ -853,6 +988,7 @@ mod tests {
                 signature: self.sign(t),
                 blob: Some(hex::encode(&[7; 32])),
                 proof: receipt.tile_proof(t.frame, t.tile).map(|(_, p)| hexes(&p)),
+                role: None,
             }
         }
 
@@ -872,6 +1008,7 @@ mod tests {
                 manifest: &self.manifest,
                 frames: &self.frames,
                 claims: &self.claims,
+                contests: &self.contests,
             })
         }
 
@@ -912,6 +1049,39 @@ mod tests {
     }
 
     #[test]
+    fn paid_verification_renders_and_a_partial_receipt_pass() {
+        // Frame 3 only (6 of 12 tiles), 2 checks by the other node: 8 renders.
+        let f = Fixture::with(12, &[3], 2);
+        assert_eq!((f.job.tile_count, f.job.render_count), (6, 8));
+        let report = f.audit();
+        assert!(report.passed(), "{:?}", report.discrepancy);
+        let signed = report
+            .checks
+            .iter()
+            .find(|c| c.name == "signatures")
+            .unwrap();
+        assert_eq!(signed.passed, 8);
+    }
+
+    #[test]
+    fn a_render_count_the_leaves_do_not_make_fails() {
+        let mut f = Fixture::with(13, &[3, 4], 2);
+        // The chain says 14 renders (2 padded verification renders); the manifest shows 12 + 2.
+        f.job.render_count = 16;
+        assert!(matches!(
+            f.discrepancy(),
+            Discrepancy::RenderCount {
+                expected: 16,
+                found: 14
+            }
+        ));
+        // A verification render its node never signed.
+        let mut f = Fixture::with(14, &[3, 4], 1);
+        f.manifest.verifications[0].signature = f.manifest.tiles[5].signature.clone();
+        assert!(matches!(f.discrepancy(), Discrepancy::TileSignature { .. }));
+    }
+
+    #[test]
     fn a_clean_job_passes_every_check() {
         let f = Fixture::new(42);
         let report = f.audit();
@@ -930,12 +1100,12 @@ mod tests {
                 ("frames", 2),
                 ("pixels", 12),
                 ("signatures", 12),
-                ("tile_root", 2),
+                ("tile_root", 3),
                 ("tile_proofs", 12),
                 ("payout_root", 3),
                 ("payouts", 2),
                 ("payout_proofs", 2),
-                ("manifest_values", 5),
+                ("manifest_values", 6),
                 ("claims", 1),
             ]
         );

@@ -16,6 +16,7 @@ use solana_client::rpc_config::{
 use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use solana_client::rpc_request::{RpcError, RpcRequest, RpcResponseErrorData};
 use solana_commitment_config::CommitmentConfig;
+use solana_sdk::account::Account;
 use solana_sdk::hash::Hash;
 use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
@@ -184,22 +185,46 @@ impl ChainClient {
             .get_account_with_commitment(address, self.commitment)
             .await?
             .value;
-        let Some(account) = account else {
-            return Ok(None);
-        };
-        // Only the program can write its accounts: refuse look-alikes owned by anyone else.
-        if account.owner != tessera::ID {
-            return Err(ChainError::Decode {
-                address: *address,
-                reason: format!("owned by {}, not the Tessera program", account.owner),
-            });
+        decode_anchor(address, account)
+    }
+
+    /// The accounts at `addresses`, in order (`None` where absent), with one
+    /// `getMultipleAccounts` call per [`MAX_MULTIPLE_ACCOUNTS`] addresses.
+    pub async fn get_accounts(
+        &self,
+        addresses: &[Pubkey],
+    ) -> Result<Vec<Option<Account>>, ChainError> {
+        let mut out = Vec::with_capacity(addresses.len());
+        for chunk in addresses.chunks(MAX_MULTIPLE_ACCOUNTS) {
+            let got = self
+                .rpc
+                .get_multiple_accounts_with_commitment(chunk, self.commitment)
+                .await?
+                .value;
+            if got.len() != chunk.len() {
+                return Err(ChainError::Unexpected(format!(
+                    "getMultipleAccounts returned {} accounts for {} keys",
+                    got.len(),
+                    chunk.len()
+                )));
+            }
+            out.extend(got);
         }
-        T::try_deserialize(&mut account.data.as_slice())
-            .map(Some)
-            .map_err(|e| ChainError::Decode {
-                address: *address,
-                reason: e.to_string(),
-            })
+        Ok(out)
+    }
+
+    /// [`get_anchor_account`](Self::get_anchor_account) for many addresses of one type, in
+    /// as few calls as [`get_accounts`](Self::get_accounts).
+    pub async fn get_anchor_accounts<T: AccountDeserialize>(
+        &self,
+        addresses: &[Pubkey],
+    ) -> Result<Vec<Option<T>>, ChainError> {
+        let accounts = self.get_accounts(addresses).await?;
+        addresses
+            .iter()
+            .zip(accounts)
+            .map(|(a, acc)| decode_anchor(a, acc))
+            .collect()
     }
 
     /// Every program account of type `T` (selected by its discriminator) passing `filters`.
@@ -287,6 +312,33 @@ impl ChainClient {
             _ => Err(ChainError::Unexpected(value.to_string())),
         }
     }
+}
+
+/// Most addresses one `getMultipleAccounts` call takes (Agave's limit).
+pub const MAX_MULTIPLE_ACCOUNTS: usize = 100;
+
+/// A Tessera account decoded as `T` (discriminator checked), `None` when absent. An
+/// account not owned by the program is an error: only the program writes its accounts, so
+/// a look-alike owned by anyone else is refused.
+pub fn decode_anchor<T: AccountDeserialize>(
+    address: &Pubkey,
+    account: Option<Account>,
+) -> Result<Option<T>, ChainError> {
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    if account.owner != tessera::ID {
+        return Err(ChainError::Decode {
+            address: *address,
+            reason: format!("owned by {}, not the Tessera program", account.owner),
+        });
+    }
+    T::try_deserialize(&mut account.data.as_slice())
+        .map(Some)
+        .map_err(|e| ChainError::Decode {
+            address: *address,
+            reason: e.to_string(),
+        })
 }
 
 /// Maps a failed send to a preflight error when the node says so.

@@ -4,7 +4,8 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_sdk::instruction::Instruction;
 use tessera::instructions::{
-    JobParams, NetworkParams, NetworkUpdate, ReceiptParams, SlashEvidence,
+    ContestLeaf, JobParams, NetworkParams, NetworkUpdate, PayoutLeafProof, ReceiptParams,
+    SlashEvidence,
 };
 
 use crate::pda;
@@ -347,6 +348,62 @@ pub fn claim_payout(
             tiles,
             proof,
         },
+    )
+}
+
+/// The node opens a contest of its pay in job `job_id`, with its payout leaf (or `None`: the
+/// receipt pays it nothing). The node key signs and pays the contest's rent.
+pub fn open_contest(
+    node_key: &Pubkey,
+    job_id: u64,
+    payout: Option<PayoutLeafProof>,
+) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::OpenContest {
+            node_key: *node_key,
+            job,
+            contest: pda::contest(&job, node_key),
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::OpenContest { payout },
+    )
+}
+
+/// The node adds tile leaves crediting it (strictly increasing `(frame, tile, role)`).
+pub fn prove_contest(node_key: &Pubkey, job_id: u64, leaves: Vec<ContestLeaf>) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::ProveContest {
+            node_key: *node_key,
+            job,
+            contest: pda::contest(&job, node_key),
+        },
+        tessera::instruction::ProveContest { leaves },
+    )
+}
+
+/// Anyone upholds a node's proven contest; the shortfall goes to `operator_token`.
+pub fn resolve_contest(
+    payer: &Pubkey,
+    job_id: u64,
+    node_key: &Pubkey,
+    operator_token: &Pubkey,
+) -> Instruction {
+    let job = pda::job(job_id);
+    build(
+        tessera::accounts::ResolveContest {
+            payer: *payer,
+            job,
+            vault: pda::job_vault(&job),
+            node: pda::node(node_key),
+            contest: pda::contest(&job, node_key),
+            claim: pda::claim(&job, node_key),
+            operator_token: *operator_token,
+            token_program: TOKEN_PROGRAM,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::ResolveContest {},
     )
 }
 

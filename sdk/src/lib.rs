@@ -8,6 +8,7 @@
 //! - [`manifest`]: the orchestrator's job manifest (tiles, payouts, proofs) as served.
 //! - [`protocol`]: the tile message nodes sign.
 //! - [`audit`]: checking a job offline: chain, manifest and frames against each other.
+//! - [`contest`]: proving on-chain that a node's payout leaf is short of its tile leaves.
 //! - [`estimate`]: render time from the nodes' benchmark scores.
 //! - [`program_error`]: the program's error codes as readable errors.
 //! - `client`: the RPC chain client on `solana-client`.
@@ -16,6 +17,7 @@ pub mod accounts;
 pub mod audit;
 pub mod claim;
 pub mod client;
+pub mod contest;
 pub mod error;
 pub mod estimate;
 pub mod events;
@@ -34,5 +36,5 @@ pub mod token;
 pub use tessera;
 pub use tessera::instructions::{JobParams, NetworkParams, NetworkUpdate, ReceiptParams};
 pub use tessera::merkle;
-pub use tessera::state::{Claim, Job, JobState, Network, Node};
+pub use tessera::state::{Claim, Contest, Job, JobState, Network, Node};
 pub use tessera::ID as PROGRAM_ID;

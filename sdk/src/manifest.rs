@@ -11,8 +11,10 @@ use solana_sdk::signature::Signature;
 use tessera::merkle::Hash32;
 use thiserror::Error;
 
+use tessera::merkle::TileRole;
+
 use crate::hex;
-use crate::receipt::{NodePayout, TileRecord};
+use crate::receipt::{NodePayout, RenderRecord, TileRecord};
 
 /// A manifest field that does not parse.
 #[derive(Clone, Debug, Error, PartialEq, Eq, Serialize)]
@@ -72,10 +74,17 @@ pub struct Manifest {
     pub total_payout: u64,
     pub tile_count: u32,
     pub node_count: u32,
+    /// Leaves of the tile tree: the tiles plus the paid verification renders.
+    #[serde(default)]
+    pub render_count: u32,
     /// base58 signature of the `post_receipt` transaction, once sent.
     #[serde(default)]
     pub receipt_signature: Option<String>,
+    /// The tiles: each one's primary leaf, the pixels its frame uses.
     pub tiles: Vec<ManifestTile>,
+    /// Paid check and tiebreak renders (their `role` set), each a leaf of its node.
+    #[serde(default)]
+    pub verifications: Vec<ManifestTile>,
     pub payouts: Vec<ManifestPayout>,
 }
 
@@ -96,6 +105,9 @@ pub struct ManifestTile {
     /// hex siblings from the tile leaf to the tile root.
     #[serde(default)]
     pub proof: Option<Vec<String>>,
+    /// `check` or `tiebreak` for a verification render; absent for a tile's primary leaf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// One node's payout leaf in the manifest.
@@ -160,6 +172,27 @@ impl ManifestTile {
         proof(&self.field("proof"), &self.proof)
     }
 
+    /// The leaf's role: `primary` unless the manifest names another.
+    pub fn role(&self) -> Result<TileRole, ManifestError> {
+        match self.role.as_deref() {
+            None | Some("primary") => Ok(TileRole::Primary),
+            Some("check") => Ok(TileRole::Check),
+            Some("tiebreak") => Ok(TileRole::Tiebreak),
+            Some(other) => Err(bad(self.field("role"), other, "render role")),
+        }
+    }
+
+    /// The leaf as a render record (primary, check or tiebreak).
+    pub fn render(&self) -> Result<RenderRecord, ManifestError> {
+        Ok(RenderRecord {
+            frame: self.frame,
+            tile: self.tile,
+            role: self.role()?,
+            node: self.node()?,
+            pixel_hash: self.pixel_hash()?,
+        })
+    }
+
     /// The tile as a receipt record (what its leaf commits to).
     pub fn record(&self) -> Result<TileRecord, ManifestError> {
         Ok(TileRecord {
@@ -204,13 +237,18 @@ mod tests {
         json!({
             "job_id": 7, "job_key": Pubkey::new_from_array([1; 32]).to_string(), "state": "posted",
             "tile_root": h(0xaa), "payout_root": h(0xbb),
-            "total_payout": 20, "tile_count": 2, "node_count": 1,
+            "total_payout": 20, "tile_count": 2, "node_count": 1, "render_count": 3,
             "receipt_signature": Signature::from([5; 64]).to_string(),
             "tiles": [
                 {"frame": 0, "tile": 0, "node": node, "pixel_hash": h(1),
                  "signature": Signature::from([6; 64]).to_string(), "blob": h(2), "proof": [h(3)]},
                 {"frame": 0, "tile": 1, "node": node, "pixel_hash": h(4),
                  "signature": Signature::from([7; 64]).to_string(), "blob": null, "proof": null},
+            ],
+            "verifications": [
+                {"frame": 0, "tile": 1, "node": node, "pixel_hash": h(8),
+                 "signature": Signature::from([9; 64]).to_string(), "blob": null, "proof": [h(3)],
+                 "role": "check"},
             ],
             "payouts": [{"node": node, "amount": 20, "tiles": 2, "proof": []}],
         })
@@ -239,6 +277,8 @@ mod tests {
             (20, 2, Some(vec![]))
         );
         assert!(m.payout_for(&Pubkey::new_from_array([4; 32])).is_none());
+        assert_eq!(m.tiles[0].role().unwrap(), TileRole::Primary);
+        assert_eq!(m.verifications[0].render().unwrap().role, TileRole::Check);
     }
 
     #[test]

@@ -55,3 +55,8 @@ pub fn slash_record(job: &Pubkey, frame: u32, tile: u32) -> Pubkey {
         &tile.to_le_bytes(),
     ])
 }
+
+/// A node's contest of its payout leaf: `["contest", job, node_key]`.
+pub fn contest(job: &Pubkey, node_key: &Pubkey) -> Pubkey {
+    find(&[CONTEST_SEED, job.as_ref(), node_key.as_ref()])
+}

@@ -47,6 +47,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             resolution_period: 600,
             dispute_bond: 1_000,
             slash_amount: 100,
+            verify_bps: 2_500,
         },
         state_dir: dir.join("migrations"),
     };
@@ -110,7 +111,8 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         .await
         .unwrap();
 
-    // A 64×64 frame in 32-pixel tiles: 4 tiles at 1 000 each; fee 5% = 200.
+    // A 64×64 frame in 32-pixel tiles: 4 tiles at 1 000 each; fee 5% = 200. The budget also
+    // covers the verification share: ⌈4 × 25%⌉ = 1 render, so ≥ 5 000 + 250.
     // The local chain's clock follows wall time: a deadline ten days out.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -126,7 +128,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         tile_size: 32,
         samples_per_pixel: 8,
         price_per_tile: 1_000,
-        budget: 5_000,
+        budget: 6_000,
         deadline,
         frame_rate_num: 24,
         frame_rate_den: 1,
@@ -152,7 +154,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             .token_balance(&pda::job_vault(&job_key))
             .await
             .unwrap(),
-        5_000
+        6_000
     );
 
     // Restart the chain: accounts and the transaction's status survive.
@@ -166,7 +168,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         .await
         .unwrap()
         .expect("job after restart");
-    assert_eq!((job.state, job.budget), (JobState::Open, 5_000));
+    assert_eq!((job.state, job.budget), (JobState::Open, 6_000));
     let status = client
         .rpc()
         .get_signature_statuses(&[create_sig])
@@ -175,7 +177,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
         .value[0]
         .clone();
     assert!(status.expect("status after restart").err.is_none());
-    assert_eq!(client.token_balance(&artist_token).await.unwrap(), 5_000);
+    assert_eq!(client.token_balance(&artist_token).await.unwrap(), 4_000);
 
     // Receipt: node 0 rendered tiles 0..3, node 1 tile 3.
     let tiles = (0..4)
@@ -216,7 +218,7 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
     assert_eq!(client.token_balance(&treasury).await.unwrap(), 200);
     assert_eq!(
         client.token_balance(&artist_token).await.unwrap(),
-        5_000 + 800
+        4_000 + 1_800
     );
 
     for (operator, key, acct) in &nodes {

@@ -60,10 +60,16 @@ pub struct Quote {
     pub spec: JobSpec,
     pub tiles: u64,
     pub tiles_per_frame: u64,
+    /// price × tiles.
     pub cost: u64,
+    /// The most check and tiebreak renders the job pays (the network's share of the tiles).
+    pub verification_renders: u64,
+    pub verify_bps: u16,
+    /// price × verification renders, at most; what the receipt does not use is refunded.
+    pub verification: u64,
     pub fee: u64,
     pub fee_bps: u16,
-    /// cost + fee: the least budget the program accepts.
+    /// cost + verification + fee: the least budget the program accepts.
     pub budget: u64,
     pub decimals: u8,
     /// Nodes with a benchmark score on-chain, and their summed score (100 = 10 Msamples/s).
@@ -76,7 +82,7 @@ pub struct Quote {
 pub async fn quote(ctx: &Ctx, args: &JobArgs, info: &NetworkInfo) -> CliResult<Quote> {
     let scene = check_scene(&args.scene, args.frames, args.fps)?;
     let spec = args.spec(info.tokens)?;
-    let (cost, fee) = spec.cost(info.network.fee_bps)?;
+    let c = spec.cost(info.network.fee_bps, info.network.verify_bps)?;
     let nodes: Vec<(_, Node)> = ctx
         .chain
         .list_program_accounts(vec![])
@@ -92,10 +98,13 @@ pub async fn quote(ctx: &Ctx, args: &JobArgs, info: &NetworkInfo) -> CliResult<Q
     Ok(Quote {
         tiles: spec.tile_count(),
         tiles_per_frame: spec.tiles_per_frame(),
-        cost,
-        fee,
+        cost: c.tiles,
+        verification_renders: c.verification_renders,
+        verify_bps: info.network.verify_bps,
+        verification: c.verification,
+        fee: c.fee,
         fee_bps: info.network.fee_bps,
-        budget: cost + fee,
+        budget: c.budget,
         decimals: info.tokens.decimals,
         scored_nodes: scores.len(),
         total_score,
@@ -156,6 +165,13 @@ impl fmt::Display for Quote {
         )?;
         writeln!(f, "Price:       {} per tile", t.format(s.price_per_tile))?;
         writeln!(f, "Cost:        {}", t.format(self.cost))?;
+        writeln!(
+            f,
+            "Verification: up to {} ({} check or tiebreak renders at the tile price, {:.2}% of the tiles; what is not used is refunded)",
+            t.format(self.verification),
+            self.verification_renders,
+            self.verify_bps as f64 / 100.0
+        )?;
         writeln!(
             f,
             "Fee:         {} ({:.2}%)",

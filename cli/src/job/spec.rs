@@ -5,7 +5,6 @@ use tessera_render::FrameRate;
 use tessera_sdk::tessera::constants::{
     MAX_FRAMES, MAX_FRAME_EDGE, MAX_FRAME_RATE, MAX_SPP, MIN_TILE_SIZE,
 };
-use tessera_sdk::tessera::state::bps_of;
 use tessera_sdk::JobParams;
 
 use crate::error::{input, CliResult};
@@ -144,15 +143,12 @@ impl JobSpec {
             * self.spp as f64
     }
 
-    /// Price of every tile, and the network fee on it.
-    pub fn cost(&self, fee_bps: u16) -> CliResult<(u64, u64)> {
-        let cost = self
-            .price_per_tile
-            .checked_mul(self.tile_count())
-            .ok_or_else(|| input("price × tiles overflows"))?;
-        // The program's own rounding, so the quote is the budget create_job requires.
-        let fee = bps_of(cost, fee_bps as u64).map_err(|_| input("the fee overflows"))?;
-        Ok((cost, fee))
+    /// Price of every tile and of the most verification renders the job pays, and the
+    /// network fee on both: the program's own rounding, so the quote's budget is the one
+    /// `create_job` requires.
+    pub fn cost(&self, fee_bps: u16, verify_bps: u16) -> CliResult<tessera_sdk::estimate::Cost> {
+        tessera_sdk::estimate::job_cost(self.tile_count(), self.price_per_tile, fee_bps, verify_bps)
+            .ok_or_else(|| input("price × renders + fee overflows"))
     }
 
     pub fn params(&self, scene_hash: [u8; 32], budget: u64, deadline: i64) -> JobParams {
@@ -209,7 +205,18 @@ mod tests {
         let s = spec();
         assert_eq!(s.tiles_per_frame(), 8 * 5);
         assert_eq!(s.tile_count(), 40 * 48);
-        assert_eq!(s.cost(250).unwrap(), (19_200_000, 480_000));
+        // 1 920 tiles at 10 000 + ⌈1 920 × 25%⌉ = 480 check renders, 2.5% fee on 24 000 000.
+        let c = s.cost(250, 2_500).unwrap();
+        assert_eq!(
+            (
+                c.tiles,
+                c.verification_renders,
+                c.verification,
+                c.fee,
+                c.budget
+            ),
+            (19_200_000, 480, 4_800_000, 600_000, 24_600_000)
+        );
         s.validate().unwrap();
         for bad in [
             JobSpec {

@@ -31,8 +31,16 @@ pub struct ChainJob {
     pub budget: u64,
     pub deadline: i64,
     pub tile_count: u32,
+    /// Paid renders in the receipt: the tiles plus check and tiebreak renders.
+    pub render_count: u32,
+    /// The most verification renders the job pays, in bps of its tiles.
+    pub verify_bps: u16,
     pub total_payout: u64,
+    /// Until then (the challenge window) nodes may contest their payout leaves.
     pub challenge_ends_at: i64,
+    /// Contests upheld against the receipt, and what they paid on top of the leaves.
+    pub contests_upheld: u32,
+    pub contested_paid: u64,
     /// Until then the orchestrator may post the receipt (partial after a cancel request or
     /// the deadline); after it, with no receipt, `tessera job refund` returns the budget.
     pub receipt_ends_at: i64,
@@ -72,8 +80,12 @@ impl ChainJob {
             budget: job.budget,
             deadline: job.deadline,
             tile_count: job.tile_count,
+            render_count: job.render_count,
+            verify_bps: job.verify_bps,
             total_payout: job.total_payout,
             challenge_ends_at: job.challenge_ends_at,
+            contests_upheld: job.contests_upheld,
+            contested_paid: job.contested_paid,
             receipt_ends_at: job.receipt_ends_at().unwrap_or(job.deadline),
             cancel_requested_at: job.cancel_requested_at,
             dispute_bond: job.dispute_bond,
@@ -189,6 +201,29 @@ impl fmt::Display for Status {
                 c.node_count,
                 c.claimed_count
             )?;
+            let verification = c.render_count.saturating_sub(c.tile_count);
+            writeln!(
+                f,
+                "{:<22} {} check and tiebreak renders paid like tiles (the job pays up to {:.2}%                  of its tiles)",
+                "verification",
+                verification,
+                c.verify_bps as f64 / 100.0
+            )?;
+            let contests = if c.contests_upheld > 0 {
+                format!(
+                    "{} upheld: nodes proved the receipt paid them short and were paid {} more",
+                    c.contests_upheld,
+                    t.format(c.contested_paid)
+                )
+            } else {
+                "none upheld".to_string()
+            };
+            let window = if now() < c.challenge_ends_at {
+                format!("open until {}", when(c.challenge_ends_at))
+            } else {
+                "closed".to_string()
+            };
+            writeln!(f, "{:<22} {contests}; window {window}", "contests")?;
             writeln!(
                 f,
                 "{:<22} {} per wrong tile until {}; {} tiles slashed (to the treasury, the \
@@ -219,6 +254,12 @@ impl fmt::Display for Status {
         }
         Ok(())
     }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A unix time as an RFC 3339 UTC instant.

@@ -64,7 +64,7 @@ pub async fn run(ctx: &Ctx, args: &SubmitArgs) -> CliResult<WatchOutcome> {
     };
     if budget < q.budget {
         return Err(input(format!(
-            "--budget {} is below price × tiles + fee = {}",
+            "--budget {} is below price × (tiles + verification renders) + fee = {}",
             tokens.format(budget),
             tokens.format(q.budget)
         )));

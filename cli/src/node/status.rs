@@ -6,7 +6,7 @@ use serde::Serialize;
 use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use tessera_sdk::claim::PayoutLeaf;
 use tessera_sdk::standing::NodeStanding;
-use tessera_sdk::{pda, Claim, JobState};
+use tessera_sdk::{pda, Claim, Contest, JobState};
 
 use super::claim::manifest;
 use super::NodeKeyArgs;
@@ -32,6 +32,20 @@ pub struct JobEarning {
     pub amount: u64,
 }
 
+/// One of the node's contests of a payout leaf, as the chain records it.
+#[derive(Debug, Serialize)]
+pub struct ContestView {
+    pub job: String,
+    /// open (leaves being proven) or upheld.
+    pub state: &'static str,
+    /// Tile leaves proven so far, and what the payout leaf paid.
+    pub proven: u32,
+    pub leaf_amount: u64,
+    /// What the proven leaves are worth and what the contest paid on top of the leaf.
+    pub owed: u64,
+    pub paid: u64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct NodeStatus {
     pub node_key: String,
@@ -52,6 +66,8 @@ pub struct NodeStatus {
     /// it cannot be reached.
     pub orchestrator: Option<NodeStanding>,
     pub earnings: Vec<JobEarning>,
+    /// The node's contests of short payout leaves.
+    pub contests: Vec<ContestView>,
     pub claimed_total: u64,
     pub claimable_total: u64,
     pub decimals: u8,
@@ -73,6 +89,26 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> CliResult<()> {
         ))])
         .await
         .map_err(|e| ctx.rpc_error(e))?;
+    // Contest layout: discriminator (8), job (32), node_key (32), like a claim's.
+    let contests: Vec<(_, Contest)> = ctx
+        .chain
+        .list_program_accounts(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+            40,
+            key.as_ref(),
+        ))])
+        .await
+        .map_err(|e| ctx.rpc_error(e))?;
+    let contests = contests
+        .into_iter()
+        .map(|(_, c)| ContestView {
+            job: c.job.to_string(),
+            state: if c.upheld { "upheld" } else { "open" },
+            proven: c.proven,
+            leaf_amount: c.leaf_amount,
+            owed: c.owed,
+            paid: c.paid,
+        })
+        .collect();
     let standing = ctx
         .orchestrator()
         .node_standing(&key.to_string())
@@ -108,6 +144,7 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> CliResult<()> {
         claimed_total: sum("claimed"),
         claimable_total: sum("claimable"),
         earnings,
+        contests,
         decimals: info.tokens.decimals,
     };
     ctx.output.print(&report);
@@ -201,6 +238,29 @@ impl fmt::Display for NodeStatus {
                 e.status,
                 t.format(e.amount)
             )?;
+        }
+        for c in &self.contests {
+            let said = match c.state {
+                "upheld" if c.paid < c.owed - c.leaf_amount.min(c.owed) => format!(
+                    "upheld: the receipt owed {} for the proven renders and paid {}; {} more \
+                     paid, the rest went to other nodes (the receipt paid out its whole cap)",
+                    t.format(c.owed),
+                    t.format(c.leaf_amount),
+                    t.format(c.paid)
+                ),
+                "upheld" => format!(
+                    "upheld: the receipt paid {} for renders worth {}; the {} difference was paid",
+                    t.format(c.leaf_amount),
+                    t.format(c.owed),
+                    t.format(c.paid)
+                ),
+                _ => format!(
+                    "open: {} tile leaves proven against a payout leaf of {}",
+                    c.proven,
+                    t.format(c.leaf_amount)
+                ),
+            };
+            writeln!(f, "{:<20} job {}: {said}", "contest", c.job)?;
         }
         writeln!(
             f,

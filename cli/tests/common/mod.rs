@@ -247,6 +247,8 @@ impl Net {
             ])
             .arg("--keypair")
             .arg(node)
+            .arg("--data-dir")
+            .arg(node.with_extension("data"))
             .args(["--idle-secs", "1"])
             .args(extra)
             .stdout(Stdio::null())

@@ -2,6 +2,8 @@
 //! on-chain now and then; once it is settled, the node's payout leaf is claimed with its
 //! proof from the manifest (`tessera_sdk::claim`, the same workflow as `tessera node claim`).
 //! The node key pays the fee and the claim record's rent; the tokens go to the operator.
+//! Before that, once the receipt lands and while its window is open, the node's payout leaf
+//! is checked against the tile leaves crediting it and contested when short (`contest`).
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,8 @@ pub struct AutoClaim {
     orchestrator: String,
     payer: Keypair,
     pending: BTreeSet<u64>,
+    /// Jobs whose payout leaf has been checked (and contested if short) after the receipt.
+    checked: BTreeSet<u64>,
     last: Option<Instant>,
     /// Whether the orchestrator was asked which jobs credit this node (done once, so a
     /// restarted agent still claims for jobs it worked on before the restart).
@@ -34,6 +38,7 @@ impl AutoClaim {
             orchestrator: orchestrator.trim_end_matches('/').to_string(),
             payer: node_key.insecure_clone(),
             pending: BTreeSet::new(),
+            checked: BTreeSet::new(),
             last: None,
             discovered: false,
         }
@@ -58,14 +63,51 @@ impl AutoClaim {
                 Err(e) => eprintln!("claims: asking the orchestrator for this node's jobs: {e:#}"),
             }
         }
-        for job_id in self.pending.clone() {
-            match self.try_claim(job_id).await {
+        // Every pending job's account in one `getMultipleAccounts` call, not a read each.
+        let pending: Vec<u64> = self.pending.iter().copied().collect();
+        let keys: Vec<_> = pending
+            .iter()
+            .map(|id| tessera_sdk::pda::job(*id))
+            .collect();
+        let jobs = match self.chain.get_anchor_accounts(&keys).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                eprintln!("claims: reading pending jobs: {e:#}");
+                return;
+            }
+        };
+        for (job_id, job) in pending.into_iter().zip(jobs) {
+            if !self.checked.contains(&job_id) {
+                self.check_pay(job_id, job.as_ref()).await;
+            }
+            match self.try_claim(job_id, job).await {
                 Ok(true) => {
                     self.pending.remove(&job_id);
                 }
                 Ok(false) => {}
                 Err(e) => eprintln!("claim job {job_id}: {e:#}"),
             }
+        }
+    }
+
+    /// Contests the job's receipt if it pays this node short; once per job after the receipt.
+    async fn check_pay(&mut self, job_id: u64, job: Option<&tessera_sdk::Job>) {
+        let checked = super::contest::check(
+            &self.chain,
+            &self.http,
+            &self.orchestrator,
+            &self.payer,
+            job_id,
+            job,
+        )
+        .await;
+        match checked {
+            Ok(super::contest::Checked::Waiting) => {}
+            Ok(super::contest::Checked::Done(what)) => {
+                eprintln!("job {job_id}: {what}");
+                self.checked.insert(job_id);
+            }
+            Err(e) => eprintln!("contest check of job {job_id}: {e:#}"),
         }
     }
 
@@ -103,12 +145,8 @@ impl AutoClaim {
         Ok(standing.job_ids())
     }
 
-    /// `true` when nothing is left to do for the job.
-    async fn try_claim(&self, job_id: u64) -> anyhow::Result<bool> {
-        let job: Option<tessera_sdk::Job> = self
-            .chain
-            .get_anchor_account(&tessera_sdk::pda::job(job_id))
-            .await?;
+    /// `true` when nothing is left to do for the job (`job`: its account as just read).
+    async fn try_claim(&self, job_id: u64, job: Option<tessera_sdk::Job>) -> anyhow::Result<bool> {
         let Some(job) = job else {
             return Ok(true);
         };

@@ -1,6 +1,8 @@
+pub mod acks;
 pub mod bench;
 pub mod check;
 pub mod claims;
+pub mod contest;
 pub mod render;
 pub mod run;
 pub mod scene_cache;

@@ -4,8 +4,10 @@
 //! ([`tessera_sdk::protocol::sign_request`]: the orchestrator's key from `GET /v1/info`,
 //! method, path, timestamp, body hash), timestamped on the orchestrator's clock (the offset
 //! is measured from `/v1/info` at start). While a tile
-//! renders, a background task heartbeats the lease. Ctrl-C finishes and submits the tile
-//! in hand, then exits.
+//! renders, a background task heartbeats the lease. A tile counts as done once the
+//! orchestrator's acknowledgement verifies and is fsynced to the journal (`acks`), which
+//! is checked against the receipt once it lands. Ctrl-C finishes and submits the tile in
+//! hand, then exits.
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,9 @@ pub struct RunArgs {
     /// Do not claim payouts automatically when a job this node worked on settles.
     #[arg(long)]
     pub no_claim: bool,
+    /// Where the agent keeps its acknowledgement journal (`acks-<node key>.jsonl`, see `acks`).
+    #[arg(long, env = "TESSERA_NODE_DATA", default_value = "data/node")]
+    pub data_dir: PathBuf,
     /// Seconds to wait when there is no work.
     #[arg(long, default_value_t = 2)]
     pub idle_secs: u64,
@@ -84,6 +89,9 @@ struct Client {
     /// identical signatures, and the orchestrator refuses the second as a replay.
     last_ts: std::sync::atomic::AtomicI64,
 }
+
+/// Requests a scene download may take (the first and its resumptions).
+const SCENE_ATTEMPTS: u32 = 4;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -136,6 +144,17 @@ impl Client {
         path: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<reqwest::Response> {
+        self.send_with(method, path, body, None).await
+    }
+
+    /// [`Self::send`] with a `Range` header (not signed: it selects bytes of what is).
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        range: Option<String>,
+    ) -> anyhow::Result<reqwest::Response> {
         let now = self.now();
         let prev = self.last_ts.fetch_max(now, Ordering::SeqCst);
         let ts = if prev >= now {
@@ -157,6 +176,9 @@ impl Client {
             .header("content-type", "application/json");
         for (k, v) in headers {
             rb = rb.header(k, v);
+        }
+        if let Some(range) = range {
+            rb = rb.header(reqwest::header::RANGE, range);
         }
         let r = rb.body(body).send().await?;
         if r.status().is_client_error() || r.status().is_server_error() {
@@ -187,19 +209,41 @@ impl Client {
         Ok(())
     }
 
+    /// The scene bundle; a download that breaks off is resumed where it stopped (a signed
+    /// request with `Range: bytes=N-`), up to [`SCENE_ATTEMPTS`] requests in all.
     async fn scene(&self, hash: &str) -> anyhow::Result<Vec<u8>> {
-        let r = self
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/scenes/{hash}"),
-                Vec::new(),
-            )
-            .await?;
-        let bytes = r.bytes().await?.to_vec();
+        let path = format!("/v1/scenes/{hash}");
+        let mut bytes = Vec::new();
+        for attempt in 1.. {
+            match self.scene_part(&path, &mut bytes).await {
+                Ok(()) => break,
+                Err(e) if attempt < SCENE_ATTEMPTS => {
+                    eprintln!("scene {hash}: {e:#}; resuming at byte {}", bytes.len())
+                }
+                Err(e) => return Err(e),
+            }
+        }
         if blake3::hash(&bytes).to_hex().as_str() != hash {
             bail!("scene {hash} arrived with another hash");
         }
         Ok(bytes)
+    }
+
+    /// Appends the rest of the scene at `path` to `into` (all of it if the server does not
+    /// answer the range with 206).
+    async fn scene_part(&self, path: &str, into: &mut Vec<u8>) -> anyhow::Result<()> {
+        let range = (!into.is_empty()).then(|| format!("bytes={}-", into.len()));
+        let resumed = range.is_some();
+        let mut r = self
+            .send_with(reqwest::Method::GET, path, Vec::new(), range)
+            .await?;
+        if resumed && r.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+            into.clear();
+        }
+        while let Some(chunk) = r.chunk().await? {
+            into.extend_from_slice(&chunk);
+        }
+        Ok(())
     }
 
     async fn submit(
@@ -254,12 +298,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     eprintln!("node {}", client.key.pubkey());
     let mut claims = (!args.no_claim)
         .then(|| super::claims::AutoClaim::new(&args.url, &client.base, &client.key));
+    let node_key = client.key.pubkey();
+    let mut journal = super::acks::Journal::open(&args.data_dir, &node_key)
+        .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
+    let mut acks = super::acks::AckWatch::new(&args.data_dir, &node_key, &args.url);
     let mut renderer = args.device.renderer()?;
     let mut scenes = super::scene_cache::SceneCache::default();
     while !stop.load(Ordering::SeqCst) {
         if let Some(c) = claims.as_mut() {
             rt.block_on(c.tick());
         }
+        rt.block_on(acks.tick());
         let lease = match rt.block_on(client.lease()) {
             Ok(Some(l)) => l,
             Ok(None) => {
@@ -272,9 +321,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        if let Some(c) = claims.as_mut() {
-            c.worked_on(lease.job_id);
-        }
         // The scene posed at the lease's frame (loaded once per frame, or once for a static scene).
         let [num, den] = lease.frame_rate;
         let rate = tessera_render::FrameRate { num, den };
@@ -318,12 +364,43 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        match rt.block_on(client.submit(&lease, &img.png()?, &img.hash)) {
-            Ok(v) => eprintln!(
-                "job {} frame {} tile {}: {}",
-                lease.job_key, lease.frame, lease.tile, v["outcome"]
+        let reply = match rt.block_on(client.submit(&lease, &img.png()?, &img.hash)) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("submit: {e:#}");
+                continue;
+            }
+        };
+        // Done only once the orchestrator's acknowledgement verifies and is on disk.
+        let job_key = Pubkey::from_str(&lease.job_key)?;
+        let accepted = super::acks::Accepted {
+            url: &client.base,
+            orchestrator: &client.orchestrator,
+            job_id: lease.job_id,
+            job_key: &job_key,
+            frame: lease.frame,
+            tile: lease.tile,
+            node: &client.key.pubkey(),
+            pixel_hash: &img.hash,
+        };
+        match accepted.entry(&reply, client.now()) {
+            Ok(entry) => {
+                journal
+                    .record(&entry)
+                    .context("journaling an acknowledgement")?;
+                acks.acknowledged(lease.job_id);
+                if let Some(c) = claims.as_mut() {
+                    c.worked_on(lease.job_id);
+                }
+                eprintln!(
+                    "job {} frame {} tile {}: {} (acknowledged)",
+                    lease.job_key, lease.frame, lease.tile, reply["outcome"]
+                );
+            }
+            Err(e) => eprintln!(
+                "job {} frame {} tile {}: not counted as done: {e}",
+                lease.job_key, lease.frame, lease.tile
             ),
-            Err(e) => eprintln!("submit: {e:#}"),
         }
     }
     Ok(())
@@ -339,4 +416,77 @@ pub fn scene_key(hash_hex: &str) -> [u8; 32] {
             .unwrap_or(0);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads a request's head; the `Range: bytes=N-` start it asks for.
+    async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<usize> {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(n > 0, "request cut short");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        head.lines()
+            .find_map(|l| l.strip_prefix("range: bytes="))
+            .map(|r| r.trim().trim_end_matches('-').parse().unwrap())
+    }
+
+    /// A server that breaks the first download off half-way (fewer bytes than its
+    /// `content-length`, then a close) and answers the resumption with the rest (206).
+    #[tokio::test]
+    async fn a_broken_scene_download_resumes_where_it_stopped() {
+        let scene: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let hash = blake3::hash(&scene).to_hex().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (served, seen) = (scene.clone(), Arc::new(std::sync::Mutex::new(Vec::new())));
+        let ranges = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let range = read_head(&mut sock).await;
+                seen.lock().unwrap().push(range);
+                let n = served.len();
+                let (head, body) = match range {
+                    None => (format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n\r\n"), &served[..n / 2]),
+                    Some(from) => (
+                        format!(
+                            "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {from}-{}/{n}\r\n\r\n",
+                            n - from,
+                            n - 1
+                        ),
+                        &served[from..],
+                    ),
+                };
+                sock.write_all(head.as_bytes()).await.unwrap();
+                sock.write_all(body).await.unwrap();
+                let _ = sock.shutdown().await;
+            }
+        });
+        let client = Client {
+            http: reqwest::Client::new(),
+            base: format!("http://{addr}"),
+            key: Arc::new(Keypair::new()),
+            orchestrator: Pubkey::new_unique(),
+            offset_ms: 0,
+            last_ts: Default::default(),
+        };
+        assert!(
+            client.scene(&hash).await.unwrap() == scene,
+            "the whole scene"
+        );
+        let asked = ranges.lock().unwrap().clone();
+        assert_eq!(
+            asked,
+            vec![None, Some(scene.len() / 2)],
+            "resumed at the break"
+        );
+    }
 }

@@ -95,13 +95,11 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
     let tiles = job
         .total_tiles()
         .map_err(|_| refuse("invalid job dimensions"))?;
-    let cost = job
-        .price_per_tile
-        .checked_mul(tiles)
-        .ok_or_else(|| refuse("price overflows"))?;
-    let required = cost
-        .checked_add(job.fee_on(cost).map_err(|_| refuse("fee overflows"))?)
-        .ok_or_else(|| refuse("fee overflows"))?;
+    // The tiles and the verification renders the job may pay, plus the fee (the program's rule).
+    let required =
+        tessera_sdk::estimate::job_cost(tiles, job.price_per_tile, job.fee_bps, job.verify_bps)
+            .ok_or_else(|| refuse("price overflows"))?
+            .budget;
     if vault.amount < job.budget || job.budget < required {
         return Err(refuse(format!(
             "escrow does not match: vault holds {}, budget {}, required {}",
@@ -409,8 +407,10 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
             pixel_hash: t.pixel_hash.unwrap_or_default(),
             signature: t.signature.unwrap_or_default(),
             blob: t.blob.filter(|_| with_blobs),
+            role: None,
         })
         .collect();
+    let verifications = crate::receipt::manifest_verifications(s, id, &receipt).await?;
     let payouts = receipt
         .payouts
         .iter()
@@ -431,10 +431,30 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
         total_payout: params.total_payout,
         tile_count: params.tile_count,
         node_count: params.node_count,
+        render_count: params.render_count,
         receipt_signature: job.receipt_sig,
         tiles,
+        verifications,
         payouts,
     }))
+}
+
+/// Every render a quorum agreed with (checks and tiebreaks included), once the job stopped
+/// rendering: a checker's acknowledged render is not a receipt leaf, and this is where its
+/// node finds it (`node-agent acks verify`). Not served while rendering: it would say which
+/// tiles were checked, and by whom.
+pub async fn checks(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
+    if job_row(&s, id).await?.state == job_state::RENDERING {
+        return Err(ApiError::Conflict("the job is still rendering".into()));
+    }
+    let rows = s.store.agreed_renders(id).await?;
+    let checks: Vec<_> = rows
+        .into_iter()
+        .map(|(frame, tile, node, pixel_hash)| {
+            json!({"frame": frame, "tile": tile, "node": node, "pixel_hash": pixel_hash})
+        })
+        .collect();
+    Ok(Json(json!({"job_id": id, "checks": checks})))
 }
 
 /// Verification faults kept for disputes and slashing.

@@ -40,10 +40,10 @@ pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResul
         crate::auth::node_request(&s, "POST", "/v1/leases", &headers, body, limit).await?;
     let span = tracing::info_span!("lease", node = %node);
     let policy = policy(&s);
-    let n = node.to_string();
+    let (n, op) = (node.to_string(), info.operator.to_string());
     let granted = s
         .store
-        .lease(replay, n, info.benchmark_score, now_ms(), policy)
+        .lease(replay, n, op, info.benchmark_score, now_ms(), policy)
         .instrument(span)
         .await?;
     s.metrics
@@ -212,6 +212,7 @@ pub async fn submit(
     let input = SubmitInput {
         submission: Submission {
             node: node_s.clone(),
+            operator: info.operator.to_string(),
             pixel_hash: hex(&computed),
             signature: signature.to_string(),
             blob: png_blob,
@@ -228,36 +229,40 @@ pub async fn submit(
     drop(reuse);
 
     s.metrics.tiles_submitted.inc();
-    // Only verified tiles (and convictions) are published: see `api::PUBLIC_EVENTS`.
+    // Only verified tiles (and convictions) are published: see `api::PUBLIC_EVENTS`. The
+    // event names the render the tile took, not whose submit settled it (a checker's).
     let verified = match &outcome {
-        Outcome::Accepted | Outcome::Verified => true,
-        Outcome::AwaitingCheck => false,
+        Outcome::Accepted => Some(node_s.clone()),
+        Outcome::Verified { accepted } => Some(accepted.clone()),
+        Outcome::AwaitingCheck => None,
         Outcome::AwaitingTiebreak => {
             s.metrics
                 .verification_failures
                 .with_label_values(&["check-disagree"])
                 .inc();
-            false
+            None
         }
-        Outcome::Resolved { faulty } => {
-            s.metrics
-                .verification_failures
-                .with_label_values(&["fault"])
-                .inc();
-            s.emit(job_id, frame, tno, "fault", Some(faulty.clone()));
-            true
+        Outcome::Resolved { accepted, faulty } => {
+            for f in faulty {
+                s.metrics
+                    .verification_failures
+                    .with_label_values(&["fault"])
+                    .inc();
+                s.emit(job_id, frame, tno, "fault", Some(f.clone()));
+            }
+            Some(accepted.clone())
         }
         Outcome::Inconclusive => {
             s.metrics
                 .verification_failures
                 .with_label_values(&["inconclusive"])
                 .inc();
-            false
+            None
         }
     };
-    if verified {
+    if let Some(node) = verified {
         s.metrics.tiles_verified.inc();
-        s.emit(job_id, frame, tno, "verified", Some(node_s.clone()));
+        s.emit(job_id, frame, tno, "verified", Some(node));
     }
     if ready {
         s.emit(job_id, frame, tno, "job-ready", None);
@@ -266,13 +271,14 @@ pub async fn submit(
     s.metrics
         .submit_latency
         .observe(started.elapsed().as_secs_f64());
-    tracing::debug!(job_id, frame, tile = tno, outcome = ?outcome, "tile submitted");
+    tracing::debug!(job_id, frame, tile = tno, outcome = ?outcome, requeued = redo.len(), "tile submitted");
     // Signed proof for the node that this render was recorded (issue 14: the node checks
-    // the manifest and the on-chain roots against it).
+    // the manifest and the on-chain roots against it). The same answer for every accepted
+    // render: whether it was sampled, checked or convicted someone is not the node's to know.
     let ack = ack(&s, &job.job_key, frame, tno, &node, &computed)?;
-    let mut reply = json!({"lease_id": id, "outcome": outcome, "requeued": redo.len(), "ack": ack});
+    let mut reply = json!({"lease_id": id, "outcome": "accepted", "ack": ack});
     if want_next {
-        let next = next_lease(&s, next_replay, node_s, info.benchmark_score).await?;
+        let next = next_lease(&s, next_replay, node_s, &info).await?;
         reply["next"] = serde_json::to_value(next).unwrap_or_default();
     }
     Ok(Json(reply))
@@ -283,12 +289,13 @@ async fn next_lease(
     s: &AppState,
     replay: store::Replay,
     node: String,
-    benchmark_score: u64,
+    info: &crate::auth::NodeInfo,
 ) -> ApiResult<Option<crate::scheduler::Lease>> {
     let started = Instant::now();
+    let (op, score) = (info.operator.to_string(), info.benchmark_score);
     let granted = s
         .store
-        .lease(replay, node, benchmark_score, now_ms(), policy(s))
+        .lease(replay, node, op, score, now_ms(), policy(s))
         .await?;
     s.metrics
         .lease_latency

@@ -11,9 +11,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use solana_sdk::signature::Keypair;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{NodeCache, RateLimits};
@@ -36,7 +36,7 @@ pub(crate) mod bytes_compat {
 pub const PUBLIC_EVENTS: [&str; 3] = ["verified", "fault", "job-ready"];
 
 /// One tile event on a job's stream.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TileEvent {
     pub job_id: u64,
     pub frame: u32,
@@ -54,7 +54,8 @@ pub struct AppState {
     pub chain: Chain,
     pub keypair: Arc<Keypair>,
     pub metrics: Metrics,
-    pub events: broadcast::Sender<TileEvent>,
+    /// The public event stream of every instance (`events`).
+    pub events: crate::events::Events,
     pub salt: [u8; 32],
     pub nodes: NodeCache,
     pub limits: RateLimits,
@@ -75,7 +76,7 @@ impl AppState {
         if !PUBLIC_EVENTS.contains(&event) {
             return;
         }
-        let _ = self.events.send(TileEvent {
+        self.events.publish(TileEvent {
             job_id,
             frame,
             tile,
@@ -179,6 +180,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{id}/frames/{frame}/image", get(jobs::frame_image))
         .route("/v1/jobs/{id}/manifest", get(jobs::manifest))
         .route("/v1/jobs/{id}/evidence", get(jobs::evidence))
+        .route("/v1/jobs/{id}/checks", get(jobs::checks))
         .route("/v1/sessions", post(sessions::open))
         .route("/v1/leases", post(leases::lease))
         .route("/v1/leases/{id}/heartbeat", post(leases::heartbeat))

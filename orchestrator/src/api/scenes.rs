@@ -1,5 +1,6 @@
 //! Scene bundles: `POST /v1/scenes?job_id=N` (the job's artist, signed), `HEAD
-//! /v1/scenes/{hash}` (anyone: is it stored?), `GET /v1/scenes/{hash}` (signed, nodes).
+//! /v1/scenes/{hash}` (anyone: is it stored?), `GET /v1/scenes/{hash}` (signed, nodes; a
+//! `Range` of bytes answers 206, so a node resumes a broken download).
 //!
 //! An upload is accepted only for a job that exists on-chain, is `Open` (so its escrow was
 //! funded at creation), names this orchestrator, and whose `scene_hash` is the upload's
@@ -8,8 +9,8 @@
 //! `scene_ttl_ms` (the sweeper deletes its row and blob).
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
@@ -123,29 +124,71 @@ fn check_at_frames(
     Ok(())
 }
 
-/// Scene bytes for a node (signed request), streamed from the blob store.
+/// Scene bytes for a node (signed request), streamed from the blob store. A `Range` of
+/// one byte range (RFC 9110: `bytes=a-b`, `bytes=a-`, `bytes=-n`) gets `206` with
+/// `Content-Range`, read from the blob store's range read (a node resumes a broken
+/// download); one outside the blob or malformed gets `416` with `Content-Range: bytes
+/// */size`; several ranges are ignored (the whole scene, as RFC 9110 allows).
 pub async fn download(
     State(s): Shared,
     Path(hash): Path<String>,
     headers: HeaderMap,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let (c, _) = crate::auth::admit_node(&s, &headers).await?;
     crate::auth::verify(&s, &c, "GET", &format!("/v1/scenes/{hash}"), b"").await?;
+    let missing = || ApiError::NotFound(format!("scene {hash}"));
+    let wanted = match headers.get(header::RANGE) {
+        None => None,
+        Some(v) => {
+            let size = s.blobs.head(&hash).await?.ok_or_else(missing)?;
+            byte_range(v.to_str().unwrap_or_default(), size)?
+        }
+    };
     let found = s
         .blobs
-        .get(&hash, None)
+        .get(&hash, wanted.clone())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("scene {hash}")))?;
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "application/octet-stream".to_string(),
-            ),
-            (axum::http::header::CONTENT_LENGTH, found.size.to_string()),
-        ],
-        Body::from_stream(found.stream),
-    ))
+        .ok_or_else(missing)?;
+    let mut resp = Body::from_stream(found.stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let len = match &wanted {
+        None => found.size,
+        Some(r) => {
+            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let range = format!("bytes {}-{}/{}", r.start, r.end - 1, found.size);
+            resp.headers_mut()
+                .insert(header::CONTENT_RANGE, header_value(&range)?);
+            r.end - r.start
+        }
+    };
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, header_value(&len.to_string())?);
+    Ok(resp)
+}
+
+fn header_value(v: &str) -> ApiResult<HeaderValue> {
+    HeaderValue::from_str(v).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// The one byte range `range` asks for within `size` bytes (end exclusive); `None` for
+/// several ranges (served whole); 416 when unsatisfiable or malformed.
+pub fn byte_range(range: &str, size: u64) -> ApiResult<Option<std::ops::Range<u64>>> {
+    let refused = || ApiError::RangeNotSatisfiable {
+        range: range.to_string(),
+        size,
+    };
+    let ranges = http_range_header::parse_range_header(range)
+        .and_then(|r| r.validate(size))
+        .map_err(|_| refused())?;
+    Ok(match ranges.as_slice() {
+        [one] => Some(*one.start()..*one.end() + 1),
+        _ => None,
+    })
 }
 
 /// Whether a scene is stored, so an artist's tools can skip the upload (no bytes revealed).
@@ -157,4 +200,33 @@ pub async fn exists(State(s): Shared, Path(hash): Path<String>) -> ApiResult<Sta
     } else {
         StatusCode::NOT_FOUND
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn one_range_is_served_several_whole_and_outside_ones_refused() {
+        assert_eq!(byte_range("bytes=0-9", 100).unwrap(), Some(0..10));
+        assert_eq!(byte_range("bytes=90-", 100).unwrap(), Some(90..100));
+        assert_eq!(byte_range("bytes=-5", 100).unwrap(), Some(95..100));
+        // An end past the blob is clamped to it (RFC 9110 14.1.2).
+        assert_eq!(byte_range("bytes=50-500", 100).unwrap(), Some(50..100));
+        assert_eq!(byte_range("bytes=0-1,5-6", 100).unwrap(), None);
+        for bad in [
+            "bytes=100-",
+            "bytes=100-200",
+            "bytes=5-1",
+            "pages=0-1",
+            "bytes=x-",
+        ] {
+            let e = byte_range(bad, 100).unwrap_err();
+            assert_eq!(
+                e.status(),
+                axum::http::StatusCode::RANGE_NOT_SATISFIABLE,
+                "{bad}"
+            );
+        }
+    }
 }

@@ -201,9 +201,15 @@ fn list_folder(root: &Path) -> Result<Vec<BlobMeta>, BlobError> {
             let e = e?;
             let hash = e.file_name().to_string_lossy().into_owned();
             if super::is_address(&hash) {
+                let meta = e.metadata()?;
+                let modified_ms = meta
+                    .modified()?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
                 out.push(BlobMeta {
                     hash,
-                    size: e.metadata()?.len(),
+                    size: meta.len(),
+                    modified_ms,
                 });
             }
         }

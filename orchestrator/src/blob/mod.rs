@@ -56,6 +56,8 @@ pub struct Fetched {
 pub struct BlobMeta {
     pub hash: String,
     pub size: u64,
+    /// When it was stored (unix ms; file mtime or the object's `Last-Modified`).
+    pub modified_ms: i64,
 }
 
 /// Where blobs live: `--blobs data/blobs` or `--blobs s3://bucket/prefix`.

@@ -222,7 +222,11 @@ impl BlobStore for S3Blobs {
             .map_err(BlobError::from)
             .try_filter_map(|m| async move {
                 let hash = m.location.filename().unwrap_or_default().to_string();
-                Ok(super::is_address(&hash).then_some(BlobMeta { hash, size: m.size }))
+                Ok(super::is_address(&hash).then_some(BlobMeta {
+                    hash,
+                    size: m.size,
+                    modified_ms: m.last_modified.timestamp_millis(),
+                }))
             })
             .try_collect()
             .await

@@ -1,8 +1,9 @@
-//! Queries of the result retention (`crate::retention`): jobs closed on-chain, and the
-//! blobs of those past retention that no other unpurged job references.
+//! Queries of the result retention (`crate::retention`): jobs closed on-chain, the
+//! blobs of those past retention that no other unpurged job references, and blobs no row
+//! references at all (orphans).
 use super::job_state;
 use super::queries::all;
-use super::sql::{p, Sql, V};
+use super::sql::{p, row, Sql, V};
 use crate::error::StoreError;
 
 /// Closed jobs checked against the chain per sweep, and jobs purged per sweep.
@@ -61,4 +62,26 @@ pub fn mark_purged(c: &mut dyn Sql, job_id: u64, now: i64) -> Result<(), StoreEr
         p![job_id, now],
     )?;
     Ok(())
+}
+
+/// Those of `hashes` that no row references: no scene row, and no tile or result row of a
+/// job whose results were not purged (a purged job's rows keep the hashes of deleted blobs).
+pub fn unreferenced(c: &mut dyn Sql, hashes: &[String]) -> Result<Vec<String>, StoreError> {
+    const LIVE: &str = "job_id NOT IN (SELECT job_id FROM job_closed WHERE purged_ms IS NOT NULL)";
+    let sql = format!(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM scenes WHERE hash=?1)
+           OR EXISTS (SELECT 1 FROM tiles WHERE blob=?1 AND {LIVE})
+           OR EXISTS (SELECT 1 FROM results WHERE blob=?1 AND {LIVE}) THEN 1 ELSE 0 END"
+    );
+    let mut out = Vec::new();
+    for h in hashes {
+        let used: Option<bool> = match row(c, &sql, p![h])? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        };
+        if used == Some(false) {
+            out.push(h.clone());
+        }
+    }
+    Ok(out)
 }

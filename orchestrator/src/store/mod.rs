@@ -15,6 +15,7 @@
 pub mod closed_jobs;
 pub mod postgres;
 pub mod queries;
+pub mod reconcile;
 mod shared;
 pub mod sql;
 pub mod sqlite;
@@ -115,11 +116,26 @@ pub struct TileRow {
 pub struct ResultRow {
     pub id: i64,
     pub node: String,
+    /// The node's on-chain operator (the node key on rows older than the column).
+    pub operator: String,
     pub role: String,
     pub pixel_hash: String,
     pub signature: String,
     pub blob: String,
     pub verdict: String,
+}
+
+/// A check or tiebreak render the receipt pays (`queries::paid_verifications`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PaidVerification {
+    pub frame: u32,
+    pub tile: u32,
+    /// `check` or `tiebreak`.
+    pub role: String,
+    pub node: String,
+    pub pixel_hash: String,
+    /// base58 signature of the tile message by `node`.
+    pub signature: String,
 }
 
 /// Per-state tile counts of a job.
@@ -198,6 +214,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         replay: Replay,
         node: String,
+        operator: String,
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
@@ -237,6 +254,8 @@ pub trait Store: Send + Sync + 'static {
     async fn tiles_of_frame(&self, job_id: u64, frame: u32) -> Result<Vec<TileRow>, StoreError>;
     async fn tiles_of_job(&self, job_id: u64) -> Result<Vec<TileRow>, StoreError>;
     async fn evidence_of_job(&self, job_id: u64) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// The verification renders a job's receipt pays.
+    async fn paid_verifications(&self, job_id: u64) -> Result<Vec<PaidVerification>, StoreError>;
     async fn jobs_in_state(&self, state: &'static str) -> Result<Vec<JobRow>, StoreError>;
     async fn job_set_state(
         &self,
@@ -245,12 +264,15 @@ pub trait Store: Send + Sync + 'static {
         error: Option<String>,
     ) -> Result<(), StoreError>;
     /// Persists the signed receipt transaction (before it is ever sent); state `posting`.
+    /// Committed durably (fsynced) whatever `--sqlite-synchronous` / `--pg-synchronous-commit`
+    /// say, and with it every tile verification committed before; returns the commit's
+    /// setting as read inside the transaction (`synchronous=2` FULL, `synchronous_commit=on`).
     async fn job_set_receipt_tx(
         &self,
         job_id: u64,
         tx: Vec<u8>,
         sig: String,
-    ) -> Result<(), StoreError>;
+    ) -> Result<String, StoreError>;
     async fn job_receipt_tx(&self, job_id: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// A node's counters and the jobs it holds accepted tiles in.
     async fn node_summary(
@@ -271,6 +293,23 @@ pub trait Store: Send + Sync + 'static {
     /// A closed job's blobs that no other unpurged job references.
     async fn doomed_blobs(&self, job_id: u64) -> Result<Vec<String>, StoreError>;
     async fn mark_purged(&self, job_id: u64, now: i64) -> Result<(), StoreError>;
+    /// Jobs to compare with the chain next (`reconcile::due`).
+    async fn reconcile_due(&self) -> Result<Vec<(u64, String)>, StoreError>;
+    /// Records the job's state on-chain at `finalized` (`reconcile::mark`).
+    async fn mark_chain_state(
+        &self,
+        job_id: u64,
+        chain_state: &'static str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    async fn chain_state(&self, job_id: u64) -> Result<Option<String>, StoreError>;
+    /// (frame, tile, node, pixel hash) of every render of the job a quorum agreed with.
+    async fn agreed_renders(
+        &self,
+        job_id: u64,
+    ) -> Result<Vec<(u32, u32, String, String)>, StoreError>;
+    /// Those of `hashes` that no row references (orphan blobs: `retention::sweep_orphans`).
+    async fn unreferenced_blobs(&self, hashes: Vec<String>) -> Result<Vec<String>, StoreError>;
 }
 
 /// Where the store lives and how durable a commit is.

@@ -186,18 +186,24 @@ fn retryable(e: &StoreError) -> bool {
 }
 
 /// Runs `f` in a transaction until it commits or fails for a reason other than a deadlock.
+/// With `durable`, the commit waits for its WAL flush (`SET LOCAL synchronous_commit TO
+/// on`, for this transaction only) whatever the connection's setting.
 fn run_tx<R>(
     conn: &mut PgConn,
     m: &StoreMetrics,
+    durable: bool,
     f: &dyn Fn(&mut dyn Sql) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
     let PgConn { client, stmts } = conn;
     let mut attempt = 1;
     loop {
-        let tx = client
+        let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()?;
+        if durable {
+            tx.batch_execute("SET LOCAL synchronous_commit TO on")?;
+        }
         let mut t = PgTx {
             tx,
             stmts: &mut *stmts,
@@ -230,6 +236,42 @@ impl Backend for Pg {
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
     {
+        self.run_with(op, false, f)
+    }
+
+    fn run_durable<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        self.run_with(op, true, f)
+    }
+
+    fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let (config, leader) = (self.config.clone(), self.pool.1.clone());
+        async move {
+            tokio::task::spawn_blocking(move || lead(&config, &leader))
+                .await
+                .map_err(|e| StoreError::Join(e.to_string()))?
+        }
+    }
+}
+
+impl Pg {
+    fn run_with<R, F>(
+        &self,
+        op: &'static str,
+        durable: bool,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
         let (pool, m) = (self.pool.0.clone(), self.metrics.clone());
         async move {
             let pool = pool.ok_or_else(|| StoreError::Pool("closed".into()))?;
@@ -244,21 +286,12 @@ impl Backend for Pg {
                     .with_label_values(&[NAME])
                     .set(i64::from(state.connections - state.idle_connections));
                 let started = Instant::now();
-                let r = run_tx(&mut conn, &m, &f);
+                let r = run_tx(&mut conn, &m, durable, &f);
                 m.observe(NAME, op, started - asked, started.elapsed());
                 r
             })
             .await
             .map_err(|e| StoreError::Join(e.to_string()))?
-        }
-    }
-
-    fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let (config, leader) = (self.config.clone(), self.pool.1.clone());
-        async move {
-            tokio::task::spawn_blocking(move || lead(&config, &leader))
-                .await
-                .map_err(|e| StoreError::Join(e.to_string()))?
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The domain queries: each a few statements of one transaction, in SQL both backends read
 //! alike (see [`super::sql`]).
 use super::sql::{p, row, Row, Sql};
-use super::{now_ms, tile_state, Counts, JobRow, NodeRecord, ResultRow, TileRow};
+use super::{now_ms, tile_state, Counts, JobRow, NodeRecord, PaidVerification, ResultRow, TileRow};
 use crate::error::StoreError;
 
 pub(crate) const JOB_COLS: &str = "job_id, job_key, scene_hash, frame_start, frame_end, width, height, tile_size, spp, price_per_tile, budget, deadline, state, created_ms, leases_issued, receipt_sig, error, pass, frame_rate_num, frame_rate_den";
@@ -201,6 +201,23 @@ pub fn job_set_receipt_tx(
     Ok(())
 }
 
+/// The durability setting of the running transaction's commit (`synchronous=N` on SQLite,
+/// `synchronous_commit=…` on PostgreSQL).
+pub fn commit_durability(c: &mut dyn Sql) -> Result<String, StoreError> {
+    if c.locks_rows() {
+        let r = row(c, "SELECT current_setting('synchronous_commit')", p![])?;
+        let v: String = r
+            .ok_or_else(|| StoreError::Corrupt("setting".into()))?
+            .get(0)?;
+        return Ok(format!("synchronous_commit={v}"));
+    }
+    let r = row(c, "PRAGMA synchronous", p![])?;
+    let v: i64 = r
+        .ok_or_else(|| StoreError::Corrupt("pragma".into()))?
+        .get(0)?;
+    Ok(format!("synchronous={v}"))
+}
+
 pub fn job_receipt_tx(c: &mut dyn Sql, job_id: u64) -> Result<Option<Vec<u8>>, StoreError> {
     match row(c, "SELECT receipt_tx FROM jobs WHERE job_id=?1", p![job_id])? {
         Some(r) => r.get(0),
@@ -288,6 +305,34 @@ pub fn tiles_of_job(c: &mut dyn Sql, job_id: u64) -> Result<Vec<TileRow>, StoreE
     )
 }
 
+/// The check and tiebreak renders the receipt pays: results that agreed with the render a
+/// verified tile kept, by another node (the kept render is the tile's primary leaf).
+pub fn paid_verifications(
+    c: &mut dyn Sql,
+    job_id: u64,
+) -> Result<Vec<PaidVerification>, StoreError> {
+    all(
+        c.rows(
+            "SELECT r.frame, r.tile, r.role, r.node, r.pixel_hash, r.signature FROM results r
+               JOIN tiles t ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile
+             WHERE r.job_id=?1 AND t.state='verified' AND r.verdict='agreed'
+               AND r.role IN ('check', 'tiebreak') AND r.node != t.node
+             ORDER BY r.frame, r.tile, r.id",
+            p![job_id],
+        )?,
+        |r| {
+            Ok(PaidVerification {
+                frame: r.get(0)?,
+                tile: r.get(1)?,
+                role: r.get(2)?,
+                node: r.get(3)?,
+                pixel_hash: r.get(4)?,
+                signature: r.get(5)?,
+            })
+        },
+    )
+}
+
 /// Locks a job's row to the end of the transaction (PostgreSQL; SQLite runs one
 /// transaction at a time anyway): submits to one job apply in turn, so the one that
 /// verifies the last tile sees every other verified.
@@ -330,7 +375,8 @@ pub fn results_of_tile(
 ) -> Result<Vec<ResultRow>, StoreError> {
     all(
         c.rows(
-            "SELECT id, node, role, pixel_hash, signature, blob, verdict FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3 ORDER BY id",
+            "SELECT id, node, role, pixel_hash, signature, blob, verdict, COALESCE(operator, node)
+             FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3 ORDER BY id",
             p![job_id, frame, tile],
         )?,
         |r| {
@@ -342,6 +388,7 @@ pub fn results_of_tile(
                 signature: r.get(4)?,
                 blob: r.get(5)?,
                 verdict: r.get(6)?,
+                operator: r.get(7)?,
             })
         },
     )

@@ -20,6 +20,17 @@ pub trait Backend: Send + Sync + 'static {
     where
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static;
+    /// [`Backend::run`] with the commit flushed to stable storage (SQLite `synchronous=FULL`,
+    /// PostgreSQL `synchronous_commit=on`) whatever the store's configured setting. Both
+    /// logs are sequential, so the flush also covers every transaction committed before.
+    fn run_durable<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static;
     /// See [`Store::lead`].
     fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
@@ -117,6 +128,7 @@ impl<B: Backend> Store for SqlStore<B> {
         &self,
         replay: Replay,
         node: String,
+        operator: String,
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
@@ -124,7 +136,7 @@ impl<B: Backend> Store for SqlStore<B> {
         self.b
             .run("lease", move |tx| {
                 record(tx, &replay)?;
-                crate::scheduler::lease(tx, &node, benchmark_score, now, policy)
+                crate::scheduler::lease(tx, &node, &operator, benchmark_score, now, policy)
             })
             .await
     }
@@ -246,6 +258,14 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
+    async fn paid_verifications(&self, job_id: u64) -> Result<Vec<PaidVerification>, StoreError> {
+        self.b
+            .run("paid_verifications", move |tx| {
+                paid_verifications(tx, job_id)
+            })
+            .await
+    }
+
     async fn jobs_in_state(&self, state: &'static str) -> Result<Vec<JobRow>, StoreError> {
         self.b
             .run("jobs_in_state", move |tx| jobs_in_state(tx, state))
@@ -270,10 +290,11 @@ impl<B: Backend> Store for SqlStore<B> {
         job_id: u64,
         receipt: Vec<u8>,
         sig: String,
-    ) -> Result<(), StoreError> {
+    ) -> Result<String, StoreError> {
         self.b
-            .run("job_set_receipt_tx", move |tx| {
-                job_set_receipt_tx(tx, job_id, &receipt, &sig)
+            .run_durable("job_set_receipt_tx", move |tx| {
+                job_set_receipt_tx(tx, job_id, &receipt, &sig)?;
+                commit_durability(tx)
             })
             .await
     }
@@ -337,6 +358,46 @@ impl<B: Backend> Store for SqlStore<B> {
         self.b
             .run("mark_purged", move |tx| {
                 closed_jobs::mark_purged(tx, job_id, now)
+            })
+            .await
+    }
+
+    async fn reconcile_due(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.b.run("reconcile_due", |tx| reconcile::due(tx)).await
+    }
+
+    async fn mark_chain_state(
+        &self,
+        job_id: u64,
+        chain_state: &'static str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.b
+            .run("mark_chain_state", move |tx| {
+                reconcile::mark(tx, job_id, chain_state, now)
+            })
+            .await
+    }
+
+    async fn chain_state(&self, job_id: u64) -> Result<Option<String>, StoreError> {
+        self.b
+            .run("chain_state", move |tx| reconcile::get(tx, job_id))
+            .await
+    }
+
+    async fn agreed_renders(
+        &self,
+        job_id: u64,
+    ) -> Result<Vec<(u32, u32, String, String)>, StoreError> {
+        self.b
+            .run("agreed_renders", move |tx| reconcile::agreed(tx, job_id))
+            .await
+    }
+
+    async fn unreferenced_blobs(&self, hashes: Vec<String>) -> Result<Vec<String>, StoreError> {
+        self.b
+            .run("unreferenced_blobs", move |tx| {
+                closed_jobs::unreferenced(tx, &hashes)
             })
             .await
     }

@@ -9,7 +9,9 @@
 //! is committed is committed: durable against `kill -9` at any `synchronous` but `OFF`
 //! (WAL), against power loss at `FULL`. A failed `COMMIT` fails every body of the group.
 //! The cost of a commit (locks, WAL frames of the pages the group touched, an fsync at
-//! `FULL`) is paid once per group instead of once per request.
+//! `FULL`) is paid once per group instead of once per request. A group holding a durable
+//! transaction ([`Backend::run_durable`]) commits under `synchronous=FULL` (`EXTRA` when so
+//! configured), which makes the whole group durable; the setting is restored after.
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -36,8 +38,11 @@ const NAME: &str = "sqlite";
 pub const MAX_GROUP: usize = 256;
 
 /// A queued transaction body: runs in its savepoint and returns how to answer its caller
-/// once the group's commit is known.
-type Work = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// once the group's commit is known; `durable` when its commit must be fsynced.
+struct Work {
+    durable: bool,
+    body: Box<dyn FnOnce(&Connection) -> Reply + Send>,
+}
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 #[derive(Clone)]
@@ -130,17 +135,59 @@ impl Sqlite {
     pub fn open(cfg: &DbConfig, metrics: StoreMetrics) -> Result<Self, StoreError> {
         let conn = connect(cfg)?;
         metrics.pool_size.with_label_values(&[NAME]).set(1);
+        let configured = synchronous(&cfg.sqlite_synchronous)?;
         let (queue, work) = mpsc::channel();
         let m = metrics.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer(conn, work, m))?;
+            .spawn(move || writer(conn, work, m, configured))?;
         Ok(Self { queue, metrics })
+    }
+
+    /// Queues `f` for the writer and waits for its group's commit.
+    fn run_with<R, F>(
+        &self,
+        op: &'static str,
+        durable: bool,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        let (queue, m) = (self.queue.clone(), self.metrics.clone());
+        async move {
+            type Answer<R> = (Result<R, StoreError>, Instant, std::time::Duration);
+            let (tx, rx) = oneshot::channel::<Answer<R>>();
+            let asked = Instant::now();
+            let body: Box<dyn FnOnce(&Connection) -> Reply + Send> = Box::new(move |conn| {
+                let started = Instant::now();
+                let r = in_savepoint(conn, |sql| f(sql));
+                let ran = started.elapsed();
+                Box::new(move |committed| {
+                    let r = match (r, committed) {
+                        (Ok(r), Ok(())) => Ok(r),
+                        (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                        (Err(e), _) => Err(e),
+                    };
+                    let _ = tx.send((r, started, ran));
+                })
+            });
+            queue
+                .send(Work { durable, body })
+                .map_err(|_| StoreError::Join("the store writer stopped".into()))?;
+            let (r, started, ran) = rx
+                .await
+                .map_err(|_| StoreError::Commit("the group did not commit".into()))?;
+            // Recorded here, off the writer thread: nothing else may run while it works.
+            m.observe(NAME, op, started - asked, ran);
+            r
+        }
     }
 }
 
 /// The writer thread: one group per loop, until every `Sqlite` handle is dropped.
-fn writer(conn: Connection, work: mpsc::Receiver<Work>, m: StoreMetrics) {
+fn writer(conn: Connection, work: mpsc::Receiver<Work>, m: StoreMetrics, configured: &str) {
     let in_use = m.pool_in_use.with_label_values(&[NAME]);
     let group_size = m.group_size.with_label_values(&[NAME]);
     while let Ok(first) = work.recv() {
@@ -153,7 +200,22 @@ fn writer(conn: Connection, work: mpsc::Receiver<Work>, m: StoreMetrics) {
         }
         in_use.set(1);
         group_size.observe(group.len() as f64);
-        let committed = run_group(&conn, group);
+        // The setting cannot change inside a transaction: set before, restored after.
+        let level = match (group.iter().any(|w| w.durable), configured) {
+            (false, c) => c,
+            (true, "EXTRA") => "EXTRA",
+            (true, _) => "FULL",
+        };
+        let set = |to: &str| conn.pragma_update(None, "synchronous", to);
+        let mut committed = match (level != configured).then(|| set(level)) {
+            Some(Err(e)) => (Err(format!("synchronous: {e}")), Vec::new()),
+            _ => run_group(&conn, group),
+        };
+        if level != configured {
+            if let Err(e) = set(configured) {
+                committed.0 = committed.0.and(Err(format!("synchronous: {e}")));
+            }
+        }
         in_use.set(0);
         for reply in committed.1 {
             reply(committed.0.clone());
@@ -168,7 +230,7 @@ fn run_group(conn: &Connection, group: Vec<Work>) -> (Result<(), String>, Vec<Re
         tracing::warn!(error = %e, "store group could not begin");
         return (Err(format!("begin: {e}")), Vec::new());
     }
-    let replies: Vec<Reply> = group.into_iter().map(|w| w(conn)).collect();
+    let replies: Vec<Reply> = group.into_iter().map(|w| (w.body)(conn)).collect();
     match conn.execute_batch("COMMIT") {
         Ok(()) => (Ok(()), replies),
         Err(e) => {
@@ -207,34 +269,19 @@ impl Backend for Sqlite {
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
     {
-        let (queue, m) = (self.queue.clone(), self.metrics.clone());
-        async move {
-            type Answer<R> = (Result<R, StoreError>, Instant, std::time::Duration);
-            let (tx, rx) = oneshot::channel::<Answer<R>>();
-            let asked = Instant::now();
-            let work: Work = Box::new(move |conn| {
-                let started = Instant::now();
-                let r = in_savepoint(conn, |sql| f(sql));
-                let ran = started.elapsed();
-                Box::new(move |committed| {
-                    let r = match (r, committed) {
-                        (Ok(r), Ok(())) => Ok(r),
-                        (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
-                        (Err(e), _) => Err(e),
-                    };
-                    let _ = tx.send((r, started, ran));
-                })
-            });
-            queue
-                .send(work)
-                .map_err(|_| StoreError::Join("the store writer stopped".into()))?;
-            let (r, started, ran) = rx
-                .await
-                .map_err(|_| StoreError::Commit("the group did not commit".into()))?;
-            // Recorded here, off the writer thread: nothing else may run while it works.
-            m.observe(NAME, op, started - asked, ran);
-            r
-        }
+        self.run_with(op, false, f)
+    }
+
+    fn run_durable<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        self.run_with(op, true, f)
     }
 
     /// One process owns a SQLite file: it always leads.
@@ -291,5 +338,26 @@ impl rusqlite::ToSql for V {
             V::T(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             V::B(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The receipt's transaction is fsynced (FULL) on a store configured OFF, and the
+    /// connection is back at OFF for the next one.
+    #[tokio::test]
+    async fn a_durable_transaction_runs_at_full_and_the_setting_is_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = DbConfig::new(dir.path().join("db.sqlite").display().to_string());
+        cfg.sqlite_synchronous = "OFF".into();
+        let db = Sqlite::open(&cfg, crate::metrics::Metrics::new().store).unwrap();
+        let level = |tx: &mut dyn Sql| super::super::queries::commit_durability(tx);
+        assert_eq!(db.run_durable("t", level).await.unwrap(), "synchronous=2");
+        assert_eq!(db.run("t", level).await.unwrap(), "synchronous=0");
+        cfg.sqlite_synchronous = "EXTRA".into();
+        let db = Sqlite::open(&cfg, crate::metrics::Metrics::new().store).unwrap();
+        assert_eq!(db.run_durable("t", level).await.unwrap(), "synchronous=3");
     }
 }

@@ -4,6 +4,7 @@
 //! `on_both!` run twice: on SQLite and on a throwaway PostgreSQL cluster (`pg`).
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod pg;
 
 use std::path::PathBuf;
@@ -141,6 +142,7 @@ impl TestChain {
             resolution_period: 3_600,
             dispute_bond: 1_000,
             slash_amount: MIN_STAKE / 10,
+            verify_bps: 2_000,
         };
         let payer = c.payer.pubkey();
         c.send(
@@ -238,6 +240,26 @@ impl TestChain {
             .await
             .expect("register_node");
         (operator, key)
+    }
+
+    /// Registers another node key of `operator` (already funded) staking `stake`.
+    pub async fn register_node_for(&self, operator: &Keypair, stake: u64) -> Keypair {
+        let key = Keypair::new();
+        let token = self.token_account(&operator.pubkey()).await;
+        self.mint_to(&token, stake).await;
+        let ixn = ix::register_node(
+            &operator.pubkey(),
+            &key.pubkey(),
+            &self.mint.pubkey(),
+            &token,
+            stake,
+            2_000,
+            "sim".into(),
+        );
+        self.send(&[ixn], &[operator, &key])
+            .await
+            .expect("register_node");
+        key
     }
 
     pub async fn network(&self) -> Network {
@@ -383,6 +405,28 @@ impl TestOrch {
         }
     }
 
+    /// Runs one statement on the orchestrator's database with the backend's own client (a
+    /// test standing in for a store that says more than the chain, or an orchestrator that lies).
+    pub async fn exec_sql(&self, sql: &str) {
+        let sql = sql.to_string();
+        match &self.db_url {
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("db.sqlite")).unwrap();
+                db.busy_timeout(Duration::from_secs(5)).unwrap();
+                db.execute_batch(&sql).unwrap();
+            }
+            Some(url) => {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                    c.batch_execute(&sql).unwrap();
+                })
+                .join()
+                .unwrap()
+            }
+        }
+    }
+
     /// The orchestrator's key, from `GET /v1/info`.
     pub async fn key(&self) -> Pubkey {
         orchestrator_key(&self.http, &self.url).await
@@ -504,6 +548,8 @@ pub struct SimNode {
     pub wrong: bool,
     /// Submits an honest render with 1-level differences (another GPU's rounding).
     pub noise: bool,
+    /// XORed into the red channel: a wrong render of its own, unlike any other node's.
+    pub scramble: u8,
     /// Strictly increasing request timestamps (two identical requests in one millisecond
     /// would carry the same signature and the second would be refused as a replay).
     last_ts: std::sync::atomic::AtomicI64,
@@ -566,6 +612,7 @@ impl SimNode {
             http: reqwest::Client::new(),
             wrong: false,
             noise: false,
+            scramble: 0,
             last_ts: Default::default(),
             orchestrator: Default::default(),
             skew_ms: 0,
@@ -659,6 +706,9 @@ impl SimNode {
                     *p = p.saturating_add(1);
                 }
             }
+        }
+        for p in px.iter_mut().step_by(4) {
+            *p ^= self.scramble;
         }
         let body = self.submit_body(lease, w, h, px);
         let path = format!("/v1/leases/{}/submit", lease["lease_id"]);

@@ -16,6 +16,8 @@ pub const TREASURY_SEED: &[u8] = b"treasury";
 pub const CLAIM_SEED: &[u8] = b"claim";
 /// Seed of a slash record: `["slash", job, frame u32 LE, tile u32 LE]` (one slash per tile).
 pub const SLASH_SEED: &[u8] = b"slash";
+/// Seed of a node's contest of its payout leaf: `["contest", job, node_key]` (one per node and job).
+pub const CONTEST_SEED: &[u8] = b"contest";
 
 /// Basis points in one whole.
 pub const BPS_DENOMINATOR: u64 = 10_000;
@@ -54,3 +56,9 @@ pub const MAX_PROOF_LEN: usize = 32;
 pub const PARAMS_TIMELOCK: i64 = 24 * 60 * 60;
 /// Most node accounts one `post_receipt` locks stake on (what fits a transaction).
 pub const MAX_LOCKED_NODES: usize = 24;
+/// Bounds of the network's verification share: the most check and tiebreak renders a job
+/// pays for, in basis points of its tile count (1% ..= 100%).
+pub const MIN_VERIFY_BPS: u16 = 100;
+pub const MAX_VERIFY_BPS: u16 = 10_000;
+/// Most tile leaves one `prove_contest` carries (a leaf with a 10-deep proof is 361 bytes).
+pub const MAX_CONTEST_LEAVES: usize = 8;

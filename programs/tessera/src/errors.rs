@@ -115,4 +115,18 @@ pub enum TesseraError {
     StakeLocked,
     #[msg("an account to lock is not a distinct node of this program")]
     InvalidNodeAccount,
+    #[msg("the receipt's renders exceed its tiles plus the job's verification renders (or are fewer than its tiles)")]
+    TooManyVerificationRenders,
+    #[msg("a payout leaf's amount is not the job's price times its tiles")]
+    PayoutNotPerRender,
+    #[msg("the job's contest window (its challenge window) has closed")]
+    ContestWindowClosed,
+    #[msg("the contest has been resolved already")]
+    ContestResolved,
+    #[msg("contest leaves: 1 ..= 8 per call, each with a valid role")]
+    InvalidContestLeaves,
+    #[msg("contest leaves must be strictly increasing in (frame, tile, role)")]
+    LeavesNotIncreasing,
+    #[msg("the proven tile leaves are not worth more than the node's payout leaf")]
+    NotShort,
 }

@@ -141,3 +141,18 @@ pub struct NodeSlashed {
     pub tile: u32,
     pub amount: u64,
 }
+#[event]
+#[derive(Debug)]
+pub struct ContestOpened {
+    pub job: Pubkey,
+    pub node_key: Pubkey,
+    pub leaf_amount: u64,
+}
+#[event]
+#[derive(Debug)]
+pub struct ContestUpheld {
+    pub job: Pubkey,
+    pub node_key: Pubkey,
+    pub owed: u64,
+    pub paid: u64,
+}

@@ -13,6 +13,9 @@
 //!                                                                 │  deadline) or finalize_job (after:
 //!  approve_job / finalize_job (after the window) ──► Settled      │  the receipt stands) ──► Resolved
 //!  claim_payout … close_job (after all claims or the claim grace)
+//!
+//!  From the receipt to the end of the challenge window, whatever the state:
+//!  open_contest ─► prove_contest (× n) ─► resolve_contest (a short node is paid the difference)
 //! ```
 //!
 //! Nothing a stranger does can block another's job: job ids derive from (artist, nonce), the
@@ -132,6 +135,18 @@ pub mod tessera {
 
     pub fn slash_node(ctx: Context<SlashNode>, evidence: SlashEvidence) -> Result<()> {
         instructions::slash_node::handle_slash_node(ctx, evidence)
+    }
+
+    pub fn open_contest(ctx: Context<OpenContest>, payout: Option<PayoutLeafProof>) -> Result<()> {
+        instructions::open_contest::handle_open_contest(ctx, payout)
+    }
+
+    pub fn prove_contest(ctx: Context<ProveContest>, leaves: Vec<ContestLeaf>) -> Result<()> {
+        instructions::prove_contest::handle_prove_contest(ctx, leaves)
+    }
+
+    pub fn resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {
+        instructions::resolve_contest::handle_resolve_contest(ctx)
     }
 
     pub fn expire_job(ctx: Context<ExpireJob>) -> Result<()> {

@@ -10,21 +10,60 @@ use solana_sha256_hasher::hashv;
 
 const LEAF_PREFIX: &[u8] = &[0x00];
 const NODE_PREFIX: &[u8] = &[0x01];
-/// Tag of a tile leaf: one rendered tile.
-pub const TILE_LEAF_TAG: &[u8] = b"tessera.tile.v1";
+/// Tag of a tile leaf: one paid render of a tile.
+pub const TILE_LEAF_TAG: &[u8] = b"tessera.tile.v2";
 /// Tag of a payout leaf: what one node is owed for a job.
 pub const PAYOUT_LEAF_TAG: &[u8] = b"tessera.payout.v1";
 
 pub type Hash32 = [u8; 32];
 
-/// Leaf for one tile: `(job, frame, tile index, node, blake3 of the tile's RGBA8 pixels)`.
-pub fn tile_leaf(job: &Pubkey, frame: u32, tile: u32, node: &Pubkey, pixels: &Hash32) -> Hash32 {
+/// What a paid render was for. Every tile of a receipt has exactly one `Primary` leaf (the
+/// pixels its frame uses, whichever lease produced them); a verification render that agreed
+/// with it is paid through a `Check` or `Tiebreak` leaf of its own node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum TileRole {
+    Primary = 0,
+    Check = 1,
+    Tiebreak = 2,
+}
+
+impl TileRole {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Primary),
+            1 => Some(Self::Check),
+            2 => Some(Self::Tiebreak),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Check => "check",
+            Self::Tiebreak => "tiebreak",
+        }
+    }
+}
+
+/// Leaf for one paid render: `(job, frame, tile index, role, node, blake3 of the tile's
+/// RGBA8 pixels)`.
+pub fn tile_leaf(
+    job: &Pubkey,
+    frame: u32,
+    tile: u32,
+    role: TileRole,
+    node: &Pubkey,
+    pixels: &Hash32,
+) -> Hash32 {
     hashv(&[
         LEAF_PREFIX,
         TILE_LEAF_TAG,
         job.as_ref(),
         &frame.to_le_bytes(),
         &tile.to_le_bytes(),
+        &[role as u8],
         node.as_ref(),
         pixels,
     ])
@@ -152,8 +191,12 @@ mod tests {
         let job = Pubkey::new_unique();
         let node = Pubkey::new_unique();
         assert_ne!(
-            tile_leaf(&job, 0, 0, &node, &[0; 32]),
+            tile_leaf(&job, 0, 0, TileRole::Primary, &node, &[0; 32]),
             payout_leaf(&job, &node, 0, 0)
+        );
+        assert_ne!(
+            tile_leaf(&job, 0, 0, TileRole::Primary, &node, &[0; 32]),
+            tile_leaf(&job, 0, 0, TileRole::Check, &node, &[0; 32])
         );
         assert_ne!(
             payout_leaf(&job, &node, 1, 0),

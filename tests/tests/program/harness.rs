@@ -24,6 +24,8 @@ pub const SETTLE_GRACE: i64 = 600;
 pub const RESOLUTION_PERIOD: i64 = 7_200;
 pub const DISPUTE_BOND: u64 = 500;
 pub const SLASH_AMOUNT: u64 = 300;
+/// 10%: a 16-tile job pays at most ⌈1.6⌉ = 2 verification renders.
+pub const VERIFY_BPS: u16 = 1_000;
 pub const PARAMS_TIMELOCK: i64 = tessera::constants::PARAMS_TIMELOCK;
 
 pub struct Env {
@@ -132,6 +134,7 @@ impl Env {
             resolution_period: RESOLUTION_PERIOD,
             dispute_bond: DISPUTE_BOND,
             slash_amount: SLASH_AMOUNT,
+            verify_bps: VERIFY_BPS,
         }
     }
 
@@ -151,6 +154,11 @@ impl Env {
             self.ctx.last_blockhash,
         );
         self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// The context payer's key (pays fees; may crank anything anyone may).
+    pub fn payer(&self) -> Pubkey {
+        self.ctx.payer.pubkey()
     }
 
     /// A fresh blockhash, so that an identical transaction is not refused as a duplicate.

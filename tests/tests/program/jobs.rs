@@ -69,16 +69,16 @@ async fn create_job_with_exact_minimum_budget_succeeds_one_less_fails() {
     let mut env = Env::new().await;
     let artist = env.artist(5_000).await;
     let d = deadline(&mut env).await;
-    // 16 tiles × 100 + 2.5% = 1 640.
+    // 16 tiles + ⌈16 × 10%⌉ = 2 verification renders, × 100, + 2.5% = 1 845.
     let mut p = small_job(d);
-    p.budget = 1_639;
+    p.budget = 1_844;
     assert_tessera(
         env.create_job(&artist, p.clone()).await,
         TesseraError::BudgetTooSmall,
     );
-    p.budget = 1_640;
+    p.budget = 1_845;
     env.create_job(&artist, p).await.unwrap();
-    assert_eq!(env.balance(&artist.token).await, 3_360);
+    assert_eq!(env.balance(&artist.token).await, 3_155);
     env.assert_conserved().await;
 }
 
@@ -433,7 +433,7 @@ async fn expire_job_with_another_jobs_vault_fails() {
     let artist = env.artist(5_000).await;
     let d = deadline(&mut env).await;
     let mut cheap = small_job(d);
-    cheap.budget = 1_640;
+    cheap.budget = 1_845;
     let a = env.create_job(&artist, cheap).await.unwrap();
     let b = env.create_job(&artist, small_job(d)).await.unwrap();
     env.set_time(d + SETTLE_GRACE + 1).await;

@@ -2,6 +2,7 @@
 //! instructions: the happy path with exact token balances, then one test per attack.
 mod harness;
 
+mod contest;
 mod disputes;
 mod jobs;
 mod lifecycle;
@@ -11,3 +12,4 @@ mod receipts;
 mod settle;
 mod slash;
 mod trust;
+mod verification;

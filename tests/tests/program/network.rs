@@ -154,6 +154,7 @@ async fn update_network_by_admin_changes_every_field() {
         resolution_period: Some(600),
         dispute_bond: Some(9),
         slash_amount: Some(5),
+        verify_bps: Some(2_500),
         paused: Some(true),
     })
     .await
@@ -196,9 +197,10 @@ async fn update_network_by_admin_changes_every_field() {
             n.settle_grace,
             n.resolution_period,
             n.dispute_bond,
-            n.slash_amount
+            n.slash_amount,
+            n.verify_bps
         ),
-        (120, 600, 9, 5)
+        (120, 600, 9, 5, 2_500)
     );
     assert!(n.pending_params.is_none());
     // Nothing left to apply.

@@ -420,17 +420,23 @@ async fn claim_with_forged_or_inflated_proof_fails() {
     let b = env.register_node(MIN_STAKE).await;
     let (id, receipt) = settled_job(&mut env, &artist, &[&a, &b]).await;
     let (leaf, proof) = receipt.payout_proof(&a.key.pubkey()).unwrap();
-    // Inflated amount with the real proof.
-    let ix = claim_ix(id, &a, leaf.amount + 800, leaf.tiles, proof.clone());
+    // Inflated amount with the real proof (and the tiles to match the price rule).
+    let ix = claim_ix(id, &a, leaf.amount + 800, leaf.tiles + 8, proof.clone());
     assert_tessera(
         send_as(&mut env, &a.operator, ix).await,
         TesseraError::InvalidProof,
+    );
+    // An amount that is not price × tiles never gets as far as the proof.
+    let ix = claim_ix(id, &a, leaf.amount + 800, leaf.tiles, proof.clone());
+    assert_tessera(
+        send_as(&mut env, &a.operator, ix).await,
+        TesseraError::PayoutNotPerRender,
     );
     // More tiles for reputation.
     let ix = claim_ix(id, &a, leaf.amount, leaf.tiles + 1, proof.clone());
     assert_tessera(
         send_as(&mut env, &a.operator, ix).await,
-        TesseraError::InvalidProof,
+        TesseraError::PayoutNotPerRender,
     );
     // A made-up sibling.
     let ix = claim_ix(id, &a, leaf.amount, leaf.tiles, vec![[9; 32]]);

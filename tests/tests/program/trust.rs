@@ -211,7 +211,8 @@ fn huge_job(frames: u32, deadline: i64) -> JobParams {
         height: 16_384,
         tile_size: 16,
         price_per_tile: 1,
-        budget: 4_500_000_000,
+        // 4 095 · 2^20 tiles + 10% verification + 2.5% fee ≈ 4.84 · 10^9.
+        budget: 5_000_000_000,
         ..small_job(deadline)
     }
 }
@@ -340,6 +341,21 @@ async fn network_parameters_out_of_bounds_are_refused() {
         (
             NetworkUpdate {
                 min_stake: Some(0),
+                ..Default::default()
+            },
+            TesseraError::ParameterOutOfRange,
+        ),
+        // Verification is paid: a share below 1% (or above 100%) of the tiles is refused.
+        (
+            NetworkUpdate {
+                verify_bps: Some(tessera::constants::MIN_VERIFY_BPS - 1),
+                ..Default::default()
+            },
+            TesseraError::ParameterOutOfRange,
+        ),
+        (
+            NetworkUpdate {
+                verify_bps: Some(tessera::constants::MAX_VERIFY_BPS + 1),
                 ..Default::default()
             },
             TesseraError::ParameterOutOfRange,

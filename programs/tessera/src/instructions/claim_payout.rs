@@ -37,7 +37,8 @@ pub struct ClaimPayout<'info> {
 }
 
 /// Pays a node its leaf of the payout tree.
-/// CHECK: job `Settled` or `Resolved`; proof ≤ 32 siblings and valid for
+/// CHECK: job `Settled` or `Resolved`; amount = price × tiles (`PayoutNotPerRender`); proof ≤
+/// 32 siblings and valid for
 /// `(job, node, amount, tiles)`; claimed sum stays ≤ total payout; claims ≤ node count;
 /// one claim per (job, node) (claim PDA created here; a second creation fails).
 pub fn handle_claim_payout(
@@ -52,6 +53,13 @@ pub fn handle_claim_payout(
         TesseraError::WrongJobState
     );
     require!(proof.len() <= MAX_PROOF_LEN, TesseraError::ProofTooLong);
+    // Every leaf pays the job's price per render it counts: then a node paid for renders the
+    // tile tree does not credit it with takes them from the cap, and a short node's contest
+    // (which compares its leaves with its amount) exposes the receipt.
+    require!(
+        job.price_per_tile.checked_mul(tiles as u64) == Some(amount),
+        TesseraError::PayoutNotPerRender
+    );
     let node_key = ctx.accounts.node.node_key;
     let leaf = merkle::payout_leaf(&job.key(), &node_key, amount, tiles);
     require!(

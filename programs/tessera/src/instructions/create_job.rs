@@ -6,7 +6,10 @@ use crate::{
     errors::TesseraError,
     events::JobCreated,
     pda_init,
-    state::{bps_of, frame_count, job_id_of, total_tiles, Job, JobState, Network},
+    state::{
+        bps_of, frame_count, job_id_of, max_verification_renders, total_tiles, Job, JobState,
+        Network,
+    },
     vault,
 };
 
@@ -42,12 +45,17 @@ impl JobParams {
         )
     }
 
-    /// Tokens the budget must cover: every tile at its price plus the protocol fee on that.
-    pub fn required_budget(&self, fee_bps: u16) -> Result<u64> {
+    /// Tokens the budget must cover: every tile and the most verification renders the job
+    /// may pay (`verify_bps` of the tiles, rounded up), at the tile price, plus the protocol
+    /// fee on that.
+    pub fn required_budget(&self, fee_bps: u16, verify_bps: u16) -> Result<u64> {
         let tiles = self.tiles()?;
+        let renders = tiles
+            .checked_add(max_verification_renders(tiles, verify_bps)?)
+            .ok_or(TesseraError::ArithmeticError)?;
         let cost = self
             .price_per_tile
-            .checked_mul(tiles)
+            .checked_mul(renders)
             .ok_or(TesseraError::ArithmeticError)?;
         let fee = bps_of(cost, fee_bps as u64)?;
         Ok(cost.checked_add(fee).ok_or(TesseraError::ArithmeticError)?)
@@ -120,11 +128,11 @@ pub struct CreateJob<'info> {
 
 /// Escrows a job's budget and records what must be rendered, and under which rules: the
 /// network's fee, orchestrator, challenge window, claim grace, settle grace, resolution period,
-/// dispute bond and slash amount are copied into the job, so later `update_network` calls cannot change a
-/// running job.
+/// dispute bond, slash amount and verification share are copied into the job, so later
+/// `update_network` calls cannot change a running job.
 /// CHECK: network not paused; the job's address is the artist's (`job_id_of(artist, nonce)`,
 /// struct seeds); parameters in bounds; tiles ≤ u32::MAX; deadline in the future; budget ≥
-/// price × tiles + fee (all checked arithmetic).
+/// price × (tiles + ⌈tiles × verify_bps / 10 000⌉) + fee (all checked arithmetic).
 pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -> Result<()> {
     let job_id = job_id_of(&ctx.accounts.artist.key(), nonce);
     let network = &mut ctx.accounts.network;
@@ -133,14 +141,14 @@ pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -
     let now = Clock::get()?.unix_timestamp;
     require!(args.deadline > now, TesseraError::DeadlineInPast);
     require!(
-        args.budget >= args.required_budget(network.fee_bps)?,
+        args.budget >= args.required_budget(network.fee_bps, network.verify_bps)?,
         TesseraError::BudgetTooSmall
     );
     network.jobs_created = network
         .jobs_created
         .checked_add(1)
         .ok_or(TesseraError::ArithmeticError)?;
-    let fee_bps = network.fee_bps;
+    let (fee_bps, verify_bps) = (network.fee_bps, network.verify_bps);
     let orchestrator = network.orchestrator;
     let challenge_window = network.challenge_window;
     let claim_grace = network.claim_grace;
@@ -232,6 +240,10 @@ pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -
         slash_amount,
         slash_ends_at: 0,
         slashed_count: 0,
+        verify_bps,
+        render_count: 0,
+        contested_paid: 0,
+        contests_upheld: 0,
         bump: ctx.bumps.job,
         vault_bump: ctx.bumps.vault,
     };

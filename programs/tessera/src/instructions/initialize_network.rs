@@ -21,6 +21,10 @@ pub struct NetworkParams {
     /// Tokens one proven wrong tile costs a node; 1 ≤ it ≤ `min_stake`, so a node at the
     /// minimum stake always covers at least one conviction.
     pub slash_amount: u64,
+    /// The most verification (check and tiebreak) renders a job pays for, in basis points of
+    /// its tile count, rounded up: `MIN_VERIFY_BPS ..= MAX_VERIFY_BPS`. Copied into each job,
+    /// whose budget must cover them.
+    pub verify_bps: u16,
 }
 
 impl NetworkParams {
@@ -40,6 +44,10 @@ impl NetworkParams {
         require!(
             (1..=self.min_stake).contains(&self.slash_amount),
             TesseraError::SlashAmountOutOfRange
+        );
+        require!(
+            (MIN_VERIFY_BPS..=MAX_VERIFY_BPS).contains(&self.verify_bps),
+            TesseraError::ParameterOutOfRange
         );
         let periods = [
             (
@@ -185,6 +193,7 @@ pub fn handle_initialize_network(
         resolution_period: args.resolution_period,
         dispute_bond: args.dispute_bond,
         slash_amount: args.slash_amount,
+        verify_bps: args.verify_bps,
         paused: false,
         jobs_created: 0,
         open_disputes: 0,

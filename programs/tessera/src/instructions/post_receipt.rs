@@ -4,7 +4,7 @@ use crate::{
     constants::*,
     errors::TesseraError,
     events::ReceiptPosted,
-    state::{Job, JobState, Node},
+    state::{max_verification_renders, Job, JobState, Node},
 };
 
 /// The receipt of a rendered job, as built by the orchestrator.
@@ -21,6 +21,9 @@ pub struct ReceiptParams {
     pub tile_count: u32,
     /// Leaves in the payout tree.
     pub node_count: u32,
+    /// Leaves in the tile tree, i.e. paid renders: the `tile_count` primary renders plus the
+    /// check and tiebreak renders, at most `⌈tile_count × verify_bps / 10 000⌉` of them.
+    pub render_count: u32,
 }
 
 #[derive(Accounts)]
@@ -41,8 +44,9 @@ pub struct PostReceipt<'info> {
 /// so far, so the nodes are paid for them and the artist is refunded the rest at settlement.
 /// CHECK: the job's orchestrator signs (struct); job `Open` or `CancelRequested`; not past
 /// `receipt_ends_at` (`ReceiptTooLate`); tile count = the job's tiles, or 1 ≤ count ≤ tiles
-/// once partial receipts are allowed; 1 ≤ nodes ≤ tile count; payout ≤ price × tile count;
-/// payout + fee ≤ budget; roots set; the remaining accounts are ≤ `MAX_LOCKED_NODES`
+/// once partial receipts are allowed; tile count ≤ render count ≤ tile count + the job's
+/// verification renders (`TooManyVerificationRenders`); 1 ≤ nodes ≤ render count; payout ≤
+/// price × render count; payout + fee ≤ budget; roots set; the remaining accounts are ≤ `MAX_LOCKED_NODES`
 /// distinct, writable `Node` accounts of this program (`lock_nodes`).
 pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Result<()> {
     let job = &mut ctx.accounts.job;
@@ -59,8 +63,18 @@ pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Re
         count == total || (partial_allowed && (1..=total).contains(&count)),
         TesseraError::WrongTileCount
     );
+    let verification = max_verification_renders(count, job.verify_bps)?;
+    let renders = args.render_count as u64;
     require!(
-        args.node_count >= 1 && args.node_count <= args.tile_count,
+        renders >= count
+            && renders
+                <= count
+                    .checked_add(verification)
+                    .ok_or(TesseraError::ArithmeticError)?,
+        TesseraError::TooManyVerificationRenders
+    );
+    require!(
+        args.node_count >= 1 && args.node_count <= args.render_count,
         TesseraError::InvalidNodeCount
     );
     require!(
@@ -69,7 +83,7 @@ pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Re
     );
     let price_cap = job
         .price_per_tile
-        .checked_mul(args.tile_count as u64)
+        .checked_mul(renders)
         .ok_or(TesseraError::ArithmeticError)?;
     require!(
         args.total_payout <= price_cap,
@@ -86,6 +100,7 @@ pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Re
     job.total_payout = args.total_payout;
     job.tile_count = args.tile_count;
     job.node_count = args.node_count;
+    job.render_count = args.render_count;
     job.rendered_at = now;
     job.challenge_ends_at = now
         .checked_add(job.challenge_window)

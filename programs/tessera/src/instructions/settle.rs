@@ -12,7 +12,8 @@ use crate::{
     vault,
 };
 
-/// Pays the fee on the kept share of the payout and refunds the rest of the budget.
+/// Pays the fee on the kept share of the payout and refunds the rest of the budget, less what
+/// upheld contests took and, while contests are still open, the room they may still take.
 /// `share_bps` is the part of every payout leaf that nodes will be paid. Claims stay open for
 /// the job's own claim grace (fixed at creation), whatever the network's is now.
 /// Returns `(fee, refund)`.
@@ -29,12 +30,22 @@ pub fn settle<'info>(
         share_bps as u64 <= BPS_DENOMINATOR,
         TesseraError::InvalidRefundShare
     );
+    let now = Clock::get()?.unix_timestamp;
     let kept = bps_of(job.total_payout, share_bps as u64)?;
     let fee = job.fee_on(kept)?;
+    // Contests stay open until the window ends: their room under the cap stays in the vault
+    // (returned by `close_job`), and what contests were paid already is no longer there.
+    let reserve = if now < job.challenge_ends_at {
+        job.contest_room()?
+    } else {
+        0
+    };
     let refund = job
         .budget
         .checked_sub(kept)
         .and_then(|r| r.checked_sub(fee))
+        .and_then(|r| r.checked_sub(job.contested_paid))
+        .and_then(|r| r.checked_sub(reserve))
         .ok_or(TesseraError::PayoutExceedsEscrow)?;
     let authority = job.to_account_info();
     job.with_signer(|seeds| {
@@ -55,7 +66,6 @@ pub fn settle<'info>(
             refund,
         )
     })?;
-    let now = Clock::get()?.unix_timestamp;
     job.fee_paid = fee;
     job.payout_share_bps = share_bps;
     job.settled_at = now;

@@ -23,7 +23,8 @@ pub struct SlashEvidence {
     pub accepted_node: Pubkey,
     /// The pixel hash the receipt accepted for this tile.
     pub accepted_hash: [u8; 32],
-    /// Siblings from `tile_leaf(job, frame, tile, accepted_node, accepted_hash)` to the tile root.
+    /// Siblings from `tile_leaf(job, frame, tile, Primary, accepted_node, accepted_hash)` to
+    /// the tile root.
     pub proof: Vec<[u8; 32]>,
 }
 
@@ -89,10 +90,12 @@ pub fn handle_slash_node(ctx: Context<SlashNode>, evidence: SlashEvidence) -> Re
         evidence.proof.len() <= MAX_PROOF_LEN,
         TesseraError::ProofTooLong
     );
+    // The accepted render is the tile's primary leaf: the pixels its frame uses.
     let accepted = merkle::tile_leaf(
         &job_key,
         evidence.frame,
         evidence.tile,
+        merkle::TileRole::Primary,
         &evidence.accepted_node,
         &evidence.accepted_hash,
     );

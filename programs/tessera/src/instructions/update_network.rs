@@ -24,6 +24,7 @@ pub struct NetworkUpdate {
     pub resolution_period: Option<i64>,
     pub dispute_bond: Option<u64>,
     pub slash_amount: Option<u64>,
+    pub verify_bps: Option<u16>,
     pub paused: Option<bool>,
 }
 
@@ -59,6 +60,7 @@ pub fn handle_update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -
         resolution_period: args.resolution_period.unwrap_or(base.resolution_period),
         dispute_bond: args.dispute_bond.unwrap_or(base.dispute_bond),
         slash_amount: args.slash_amount.unwrap_or(base.slash_amount),
+        verify_bps: args.verify_bps.unwrap_or(base.verify_bps),
     };
     merged.validate()?;
     if merged != base {

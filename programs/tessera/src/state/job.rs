@@ -110,6 +110,16 @@ pub struct Job {
     pub slash_ends_at: i64,
     /// Tiles of this job for which a node was slashed.
     pub slashed_count: u32,
+    /// The most verification renders the job pays, in bps of the receipt's tile count
+    /// (rounded up): the network's at creation.
+    pub verify_bps: u16,
+    /// Receipt: paid renders, i.e. leaves of the tile tree (one primary per tile, plus the
+    /// check and tiebreak renders). The payout is capped at `price_per_tile × render_count`.
+    pub render_count: u32,
+    /// Tokens paid to nodes by upheld contests, on top of their payout leaves.
+    pub contested_paid: u64,
+    /// Contests upheld against this job's receipt.
+    pub contests_upheld: u32,
     pub bump: u8,
     pub vault_bump: u8,
 }
@@ -152,6 +162,34 @@ impl Job {
     pub fn fee_on(&self, payout: u64) -> Result<u64> {
         bps_of(payout, self.fee_bps as u64)
     }
+
+    /// The most the receipt's renders may cost: `price_per_tile × render_count`. Payout leaves
+    /// and upheld contests together never exceed it, so the artist never pays for more renders
+    /// than the receipt declares.
+    pub fn payout_cap(&self) -> Result<u64> {
+        self.price_per_tile
+            .checked_mul(self.render_count as u64)
+            .ok_or_else(|| error!(TesseraError::ArithmeticError))
+    }
+
+    /// What upheld contests may still be paid: the cap less the payout leaves and the
+    /// contests paid so far (0 when the leaves already use the whole cap).
+    pub fn contest_room(&self) -> Result<u64> {
+        Ok(self
+            .payout_cap()?
+            .saturating_sub(self.total_payout)
+            .saturating_sub(self.contested_paid))
+    }
+}
+
+/// Verification renders a job of `tiles` tiles pays at most: `⌈tiles × verify_bps / 10 000⌉`,
+/// so even a one-tile job can pay for its check.
+pub fn max_verification_renders(tiles: u64, verify_bps: u16) -> Result<u64> {
+    let v = (tiles as u128)
+        .checked_mul(verify_bps as u128)
+        .ok_or_else(|| error!(TesseraError::ArithmeticError))?
+        .div_ceil(BPS_DENOMINATOR as u128);
+    u64::try_from(v).map_err(|_| error!(TesseraError::ArithmeticError))
 }
 
 pub fn frame_count(frame_start: u32, frame_end: u32) -> Result<u32> {

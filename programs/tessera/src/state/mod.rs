@@ -1,11 +1,13 @@
 //! Account types, one file each.
 pub mod claim;
+pub mod contest;
 pub mod job;
 pub mod network;
 pub mod node;
 pub mod slash;
 
 pub use claim::*;
+pub use contest::*;
 pub use job::*;
 pub use network::*;
 pub use node::*;
@@ -19,10 +21,11 @@ mod tests {
     /// The README's table of account sizes and rent is checked here.
     #[test]
     fn account_sizes_match_the_readme() {
-        assert_eq!(8 + Network::INIT_SPACE, 360);
+        assert_eq!(8 + Network::INIT_SPACE, 364);
         assert_eq!(8 + Node::INIT_SPACE, 214);
-        assert_eq!(8 + Job::INIT_SPACE, 401);
+        assert_eq!(8 + Job::INIT_SPACE, 419);
         assert_eq!(8 + Claim::INIT_SPACE, 97);
         assert_eq!(8 + SlashRecord::INIT_SPACE, 161);
+        assert_eq!(8 + Contest::INIT_SPACE, 132);
     }
 }

@@ -37,6 +37,8 @@ pub struct Network {
     pub dispute_bond: u64,
     /// Tokens one proven wrong tile costs a node (`slash_node`); 1 ≤ it ≤ `min_stake`.
     pub slash_amount: u64,
+    /// The most verification renders a job pays for, in bps of its tiles (copied into jobs).
+    pub verify_bps: u16,
     /// When set, no new job, node or stake is accepted. Receipts for running jobs, settlement,
     /// claims, refunds and withdrawals keep working, so pausing never traps funds.
     pub paused: bool,
@@ -68,6 +70,7 @@ impl Network {
             resolution_period: self.resolution_period,
             dispute_bond: self.dispute_bond,
             slash_amount: self.slash_amount,
+            verify_bps: self.verify_bps,
         }
     }
 
@@ -83,5 +86,6 @@ impl Network {
         self.resolution_period = p.resolution_period;
         self.dispute_bond = p.dispute_bond;
         self.slash_amount = p.slash_amount;
+        self.verify_bps = p.verify_bps;
     }
 }

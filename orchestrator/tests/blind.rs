@@ -1,0 +1,335 @@
+//! Blind verification off-chain (issue 14): checks and tiebreaks by distinct operators, a
+//! quorum of operators before anyone is convicted, a lazy checker caught, and posted
+//! receipts reconciled with the chain at `finalized`.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use solana_sdk::signature::Signer;
+use tessera_sdk::pda;
+
+async fn setup(tweak: impl FnOnce(&mut tessera_orchestrator::Config)) -> (TestChain, TestOrch) {
+    let chain = TestChain::start().await;
+    let orch = TestOrch::start(&chain, tweak).await;
+    (chain, orch)
+}
+
+fn tile_of(l: &Value) -> (u64, u64) {
+    (l["frame"].as_u64().unwrap(), l["tile"].as_u64().unwrap())
+}
+
+/// (faulty node, frame, tile) of every evidence row of the job.
+async fn convictions(orch: &TestOrch, id: u64) -> Vec<(String, (u64, u64))> {
+    let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
+    ev["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["faulty_node"].as_str().unwrap().to_string(), tile_of(e)))
+        .collect()
+}
+
+/// Waits until the node's on-chain stake is `stake` (the orchestrator files slashes after
+/// the receipt lands).
+async fn wait_stake(chain: &TestChain, node: &SimNode, stake: u64) {
+    for _ in 0..150 {
+        if chain.node(&node.key.pubkey()).await.stake == stake {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("stake of {} never reached {stake}", node.key.pubkey());
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
+    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    let url = orch.url.clone();
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let honest = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // One operator, two node keys, submitting the same garbage.
+    let (operator, k1) = chain.register_node(MIN_STAKE).await;
+    let k2 = chain.register_node_for(&operator, MIN_STAKE).await;
+    let (mut x1, mut x2) = (SimNode::new(k1), SimNode::new(k2));
+    x1.wrong = true;
+    x2.wrong = true;
+    let third = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+
+    let l = honest.lease(&url).await.unwrap();
+    assert_eq!(honest.submit(&url, &l).await.0, StatusCode::OK);
+    // The operator's first key checks the honest tile, with garbage.
+    let c = x1.lease(&url).await.unwrap();
+    assert_eq!(tile_of(&c), tile_of(&l), "the check of the honest tile");
+    let (st, v) = x1.submit(&url, &c).await;
+    assert_eq!((st, v["outcome"].as_str()), (StatusCode::OK, Some("accepted")), "{v}");
+    // Before: its second key took the tiebreak, agreed with the first and the honest node
+    // was convicted. Now the tiebreak is never offered to a key of an operator who
+    // already rendered the tile: it gets other work.
+    let other = x2.lease(&url).await.unwrap();
+    assert_ne!(tile_of(&other), tile_of(&l), "the colluder's second key got the tiebreak");
+    assert_eq!(x2.submit(&url, &other).await.0, StatusCode::OK);
+    // A third operator breaks the tie, with the honest node.
+    let t = third.lease(&url).await.unwrap();
+    assert_eq!(tile_of(&t), tile_of(&l), "the tiebreak goes to another operator");
+    assert_eq!(third.submit(&url, &t).await.0, StatusCode::OK);
+    assert_eq!(
+        convictions(&orch, id).await,
+        vec![(x1.key.pubkey().to_string(), tile_of(&l))],
+        "the colluder's checking key is convicted, not the honest node"
+    );
+
+    work_until_idle(&url, &[&honest, &third, &x1, &x2]).await;
+    orch.wait_state(id, "posted", 60).await;
+    let faulty: std::collections::BTreeSet<String> =
+        convictions(&orch, id).await.into_iter().map(|(n, _)| n).collect();
+    let colluders: std::collections::BTreeSet<String> =
+        [&x1, &x2].iter().map(|n| n.key.pubkey().to_string()).collect();
+    assert_eq!(faulty, colluders, "both colluding keys convicted, nobody else");
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    let honest_keys = [honest.key.pubkey().to_string(), third.key.pubkey().to_string()];
+    for t in m["tiles"].as_array().unwrap() {
+        assert!(honest_keys.contains(&t["node"].as_str().unwrap().to_string()), "{t}");
+    }
+    for n in [&honest, &third] {
+        let (_, standing) = orch.get_json(&format!("/v1/nodes/{}", n.key.pubkey())).await;
+        assert_eq!(standing["faults"], 0, "{standing}");
+    }
+    // Slashed on-chain from their own signatures; the honest stakes untouched.
+    let slash = MIN_STAKE / 10;
+    for x in [&x1, &x2] {
+        let n = convictions(&orch, id).await.iter().filter(|(k, _)| *k == x.key.pubkey().to_string()).count();
+        wait_stake(&chain, x, MIN_STAKE - n as u64 * slash).await;
+    }
+    for n in [&honest, &third] {
+        assert_eq!(chain.node(&n.key.pubkey()).await.stake, MIN_STAKE);
+    }
+    assert_eq!(chain.job(id).await.tile_count, 16);
+}
+}
+
+/// What a lazy checker can read about its lease's tile from everything the orchestrator
+/// publishes (the preview, the event stream, the manifest), turned into "its" render: the
+/// preview's pixels of the tile, scaled back up.
+async fn copy_what_is_public(
+    orch: &TestOrch,
+    sse: &mut reqwest::Response,
+    lease: &Value,
+) -> (u32, u32, Vec<u8>) {
+    let id = lease["job_id"].as_u64().unwrap();
+    let (frame, tile) = tile_of(lease);
+    let (st, _) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    assert_eq!(st, StatusCode::CONFLICT, "no manifest while rendering");
+    let (st, _) = orch.get_json(&format!("/v1/jobs/{id}/checks")).await;
+    assert_eq!(st, StatusCode::CONFLICT, "nor which tiles were checked");
+    // Nothing about the tile on the event stream: only verified tiles are published.
+    let more = tokio::time::timeout(Duration::from_millis(500), sse.chunk()).await;
+    if let Ok(Ok(Some(chunk))) = more {
+        let text = String::from_utf8_lossy(&chunk).to_string();
+        let mention = format!("\"frame\":{frame},\"tile\":{tile},");
+        assert!(
+            !text.contains(&mention),
+            "the stream tells about the tile: {text}"
+        );
+    }
+    let (_, png) = orch
+        .get_bytes(&format!("/v1/jobs/{id}/frames/{frame}/preview"))
+        .await;
+    let (pw, _, preview) = tessera_orchestrator::imaging::decode_png(&png).unwrap();
+    let scale = tessera_orchestrator::imaging::PREVIEW_SCALE;
+    let r = &lease["rect"];
+    let [x0, y0, w, h] = ["x", "y", "width", "height"].map(|k| r[k].as_u64().unwrap() as u32);
+    let mut px = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let i = (((y0 + y) / scale * pw + (x0 + x) / scale) * 4) as usize;
+            px.extend_from_slice(&preview[i..i + 4]);
+        }
+    }
+    (w, h, px)
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_checker_copying_what_the_orchestrator_exposes_is_caught() {
+    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    let url = orch.url.clone();
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let lazy = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut sse = orch.events(id).await;
+
+    let l = a.lease(&url).await.unwrap();
+    assert_eq!(a.submit(&url, &l).await.0, StatusCode::OK);
+    // The lazy node's lease is the check of a's tile (it is not told so).
+    let c = lazy.lease(&url).await.unwrap();
+    assert_eq!(tile_of(&c), tile_of(&l));
+    assert!(c.get("role").is_none());
+    let (w, h, copied) = copy_what_is_public(&orch, &mut sse, &c).await;
+    assert!(copied.iter().all(|&v| v == 0), "the preview holds nothing of an unchecked tile");
+    let honest = pixels(&c, false).2;
+    assert_ne!(copied, honest);
+    let body = lazy.submit_body(&c, w, h, copied);
+    let path = format!("/v1/leases/{}/submit", c["lease_id"]);
+    let (st, v) = lazy.request(&url, "POST", &path, body).await;
+    assert_eq!((st, v["outcome"].as_str()), (StatusCode::OK, Some("accepted")), "{v}");
+    // A third operator breaks the tie: the copy loses.
+    let t = b.lease(&url).await.unwrap();
+    assert_eq!(tile_of(&t), tile_of(&l));
+    assert_eq!(b.submit(&url, &t).await.0, StatusCode::OK);
+    assert_eq!(convictions(&orch, id).await, vec![(lazy.key.pubkey().to_string(), tile_of(&l))]);
+    assert!(lazy.lease(&url).await.is_none(), "banned from the job");
+
+    work_until_idle(&url, &[&a, &b]).await;
+    orch.wait_state(id, "posted", 60).await;
+    // Every accepted tile is an honest render; none is the lazy node's.
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    let job_key = pda::job(id).to_string();
+    let grid = tessera_sdk::tiles::TileGrid::new(64, 64, 16).unwrap();
+    for t in m["tiles"].as_array().unwrap() {
+        assert_ne!(t["node"], lazy.key.pubkey().to_string());
+        let (frame, tile) = tile_of(t);
+        let rect = grid.rect(tile as u32).unwrap();
+        let seed = tessera_orchestrator::scheduler::seed(&job_key, frame as u32, tile as u32);
+        let lease = json!({"rect": rect, "seed": seed, "frame": frame});
+        let hash = tessera_orchestrator::receipt::hex(blake3::hash(&pixels(&lease, false).2).as_bytes());
+        assert_eq!(t["pixel_hash"], hash.as_str(), "{t}");
+    }
+}
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_without_a_quorum_escalates_to_another_operator_before_anyone_is_convicted() {
+    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    let url = orch.url.clone();
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut x = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut y = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    (x.scramble, y.scramble) = (0x55, 0xaa);
+
+    let l = a.lease(&url).await.unwrap();
+    assert_eq!(a.submit(&url, &l).await.0, StatusCode::OK);
+    for wrong in [&x, &y] {
+        let lw = wrong.lease(&url).await.unwrap();
+        assert_eq!(tile_of(&lw), tile_of(&l));
+        assert_eq!(wrong.submit(&url, &lw).await.0, StatusCode::OK);
+    }
+    // Three renders, no two alike: before, the tile started over ("inconclusive"). Now a
+    // fourth operator renders it, and nobody is convicted until two operators agree.
+    assert!(convictions(&orch, id).await.is_empty());
+    assert_eq!(orch.status(id).await["counts"]["verified"], 0);
+    let lb = b.lease(&url).await.unwrap();
+    assert_eq!(tile_of(&lb), tile_of(&l), "escalated to a fourth operator");
+    assert_eq!(b.submit(&url, &lb).await.0, StatusCode::OK);
+    let mut got = convictions(&orch, id).await;
+    got.sort();
+    let mut want = vec![
+        (x.key.pubkey().to_string(), tile_of(&l)),
+        (y.key.pubkey().to_string(), tile_of(&l)),
+    ];
+    want.sort();
+    assert_eq!(got, want, "both wrong renders convicted by the two agreeing operators");
+    let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
+    let detail = &ev["evidence"][0]["detail"];
+    assert_eq!(detail["renders"].as_array().unwrap().len(), 4);
+    assert_eq!(detail["quorum"], 2);
+    let psnr = detail["psnr_db"].as_object().unwrap();
+    assert!(psnr["primary_tiebreak2"].is_null(), "equal hashes, no PSNR needed: {detail}");
+    assert_eq!(psnr.len(), 6, "every pair of the four renders compared: {detail}");
+    assert!(detail["psnr_db"]["primary_check"].as_f64().unwrap() < 35.0);
+    let (_, tiles) = orch.get_json(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(tiles["counts"]["verified"], 1, "{tiles}");
+}
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_receipt_missing_on_chain_at_finalized_is_posted_again() {
+    // The poster holds every receipt: the chain never gets one.
+    let (chain, mut orch) = setup(|c| {
+        c.hold_receipts = true;
+        c.reconcile_ms = 200;
+    })
+    .await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    work_until_idle(&orch.url, &[&a, &b]).await;
+    orch.wait_state(id, "ready", 30).await;
+    // The store says posted; the chain has no receipt (a dropped fork, a restored backup).
+    orch.exec_sql(&format!("UPDATE jobs SET state='posted' WHERE job_id={id}")).await;
+    let s = orch.wait_state(id, "posting", 30).await;
+    assert!(s.to_string().contains("vanished"), "{s}");
+    assert_eq!(chain.job(id).await.state, tessera_sdk::JobState::Open);
+    // The poster (no longer holding) builds, persists and sends it again; it lands.
+    orch.restart(&chain, |c| c.reconcile_ms = 200).await;
+    orch.wait_state(id, "posted", 60).await;
+    let job = chain.job(id).await;
+    assert_eq!((job.state, job.tile_count), (tessera_sdk::JobState::Rendered, 16));
+    // Reconciliation then records what the chain holds at finalized.
+    let store = orch.store();
+    for _ in 0..100 {
+        if store.chain_state(id).await.unwrap().as_deref() == Some("rendered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.chain_state(id).await.unwrap().as_deref(), Some("rendered"));
+    chain.approve(id).await;
+    for _ in 0..100 {
+        if store.chain_state(id).await.unwrap().as_deref() == Some("settled") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.chain_state(id).await.unwrap().as_deref(), Some("settled"));
+}
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_refunded_on_chain_while_rendering_stops_and_is_recorded_refunded() {
+    // The poster holds, so only reconciliation can notice the job is gone.
+    let (chain, orch) = setup(|c| {
+        c.hold_receipts = true;
+        c.reconcile_ms = 200;
+    })
+    .await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // The artist cancels, the settle grace passes without a receipt, the escrow is refunded
+    // and the job account closed.
+    let artist = chain.payer.pubkey();
+    chain.send(&[tessera_sdk::ix::cancel_job(&artist, id)], &[]).await.unwrap();
+    let dev = tessera_sdk::client::ChainClient::new(
+        chain.net.url().to_string(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    dev.dev_advance_clock(700).await.unwrap();
+    let token = chain.artist_token;
+    chain.send(&[tessera_sdk::ix::expire_job(&artist, id, &token)], &[]).await.unwrap();
+    let s = orch.wait_state(id, "failed", 30).await;
+    assert!(s.to_string().contains("closed on-chain"), "{s}");
+    assert!(a.lease(&orch.url).await.is_none(), "no more leases");
+    let store = orch.store();
+    for _ in 0..50 {
+        if store.chain_state(id).await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.chain_state(id).await.unwrap().as_deref(), Some("refunded"));
+}
+}

@@ -1,0 +1,414 @@
+//! Node contests: a node whose payout leaf is short of the tile leaves that credit its key
+//! proves it against the receipt's roots (`open_contest`, `prove_contest`, `resolve_contest`)
+//! and is paid the difference from the job's room under `price × renders`.
+use solana_program_test::BanksClientError;
+use solana_sdk::{pubkey::Pubkey, signature::Signer};
+use tessera::errors::TesseraError;
+use tessera::instructions::{ContestLeaf, PayoutLeafProof};
+use tessera::merkle::{self, Hash32, MerkleTree};
+use tessera::state::{Claim, Contest};
+use tessera_sdk::receipt::Receipt;
+use tessera_sdk::{ix, pda};
+
+use crate::harness::*;
+use crate::lifecycle::receipt_for;
+
+/// Leaves per `prove_contest` here: four 4-deep proofs fit a transaction with room to spare.
+const BATCH: usize = 4;
+
+/// A payout tree as a (dishonest) orchestrator makes it: `(node, tiles)` at the job's price.
+struct Payouts {
+    leaves: Vec<(Pubkey, u64, u32)>,
+    tree: MerkleTree,
+}
+
+impl Payouts {
+    fn new(job: Pubkey, pay: &[(Pubkey, u64, u32)]) -> Self {
+        let leaves = pay.to_vec();
+        let hashes: Vec<Hash32> = leaves
+            .iter()
+            .map(|(n, amount, tiles)| merkle::payout_leaf(&job, n, *amount, *tiles))
+            .collect();
+        Self {
+            tree: MerkleTree::new(hashes).unwrap(),
+            leaves,
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.leaves.iter().map(|l| l.1).sum()
+    }
+
+    fn leaf(&self, node: &Pubkey) -> PayoutLeafProof {
+        let i = self.leaves.iter().position(|l| &l.0 == node).unwrap();
+        let (_, amount, tiles) = self.leaves[i];
+        PayoutLeafProof {
+            amount,
+            tiles,
+            proof: self.tree.proof(i).unwrap(),
+        }
+    }
+
+    fn claim_ix(&self, id: u64, node: &NodeFixture) -> solana_sdk::instruction::Instruction {
+        let leaf = self.leaf(&node.key.pubkey());
+        ix::claim_payout(
+            &node.operator.pubkey(),
+            id,
+            &node.key.pubkey(),
+            &node.operator_token,
+            leaf.amount,
+            leaf.tiles,
+            leaf.proof,
+        )
+    }
+}
+
+/// Two nodes (node keys funded: they pay the contest's rent) and an artist.
+async fn setup() -> (Env, Artist, NodeFixture, NodeFixture) {
+    let mut env = Env::new().await;
+    let artist = env.artist(5_000).await;
+    let a = env.register_node(MIN_STAKE).await;
+    let b = env.register_node(MIN_STAKE).await;
+    env.fund(&a.key.pubkey()).await;
+    env.fund(&b.key.pubkey()).await;
+    (env, artist, a, b)
+}
+
+/// A `small_job` whose tile tree credits `a` and `b` with 8 tiles each, posted with the payout
+/// tree `pay` (amounts at the job's price unless stated) instead of the honest one.
+async fn posted_with(
+    env: &mut Env,
+    artist: &Artist,
+    a: &NodeFixture,
+    b: &NodeFixture,
+    pay: &[(Pubkey, u64, u32)],
+) -> (u64, Receipt, Payouts) {
+    let deadline = env.now().await + 10_000;
+    let id = env.create_job(artist, small_job(deadline)).await.unwrap();
+    let job = env.job(id).await;
+    let receipt = receipt_for(&pda::job(id), &job, &[a.key.pubkey(), b.key.pubkey()]);
+    let payouts = Payouts::new(pda::job(id), pay);
+    let mut p = receipt.params().unwrap();
+    p.payout_root = payouts.tree.root();
+    p.total_payout = payouts.total();
+    p.node_count = pay.len() as u32;
+    env.post(id, p).await.unwrap();
+    (id, receipt, payouts)
+}
+
+async fn open(
+    env: &mut Env,
+    node: &NodeFixture,
+    id: u64,
+    payout: Option<PayoutLeafProof>,
+) -> Result<(), BanksClientError> {
+    let key = node.key.insecure_clone();
+    env.refresh_blockhash().await;
+    env.send(&[ix::open_contest(&key.pubkey(), id, payout)], &[&key])
+        .await
+}
+
+async fn prove(
+    env: &mut Env,
+    node: &NodeFixture,
+    id: u64,
+    leaves: Vec<ContestLeaf>,
+) -> Result<(), BanksClientError> {
+    let key = node.key.insecure_clone();
+    env.refresh_blockhash().await;
+    env.send(&[ix::prove_contest(&key.pubkey(), id, leaves)], &[&key])
+        .await
+}
+
+/// Proves every leaf crediting `node`, `BATCH` per transaction; returns the transactions sent.
+async fn prove_all(env: &mut Env, node: &NodeFixture, id: u64, receipt: &Receipt) -> usize {
+    let leaves = receipt.contest_leaves(&node.key.pubkey());
+    let mut sent = 0;
+    for chunk in leaves.chunks(BATCH) {
+        prove(env, node, id, chunk.to_vec()).await.unwrap();
+        sent += 1;
+    }
+    sent
+}
+
+async fn resolve(env: &mut Env, node: &NodeFixture, id: u64) -> Result<(), BanksClientError> {
+    env.refresh_blockhash().await;
+    let payer = env.payer();
+    let ix = ix::resolve_contest(&payer, id, &node.key.pubkey(), &node.operator_token);
+    env.send(&[ix], &[]).await
+}
+
+async fn contest(env: &mut Env, id: u64, node: &NodeFixture) -> Contest {
+    env.anchor(&pda::contest(&pda::job(id), &node.key.pubkey()))
+        .await
+}
+
+#[tokio::test]
+async fn a_short_node_proves_its_tiles_and_is_made_whole() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    // The tile tree credits b with 8 tiles; its payout leaf pays 6 (600 of 800).
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 600, 6)]).await;
+    open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+        .await
+        .unwrap();
+    let txs = prove_all(&mut env, &b, id, &receipt).await;
+    assert_eq!(txs, 2, "8 leaves in batches of {BATCH}");
+    resolve(&mut env, &b, id).await.unwrap();
+    let c = contest(&mut env, id, &b).await;
+    assert_eq!((c.proven, c.owed, c.paid, c.upheld), (8, 800, 200, true));
+    assert_eq!(env.balance(&b.operator_token).await, 10_200);
+    let job = env.job(id).await;
+    assert_eq!((job.contested_paid, job.contests_upheld), (200, 1));
+
+    env.approve(&artist, id).await.unwrap();
+    // Leaves 1 400, fee 2.5% = 35, the contest took 200, no room is left under the cap of
+    // 1 600: refund 2 000 − 1 400 − 35 − 200 = 365. The artist pays 1 635, as for an honest
+    // receipt (1 600 + 40) less the fee on the contested 200.
+    assert_eq!(env.balance(&artist.token).await, 3_000 + 365);
+    let op = b.operator.insecure_clone();
+    env.send(&[payouts.claim_ix(id, &b)], &[&op]).await.unwrap();
+    assert_eq!(env.balance(&b.operator_token).await, 10_800);
+    let op = a.operator.insecure_clone();
+    env.send(&[payouts.claim_ix(id, &a)], &[&op]).await.unwrap();
+    assert_eq!(env.balance(&a.operator_token).await, 10_800);
+    assert_eq!(env.balance(&pda::job_vault(&pda::job(id))).await, 0);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn an_early_approval_keeps_the_contest_room_in_the_vault() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 600, 6)]).await;
+    // The artist approves the moment the receipt lands: 1 400 + 35 fee, and the 200 of room
+    // under the cap stay in the vault until the window ends.
+    env.approve(&artist, id).await.unwrap();
+    assert_eq!(env.balance(&artist.token).await, 3_000 + 365);
+    assert_eq!(env.balance(&pda::job_vault(&pda::job(id))).await, 1_600);
+    open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+        .await
+        .unwrap();
+    prove_all(&mut env, &b, id, &receipt).await;
+    resolve(&mut env, &b, id).await.unwrap();
+    assert_eq!(env.balance(&b.operator_token).await, 10_200);
+    assert_eq!(env.balance(&pda::job_vault(&pda::job(id))).await, 1_400);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn an_honest_payout_leaves_nothing_to_contest() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 800, 8)]).await;
+    open(&mut env, &a, id, Some(payouts.leaf(&ak)))
+        .await
+        .unwrap();
+    prove_all(&mut env, &a, id, &receipt).await;
+    assert_tessera(resolve(&mut env, &a, id).await, TesseraError::NotShort);
+    // Short of its own leaf's count: proving fewer leaves does not make it short either.
+    open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+        .await
+        .unwrap();
+    let some = receipt.contest_leaves(&bk)[..3].to_vec();
+    prove(&mut env, &b, id, some).await.unwrap();
+    assert_tessera(resolve(&mut env, &b, id).await, TesseraError::NotShort);
+    assert_eq!(env.balance(&a.operator_token).await, 10_000);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn leaves_of_another_node_duplicates_and_leaves_not_in_the_root_do_not_count() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 600, 6)]).await;
+    open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+        .await
+        .unwrap();
+    // a's leaves, presented by b: rebuilt with b's key, they are not in the root.
+    let theirs = receipt.contest_leaves(&ak)[..2].to_vec();
+    assert_tessera(
+        prove(&mut env, &b, id, theirs).await,
+        TesseraError::InvalidProof,
+    );
+    let mine = receipt.contest_leaves(&bk);
+    // The same leaf twice in one call, then again in a later call.
+    assert_tessera(
+        prove(&mut env, &b, id, vec![mine[0].clone(), mine[0].clone()]).await,
+        TesseraError::LeavesNotIncreasing,
+    );
+    prove(&mut env, &b, id, vec![mine[0].clone(), mine[1].clone()])
+        .await
+        .unwrap();
+    assert_tessera(
+        prove(&mut env, &b, id, vec![mine[1].clone()]).await,
+        TesseraError::LeavesNotIncreasing,
+    );
+    // Out of order: a lower leaf after a higher one.
+    assert_tessera(
+        prove(&mut env, &b, id, vec![mine[3].clone(), mine[2].clone()]).await,
+        TesseraError::LeavesNotIncreasing,
+    );
+    // A leaf the tile tree does not hold (other pixels), and one with another role.
+    let mut forged = mine[2].clone();
+    forged.pixel_hash = [0xee; 32];
+    assert_tessera(
+        prove(&mut env, &b, id, vec![forged]).await,
+        TesseraError::InvalidProof,
+    );
+    let mut as_check = mine[2].clone();
+    as_check.role = merkle::TileRole::Check as u8;
+    assert_tessera(
+        prove(&mut env, &b, id, vec![as_check]).await,
+        TesseraError::InvalidProof,
+    );
+    let mut bad_role = mine[2].clone();
+    bad_role.role = 9;
+    assert_tessera(
+        prove(&mut env, &b, id, vec![bad_role]).await,
+        TesseraError::InvalidContestLeaves,
+    );
+    // Two proven leaves are worth 200, less than the 600 leaf: not short.
+    assert_eq!(contest(&mut env, id, &b).await.proven, 2);
+    assert_tessera(resolve(&mut env, &b, id).await, TesseraError::NotShort);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn a_payout_leaf_not_in_the_root_cannot_open_a_contest() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let (id, _, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 600, 6)]).await;
+    // Understating its own leaf to claim a bigger difference.
+    let mut lie = payouts.leaf(&bk);
+    (lie.amount, lie.tiles) = (100, 1);
+    assert_tessera(
+        open(&mut env, &b, id, Some(lie)).await,
+        TesseraError::InvalidProof,
+    );
+    // a's leaf under b's key.
+    assert_tessera(
+        open(&mut env, &b, id, Some(payouts.leaf(&ak))).await,
+        TesseraError::InvalidProof,
+    );
+    let mut off = payouts.leaf(&bk);
+    off.amount = 599;
+    assert_tessera(
+        open(&mut env, &b, id, Some(off)).await,
+        TesseraError::PayoutNotPerRender,
+    );
+    // One contest per node and job.
+    open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+        .await
+        .unwrap();
+    assert_already_in_use(open(&mut env, &b, id, Some(payouts.leaf(&bk))).await);
+}
+
+#[tokio::test]
+async fn contests_are_refused_before_the_receipt_and_after_the_window() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let deadline = env.now().await + 10_000;
+    let open_id = env.create_job(&artist, small_job(deadline)).await.unwrap();
+    assert_tessera(
+        open(&mut env, &b, open_id, None).await,
+        TesseraError::WrongJobState,
+    );
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 600, 6)]).await;
+    let rendered_at = env.job(id).await.rendered_at;
+    open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+        .await
+        .unwrap();
+    let leaves = receipt.contest_leaves(&bk);
+    prove(&mut env, &b, id, leaves[..4].to_vec()).await.unwrap();
+    // The window ends at receipt + challenge window; nothing of a contest is accepted after.
+    env.set_time(rendered_at + CHALLENGE_WINDOW).await;
+    assert_tessera(
+        prove(&mut env, &b, id, leaves[4..].to_vec()).await,
+        TesseraError::ContestWindowClosed,
+    );
+    assert_tessera(
+        resolve(&mut env, &b, id).await,
+        TesseraError::ContestWindowClosed,
+    );
+    assert_tessera(
+        open(&mut env, &a, id, Some(payouts.leaf(&ak))).await,
+        TesseraError::ContestWindowClosed,
+    );
+    // Finalizing after the window keeps no room: the artist gets everything unspent.
+    env.send(
+        &[ix::finalize_job(id, &env.treasury.clone(), &artist.token)],
+        &[],
+    )
+    .await
+    .unwrap();
+    // (Two budgets of 2 000 escrowed: the open job's and this one's.)
+    assert_eq!(env.balance(&artist.token).await, 1_000 + 2_000 - 1_400 - 35);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn a_node_left_out_of_the_payout_tree_is_paid_through_its_claim_record() {
+    let (mut env, artist, a, b) = setup().await;
+    let ak = a.key.pubkey();
+    // The receipt pays only a; b's 8 tiles are in the tile tree but it has no payout leaf.
+    let (id, receipt, _) = posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8)]).await;
+    open(&mut env, &b, id, None).await.unwrap();
+    prove_all(&mut env, &b, id, &receipt).await;
+    resolve(&mut env, &b, id).await.unwrap();
+    assert_eq!(env.balance(&b.operator_token).await, 10_800);
+    let claim: Claim = env
+        .anchor(&pda::claim(&pda::job(id), &b.key.pubkey()))
+        .await;
+    assert_eq!((claim.amount, claim.paid), (800, 800));
+    let job = env.job(id).await;
+    assert_eq!((job.node_count, job.claimed_count), (2, 1));
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn a_node_hiding_its_payout_leaf_gains_nothing() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    // b is paid in full (8 tiles) but contests as if it had no leaf.
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 800, 8)]).await;
+    open(&mut env, &b, id, None).await.unwrap();
+    prove_all(&mut env, &b, id, &receipt).await;
+    resolve(&mut env, &b, id).await.unwrap();
+    // The cap (1 600) is used up by the leaves: the "shortfall" finds no room.
+    assert_eq!(env.balance(&b.operator_token).await, 10_000);
+    env.approve(&artist, id).await.unwrap();
+    // Its real leaf can no longer be claimed: the contest made its claim record.
+    let op = b.operator.insecure_clone();
+    assert_already_in_use(env.send(&[payouts.claim_ix(id, &b)], &[&op]).await);
+    assert_eq!(env.balance(&b.operator_token).await, 10_000);
+    env.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn an_overpaid_node_uses_the_cap_and_the_short_nodes_contest_records_it() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    // a is paid for 10 tiles, 2 of them b's: the total is the whole cap of 1 600.
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 1_000, 10), (bk, 600, 6)]).await;
+    open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+        .await
+        .unwrap();
+    prove_all(&mut env, &b, id, &receipt).await;
+    resolve(&mut env, &b, id).await.unwrap();
+    let c = contest(&mut env, id, &b).await;
+    // Proven on-chain: b is owed 800 and was paid 600; the 200 went to a, over its 8 leaves.
+    assert_eq!((c.owed, c.leaf_amount, c.paid), (800, 600, 0));
+    env.approve(&artist, id).await.unwrap();
+    // The artist pays no more than the receipt's renders: 1 600 + 40.
+    assert_eq!(env.balance(&artist.token).await, 3_000 + 360);
+    env.assert_conserved().await;
+}

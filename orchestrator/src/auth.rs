@@ -8,6 +8,18 @@
 //!    [`tessera_sdk::protocol::request_message`]) is checked and, last, recorded against replays.
 //!
 //! Per-address limits run before all of this, as a router layer (`api::limit_address`).
+//!
+//! Sessions (issue 15: one ed25519 verification per request was a third of a lease's CPU):
+//! a node's ed25519-signed `POST /v1/sessions` (bound to this orchestrator like every signed
+//! request) returns a token `node (32) ‖ expires_ms (8 LE) ‖ nonce (16)` (hex) and its key
+//! `blake3::derive_key("tessera-session-v1", salt ‖ orchestrator ‖ token)`, the salt being
+//! the store's secret (shared by every instance on one database, so any instance checks a
+//! session and none keeps session state). Later requests carry `x-tessera-session` and
+//! `x-tessera-mac`, the keyed blake3 of the same request message, instead of a key and a
+//! signature; everything else (timestamp window, rate limit, standing, body limit, replay
+//! record) is unchanged. A token past its expiry is refused (401 `session-expired`), a token
+//! with another node or expiry, or a MAC under another key, does not verify (401
+//! `bad-signature`). Tile signatures stay ed25519: they are the slash evidence on-chain.
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
@@ -16,7 +28,7 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Signature, Signer};
+use solana_sdk::signature::{Keypair, Signature, Signer};
 
 use crate::api::bytes_compat::Bytes;
 use crate::api::AppState;
@@ -90,7 +102,93 @@ impl RateLimits {
 pub struct Claimed {
     pub key: Pubkey,
     pub timestamp_ms: i64,
-    signature: Signature,
+    proof: Proof,
+}
+
+/// What vouches for a request: the key's signature, or a session's MAC.
+#[derive(Clone, Debug)]
+enum Proof {
+    Signature(Signature),
+    Mac {
+        token: [u8; TOKEN_LEN],
+        mac: blake3::Hash,
+    },
+}
+
+impl Claimed {
+    /// Whether the request was signed with the key itself (not made in a session).
+    pub fn is_signed(&self) -> bool {
+        matches!(self.proof, Proof::Signature(_))
+    }
+}
+
+/// Bytes of a session token: node key, expiry (unix ms, LE), nonce.
+pub const TOKEN_LEN: usize = 32 + 8 + 16;
+
+/// A session opened for a node (`POST /v1/sessions`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    /// Hex token, sent as `x-tessera-session`.
+    pub session: String,
+    /// Hex 32-byte key the node MACs requests with (`tessera_sdk::protocol::mac_request`).
+    pub key: String,
+    pub expires_ms: i64,
+}
+
+fn session_key(state: &AppState, token: &[u8; TOKEN_LEN]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("tessera-session-v1");
+    h.update(&state.salt);
+    h.update(state.keypair.pubkey().as_ref());
+    h.update(token);
+    *h.finalize().as_bytes()
+}
+
+/// A new session for `node`, valid `session_ttl_ms`.
+pub fn open_session(state: &AppState, node: &Pubkey) -> Session {
+    let expires_ms = now_ms() + state.cfg.session_ttl_ms;
+    let mut token = [0u8; TOKEN_LEN];
+    token[..32].copy_from_slice(node.as_ref());
+    token[32..40].copy_from_slice(&expires_ms.to_le_bytes());
+    // Unpredictable, so a token is not guessable from the node and the time.
+    let nonce = blake3::hash(&Keypair::new().to_bytes());
+    token[40..].copy_from_slice(&nonce.as_bytes()[..16]);
+    Session {
+        session: hex::encode(&token),
+        key: hex::encode(&session_key(state, &token)),
+        expires_ms,
+    }
+}
+
+mod hex {
+    pub fn encode(b: &[u8]) -> String {
+        crate::receipt::hex(b)
+    }
+
+    pub fn decode<const N: usize>(s: &str) -> Option<[u8; N]> {
+        if s.len() != 2 * N || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; N];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(out)
+    }
+}
+
+/// The session headers, parsed; the key and expiry from the token. No I/O.
+fn claim_session(headers: &HeaderMap, token: &str) -> ApiResult<(Pubkey, Proof)> {
+    let token: [u8; TOKEN_LEN] =
+        hex::decode(token).ok_or_else(|| ApiError::Unauthenticated("bad session token".into()))?;
+    let mac: [u8; 32] = hex::decode(header(headers, HEADER_MAC)?)
+        .ok_or_else(|| ApiError::Unauthenticated("bad mac encoding".into()))?;
+    let key = Pubkey::new_from_array(token[..32].try_into().expect("32 bytes"));
+    let expires = i64::from_le_bytes(token[32..40].try_into().expect("8 bytes"));
+    if now_ms() > expires {
+        return Err(ApiError::SessionExpired);
+    }
+    let mac = blake3::Hash::from(mac);
+    Ok((key, Proof::Mac { token, mac }))
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
@@ -100,22 +198,34 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
         .map_err(|_| ApiError::Unauthenticated(format!("{name} is not text")))
 }
 
-/// Step 1: parses the headers and refuses a timestamp outside the window. No I/O.
+/// Step 1: parses the headers (a key and signature, or a session and MAC) and refuses a
+/// timestamp outside the window or an expired session. No I/O.
 pub fn claim(state: &AppState, headers: &HeaderMap) -> ApiResult<Claimed> {
-    let key = Pubkey::from_str(header(headers, HEADER_NODE)?)
-        .map_err(|_| ApiError::Unauthenticated("bad key".into()))?;
+    let (key, proof) = match headers.get(HEADER_SESSION) {
+        Some(token) => {
+            let token = token
+                .to_str()
+                .map_err(|_| ApiError::Unauthenticated("session is not text".into()))?;
+            claim_session(headers, token)?
+        }
+        None => {
+            let key = Pubkey::from_str(header(headers, HEADER_NODE)?)
+                .map_err(|_| ApiError::Unauthenticated("bad key".into()))?;
+            let signature = Signature::from_str(header(headers, HEADER_SIGNATURE)?)
+                .map_err(|_| ApiError::Unauthenticated("bad signature encoding".into()))?;
+            (key, Proof::Signature(signature))
+        }
+    };
     let timestamp_ms: i64 = header(headers, HEADER_TIMESTAMP)?
         .parse()
         .map_err(|_| ApiError::Unauthenticated("bad timestamp".into()))?;
-    let signature = Signature::from_str(header(headers, HEADER_SIGNATURE)?)
-        .map_err(|_| ApiError::Unauthenticated("bad signature encoding".into()))?;
     if (now_ms() - timestamp_ms).abs() > state.cfg.auth_window_ms {
         return Err(ApiError::StaleTimestamp);
     }
     Ok(Claimed {
         key,
         timestamp_ms,
-        signature,
+        proof,
     })
 }
 
@@ -168,11 +278,23 @@ pub fn check_signature_of_hash(
         c.timestamp_ms,
         body_hash,
     );
-    if !c.signature.verify(c.key.as_ref(), &msg) {
-        return Err(ApiError::BadSignature);
-    }
+    let signature = match &c.proof {
+        Proof::Signature(sig) => {
+            if !sig.verify(c.key.as_ref(), &msg) {
+                return Err(ApiError::BadSignature);
+            }
+            sig.to_string()
+        }
+        Proof::Mac { token, mac } => {
+            // `blake3::Hash` compares in constant time.
+            if blake3::keyed_hash(&session_key(state, token), &msg) != *mac {
+                return Err(ApiError::BadSignature);
+            }
+            format!("mac:{}", mac.to_hex())
+        }
+    };
     Ok(Replay {
-        signature: c.signature.to_string(),
+        signature,
         timestamp_ms: c.timestamp_ms,
     })
 }

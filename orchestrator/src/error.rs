@@ -28,6 +28,10 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("store task failed: {0}")]
     Join(String),
+    /// The group this transaction ran in did not commit (SQLite group commit): nothing of
+    /// it is stored.
+    #[error("store commit failed: {0}")]
+    Commit(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
 }
@@ -54,6 +58,9 @@ pub enum ApiError {
     BadSignature,
     #[error("timestamp outside the accepted window")]
     StaleTimestamp,
+    /// A session token past its expiry: open a new one (`POST /v1/sessions`).
+    #[error("session expired")]
+    SessionExpired,
     #[error("request replayed")]
     Replay,
     #[error("node {0} is not registered on-chain")]
@@ -117,7 +124,9 @@ impl ApiError {
         match self {
             BadRequest(_) | BadImage(_) => StatusCode::BAD_REQUEST,
             TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Unauthenticated(_) | BadSignature | StaleTimestamp | Replay => StatusCode::UNAUTHORIZED,
+            Unauthenticated(_) | BadSignature | StaleTimestamp | SessionExpired | Replay => {
+                StatusCode::UNAUTHORIZED
+            }
             NodeNotRegistered(_) | InsufficientStake { .. } | NodeBanned | NotSettled(_) => {
                 StatusCode::FORBIDDEN
             }
@@ -144,6 +153,7 @@ impl ApiError {
             Unauthenticated(_) => "unauthenticated",
             BadSignature => "bad-signature",
             StaleTimestamp => "stale-timestamp",
+            SessionExpired => "session-expired",
             Replay => "replay",
             NodeNotRegistered(_) => "node-not-registered",
             InsufficientStake { .. } => "insufficient-stake",

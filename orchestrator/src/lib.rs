@@ -68,6 +68,8 @@ pub struct Config {
     pub lease_ms: i64,
     pub sweep_ms: u64,
     pub auth_window_ms: i64,
+    /// Life of a session (`POST /v1/sessions`): MACed requests until then.
+    pub session_ttl_ms: i64,
     pub node_cache_ms: u64,
     pub max_scene_bytes: usize,
     /// Body limit of routes without their own (job registration).
@@ -142,6 +144,7 @@ impl Config {
             lease_ms: 60_000,
             sweep_ms: 1_000,
             auth_window_ms: 30_000,
+            session_ttl_ms: 600_000,
             node_cache_ms: 10_000,
             max_scene_bytes: 256 << 20,
             max_request_bytes: 64 << 10,
@@ -171,6 +174,20 @@ impl Config {
 }
 
 impl Config {
+    /// Whether local blob puts fsync: when the store's commits survive power loss (SQLite
+    /// `FULL`/`EXTRA`, PostgreSQL `synchronous_commit` other than `off`), so the blobs its
+    /// rows reference do too; at SQLite's default `NORMAL` a commit survives `kill -9` and
+    /// so does an unsynced put (README, "Durability").
+    pub fn blob_fsync(&self) -> bool {
+        if self.database_url.is_some() {
+            !self.pg_synchronous_commit.eq_ignore_ascii_case("off")
+        } else {
+            ["FULL", "EXTRA"]
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&self.sqlite_synchronous))
+        }
+    }
+
     /// The store this configuration names.
     pub fn db(&self) -> store::DbConfig {
         store::DbConfig {
@@ -199,7 +216,12 @@ impl Orchestrator {
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let metrics = metrics::Metrics::new();
         let store = store::open(&config.db(), &metrics.store).await?;
-        let blobs = blob::open(&config.blobs, metrics.blob_seconds.clone()).await?;
+        let blobs = blob::open_with(
+            &config.blobs,
+            metrics.blob_seconds.clone(),
+            config.blob_fsync(),
+        )
+        .await?;
         let salt = store.salt().await?;
         // Recovery: leases that expired while we were down go back to the queue now;
         // unexpired ones stay with their nodes (they may still submit or heartbeat).

@@ -47,6 +47,9 @@ struct Args {
     /// Share of tiles rendered twice (0..=1).
     #[arg(long, default_value_t = 0.05)]
     verify_share: f64,
+    /// Share of a new or low-reputation node's tiles rendered twice (0..=1).
+    #[arg(long, default_value_t = 0.25)]
+    new_node_share: f64,
     /// Seconds a node holds a tile lease without a heartbeat before it is handed to another.
     #[arg(long, default_value_t = 60)]
     lease_secs: u32,
@@ -141,6 +144,10 @@ async fn main() -> anyhow::Result<()> {
         (0.0..=1.0).contains(&a.verify_share),
         "--verify-share must be within 0..=1"
     );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.new_node_share),
+        "--new-node-share must be within 0..=1"
+    );
     let bytes: Vec<u8> = serde_json::from_str(
         &std::fs::read_to_string(&keypair_path)
             .with_context(|| format!("reading {}", keypair_path.display()))?,
@@ -157,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.pg_pool_size = a.pg_pool_size;
     cfg.listen = a.listen;
     cfg.verify_share = a.verify_share;
+    cfg.new_node_share = a.new_node_share;
     cfg.lease_ms = i64::from(a.lease_secs.max(1)) * 1000;
     cfg.rate_per_key = a.rate_per_key;
     cfg.rate_per_addr = a.rate_per_addr;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 pub use tessera_sdk::protocol::{
-    request_message, sign_request, tile_message, HEADER_KEY as HEADER_NODE, HEADER_SERVER_TIME,
-    HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    mac_request, request_message, sign_request, tile_message, HEADER_KEY as HEADER_NODE,
+    HEADER_MAC, HEADER_SERVER_TIME, HEADER_SESSION, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 
 pub fn sign_tile(

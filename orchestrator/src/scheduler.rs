@@ -174,7 +174,7 @@ pub fn lease(
     }
     let held_in = |job: u64| held.iter().find(|(j, _)| *j == job).map_or(0, |(_, n)| *n);
     let mut capped = false;
-    let mut best: Option<(f64, JobRow, (u32, u32, String))> = None;
+    let mut candidates: Vec<(f64, JobRow)> = Vec::new();
     for job in store::jobs_in_state(tx, job_state::RENDERING)? {
         // Past its deadline the chain refuses the receipt: rendering more is waste.
         if job.deadline.saturating_mul(1000) < now || store::is_banned(tx, job.job_id, node)? {
@@ -184,16 +184,20 @@ pub fn lease(
             capped = true;
             continue;
         }
-        let Some(pick) = pick_tile(tx, job.job_id, node, operator)? else {
-            continue;
-        };
         let holds = store::node_holds_scene(tx, node, &job.scene_hash)?;
-        let key = share_key(&job, now, holds, benchmark_score);
-        if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
-            best = Some((key, job, pick));
+        candidates.push((share_key(&job, now, holds, benchmark_score), job));
+    }
+    // Best share first; a tile is looked for only until one is found (usually in the
+    // first job), not in every job. A stable sort keeps ties in job order.
+    candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut best = None;
+    for (_, job) in candidates {
+        if let Some(pick) = pick_tile(tx, job.job_id, node, operator)? {
+            best = Some((job, pick));
+            break;
         }
     }
-    let Some((_, job, (frame, tile, need))) = best else {
+    let Some((job, (frame, tile, need))) = best else {
         return Ok(if capped {
             Grant::AtLimit(format!(
                 "this node holds {} leases in a job, the most one node may hold in one job",

@@ -514,3 +514,108 @@ async fn public_image_endpoints_shed_load_beyond_their_concurrency() {
     );
 }
 }
+
+/// `POST /v1/sessions`, signed with `node`'s key for the orchestrator at `url`.
+async fn open_session(node: &SimNode, url: &str) -> (StatusCode, Value) {
+    node.request(url, "POST", "/v1/sessions", b"{}".to_vec())
+        .await
+}
+
+fn session_of(v: &Value) -> (String, [u8; 32]) {
+    let key = tessera_orchestrator::receipt::hex32(v["key"].as_str().unwrap()).unwrap();
+    (v["session"].as_str().unwrap().to_string(), key)
+}
+
+on_both! {
+/// Issue 15, sessions: one ed25519-signed request bound to this orchestrator opens a
+/// session; its MACed requests lease and submit (the tile signature stays ed25519), and
+/// `submit?next=1` answers with the next lease. A replayed MAC, a MAC under another key, a
+/// token naming another node, a session opened with a MAC, or for another orchestrator,
+/// and an expired session are all refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_mac_requests_and_refuse_replays_wrong_keys_and_expiry() {
+    let (chain, orch) = setup(|c| c.session_ttl_ms = 1_500).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let node = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let other = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let server = orch.key().await;
+    let (st, v) = open_session(&node, &orch.url).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (token, key) = session_of(&v);
+    assert!(v["expires_ms"].as_i64().unwrap() > now_ms());
+    let mac = |path: &str, body: &[u8], key: &[u8; 32], token: &str, ts: i64| {
+        protocol::mac_request(token, key, &server, "POST", path, ts, body)
+    };
+
+    // Lease and submit in the session; the submit hands over the next lease.
+    let ts = now_ms();
+    let h = mac("/v1/leases", b"{}", &key, &token, ts);
+    let (st, lease) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    assert_eq!(st, StatusCode::OK, "{lease}");
+    // The same request again: a replay.
+    let (st, v) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("replay")));
+    let (w, hh, px) = pixels(&lease, false);
+    let body = node.submit_body(&lease, w, hh, px);
+    let path = format!("/v1/leases/{}/submit?next=1", lease["lease_id"]);
+    let h = mac(&path, &body, &key, &token, now_ms());
+    let (st, v) = node.raw(&orch.url, "POST", &path, body, &h).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["ack"].is_string(), "{v}");
+    let next = v["next"].clone();
+    assert!(next["lease_id"].as_i64().unwrap() > lease["lease_id"].as_i64().unwrap(), "{v}");
+    let bad_query = format!("/v1/leases/{}/submit?nxt=1", next["lease_id"]);
+    let h = mac(&bad_query, b"{}", &key, &token, now_ms());
+    let (st, _) = node.raw(&orch.url, "POST", &bad_query, b"{}".to_vec(), &h).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    // Another key, and a token that names another node: neither verifies.
+    let h = mac("/v1/leases", b"{}", &[7u8; 32], &token, now_ms());
+    let (st, v) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad-signature")));
+    let forged = format!(
+        "{}{}",
+        tessera_orchestrator::receipt::hex(other.key.pubkey().as_ref()),
+        &token[64..]
+    );
+    let h = mac("/v1/leases", b"{}", &key, &forged, now_ms());
+    let (st, v) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad-signature")));
+
+    // A session is opened with the node key's signature, for this orchestrator only.
+    let h = mac("/v1/sessions", b"{}", &key, &token, now_ms());
+    let (st, _) = node.raw(&orch.url, "POST", "/v1/sessions", b"{}".to_vec(), &h).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let elsewhere = Keypair::new().pubkey();
+    let h = protocol::sign_request(&node.key, &elsewhere, "POST", "/v1/sessions", now_ms(), b"{}");
+    let (st, v) = node.raw(&orch.url, "POST", "/v1/sessions", b"{}".to_vec(), &h).await;
+    assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad-signature")));
+
+    // Past its expiry the session is refused before anything else.
+    let left = v_expiry(&token) - now_ms();
+    tokio::time::sleep(Duration::from_millis(left.max(0) as u64 + 50)).await;
+    let h = mac("/v1/leases", b"{}", &key, &token, now_ms());
+    let (st, v) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("session-expired")));
+    // A fresh session works again, and its submit of the handed-over lease is accepted.
+    let (st, v) = open_session(&node, &orch.url).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (token, key) = session_of(&v);
+    let (w, hh, px) = pixels(&next, false);
+    let body = node.submit_body(&next, w, hh, px);
+    let path = format!("/v1/leases/{}/submit", next["lease_id"]);
+    let h = mac(&path, &body, &key, &token, now_ms());
+    let (st, v) = node.raw(&orch.url, "POST", &path, body, &h).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v.get("next").is_none(), "{v}");
+}
+}
+
+/// The expiry (unix ms) a session token carries.
+fn v_expiry(token: &str) -> i64 {
+    let b: Vec<u8> = (0..8)
+        .map(|i| u8::from_str_radix(&token[64 + 2 * i..66 + 2 * i], 16).unwrap())
+        .collect();
+    i64::from_le_bytes(b.try_into().unwrap())
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use solana_sdk::signature::{Keypair, Signer};
 use tessera_orchestrator::protocol;
 use tessera_sdk::{ix, pda, JobState};
@@ -709,6 +709,11 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
                 chain.net.url(),
                 "--verify-share",
                 "0",
+                // No checks: every acknowledged submit is one verified tile.
+                "--new-node-share",
+                "0",
+                "--lease-secs",
+                "10",
             ])
             .arg("--db")
             .arg(&db)
@@ -746,7 +751,7 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
     };
     let mut child = spawn();
     up().await;
-    let id = chain.create_job(1, 100).await;
+    let id = chain.create_job(4, 100).await;
     assert_eq!(
         orch.register(json!({"job_id": id})).await.0,
         StatusCode::CREATED
@@ -755,25 +760,86 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let first = a.lease(&orch.url).await.unwrap();
     assert_eq!(a.submit(&orch.url, &first).await.0, StatusCode::OK);
+    // The group-commit path: four nodes lease and submit at once (their transactions
+    // commit together) while the process is killed; every acknowledged submit must be there.
+    let mut loaders = Vec::new();
+    for _ in 0..4 {
+        loaders.push(SimNode::new(chain.register_node(MIN_STAKE).await.1));
+    }
     let held = a.lease(&orch.url).await.unwrap();
-    child.kill().unwrap(); // SIGKILL
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let server = orch.key().await;
+    let mut tasks = Vec::new();
+    for n in loaders {
+        let (url, acked) = (orch.url.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ts = now_ms();
+            // Signed like `SimNode::request`, but a refused connection ends the loop.
+            let mut post = |path: String, body: Vec<u8>| {
+                ts = now_ms().max(ts + 1);
+                let h = protocol::sign_request(&n.key, &server, "POST", &path, ts, &body);
+                let mut rb = n.http.post(format!("{url}{path}"));
+                for (k, v) in h {
+                    rb = rb.header(k, v);
+                }
+                async move {
+                    let r = rb.body(body).send().await.ok()?;
+                    Some((r.status(), r.json::<Value>().await.ok()?))
+                }
+            };
+            loop {
+                let Some((StatusCode::OK, lease)) = post("/v1/leases".into(), b"{}".to_vec()).await
+                else {
+                    return;
+                };
+                let (w, h, px) = pixels(&lease, false);
+                let path = format!("/v1/leases/{}/submit", lease["lease_id"]);
+                let body = n.submit_body(&lease, w, h, px);
+                match post(path, body).await {
+                    Some((StatusCode::OK, _)) => {
+                        acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 12 {
+        assert!(std::time::Instant::now() < until, "the loaders stalled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL, submits in flight
     child.wait().unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.load(std::sync::atomic::Ordering::SeqCst);
     let mut child = spawn();
     up().await;
     let s = orch.status(id).await;
-    assert_eq!(s["counts"]["leased"], 1, "{s}");
-    assert_eq!(
-        s["counts"]["verified"].as_u64().unwrap() + s["counts"]["rendered"].as_u64().unwrap(),
-        1,
-        "{s}"
-    );
+    let stored =
+        s["counts"]["verified"].as_u64().unwrap() + s["counts"]["rendered"].as_u64().unwrap();
+    // The first tile and every acknowledged submit; at most one more per loader (committed,
+    // its answer lost to the kill).
+    let (least, most) = (1 + acked, 1 + acked + 4);
+    assert!((least..=most).contains(&stored), "{acked} acked: {s}");
+    assert!(s["counts"]["leased"].as_u64().unwrap() >= 1, "{s}");
     assert_eq!(a.submit(&orch.url, &held).await.0, StatusCode::OK);
     work_until_idle(&orch.url, &[&a, &b]).await;
+    // The leases the killed loaders held expire (`--lease-secs 10`) and go to a and b.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while orch.status(id).await["state"] == "rendering" {
+        assert!(std::time::Instant::now() < until, "the loaders' leases never expired");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        work_until_idle(&orch.url, &[&a, &b]).await;
+    }
     orch.wait_state(id, "posted", 30).await;
     assert_eq!(chain.job(id).await.state, JobState::Rendered);
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
 }
 
 on_both! {

@@ -58,6 +58,40 @@ pub fn sign_request(
     ]
 }
 
+/// Header naming a session (`POST /v1/sessions`) instead of a key: the request carries
+/// [`HEADER_MAC`] in place of [`HEADER_SIGNATURE`].
+pub const HEADER_SESSION: &str = "x-tessera-session";
+/// Header with the hex blake3 keyed MAC of [`request_message`] under the session key.
+pub const HEADER_MAC: &str = "x-tessera-mac";
+
+/// The auth headers of a request made in a session (`token`, `key` from `POST
+/// /v1/sessions`): the same message as [`sign_request`], MACed instead of signed.
+pub fn mac_request(
+    token: &str,
+    key: &[u8; 32],
+    orchestrator: &Pubkey,
+    method: &str,
+    path: &str,
+    timestamp_ms: i64,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let msg = request_message(
+        orchestrator,
+        method,
+        path,
+        timestamp_ms,
+        &blake3::hash(body),
+    );
+    [
+        (HEADER_SESSION, token.to_string()),
+        (HEADER_TIMESTAMP, timestamp_ms.to_string()),
+        (
+            HEADER_MAC,
+            blake3::keyed_hash(key, &msg).to_hex().to_string(),
+        ),
+    ]
+}
+
 use crate::receipt::TileRecord;
 
 /// Domain tag that starts every tile message (the program rebuilds the message on-chain).

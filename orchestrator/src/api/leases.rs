@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -104,18 +104,36 @@ async fn refuse(s: &AppState, id: i64, node: &str, kind: &str) -> ApiResult<()> 
 /// again here, then the verification state machine. A body that does not parse, a tile
 /// signature that does not verify, an image that is not the tile or a hash that is not
 /// the pixels' releases the lease and counts against the node.
+///
+/// `?next=1` (signed as part of the path): once the tile is recorded, the node's next lease
+/// is granted in the same request (`next`: the lease, or null when there is none or the
+/// node is at a limit; a plain `POST /v1/leases` then says which), one round trip a tile.
 pub async fn submit(
     State(s): Shared,
     Path(id): Path<i64>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
     let started = Instant::now();
-    let path = format!("/v1/leases/{id}/submit");
+    let want_next = match query.as_deref() {
+        None => false,
+        Some("next=1") => true,
+        Some(q) => return Err(ApiError::BadRequest(format!("unknown query {q:?}"))),
+    };
+    let path = match &query {
+        Some(q) => format!("/v1/leases/{id}/submit?{q}"),
+        None => format!("/v1/leases/{id}/submit"),
+    };
     let limit = s.cfg.max_submit_bytes;
     let (node, info, body, replay) =
         crate::auth::node_request(&s, "POST", &path, &headers, body, limit).await?;
     let node_s = node.to_string();
+    // The next lease is written under a record of its own, derived from this request's.
+    let next_replay = store::Replay {
+        signature: format!("{}/next", replay.signature),
+        timestamp_ms: replay.timestamp_ms,
+    };
 
     // The lease, its tile and job, and the renders it may be compared with: one read.
     let (tile, job, pending) = s
@@ -258,9 +276,37 @@ pub async fn submit(
     // the manifest and the on-chain roots against it). The same answer for every accepted
     // render: whether it was sampled, checked or convicted someone is not the node's to know.
     let ack = ack(&s, &job.job_key, frame, tno, &node, &computed)?;
-    Ok(Json(
-        json!({"lease_id": id, "outcome": "accepted", "ack": ack}),
-    ))
+    let mut reply = json!({"lease_id": id, "outcome": "accepted", "ack": ack});
+    if want_next {
+        let next = next_lease(&s, next_replay, node_s, &info).await?;
+        reply["next"] = serde_json::to_value(next).unwrap_or_default();
+    }
+    Ok(Json(reply))
+}
+
+/// The lease `submit?next=1` answers with, if the node may have one now.
+async fn next_lease(
+    s: &AppState,
+    replay: store::Replay,
+    node: String,
+    info: &crate::auth::NodeInfo,
+) -> ApiResult<Option<crate::scheduler::Lease>> {
+    let started = Instant::now();
+    let (op, score) = (info.operator.to_string(), info.benchmark_score);
+    let granted = s
+        .store
+        .lease(replay, node, op, score, now_ms(), policy(s))
+        .await?;
+    s.metrics
+        .lease_latency
+        .observe(started.elapsed().as_secs_f64());
+    Ok(match granted {
+        Grant::Lease(l) => {
+            s.metrics.leases_granted.inc();
+            Some(l)
+        }
+        Grant::AtLimit(_) | Grant::NoWork => None,
+    })
 }
 
 /// The orchestrator's signature of `tessera_sdk::protocol::ack_message` for a recorded render.

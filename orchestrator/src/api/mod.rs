@@ -3,6 +3,7 @@ pub mod jobs;
 pub mod leases;
 pub mod nodes;
 pub mod scenes;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -180,6 +181,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/jobs/{id}/manifest", get(jobs::manifest))
         .route("/v1/jobs/{id}/evidence", get(jobs::evidence))
         .route("/v1/jobs/{id}/checks", get(jobs::checks))
+        .route("/v1/sessions", post(sessions::open))
         .route("/v1/leases", post(leases::lease))
         .route("/v1/leases/{id}/heartbeat", post(leases::heartbeat))
         .route("/v1/leases/{id}/submit", post(leases::submit))

@@ -15,6 +15,7 @@ use super::{relative_path, BlobError, BlobMeta, BlobStore, ByteStream, Fetched, 
 
 pub struct LocalBlobs {
     root: PathBuf,
+    fsync: bool,
 }
 
 impl LocalBlobs {
@@ -28,7 +29,17 @@ impl LocalBlobs {
         }
         Ok(Self {
             root: root.to_path_buf(),
+            fsync: true,
         })
+    }
+
+    /// Whether a put fsyncs the file and its folder before it returns (the default). Without
+    /// (the store at `synchronous=NORMAL`): written and renamed into place, so it survives
+    /// `kill -9` like the commit that references it (the page cache outlives the process),
+    /// and like that commit not a power loss; it saves ≈ 8 ms per put on this machine's disk.
+    pub fn fsync(mut self, on: bool) -> Self {
+        self.fsync = on;
+        self
     }
 
     fn path(&self, hash: &str) -> Result<PathBuf, BlobError> {
@@ -37,13 +48,17 @@ impl LocalBlobs {
 
     /// fsync, rename into place, fsync the folder: visible only when durable.
     async fn publish(&self, tmp: &Path, file: tokio::fs::File, to: &Path) -> Result<(), BlobError> {
-        file.sync_all().await?;
+        if self.fsync {
+            file.sync_all().await?;
+        }
         drop(file);
         let dir = to.parent().expect("blob paths have a folder");
         tokio::fs::create_dir_all(dir).await?;
         tokio::fs::rename(tmp, to).await?;
-        if let Ok(d) = tokio::fs::File::open(dir).await {
-            let _ = d.sync_all().await;
+        if self.fsync {
+            if let Ok(d) = tokio::fs::File::open(dir).await {
+                let _ = d.sync_all().await;
+            }
         }
         Ok(())
     }

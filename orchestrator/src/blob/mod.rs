@@ -150,8 +150,19 @@ pub async fn open(
     loc: &Location,
     seconds: prometheus::HistogramVec,
 ) -> Result<Arc<dyn BlobStore>, BlobError> {
+    open_with(loc, seconds, true).await
+}
+
+/// [`open`], saying whether a local put fsyncs before it returns (`fsync`: as durable as a
+/// store commit that survives power loss; without: as one that survives `kill -9`, the
+/// store's `synchronous=NORMAL`, see `LocalBlobs::fsync`).
+pub async fn open_with(
+    loc: &Location,
+    seconds: prometheus::HistogramVec,
+    fsync: bool,
+) -> Result<Arc<dyn BlobStore>, BlobError> {
     let inner: Arc<dyn BlobStore> = match loc {
-        Location::Local(dir) => Arc::new(local::LocalBlobs::open(dir)?),
+        Location::Local(dir) => Arc::new(local::LocalBlobs::open(dir)?.fsync(fsync)),
         Location::S3(cfg) => Arc::new(s3::S3Blobs::open(cfg).await?),
     };
     Ok(Arc::new(Metered { inner, seconds }))

@@ -5,7 +5,8 @@
 //!
 //! Both backends run the same domain queries ([`queries`], `scheduler`, `verify`) over
 //! [`sql::Sql`], so they share one semantics by construction; what differs is how a
-//! transaction is opened (SQLite: `BEGIN IMMEDIATE` on one connection, one at a time;
+//! transaction is opened (SQLite: a savepoint in a group of transactions one writer thread
+//! commits together, each answered after the group's commit, see [`sqlite`];
 //! PostgreSQL: `READ COMMITTED` on a pooled connection, retried on a deadlock) and the row
 //! locks PostgreSQL takes in their place (`FOR UPDATE SKIP LOCKED` when picking a tile,
 //! the tile and job rows of a submit, a per-node advisory lock for a lease). Handlers

@@ -1,13 +1,26 @@
-//! The embedded backend: one SQLite file (WAL journal), one connection behind a mutex,
-//! every transaction `BEGIN IMMEDIATE` on the blocking pool, statements from the
-//! connection's prepared-statement cache.
+//! The embedded backend: one SQLite file (WAL journal) and one writer thread that owns the
+//! connection and commits in groups.
+//!
+//! Group commit: each [`Backend::run`] queues its transaction body; the writer takes every
+//! body queued (up to [`MAX_GROUP`]), runs them one after another inside one
+//! `BEGIN IMMEDIATE … COMMIT`, each body in a `SAVEPOINT` of its own (a body that fails
+//! rolls back only itself), and answers every caller only **after the group's `COMMIT`**.
+//! So each store method keeps its own all-or-nothing semantics, and what a caller is told
+//! is committed is committed: durable against `kill -9` at any `synchronous` but `OFF`
+//! (WAL), against power loss at `FULL`. A failed `COMMIT` fails every body of the group.
+//! The cost of a commit (locks, WAL frames of the pages the group touched, an fsync at
+//! `FULL`) is paid once per group instead of once per request. A group holding a durable
+//! transaction ([`Backend::run_durable`]) commits under `synchronous=FULL` (`EXTRA` when so
+//! configured), which makes the whole group durable; the setting is restored after.
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{params_from_iter, Connection, TransactionBehavior};
+use rusqlite::{params_from_iter, Connection};
+use tokio::sync::oneshot;
 
 use super::shared::Backend;
 use super::sql::{Row, Sql, V};
@@ -21,12 +34,21 @@ mod embedded {
 
 const NAME: &str = "sqlite";
 
+/// Most transaction bodies committed together.
+pub const MAX_GROUP: usize = 256;
+
+/// A queued transaction body: runs in its savepoint and returns how to answer its caller
+/// once the group's commit is known; `durable` when its commit must be fsynced.
+struct Work {
+    durable: bool,
+    body: Box<dyn FnOnce(&Connection) -> Reply + Send>,
+}
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+
 #[derive(Clone)]
 pub struct Sqlite {
-    conn: Arc<Mutex<Connection>>,
+    queue: mpsc::Sender<Work>,
     metrics: StoreMetrics,
-    /// The configured `PRAGMA synchronous`, restored after a durable transaction.
-    synchronous: &'static str,
 }
 
 /// `PRAGMA synchronous` values (the setting is interpolated, so it is checked first).
@@ -113,16 +135,16 @@ impl Sqlite {
     pub fn open(cfg: &DbConfig, metrics: StoreMetrics) -> Result<Self, StoreError> {
         let conn = connect(cfg)?;
         metrics.pool_size.with_label_values(&[NAME]).set(1);
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            metrics,
-            synchronous: synchronous(&cfg.sqlite_synchronous)?,
-        })
+        let configured = synchronous(&cfg.sqlite_synchronous)?;
+        let (queue, work) = mpsc::channel();
+        let m = metrics.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer(conn, work, m, configured))?;
+        Ok(Self { queue, metrics })
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction; with `durable`, under `synchronous`
-    /// FULL (EXTRA when configured): the WAL is fsynced at this commit. The setting cannot
-    /// change inside a transaction, so it is set before and restored after.
+    /// Queues `f` for the writer and waits for its group's commit.
     fn run_with<R, F>(
         &self,
         op: &'static str,
@@ -133,47 +155,106 @@ impl Sqlite {
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
     {
-        let (conn, m, configured) = (self.conn.clone(), self.metrics.clone(), self.synchronous);
-        let level = match (durable, configured) {
+        let (queue, m) = (self.queue.clone(), self.metrics.clone());
+        async move {
+            type Answer<R> = (Result<R, StoreError>, Instant, std::time::Duration);
+            let (tx, rx) = oneshot::channel::<Answer<R>>();
+            let asked = Instant::now();
+            let body: Box<dyn FnOnce(&Connection) -> Reply + Send> = Box::new(move |conn| {
+                let started = Instant::now();
+                let r = in_savepoint(conn, |sql| f(sql));
+                let ran = started.elapsed();
+                Box::new(move |committed| {
+                    let r = match (r, committed) {
+                        (Ok(r), Ok(())) => Ok(r),
+                        (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                        (Err(e), _) => Err(e),
+                    };
+                    let _ = tx.send((r, started, ran));
+                })
+            });
+            queue
+                .send(Work { durable, body })
+                .map_err(|_| StoreError::Join("the store writer stopped".into()))?;
+            let (r, started, ran) = rx
+                .await
+                .map_err(|_| StoreError::Commit("the group did not commit".into()))?;
+            // Recorded here, off the writer thread: nothing else may run while it works.
+            m.observe(NAME, op, started - asked, ran);
+            r
+        }
+    }
+}
+
+/// The writer thread: one group per loop, until every `Sqlite` handle is dropped.
+fn writer(conn: Connection, work: mpsc::Receiver<Work>, m: StoreMetrics, configured: &str) {
+    let in_use = m.pool_in_use.with_label_values(&[NAME]);
+    let group_size = m.group_size.with_label_values(&[NAME]);
+    while let Ok(first) = work.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match work.try_recv() {
+                Ok(w) => group.push(w),
+                Err(_) => break,
+            }
+        }
+        in_use.set(1);
+        group_size.observe(group.len() as f64);
+        // The setting cannot change inside a transaction: set before, restored after.
+        let level = match (group.iter().any(|w| w.durable), configured) {
             (false, c) => c,
             (true, "EXTRA") => "EXTRA",
             (true, _) => "FULL",
         };
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let in_use = m.pool_in_use.with_label_values(&[NAME]);
-                let asked = Instant::now();
-                let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-                in_use.set(1);
-                let started = Instant::now();
-                let r = (|| -> Result<R, StoreError> {
-                    if level != configured {
-                        guard.pragma_update(None, "synchronous", level)?;
-                    }
-                    let r = (|| {
-                        let mut tx =
-                            guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                        let r = f(&mut tx)?;
-                        tx.commit()?;
-                        Ok(r)
-                    })();
-                    if level != configured {
-                        guard.pragma_update(None, "synchronous", configured)?;
-                    }
-                    r
-                })();
-                let ran = started.elapsed();
-                in_use.set(0);
-                // Recorded after the connection is released: the histograms cost more than
-                // most transactions, and nothing else may run while the lock is held.
-                drop(guard);
-                m.observe(NAME, op, started - asked, ran);
-                r
-            })
-            .await
-            .map_err(|e| StoreError::Join(e.to_string()))?
+        let set = |to: &str| conn.pragma_update(None, "synchronous", to);
+        let mut committed = match (level != configured).then(|| set(level)) {
+            Some(Err(e)) => (Err(format!("synchronous: {e}")), Vec::new()),
+            _ => run_group(&conn, group),
+        };
+        if level != configured {
+            if let Err(e) = set(configured) {
+                committed.0 = committed.0.and(Err(format!("synchronous: {e}")));
+            }
+        }
+        in_use.set(0);
+        for reply in committed.1 {
+            reply(committed.0.clone());
         }
     }
+}
+
+/// Runs a group in one transaction; the commit's result and the replies to send with it.
+fn run_group(conn: &Connection, group: Vec<Work>) -> (Result<(), String>, Vec<Reply>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Nothing ran: dropping the bodies answers their callers with an error.
+        tracing::warn!(error = %e, "store group could not begin");
+        return (Err(format!("begin: {e}")), Vec::new());
+    }
+    let replies: Vec<Reply> = group.into_iter().map(|w| (w.body)(conn)).collect();
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => (Ok(()), replies),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            (Err(format!("group commit: {e}")), replies)
+        }
+    }
+}
+
+/// Runs `f` in a savepoint of the open group: released when it returns Ok, rolled back to
+/// (only this body's changes) when it fails or panics.
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&mut dyn Sql) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    // Cached statements: these run twice per transaction.
+    conn.prepare_cached("SAVEPOINT body")?.execute([])?;
+    let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut Tx(conn))))
+        .unwrap_or_else(|_| Err(StoreError::Join("store transaction panicked".into())));
+    if r.is_err() {
+        conn.prepare_cached("ROLLBACK TO body")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE body")?.execute([])?;
+    r
 }
 
 impl Backend for Sqlite {
@@ -209,13 +290,16 @@ impl Backend for Sqlite {
     }
 }
 
-impl Sql for rusqlite::Transaction<'_> {
+/// A transaction body's view of the connection (inside the group's transaction).
+struct Tx<'a>(&'a Connection);
+
+impl Sql for Tx<'_> {
     fn exec(&mut self, sql: &str, p: &[V]) -> Result<u64, StoreError> {
-        Ok(self.prepare_cached(sql)?.execute(params_from_iter(p))? as u64)
+        Ok(self.0.prepare_cached(sql)?.execute(params_from_iter(p))? as u64)
     }
 
     fn rows(&mut self, sql: &str, p: &[V]) -> Result<Vec<Row>, StoreError> {
-        let mut st = self.prepare_cached(sql)?;
+        let mut st = self.0.prepare_cached(sql)?;
         let n = st.column_count();
         let mut rows = st.query(params_from_iter(p))?;
         let mut out = Vec::new();
@@ -237,7 +321,7 @@ impl Sql for rusqlite::Transaction<'_> {
 
     fn insert_id(&mut self, sql: &str, p: &[V]) -> Result<i64, StoreError> {
         self.exec(sql, p)?;
-        Ok(self.last_insert_rowid())
+        Ok(self.0.last_insert_rowid())
     }
 
     fn locks_rows(&self) -> bool {

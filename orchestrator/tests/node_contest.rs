@@ -43,6 +43,8 @@ async fn node_agent_contests_a_short_payout_leaf_and_is_made_whole() {
         .arg(chain.net.url())
         .arg("--keypair")
         .arg(&kp)
+        .arg("--data-dir")
+        .arg(orch.dir.path().join("node-data"))
         .spawn()
         .expect("node-agent binary");
     orch.wait_state(id, "posted", 240).await;

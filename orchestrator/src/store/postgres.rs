@@ -227,41 +227,6 @@ fn run_tx<R>(
 impl Backend for Pg {
     const NAME: &'static str = NAME;
 
-    fn run<R, F>(
-        &self,
-        op: &'static str,
-        f: F,
-    ) -> impl Future<Output = Result<R, StoreError>> + Send
-    where
-        R: Send + 'static,
-        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
-    {
-        self.run_with(op, false, f)
-    }
-
-    fn run_durable<R, F>(
-        &self,
-        op: &'static str,
-        f: F,
-    ) -> impl Future<Output = Result<R, StoreError>> + Send
-    where
-        R: Send + 'static,
-        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
-    {
-        self.run_with(op, true, f)
-    }
-
-    fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let (config, leader) = (self.config.clone(), self.pool.1.clone());
-        async move {
-            tokio::task::spawn_blocking(move || lead(&config, &leader))
-                .await
-                .map_err(|e| StoreError::Join(e.to_string()))?
-        }
-    }
-}
-
-impl Pg {
     fn run_with<R, F>(
         &self,
         op: &'static str,
@@ -292,6 +257,15 @@ impl Pg {
             })
             .await
             .map_err(|e| StoreError::Join(e.to_string()))?
+        }
+    }
+
+    fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let (config, leader) = (self.config.clone(), self.pool.1.clone());
+        async move {
+            tokio::task::spawn_blocking(move || lead(&config, &leader))
+                .await
+                .map_err(|e| StoreError::Join(e.to_string()))?
         }
     }
 }

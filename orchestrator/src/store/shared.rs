@@ -9,9 +9,22 @@ use crate::verify::{self, Decision};
 /// A database that runs a transaction body.
 pub trait Backend: Send + Sync + 'static {
     const NAME: &'static str;
-    /// Runs `f` as one transaction on the blocking pool and commits when it returns Ok.
-    /// `f` may run more than once (PostgreSQL retries a serialization failure), so it
-    /// only borrows what it captured.
+    /// Runs `f` as one transaction and commits when it returns Ok; with `durable` the commit
+    /// is flushed to stable storage (SQLite `synchronous=FULL`, PostgreSQL
+    /// `synchronous_commit=on`) whatever the store's configured setting. Both logs are
+    /// sequential, so the flush also covers every transaction committed before. `f` may run
+    /// more than once (PostgreSQL retries a serialization failure), so it only borrows what
+    /// it captured.
+    fn run_with<R, F>(
+        &self,
+        op: &'static str,
+        durable: bool,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static;
+    /// [`Backend::run_with`] at the store's configured durability.
     fn run<R, F>(
         &self,
         op: &'static str,
@@ -19,10 +32,11 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<R, StoreError>> + Send
     where
         R: Send + 'static,
-        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static;
-    /// [`Backend::run`] with the commit flushed to stable storage (SQLite `synchronous=FULL`,
-    /// PostgreSQL `synchronous_commit=on`) whatever the store's configured setting. Both
-    /// logs are sequential, so the flush also covers every transaction committed before.
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        self.run_with(op, false, f)
+    }
+    /// [`Backend::run_with`], flushed to stable storage.
     fn run_durable<R, F>(
         &self,
         op: &'static str,
@@ -30,7 +44,10 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<R, StoreError>> + Send
     where
         R: Send + 'static,
-        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static;
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        self.run_with(op, true, f)
+    }
     /// See [`Store::lead`].
     fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -143,47 +143,6 @@ impl Sqlite {
             .spawn(move || writer(conn, work, m, configured))?;
         Ok(Self { queue, metrics })
     }
-
-    /// Queues `f` for the writer and waits for its group's commit.
-    fn run_with<R, F>(
-        &self,
-        op: &'static str,
-        durable: bool,
-        f: F,
-    ) -> impl Future<Output = Result<R, StoreError>> + Send
-    where
-        R: Send + 'static,
-        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
-    {
-        let (queue, m) = (self.queue.clone(), self.metrics.clone());
-        async move {
-            type Answer<R> = (Result<R, StoreError>, Instant, std::time::Duration);
-            let (tx, rx) = oneshot::channel::<Answer<R>>();
-            let asked = Instant::now();
-            let body: Box<dyn FnOnce(&Connection) -> Reply + Send> = Box::new(move |conn| {
-                let started = Instant::now();
-                let r = in_savepoint(conn, |sql| f(sql));
-                let ran = started.elapsed();
-                Box::new(move |committed| {
-                    let r = match (r, committed) {
-                        (Ok(r), Ok(())) => Ok(r),
-                        (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
-                        (Err(e), _) => Err(e),
-                    };
-                    let _ = tx.send((r, started, ran));
-                })
-            });
-            queue
-                .send(Work { durable, body })
-                .map_err(|_| StoreError::Join("the store writer stopped".into()))?;
-            let (r, started, ran) = rx
-                .await
-                .map_err(|_| StoreError::Commit("the group did not commit".into()))?;
-            // Recorded here, off the writer thread: nothing else may run while it works.
-            m.observe(NAME, op, started - asked, ran);
-            r
-        }
-    }
 }
 
 /// The writer thread: one group per loop, until every `Sqlite` handle is dropped.
@@ -260,28 +219,45 @@ fn in_savepoint<R>(
 impl Backend for Sqlite {
     const NAME: &'static str = NAME;
 
-    fn run<R, F>(
+    /// Queues `f` for the writer and waits for its group's commit.
+    fn run_with<R, F>(
         &self,
         op: &'static str,
+        durable: bool,
         f: F,
     ) -> impl Future<Output = Result<R, StoreError>> + Send
     where
         R: Send + 'static,
         F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
     {
-        self.run_with(op, false, f)
-    }
-
-    fn run_durable<R, F>(
-        &self,
-        op: &'static str,
-        f: F,
-    ) -> impl Future<Output = Result<R, StoreError>> + Send
-    where
-        R: Send + 'static,
-        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
-    {
-        self.run_with(op, true, f)
+        let (queue, m) = (self.queue.clone(), self.metrics.clone());
+        async move {
+            type Answer<R> = (Result<R, StoreError>, Instant, std::time::Duration);
+            let (tx, rx) = oneshot::channel::<Answer<R>>();
+            let asked = Instant::now();
+            let body: Box<dyn FnOnce(&Connection) -> Reply + Send> = Box::new(move |conn| {
+                let started = Instant::now();
+                let r = in_savepoint(conn, |sql| f(sql));
+                let ran = started.elapsed();
+                Box::new(move |committed| {
+                    let r = match (r, committed) {
+                        (Ok(r), Ok(())) => Ok(r),
+                        (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                        (Err(e), _) => Err(e),
+                    };
+                    let _ = tx.send((r, started, ran));
+                })
+            });
+            queue
+                .send(Work { durable, body })
+                .map_err(|_| StoreError::Join("the store writer stopped".into()))?;
+            let (r, started, ran) = rx
+                .await
+                .map_err(|_| StoreError::Commit("the group did not commit".into()))?;
+            // Recorded here, off the writer thread: nothing else may run while it works.
+            m.observe(NAME, op, started - asked, ran);
+            r
+        }
     }
 
     /// One process owns a SQLite file: it always leads.

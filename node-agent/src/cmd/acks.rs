@@ -502,7 +502,24 @@ pub struct VerifyArgs {
 
 pub fn run(cmd: AcksCommand) -> anyhow::Result<()> {
     let AcksCommand::Verify(args) = cmd;
+    if !args.data_dir.is_dir() {
+        anyhow::bail!(
+            "no data directory {}: pass the agent's --data-dir (node-agent run's, default data/node)",
+            args.data_dir.display()
+        );
+    }
     let entries = read(&args.data_dir, None)?;
+    let wanted = entries
+        .iter()
+        .filter(|e| args.job.is_none_or(|j| j == e.job_id))
+        .count();
+    if wanted == 0 && !args.json {
+        let what = args.job.map_or(String::new(), |j| format!(" of job {j}"));
+        eprintln!(
+            "acks: no acknowledged renders{what} in {}",
+            args.data_dir.display()
+        );
+    }
     let rt = tokio::runtime::Runtime::new()?;
     let (chain, http) = (finalized(&args.url), reqwest::Client::new());
     let mut reports = Vec::new();

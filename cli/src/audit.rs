@@ -6,7 +6,6 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use tessera_sdk::audit::{audit, AuditInput, AuditReport, FrameImage};
 use tessera_sdk::manifest::Manifest;
 use tessera_sdk::{pda, Claim, Contest, JobState};
@@ -88,27 +87,23 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> CliResult<Verdict> {
         ),
     };
     // Claim and contest layout: discriminator (8), job (32), node_key (32).
-    let claims: BTreeMap<_, Claim> =
-        ctx.chain
-            .list_program_accounts::<Claim>(vec![RpcFilterType::Memcmp(
-                Memcmp::new_base58_encoded(8, job_key.as_ref()),
-            )])
-            .await
-            .map_err(|e| ctx.rpc_error(e))?
-            .into_iter()
-            .map(|(_, c)| (c.node_key, c))
-            .collect();
+    let claims: BTreeMap<_, Claim> = ctx
+        .chain
+        .program_accounts_holding::<Claim>(8, &job_key)
+        .await
+        .map_err(|e| ctx.rpc_error(e))?
+        .into_iter()
+        .map(|(_, c)| (c.node_key, c))
+        .collect();
     // Contest layout: discriminator (8), job (32), node_key (32), like a claim's.
-    let contests: BTreeMap<_, Contest> =
-        ctx.chain
-            .list_program_accounts::<Contest>(vec![RpcFilterType::Memcmp(
-                Memcmp::new_base58_encoded(8, job_key.as_ref()),
-            )])
-            .await
-            .map_err(|e| ctx.rpc_error(e))?
-            .into_iter()
-            .map(|(_, c)| (c.node_key, c))
-            .collect();
+    let contests: BTreeMap<_, Contest> = ctx
+        .chain
+        .program_accounts_holding::<Contest>(8, &job_key)
+        .await
+        .map_err(|e| ctx.rpc_error(e))?
+        .into_iter()
+        .map(|(_, c)| (c.node_key, c))
+        .collect();
     let report = audit(&AuditInput {
         job_key: &job_key,
         job: &job,

@@ -227,6 +227,20 @@ impl ChainClient {
             .collect()
     }
 
+    /// Every program account of type `T` that holds `key` at byte `offset` (the job or node
+    /// key of a claim or contest, say).
+    pub async fn program_accounts_holding<T: AccountDeserialize + Discriminator>(
+        &self,
+        offset: usize,
+        key: &Pubkey,
+    ) -> Result<Vec<(Pubkey, T)>, ChainError> {
+        self.list_program_accounts(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+            offset,
+            key.as_ref(),
+        ))])
+        .await
+    }
+
     /// Every program account of type `T` (selected by its discriminator) passing `filters`.
     pub async fn list_program_accounts<T: AccountDeserialize + Discriminator>(
         &self,

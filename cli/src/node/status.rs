@@ -3,7 +3,6 @@
 use std::fmt;
 
 use serde::Serialize;
-use solana_client::rpc_filter::{Memcmp, RpcFilterType};
 use tessera_sdk::claim::PayoutLeaf;
 use tessera_sdk::standing::NodeStanding;
 use tessera_sdk::{pda, Claim, Contest, JobState};
@@ -83,19 +82,13 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> CliResult<()> {
     // Claim layout: discriminator (8), job (32), node_key (32).
     let claims: Vec<(_, Claim)> = ctx
         .chain
-        .list_program_accounts(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-            40,
-            key.as_ref(),
-        ))])
+        .program_accounts_holding(40, &key)
         .await
         .map_err(|e| ctx.rpc_error(e))?;
     // Contest layout: discriminator (8), job (32), node_key (32), like a claim's.
     let contests: Vec<(_, Contest)> = ctx
         .chain
-        .list_program_accounts(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
-            40,
-            key.as_ref(),
-        ))])
+        .program_accounts_holding(40, &key)
         .await
         .map_err(|e| ctx.rpc_error(e))?;
     let contests = contests

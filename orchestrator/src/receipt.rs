@@ -46,7 +46,7 @@ pub use tessera_sdk::hex::{decode32 as hex32, encode as hex};
 
 /// The job's receipt shape as the stored row (read from the chain at registration) describes
 /// it, with the job's verification share (its on-chain copy of the network's).
-pub fn job_shape(row: &JobRow, verify_bps: u16) -> JobShape {
+pub fn job_shape(row: &JobRow) -> JobShape {
     JobShape {
         frame_start: row.frame_start,
         frame_end: row.frame_end,
@@ -54,21 +54,8 @@ pub fn job_shape(row: &JobRow, verify_bps: u16) -> JobShape {
         height: row.height,
         tile_size: row.tile_size,
         price_per_tile: row.price_per_tile,
-        verify_bps,
+        verify_bps: row.verify_bps,
     }
-}
-
-/// The job's verification share as its on-chain account holds it. A job closed on-chain no
-/// longer has one: its receipt is history, rebuilt with the largest share (which only
-/// matters if the posted one had to leave renders unpaid).
-async fn verify_bps(state: &AppState, id: u64) -> Result<u16, PostError> {
-    Ok(state
-        .chain
-        .job(id)
-        .await?
-        .map_or(tessera_sdk::tessera::constants::MAX_VERIFY_BPS, |j| {
-            j.verify_bps
-        }))
 }
 
 /// The check and tiebreak renders to pay: every agreeing one of a tile in the receipt, by
@@ -144,9 +131,8 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
     if records.is_empty() {
         return Err(PostError::Receipt("no tile has been verified".into()));
     }
-    let bps = verify_bps(state, id).await?;
-    let paid = verifications(state, id, &records, bps).await?;
-    let receipt = Receipt::build_with(&pda::job(id), job_shape(row, bps), records, paid, true)
+    let paid = verifications(state, id, &records, row.verify_bps).await?;
+    let receipt = Receipt::build_with(&pda::job(id), job_shape(row), records, paid, true)
         .map_err(|e| PostError::Receipt(e.to_string()))?;
     short_pay(receipt, state.cfg.short_pay_renders, row.price_per_tile)
 }

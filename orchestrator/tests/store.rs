@@ -48,6 +48,7 @@ fn job(id: u64) -> JobRow {
         receipt_sig: None,
         error: None,
         frame_rate: (24, 1),
+        verify_bps: 2_000,
     }
 }
 

@@ -186,6 +186,7 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
         receipt_sig: None,
         error: None,
         frame_rate: (job.frame_rate_num, job.frame_rate_den),
+        verify_bps: job.verify_bps,
     };
     let r = row.clone();
     let per_frame = grid.tiles_per_frame();

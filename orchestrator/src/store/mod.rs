@@ -91,6 +91,8 @@ pub struct JobRow {
     pub error: Option<String>,
     /// The job's frames per second as recorded on-chain (frame → scene time).
     pub frame_rate: (u32, u32),
+    /// The job's verification share as fixed on-chain at creation (copied at registration).
+    pub verify_bps: u16,
 }
 
 /// One tile as stored.

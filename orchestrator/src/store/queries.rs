@@ -4,7 +4,7 @@ use super::sql::{p, row, Row, Sql};
 use super::{now_ms, tile_state, Counts, JobRow, NodeRecord, PaidVerification, ResultRow, TileRow};
 use crate::error::StoreError;
 
-pub(crate) const JOB_COLS: &str = "job_id, job_key, scene_hash, frame_start, frame_end, width, height, tile_size, spp, price_per_tile, budget, deadline, state, created_ms, leases_issued, receipt_sig, error, pass, frame_rate_num, frame_rate_den";
+pub(crate) const JOB_COLS: &str = "job_id, job_key, scene_hash, frame_start, frame_end, width, height, tile_size, spp, price_per_tile, budget, deadline, state, created_ms, leases_issued, receipt_sig, error, pass, frame_rate_num, frame_rate_den, verify_bps";
 pub(crate) const TILE_COLS: &str = "job_id, frame, tile, state, need, node, pixel_hash, signature, blob, lease_id, lease_node, lease_deadline, failures";
 
 fn job_from_row(r: &Row) -> Result<JobRow, StoreError> {
@@ -28,6 +28,7 @@ fn job_from_row(r: &Row) -> Result<JobRow, StoreError> {
         error: r.get(16)?,
         pass: r.get(17)?,
         frame_rate: (r.get(18)?, r.get(19)?),
+        verify_bps: r.get(20)?,
     })
 }
 
@@ -132,11 +133,11 @@ pub fn scene_exists(c: &mut dyn Sql, hash: &str) -> Result<bool, StoreError> {
 pub fn job_insert(c: &mut dyn Sql, j: &JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
     let n = c.exec(
         &format!("INSERT INTO jobs({JOB_COLS}) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,0,NULL,NULL,
-          COALESCE((SELECT MIN(pass) FROM jobs WHERE state='rendering'), 0),?15,?16) ON CONFLICT DO NOTHING"),
+          COALESCE((SELECT MIN(pass) FROM jobs WHERE state='rendering'), 0),?15,?16,?17) ON CONFLICT DO NOTHING"),
         p![
             j.job_id, &j.job_key, &j.scene_hash, j.frame_start, j.frame_end, j.width,
             j.height, j.tile_size, j.spp, j.price_per_tile, j.budget, j.deadline,
-            &j.state, j.created_ms, j.frame_rate.0, j.frame_rate.1
+            &j.state, j.created_ms, j.frame_rate.0, j.frame_rate.1, j.verify_bps
         ],
     )?;
     if n == 0 {

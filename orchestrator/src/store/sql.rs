@@ -67,6 +67,11 @@ impl FromV for u32 {
         i64::from_v(v).and_then(|i| u32::try_from(i).ok())
     }
 }
+impl FromV for u16 {
+    fn from_v(v: &V) -> Option<Self> {
+        i64::from_v(v).and_then(|i| u16::try_from(i).ok())
+    }
+}
 impl FromV for bool {
     fn from_v(v: &V) -> Option<Self> {
         i64::from_v(v).map(|i| i != 0)
@@ -115,7 +120,7 @@ macro_rules! from_int {
         }
     )*};
 }
-from_int!(i64, i32, u32, u64);
+from_int!(i64, i32, u16, u32, u64);
 
 impl From<f64> for V {
     fn from(x: f64) -> Self {

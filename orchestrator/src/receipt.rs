@@ -30,7 +30,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::api::AppState;
 use crate::error::StoreError;
-use crate::store::{self, job_state, JobRow};
+use crate::store::{self, job_state, JobRow, PaidVerification, TileRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {
@@ -61,16 +61,15 @@ pub fn job_shape(row: &JobRow) -> JobShape {
 /// The check and tiebreak renders to pay: every agreeing one of a tile in the receipt, by
 /// (frame, tile), up to the job's share of the receipt's tiles; any beyond it are left
 /// unpaid (and logged), since the program refuses a receipt that pays more.
-async fn verifications(
-    state: &AppState,
+fn verifications(
     id: u64,
+    rows: &[PaidVerification],
     tiles: &[TileRecord],
     verify_bps: u16,
 ) -> Result<Vec<RenderRecord>, PostError> {
-    let rows = state.store.paid_verifications(id).await?;
     let max = max_verification_renders(tiles.len() as u64, verify_bps) as usize;
     let mut out = Vec::with_capacity(rows.len().min(max));
-    for v in &rows {
+    for v in rows {
         let role = match v.role.as_str() {
             "check" => TileRole::Check,
             _ => TileRole::Tiebreak,
@@ -106,11 +105,23 @@ async fn verifications(
 /// Builds the receipt from the store's verified tiles: every tile of a finished job, or those
 /// verified before a cancel request or the deadline stopped it.
 pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError> {
+    let tiles = state.store.tiles_of_job(row.job_id).await?;
+    let paid = state.store.paid_verifications(row.job_id).await?;
+    build_from(state, row, &tiles, &paid)
+}
+
+/// [`build`] from the job's tiles and agreeing verification renders already read (the
+/// manifest serves those rows too).
+pub fn build_from(
+    state: &AppState,
+    row: &JobRow,
+    tiles: &[TileRow],
+    paid: &[PaidVerification],
+) -> Result<Receipt, PostError> {
     let id = row.job_id;
-    let tiles = state.store.tiles_of_job(id).await?;
     let mut records = Vec::with_capacity(tiles.len());
     for t in tiles
-        .into_iter()
+        .iter()
         .filter(|t| t.state == store::tile_state::VERIFIED)
     {
         let node = t.node.as_deref().and_then(|n| Pubkey::from_str(n).ok());
@@ -131,7 +142,7 @@ pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError>
     if records.is_empty() {
         return Err(PostError::Receipt("no tile has been verified".into()));
     }
-    let paid = verifications(state, id, &records, row.verify_bps).await?;
+    let paid = verifications(id, paid, &records, row.verify_bps)?;
     let receipt = Receipt::build_with(&pda::job(id), job_shape(row), records, paid, true)
         .map_err(|e| PostError::Receipt(e.to_string()))?;
     short_pay(receipt, state.cfg.short_pay_renders, row.price_per_tile)
@@ -152,19 +163,15 @@ fn short_pay(receipt: Receipt, renders: u32, price: u64) -> Result<Receipt, Post
 }
 
 /// The manifest's entries of the verification renders `receipt` pays, with their proofs.
-pub async fn manifest_verifications(
-    state: &AppState,
-    id: u64,
+pub fn manifest_verifications(
+    paid: &[PaidVerification],
     receipt: &Receipt,
-) -> Result<Vec<tessera_sdk::manifest::ManifestTile>, StoreError> {
-    let signatures: std::collections::BTreeMap<(u32, u32, String), String> = state
-        .store
-        .paid_verifications(id)
-        .await?
-        .into_iter()
-        .map(|v| ((v.frame, v.tile, v.node), v.signature))
+) -> Vec<tessera_sdk::manifest::ManifestTile> {
+    let signatures: std::collections::BTreeMap<(u32, u32, &str), &str> = paid
+        .iter()
+        .map(|v| ((v.frame, v.tile, v.node.as_str()), v.signature.as_str()))
         .collect();
-    Ok(receipt
+    receipt
         .verifications
         .iter()
         .map(|v| tessera_sdk::manifest::ManifestTile {
@@ -173,8 +180,8 @@ pub async fn manifest_verifications(
             node: v.node.to_string(),
             pixel_hash: hex(&v.pixel_hash),
             signature: signatures
-                .get(&(v.frame, v.tile, v.node.to_string()))
-                .cloned()
+                .get(&(v.frame, v.tile, v.node.to_string().as_str()))
+                .map(|s| s.to_string())
                 .unwrap_or_default(),
             blob: None,
             proof: receipt
@@ -182,7 +189,7 @@ pub async fn manifest_verifications(
                 .map(|p| p.iter().map(|h| hex(h)).collect()),
             role: Some(v.role.name().to_string()),
         })
-        .collect())
+        .collect()
 }
 
 /// The nodes whose stake the receipt locks until the job's slash window ends: every node

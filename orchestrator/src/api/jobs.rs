@@ -386,13 +386,13 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
     if job.state == job_state::RENDERING {
         return Err(ApiError::Conflict("the job is still rendering".into()));
     }
-    let receipt = crate::receipt::build(s, &job)
-        .await
+    let tiles = s.store.tiles_of_job(id).await?;
+    let paid = s.store.paid_verifications(id).await?;
+    let receipt = crate::receipt::build_from(s, &job, &tiles, &paid)
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let params = receipt
         .params()
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    let tiles = s.store.tiles_of_job(id).await?;
     // Blob references point at clean pixels: only after settlement.
     let with_blobs = settled(s, id).await?;
     let proof_hex = |p: Vec<[u8; 32]>| p.iter().map(|h| hex(h)).collect::<Vec<_>>();
@@ -411,7 +411,7 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
             role: None,
         })
         .collect();
-    let verifications = crate::receipt::manifest_verifications(s, id, &receipt).await?;
+    let verifications = crate::receipt::manifest_verifications(&paid, &receipt);
     let payouts = receipt
         .payouts
         .iter()

@@ -460,7 +460,9 @@ async fn front_get(url: &str, path: &str) -> (StatusCode, Value) {
 /// The job's full status (queued and leased counts), signed by its artist.
 async fn front_status(url: &str, artist: &solana_sdk::signature::Keypair, id: u64) -> Value {
     let http = reqwest::Client::new();
-    signed_get(&http, url, artist, &format!("/v1/jobs/{id}")).await.1
+    signed_get(&http, url, artist, &format!("/v1/jobs/{id}"))
+        .await
+        .1
 }
 
 /// Chain RPC load of node eligibility: nodes that keep asking for work cost one

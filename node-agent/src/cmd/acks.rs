@@ -400,7 +400,12 @@ fn misattributed(
             pixel_hash: tessera_sdk::hex::decode32(&e.pixel_hash)?,
         };
         let sig = Signature::from_str(&e.ack).ok()?;
-        Some(tessera_sdk::protocol::verify_ack(orchestrator, job_key, &record, &sig))
+        Some(tessera_sdk::protocol::verify_ack(
+            orchestrator,
+            job_key,
+            &record,
+            &sig,
+        ))
     })()
     .unwrap_or(false);
     Some(Misattributed {
@@ -706,7 +711,8 @@ mod tests {
             node: node.pubkey(),
             pixel_hash: [h; 32],
         };
-        let receipt = Receipt::build(&job_key, shape, vec![leaf(0, &a, 1), leaf(1, &b, 2)]).unwrap();
+        let receipt =
+            Receipt::build(&job_key, shape, vec![leaf(0, &a, 1), leaf(1, &b, 2)]).unwrap();
         let root = receipt.params().unwrap().tile_root;
         let manifest_tile = |tile: u32| {
             let (rec, proof) = receipt.tile_proof(1, tile).unwrap();
@@ -739,7 +745,11 @@ mod tests {
         let dir = Path::new("/var/node");
         let got = misattributed((&orch.pubkey(), &root), &job_key, &tiles, &entry, dir).unwrap();
         assert_eq!(
-            (got.ack_verifies, got.proof_verifies, got.credited_node.as_str()),
+            (
+                got.ack_verifies,
+                got.proof_verifies,
+                got.credited_node.as_str()
+            ),
             (true, true, b.pubkey().to_string().as_str())
         );
         assert_eq!(got.credited_hash, tessera_sdk::hex::encode(&[2u8; 32]));
@@ -748,7 +758,10 @@ mod tests {
             "node-agent acks contest --data-dir /var/node --job 7 --frame 1 --tile 1"
         );
         let say = misattributed_message(&got);
-        assert!(say.contains(&got.ack) && say.contains(&got.file_with), "{say}");
+        assert!(
+            say.contains(&got.ack) && say.contains(&got.file_with),
+            "{say}"
+        );
         // An ack under another key than the job's orchestrator is no evidence; a manifest
         // whose proof misses the on-chain root is not the receipt. Each is said so.
         let other = Keypair::new().pubkey();

@@ -246,9 +246,8 @@ async fn status_view(s: &AppState, headers: &HeaderMap, job: &JobRow) -> ApiResu
     }
     let c = crate::auth::claim(s, headers)?;
     let operator = c.key == s.keypair.pubkey();
-    let artist = || async {
-        Ok::<_, ApiError>(s.chain.job(id).await?.is_some_and(|j| j.artist == c.key))
-    };
+    let artist =
+        || async { Ok::<_, ApiError>(s.chain.job(id).await?.is_some_and(|j| j.artist == c.key)) };
     if !c.is_signed() || !(operator || artist().await?) {
         return Err(ApiError::BreakdownRefused(
             "the full tile breakdown is the job's artist's and the orchestrator operator's; \

@@ -529,9 +529,14 @@ impl TestOrch {
 
     /// The job's full status (every tile state), as its artist sees it.
     pub async fn status(&self, job: u64) -> Value {
-        signed_get(&self.http, &self.url, &self.artist, &format!("/v1/jobs/{job}"))
-            .await
-            .1
+        signed_get(
+            &self.http,
+            &self.url,
+            &self.artist,
+            &format!("/v1/jobs/{job}"),
+        )
+        .await
+        .1
     }
 
     /// The job's status as anyone (a node) sees it: totals and verified counts.

@@ -36,6 +36,8 @@ pub struct Counts {
     pub leased: u64,
     pub rendered: u64,
     pub verified: u64,
+    /// Left out after two rounds without a quorum: in no receipt (the job ends partial).
+    pub unsettled: u64,
     pub failed: u64,
 }
 

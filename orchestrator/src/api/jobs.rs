@@ -244,18 +244,25 @@ async fn status_view(s: &AppState, headers: &HeaderMap, job: &JobRow) -> ApiResu
     if !signed {
         return Ok(View::Public);
     }
-    let c = crate::auth::claim(s, headers)?;
-    let operator = c.key == s.keypair.pubkey();
-    let artist =
-        || async { Ok::<_, ApiError>(s.chain.job(id).await?.is_some_and(|j| j.artist == c.key)) };
-    if !c.is_signed() || !(operator || artist().await?) {
-        return Err(ApiError::BreakdownRefused(
+    let refused = || {
+        ApiError::BreakdownRefused(
             "the full tile breakdown is the job's artist's and the orchestrator operator's; \
              GET the status unsigned for totals and verified counts"
                 .into(),
-        ));
+        )
+    };
+    // Headers, then the signature (no I/O), then the job's artist on-chain, then the replay.
+    let c = crate::auth::claim(s, headers)?;
+    if !c.is_signed() {
+        return Err(refused());
     }
-    crate::auth::verify(s, &c, "GET", &format!("/v1/jobs/{id}"), b"").await?;
+    let replay = crate::auth::check_signature(s, &c, "GET", &format!("/v1/jobs/{id}"), b"")?;
+    let operator = c.key == s.keypair.pubkey();
+    let artist = operator || s.chain.job(id).await?.is_some_and(|j| j.artist == c.key);
+    if !artist {
+        return Err(refused());
+    }
+    s.store.remember(replay).await?;
     Ok(View::Full)
 }
 

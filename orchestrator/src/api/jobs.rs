@@ -258,8 +258,8 @@ async fn status_view(s: &AppState, headers: &HeaderMap, job: &JobRow) -> ApiResu
     }
     let replay = crate::auth::check_signature(s, &c, "GET", &format!("/v1/jobs/{id}"), b"")?;
     let operator = c.key == s.keypair.pubkey();
-    let artist = operator || s.chain.job(id).await?.is_some_and(|j| j.artist == c.key);
-    if !artist {
+    let allowed = operator || s.chain.job(id).await?.is_some_and(|j| j.artist == c.key);
+    if !allowed {
         return Err(refused());
     }
     s.store.remember(replay).await?;

@@ -57,11 +57,25 @@ fn now_ms() -> i64 {
 }
 
 impl Orchestrator {
+    /// A client of the orchestrator at `base` (`http://` or `https://`). `TESSERA_CA`, a PEM
+    /// file of CA certificates, is trusted for its certificate besides the public roots (an
+    /// unreadable file is reported and ignored: requests then fail on the certificate).
     pub fn new(base: &str) -> Orchestrator {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .expect("an HTTP client builds");
+        let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = std::env::var_os("TESSERA_CA") {
+            match std::fs::read(&ca)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string()))
+            {
+                Ok(certs) => {
+                    for c in certs {
+                        b = b.add_root_certificate(c);
+                    }
+                }
+                Err(e) => eprintln!("TESSERA_CA {}: {e}", std::path::Path::new(&ca).display()),
+            }
+        }
+        let http = b.build().expect("an HTTP client builds");
         Orchestrator {
             base: base.trim_end_matches('/').to_string(),
             http,

@@ -1,6 +1,7 @@
 pub mod acks;
 pub mod bench;
 pub mod check;
+pub mod client;
 pub mod claims;
 pub mod contest;
 pub mod render;

@@ -65,8 +65,9 @@ impl Orchestrator {
         if let Some(ca) = std::env::var_os("TESSERA_CA") {
             match std::fs::read(&ca)
                 .map_err(|e| e.to_string())
-                .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string()))
-            {
+                .and_then(|pem| {
+                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())
+                }) {
                 Ok(certs) => {
                     for c in certs {
                         b = b.add_root_certificate(c);

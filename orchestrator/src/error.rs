@@ -138,9 +138,7 @@ impl ApiError {
             | InsufficientStake { .. }
             | NodeBanned
             | NotSettled(_)
-            | SessionsNeedTls => {
-                StatusCode::FORBIDDEN
-            }
+            | SessionsNeedTls => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
             LeaseGone(_) => StatusCode::GONE,
             HashMismatch { .. } | BadScene(_) | JobRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -84,11 +84,15 @@ async fn sessions_need_https_off_loopback() {
     let plain = TestOrch::start(&chain, |c| c.listen = anywhere).await;
     let url = reachable(&plain.url);
     assert!(url.starts_with("http://"), "{url}");
-    let (st, v) = node.request(&url, "POST", "/v1/sessions", b"{}".to_vec()).await;
+    let (st, v) = node
+        .request(&url, "POST", "/v1/sessions", b"{}".to_vec())
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["title"], "sessions-need-tls");
     // Signed requests still work there.
-    let (st, v) = node.request(&url, "POST", "/v1/leases", b"{}".to_vec()).await;
+    let (st, v) = node
+        .request(&url, "POST", "/v1/leases", b"{}".to_vec())
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
     drop(plain);
 
@@ -99,7 +103,9 @@ async fn sessions_need_https_off_loopback() {
     .await;
     let node2 = SimNode::new(node.key.insecure_clone());
     let url = reachable(&allowed.url);
-    let (st, v) = node2.request(&url, "POST", "/v1/sessions", b"{}".to_vec()).await;
+    let (st, v) = node2
+        .request(&url, "POST", "/v1/sessions", b"{}".to_vec())
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     drop(allowed);
 
@@ -121,7 +127,9 @@ async fn sessions_need_https_off_loopback() {
     assert!(err.is_connect(), "{err:?}");
     node = SimNode::new(node.key.insecure_clone());
     node.http = trusting(&pki.ca);
-    let (st, v) = node.request(&url, "POST", "/v1/sessions", b"{}".to_vec()).await;
+    let (st, v) = node
+        .request(&url, "POST", "/v1/sessions", b"{}".to_vec())
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["key"].as_str().unwrap().len(), 64);
 }
@@ -149,7 +157,8 @@ async fn interrupt(agent: &mut std::process::Child) {
 }
 
 /// The real agent renders a 16-tile job over HTTPS (a private CA given with
-/// `--orchestrator-ca`) in sessions that live 3 s, so it renews them while it works: every
+/// `--orchestrator-ca`) in sessions that live 400 ms (16 tiles take ≈ 1–2 s on lavapipe),
+/// so it renews them while it works: every
 /// tile is rendered, acknowledged and verified, the node's ed25519-signed requests are
 /// exactly the sessions it opened (one each), and its lease, heartbeat, scene and submit
 /// requests are MACed.
@@ -161,7 +170,7 @@ async fn the_agent_renders_a_job_over_https_in_sessions_it_renews() {
     let pki = ca_and_cert(dir.path(), "good");
     let mut orch = TestOrch::start(&chain, |c| {
         c.tls = Some(pki.files.clone());
-        c.session_ttl_ms = 3_000;
+        c.session_ttl_ms = 400;
     })
     .await;
     orch.http = trusting(&pki.ca);
@@ -169,7 +178,11 @@ async fn the_agent_renders_a_job_over_https_in_sessions_it_renews() {
     orch.register(json!({"job_id": id})).await;
     let (_, key) = chain.register_node(MIN_STAKE).await;
     let kp = dir.path().join("node.json");
-    std::fs::write(&kp, serde_json::to_string(&key.to_bytes().to_vec()).unwrap()).unwrap();
+    std::fs::write(
+        &kp,
+        serde_json::to_string(&key.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
     // The artist's signed requests are done; from here the node's are all that count.
     let (signed0, macs0) = (
         authenticated(&orch, "signature").await,
@@ -205,10 +218,13 @@ async fn the_agent_renders_a_job_over_https_in_sessions_it_renews() {
     interrupt(&mut agent).await;
     let log = std::fs::read_to_string(&log).unwrap();
     let sessions = log.lines().filter(|l| l.starts_with("session ")).count() as u64;
-    let acknowledged = log.lines().filter(|l| l.ends_with("(acknowledged)")).count();
+    let acknowledged = log
+        .lines()
+        .filter(|l| l.ends_with("(acknowledged)"))
+        .count();
     eprintln!("{sessions} sessions, {signed} signed and {macs} MACed requests");
     assert_eq!(acknowledged, 16, "every tile acknowledged:\n{log}");
-    assert!(sessions >= 2, "the 3 s session was renewed:\n{log}");
+    assert!(sessions >= 2, "the 400 ms session was renewed:\n{log}");
     assert_eq!(signed, sessions, "one signed request per session:\n{log}");
     // 16 submits at least (each hands over the next lease), plus scene and leases.
     assert!(macs >= 16, "{macs} MACed requests");
@@ -229,7 +245,11 @@ async fn the_agent_refuses_a_certificate_of_another_ca() {
     let orch = TestOrch::start(&chain, |c| c.tls = Some(good.files.clone())).await;
     let key = solana_sdk::signature::Keypair::new();
     let kp = dir.path().join("node.json");
-    std::fs::write(&kp, serde_json::to_string(&key.to_bytes().to_vec()).unwrap()).unwrap();
+    std::fs::write(
+        &kp,
+        serde_json::to_string(&key.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
     let out = std::process::Command::new(agent_bin())
         .args(["run", "--orchestrator", &orch.url, "--no-claim"])
         .arg("--orchestrator-ca")

@@ -272,7 +272,13 @@ impl Client {
     /// `POST /v1/sessions`, signed with the node key.
     async fn open_session(&self) -> anyhow::Result<Auth> {
         let r = self
-            .request(Method::POST, "/v1/sessions", b"{}".to_vec(), None, &Proof::Signed)
+            .request(
+                Method::POST,
+                "/v1/sessions",
+                b"{}".to_vec(),
+                None,
+                &Proof::Signed,
+            )
             .await?;
         let r = ok_or_problem("/v1/sessions", r).await?;
         let s: SessionReply = r.json().await.context("POST /v1/sessions")?;
@@ -281,7 +287,7 @@ impl Client {
         let life = (s.expires_ms - now).max(0);
         let renew_at_ms = s.expires_ms - (life as f64 * RENEW_AT_LEFT) as i64;
         let n = self.sessions_opened.fetch_add(1, Ordering::SeqCst) + 1;
-        eprintln!("session {n} open for {}s", life / 1000);
+        eprintln!("session {n} open for {life} ms");
         Ok(Auth::Open {
             token: s.session,
             key,
@@ -619,7 +625,10 @@ mod tests {
             0,
             Auth::Closed,
         );
-        assert!(client.lease().await.unwrap().is_none(), "no work, after the retry");
+        assert!(
+            client.lease().await.unwrap().is_none(),
+            "no work, after the retry"
+        );
         assert!(client.lease().await.unwrap().is_none());
         let seen = seen.lock().unwrap().clone();
         assert_eq!(

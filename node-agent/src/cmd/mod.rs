@@ -1,8 +1,8 @@
 pub mod acks;
 pub mod bench;
 pub mod check;
-pub mod client;
 pub mod claims;
+pub mod client;
 pub mod contest;
 pub mod render;
 pub mod run;

@@ -84,8 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let node_key = client.key.pubkey();
     let mut journal = super::acks::Journal::open(&args.data_dir, &node_key)
         .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
-    let mut acks =
-        super::acks::AckWatch::new(&args.data_dir, &node_key, &args.url).with_http(http);
+    let mut acks = super::acks::AckWatch::new(&args.data_dir, &node_key, &args.url).with_http(http);
     // A lease the last submit handed over (`submit?next=1`).
     let mut next: Option<Lease> = None;
     let mut renderer = args.device.renderer()?;
@@ -215,4 +214,3 @@ pub fn scene_key(hash_hex: &str) -> [u8; 32] {
     }
     out
 }
-

@@ -28,10 +28,11 @@ pub struct TlsFiles {
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("{path}: {source}")]
+    /// The file's error in the message, not as a source: one line, said once.
+    #[error("{path}: {error}")]
     Pem {
         path: PathBuf,
-        source: rustls_pki_types::pem::Error,
+        error: rustls_pki_types::pem::Error,
     },
     #[error("{0}: no certificate in the file")]
     NoCertificate(PathBuf),
@@ -47,9 +48,9 @@ const BACKLOG: usize = 64;
 /// The rustls server configuration of `files` (ring provider, TLS 1.2 and 1.3, HTTP/1.1).
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     fn pem(path: &Path) -> impl Fn(rustls_pki_types::pem::Error) -> TlsError + '_ {
-        move |source| TlsError::Pem {
+        move |error| TlsError::Pem {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
     let certs = CertificateDer::pem_file_iter(&files.cert)
@@ -131,5 +132,42 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate loads; a missing file or a key given as the certificate
+    /// fails with the file's name (the start then stops before taking the port).
+    #[test]
+    fn bad_certificate_files_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, c.cert.pem()).unwrap();
+        std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
+        let files = |cert: &Path, key: &Path| TlsFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        };
+        assert!(server_config(&files(&cert, &key)).is_ok());
+        let missing = dir.path().join("missing.pem");
+        let e = server_config(&files(&missing, &key)).unwrap_err();
+        assert!(
+            matches!(e, TlsError::Pem { ref path, .. } if *path == missing),
+            "{e}"
+        );
+        let e = server_config(&files(&key, &key)).unwrap_err();
+        assert!(
+            matches!(e, TlsError::NoCertificate(ref p) if *p == key),
+            "{e}"
+        );
+        let e = server_config(&files(&cert, &cert)).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&cert.display().to_string()),
+            "{e}"
+        );
     }
 }

@@ -258,6 +258,9 @@ async fn the_agent_refuses_a_certificate_of_another_ca() {
         .arg(&kp)
         .arg("--data-dir")
         .arg(dir.path().join("node-data"))
+        // What an operator sees by default (anyhow adds a backtrace under RUST_BACKTRACE).
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .output()
         .expect("node-agent binary");
     assert!(!out.status.success());

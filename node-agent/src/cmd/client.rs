@@ -7,8 +7,8 @@
 //!   carry the session token and a keyed-blake3 MAC of the same request message
 //!   ([`tessera_sdk::protocol::mac_request`]). Used only where the session key cannot be
 //!   read on the way: an `https://` orchestrator or a loopback `http://` one. The session
-//!   is renewed before it expires, and again on a `401 session-expired` (the request is
-//!   then retried once in the new session);
+//!   is renewed before it expires, and again on a `401 session-expired` (or a MAC the
+//!   orchestrator does not accept); the request is then sent once more in the new session;
 //! * **signed** ([`tessera_sdk::protocol::sign_request`]): every request ed25519-signed with
 //!   the node key, for a plain-HTTP orchestrator elsewhere, or one that refuses sessions
 //!   (asked again every [`REFUSED_RETRY`]).
@@ -353,7 +353,9 @@ impl Client {
         let r = match (&proof, r.status()) {
             (Proof::Session { token, .. }, StatusCode::UNAUTHORIZED) => {
                 let text = r.text().await.unwrap_or_default();
-                if !text.contains("session-expired") {
+                // Expired, or unknown to this orchestrator (another database's salt, e.g.
+                // after a move): a fresh session fixes both; other 401s it would not.
+                if !text.contains("session-expired") && !text.contains("bad-signature") {
                     bail!("{path}: 401 Unauthorized: {text}");
                 }
                 self.drop_session(token).await;

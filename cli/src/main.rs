@@ -38,9 +38,13 @@ struct Cli {
     /// Wallet keypair that signs and pays (default ~/.config/solana/id.json).
     #[arg(short = 'k', long, global = true)]
     keypair: Option<PathBuf>,
-    /// Orchestrator base URL (default http://127.0.0.1:8080).
+    /// Orchestrator base URL (default http://127.0.0.1:8080; `https://…` works too).
     #[arg(long, global = true)]
     orchestrator: Option<String>,
+    /// PEM file of CA certificates to trust for an `https://` orchestrator besides the
+    /// public roots (a private CA, a self-signed certificate).
+    #[arg(long, global = true, env = "TESSERA_CA")]
+    orchestrator_ca: Option<PathBuf>,
     /// Config file (default $TESSERA_CONFIG or ~/.config/tessera/config.yml).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
@@ -252,6 +256,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(ca) = &cli.orchestrator_ca {
+        tessera_cli::orchestrator::trust_ca(ca.clone());
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -8,6 +8,15 @@ use tessera_sdk::standing::NodeStanding;
 
 use crate::error::{CliError, CliResult};
 
+/// The PEM file of CA certificates every [`Orchestrator`] client trusts
+/// (`--orchestrator-ca`, `TESSERA_CA`).
+static CA: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Sets the CA file of [`CA`] (once, at start).
+pub fn trust_ca(path: std::path::PathBuf) {
+    let _ = CA.set(path);
+}
+
 pub struct Orchestrator {
     base: String,
     http: reqwest::Client,
@@ -57,11 +66,27 @@ fn now_ms() -> i64 {
 }
 
 impl Orchestrator {
+    /// A client of the orchestrator at `base` (`http://` or `https://`), trusting the CA of
+    /// [`trust_ca`] besides the public roots (an unreadable file is reported and ignored:
+    /// requests then fail on the certificate).
     pub fn new(base: &str) -> Orchestrator {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .expect("an HTTP client builds");
+        let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = CA.get() {
+            let certs = std::fs::read(ca)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| {
+                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())
+                });
+            match certs {
+                Ok(certs) => {
+                    for c in certs {
+                        b = b.add_root_certificate(c);
+                    }
+                }
+                Err(e) => eprintln!("--orchestrator-ca {}: {e}", ca.display()),
+            }
+        }
+        let http = b.build().expect("an HTTP client builds");
         Orchestrator {
             base: base.trim_end_matches('/').to_string(),
             http,

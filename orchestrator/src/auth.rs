@@ -283,6 +283,11 @@ pub fn check_signature_of_hash(
             if !sig.verify(c.key.as_ref(), &msg) {
                 return Err(ApiError::BadSignature);
             }
+            state
+                .metrics
+                .requests_authenticated
+                .with_label_values(&["signature"])
+                .inc();
             sig.to_string()
         }
         Proof::Mac { token, mac } => {
@@ -290,6 +295,11 @@ pub fn check_signature_of_hash(
             if blake3::keyed_hash(&session_key(state, token), &msg) != *mac {
                 return Err(ApiError::BadSignature);
             }
+            state
+                .metrics
+                .requests_authenticated
+                .with_label_values(&["mac"])
+                .inc();
             format!("mac:{}", mac.to_hex())
         }
     };

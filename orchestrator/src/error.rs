@@ -61,6 +61,10 @@ pub enum ApiError {
     /// A session token past its expiry: open a new one (`POST /v1/sessions`).
     #[error("session expired")]
     SessionExpired,
+    /// `POST /v1/sessions` on a plain-HTTP, non-loopback listener (`Config::sessions_allowed`):
+    /// sign every request instead.
+    #[error("sessions need HTTPS here (or --allow-sessions-over-http); sign each request")]
+    SessionsNeedTls,
     #[error("request replayed")]
     Replay,
     #[error("node {0} is not registered on-chain")]
@@ -130,9 +134,11 @@ impl ApiError {
             Unauthenticated(_) | BadSignature | StaleTimestamp | SessionExpired | Replay => {
                 StatusCode::UNAUTHORIZED
             }
-            NodeNotRegistered(_) | InsufficientStake { .. } | NodeBanned | NotSettled(_) => {
-                StatusCode::FORBIDDEN
-            }
+            NodeNotRegistered(_)
+            | InsufficientStake { .. }
+            | NodeBanned
+            | NotSettled(_)
+            | SessionsNeedTls => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
             LeaseGone(_) => StatusCode::GONE,
             HashMismatch { .. } | BadScene(_) | JobRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -157,6 +163,7 @@ impl ApiError {
             BadSignature => "bad-signature",
             StaleTimestamp => "stale-timestamp",
             SessionExpired => "session-expired",
+            SessionsNeedTls => "sessions-need-tls",
             Replay => "replay",
             NodeNotRegistered(_) => "node-not-registered",
             InsufficientStake { .. } => "insufficient-stake",

@@ -10,7 +10,7 @@
 //! cached and read in batches), [`events`] (the event stream of every instance),
 //! [`receipt`] (exactly-once `post_receipt`), [`slash`] (`slash_node` for convicted
 //! nodes), [`reconcile`] (posted receipts re-read at `finalized`), [`auth`] (signed node
-//! requests), [`protocol`] (signed message formats),
+//! requests), [`protocol`] (signed message formats), [`tls`] (HTTPS),
 //! [`metrics`].
 pub mod api;
 pub mod auth;
@@ -28,6 +28,7 @@ pub mod retention;
 pub mod scheduler;
 pub mod slash;
 pub mod store;
+pub mod tls;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -55,6 +56,11 @@ pub struct Config {
     /// A folder (the default) or an S3 bucket and prefix (`blob::Location::parse`).
     pub blobs: blob::Location,
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<tls::TlsFiles>,
+    /// Open sessions on a plain-HTTP listener that is not loopback (see
+    /// [`Config::sessions_allowed`]).
+    pub allow_sessions_over_http: bool,
     pub rpc_url: String,
     /// The orchestrator's key: the network's `orchestrator` (recorded in each job created while it
     /// is), signs and pays for receipts.
@@ -137,6 +143,8 @@ impl Config {
             pg_pool_size: 16,
             blobs: blobs.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            allow_sessions_over_http: false,
             rpc_url,
             verify_share: 0.05,
             new_node_share: 0.25,
@@ -174,6 +182,15 @@ impl Config {
 }
 
 impl Config {
+    /// Whether `POST /v1/sessions` opens sessions: a session key is a bearer secret for its
+    /// lifetime, so only where no one can read it on the way: over HTTPS, on a loopback
+    /// listener (the demo; a TLS-terminating proxy on the same host), or where the
+    /// operator says the network is private (`--allow-sessions-over-http`). Elsewhere nodes
+    /// sign every request, which a listener on the wire cannot reuse.
+    pub fn sessions_allowed(&self) -> bool {
+        self.tls.is_some() || self.listen.ip().is_loopback() || self.allow_sessions_over_http
+    }
+
     /// Whether local blob puts fsync: when the store's commits survive power loss (SQLite
     /// `FULL`/`EXTRA`, PostgreSQL `synchronous_commit` other than `off`), so the blobs its
     /// rows reference do too; at SQLite's default `NORMAL` a commit survives `kill -9` and
@@ -250,24 +267,28 @@ impl Orchestrator {
             blob_gc: tokio::sync::RwLock::new(()),
             scene_gc: tokio::sync::RwLock::new(()),
         });
+        // A bad certificate or key fails the start, before the port is taken.
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         let app = api::router(state.clone());
         let mut s1 = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = s1.wait_for(|s| *s).await;
-            };
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                warn!(error = %e, "http server failed");
+        let shutdown = async move {
+            let _ = s1.wait_for(|s| *s).await;
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(cfg) => {
+                // `tap_io` gives the TLS listener axum's `ConnectInfo<SocketAddr>`.
+                use axum::serve::ListenerExt;
+                let listener = tls::TlsListener::new(listener, cfg)?.tap_io(|_| {});
+                tokio::spawn(serve(listener, app, shutdown))
             }
-        }));
+            None => tokio::spawn(serve(listener, app, shutdown)),
+        };
+        tasks.push(server);
         tasks.push(tokio::spawn(sweeper(state.clone(), stopped.clone())));
         tasks.push(tokio::spawn(retention::run(state.clone(), stopped.clone())));
         tasks.push(tokio::spawn(reconcile::run(state.clone(), stopped.clone())));
@@ -276,9 +297,9 @@ impl Orchestrator {
             stopped.clone(),
         )));
         tasks.push(tokio::spawn(receipt::run(state.clone(), stopped)));
-        info!(%addr, "orchestrator listening");
+        info!(%addr, scheme, sessions = config.sessions_allowed(), "orchestrator listening");
         Ok(Self {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             state,
             stop,
             tasks,
@@ -317,6 +338,25 @@ impl Orchestrator {
 impl Drop for Orchestrator {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown`, with the peer address as connect info (the
+/// per-address limits).
+async fn serve<L>(
+    listener: L,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        warn!(error = %e, "http server failed");
     }
 }
 

@@ -38,6 +38,17 @@ struct Args {
     blobs: String,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Open node sessions on a plain-HTTP listener that is not loopback (a private network
+    /// only: a session key read on the wire works for its whole life). Without it such a
+    /// listener answers `POST /v1/sessions` with 403 and nodes sign every request.
+    #[arg(long)]
+    allow_sessions_over_http: bool,
     #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
     rpc_url: String,
     /// The orchestrator keypair (Solana CLI JSON): the network's `orchestrator` key.
@@ -163,6 +174,11 @@ async fn main() -> anyhow::Result<()> {
     cfg.pg_synchronous_commit = a.pg_synchronous_commit;
     cfg.pg_pool_size = a.pg_pool_size;
     cfg.listen = a.listen;
+    cfg.tls = a
+        .tls_cert
+        .zip(a.tls_key)
+        .map(|(cert, key)| tessera_orchestrator::tls::TlsFiles { cert, key });
+    cfg.allow_sessions_over_http = a.allow_sessions_over_http;
     cfg.verify_share = a.verify_share;
     cfg.new_node_share = a.new_node_share;
     cfg.lease_ms = i64::from(a.lease_secs.max(1)) * 1000;

@@ -115,6 +115,9 @@ pub struct Metrics {
     /// Requests refused before any handler work, by reason (rate-limited, lease-limit, busy,
     /// node-not-registered, …).
     pub refused: IntCounterVec,
+    /// Node requests whose proof verified, by `kind`: `signature` (ed25519, the node key) or
+    /// `mac` (a session's keyed blake3): one `signature` per session once nodes use sessions.
+    pub requests_authenticated: IntCounterVec,
     /// Blob operation latency by backend (local, s3) and op (put, get, head, delete, list).
     pub blob_seconds: HistogramVec,
     /// Blobs deleted by kind: scene (expired), result (tiles of a closed job).
@@ -183,6 +186,14 @@ impl Metrics {
                 &["reason"],
             )
             .expect("metric"),
+            requests_authenticated: IntCounterVec::new(
+                Opts::new(
+                    "requests_authenticated_total",
+                    "node requests whose signature or session MAC verified, by kind",
+                ),
+                &["kind"],
+            )
+            .expect("metric"),
             blob_seconds: HistogramVec::new(
                 HistogramOpts::new("blob_seconds", "blob operation latency").buckets(vec![
                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -229,6 +240,9 @@ impl Metrics {
             .expect("register");
         m.registry
             .register(Box::new(m.refused.clone()))
+            .expect("register");
+        m.registry
+            .register(Box::new(m.requests_authenticated.clone()))
             .expect("register");
         m.registry
             .register(Box::new(m.blob_seconds.clone()))

@@ -572,6 +572,12 @@ impl AckWatch {
         }
     }
 
+    /// Uses `http` for the orchestrator (the agent's client: its CA, its timeouts).
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     pub fn acknowledged(&mut self, job_id: u64) {
         self.pending.insert(job_id);
     }

@@ -44,6 +44,12 @@ impl AutoClaim {
         }
     }
 
+    /// Uses `http` for the orchestrator (the agent's client: its CA, its timeouts).
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     pub fn worked_on(&mut self, job_id: u64) {
         self.pending.insert(job_id);
     }

@@ -2,6 +2,7 @@ pub mod acks;
 pub mod bench;
 pub mod check;
 pub mod claims;
+pub mod client;
 pub mod contest;
 pub mod render;
 pub mod run;

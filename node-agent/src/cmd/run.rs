@@ -1,34 +1,37 @@
 //! `node-agent run --orchestrator URL --keypair PATH`: lease → render → submit, forever.
 //!
-//! Every request is signed with the node key for this orchestrator
-//! ([`tessera_sdk::protocol::sign_request`]: the orchestrator's key from `GET /v1/info`,
-//! method, path, timestamp, body hash), timestamped on the orchestrator's clock (the offset
-//! is measured from `/v1/info` at start). While a tile
-//! renders, a background task heartbeats the lease. A tile counts as done once the
-//! orchestrator's acknowledgement verifies and is fsynced to the journal (`acks`), which
-//! is checked against the receipt once it lands. Ctrl-C finishes and submits the tile in
-//! hand, then exits.
+//! Requests go through [`super::client::Client`]: in a session (one ed25519-signed
+//! request per session, then MACs) over HTTPS or to a loopback orchestrator, signed one by
+//! one otherwise. Each submit asks for the next lease in the same round trip
+//! (`submit?next=1`), except the last one before stopping. While a tile renders, a
+//! background task heartbeats the lease. A tile counts as done once the orchestrator's
+//! acknowledgement verifies and is fsynced to the journal (`acks`), which is checked
+//! against the receipt once it lands. Ctrl-C finishes and submits the tile in hand, then
+//! exits.
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use base64::Engine;
+use anyhow::Context;
 use clap::Args;
-use serde::Deserialize;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use tessera_render::{hex, TileRequest};
+use tessera_render::TileRequest;
 
+use super::client::{http_client, Client, Lease};
 use super::DeviceArgs;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Orchestrator base URL.
+    /// Orchestrator base URL (`https://…`, or `http://` on a loopback or private network).
     #[arg(long, env = "TESSERA_ORCHESTRATOR")]
     pub orchestrator: String,
+    /// A PEM file of CA certificates to trust for the orchestrator's HTTPS certificate,
+    /// besides the public roots (a private CA or a self-signed certificate).
+    #[arg(long, env = "TESSERA_CA")]
+    pub orchestrator_ca: Option<PathBuf>,
     /// Node keypair (Solana CLI JSON), the key registered on-chain.
     #[arg(long, env = "TESSERA_NODE_KEYPAIR")]
     pub keypair: PathBuf,
@@ -51,225 +54,6 @@ pub struct RunArgs {
     pub device: DeviceArgs,
 }
 
-#[derive(Debug, Deserialize)]
-struct Rect {
-    x: u32,
-    y: u32,
-    width: u32,
-    height: u32,
-}
-
-#[derive(Debug, Deserialize)]
-struct Lease {
-    lease_id: i64,
-    job_id: u64,
-    job_key: String,
-    frame: u32,
-    tile: u32,
-    rect: Rect,
-    frame_width: u32,
-    frame_height: u32,
-    spp: u32,
-    seed: u64,
-    scene_hash: String,
-    deadline_ms: i64,
-    /// `[num, den]` frames per second, recorded with the job.
-    frame_rate: [u32; 2],
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    key: Arc<Keypair>,
-    /// The orchestrator's key: requests are signed for it alone.
-    orchestrator: Pubkey,
-    /// Orchestrator clock minus ours (ms), so a skewed local clock still signs fresh requests.
-    offset_ms: i64,
-    /// Strictly increasing timestamps: identical requests in one millisecond would carry
-    /// identical signatures, and the orchestrator refuses the second as a replay.
-    last_ts: std::sync::atomic::AtomicI64,
-}
-
-/// Requests a scene download may take (the first and its resumptions).
-const SCENE_ATTEMPTS: u32 = 4;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-#[derive(Debug, Deserialize)]
-struct Info {
-    orchestrator: String,
-    time_ms: i64,
-}
-
-impl Client {
-    /// Asks the orchestrator whom to sign for and what time it is.
-    async fn connect(
-        http: reqwest::Client,
-        base: String,
-        key: Arc<Keypair>,
-    ) -> anyhow::Result<Self> {
-        let sent = now_ms();
-        let info: Info = http
-            .get(format!("{base}/v1/info"))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await
-            .context("GET /v1/info")?;
-        let offset_ms = info.time_ms - (sent + now_ms()) / 2;
-        Ok(Self {
-            http,
-            base,
-            key,
-            orchestrator: Pubkey::from_str(&info.orchestrator)?,
-            offset_ms,
-            last_ts: Default::default(),
-        })
-    }
-
-    /// Now on the orchestrator's clock.
-    fn now(&self) -> i64 {
-        now_ms() + self.offset_ms
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Vec<u8>,
-    ) -> anyhow::Result<reqwest::Response> {
-        self.send_with(method, path, body, None).await
-    }
-
-    /// [`Self::send`] with a `Range` header (not signed: it selects bytes of what is).
-    async fn send_with(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Vec<u8>,
-        range: Option<String>,
-    ) -> anyhow::Result<reqwest::Response> {
-        let now = self.now();
-        let prev = self.last_ts.fetch_max(now, Ordering::SeqCst);
-        let ts = if prev >= now {
-            self.last_ts.fetch_add(1, Ordering::SeqCst) + 1
-        } else {
-            now
-        };
-        let headers = tessera_sdk::protocol::sign_request(
-            &self.key,
-            &self.orchestrator,
-            method.as_str(),
-            path,
-            ts,
-            &body,
-        );
-        let mut rb = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("content-type", "application/json");
-        for (k, v) in headers {
-            rb = rb.header(k, v);
-        }
-        if let Some(range) = range {
-            rb = rb.header(reqwest::header::RANGE, range);
-        }
-        let r = rb.body(body).send().await?;
-        if r.status().is_client_error() || r.status().is_server_error() {
-            let status = r.status();
-            let text = r.text().await.unwrap_or_default();
-            bail!("{path}: {status}: {text}");
-        }
-        Ok(r)
-    }
-
-    async fn lease(&self) -> anyhow::Result<Option<Lease>> {
-        let r = self
-            .send(reqwest::Method::POST, "/v1/leases", b"{}".to_vec())
-            .await?;
-        if r.status() == reqwest::StatusCode::NO_CONTENT {
-            return Ok(None);
-        }
-        Ok(Some(r.json().await?))
-    }
-
-    async fn heartbeat(&self, id: i64) -> anyhow::Result<()> {
-        self.send(
-            reqwest::Method::POST,
-            &format!("/v1/leases/{id}/heartbeat"),
-            Vec::new(),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The scene bundle; a download that breaks off is resumed where it stopped (a signed
-    /// request with `Range: bytes=N-`), up to [`SCENE_ATTEMPTS`] requests in all.
-    async fn scene(&self, hash: &str) -> anyhow::Result<Vec<u8>> {
-        let path = format!("/v1/scenes/{hash}");
-        let mut bytes = Vec::new();
-        for attempt in 1.. {
-            match self.scene_part(&path, &mut bytes).await {
-                Ok(()) => break,
-                Err(e) if attempt < SCENE_ATTEMPTS => {
-                    eprintln!("scene {hash}: {e:#}; resuming at byte {}", bytes.len())
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if blake3::hash(&bytes).to_hex().as_str() != hash {
-            bail!("scene {hash} arrived with another hash");
-        }
-        Ok(bytes)
-    }
-
-    /// Appends the rest of the scene at `path` to `into` (all of it if the server does not
-    /// answer the range with 206).
-    async fn scene_part(&self, path: &str, into: &mut Vec<u8>) -> anyhow::Result<()> {
-        let range = (!into.is_empty()).then(|| format!("bytes={}-", into.len()));
-        let resumed = range.is_some();
-        let mut r = self
-            .send_with(reqwest::Method::GET, path, Vec::new(), range)
-            .await?;
-        if resumed && r.status() != reqwest::StatusCode::PARTIAL_CONTENT {
-            into.clear();
-        }
-        while let Some(chunk) = r.chunk().await? {
-            into.extend_from_slice(&chunk);
-        }
-        Ok(())
-    }
-
-    async fn submit(
-        &self,
-        lease: &Lease,
-        png: &[u8],
-        hash: &[u8; 32],
-    ) -> anyhow::Result<serde_json::Value> {
-        let job = Pubkey::from_str(&lease.job_key)?;
-        let msg = tessera_sdk::protocol::tile_message(&job, lease.frame, lease.tile, hash);
-        let body = serde_json::json!({
-            "pixel_hash": hex(hash),
-            "signature": self.key.sign_message(&msg).to_string(),
-            "png": base64::engine::general_purpose::STANDARD.encode(png),
-        });
-        let r = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/v1/leases/{}/submit", lease.lease_id),
-                serde_json::to_vec(&body)?,
-            )
-            .await?;
-        Ok(r.json().await?)
-    }
-}
-
 fn read_keypair(path: &PathBuf) -> anyhow::Result<Keypair> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -289,19 +73,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
+    let http = http_client(args.orchestrator_ca.as_deref())?;
     let base = args.orchestrator.trim_end_matches('/').to_string();
     let key = Arc::new(read_keypair(&args.keypair)?);
-    let client = Arc::new(rt.block_on(Client::connect(http, base, key))?);
+    let client = Arc::new(rt.block_on(Client::connect(http.clone(), base, key))?);
     eprintln!("node {}", client.key.pubkey());
-    let mut claims = (!args.no_claim)
-        .then(|| super::claims::AutoClaim::new(&args.url, &client.base, &client.key));
+    let mut claims = (!args.no_claim).then(|| {
+        super::claims::AutoClaim::new(&args.url, &client.base, &client.key).with_http(http.clone())
+    });
     let node_key = client.key.pubkey();
     let mut journal = super::acks::Journal::open(&args.data_dir, &node_key)
         .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;
-    let mut acks = super::acks::AckWatch::new(&args.data_dir, &node_key, &args.url);
+    let mut acks = super::acks::AckWatch::new(&args.data_dir, &node_key, &args.url).with_http(http);
+    // A lease the last submit handed over (`submit?next=1`).
+    let mut next: Option<Lease> = None;
     let mut renderer = args.device.renderer()?;
     let mut scenes = super::scene_cache::SceneCache::default();
     while !stop.load(Ordering::SeqCst) {
@@ -309,7 +94,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             rt.block_on(c.tick());
         }
         rt.block_on(acks.tick());
-        let lease = match rt.block_on(client.lease()) {
+        let lease = match next.take() {
+            Some(l) => Ok(Some(l)),
+            None => rt.block_on(client.lease()),
+        };
+        let lease = match lease {
             Ok(Some(l)) => l,
             Ok(None) => {
                 std::thread::sleep(Duration::from_secs(args.idle_secs));
@@ -364,7 +153,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let reply = match rt.block_on(client.submit(&lease, &img.png()?, &img.hash)) {
+        // No next lease once stopping: it would sit unrendered until it expired.
+        let want_next = !stop.load(Ordering::SeqCst);
+        let png = img.png()?;
+        let submitted = client.submit(&lease, &png, &img.hash, want_next);
+        let reply = match rt.block_on(submitted) {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("submit: {e:#}");
@@ -383,6 +176,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             node: &client.key.pubkey(),
             pixel_hash: &img.hash,
         };
+        next = reply
+            .get("next")
+            .filter(|v| !v.is_null())
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
         match accepted.entry(&reply, client.now()) {
             Ok(entry) => {
                 journal
@@ -416,77 +213,4 @@ pub fn scene_key(hash_hex: &str) -> [u8; 32] {
             .unwrap_or(0);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// Reads a request's head; the `Range: bytes=N-` start it asks for.
-    async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<usize> {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.ends_with(b"\r\n\r\n") {
-            let n = sock.read(&mut buf).await.unwrap();
-            assert!(n > 0, "request cut short");
-            head.extend_from_slice(&buf[..n]);
-        }
-        let head = String::from_utf8_lossy(&head).to_lowercase();
-        head.lines()
-            .find_map(|l| l.strip_prefix("range: bytes="))
-            .map(|r| r.trim().trim_end_matches('-').parse().unwrap())
-    }
-
-    /// A server that breaks the first download off half-way (fewer bytes than its
-    /// `content-length`, then a close) and answers the resumption with the rest (206).
-    #[tokio::test]
-    async fn a_broken_scene_download_resumes_where_it_stopped() {
-        let scene: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let hash = blake3::hash(&scene).to_hex().to_string();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (served, seen) = (scene.clone(), Arc::new(std::sync::Mutex::new(Vec::new())));
-        let ranges = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut sock, _) = listener.accept().await.unwrap();
-                let range = read_head(&mut sock).await;
-                seen.lock().unwrap().push(range);
-                let n = served.len();
-                let (head, body) = match range {
-                    None => (format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n\r\n"), &served[..n / 2]),
-                    Some(from) => (
-                        format!(
-                            "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {from}-{}/{n}\r\n\r\n",
-                            n - from,
-                            n - 1
-                        ),
-                        &served[from..],
-                    ),
-                };
-                sock.write_all(head.as_bytes()).await.unwrap();
-                sock.write_all(body).await.unwrap();
-                let _ = sock.shutdown().await;
-            }
-        });
-        let client = Client {
-            http: reqwest::Client::new(),
-            base: format!("http://{addr}"),
-            key: Arc::new(Keypair::new()),
-            orchestrator: Pubkey::new_unique(),
-            offset_ms: 0,
-            last_ts: Default::default(),
-        };
-        assert!(
-            client.scene(&hash).await.unwrap() == scene,
-            "the whole scene"
-        );
-        let asked = ranges.lock().unwrap().clone();
-        assert_eq!(
-            asked,
-            vec![None, Some(scene.len() / 2)],
-            "resumed at the break"
-        );
-    }
 }

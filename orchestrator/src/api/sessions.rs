@@ -11,7 +11,16 @@ use crate::error::{ApiError, ApiResult};
 
 /// Opens a session for the signing node: the request must be signed with the node key
 /// itself (a session does not open another), for this orchestrator, fresh and not replayed.
+/// Refused (403 `sessions-need-tls`) before any work where the session key would cross the
+/// network in the clear (`Config::sessions_allowed`).
 pub async fn open(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResult<Json<Session>> {
+    if !s.cfg.sessions_allowed() {
+        s.metrics
+            .refused
+            .with_label_values(&["sessions-need-tls"])
+            .inc();
+        return Err(ApiError::SessionsNeedTls);
+    }
     let (c, _) = auth::admit_node(&s, &headers).await?;
     if !c.is_signed() {
         return Err(ApiError::Unauthenticated(

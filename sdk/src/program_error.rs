@@ -59,6 +59,19 @@ const ALL: &[TesseraError] = &[
     TesseraError::NothingToSlash,
     TesseraError::StakeLocked,
     TesseraError::InvalidNodeAccount,
+    TesseraError::TooManyVerificationRenders,
+    TesseraError::PayoutNotPerRender,
+    TesseraError::ContestWindowClosed,
+    TesseraError::ContestResolved,
+    TesseraError::InvalidContestLeaves,
+    TesseraError::LeavesNotIncreasing,
+    TesseraError::NotShort,
+    TesseraError::SignerNotWitness,
+    TesseraError::AlreadyCorroborated,
+    TesseraError::TooManyWitnesses,
+    TesseraError::TileAlreadySlashed,
+    TesseraError::AcceptedRenderNotCorroborated,
+    TesseraError::NotCorroborated,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

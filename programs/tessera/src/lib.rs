@@ -133,8 +133,18 @@ pub mod tessera {
         instructions::resolve_dispute::handle_resolve_dispute(ctx, refund_bps)
     }
 
-    pub fn slash_node(ctx: Context<SlashNode>, evidence: SlashEvidence) -> Result<()> {
-        instructions::slash_node::handle_slash_node(ctx, evidence)
+    pub fn corroborate_tile(
+        ctx: Context<CorroborateTile>,
+        frame: u32,
+        tile: u32,
+        role: u8,
+        proof: Vec<[u8; 32]>,
+    ) -> Result<()> {
+        instructions::corroborate_tile::handle_corroborate_tile(ctx, frame, tile, role, proof)
+    }
+
+    pub fn slash_node(ctx: Context<SlashNode>, frame: u32, tile: u32) -> Result<()> {
+        instructions::slash_node::handle_slash_node(ctx, frame, tile)
     }
 
     pub fn open_contest(ctx: Context<OpenContest>, payout: Option<PayoutLeafProof>) -> Result<()> {

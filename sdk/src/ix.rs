@@ -4,7 +4,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_sdk::instruction::Instruction;
 use tessera::instructions::{
-    ContestLeaf, JobParams, NetworkParams, NetworkUpdate, PayoutLeafProof, ReceiptParams,
+    AckProof, ContestLeaf, JobParams, NetworkParams, NetworkUpdate, PayoutLeafProof, ReceiptParams,
 };
 
 use crate::pda;
@@ -303,6 +303,37 @@ pub fn corroborate_tile(
         },
     );
     [check, corroborate]
+}
+
+/// The two instructions that add an acknowledged render to the node's contest: the Ed25519
+/// check of the orchestrator's `signature` over `ack_message(job, frame, tile, node, hash)`,
+/// then `prove_ack` with the receipt's primary leaf of that tile (another node or hash).
+pub fn prove_ack(
+    orchestrator: &Pubkey,
+    node_key: &Pubkey,
+    job_id: u64,
+    signature: &[u8; 64],
+    ack: AckProof,
+) -> [Instruction; 2] {
+    let job = pda::job(job_id);
+    let message =
+        tessera::evidence::ack_message(&job, ack.frame, ack.tile, node_key, &ack.pixel_hash);
+    let check = solana_ed25519_program::new_ed25519_instruction_with_signature(
+        &message,
+        signature,
+        &orchestrator.to_bytes(),
+    );
+    let prove = build(
+        tessera::accounts::ProveAck {
+            node_key: *node_key,
+            job,
+            contest: pda::contest(&job, node_key),
+            slash_record: pda::slash_record(&job, ack.frame, ack.tile),
+            instructions: solana_sdk::sysvar::instructions::ID,
+        },
+        tessera::instruction::ProveAck { ack },
+    );
+    [check, prove]
 }
 
 /// The two instructions of a slash, in this order: the Ed25519 program's check of

@@ -72,6 +72,9 @@ const ALL: &[TesseraError] = &[
     TesseraError::TileAlreadySlashed,
     TesseraError::AcceptedRenderNotCorroborated,
     TesseraError::NotCorroborated,
+    TesseraError::SignerNotOrchestrator,
+    TesseraError::AckHonoured,
+    TesseraError::RenderConvicted,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

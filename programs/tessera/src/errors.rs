@@ -141,4 +141,10 @@ pub enum TesseraError {
     AcceptedRenderNotCorroborated,
     #[msg("fewer than 2 distinct other operators signed another hash for the tile in the receipt")]
     NotCorroborated,
+    #[msg("the signature is not by the job's orchestrator")]
+    SignerNotOrchestrator,
+    #[msg("the receipt credits the acknowledged render itself: prove its leaf instead")]
+    AckHonoured,
+    #[msg("the node was slashed for this tile's render")]
+    RenderConvicted,
 }

@@ -153,6 +153,15 @@ pub struct TileCorroborated {
 }
 #[event]
 #[derive(Debug)]
+pub struct AckProven {
+    pub job: Pubkey,
+    pub node_key: Pubkey,
+    pub frame: u32,
+    pub tile: u32,
+    pub credited_node: Pubkey,
+}
+#[event]
+#[derive(Debug)]
 pub struct ContestOpened {
     pub job: Pubkey,
     pub node_key: Pubkey,

@@ -29,6 +29,28 @@ pub fn tile_message(job: &Pubkey, frame: u32, tile: u32, pixel_hash: &[u8; 32]) 
     m
 }
 
+/// Prefix of the message an orchestrator signs when it accepts a node's render of a tile.
+pub const ACK_MESSAGE_TAG: &[u8] = b"tessera-ack-v1";
+
+/// What the orchestrator acknowledges: `"tessera-ack-v1" ‖ job ‖ frame ‖ tile ‖ node ‖ pixel
+/// hash`. A node keeps it; `prove_ack` shows the chain a receipt crediting that slot elsewhere.
+pub fn ack_message(
+    job: &Pubkey,
+    frame: u32,
+    tile: u32,
+    node: &Pubkey,
+    pixel_hash: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(ACK_MESSAGE_TAG.len() + 32 + 8 + 32 + 32);
+    m.extend_from_slice(ACK_MESSAGE_TAG);
+    m.extend_from_slice(job.as_ref());
+    m.extend_from_slice(&frame.to_le_bytes());
+    m.extend_from_slice(&tile.to_le_bytes());
+    m.extend_from_slice(node.as_ref());
+    m.extend_from_slice(pixel_hash);
+    m
+}
+
 /// Offsets header of one signature in an Ed25519 instruction (after the 2-byte count).
 const OFFSETS_START: usize = 2;
 const OFFSETS_LEN: usize = 14;
@@ -39,7 +61,7 @@ const THIS_INSTRUCTION: u16 = u16::MAX;
 
 /// The key and message of the Ed25519 program's check of one signature in the instruction
 /// before the current one, both read from that instruction's own data.
-fn checked_signature(instructions: &AccountInfo) -> Result<(Pubkey, Vec<u8>)> {
+pub fn checked_signature(instructions: &AccountInfo) -> Result<(Pubkey, Vec<u8>)> {
     let current = load_current_index_checked(instructions)?;
     let index = current
         .checked_sub(1)

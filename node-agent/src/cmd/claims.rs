@@ -28,6 +28,9 @@ pub struct AutoClaim {
     /// Whether the orchestrator was asked which jobs credit this node (done once, so a
     /// restarted agent still claims for jobs it worked on before the restart).
     discovered: bool,
+    /// Where the node's journal of acknowledgements lives: its acknowledged renders that the
+    /// receipt credits elsewhere count in its contest (`prove_ack`).
+    acks_dir: Option<std::path::PathBuf>,
 }
 
 impl AutoClaim {
@@ -41,7 +44,14 @@ impl AutoClaim {
             checked: BTreeSet::new(),
             last: None,
             discovered: false,
+            acks_dir: None,
         }
+    }
+
+    /// Contests also count the acknowledged renders journaled in `dir`.
+    pub fn with_acks(mut self, dir: &std::path::Path) -> AutoClaim {
+        self.acks_dir = Some(dir.to_path_buf());
+        self
     }
 
     pub fn worked_on(&mut self, job_id: u64) {
@@ -99,6 +109,7 @@ impl AutoClaim {
             &self.payer,
             job_id,
             job,
+            self.acks_dir.as_deref(),
         )
         .await;
         match checked {

@@ -296,8 +296,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let key = Arc::new(read_keypair(&args.keypair)?);
     let client = Arc::new(rt.block_on(Client::connect(http, base, key))?);
     eprintln!("node {}", client.key.pubkey());
-    let mut claims = (!args.no_claim)
-        .then(|| super::claims::AutoClaim::new(&args.url, &client.base, &client.key));
+    let mut claims = (!args.no_claim).then(|| {
+        super::claims::AutoClaim::new(&args.url, &client.base, &client.key)
+            .with_acks(&args.data_dir)
+    });
     let node_key = client.key.pubkey();
     let mut journal = super::acks::Journal::open(&args.data_dir, &node_key)
         .with_context(|| format!("opening the journal in {}", args.data_dir.display()))?;

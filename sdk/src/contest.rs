@@ -199,6 +199,22 @@ pub fn plan_with_acks(
     }))
 }
 
+/// One proving step of a contest: a tile leaf (batched) or an acknowledged render.
+enum Step<'a> {
+    Leaf(&'a ContestLeaf),
+    Ack(&'a AckProof, &'a [u8; 64]),
+}
+
+impl Step<'_> {
+    /// The order the program wants: `(frame, tile, role)`, an acknowledgement as role 3.
+    fn order(&self) -> (u32, u32, u8) {
+        match self {
+            Step::Leaf(l) => (l.frame, l.tile, l.role),
+            Step::Ack(a, _) => (a.frame, a.tile, ACK_ROLE),
+        }
+    }
+}
+
 /// How many leaves of this depth one `prove_contest` carries.
 pub fn batch_size(leaves: &[ContestLeaf]) -> usize {
     let depth = leaves.first().map_or(0, |l| l.proof.len());
@@ -230,46 +246,43 @@ pub async fn contest(
     // Resume after the last leaf the chain recorded (a crash between proving transactions);
     // leaves and acknowledgements go in one (frame, tile) order, leaves batched in between.
     let done = existing.as_ref().filter(|c| c.proven > 0);
-    let mut items: Vec<(
-        u32,
-        u32,
-        Option<&ContestLeaf>,
-        Option<&(AckProof, [u8; 64])>,
-    )> = plan
+    let mut items: Vec<Step> = plan
         .leaves
         .iter()
         .filter(|l| done.is_none_or(|c| c.is_next(l.frame, l.tile, l.role)))
-        .map(|l| (l.frame, l.tile, Some(l), None))
+        .map(Step::Leaf)
         .collect();
     items.extend(
         plan.acks
             .iter()
             .filter(|(a, _)| done.is_none_or(|c| c.is_next(a.frame, a.tile, ACK_ROLE)))
-            .map(|a| (a.0.frame, a.0.tile, None, Some(a))),
+            .map(|(a, sig)| Step::Ack(a, sig)),
     );
-    items.sort_by_key(|(f, t, l, _)| (*f, *t, l.map_or(ACK_ROLE, |l| l.role)));
+    items.sort_by_key(Step::order);
     let mut batch: Vec<ContestLeaf> = Vec::new();
     let key = node_key.pubkey();
     let size = batch_size(&plan.leaves);
-    for (_, _, leaf, ack) in items {
-        if let Some(l) = leaf {
-            batch.push(l.clone());
-            if batch.len() == size {
-                let prove = ix::prove_contest(&key, job_id, std::mem::take(&mut batch));
-                chain.send_instructions(node_key, &[prove], &[]).await?;
+    for step in items {
+        match step {
+            Step::Leaf(l) => {
+                batch.push(l.clone());
+                if batch.len() == size {
+                    let prove = ix::prove_contest(&key, job_id, std::mem::take(&mut batch));
+                    chain.send_instructions(node_key, &[prove], &[]).await?;
+                }
             }
-        }
-        if let Some((a, signature)) = ack {
-            if !batch.is_empty() {
-                let prove = ix::prove_contest(&key, job_id, std::mem::take(&mut batch));
-                chain.send_instructions(node_key, &[prove], &[]).await?;
+            Step::Ack(a, signature) => {
+                if !batch.is_empty() {
+                    let prove = ix::prove_contest(&key, job_id, std::mem::take(&mut batch));
+                    chain.send_instructions(node_key, &[prove], &[]).await?;
+                }
+                let job: Job = chain
+                    .get_anchor_account(&job_key)
+                    .await?
+                    .ok_or_else(|| ChainError::Unexpected("the job is gone".into()))?;
+                let ixs = ix::prove_ack(&job.orchestrator, &key, job_id, signature, a.clone());
+                chain.send_instructions(node_key, &ixs, &[]).await?;
             }
-            let job: Job = chain
-                .get_anchor_account(&job_key)
-                .await?
-                .ok_or_else(|| ChainError::Unexpected("the job is gone".into()))?;
-            let ixs = ix::prove_ack(&job.orchestrator, &key, job_id, signature, a.clone());
-            chain.send_instructions(node_key, &ixs, &[]).await?;
         }
     }
     if !batch.is_empty() {

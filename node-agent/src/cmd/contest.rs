@@ -106,3 +106,76 @@ fn acknowledged(
         })
         .collect())
 }
+
+/// `node-agent acks contest`: the contest of one job, filed by hand.
+#[derive(clap::Args, Debug)]
+pub struct AckContestArgs {
+    /// The agent's data directory (holds `acks-<node key>.jsonl`).
+    #[arg(long, env = "TESSERA_NODE_DATA", default_value = "data/node")]
+    pub data_dir: std::path::PathBuf,
+    /// Node keypair (Solana CLI JSON): it signs and pays the contest.
+    #[arg(long, env = "TESSERA_NODE_KEYPAIR")]
+    pub keypair: std::path::PathBuf,
+    /// JSON-RPC URL of the chain.
+    #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    pub url: String,
+    #[arg(long)]
+    pub job: u64,
+    /// The acknowledged tile that led here (the contest covers every render the job owes).
+    #[arg(long)]
+    pub frame: u32,
+    #[arg(long)]
+    pub tile: u32,
+    /// The orchestrator's base URL, instead of the one journaled with the render.
+    #[arg(long)]
+    pub orchestrator: Option<String>,
+}
+
+pub fn run_ack_contest(args: AckContestArgs) -> anyhow::Result<()> {
+    let key = super::run::read_keypair(&args.keypair)?;
+    let entries = super::acks::read(&args.data_dir, Some(&key.pubkey()))?;
+    let Some(entry) = entries
+        .iter()
+        .find(|e| (e.job_id, e.frame, e.tile) == (args.job, args.frame, args.tile))
+    else {
+        anyhow::bail!(
+            "no acknowledgement of job {} frame {} tile {} for node {} in {}",
+            args.job,
+            args.frame,
+            args.tile,
+            key.pubkey(),
+            args.data_dir.display()
+        );
+    };
+    let orchestrator = args
+        .orchestrator
+        .clone()
+        .unwrap_or_else(|| entry.url.clone());
+    let rt = tokio::runtime::Runtime::new()?;
+    let chain = ChainClient::new(
+        args.url.clone(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    let http = reqwest::Client::new();
+    let said = rt.block_on(async {
+        let job: Option<Job> = chain.get_anchor_account(&pda::job(args.job)).await?;
+        check(
+            &chain,
+            &http,
+            orchestrator.trim_end_matches('/'),
+            &key,
+            args.job,
+            job.as_ref(),
+            Some(&args.data_dir),
+        )
+        .await
+    })?;
+    match said {
+        Checked::Waiting => println!(
+            "job {}: no receipt on-chain yet; nothing to contest",
+            args.job
+        ),
+        Checked::Done(what) => println!("job {}: {what}", args.job),
+    }
+    Ok(())
+}

@@ -270,7 +270,7 @@ impl Client {
     }
 }
 
-fn read_keypair(path: &PathBuf) -> anyhow::Result<Keypair> {
+pub(crate) fn read_keypair(path: &PathBuf) -> anyhow::Result<Keypair> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let bytes: Vec<u8> = serde_json::from_str(&text).context("keypair JSON")?;

@@ -119,11 +119,13 @@ pub struct AckContestArgs {
     /// JSON-RPC URL of the chain.
     #[arg(long, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
     pub url: String,
+    /// The job's id.
     #[arg(long)]
     pub job: u64,
-    /// The acknowledged tile that led here (the contest covers every render the job owes).
+    /// The acknowledged tile's frame (the contest covers every render the job owes).
     #[arg(long)]
     pub frame: u32,
+    /// The acknowledged tile's index in its frame.
     #[arg(long)]
     pub tile: u32,
     /// The orchestrator's base URL, instead of the one journaled with the render.

@@ -58,9 +58,9 @@ pub fn job_shape(row: &JobRow) -> JobShape {
     }
 }
 
-/// The check and tiebreak renders to pay: every agreeing one of a tile in the receipt, by
-/// (frame, tile), up to the job's share of the receipt's tiles; any beyond it are left
-/// unpaid (and logged), since the program refuses a receipt that pays more.
+/// The check and tiebreak renders to pay: every agreeing one of a tile in the receipt,
+/// tiebreaks first, then by (frame, tile), up to the job's share of the receipt's tiles; any
+/// beyond it are left unpaid (and logged), since the program refuses a receipt that pays more.
 fn verifications(
     rows: &[PaidVerification],
     tiles: &[TileRecord],
@@ -89,6 +89,9 @@ fn verifications(
             pixel_hash,
         });
     }
+    // Tiebreaks first: a tile had one only when its renders disagreed, and the agreeing
+    // tiebreak's leaf is the second witness a slash of the convicted node needs on-chain.
+    out.sort_by_key(|r| r.role != TileRole::Tiebreak);
     out.truncate(max);
     Ok(out)
 }

@@ -1,82 +1,179 @@
-//! Filing `slash_node` after a receipt lands, for every node a tiebreak convicted in the job.
+//! Filing the on-chain evidence after a receipt lands, for every node a tiebreak convicted in
+//! the job.
 //!
-//! A conviction's evidence row holds the faulty render (its node, pixel hash and the node's
-//! signature over the tile message). Once the receipt is on-chain its tile tree holds the
-//! accepted render of that tile, so the evidence and the proof are complete; the slash itself
-//! goes to the treasury. A tile already slashed (its record exists) is skipped, so a restart
-//! files nothing twice; a failed send is logged and retried at the next restart's posting.
+//! A conviction's evidence row holds every render of the tile's deciding round (node, pixel
+//! hash and the node's signature over the tile message), the faulty one among them. Once the
+//! receipt is on-chain its tile tree holds the accepted render (the tile's primary leaf) and
+//! the agreeing verification renders, so the orchestrator files, for the tile, one
+//! `corroborate_tile` per such leaf (that node's own signature and the leaf's proof), then
+//! `slash_node` with the faulty node's signature. The program slashes only when witnesses of
+//! 2 distinct operators other than the faulty node's vouch for another hash, so the
+//! orchestrator's receipt alone convicts nobody. The slash goes to the treasury. A tile
+//! already slashed is skipped and witnesses already on record are not filed again, so a
+//! restart files nothing twice; a failed send is logged and retried at the next posting.
 use std::str::FromStr;
 
+use solana_sdk::instruction::Instruction;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Signature, Signer};
 use solana_sdk::transaction::Transaction;
-use tessera_sdk::receipt::Receipt;
+use tessera::state::SlashRecord;
+use tessera_sdk::receipt::{Receipt, RenderRecord};
 use tessera_sdk::{ix, pda};
 use tracing::{info, warn};
 
 use crate::api::AppState;
 use crate::receipt::{hex32, PostError};
 
+/// One render of the deciding round, as the evidence row records it.
+struct SignedRender {
+    node: Pubkey,
+    pixel_hash: [u8; 32],
+    signature: [u8; 64],
+}
+
 /// One conviction as its evidence row records it.
 struct Conviction {
     frame: u32,
     tile: u32,
-    node: Pubkey,
-    bad_hash: [u8; 32],
-    signature: [u8; 64],
+    faulty: SignedRender,
+    renders: Vec<SignedRender>,
 }
 
-/// Reads the faulty render out of an evidence row (`verify::record_fault`'s `detail`).
-fn conviction(row: &serde_json::Value) -> Option<Conviction> {
-    let faulty = row["detail"]["faulty"].as_str()?;
-    let render = row["detail"]["renders"]
-        .as_array()?
-        .iter()
-        .find(|r| r["node"].as_str() == Some(faulty))?;
-    let signature = Signature::from_str(render["signature"].as_str()?).ok()?;
-    Some(Conviction {
-        frame: row["frame"].as_u64()? as u32,
-        tile: row["tile"].as_u64()? as u32,
-        node: Pubkey::from_str(faulty).ok()?,
-        bad_hash: hex32(render["pixel_hash"].as_str()?)?,
+fn signed_render(r: &serde_json::Value) -> Option<SignedRender> {
+    let signature = Signature::from_str(r["signature"].as_str()?).ok()?;
+    Some(SignedRender {
+        node: Pubkey::from_str(r["node"].as_str()?).ok()?,
+        pixel_hash: hex32(r["pixel_hash"].as_str()?)?,
         signature: signature.as_ref().try_into().ok()?,
     })
 }
 
-/// Files a slash for each conviction of job `id` not slashed yet; returns how many were sent.
+/// Reads the round's renders out of an evidence row (`verify::record_fault`'s `detail`).
+fn conviction(row: &serde_json::Value) -> Option<Conviction> {
+    let faulty = Pubkey::from_str(row["detail"]["faulty"].as_str()?).ok()?;
+    let renders: Vec<SignedRender> = row["detail"]["renders"]
+        .as_array()?
+        .iter()
+        .filter_map(signed_render)
+        .collect();
+    let at = renders.iter().position(|r| r.node == faulty)?;
+    let mut renders = renders;
+    let faulty = renders.remove(at);
+    Some(Conviction {
+        frame: row["frame"].as_u64()? as u32,
+        tile: row["tile"].as_u64()? as u32,
+        faulty,
+        renders,
+    })
+}
+
+/// The receipt's leaves of the convicted tile that the round's signatures back: the
+/// witnesses `corroborate_tile` takes.
+fn witnesses(c: &Conviction, receipt: &Receipt) -> Vec<(RenderRecord, [u8; 64], Vec<[u8; 32]>)> {
+    receipt
+        .tile_witnesses(c.frame, c.tile)
+        .into_iter()
+        .filter(|(leaf, _)| leaf.node != c.faulty.node && leaf.pixel_hash != c.faulty.pixel_hash)
+        .filter_map(|(leaf, proof)| {
+            let signed = c
+                .renders
+                .iter()
+                .find(|r| r.node == leaf.node && r.pixel_hash == leaf.pixel_hash)?;
+            Some((leaf, signed.signature, proof))
+        })
+        .collect()
+}
+
+/// Sends one transaction of the orchestrator's and waits for it to be confirmed (each
+/// witness must be on record before the slash reads it).
+async fn send(state: &AppState, ixs: &[Instruction]) -> Result<Signature, String> {
+    let keypair = &state.keypair;
+    let hash = state
+        .chain
+        .latest_blockhash()
+        .await
+        .map_err(|e| e.to_string())?;
+    let tx =
+        Transaction::new_signed_with_payer(ixs, Some(&keypair.pubkey()), &[keypair.as_ref()], hash);
+    state
+        .chain
+        .rpc()
+        .send_and_confirm_transaction(&tx)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Files the witnesses and the slash of one conviction; returns whether the slash landed.
+async fn file_one(
+    state: &AppState,
+    id: u64,
+    c: &Conviction,
+    receipt: &Receipt,
+) -> Result<bool, PostError> {
+    let job = pda::job(id);
+    let record = pda::slash_record(&job, c.frame, c.tile);
+    let on_record: Option<SlashRecord> = match state.chain.account(&record).await? {
+        Some(a) => tessera_sdk::accounts::decode(&a.data).ok(),
+        None => None,
+    };
+    if on_record.as_ref().is_some_and(|r| r.slashed_at != 0) {
+        return Ok(false);
+    }
+    let known: Vec<Pubkey> = on_record
+        .iter()
+        .flat_map(|r| r.witnesses().iter().map(|w| w.node_key))
+        .collect();
+    let reporter = state.keypair.pubkey();
+    let witnesses = witnesses(c, receipt);
+    if witnesses.len() < 2 {
+        warn!(
+            job_id = id,
+            frame = c.frame,
+            tile = c.tile,
+            witnesses = witnesses.len(),
+            "conviction without two signed receipt leaves against it; not slashing"
+        );
+        return Ok(false);
+    }
+    for (leaf, signature, proof) in witnesses
+        .into_iter()
+        .filter(|(l, ..)| !known.contains(&l.node))
+    {
+        let ixs = ix::corroborate_tile(&reporter, id, &leaf, &signature, proof);
+        if let Err(e) = send(state, &ixs).await {
+            warn!(job_id = id, witness = %leaf.node, error = %e, "corroborate_tile not sent");
+        }
+    }
+    let f = &c.faulty;
+    let ixs = ix::slash_node(
+        &reporter,
+        id,
+        &f.node,
+        &f.signature,
+        c.frame,
+        c.tile,
+        &f.pixel_hash,
+    );
+    match send(state, &ixs).await {
+        Ok(sig) => {
+            info!(job_id = id, node = %f.node, frame = c.frame, tile = c.tile, %sig, "slash_node filed");
+            Ok(true)
+        }
+        Err(e) => {
+            warn!(job_id = id, node = %f.node, error = %e, "slash_node not sent");
+            Ok(false)
+        }
+    }
+}
+
+/// Files a slash for each conviction of job `id` not slashed yet; returns how many landed.
 pub async fn file_slashes(state: &AppState, id: u64, receipt: &Receipt) -> Result<u32, PostError> {
     let rows = state.store.evidence_of_job(id).await?;
-    let job = pda::job(id);
     let mut sent = 0;
     for c in rows.iter().filter_map(conviction) {
-        let record = pda::slash_record(&job, c.frame, c.tile);
-        if state.chain.account(&record).await?.is_some() {
-            continue;
-        }
-        let Some(evidence) = receipt.slash_evidence(c.frame, c.tile, &c.bad_hash) else {
-            warn!(
-                job_id = id,
-                frame = c.frame,
-                tile = c.tile,
-                "conviction without a conflicting receipt leaf; not slashing"
-            );
-            continue;
-        };
-        let keypair = &state.keypair;
-        let ixs = ix::slash_node(&keypair.pubkey(), id, &c.node, &c.signature, evidence);
-        let hash = state.chain.latest_blockhash().await?;
-        let tx = Transaction::new_signed_with_payer(
-            &ixs,
-            Some(&keypair.pubkey()),
-            &[keypair.as_ref()],
-            hash,
-        );
-        match state.chain.send(&tx).await {
-            Ok(sig) => {
-                info!(job_id = id, node = %c.node, frame = c.frame, tile = c.tile, %sig, "slash_node filed");
-                sent += 1;
-            }
-            Err(e) => warn!(job_id = id, node = %c.node, error = %e, "slash_node not sent"),
+        if file_one(state, id, &c, receipt).await? {
+            sent += 1;
         }
     }
     Ok(sent)

@@ -9,7 +9,7 @@
 //! resumes after the last leaf the chain recorded.
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
-use tessera::instructions::{ContestLeaf, PayoutLeafProof};
+use tessera::instructions::{AckProof, ContestLeaf, PayoutLeafProof, ACK_ROLE};
 use thiserror::Error;
 
 use crate::audit::verify_payout;
@@ -47,7 +47,11 @@ pub struct ContestPlan {
     pub leaf: Option<PayoutLeafProof>,
     /// Every tile leaf crediting the node, strictly increasing (frame, tile, role).
     pub leaves: Vec<ContestLeaf>,
-    /// `price_per_tile × leaves`.
+    /// Renders the orchestrator acknowledged that the receipt credits to another key or
+    /// hash, with the orchestrator's signature (`prove_ack`), strictly increasing
+    /// (frame, tile), none of a tile that also has a leaf of the node.
+    pub acks: Vec<(AckProof, [u8; 64])>,
+    /// `price_per_tile × (leaves + acks)`.
     pub owed: u64,
     /// What the leaf pays (0 without one).
     pub paid: u64,
@@ -72,12 +76,75 @@ pub enum ContestOutcome {
     AlreadyResolved { owed: u64, paid: u64 },
 }
 
+/// One render the orchestrator acknowledged to the node (its journal of acks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acknowledged {
+    pub frame: u32,
+    pub tile: u32,
+    pub pixel_hash: [u8; 32],
+    /// The job's orchestrator's signature over `ack_message(job, frame, tile, node, hash)`.
+    pub signature: [u8; 64],
+}
+
 /// `node`'s case in the job, from its manifest; `None` when its payout leaf is not short.
 pub fn plan(
     job_key: &Pubkey,
     job: &Job,
     manifest: &Manifest,
     node: &Pubkey,
+) -> Result<Option<ContestPlan>, ContestError> {
+    plan_with_acks(job_key, job, manifest, node, &[])
+}
+
+/// The acknowledged renders whose tile the receipt's primary leaf credits to another key or
+/// hash and that the node has no leaf of, each tile once, with a signature of the job's
+/// orchestrator that verifies.
+fn acks_credited_elsewhere(
+    job_key: &Pubkey,
+    job: &Job,
+    receipt: &Receipt,
+    leaves: &[ContestLeaf],
+    node: &Pubkey,
+    acked: &[Acknowledged],
+) -> Vec<(AckProof, [u8; 64])> {
+    let mut out: std::collections::BTreeMap<(u32, u32), (AckProof, [u8; 64])> = Default::default();
+    for a in acked {
+        if leaves
+            .iter()
+            .any(|l| (l.frame, l.tile) == (a.frame, a.tile))
+        {
+            continue;
+        }
+        let message = crate::protocol::ack_message(job_key, a.frame, a.tile, node, &a.pixel_hash);
+        if !Signature::from(a.signature).verify(job.orchestrator.as_ref(), &message) {
+            continue;
+        }
+        let Some((credited, proof)) = receipt.tile_proof(a.frame, a.tile) else {
+            continue;
+        };
+        if credited.node == *node && credited.pixel_hash == a.pixel_hash {
+            continue;
+        }
+        let ack = AckProof {
+            frame: a.frame,
+            tile: a.tile,
+            pixel_hash: a.pixel_hash,
+            credited_node: credited.node,
+            credited_hash: credited.pixel_hash,
+            proof,
+        };
+        out.entry((a.frame, a.tile)).or_insert((ack, a.signature));
+    }
+    out.into_values().collect()
+}
+
+/// [`plan`] counting also the renders in `acked` that the receipt credits elsewhere.
+pub fn plan_with_acks(
+    job_key: &Pubkey,
+    job: &Job,
+    manifest: &Manifest,
+    node: &Pubkey,
+    acked: &[Acknowledged],
 ) -> Result<Option<ContestPlan>, ContestError> {
     let tiles = manifest
         .tiles
@@ -97,7 +164,10 @@ pub fn plan(
         return Err(ContestError::TileRoot);
     }
     let leaves = receipt.contest_leaves(node);
-    let owed = job.price_per_tile.saturating_mul(leaves.len() as u64);
+    let acks = acks_credited_elsewhere(job_key, job, &receipt, &leaves, node, acked);
+    let owed = job
+        .price_per_tile
+        .saturating_mul((leaves.len() + acks.len()) as u64);
     let leaf = match manifest.payout_for(node) {
         None => None,
         Some(p) => {
@@ -123,9 +193,26 @@ pub fn plan(
         node: *node,
         leaf,
         leaves,
+        acks,
         owed,
         paid,
     }))
+}
+
+/// One proving step of a contest: a tile leaf (batched) or an acknowledged render.
+enum Step<'a> {
+    Leaf(&'a ContestLeaf),
+    Ack(&'a AckProof, &'a [u8; 64]),
+}
+
+impl Step<'_> {
+    /// The order the program wants: `(frame, tile, role)`, an acknowledgement as role 3.
+    fn order(&self) -> (u32, u32, u8) {
+        match self {
+            Step::Leaf(l) => (l.frame, l.tile, l.role),
+            Step::Ack(a, _) => (a.frame, a.tile, ACK_ROLE),
+        }
+    }
 }
 
 /// How many leaves of this depth one `prove_contest` carries.
@@ -156,16 +243,50 @@ pub async fn contest(
         chain.send_instructions(node_key, &[open], &[]).await?;
         existing = chain.get_anchor_account(&address).await?;
     }
-    // Resume after the last leaf the chain recorded (a crash between proving transactions).
+    // Resume after the last leaf the chain recorded (a crash between proving transactions);
+    // leaves and acknowledgements go in one (frame, tile) order, leaves batched in between.
     let done = existing.as_ref().filter(|c| c.proven > 0);
-    let rest: Vec<ContestLeaf> = plan
+    let mut items: Vec<Step> = plan
         .leaves
         .iter()
         .filter(|l| done.is_none_or(|c| c.is_next(l.frame, l.tile, l.role)))
-        .cloned()
+        .map(Step::Leaf)
         .collect();
-    for chunk in rest.chunks(batch_size(&rest)) {
-        let prove = ix::prove_contest(&node_key.pubkey(), job_id, chunk.to_vec());
+    items.extend(
+        plan.acks
+            .iter()
+            .filter(|(a, _)| done.is_none_or(|c| c.is_next(a.frame, a.tile, ACK_ROLE)))
+            .map(|(a, sig)| Step::Ack(a, sig)),
+    );
+    items.sort_by_key(Step::order);
+    let mut batch: Vec<ContestLeaf> = Vec::new();
+    let key = node_key.pubkey();
+    let size = batch_size(&plan.leaves);
+    for step in items {
+        match step {
+            Step::Leaf(l) => {
+                batch.push(l.clone());
+                if batch.len() == size {
+                    let prove = ix::prove_contest(&key, job_id, std::mem::take(&mut batch));
+                    chain.send_instructions(node_key, &[prove], &[]).await?;
+                }
+            }
+            Step::Ack(a, signature) => {
+                if !batch.is_empty() {
+                    let prove = ix::prove_contest(&key, job_id, std::mem::take(&mut batch));
+                    chain.send_instructions(node_key, &[prove], &[]).await?;
+                }
+                let job: Job = chain
+                    .get_anchor_account(&job_key)
+                    .await?
+                    .ok_or_else(|| ChainError::Unexpected("the job is gone".into()))?;
+                let ixs = ix::prove_ack(&job.orchestrator, &key, job_id, signature, a.clone());
+                chain.send_instructions(node_key, &ixs, &[]).await?;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let prove = ix::prove_contest(&key, job_id, batch);
         chain.send_instructions(node_key, &[prove], &[]).await?;
     }
     let node: Node = chain

@@ -4,8 +4,7 @@ use anchor_lang::prelude::Pubkey;
 use anchor_lang::{InstructionData, ToAccountMetas};
 use solana_sdk::instruction::Instruction;
 use tessera::instructions::{
-    ContestLeaf, JobParams, NetworkParams, NetworkUpdate, PayoutLeafProof, ReceiptParams,
-    SlashEvidence,
+    AckProof, ContestLeaf, JobParams, NetworkParams, NetworkUpdate, PayoutLeafProof, ReceiptParams,
 };
 
 use crate::pda;
@@ -249,25 +248,109 @@ pub fn post_receipt(
     ix
 }
 
+/// The Ed25519 program's check of `signature` by `key` over the tile message of
+/// `(job, frame, tile, pixel_hash)`: what `corroborate_tile` and `slash_node` read back.
+pub fn tile_signature_check(
+    job: &Pubkey,
+    key: &Pubkey,
+    signature: &[u8; 64],
+    frame: u32,
+    tile: u32,
+    pixel_hash: &[u8; 32],
+) -> Instruction {
+    let message = tessera::evidence::tile_message(job, frame, tile, pixel_hash);
+    solana_ed25519_program::new_ed25519_instruction_with_signature(
+        &message,
+        signature,
+        &key.to_bytes(),
+    )
+}
+
+/// The two instructions that add a witness to a tile's evidence: the check of the witnessing
+/// node's `signature` over its `render`'s hash, then `corroborate_tile` with the render's leaf
+/// proof against the tile root. `reporter` pays the slash record's rent the first time.
+pub fn corroborate_tile(
+    reporter: &Pubkey,
+    job_id: u64,
+    render: &crate::receipt::RenderRecord,
+    signature: &[u8; 64],
+    proof: Vec<[u8; 32]>,
+) -> [Instruction; 2] {
+    let job = pda::job(job_id);
+    let (frame, tile) = (render.frame, render.tile);
+    let check = tile_signature_check(
+        &job,
+        &render.node,
+        signature,
+        frame,
+        tile,
+        &render.pixel_hash,
+    );
+    let corroborate = build(
+        tessera::accounts::CorroborateTile {
+            reporter: *reporter,
+            job,
+            witness: pda::node(&render.node),
+            slash_record: pda::slash_record(&job, frame, tile),
+            instructions: solana_sdk::sysvar::instructions::ID,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::CorroborateTile {
+            frame,
+            tile,
+            role: render.role as u8,
+            proof,
+        },
+    );
+    [check, corroborate]
+}
+
+/// The two instructions that add an acknowledged render to the node's contest: the Ed25519
+/// check of the orchestrator's `signature` over `ack_message(job, frame, tile, node, hash)`,
+/// then `prove_ack` with the receipt's primary leaf of that tile (another node or hash).
+pub fn prove_ack(
+    orchestrator: &Pubkey,
+    node_key: &Pubkey,
+    job_id: u64,
+    signature: &[u8; 64],
+    ack: AckProof,
+) -> [Instruction; 2] {
+    let job = pda::job(job_id);
+    let message =
+        tessera::evidence::ack_message(&job, ack.frame, ack.tile, node_key, &ack.pixel_hash);
+    let check = solana_ed25519_program::new_ed25519_instruction_with_signature(
+        &message,
+        signature,
+        &orchestrator.to_bytes(),
+    );
+    let prove = build(
+        tessera::accounts::ProveAck {
+            node_key: *node_key,
+            job,
+            contest: pda::contest(&job, node_key),
+            slash_record: pda::slash_record(&job, ack.frame, ack.tile),
+            instructions: solana_sdk::sysvar::instructions::ID,
+        },
+        tessera::instruction::ProveAck { ack },
+    );
+    [check, prove]
+}
+
 /// The two instructions of a slash, in this order: the Ed25519 program's check of
 /// `signature` (the node's, over `tile_message(job, frame, tile, bad_hash)`), then
-/// `slash_node`, which reads that check back and takes the job's slash amount from the node's
-/// stake to the treasury. `reporter` pays the slash record's rent.
+/// `slash_node`, which reads that check back, checks the tile's witnesses
+/// (`corroborate_tile`) and takes the job's slash amount from the node's stake to the treasury.
 pub fn slash_node(
     reporter: &Pubkey,
     job_id: u64,
     node_key: &Pubkey,
     signature: &[u8; 64],
-    evidence: SlashEvidence,
+    frame: u32,
+    tile: u32,
+    bad_hash: &[u8; 32],
 ) -> [Instruction; 2] {
     let job = pda::job(job_id);
-    let message =
-        tessera::evidence::tile_message(&job, evidence.frame, evidence.tile, &evidence.bad_hash);
-    let check = solana_ed25519_program::new_ed25519_instruction_with_signature(
-        &message,
-        signature,
-        &node_key.to_bytes(),
-    );
+    let check = tile_signature_check(&job, node_key, signature, frame, tile, bad_hash);
     let slash = build(
         tessera::accounts::SlashNode {
             reporter: *reporter,
@@ -276,12 +359,11 @@ pub fn slash_node(
             node: pda::node(node_key),
             stake_vault: pda::stake_vault(node_key),
             treasury: pda::treasury(),
-            slash_record: pda::slash_record(&job, evidence.frame, evidence.tile),
+            slash_record: pda::slash_record(&job, frame, tile),
             instructions: solana_sdk::sysvar::instructions::ID,
             token_program: TOKEN_PROGRAM,
-            system_program: SYSTEM_PROGRAM,
         },
-        tessera::instruction::SlashNode { evidence },
+        tessera::instruction::SlashNode { frame, tile },
     );
     [check, slash]
 }

@@ -59,6 +59,22 @@ const ALL: &[TesseraError] = &[
     TesseraError::NothingToSlash,
     TesseraError::StakeLocked,
     TesseraError::InvalidNodeAccount,
+    TesseraError::TooManyVerificationRenders,
+    TesseraError::PayoutNotPerRender,
+    TesseraError::ContestWindowClosed,
+    TesseraError::ContestResolved,
+    TesseraError::InvalidContestLeaves,
+    TesseraError::LeavesNotIncreasing,
+    TesseraError::NotShort,
+    TesseraError::SignerNotWitness,
+    TesseraError::AlreadyCorroborated,
+    TesseraError::TooManyWitnesses,
+    TesseraError::TileAlreadySlashed,
+    TesseraError::AcceptedRenderNotCorroborated,
+    TesseraError::NotCorroborated,
+    TesseraError::SignerNotOrchestrator,
+    TesseraError::AckHonoured,
+    TesseraError::RenderConvicted,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

@@ -110,11 +110,11 @@ pub fn verify_tile_signature(job_key: &Pubkey, record: &TileRecord, signature: &
 }
 
 /// Domain tag of an orchestrator's acknowledgement of a submitted tile.
-pub const ACK_MESSAGE_TAG: &[u8] = b"tessera-ack-v1";
+pub use tessera::evidence::ACK_MESSAGE_TAG;
 
 /// The message an orchestrator signs when it records a node's render of a tile: the node
 /// keeps it and can later show that a manifest dropping that tile, or crediting it to
-/// another node, contradicts what the orchestrator acknowledged.
+/// another node, contradicts what the orchestrator acknowledged (on-chain: `prove_ack`).
 pub fn ack_message(
     job_key: &Pubkey,
     frame: u32,
@@ -122,14 +122,7 @@ pub fn ack_message(
     node: &Pubkey,
     pixel_hash: &[u8; 32],
 ) -> Vec<u8> {
-    let mut m = Vec::with_capacity(ACK_MESSAGE_TAG.len() + 32 + 8 + 32 + 32);
-    m.extend_from_slice(ACK_MESSAGE_TAG);
-    m.extend_from_slice(job_key.as_ref());
-    m.extend_from_slice(&frame.to_le_bytes());
-    m.extend_from_slice(&tile.to_le_bytes());
-    m.extend_from_slice(node.as_ref());
-    m.extend_from_slice(pixel_hash);
-    m
+    tessera::evidence::ack_message(job_key, frame, tile, node, pixel_hash)
 }
 
 /// True when `signature` is `orchestrator`'s acknowledgement of `record`.

@@ -392,24 +392,19 @@ fn payouts_of(job: &JobShape, renders: &[RenderRecord]) -> Result<Vec<NodePayout
 }
 
 impl Receipt {
-    /// The evidence of `slash_node` against a node that signed `bad_hash` for
-    /// `(frame, tile)`: the accepted leaf of that tile and its proof. `None` when the receipt
-    /// has no such tile, or accepted the same hash (then there is nothing to prove).
-    pub fn slash_evidence(
-        &self,
-        frame: u32,
-        tile: u32,
-        bad_hash: &Hash32,
-    ) -> Option<tessera::instructions::SlashEvidence> {
-        let (accepted, proof) = self.tile_proof(frame, tile)?;
-        (&accepted.pixel_hash != bad_hash).then_some(tessera::instructions::SlashEvidence {
-            frame,
-            tile,
-            bad_hash: *bad_hash,
-            accepted_node: accepted.node,
-            accepted_hash: accepted.pixel_hash,
-            proof,
-        })
+    /// The witnesses a slash for `(frame, tile)` can use: every leaf of that tile (its
+    /// primary and the verification renders that agreed with it) with its proof, in leaf
+    /// order. Empty when the receipt has no such tile.
+    pub fn tile_witnesses(&self, frame: u32, tile: u32) -> Vec<(RenderRecord, Vec<Hash32>)> {
+        let start = self
+            .renders
+            .partition_point(|r| (r.frame, r.tile) < (frame, tile));
+        self.renders[start..]
+            .iter()
+            .enumerate()
+            .take_while(|(_, r)| (r.frame, r.tile) == (frame, tile))
+            .filter_map(|(i, r)| Some((*r, self.tile_tree.proof(start + i)?)))
+            .collect()
     }
 }
 

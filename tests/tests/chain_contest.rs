@@ -1,14 +1,15 @@
 //! A node agent's automatic contest over real HTTP JSON-RPC: the orchestrator (played by the
 //! test) posts a receipt whose payout leaf pays a node 6 of the 8 tiles the tile tree credits
 //! it; the node rebuilds the tree from the manifest, finds the shortfall and proves it with
-//! the same workflow `node-agent run` follows (`tessera_sdk::contest`).
+//! the same workflow `node-agent run` follows (`tessera_sdk::contest`), counting too a render
+//! the orchestrator acknowledged to it but credited to the other node (`prove_ack`).
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
 use tessera_localnet::{Config, Localnet};
 use tessera_migrations::{bootstrap, Options};
 use tessera_sdk::client::ChainClient;
-use tessera_sdk::contest::{contest, plan, ContestOutcome};
+use tessera_sdk::contest::{contest, plan, plan_with_acks, Acknowledged, ContestOutcome};
 use tessera_sdk::manifest::{Manifest, ManifestPayout, ManifestTile};
 use tessera_sdk::merkle::{self, MerkleTree};
 use tessera_sdk::receipt::{Receipt, TileRecord};
@@ -194,18 +195,42 @@ async fn a_node_paid_short_contests_over_json_rpc_and_is_made_whole() {
     let job: Job = client.get_anchor_account(&job_key).await.unwrap().unwrap();
     let manifest = manifest(id, &receipt, &pay, &tree);
 
-    // a is paid what the tree credits; b is 200 short.
+    // a is paid what the tree credits; b is 200 short, and the orchestrator acknowledged b's
+    // render of tile 2, which the receipt credits to a (with another hash). Acknowledgements
+    // signed by another key, or of a tile the receipt credits to b itself, do not count.
     assert_eq!(plan(&job_key, &job, &manifest, &a).unwrap(), None);
-    let case = plan(&job_key, &job, &manifest, &b)
+    let ack = |signer: &Keypair, tile: u32, hash: [u8; 32]| Acknowledged {
+        frame: 1,
+        tile,
+        pixel_hash: hash,
+        signature: signer
+            .sign_message(&tessera_sdk::protocol::ack_message(
+                &job_key, 1, tile, &b, &hash,
+            ))
+            .as_ref()
+            .try_into()
+            .unwrap(),
+    };
+    let acked = [
+        ack(&orchestrator, 2, [0xB2; 32]),
+        ack(&nodes[1].1, 4, [0xB4; 32]),
+        ack(&orchestrator, 3, [3; 32]),
+    ];
+    let case = plan_with_acks(&job_key, &job, &manifest, &b, &acked)
         .unwrap()
         .expect("b is short");
-    assert_eq!((case.owed, case.paid, case.leaves.len()), (800, 600, 8));
+    assert_eq!(
+        (case.owed, case.paid, case.leaves.len(), case.acks.len()),
+        (900, 600, 8, 1)
+    );
+    assert_eq!((case.acks[0].0.tile, case.acks[0].0.credited_node), (2, a));
     let outcome = contest(&client, &nodes[1].1, id, &case).await.unwrap();
+    // Owed 900, paid the 200 of room the receipt left under its cap of 16 renders.
     assert!(
         matches!(
             outcome,
             ContestOutcome::Upheld {
-                owed: 800,
+                owed: 900,
                 paid: 200,
                 ..
             }
@@ -219,13 +244,13 @@ async fn a_node_paid_short_contests_over_json_rpc_and_is_made_whole() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((c.proven, c.upheld), (8, true));
+    assert_eq!((c.proven, c.upheld), (9, true));
     // A second run (a restarted agent) changes nothing.
     let again = contest(&client, &nodes[1].1, id, &case).await.unwrap();
     assert_eq!(
         again,
         ContestOutcome::AlreadyResolved {
-            owed: 800,
+            owed: 900,
             paid: 200
         }
     );

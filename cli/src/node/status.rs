@@ -37,7 +37,8 @@ pub struct ContestView {
     pub job: String,
     /// open (leaves being proven) or upheld.
     pub state: &'static str,
-    /// Tile leaves proven so far, and what the payout leaf paid.
+    /// Renders proven so far (tile leaves and acknowledged renders credited elsewhere), and
+    /// what the payout leaf paid.
     pub proven: u32,
     pub leaf_amount: u64,
     /// What the proven leaves are worth and what the contest paid on top of the leaf.
@@ -248,7 +249,8 @@ impl fmt::Display for NodeStatus {
                     t.format(c.paid)
                 ),
                 _ => format!(
-                    "open: {} tile leaves proven against a payout leaf of {}",
+                    "open: {} renders proven (tile leaves, or acknowledged renders the receipt \
+                     credits to other keys) against a payout leaf of {}",
                     c.proven,
                     t.format(c.leaf_amount)
                 ),

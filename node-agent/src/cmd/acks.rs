@@ -616,6 +616,9 @@ pub enum AcksCommand {
     /// Check every acknowledged render against the manifests and the on-chain tile roots;
     /// exit status 1 when one is dropped.
     Verify(VerifyArgs),
+    /// Contest a job's receipt on-chain for the acknowledged renders it credits to other keys
+    /// (`prove_ack`), with the tile leaves crediting the node (the contest `run` files).
+    Contest(super::contest::AckContestArgs),
 }
 
 #[derive(Args, Debug)]
@@ -638,7 +641,10 @@ pub struct VerifyArgs {
 }
 
 pub fn run(cmd: AcksCommand) -> anyhow::Result<()> {
-    let AcksCommand::Verify(args) = cmd;
+    let args = match cmd {
+        AcksCommand::Verify(args) => args,
+        AcksCommand::Contest(args) => return super::contest::run_ack_contest(args),
+    };
     if !args.data_dir.is_dir() {
         anyhow::bail!(
             "no data directory {}: pass the agent's --data-dir (node-agent run's, default data/node)",

@@ -28,6 +28,9 @@ pub struct AutoClaim {
     /// Whether the orchestrator was asked which jobs credit this node (done once, so a
     /// restarted agent still claims for jobs it worked on before the restart).
     discovered: bool,
+    /// Where the node's journal of acknowledgements lives: its acknowledged renders that the
+    /// receipt credits elsewhere count in its contest (`prove_ack`).
+    acks_dir: Option<std::path::PathBuf>,
 }
 
 impl AutoClaim {
@@ -41,12 +44,19 @@ impl AutoClaim {
             checked: BTreeSet::new(),
             last: None,
             discovered: false,
+            acks_dir: None,
         }
     }
 
     /// Uses `http` for the orchestrator (the agent's client: its CA, its timeouts).
     pub fn with_http(mut self, http: reqwest::Client) -> Self {
         self.http = http;
+        self
+    }
+
+    /// Contests also count the acknowledged renders journaled in `dir`.
+    pub fn with_acks(mut self, dir: &std::path::Path) -> AutoClaim {
+        self.acks_dir = Some(dir.to_path_buf());
         self
     }
 
@@ -105,6 +115,7 @@ impl AutoClaim {
             &self.payer,
             job_id,
             job,
+            self.acks_dir.as_deref(),
         )
         .await;
         match checked {

@@ -54,7 +54,7 @@ pub struct RunArgs {
     pub device: DeviceArgs,
 }
 
-fn read_keypair(path: &PathBuf) -> anyhow::Result<Keypair> {
+pub(crate) fn read_keypair(path: &PathBuf) -> anyhow::Result<Keypair> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let bytes: Vec<u8> = serde_json::from_str(&text).context("keypair JSON")?;
@@ -79,7 +79,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Arc::new(rt.block_on(Client::connect(http.clone(), base, key))?);
     eprintln!("node {}", client.key.pubkey());
     let mut claims = (!args.no_claim).then(|| {
-        super::claims::AutoClaim::new(&args.url, &client.base, &client.key).with_http(http.clone())
+        super::claims::AutoClaim::new(&args.url, &client.base, &client.key)
+            .with_http(http.clone())
+            .with_acks(&args.data_dir)
     });
     let node_key = client.key.pubkey();
     let mut journal = super::acks::Journal::open(&args.data_dir, &node_key)

@@ -129,4 +129,22 @@ pub enum TesseraError {
     LeavesNotIncreasing,
     #[msg("the proven tile leaves are not worth more than the node's payout leaf")]
     NotShort,
+    #[msg("the signature is not by the witnessing node's key")]
+    SignerNotWitness,
+    #[msg("this node already vouched for the tile")]
+    AlreadyCorroborated,
+    #[msg("the tile's slash record holds the most witnesses it can")]
+    TooManyWitnesses,
+    #[msg("the tile has been slashed already")]
+    TileAlreadySlashed,
+    #[msg("no witness is the tile's primary render by another operator with another hash")]
+    AcceptedRenderNotCorroborated,
+    #[msg("fewer than 2 distinct other operators signed another hash for the tile in the receipt")]
+    NotCorroborated,
+    #[msg("the signature is not by the job's orchestrator")]
+    SignerNotOrchestrator,
+    #[msg("the receipt credits the acknowledged render itself: prove its leaf instead")]
+    AckHonoured,
+    #[msg("the node was slashed for this tile's render")]
+    RenderConvicted,
 }

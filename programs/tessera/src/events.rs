@@ -143,6 +143,25 @@ pub struct NodeSlashed {
 }
 #[event]
 #[derive(Debug)]
+pub struct TileCorroborated {
+    pub job: Pubkey,
+    pub frame: u32,
+    pub tile: u32,
+    pub node_key: Pubkey,
+    pub role: u8,
+    pub pixel_hash: [u8; 32],
+}
+#[event]
+#[derive(Debug)]
+pub struct AckProven {
+    pub job: Pubkey,
+    pub node_key: Pubkey,
+    pub frame: u32,
+    pub tile: u32,
+    pub credited_node: Pubkey,
+}
+#[event]
+#[derive(Debug)]
 pub struct ContestOpened {
     pub job: Pubkey,
     pub node_key: Pubkey,

@@ -2,10 +2,11 @@
 //! check of that signature, read back through the instructions sysvar.
 //!
 //! The program cannot verify an ed25519 signature itself (no syscall); the runtime's Ed25519
-//! program does, and fails the whole transaction on a bad signature. So `slash_node` requires
+//! program does, and fails the whole transaction on a bad signature. So `slash_node` and
+//! `corroborate_tile` require
 //! the instruction right before it to be that program's check of exactly one signature, with
-//! its key, signature and message inside its own data, the key the slashed node's and the
-//! message the tile message rebuilt here. Anything else would let a check of some other key or
+//! its key, signature and message inside its own data, and the message the tile message of
+//! this job and tile (its hash is what the signer vouches for). Anything else would let a check of some other key or
 //! message (or data in another instruction) stand in for the node's signature.
 use anchor_lang::prelude::*;
 use solana_instructions_sysvar::{load_current_index_checked, load_instruction_at_checked};
@@ -28,6 +29,28 @@ pub fn tile_message(job: &Pubkey, frame: u32, tile: u32, pixel_hash: &[u8; 32]) 
     m
 }
 
+/// Prefix of the message an orchestrator signs when it accepts a node's render of a tile.
+pub const ACK_MESSAGE_TAG: &[u8] = b"tessera-ack-v1";
+
+/// What the orchestrator acknowledges: `"tessera-ack-v1" ‖ job ‖ frame ‖ tile ‖ node ‖ pixel
+/// hash`. A node keeps it; `prove_ack` shows the chain a receipt crediting that slot elsewhere.
+pub fn ack_message(
+    job: &Pubkey,
+    frame: u32,
+    tile: u32,
+    node: &Pubkey,
+    pixel_hash: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(ACK_MESSAGE_TAG.len() + 32 + 8 + 32 + 32);
+    m.extend_from_slice(ACK_MESSAGE_TAG);
+    m.extend_from_slice(job.as_ref());
+    m.extend_from_slice(&frame.to_le_bytes());
+    m.extend_from_slice(&tile.to_le_bytes());
+    m.extend_from_slice(node.as_ref());
+    m.extend_from_slice(pixel_hash);
+    m
+}
+
 /// Offsets header of one signature in an Ed25519 instruction (after the 2-byte count).
 const OFFSETS_START: usize = 2;
 const OFFSETS_LEN: usize = 14;
@@ -36,9 +59,9 @@ const SIGNATURE_LEN: usize = 64;
 /// An instruction index meaning "this instruction" in the Ed25519 offsets.
 const THIS_INSTRUCTION: u16 = u16::MAX;
 
-/// Succeeds when the instruction before the current one is the Ed25519 program's check of
-/// one signature by `signer` over `message`, all read from that instruction's own data.
-pub fn require_signed(instructions: &AccountInfo, signer: &Pubkey, message: &[u8]) -> Result<()> {
+/// The key and message of the Ed25519 program's check of one signature in the instruction
+/// before the current one, both read from that instruction's own data.
+pub fn checked_signature(instructions: &AccountInfo) -> Result<(Pubkey, Vec<u8>)> {
     let current = load_current_index_checked(instructions)?;
     let index = current
         .checked_sub(1)
@@ -71,15 +94,38 @@ pub fn require_signed(instructions: &AccountInfo, signer: &Pubkey, message: &[u8
             .ok_or_else(|| error!(TesseraError::SignatureCheckOffsets))
     };
     slice(sig_at, SIGNATURE_LEN)?;
+    let key = Pubkey::try_from(slice(key_at, PUBKEY_LEN)?)
+        .map_err(|_| error!(TesseraError::SignatureCheckOffsets))?;
+    Ok((key, slice(msg_at, msg_len as usize)?.to_vec()))
+}
+
+/// Succeeds when the instruction before the current one is the Ed25519 program's check of
+/// one signature by `signer` over `message`, all read from that instruction's own data.
+pub fn require_signed(instructions: &AccountInfo, signer: &Pubkey, message: &[u8]) -> Result<()> {
+    let (key, signed) = checked_signature(instructions)?;
+    require_keys_eq!(key, *signer, TesseraError::SignerNotSlashedNode);
+    require!(signed == message, TesseraError::SignedMessageMismatch);
+    Ok(())
+}
+
+/// The signer and pixel hash of a checked signature over `tile_message(job, frame, tile, _)`
+/// (the Ed25519 check right before this instruction): what a node signed for that tile.
+pub fn signed_tile_hash(
+    instructions: &AccountInfo,
+    job: &Pubkey,
+    frame: u32,
+    tile: u32,
+) -> Result<(Pubkey, [u8; 32])> {
+    let (key, signed) = checked_signature(instructions)?;
+    let expected = tile_message(job, frame, tile, &[0; 32]);
+    let head = expected.len() - 32;
     require!(
-        slice(key_at, PUBKEY_LEN)? == signer.as_ref(),
-        TesseraError::SignerNotSlashedNode
-    );
-    require!(
-        slice(msg_at, msg_len as usize)? == message,
+        signed.len() == expected.len() && signed[..head] == expected[..head],
         TesseraError::SignedMessageMismatch
     );
-    Ok(())
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&signed[head..]);
+    Ok((key, hash))
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@
 //!  claim_payout … close_job (after all claims or the claim grace)
 //!
 //!  From the receipt to the end of the challenge window, whatever the state:
-//!  open_contest ─► prove_contest (× n) ─► resolve_contest (a short node is paid the difference)
+//!  open_contest ─► prove_contest / prove_ack (× n) ─► resolve_contest (a short node is paid the
+//!  difference)
 //! ```
 //!
 //! Nothing a stranger does can block another's job: job ids derive from (artist, nonce), the
@@ -133,8 +134,18 @@ pub mod tessera {
         instructions::resolve_dispute::handle_resolve_dispute(ctx, refund_bps)
     }
 
-    pub fn slash_node(ctx: Context<SlashNode>, evidence: SlashEvidence) -> Result<()> {
-        instructions::slash_node::handle_slash_node(ctx, evidence)
+    pub fn corroborate_tile(
+        ctx: Context<CorroborateTile>,
+        frame: u32,
+        tile: u32,
+        role: u8,
+        proof: Vec<[u8; 32]>,
+    ) -> Result<()> {
+        instructions::corroborate_tile::handle_corroborate_tile(ctx, frame, tile, role, proof)
+    }
+
+    pub fn slash_node(ctx: Context<SlashNode>, frame: u32, tile: u32) -> Result<()> {
+        instructions::slash_node::handle_slash_node(ctx, frame, tile)
     }
 
     pub fn open_contest(ctx: Context<OpenContest>, payout: Option<PayoutLeafProof>) -> Result<()> {
@@ -143,6 +154,10 @@ pub mod tessera {
 
     pub fn prove_contest(ctx: Context<ProveContest>, leaves: Vec<ContestLeaf>) -> Result<()> {
         instructions::prove_contest::handle_prove_contest(ctx, leaves)
+    }
+
+    pub fn prove_ack(ctx: Context<ProveAck>, ack: AckProof) -> Result<()> {
+        instructions::prove_ack::handle_prove_ack(ctx, ack)
     }
 
     pub fn resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {

@@ -412,3 +412,127 @@ async fn an_overpaid_node_uses_the_cap_and_the_short_nodes_contest_records_it() 
     assert_eq!(env.balance(&artist.token).await, 3_000 + 360);
     env.assert_conserved().await;
 }
+
+/// The orchestrator's signed acknowledgement of `node`'s render of `(frame, tile)`.
+fn ack_ixs(
+    env: &Env,
+    signer: &solana_sdk::signature::Keypair,
+    node: &NodeFixture,
+    id: u64,
+    ack: tessera::instructions::AckProof,
+) -> Vec<solana_sdk::instruction::Instruction> {
+    let msg = tessera_sdk::protocol::ack_message(
+        &pda::job(id),
+        ack.frame,
+        ack.tile,
+        &node.key.pubkey(),
+        &ack.pixel_hash,
+    );
+    let sig: [u8; 64] = signer.sign_message(&msg).as_ref().try_into().unwrap();
+    let _ = env;
+    ix::prove_ack(&signer.pubkey(), &node.key.pubkey(), id, &sig, ack).to_vec()
+}
+
+/// The exploit left open: the orchestrator acknowledged a's render of tile 1/0 and then
+/// credited the tile to b in the receipt (b's key, another hash). a's contest covered only the
+/// leaves crediting a, so a could not show the chain what it was owed. Now the acknowledgement
+/// (the job's orchestrator key, checked by the Ed25519 program) and the receipt's primary leaf
+/// of that tile count in a's contest like a proven leaf.
+#[tokio::test]
+async fn a_render_acknowledged_but_credited_to_another_key_counts_in_the_contest() {
+    let (mut env, artist, a, b) = setup().await;
+    let deadline = env.now().await + 10_000;
+    let id = env.create_job(&artist, small_job(deadline)).await.unwrap();
+    let job_key = pda::job(id);
+    let job = env.job(id).await;
+    let honest = receipt_for(&job_key, &job, &[a.key.pubkey(), b.key.pubkey()]);
+    let acked = honest.tile_proof(1, 0).unwrap().0;
+    assert_eq!(acked.node, a.key.pubkey());
+    let mut tiles = honest.tiles.clone();
+    tiles[0].node = b.key.pubkey();
+    tiles[0].pixel_hash = [0x77; 32];
+    let receipt = Receipt::build(&job_key, &job, tiles).unwrap();
+    // a paid its 7 remaining leaves, b 8 of its 9: room 100 under the cap of 16 renders.
+    let payouts = Payouts::new(
+        job_key,
+        &[(a.key.pubkey(), 700, 7), (b.key.pubkey(), 800, 8)],
+    );
+    let mut p = receipt.params().unwrap();
+    p.payout_root = payouts.tree.root();
+    p.total_payout = payouts.total();
+    env.post(id, p).await.unwrap();
+    open(&mut env, &a, id, Some(payouts.leaf(&a.key.pubkey())))
+        .await
+        .unwrap();
+    let (credited, proof) = receipt.tile_proof(1, 0).unwrap();
+    let ack = tessera::instructions::AckProof {
+        frame: 1,
+        tile: 0,
+        pixel_hash: acked.pixel_hash,
+        credited_node: credited.node,
+        credited_hash: credited.pixel_hash,
+        proof,
+    };
+    let key = a.key.insecure_clone();
+    let orch = env.orchestrator.insecure_clone();
+    // The same acknowledgement signed by anyone but the job's orchestrator.
+    let ixs = ack_ixs(&env, &key, &a, id, ack.clone());
+    env.refresh_blockhash().await;
+    assert_tessera(
+        env.send(&ixs, &[&key]).await,
+        TesseraError::SignerNotOrchestrator,
+    );
+    // An acknowledgement of another hash than the one signed.
+    let mut ixs = ack_ixs(&env, &orch, &a, id, ack.clone());
+    let other = tessera::instructions::AckProof {
+        pixel_hash: [0x01; 32],
+        ..ack.clone()
+    };
+    ixs[1] = ack_ixs(&env, &orch, &a, id, other)[1].clone();
+    assert_tessera(
+        env.send(&ixs, &[&key]).await,
+        TesseraError::SignedMessageMismatch,
+    );
+    // A primary leaf the root does not hold.
+    let made_up = tessera::instructions::AckProof {
+        credited_hash: [0x02; 32],
+        ..ack.clone()
+    };
+    let ixs = ack_ixs(&env, &orch, &a, id, made_up);
+    assert_tessera(env.send(&ixs, &[&key]).await, TesseraError::InvalidProof);
+    // A tile the receipt credits to a itself: prove the leaf instead.
+    let (own, own_proof) = receipt.tile_proof(1, 2).unwrap();
+    assert_eq!(own.node, a.key.pubkey());
+    let honoured = tessera::instructions::AckProof {
+        frame: 1,
+        tile: 2,
+        pixel_hash: own.pixel_hash,
+        credited_node: own.node,
+        credited_hash: own.pixel_hash,
+        proof: own_proof,
+    };
+    let ixs = ack_ixs(&env, &orch, &a, id, honoured);
+    assert_tessera(env.send(&ixs, &[&key]).await, TesseraError::AckHonoured);
+    // The real acknowledgement counts once.
+    let ixs = ack_ixs(&env, &orch, &a, id, ack.clone());
+    env.send(&ixs, &[&key]).await.unwrap();
+    env.refresh_blockhash().await;
+    assert_tessera(
+        env.send(&ixs, &[&key]).await,
+        TesseraError::LeavesNotIncreasing,
+    );
+    assert_eq!(prove_all(&mut env, &a, id, &receipt).await, 2);
+    let c = contest(&mut env, id, &a).await;
+    assert_eq!(c.proven, 8);
+    resolve(&mut env, &a, id).await.unwrap();
+    let c = contest(&mut env, id, &a).await;
+    assert_eq!((c.owed, c.paid, c.upheld), (800, 100, true));
+    env.approve(&artist, id).await.unwrap();
+    let before = env.balance(&a.operator_token).await;
+    env.refresh_blockhash().await;
+    let claim = payouts.claim_ix(id, &a);
+    let op = a.operator.insecure_clone();
+    env.send(&[claim], &[&op]).await.unwrap();
+    assert_eq!(env.balance(&a.operator_token).await, before + 700);
+    env.assert_conserved().await;
+}

@@ -382,9 +382,21 @@ impl Env {
     /// Registers a node staking `stake` (operator holds `stake + 10_000` before).
     pub async fn register_node(&mut self, stake: u64) -> NodeFixture {
         let operator = Keypair::new();
-        let key = Keypair::new();
         self.fund(&operator.pubkey()).await;
         let operator_token = self.token_account(&operator.pubkey()).await;
+        self.register_node_of(operator, operator_token, stake).await
+    }
+
+    /// Registers another node key of an existing operator (one stake per key).
+    pub async fn register_node_of(
+        &mut self,
+        operator: Keypair,
+        operator_token: Pubkey,
+        stake: u64,
+    ) -> NodeFixture {
+        let key = Keypair::new();
+        // A second identical mint in the same block would be the same transaction.
+        self.refresh_blockhash().await;
         self.mint_to(&operator_token, stake + 10_000).await;
         let ix = ix::register_node(
             &operator.pubkey(),

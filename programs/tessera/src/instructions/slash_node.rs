@@ -1,43 +1,26 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token::{Token, TokenAccount};
 
+use super::corroborate_tile::require_slashable;
 use crate::{
     constants::*,
     errors::TesseraError,
     events::NodeSlashed,
-    evidence, merkle, pda_init,
-    state::{Job, JobState, Network, Node, SlashRecord},
+    evidence,
+    merkle::TileRole,
+    state::{Job, Network, Node, SlashRecord, Witness, EVIDENCE_QUORUM},
     vault,
 };
 
-/// What proves a node returned a wrong tile: its own signature (checked by the Ed25519
-/// instruction before this one) over `bad_hash` for `(job, frame, tile)`, and a proof that
-/// the job's tile root holds a leaf for the same tile from another node with another hash.
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
-pub struct SlashEvidence {
-    pub frame: u32,
-    pub tile: u32,
-    /// The pixel hash the slashed node signed.
-    pub bad_hash: [u8; 32],
-    /// The node the receipt credits with this tile.
-    pub accepted_node: Pubkey,
-    /// The pixel hash the receipt accepted for this tile.
-    pub accepted_hash: [u8; 32],
-    /// Siblings from `tile_leaf(job, frame, tile, Primary, accepted_node, accepted_hash)` to
-    /// the tile root.
-    pub proof: Vec<[u8; 32]>,
-}
-
 #[derive(Accounts)]
-#[instruction(evidence: SlashEvidence)]
+#[instruction(frame: u32, tile: u32)]
 pub struct SlashNode<'info> {
-    /// Files the evidence and pays the slash record's rent; anyone holding the evidence may.
-    #[account(mut)]
+    /// Files the slash; anyone holding the node's signature may.
     pub reporter: Signer<'info>,
     /// The network config (treasury).
     #[account(seeds = [NETWORK_SEED], bump = network.bump)]
     pub network: Account<'info, Network>,
-    /// The job whose receipt the evidence is checked against.
+    /// The job whose receipt the evidence was checked against.
     #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump)]
     pub job: Account<'info, Job>,
     /// The node being slashed (its key must be the Ed25519 check's key).
@@ -49,68 +32,51 @@ pub struct SlashNode<'info> {
     /// Receives the slashed stake.
     #[account(mut, address = network.treasury @ TesseraError::WrongTreasury)]
     pub treasury: Account<'info, TokenAccount>,
-    /// The slash record, created by the handler; its existence makes a second slash of the
-    /// same tile fail.
-    /// CHECK: address pinned by the seeds; created in the handler (`pda_init::create_pda`).
-    #[account(mut, seeds = [SLASH_SEED, job.key().as_ref(), &evidence.frame.to_le_bytes(), &evidence.tile.to_le_bytes()], bump)]
-    pub slash_record: UncheckedAccount<'info>,
+    /// The tile's evidence (`corroborate_tile`'s witnesses); records the slash.
+    #[account(mut, seeds = [SLASH_SEED, job.key().as_ref(), &frame.to_le_bytes(), &tile.to_le_bytes()], bump = slash_record.bump)]
+    pub slash_record: Account<'info, SlashRecord>,
     /// The instructions sysvar (the Ed25519 check before this instruction is read from it).
     /// CHECK: pinned to the sysvar's address.
     #[account(address = solana_instructions_sysvar::ID)]
     pub instructions: UncheckedAccount<'info>,
     pub token_program: Program<'info, Token>,
-    pub system_program: Program<'info, System>,
 }
 
 /// Slashes a node for one tile whose pixels it signed but the job's receipt replaced, moving
-/// the job's slash amount (capped by the stake) from its stake to the treasury.
-/// CHECK: the job has a receipt (`Rendered`, `Disputed`, `Settled`, `Resolved`); now ≤ the
-/// job's `slash_ends_at`; the accepted leaf is from another node with another hash and is in
-/// the tile root (proof ≤ 32); the previous instruction is the Ed25519 check of the node's key
-/// over `tile_message(job, frame, tile, bad_hash)` (`evidence::require_signed`); the node
-/// has stake; one slash per (job, frame, tile) (record PDA created here).
-pub fn handle_slash_node(ctx: Context<SlashNode>, evidence: SlashEvidence) -> Result<()> {
+/// the job's slash amount (capped by the stake) from its stake to the treasury. The node's
+/// hash is the one in its signed tile message; the conflicting renders are the record's
+/// witnesses, each signed by its own node and in the tile root (`corroborate_tile`), so the
+/// orchestrator alone (it writes the receipt) cannot convict anyone.
+/// CHECK: the job has a receipt; now ≤ `slash_ends_at`; the previous instruction is the
+/// Ed25519 check of the node's key (`SignerNotSlashedNode`) over `tile_message(job, frame,
+/// tile, bad_hash)` (`SignedMessageMismatch`); not slashed yet (`TileAlreadySlashed`); no
+/// primary witness is the node or its hash (`EvidenceNotConflicting`); a primary witness of
+/// another operator with another hash (`AcceptedRenderNotCorroborated`); witnesses of
+/// ≥ `EVIDENCE_QUORUM` distinct operators, none the node's, none with its hash
+/// (`NotCorroborated`); the node has stake (`NothingToSlash`).
+pub fn handle_slash_node(ctx: Context<SlashNode>, frame: u32, tile: u32) -> Result<()> {
     let job = &ctx.accounts.job;
     let job_key = job.key();
-    require!(
-        matches!(
-            job.state,
-            JobState::Rendered | JobState::Disputed | JobState::Settled | JobState::Resolved
-        ),
-        TesseraError::WrongJobState
-    );
-    let now = Clock::get()?.unix_timestamp;
-    require!(now <= job.slash_ends_at, TesseraError::SlashWindowClosed);
-    let node_key = ctx.accounts.node.node_key;
-    require!(
-        evidence.accepted_node != node_key && evidence.accepted_hash != evidence.bad_hash,
-        TesseraError::EvidenceNotConflicting
-    );
-    require!(
-        evidence.proof.len() <= MAX_PROOF_LEN,
-        TesseraError::ProofTooLong
-    );
-    // The accepted render is the tile's primary leaf: the pixels its frame uses.
-    let accepted = merkle::tile_leaf(
-        &job_key,
-        evidence.frame,
-        evidence.tile,
-        merkle::TileRole::Primary,
-        &evidence.accepted_node,
-        &evidence.accepted_hash,
-    );
-    require!(
-        merkle::verify_proof(&evidence.proof, &job.tile_root, &accepted),
-        TesseraError::InvalidProof
-    );
-    let message =
-        evidence::tile_message(&job_key, evidence.frame, evidence.tile, &evidence.bad_hash);
-    evidence::require_signed(&ctx.accounts.instructions, &node_key, &message)?;
+    require_slashable(job)?;
+    let node = &ctx.accounts.node;
+    let (signer, bad_hash) =
+        evidence::signed_tile_hash(&ctx.accounts.instructions, &job_key, frame, tile)?;
+    require_keys_eq!(signer, node.node_key, TesseraError::SignerNotSlashedNode);
+    let record = &ctx.accounts.slash_record;
+    require!(record.slashed_at == 0, TesseraError::TileAlreadySlashed);
+    let accepted_hash = corroborated(record, node, &bad_hash)?;
 
-    let amount = job.slash_amount.min(ctx.accounts.node.stake);
+    let amount = job.slash_amount.min(node.stake);
     require!(amount > 0, TesseraError::NothingToSlash);
     take_stake(&ctx, amount)?;
-    record_slash(&ctx, &evidence, amount, now)?;
+    let now = Clock::get()?.unix_timestamp;
+    let node_key = node.node_key;
+    let record = &mut ctx.accounts.slash_record;
+    record.node_key = node_key;
+    record.bad_hash = bad_hash;
+    record.accepted_hash = accepted_hash;
+    record.amount = amount;
+    record.slashed_at = now;
 
     let job = &mut ctx.accounts.job;
     job.slashed_count = job
@@ -132,11 +98,44 @@ pub fn handle_slash_node(ctx: Context<SlashNode>, evidence: SlashEvidence) -> Re
     emit!(NodeSlashed {
         job: job_key,
         node_key,
-        frame: evidence.frame,
-        tile: evidence.tile,
+        frame,
+        tile,
         amount,
     });
     Ok(())
+}
+
+/// Checks that the record's witnesses convict `node` of `bad_hash`; returns the hash of the
+/// tile's primary witness (the accepted render).
+fn corroborated(record: &SlashRecord, node: &Node, bad_hash: &[u8; 32]) -> Result<[u8; 32]> {
+    let primary = TileRole::Primary as u8;
+    let witnesses = record.witnesses();
+    // A receipt whose primary leaf is this node's render, or its hash, accepted it.
+    require!(
+        witnesses
+            .iter()
+            .filter(|w| w.role == primary)
+            .all(|w| w.node_key != node.node_key && &w.pixel_hash != bad_hash),
+        TesseraError::EvidenceNotConflicting
+    );
+    let against: Vec<&Witness> = witnesses
+        .iter()
+        .filter(|w| {
+            w.node_key != node.node_key && w.operator != node.operator && &w.pixel_hash != bad_hash
+        })
+        .collect();
+    let accepted = against
+        .iter()
+        .find(|w| w.role == primary)
+        .ok_or(TesseraError::AcceptedRenderNotCorroborated)?;
+    let mut operators: Vec<Pubkey> = against.iter().map(|w| w.operator).collect();
+    operators.sort_unstable();
+    operators.dedup();
+    require!(
+        operators.len() >= EVIDENCE_QUORUM,
+        TesseraError::NotCorroborated
+    );
+    Ok(accepted.pixel_hash)
 }
 
 /// Moves `amount` from the node's stake vault to the treasury (the node PDA signs).
@@ -151,44 +150,4 @@ fn take_stake(ctx: &Context<SlashNode>, amount: u64) -> Result<()> {
         seeds,
         amount,
     )
-}
-
-/// Creates the (job, frame, tile) slash record; fails when it already exists.
-fn record_slash(
-    ctx: &Context<SlashNode>,
-    evidence: &SlashEvidence,
-    amount: u64,
-    now: i64,
-) -> Result<()> {
-    let job_key = ctx.accounts.job.key();
-    let (frame, tile) = (evidence.frame.to_le_bytes(), evidence.tile.to_le_bytes());
-    let seeds: &[&[u8]] = &[
-        SLASH_SEED,
-        job_key.as_ref(),
-        &frame,
-        &tile,
-        &[ctx.bumps.slash_record],
-    ];
-    let info = ctx.accounts.slash_record.to_account_info();
-    pda_init::create_pda(
-        &ctx.accounts.reporter.to_account_info(),
-        &info,
-        &ctx.accounts.system_program.to_account_info(),
-        8 + SlashRecord::INIT_SPACE,
-        &crate::ID,
-        seeds,
-    )?;
-    let record = SlashRecord {
-        job: job_key,
-        frame: evidence.frame,
-        tile: evidence.tile,
-        node_key: ctx.accounts.node.node_key,
-        bad_hash: evidence.bad_hash,
-        accepted_hash: evidence.accepted_hash,
-        amount,
-        slashed_at: now,
-        bump: ctx.bumps.slash_record,
-    };
-    record.try_serialize(&mut &mut info.try_borrow_mut_data()?[..])?;
-    Ok(())
 }

@@ -25,7 +25,7 @@ mod tests {
         assert_eq!(8 + Node::INIT_SPACE, 214);
         assert_eq!(8 + Job::INIT_SPACE, 419);
         assert_eq!(8 + Claim::INIT_SPACE, 97);
-        assert_eq!(8 + SlashRecord::INIT_SPACE, 161);
+        assert_eq!(8 + SlashRecord::INIT_SPACE, 550);
         assert_eq!(8 + Contest::INIT_SPACE, 132);
     }
 }

@@ -30,6 +30,9 @@ pub struct Options {
     pub mint: Option<Pubkey>,
     pub decimals: u8,
     pub params: NetworkParams,
+    /// Tokens deposited into the orchestrator's bond (`deposit_bond`) from the payer's
+    /// associated account; minted there first when this run created the mint. 0: none.
+    pub bond_deposit: u64,
     /// Where the mint keypair is kept between runs.
     pub state_dir: PathBuf,
 }
@@ -85,6 +88,7 @@ pub async fn bootstrap(
         return Ok(Addresses::of(&network, false));
     }
 
+    let created_mint = opts.mint.is_none();
     let mint = match opts.mint {
         Some(mint) => {
             if !exists(client, &mint).await? {
@@ -122,5 +126,43 @@ pub async fn bootstrap(
         .await?
         .ok_or_else(|| ChainError::Unexpected("network missing after initialize_network".into()))?;
     info!(network = %pda::network(), "network initialised");
+    if opts.bond_deposit > 0 {
+        deposit_bond(
+            client,
+            payer,
+            &mint,
+            &network.orchestrator,
+            opts,
+            created_mint,
+        )
+        .await?;
+    }
     Ok(Addresses::of(&network, true))
+}
+
+/// Funds the orchestrator's bond, so its receipts (`post_receipt`) are accepted.
+async fn deposit_bond(
+    client: &ChainClient,
+    payer: &Keypair,
+    mint: &Pubkey,
+    orchestrator: &Pubkey,
+    opts: &Options,
+    mint_first: bool,
+) -> Result<(), MigrateError> {
+    let me = payer.pubkey();
+    let source = token::associated_account(&me, mint);
+    let mut ixs = vec![token::create_associated_account(&me, &me, mint)];
+    if mint_first {
+        ixs.push(token::mint_to(mint, &source, &me, opts.bond_deposit));
+    }
+    ixs.push(ix::deposit_bond(
+        &me,
+        orchestrator,
+        mint,
+        &source,
+        opts.bond_deposit,
+    ));
+    client.send_instructions(payer, &ixs, &[]).await?;
+    info!(%orchestrator, amount = opts.bond_deposit, "orchestrator bond deposited");
+    Ok(())
 }

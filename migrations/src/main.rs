@@ -64,6 +64,13 @@ struct Args {
     /// tiles (100 ..= 10 000): the orchestrator checks 25% of a new node's tiles.
     #[arg(long, default_value_t = 3_000)]
     verify_bps: u16,
+    /// Least balance (base units) the orchestrator's bond must hold for its receipts.
+    #[arg(long, default_value_t = 1_000_000)]
+    orchestrator_bond: u64,
+    /// Tokens (base units) deposited into the orchestrator's bond at set-up (minted when this
+    /// run creates the mint); 0 for none.
+    #[arg(long, default_value_t = 5_000_000)]
+    bond_deposit: u64,
     /// Where the created mint keypair is kept (so a re-run reuses them).
     #[arg(long, default_value = "data/migrations")]
     state_dir: PathBuf,
@@ -100,7 +107,9 @@ async fn main() -> anyhow::Result<()> {
             dispute_bond: args.dispute_bond,
             slash_amount: args.slash_amount,
             verify_bps: args.verify_bps,
+            orchestrator_bond: args.orchestrator_bond,
         },
+        bond_deposit: args.bond_deposit,
         state_dir: args.state_dir,
     };
     let client = ChainClient::new(args.rpc_url, CommitmentConfig::confirmed());

@@ -22,6 +22,7 @@ pub fn decode<T: AccountDeserialize + Discriminator>(data: &[u8]) -> Result<T, D
         "Job" => "Job",
         "Claim" => "Claim",
         "Contest" => "Contest",
+        "OrchestratorBond" => "OrchestratorBond",
         _ => "Tessera",
     };
     if !data.starts_with(T::DISCRIMINATOR) {

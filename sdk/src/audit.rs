@@ -823,6 +823,8 @@ mod tests {
             render_count: 0,
             contested_paid: 0,
             contests_upheld: 0,
+            orchestrator_bond: 1,
+            bond_paid: 0,
             bump: 255,
             vault_bump: 254,
         }

@@ -66,14 +66,20 @@ impl ContestPlan {
 /// What [`contest`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContestOutcome {
-    /// Upheld now: the shortfall paid (capped by the job's room) of what is owed.
+    /// Upheld now: the shortfall paid from the job's room (`paid`, capped by the room) and
+    /// from the orchestrator's bond (`paid_from_bond`, what the room could not cover).
     Upheld {
         signature: Signature,
         owed: u64,
         paid: u64,
+        paid_from_bond: u64,
     },
     /// The node's contest was resolved before.
-    AlreadyResolved { owed: u64, paid: u64 },
+    AlreadyResolved {
+        owed: u64,
+        paid: u64,
+        paid_from_bond: u64,
+    },
 }
 
 /// One render the orchestrator acknowledged to the node (its journal of acks).
@@ -236,6 +242,7 @@ pub async fn contest(
             return Ok(ContestOutcome::AlreadyResolved {
                 owed: c.owed,
                 paid: c.paid,
+                paid_from_bond: c.paid_from_bond,
             });
         }
     } else {
@@ -297,11 +304,16 @@ pub async fn contest(
     let mint = crate::token::account_mint(&vault.data)
         .ok_or_else(|| ChainError::Unexpected("the job vault does not decode".into()))?;
     let operator_token = crate::token::associated_account(&node.operator, &mint);
+    let job: Job = chain
+        .get_anchor_account(&job_key)
+        .await?
+        .ok_or_else(|| ChainError::Unexpected("the job is gone".into()))?;
     let ixs = [
         crate::token::create_associated_account(&node_key.pubkey(), &node.operator, &mint),
         ix::resolve_contest(
             &node_key.pubkey(),
             job_id,
+            &job.orchestrator,
             &node_key.pubkey(),
             &operator_token,
         ),
@@ -315,5 +327,6 @@ pub async fn contest(
         signature,
         owed: c.owed,
         paid: c.paid,
+        paid_from_bond: c.paid_from_bond,
     })
 }

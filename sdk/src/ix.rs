@@ -140,6 +140,46 @@ pub fn update_node(
     )
 }
 
+/// Anyone tops up `orchestrator`'s bond from `depositor_token` (creating it the first time).
+pub fn deposit_bond(
+    depositor: &Pubkey,
+    orchestrator: &Pubkey,
+    mint: &Pubkey,
+    depositor_token: &Pubkey,
+    amount: u64,
+) -> Instruction {
+    build(
+        tessera::accounts::DepositBond {
+            depositor: *depositor,
+            network: pda::network(),
+            mint: *mint,
+            bond: pda::orchestrator_bond(orchestrator),
+            bond_vault: pda::bond_vault(orchestrator),
+            depositor_token: *depositor_token,
+            token_program: TOKEN_PROGRAM,
+            system_program: SYSTEM_PROGRAM,
+        },
+        tessera::instruction::DepositBond {
+            orchestrator: *orchestrator,
+            amount,
+        },
+    )
+}
+
+/// The orchestrator takes `amount` of its bond to `to` once its lock has lapsed.
+pub fn withdraw_bond(orchestrator: &Pubkey, to: &Pubkey, amount: u64) -> Instruction {
+    build(
+        tessera::accounts::WithdrawBond {
+            orchestrator: *orchestrator,
+            bond: pda::orchestrator_bond(orchestrator),
+            bond_vault: pda::bond_vault(orchestrator),
+            to: *to,
+            token_program: TOKEN_PROGRAM,
+        },
+        tessera::instruction::WithdrawBond { amount },
+    )
+}
+
 pub fn add_stake(
     operator: &Pubkey,
     node_key: &Pubkey,
@@ -237,6 +277,8 @@ pub fn post_receipt(
         tessera::accounts::PostReceipt {
             orchestrator: *orchestrator,
             job: pda::job(job_id),
+            bond: pda::orchestrator_bond(orchestrator),
+            bond_vault: pda::bond_vault(orchestrator),
         },
         tessera::instruction::PostReceipt { args },
     );
@@ -465,10 +507,12 @@ pub fn prove_contest(node_key: &Pubkey, job_id: u64, leaves: Vec<ContestLeaf>) -
     )
 }
 
-/// Anyone upholds a node's proven contest; the shortfall goes to `operator_token`.
+/// Anyone upholds a node's proven contest; the shortfall goes to `operator_token`, from the
+/// job's room and then from the bond of `orchestrator` (the job's own, `Job::orchestrator`).
 pub fn resolve_contest(
     payer: &Pubkey,
     job_id: u64,
+    orchestrator: &Pubkey,
     node_key: &Pubkey,
     operator_token: &Pubkey,
 ) -> Instruction {
@@ -478,6 +522,8 @@ pub fn resolve_contest(
             payer: *payer,
             job,
             vault: pda::job_vault(&job),
+            bond: pda::orchestrator_bond(orchestrator),
+            bond_vault: pda::bond_vault(orchestrator),
             node: pda::node(node_key),
             contest: pda::contest(&job, node_key),
             claim: pda::claim(&job, node_key),

@@ -36,5 +36,5 @@ pub mod token;
 pub use tessera;
 pub use tessera::instructions::{JobParams, NetworkParams, NetworkUpdate, ReceiptParams};
 pub use tessera::merkle;
-pub use tessera::state::{Claim, Contest, Job, JobState, Network, Node};
+pub use tessera::state::{Claim, Contest, Job, JobState, Network, Node, OrchestratorBond};
 pub use tessera::ID as PROGRAM_ID;

@@ -60,3 +60,13 @@ pub fn slash_record(job: &Pubkey, frame: u32, tile: u32) -> Pubkey {
 pub fn contest(job: &Pubkey, node_key: &Pubkey) -> Pubkey {
     find(&[CONTEST_SEED, job.as_ref(), node_key.as_ref()])
 }
+
+/// An orchestrator's bond record: `["orchestrator_bond", orchestrator]`.
+pub fn orchestrator_bond(orchestrator: &Pubkey) -> Pubkey {
+    find(&[ORCHESTRATOR_BOND_SEED, orchestrator.as_ref()])
+}
+
+/// The bond's token account (authority: the bond record): `["bond_vault", orchestrator]`.
+pub fn bond_vault(orchestrator: &Pubkey) -> Pubkey {
+    find(&[BOND_VAULT_SEED, orchestrator.as_ref()])
+}

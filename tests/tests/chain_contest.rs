@@ -94,7 +94,9 @@ async fn a_node_paid_short_contests_over_json_rpc_and_is_made_whole() {
             dispute_bond: 1_000,
             slash_amount: 100,
             verify_bps: 1_000,
+            orchestrator_bond: 1_000,
         },
+        bond_deposit: 5_000,
         state_dir: dir.join("migrations"),
     };
     let addresses = bootstrap(&client, &admin, &opts).await.expect("bootstrap");
@@ -225,20 +227,27 @@ async fn a_node_paid_short_contests_over_json_rpc_and_is_made_whole() {
     );
     assert_eq!((case.acks[0].0.tile, case.acks[0].0.credited_node), (2, a));
     let outcome = contest(&client, &nodes[1].1, id, &case).await.unwrap();
-    // Owed 900, paid the 200 of room the receipt left under its cap of 16 renders.
+    // Owed 900 against a leaf of 600: the 200 of room the receipt left under its cap of 16
+    // renders, and the other 100 from the orchestrator's bond.
     assert!(
         matches!(
             outcome,
             ContestOutcome::Upheld {
                 owed: 900,
                 paid: 200,
+                paid_from_bond: 100,
                 ..
             }
         ),
         "{outcome:?}"
     );
     let operator_ata = token::associated_account(&nodes[1].0.pubkey(), &mint);
-    assert_eq!(client.token_balance(&operator_ata).await.unwrap(), 200);
+    assert_eq!(client.token_balance(&operator_ata).await.unwrap(), 300);
+    let bond = client
+        .token_balance(&pda::bond_vault(&orchestrator.pubkey()))
+        .await
+        .unwrap();
+    assert_eq!(bond, 5_000 - 100);
     let c: Contest = client
         .get_anchor_account(&pda::contest(&job_key, &b))
         .await
@@ -251,7 +260,8 @@ async fn a_node_paid_short_contests_over_json_rpc_and_is_made_whole() {
         again,
         ContestOutcome::AlreadyResolved {
             owed: 900,
-            paid: 200
+            paid: 200,
+            paid_from_bond: 100
         }
     );
     net.shutdown().await;

@@ -48,7 +48,9 @@ async fn whole_job_over_json_rpc_survives_a_chain_restart() {
             dispute_bond: 1_000,
             slash_amount: 100,
             verify_bps: 2_500,
+            orchestrator_bond: 1_000,
         },
+        bond_deposit: 5_000,
         state_dir: dir.join("migrations"),
     };
     let first = bootstrap(&client, &admin, &opts).await.expect("bootstrap");

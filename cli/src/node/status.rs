@@ -44,6 +44,8 @@ pub struct ContestView {
     /// What the proven leaves are worth and what the contest paid on top of the leaf.
     pub owed: u64,
     pub paid: u64,
+    /// Paid from the orchestrator's bond (the part the job's room under its cap could not pay).
+    pub paid_from_bond: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,6 +103,7 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> CliResult<()> {
             leaf_amount: c.leaf_amount,
             owed: c.owed,
             paid: c.paid,
+            paid_from_bond: c.paid_from_bond,
         })
         .collect();
     let standing = ctx
@@ -237,10 +240,12 @@ impl fmt::Display for NodeStatus {
             let said = match c.state {
                 "upheld" if c.paid < c.owed - c.leaf_amount.min(c.owed) => format!(
                     "upheld: the receipt owed {} for the proven renders and paid {}; {} more \
-                     paid, the rest went to other nodes (the receipt paid out its whole cap)",
+                     paid from the job, {} paid from the orchestrator's bond (the receipt paid \
+                     out its whole cap)",
                     t.format(c.owed),
                     t.format(c.leaf_amount),
-                    t.format(c.paid)
+                    t.format(c.paid),
+                    t.format(c.paid_from_bond)
                 ),
                 "upheld" => format!(
                     "upheld: the receipt paid {} for renders worth {}; the {} difference was paid",

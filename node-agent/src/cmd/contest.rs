@@ -74,11 +74,16 @@ pub async fn check(
             signature,
             owed,
             paid,
+            paid_from_bond,
         } => format!(
-            "contest upheld: owed {owed} base units, paid the shortfall {paid} (tx {signature})"
+            "contest upheld: owed {owed} base units, shortfall paid {paid} from the job and {paid_from_bond} from the orchestrator's bond (tx {signature})"
         ),
-        ContestOutcome::AlreadyResolved { owed, paid } => {
-            format!("contest resolved before: owed {owed}, shortfall paid {paid}")
+        ContestOutcome::AlreadyResolved {
+            owed,
+            paid,
+            paid_from_bond,
+        } => {
+            format!("contest resolved before: owed {owed}, shortfall paid {paid} from the job and {paid_from_bond} from the bond")
         }
     };
     Ok(Checked::Done(said))

@@ -155,6 +155,7 @@ impl TestChain {
             dispute_bond: 1_000,
             slash_amount: MIN_STAKE / 10,
             verify_bps,
+            orchestrator_bond: 1_000,
         };
         let payer = c.payer.pubkey();
         c.send(
@@ -176,6 +177,17 @@ impl TestChain {
         .expect("fund orchestrator");
         c.artist_token = c.token_account(&payer).await;
         c.mint_to(&c.artist_token.clone(), 10_000_000).await;
+        // The orchestrator's bond backs its receipts (`post_receipt` requires it).
+        let bond_source = c.token_account(&payer).await;
+        c.mint_to(&bond_source, 5_000).await;
+        let deposit = ix::deposit_bond(
+            &payer,
+            &c.orchestrator.pubkey(),
+            &mint.pubkey(),
+            &bond_source,
+            5_000,
+        );
+        c.send(&[deposit], &[]).await.expect("deposit_bond");
         c
     }
 

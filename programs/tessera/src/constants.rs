@@ -19,6 +19,12 @@ pub const SLASH_SEED: &[u8] = b"slash";
 /// Seed of a node's contest of its payout leaf: `["contest", job, node_key]` (one per node and job).
 pub const CONTEST_SEED: &[u8] = b"contest";
 
+/// Seed of an orchestrator's bond record: `["orchestrator_bond", orchestrator]`.
+pub const ORCHESTRATOR_BOND_SEED: &[u8] = b"orchestrator_bond";
+/// Seed of an orchestrator's bond vault (token account owned by the bond record PDA):
+/// `["bond_vault", orchestrator]`.
+pub const BOND_VAULT_SEED: &[u8] = b"bond_vault";
+
 /// Basis points in one whole.
 pub const BPS_DENOMINATOR: u64 = 10_000;
 /// The protocol fee can never exceed 10%.

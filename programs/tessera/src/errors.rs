@@ -147,4 +147,10 @@ pub enum TesseraError {
     AckHonoured,
     #[msg("the node was slashed for this tile's render")]
     RenderConvicted,
+    #[msg("the orchestrator's bond holds less than the job's minimum")]
+    BondTooSmall,
+    #[msg("the orchestrator's bond is locked until its receipts' windows and resolution periods close")]
+    BondLocked,
+    #[msg("the withdrawal exceeds the bond's balance")]
+    InsufficientBond,
 }

@@ -173,5 +173,25 @@ pub struct ContestUpheld {
     pub job: Pubkey,
     pub node_key: Pubkey,
     pub owed: u64,
+    /// Paid from the job's room under its cap.
     pub paid: u64,
+    /// Paid from the orchestrator's bond (what the room could not cover).
+    pub paid_from_bond: u64,
+    /// Proven but paid by neither (the bond ran dry).
+    pub unpaid: u64,
+}
+#[event]
+#[derive(Debug)]
+pub struct BondDeposited {
+    pub orchestrator: Pubkey,
+    pub depositor: Pubkey,
+    pub amount: u64,
+    pub balance: u64,
+}
+#[event]
+#[derive(Debug)]
+pub struct BondWithdrawn {
+    pub orchestrator: Pubkey,
+    pub amount: u64,
+    pub balance: u64,
 }

@@ -97,6 +97,18 @@ pub mod tessera {
         instructions::withdraw_stake::handle_withdraw_stake(ctx)
     }
 
+    pub fn deposit_bond(
+        ctx: Context<DepositBond>,
+        orchestrator: Pubkey,
+        amount: u64,
+    ) -> Result<()> {
+        instructions::deposit_bond::handle_deposit_bond(ctx, orchestrator, amount)
+    }
+
+    pub fn withdraw_bond(ctx: Context<WithdrawBond>, amount: u64) -> Result<()> {
+        instructions::withdraw_bond::handle_withdraw_bond(ctx, amount)
+    }
+
     pub fn create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -> Result<()> {
         instructions::create_job::handle_create_job(ctx, nonce, args)
     }

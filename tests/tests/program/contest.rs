@@ -134,7 +134,14 @@ async fn prove_all(env: &mut Env, node: &NodeFixture, id: u64, receipt: &Receipt
 async fn resolve(env: &mut Env, node: &NodeFixture, id: u64) -> Result<(), BanksClientError> {
     env.refresh_blockhash().await;
     let payer = env.payer();
-    let ix = ix::resolve_contest(&payer, id, &node.key.pubkey(), &node.operator_token);
+    let orchestrator = env.job(id).await.orchestrator;
+    let ix = ix::resolve_contest(
+        &payer,
+        id,
+        &orchestrator,
+        &node.key.pubkey(),
+        &node.operator_token,
+    );
     env.send(&[ix], &[]).await
 }
 
@@ -382,8 +389,14 @@ async fn a_node_hiding_its_payout_leaf_gains_nothing() {
     open(&mut env, &b, id, None).await.unwrap();
     prove_all(&mut env, &b, id, &receipt).await;
     resolve(&mut env, &b, id).await.unwrap();
-    // The cap (1 600) is used up by the leaves: the "shortfall" finds no room.
+    // The cap (1 600) is used up by the leaves: the "shortfall" finds no room, and without a
+    // proven leaf the orchestrator's bond pays nothing either (it would pay for a leaf that
+    // the artist gets back at close_job).
     assert_eq!(env.balance(&b.operator_token).await, 10_000);
+    let orch = env.orchestrator.pubkey();
+    assert_eq!(env.bond_balance(&orch).await, BOND_DEPOSIT);
+    let c = contest(&mut env, id, &b).await;
+    assert_eq!((c.paid, c.paid_from_bond, c.unpaid), (0, 0, 800));
     env.approve(&artist, id).await.unwrap();
     // Its real leaf can no longer be claimed: the contest made its claim record.
     let op = b.operator.insecure_clone();
@@ -393,9 +406,10 @@ async fn a_node_hiding_its_payout_leaf_gains_nothing() {
 }
 
 #[tokio::test]
-async fn an_overpaid_node_uses_the_cap_and_the_short_nodes_contest_records_it() {
+async fn an_overpaid_node_uses_the_cap_and_the_orchestrators_bond_pays_the_short_node() {
     let (mut env, artist, a, b) = setup().await;
     let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let orch = env.orchestrator.pubkey();
     // a is paid for 10 tiles, 2 of them b's: the total is the whole cap of 1 600.
     let (id, receipt, payouts) =
         posted_with(&mut env, &artist, &a, &b, &[(ak, 1_000, 10), (bk, 600, 6)]).await;
@@ -403,10 +417,16 @@ async fn an_overpaid_node_uses_the_cap_and_the_short_nodes_contest_records_it() 
         .await
         .unwrap();
     prove_all(&mut env, &b, id, &receipt).await;
+    let before = env.balance(&b.operator_token).await;
     resolve(&mut env, &b, id).await.unwrap();
     let c = contest(&mut env, id, &b).await;
     // Proven on-chain: b is owed 800 and was paid 600; the 200 went to a, over its 8 leaves.
+    // The room under the cap is empty, so the orchestrator that signed the receipt pays it.
     assert_eq!((c.owed, c.leaf_amount, c.paid), (800, 600, 0));
+    assert_eq!((c.paid_from_bond, c.unpaid), (200, 0));
+    assert_eq!(env.balance(&b.operator_token).await, before + 200);
+    assert_eq!(env.bond_balance(&orch).await, BOND_DEPOSIT - 200);
+    assert_eq!(env.job(id).await.bond_paid, 200);
     env.approve(&artist, id).await.unwrap();
     // The artist pays no more than the receipt's renders: 1 600 + 40.
     assert_eq!(env.balance(&artist.token).await, 3_000 + 360);
@@ -534,5 +554,50 @@ async fn a_render_acknowledged_but_credited_to_another_key_counts_in_the_contest
     let op = a.operator.insecure_clone();
     env.send(&[claim], &[&op]).await.unwrap();
     assert_eq!(env.balance(&a.operator_token).await, before + 700);
+    env.assert_conserved().await;
+}
+
+/// The bond pays up to its balance: two receipts of an orchestrator holding only the minimum
+/// (1 000) each short b by 700; the first contest is paid in full from the bond, the second
+/// gets the 300 left and records the 400 still owed.
+#[tokio::test]
+async fn a_shortfall_beyond_the_bond_is_paid_up_to_its_balance_and_the_rest_recorded() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let rogue = env.funded().await;
+    env.update_now(tessera_sdk::NetworkUpdate {
+        orchestrator: Some(rogue.pubkey()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    env.orchestrator = rogue.insecure_clone();
+    env.deposit_bond(&rogue.pubkey(), ORCHESTRATOR_BOND)
+        .await
+        .unwrap();
+    // a takes the whole cap; b's leaf pays 1 of its 8 tiles.
+    let pay = [(ak, 1_500, 15), (bk, 100, 1)];
+    let (first, r1, p1) = posted_with(&mut env, &artist, &a, &b, &pay).await;
+    let (second, r2, p2) = posted_with(&mut env, &artist, &a, &b, &pay).await;
+    let start = env.balance(&b.operator_token).await;
+    for (id, receipt, payouts) in [(first, &r1, &p1), (second, &r2, &p2)] {
+        open(&mut env, &b, id, Some(payouts.leaf(&bk)))
+            .await
+            .unwrap();
+        prove_all(&mut env, &b, id, receipt).await;
+        resolve(&mut env, &b, id).await.unwrap();
+    }
+    let c1 = contest(&mut env, first, &b).await;
+    let c2 = contest(&mut env, second, &b).await;
+    assert_eq!(
+        (c1.owed, c1.paid, c1.paid_from_bond, c1.unpaid),
+        (800, 0, 700, 0)
+    );
+    assert_eq!(
+        (c2.owed, c2.paid, c2.paid_from_bond, c2.unpaid),
+        (800, 0, 300, 400)
+    );
+    assert_eq!(env.balance(&b.operator_token).await, start + 1_000);
+    assert_eq!(env.bond_balance(&rogue.pubkey()).await, 0);
     env.assert_conserved().await;
 }

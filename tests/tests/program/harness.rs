@@ -27,6 +27,10 @@ pub const SLASH_AMOUNT: u64 = 300;
 /// 10%: a 16-tile job pays at most ⌈1.6⌉ = 2 verification renders.
 pub const VERIFY_BPS: u16 = 1_000;
 pub const PARAMS_TIMELOCK: i64 = tessera::constants::PARAMS_TIMELOCK;
+/// The least an orchestrator's bond must hold for `post_receipt`.
+pub const ORCHESTRATOR_BOND: u64 = 1_000;
+/// What `Env::new` deposits into the test orchestrator's bond.
+pub const BOND_DEPOSIT: u64 = 5_000;
 
 pub struct Env {
     pub ctx: ProgramTestContext,
@@ -42,6 +46,8 @@ pub struct Env {
     /// Ids of the jobs created through `create_job`, and the next nonce it uses.
     pub job_ids: Vec<u64>,
     pub next_nonce: u64,
+    /// Orchestrator keys whose bond vaults exist (`deposit_bond`).
+    pub bonded: Vec<Pubkey>,
 }
 
 pub struct NodeFixture {
@@ -89,7 +95,34 @@ impl Env {
         .await
         .expect("initialize_network");
         env.token_accounts.push(env.treasury);
+        let orchestrator = env.orchestrator.pubkey();
+        env.deposit_bond(&orchestrator, BOND_DEPOSIT)
+            .await
+            .expect("deposit_bond");
         env
+    }
+
+    /// A fresh depositor tops up `orchestrator`'s bond with `amount` newly minted tokens.
+    pub async fn deposit_bond(
+        &mut self,
+        orchestrator: &Pubkey,
+        amount: u64,
+    ) -> Result<(), BanksClientError> {
+        let depositor = self.funded().await;
+        let token = self.token_account(&depositor.pubkey()).await;
+        self.mint_to(&token, amount).await;
+        let mint = self.mint.pubkey();
+        let ix = ix::deposit_bond(&depositor.pubkey(), orchestrator, &mint, &token, amount);
+        self.send(&[ix], &[&depositor]).await?;
+        if !self.bonded.contains(orchestrator) {
+            self.bonded.push(*orchestrator);
+        }
+        Ok(())
+    }
+
+    /// The balance of `orchestrator`'s bond.
+    pub async fn bond_balance(&mut self, orchestrator: &Pubkey) -> u64 {
+        self.balance(&pda::bond_vault(orchestrator)).await
     }
 
     /// A runtime with the mint and a funded admin, but no network yet (`treasury` is the
@@ -114,6 +147,7 @@ impl Env {
             node_keys: Vec::new(),
             job_ids: Vec::new(),
             next_nonce: 0,
+            bonded: Vec::new(),
         };
         env.set_time(START_TIME).await;
         env.fund(&env.admin.pubkey()).await;
@@ -135,6 +169,7 @@ impl Env {
             dispute_bond: DISPUTE_BOND,
             slash_amount: SLASH_AMOUNT,
             verify_bps: VERIFY_BPS,
+            orchestrator_bond: ORCHESTRATOR_BOND,
         }
     }
 
@@ -368,6 +403,7 @@ impl Env {
             .map(|id| pda::job_vault(&pda::job(*id)))
             .collect();
         out.extend(self.node_keys.iter().map(pda::stake_vault));
+        out.extend(self.bonded.iter().map(pda::bond_vault));
         out
     }
 

@@ -2,6 +2,7 @@
 //! instructions: the happy path with exact token balances, then one test per attack.
 mod harness;
 
+mod bond;
 mod contest;
 mod disputes;
 mod jobs;

@@ -155,6 +155,7 @@ async fn update_network_by_admin_changes_every_field() {
         dispute_bond: Some(9),
         slash_amount: Some(5),
         verify_bps: Some(2_500),
+        orchestrator_bond: Some(11),
         paused: Some(true),
     })
     .await
@@ -182,6 +183,7 @@ async fn update_network_by_admin_changes_every_field() {
     env.send(&[ix::apply_network_update()], &[]).await.unwrap();
     let n = env.network().await;
     assert_eq!(n.orchestrator, orch);
+    assert_eq!(n.orchestrator_bond, 11);
     assert_eq!(
         (
             n.fee_bps,

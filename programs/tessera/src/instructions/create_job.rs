@@ -128,7 +128,7 @@ pub struct CreateJob<'info> {
 
 /// Escrows a job's budget and records what must be rendered, and under which rules: the
 /// network's fee, orchestrator, challenge window, claim grace, settle grace, resolution period,
-/// dispute bond, slash amount and verification share are copied into the job, so later
+/// dispute bond, slash amount, verification share and orchestrator bond minimum are copied into the job, so later
 /// `update_network` calls cannot change a running job.
 /// CHECK: network not paused; the job's address is the artist's (`job_id_of(artist, nonce)`,
 /// struct seeds); parameters in bounds; tiles ≤ u32::MAX; deadline in the future; budget ≥
@@ -149,7 +149,7 @@ pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -
         .checked_add(1)
         .ok_or(TesseraError::ArithmeticError)?;
     let (fee_bps, verify_bps) = (network.fee_bps, network.verify_bps);
-    let orchestrator = network.orchestrator;
+    let (orchestrator, orchestrator_bond) = (network.orchestrator, network.orchestrator_bond);
     let challenge_window = network.challenge_window;
     let claim_grace = network.claim_grace;
     let (settle_grace, resolution_period, dispute_bond, slash_amount) = (
@@ -244,6 +244,8 @@ pub fn handle_create_job(ctx: Context<CreateJob>, nonce: u64, args: JobParams) -
         render_count: 0,
         contested_paid: 0,
         contests_upheld: 0,
+        orchestrator_bond,
+        bond_paid: 0,
         bump: ctx.bumps.job,
         vault_bump: ctx.bumps.vault,
     };

@@ -25,6 +25,9 @@ pub struct NetworkParams {
     /// its tile count, rounded up: `MIN_VERIFY_BPS ..= MAX_VERIFY_BPS`. Copied into each job,
     /// whose budget must cover them.
     pub verify_bps: u16,
+    /// Least balance the orchestrator's bond (`deposit_bond`) must hold for `post_receipt`,
+    /// in token units; > 0, so every receipt is backed. Copied into each job.
+    pub orchestrator_bond: u64,
 }
 
 impl NetworkParams {
@@ -38,7 +41,7 @@ impl NetworkParams {
             TesseraError::ParameterOutOfRange
         );
         require!(
-            self.min_stake > 0 && self.dispute_bond > 0,
+            self.min_stake > 0 && self.dispute_bond > 0 && self.orchestrator_bond > 0,
             TesseraError::ParameterOutOfRange
         );
         require!(
@@ -194,6 +197,7 @@ pub fn handle_initialize_network(
         dispute_bond: args.dispute_bond,
         slash_amount: args.slash_amount,
         verify_bps: args.verify_bps,
+        orchestrator_bond: args.orchestrator_bond,
         paused: false,
         jobs_created: 0,
         open_disputes: 0,

@@ -90,6 +90,8 @@ pub fn handle_open_contest(
         last_role: 0,
         owed: 0,
         paid: 0,
+        paid_from_bond: 0,
+        unpaid: 0,
         upheld: false,
         opened_at: now,
         resolved_at: 0,

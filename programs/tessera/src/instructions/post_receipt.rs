@@ -1,10 +1,11 @@
 use anchor_lang::prelude::*;
+use anchor_spl::token::TokenAccount;
 
 use crate::{
     constants::*,
     errors::TesseraError,
     events::ReceiptPosted,
-    state::{max_verification_renders, Job, JobState, Node},
+    state::{max_verification_renders, Job, JobState, Node, OrchestratorBond},
 };
 
 /// The receipt of a rendered job, as built by the orchestrator.
@@ -33,6 +34,13 @@ pub struct PostReceipt<'info> {
     /// The job the receipt is for.
     #[account(mut, seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump, has_one = orchestrator @ TesseraError::NotOrchestrator)]
     pub job: Account<'info, Job>,
+    /// The orchestrator's bond: must hold the job's minimum; locked until the receipt's
+    /// contests and disputes are over.
+    #[account(mut, seeds = [ORCHESTRATOR_BOND_SEED, orchestrator.key().as_ref()], bump = bond.bump)]
+    pub bond: Account<'info, OrchestratorBond>,
+    /// The bond's token account (its balance is the bond).
+    #[account(seeds = [BOND_VAULT_SEED, orchestrator.key().as_ref()], bump = bond.vault_bump)]
+    pub bond_vault: Account<'info, TokenAccount>,
     // Remaining accounts: the (writable) `Node` of every node that returned tiles for the job,
     // accepted or not; each gets the job's slash amount locked until `slash_ends_at`.
 }
@@ -47,7 +55,9 @@ pub struct PostReceipt<'info> {
 /// once partial receipts are allowed; tile count ≤ render count ≤ tile count + the job's
 /// verification renders (`TooManyVerificationRenders`); 1 ≤ nodes ≤ render count; payout ≤
 /// price × render count; payout + fee ≤ budget; roots set; the remaining accounts are ≤ `MAX_LOCKED_NODES`
-/// distinct, writable `Node` accounts of this program (`lock_nodes`).
+/// distinct, writable `Node` accounts of this program (`lock_nodes`); the orchestrator's bond
+/// holds ≥ the job's `orchestrator_bond` (`BondTooSmall`), and is then locked (at least that
+/// amount) until `slash_ends_at`.
 pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Result<()> {
     let job = &mut ctx.accounts.job;
     require!(
@@ -113,6 +123,11 @@ pub fn handle_post_receipt(ctx: Context<PostReceipt>, args: ReceiptParams) -> Re
         .checked_add(job.resolution_period)
         .ok_or(TesseraError::ArithmeticError)?;
     let (amount, until) = (job.slash_amount, job.slash_ends_at);
+    require!(
+        ctx.accounts.bond_vault.amount >= job.orchestrator_bond,
+        TesseraError::BondTooSmall
+    );
+    ctx.accounts.bond.lock(job.orchestrator_bond, until, now);
     lock_nodes(ctx.remaining_accounts, amount, until, now)?;
     emit!(ReceiptPosted {
         job: job.key(),

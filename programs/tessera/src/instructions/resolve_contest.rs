@@ -6,7 +6,7 @@ use crate::{
     errors::TesseraError,
     events::ContestUpheld,
     pda_init,
-    state::{Claim, Contest, Job, Node},
+    state::{Claim, Contest, Job, Node, OrchestratorBond},
     vault,
 };
 
@@ -24,6 +24,12 @@ pub struct ResolveContest<'info> {
     /// The job's escrow: the shortfall comes out of what the receipt left unspent.
     #[account(mut, seeds = [JOB_VAULT_SEED, job.key().as_ref()], bump = job.vault_bump)]
     pub vault: Account<'info, TokenAccount>,
+    /// The job's orchestrator's bond: pays what the room cannot.
+    #[account(mut, seeds = [ORCHESTRATOR_BOND_SEED, job.orchestrator.as_ref()], bump = bond.bump)]
+    pub bond: Account<'info, OrchestratorBond>,
+    /// The bond's token account.
+    #[account(mut, seeds = [BOND_VAULT_SEED, job.orchestrator.as_ref()], bump = bond.vault_bump)]
+    pub bond_vault: Account<'info, TokenAccount>,
     /// The contesting node (its operator is paid).
     #[account(seeds = [NODE_SEED, contest.node_key.as_ref()], bump = node.bump)]
     pub node: Account<'info, Node>,
@@ -46,10 +52,14 @@ pub struct ResolveContest<'info> {
 /// owed `price × proven` and is paid the shortfall (owed − leaf amount) from the job's room
 /// under its cap (`price × render_count` − leaves − contests paid), so the artist never pays
 /// for more renders than the receipt declared. A shortfall beyond the room means the receipt
-/// pays other nodes more than their leaves: the contest records it (`owed − paid`).
+/// pays other keys more than their renders: the orchestrator that signed it pays the rest
+/// from its bond (up to the bond's balance) when the node proved its payout leaf; what
+/// neither covers stays recorded as `unpaid`.
 /// CHECK: contest window open; not resolved (`ContestResolved`); owed > leaf amount
-/// (`NotShort`); the payment ≤ the room (checked arithmetic); without a leaf, the claim record
-/// is created (fails when the node already claimed a leaf).
+/// (`NotShort`); the room payment ≤ the room and the bond payment ≤ the bond's balance
+/// (checked arithmetic), the bond pays only a contest with a proven leaf; the bond is the
+/// job's orchestrator's (struct seeds); without a leaf,
+/// the claim record is created (fails when the node already claimed a leaf).
 pub fn handle_resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {
     require_contest_window(&ctx.accounts.job)?;
     let contest = &ctx.accounts.contest;
@@ -60,7 +70,17 @@ pub fn handle_resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {
         .checked_mul(contest.proven as u64)
         .ok_or(TesseraError::ArithmeticError)?;
     require!(owed > contest.leaf_amount, TesseraError::NotShort);
-    let paid = (owed - contest.leaf_amount).min(job.contest_room()?);
+    let shortfall = owed - contest.leaf_amount;
+    let paid = shortfall.min(job.contest_room()?);
+    // Only a proven leaf exposes the bond: nothing proves that a node has no leaf, so a node
+    // hiding its (fully paid) leaf must not draw on it (the unclaimed leaf would go back to
+    // the artist: a node and an artist together would drain the bond of an honest receipt).
+    let from_bond = if contest.has_leaf {
+        (shortfall - paid).min(ctx.accounts.bond_vault.amount)
+    } else {
+        0
+    };
+    let unpaid = shortfall - paid - from_bond;
     if paid > 0 {
         let authority = job.to_account_info();
         job.with_signer(|seeds| {
@@ -74,9 +94,13 @@ pub fn handle_resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {
             )
         })?;
     }
+    pay_from_bond(&ctx, from_bond)?;
     let now = Clock::get()?.unix_timestamp;
     if !contest.has_leaf {
-        record_claim(&ctx, owed, paid, now)?;
+        let total = paid
+            .checked_add(from_bond)
+            .ok_or(TesseraError::ArithmeticError)?;
+        record_claim(&ctx, owed, total, now)?;
     }
     let job = &mut ctx.accounts.job;
     if !ctx.accounts.contest.has_leaf {
@@ -93,6 +117,15 @@ pub fn handle_resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {
         .contested_paid
         .checked_add(paid)
         .ok_or(TesseraError::ArithmeticError)?;
+    job.bond_paid = job
+        .bond_paid
+        .checked_add(from_bond)
+        .ok_or(TesseraError::ArithmeticError)?;
+    let bond = &mut ctx.accounts.bond;
+    bond.paid_out = bond
+        .paid_out
+        .checked_add(from_bond)
+        .ok_or(TesseraError::ArithmeticError)?;
     job.contests_upheld = job
         .contests_upheld
         .checked_add(1)
@@ -100,6 +133,8 @@ pub fn handle_resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {
     let contest = &mut ctx.accounts.contest;
     contest.owed = owed;
     contest.paid = paid;
+    contest.paid_from_bond = from_bond;
+    contest.unpaid = unpaid;
     contest.upheld = true;
     contest.resolved_at = now;
     emit!(ContestUpheld {
@@ -107,8 +142,25 @@ pub fn handle_resolve_contest(ctx: Context<ResolveContest>) -> Result<()> {
         node_key: contest.node_key,
         owed,
         paid,
+        paid_from_bond: from_bond,
+        unpaid,
     });
     Ok(())
+}
+
+/// Pays `amount` of the shortfall from the orchestrator's bond, signed by the bond record.
+fn pay_from_bond(ctx: &Context<ResolveContest>, amount: u64) -> Result<()> {
+    let bond = &ctx.accounts.bond;
+    let orchestrator = bond.orchestrator;
+    let seeds: &[&[u8]] = &[ORCHESTRATOR_BOND_SEED, orchestrator.as_ref(), &[bond.bump]];
+    vault::pay_from(
+        &ctx.accounts.token_program,
+        &ctx.accounts.bond_vault,
+        &ctx.accounts.operator_token,
+        &bond.to_account_info(),
+        seeds,
+        amount,
+    )
 }
 
 /// A node without a payout leaf is paid through its claim record, which also makes any leaf

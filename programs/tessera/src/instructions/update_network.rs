@@ -25,6 +25,7 @@ pub struct NetworkUpdate {
     pub dispute_bond: Option<u64>,
     pub slash_amount: Option<u64>,
     pub verify_bps: Option<u16>,
+    pub orchestrator_bond: Option<u64>,
     pub paused: Option<bool>,
 }
 
@@ -61,6 +62,7 @@ pub fn handle_update_network(ctx: Context<UpdateNetwork>, args: NetworkUpdate) -
         dispute_bond: args.dispute_bond.unwrap_or(base.dispute_bond),
         slash_amount: args.slash_amount.unwrap_or(base.slash_amount),
         verify_bps: args.verify_bps.unwrap_or(base.verify_bps),
+        orchestrator_bond: args.orchestrator_bond.unwrap_or(base.orchestrator_bond),
     };
     merged.validate()?;
     if merged != base {

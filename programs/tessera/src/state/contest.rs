@@ -24,6 +24,10 @@ pub struct Contest {
     pub owed: u64,
     /// Tokens the contest moved to the operator (the shortfall, capped by the job's room).
     pub paid: u64,
+    /// Tokens paid from the orchestrator's bond: the shortfall the room could not pay.
+    pub paid_from_bond: u64,
+    /// Shortfall paid by neither the room nor the bond (the bond ran dry): still owed.
+    pub unpaid: u64,
     pub upheld: bool,
     pub opened_at: i64,
     pub resolved_at: i64,

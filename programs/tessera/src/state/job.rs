@@ -120,6 +120,12 @@ pub struct Job {
     pub contested_paid: u64,
     /// Contests upheld against this job's receipt.
     pub contests_upheld: u32,
+    /// Least balance the orchestrator's bond must hold for this job's receipt: the network's
+    /// at creation.
+    pub orchestrator_bond: u64,
+    /// Tokens paid to nodes by upheld contests from the orchestrator's bond (what the room
+    /// under the cap could not pay).
+    pub bond_paid: u64,
     pub bump: u8,
     pub vault_bump: u8,
 }

@@ -1,4 +1,5 @@
 //! Account types, one file each.
+pub mod bond;
 pub mod claim;
 pub mod contest;
 pub mod job;
@@ -6,6 +7,7 @@ pub mod network;
 pub mod node;
 pub mod slash;
 
+pub use bond::*;
 pub use claim::*;
 pub use contest::*;
 pub use job::*;
@@ -21,11 +23,12 @@ mod tests {
     /// The README's table of account sizes and rent is checked here.
     #[test]
     fn account_sizes_match_the_readme() {
-        assert_eq!(8 + Network::INIT_SPACE, 364);
+        assert_eq!(8 + Network::INIT_SPACE, 380);
         assert_eq!(8 + Node::INIT_SPACE, 214);
-        assert_eq!(8 + Job::INIT_SPACE, 419);
+        assert_eq!(8 + Job::INIT_SPACE, 435);
         assert_eq!(8 + Claim::INIT_SPACE, 97);
         assert_eq!(8 + SlashRecord::INIT_SPACE, 550);
-        assert_eq!(8 + Contest::INIT_SPACE, 132);
+        assert_eq!(8 + Contest::INIT_SPACE, 148);
+        assert_eq!(8 + OrchestratorBond::INIT_SPACE, 98);
     }
 }

@@ -39,6 +39,8 @@ pub struct Network {
     pub slash_amount: u64,
     /// The most verification renders a job pays for, in bps of its tiles (copied into jobs).
     pub verify_bps: u16,
+    /// Least balance of an orchestrator's bond for `post_receipt` (copied into jobs).
+    pub orchestrator_bond: u64,
     /// When set, no new job, node or stake is accepted. Receipts for running jobs, settlement,
     /// claims, refunds and withdrawals keep working, so pausing never traps funds.
     pub paused: bool,
@@ -71,6 +73,7 @@ impl Network {
             dispute_bond: self.dispute_bond,
             slash_amount: self.slash_amount,
             verify_bps: self.verify_bps,
+            orchestrator_bond: self.orchestrator_bond,
         }
     }
 
@@ -87,5 +90,6 @@ impl Network {
         self.dispute_bond = p.dispute_bond;
         self.slash_amount = p.slash_amount;
         self.verify_bps = p.verify_bps;
+        self.orchestrator_bond = p.orchestrator_bond;
     }
 }

@@ -158,6 +158,9 @@ pub struct NetworkView {
     pub dispute_bond: u64,
     /// Tokens one proven wrong tile costs a node (`slash_node`).
     pub slash_amount: u64,
+    /// Least balance the orchestrator's bond must hold for its receipts, and what it holds.
+    pub orchestrator_bond: u64,
+    pub orchestrator_bond_balance: u64,
     pub paused: bool,
     pub jobs_created: u64,
     /// Unix time from which proposed parameters may be applied; `None` when none is pending.
@@ -218,6 +221,13 @@ impl fmt::Display for NetworkView {
             "slash",
             t.format(self.slash_amount)
         )?;
+        writeln!(
+            f,
+            "{:<18} {} minimum (holds {})",
+            "orchestrator bond",
+            t.format(self.orchestrator_bond),
+            t.format(self.orchestrator_bond_balance)
+        )?;
         writeln!(f, "{:<18} {}", "paused", self.paused)?;
         if let Some(at) = self.pending_update_at {
             writeln!(
@@ -252,6 +262,10 @@ pub async fn network(ctx: &Ctx) -> CliResult<()> {
         resolution_period: n.resolution_period,
         dispute_bond: n.dispute_bond,
         slash_amount: n.slash_amount,
+        orchestrator_bond: n.orchestrator_bond,
+        orchestrator_bond_balance: ctx
+            .token_balance_or_zero(&tessera_sdk::pda::bond_vault(&n.orchestrator))
+            .await?,
         paused: n.paused,
         jobs_created: n.jobs_created,
         pending_update_at: n.pending_params.as_ref().map(|_| n.pending_effective_at),

@@ -89,6 +89,8 @@ async fn post_receipt_by_non_orchestrator_fails() {
     let (id, receipt) = open_job(&mut env, &artist, &[&a]).await;
     // The node itself tries to post a receipt paying itself.
     let op = a.operator.insecure_clone();
+    // Even with a bond of its own, only the job's orchestrator may post.
+    env.deposit_bond(&op.pubkey(), BOND_DEPOSIT).await.unwrap();
     let ix = ix::post_receipt(&op.pubkey(), id, receipt.params().unwrap(), &[]);
     assert_tessera(
         send_as(&mut env, &op, ix).await,

@@ -163,6 +163,9 @@ async fn a_partial_receipt_is_bounded_by_its_tiles_and_signed_by_the_jobs_orches
     assert_tessera(env.post(id, params).await, TesseraError::WrongTileCount);
     // Signed by someone else than the job's orchestrator.
     let intruder = env.funded().await;
+    env.deposit_bond(&intruder.pubkey(), BOND_DEPOSIT)
+        .await
+        .unwrap();
     let ixn = ix::post_receipt(&intruder.pubkey(), id, receipt.params().unwrap(), &[]);
     assert_tessera(
         env.send(&[ixn], &[&intruder]).await,

@@ -65,6 +65,10 @@ async fn admin_cannot_rug_a_job_in_one_transaction() {
     let receipt = receipt_for(&pda::job(id), &job, &[evil.key.pubkey()]);
     let (leaf, proof) = receipt.payout_proof(&evil.key.pubkey()).unwrap();
     let admin = env.admin.insecure_clone();
+    // A bonded admin: the bond is no substitute for being the job's orchestrator.
+    env.deposit_bond(&admin.pubkey(), BOND_DEPOSIT)
+        .await
+        .unwrap();
     let honest = env.orchestrator.pubkey();
     let treasury = env.treasury;
     let ixs: Vec<Instruction> = vec![
@@ -115,7 +119,10 @@ async fn config_changes_after_creation_do_not_touch_a_running_job() {
     env.update_now(rug_update(admin.pubkey(), 60, 3_600))
         .await
         .unwrap();
-    // The network's orchestrator is now the admin, but this job's is not.
+    // The network's orchestrator is now the admin (bonded), but this job's is not.
+    env.deposit_bond(&admin.pubkey(), BOND_DEPOSIT)
+        .await
+        .unwrap();
     let ix_admin = ix::post_receipt(&admin.pubkey(), id, receipt.params().unwrap(), &[]);
     assert_tessera(
         env.send(&[ix_admin], &[&admin]).await,

@@ -41,7 +41,7 @@ run $T config set url "http://127.0.0.1:$RPC_PORT" > /dev/null
 run $T config set orchestrator "http://127.0.0.1:$ORCH_PORT" > /dev/null
 echo "RPC http://127.0.0.1:$RPC_PORT, admin and mint authority: the chain's faucet"
 
-step "2. network bootstrap (token mint, initialize_network with its treasury)"
+step "2. network bootstrap (token mint, initialize_network with its treasury, the orchestrator's bond)"
 ORCH_KEY=$($T dev keygen "$DATA/orchestrator.json")
 $T dev fund "$ORCH_KEY" --sol 10 > /dev/null   # it pays for posting receipts
 run "$BIN/tessera-migrate" --rpc-url "http://127.0.0.1:$RPC_PORT" --keypair "$ADMIN" \

@@ -16,7 +16,8 @@
 //!
 //!  From the receipt to the end of the challenge window, whatever the state:
 //!  open_contest ─► prove_contest / prove_ack (× n) ─► resolve_contest (a short node is paid the
-//!  difference)
+//!  difference: from the job's room under its cap, then from the orchestrator's bond, which
+//!  `post_receipt` requires (`deposit_bond`) and locks until the receipt's disputes are over)
 //! ```
 //!
 //! Nothing a stranger does can block another's job: job ids derive from (artist, nonce), the

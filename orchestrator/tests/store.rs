@@ -87,6 +87,7 @@ fn input(node: &str) -> SubmitInput {
         min_psnr_db: 35.0,
         rgba: vec![0; 8 * 8 * 4],
         pending_rgba: vec![],
+        replay: None,
     }
 }
 

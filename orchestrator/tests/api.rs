@@ -827,9 +827,12 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
     // its answer lost to the kill).
     let (least, most) = (1 + acked, 1 + acked + 4);
     assert!((least..=most).contains(&stored), "{acked} acked: {s}");
-    // `held` and each loader's last lease (acknowledged with a submit, or granted with one
-    // its answer was lost for) are in the store: a lease is committed before it is sent.
-    assert!(s["counts"]["leased"].as_u64().unwrap() >= 1 + 4, "{s}");
+    // A lease is committed before it is sent. On SQLite a submit and its next lease are one
+    // body of one group commit, so `held` and each loader's last lease (acknowledged, or
+    // granted with a submit whose answer the kill lost) are all in the store; on
+    // PostgreSQL they are two transactions, and a kill between them leaves a loader none.
+    let min_leased = if orch.db_url.is_some() { 1 } else { 1 + 4 };
+    assert!(s["counts"]["leased"].as_u64().unwrap() >= min_leased, "{s}");
     assert_eq!(a.submit(&orch.url, &held).await.0, StatusCode::OK);
     work_until_idle(&orch.url, &[&a, &b]).await;
     // The leases the killed loaders held expire (`--lease-secs 10`) and go to a and b.

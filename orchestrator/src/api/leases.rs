@@ -108,7 +108,9 @@ async fn refuse(
         .with_label_values(&[kind])
         .inc();
     let replay = Some(replay.clone());
-    s.store.refuse_submission(id, node.to_string(), replay).await?;
+    s.store
+        .refuse_submission(id, node.to_string(), replay)
+        .await?;
     Ok(())
 }
 

@@ -58,14 +58,24 @@ pub struct MemSched {
 }
 
 fn need_of(s: &str) -> Result<&'static str, StoreError> {
-    [ts::NEED_PRIMARY, ts::NEED_CHECK, ts::NEED_TIEBREAK, ts::NEED_NONE]
-        .into_iter()
-        .find(|n| *n == s)
-        .ok_or_else(|| StoreError::Corrupt(format!("tile need {s:?}")))
+    [
+        ts::NEED_PRIMARY,
+        ts::NEED_CHECK,
+        ts::NEED_TIEBREAK,
+        ts::NEED_NONE,
+    ]
+    .into_iter()
+    .find(|n| *n == s)
+    .ok_or_else(|| StoreError::Corrupt(format!("tile need {s:?}")))
 }
 
 /// The renders of a tile that vote in its round (as `scheduler::pick_tile` excludes them).
-fn voters(tx: &mut dyn Sql, job: u64, frame: u32, tile: u32) -> Result<Vec<(String, String)>, StoreError> {
+fn voters(
+    tx: &mut dyn Sql,
+    job: u64,
+    frame: u32,
+    tile: u32,
+) -> Result<Vec<(String, String)>, StoreError> {
     tx.rows(
         "SELECT node, COALESCE(operator, node) FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3
            AND verdict IN ('pending','agreed','accepted')",
@@ -214,7 +224,12 @@ impl MemSched {
         self.add_leases(&rows)
     }
 
-    fn holds_scene(&mut self, tx: &mut dyn Sql, node: &str, scene: &str) -> Result<bool, StoreError> {
+    fn holds_scene(
+        &mut self,
+        tx: &mut dyn Sql,
+        node: &str,
+        scene: &str,
+    ) -> Result<bool, StoreError> {
         if self.scenes.get(node).is_some_and(|s| s.contains(scene)) {
             return Ok(true);
         }
@@ -273,7 +288,13 @@ impl MemSched {
                 let Some((frame, tile, need)) = self.pick(id, node, operator) else {
                     break;
                 };
-                let claim = Claim { job: id, frame, tile, need, holds };
+                let claim = Claim {
+                    job: id,
+                    frame,
+                    tile,
+                    need,
+                    holds,
+                };
                 match self.claim(tx, claim, node, now, policy)? {
                     Some(lease) => return Ok(Grant::Lease(lease)),
                     None => self.reload_job(tx, id)?,
@@ -307,7 +328,11 @@ impl MemSched {
         now: i64,
         policy: LeasePolicy,
     ) -> Result<Option<scheduler::Lease>, StoreError> {
-        let state = if c.need == ts::NEED_PRIMARY { ts::QUEUED } else { ts::RENDERED };
+        let state = if c.need == ts::NEED_PRIMARY {
+            ts::QUEUED
+        } else {
+            ts::RENDERED
+        };
         let lease_id = tx.insert_id(
             "INSERT INTO leases(job_id, frame, tile, node, role, issued_ms) VALUES(?1,?2,?3,?4,?5,?6)",
             p![c.job, c.frame, c.tile, node, c.need, now],
@@ -338,7 +363,10 @@ impl MemSched {
         job.second.remove(&(c.frame, c.tile));
         let lease = scheduler::grant(&job.row, lease_id, c.frame, c.tile, c.need.into(), deadline)?;
         let scene = job.row.scene_hash.clone();
-        self.scenes.entry(node.to_string()).or_default().insert(scene);
+        self.scenes
+            .entry(node.to_string())
+            .or_default()
+            .insert(scene);
         let held = Held {
             job_id: c.job,
             frame: c.frame,
@@ -353,7 +381,11 @@ impl MemSched {
 
     /// Returns every lease past `now` to the queue (the store's `expire_leases`, run only
     /// when memory knows a lease expired); the tiles they held.
-    pub fn expire(&mut self, tx: &mut dyn Sql, now: i64) -> Result<Vec<(u64, u32, u32)>, StoreError> {
+    pub fn expire(
+        &mut self,
+        tx: &mut dyn Sql,
+        now: i64,
+    ) -> Result<Vec<(u64, u32, u32)>, StoreError> {
         self.ensure(tx)?;
         if self.deadlines.first().is_none_or(|(d, _)| *d >= now) {
             return Ok(Vec::new());
@@ -371,7 +403,13 @@ impl MemSched {
     }
 
     /// A lease the store released (expiry, refusal): its tile is pickable again.
-    fn release(&mut self, tx: &mut dyn Sql, job: u64, frame: u32, tile: u32) -> Result<(), StoreError> {
+    fn release(
+        &mut self,
+        tx: &mut dyn Sql,
+        job: u64,
+        frame: u32,
+        tile: u32,
+    ) -> Result<(), StoreError> {
         let held = self
             .by_tile
             .get(&(job, frame, tile))
@@ -394,7 +432,13 @@ impl MemSched {
                 j.queued.insert((frame, tile));
             }
             Some(voters) => {
-                j.second.insert((frame, tile), Second { need: h.need, voters });
+                j.second.insert(
+                    (frame, tile),
+                    Second {
+                        need: h.need,
+                        voters,
+                    },
+                );
             }
         }
         Ok(())
@@ -459,7 +503,10 @@ impl MemSched {
                     return Ok(());
                 };
                 let voters = vec![(voter.0.to_string(), voter.1.to_string())];
-                let s = Second { need: ts::NEED_CHECK, voters };
+                let s = Second {
+                    need: ts::NEED_CHECK,
+                    voters,
+                };
                 j.second.insert((t.frame, t.tile), s);
                 Ok(())
             }
@@ -470,7 +517,12 @@ impl MemSched {
     }
 
     /// Follows `queries::refuse_submission`: the lease, if `node` held it, is released.
-    pub fn refused(&mut self, tx: &mut dyn Sql, lease_id: i64, node: &str) -> Result<(), StoreError> {
+    pub fn refused(
+        &mut self,
+        tx: &mut dyn Sql,
+        lease_id: i64,
+        node: &str,
+    ) -> Result<(), StoreError> {
         self.ensure(tx)?;
         let Some(h) = self.leases.get(&lease_id).filter(|h| h.node == node) else {
             return Ok(());

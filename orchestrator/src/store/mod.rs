@@ -379,7 +379,9 @@ pub async fn open(cfg: &DbConfig, metrics: &StoreMetrics) -> Result<Arc<dyn Stor
             Arc::new(shared::SqlStore::new(postgres::Pg::open(&cfg, m)?))
         } else {
             // One process owns a SQLite file: leases are scheduled in memory (`memsched`).
-            Arc::new(shared::SqlStore::with_memory(sqlite::Sqlite::open(&cfg, m)?))
+            Arc::new(shared::SqlStore::with_memory(sqlite::Sqlite::open(
+                &cfg, m,
+            )?))
         })
     })
     .await

@@ -112,7 +112,9 @@ impl<B: Backend> SqlStore<B> {
                 r
             })
             .await;
-        if r.as_ref().is_err_and(|e| matches!(e, StoreError::Commit(_))) {
+        if r.as_ref()
+            .is_err_and(|e| matches!(e, StoreError::Commit(_)))
+        {
             locked(m).invalidate();
         }
         r
@@ -198,7 +200,10 @@ fn pending_results(tx: &mut dyn Sql, t: &TileRow) -> Result<Vec<ResultRow>, Stor
 }
 
 /// The submit context from the store (PostgreSQL, or memory not loaded / missing the lease).
-fn context_from_store(tx: &mut dyn Sql, lease_id: i64) -> Result<Option<SubmitContext>, StoreError> {
+fn context_from_store(
+    tx: &mut dyn Sql,
+    lease_id: i64,
+) -> Result<Option<SubmitContext>, StoreError> {
     let Some(t) = tile_by_lease(tx, lease_id)? else {
         return Ok(None);
     };
@@ -354,7 +359,9 @@ impl<B: Backend> Store for SqlStore<B> {
                 .await;
         }
         self.b
-            .run("submit", move |tx| apply_submission(tx, None, lease_id, &input))
+            .run("submit", move |tx| {
+                apply_submission(tx, None, lease_id, &input)
+            })
             .await
     }
 
@@ -371,7 +378,14 @@ impl<B: Backend> Store for SqlStore<B> {
                 return Ok((applied, None));
             };
             let g = self
-                .lease(n.replay, n.node, n.operator, n.benchmark_score, n.now, n.policy)
+                .lease(
+                    n.replay,
+                    n.node,
+                    n.operator,
+                    n.benchmark_score,
+                    n.now,
+                    n.policy,
+                )
                 .await;
             return Ok((applied, Some(g)));
         };
@@ -422,9 +436,9 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn job_insert(&self, job: JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
         self.changing_jobs("job_insert", move |tx| {
-                job_insert(tx, &job, tiles_per_frame)
-            })
-            .await
+            job_insert(tx, &job, tiles_per_frame)
+        })
+        .await
     }
 
     async fn job_progress(&self, job_id: u64, since_ms: i64) -> Result<Progress, StoreError> {
@@ -480,9 +494,9 @@ impl<B: Backend> Store for SqlStore<B> {
         error: Option<String>,
     ) -> Result<(), StoreError> {
         self.changing_jobs("job_set_state", move |tx| {
-                job_set_state(tx, job_id, state, error.as_deref())
-            })
-            .await
+            job_set_state(tx, job_id, state, error.as_deref())
+        })
+        .await
     }
 
     async fn job_set_receipt_tx(

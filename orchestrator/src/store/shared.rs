@@ -141,7 +141,7 @@ fn record(tx: &mut dyn Sql, r: &Replay) -> Result<(), StoreError> {
 /// The submit transaction: the lease re-checked, then the verification state machine.
 fn apply_submission(
     tx: &mut dyn Sql,
-    mut mem: Option<&mut MemSched>,
+    mem: Option<&mut MemSched>,
     id: i64,
     i: &SubmitInput,
 ) -> Result<Applied, StoreError> {
@@ -149,7 +149,7 @@ fn apply_submission(
         record(tx, r)?;
     }
     let Some(t) = tile_by_lease(tx, id)? else {
-        if let Some(m) = mem.as_deref_mut() {
+        if let Some(m) = mem {
             m.gone(tx, id)?;
         }
         return Err(StoreError::LeaseGone(id));
@@ -185,7 +185,7 @@ fn apply_submission(
         job_set_state(tx, t.job_id, job_state::READY, None)?;
     }
     let applied = (outcome, redo, ready);
-    if let Some(m) = mem.as_deref_mut() {
+    if let Some(m) = mem {
         let s = &i.submission;
         m.submitted(tx, id, &t, &applied, (&s.node, &s.operator))?;
     }

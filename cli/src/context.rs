@@ -38,8 +38,14 @@ impl Ctx {
         }
     }
 
+    /// The orchestrator, its status requests signed by the `--keypair` wallet when there is
+    /// one (the job's artist then sees every tile state).
     pub fn orchestrator(&self) -> Orchestrator {
-        Orchestrator::new(&self.settings.orchestrator)
+        let o = Orchestrator::new(&self.settings.orchestrator);
+        match self.signer() {
+            Ok(k) => o.with_signer(k),
+            Err(_) => o,
+        }
     }
 
     /// The `--keypair` wallet.

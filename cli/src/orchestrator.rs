@@ -11,9 +11,13 @@ use crate::error::{CliError, CliResult};
 pub struct Orchestrator {
     base: String,
     http: reqwest::Client,
+    /// Signs status requests: the job's artist gets every tile state, anyone else (or no
+    /// signer) the public totals and verified counts.
+    signer: Option<solana_sdk::signature::Keypair>,
 }
 
-/// `GET /v1/jobs/{id}`.
+/// `GET /v1/jobs/{id}`. Unsigned (or signed by anyone but the job's artist) the counts are
+/// only `total` and `verified`; the others read 0.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct JobProgress {
     pub state: String,
@@ -25,12 +29,15 @@ pub struct JobProgress {
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
 pub struct Counts {
     pub total: u64,
     pub queued: u64,
     pub leased: u64,
     pub rendered: u64,
     pub verified: u64,
+    /// Left out after two rounds without a quorum: in no receipt (the job ends partial).
+    pub unsettled: u64,
     pub failed: u64,
 }
 
@@ -58,7 +65,14 @@ impl Orchestrator {
         Orchestrator {
             base: base.trim_end_matches('/').to_string(),
             http,
+            signer: None,
         }
+    }
+
+    /// Signs status requests with `signer` (the artist's wallet: the full tile breakdown).
+    pub fn with_signer(mut self, signer: solana_sdk::signature::Keypair) -> Orchestrator {
+        self.signer = Some(signer);
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -184,12 +198,36 @@ impl Orchestrator {
 
     /// The job's progress; `None` when this orchestrator does not know the job.
     pub async fn progress(&self, job_id: u64) -> CliResult<Option<JobProgress>> {
+        let path = format!("/v1/jobs/{job_id}");
+        let mut rb = self.http.get(format!("{}{path}", self.base));
+        if let Some(signer) = &self.signer {
+            let (orchestrator, offset) = self.info().await?;
+            let ts = now_ms() + offset;
+            for (k, v) in
+                tessera_sdk::protocol::sign_request(signer, &orchestrator, "GET", &path, ts, b"")
+            {
+                rb = rb.header(k, v);
+            }
+        }
+        let resp = rb.send().await.map_err(|e| self.unreachable(e))?;
+        if resp.status() == reqwest::StatusCode::FORBIDDEN && self.signer.is_some() {
+            // Not the job's artist: the public view.
+            return self.progress_unsigned(job_id).await;
+        }
+        self.progress_of(resp).await
+    }
+
+    async fn progress_unsigned(&self, job_id: u64) -> CliResult<Option<JobProgress>> {
         let resp = self
             .http
             .get(format!("{}/v1/jobs/{job_id}", self.base))
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
+        self.progress_of(resp).await
+    }
+
+    async fn progress_of(&self, resp: reqwest::Response) -> CliResult<Option<JobProgress>> {
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }

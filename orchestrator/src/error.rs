@@ -94,6 +94,9 @@ pub enum ApiError {
     Busy(String),
     #[error("scene upload refused: {0}")]
     SceneRefused(String),
+    /// A signed status request from neither the job's artist nor the orchestrator's operator.
+    #[error("{0}")]
+    BreakdownRefused(String),
     #[error("chain unavailable: {0}")]
     Chain(#[from] ChainError),
     #[error("internal storage error")]
@@ -136,7 +139,7 @@ impl ApiError {
             Conflict(_) => StatusCode::CONFLICT,
             RateLimited(_) | LeaseLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            SceneRefused(_) => StatusCode::FORBIDDEN,
+            SceneRefused(_) | BreakdownRefused(_) => StatusCode::FORBIDDEN,
             Chain(_) => StatusCode::BAD_GATEWAY,
             Store(_) | Blob(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ResultsDeleted(_) => StatusCode::GONE,
@@ -170,6 +173,7 @@ impl ApiError {
             LeaseLimit(_) => "lease-limit",
             Busy(_) => "busy",
             SceneRefused(_) => "scene-refused",
+            BreakdownRefused(_) => "breakdown-refused",
             Chain(_) => "chain-unavailable",
             Store(_) => "internal",
             Blob(_) => "blob-store",

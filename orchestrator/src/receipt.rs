@@ -62,7 +62,6 @@ pub fn job_shape(row: &JobRow) -> JobShape {
 /// (frame, tile), up to the job's share of the receipt's tiles; any beyond it are left
 /// unpaid (and logged), since the program refuses a receipt that pays more.
 fn verifications(
-    id: u64,
     rows: &[PaidVerification],
     tiles: &[TileRecord],
     verify_bps: u16,
@@ -90,15 +89,7 @@ fn verifications(
             pixel_hash,
         });
     }
-    if out.len() > max {
-        warn!(
-            job_id = id,
-            renders = out.len(),
-            max,
-            "more verification renders than the job pays; the last ones are unpaid"
-        );
-        out.truncate(max);
-    }
+    out.truncate(max);
     Ok(out)
 }
 
@@ -107,7 +98,20 @@ fn verifications(
 pub async fn build(state: &AppState, row: &JobRow) -> Result<Receipt, PostError> {
     let tiles = state.store.tiles_of_job(row.job_id).await?;
     let paid = state.store.paid_verifications(row.job_id).await?;
-    build_from(state, row, &tiles, &paid)
+    let receipt = build_from(state, row, &tiles, &paid)?;
+    // Logged where the receipt is built for posting, not on every manifest request. The
+    // sampler keeps a full receipt within the share (`verify::room_for_check`); a partial
+    // one pays the share of its own tiles, which can be less.
+    let unpaid = paid.len().saturating_sub(receipt.verifications.len());
+    if unpaid > 0 {
+        warn!(
+            job_id = row.job_id,
+            renders = paid.len(),
+            unpaid,
+            "more verification renders than the job pays; the last ones are unpaid"
+        );
+    }
+    Ok(receipt)
 }
 
 /// [`build`] from the job's tiles and agreeing verification renders already read (the
@@ -142,7 +146,7 @@ pub fn build_from(
     if records.is_empty() {
         return Err(PostError::Receipt("no tile has been verified".into()));
     }
-    let paid = verifications(id, paid, &records, row.verify_bps)?;
+    let paid = verifications(paid, &records, row.verify_bps)?;
     let receipt = Receipt::build_with(&pda::job(id), job_shape(row), records, paid, true)
         .map_err(|e| PostError::Receipt(e.to_string()))?;
     short_pay(receipt, state.cfg.short_pay_renders, row.price_per_tile)

@@ -15,7 +15,17 @@
 //!   come from at least [`QUORUM`] (2) distinct operators; that render is accepted and every
 //!   render agreeing with none of them is faulty. Until then another operator renders it
 //!   (a tiebreak, then an escalation), at most [`MAX_RENDERS`] (4) renders a round; a round
-//!   without a quorum is inconclusive (nobody is convicted, the tile starts over).
+//!   without a quorum is inconclusive (nobody is convicted, the tile starts over, and its
+//!   next primary is always checked). After [`MAX_ROUNDS`] (2) inconclusive rounds the tile
+//!   is left `unsettled`: never leased again, in no receipt (the job ends partial, at the
+//!   artist's cancel or the deadline), and nobody is convicted. Accepting a render without
+//!   a quorum would let one operator decide the tile; a round ends inconclusive only when
+//!   no two operators' renders agree, so there is no render to trust.
+//! * Paid share ([`room_for_check`]): the job pays at most `⌈tiles × verify_bps / 10 000⌉`
+//!   verification renders. A check is drawn only while the job's agreed check and tiebreak
+//!   renders so far plus [`RESERVED_PER_CHECK`] (3) for every tile in an open verification
+//!   (its round and any later one) and 3 for this one stay within that share, so every
+//!   check, tiebreak and escalation the orchestrator asks for fits in the receipt.
 //! * A fault: the node's reputation drops, it is banned from the job, every other tile of
 //!   the job it rendered goes back to the queue, and the evidence (hashes, blobs, PSNR,
 //!   operators) is kept.
@@ -33,6 +43,11 @@ pub const QUORUM: usize = 2;
 /// Renders of one tile in one verification round (primary, check, tiebreak, escalation):
 /// the extra work a dispute may cost before it is declared inconclusive.
 pub const MAX_RENDERS: usize = 4;
+/// Inconclusive rounds a tile may have before it is left unsettled.
+pub const MAX_ROUNDS: u64 = 2;
+/// Verification renders one drawn check may add to the receipt (check, tiebreak,
+/// escalation): held against the job's share from the draw until the tile settles.
+pub const RESERVED_PER_CHECK: u64 = (MAX_RENDERS - 1) as u64;
 
 /// The share of a node's tiles to check.
 pub fn share_for(base: f64, new_node_share: f64, reputation: f64, verified: i64) -> f64 {
@@ -97,6 +112,14 @@ pub fn compare(
     }
 }
 
+/// Whether comparing a submission of pixel hash `hash` with the tile's pending renders needs
+/// their pixels: only when some hash differs (equal hashes agree without decoding). So a
+/// check that reproduces the render byte for byte costs its submit no more than a
+/// primary's: no blob read, no decode (a timing a checker could otherwise tell apart).
+pub fn needs_pixels(pending: &[ResultRow], hash: &str) -> bool {
+    pending.iter().any(|r| r.pixel_hash != hash)
+}
+
 /// A verified submission, about to be written.
 pub struct Submission {
     pub node: String,
@@ -126,6 +149,58 @@ pub enum Outcome {
     },
     /// No quorum within [`MAX_RENDERS`] renders: nobody is convicted, the tile starts over.
     Inconclusive,
+    /// The tile's [`MAX_ROUNDS`]th inconclusive round: nobody is convicted and the tile is
+    /// left out (state `unsettled`, never leased again, in no receipt).
+    Unsettled,
+}
+
+/// Inconclusive rounds the tile has had (each has one primary render marked so).
+fn inconclusive_rounds(tx: &mut dyn Sql, t: &TileRow) -> Result<u64, StoreError> {
+    let r = tx.rows(
+        "SELECT COUNT(*) FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3
+           AND verdict='inconclusive' AND role='primary'",
+        p![t.job_id, t.frame, t.tile],
+    )?;
+    Ok(r.first().map(|r| r.get::<u64>(0)).transpose()?.unwrap_or(0))
+}
+
+fn count(tx: &mut dyn Sql, sql: &str, job_id: u64) -> Result<u64, StoreError> {
+    let r = tx.rows(sql, p![job_id])?;
+    Ok(r.first().map(|r| r.get::<u64>(0)).transpose()?.unwrap_or(0))
+}
+
+/// Whether the job's paid verification share has room for one more drawn check: its agreed
+/// check and tiebreak renders so far (an upper bound of what the receipt pays: each is paid
+/// unless its own node's render was the one accepted) plus [`RESERVED_PER_CHECK`] for every
+/// tile in an open verification (waiting for a check or tiebreak, or started over after an
+/// inconclusive round) and for this one, within `⌈tiles × verify_bps / 10 000⌉`.
+pub fn room_for_check(tx: &mut dyn Sql, job_id: u64) -> Result<bool, StoreError> {
+    let job = store::job_get(tx, job_id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("job {job_id} missing")))?;
+    let per_frame = tessera_sdk::tiles::TileGrid::new(job.width, job.height, job.tile_size)
+        .ok_or_else(|| StoreError::Corrupt(format!("job {job_id} dimensions")))?
+        .tiles_per_frame() as u64;
+    let frames = u64::from(job.frame_end.saturating_sub(job.frame_start)) + 1;
+    let share = tessera_sdk::receipt::max_verification_renders(per_frame * frames, job.verify_bps);
+    let paid = count(
+        tx,
+        "SELECT COUNT(*) FROM results WHERE job_id=?1 AND verdict='agreed'
+           AND role IN ('check', 'tiebreak')",
+        job_id,
+    )?;
+    let open = count(
+        tx,
+        "SELECT COUNT(*) FROM (
+           SELECT frame, tile FROM tiles WHERE job_id=?1 AND state IN ('leased', 'rendered')
+             AND need IN ('check', 'tiebreak')
+           UNION
+           SELECT r.frame, r.tile FROM results r JOIN tiles t
+               ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile
+             WHERE r.job_id=?1 AND r.verdict='inconclusive' AND r.role='primary'
+               AND t.state NOT IN ('verified', 'unsettled')) open_rounds",
+        job_id,
+    )?;
+    Ok(paid + RESERVED_PER_CHECK * (open + 1) <= share)
 }
 
 fn set_verified(tx: &mut dyn Sql, t: &TileRow, winner: &ResultRow) -> Result<(), StoreError> {
@@ -309,18 +384,27 @@ fn settle(
             )?;
             return Ok((Outcome::AwaitingTiebreak, vec![]));
         }
+        let round = inconclusive_rounds(tx, t)? + 1;
         for (r, _) in renders {
             set_verdict(tx, r.id, "inconclusive")?;
         }
+        let mut ev = detail("");
+        (ev["round"], ev["max_rounds"]) = (json!(round), json!(MAX_ROUNDS));
         tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,'',?4,?5)",
-            p![t.job_id, t.frame, t.tile, now_ms(), detail("").to_string()],
+            p![t.job_id, t.frame, t.tile, now_ms(), ev.to_string()],
         )?;
-        tx.exec("UPDATE tiles SET state='queued', need='primary', node=NULL, pixel_hash=NULL, signature=NULL, blob=NULL,
+        // The last round: the tile is left out rather than decided without a quorum.
+        let (state, need, outcome) = if round >= MAX_ROUNDS {
+            (ts::UNSETTLED, ts::NEED_NONE, Outcome::Unsettled)
+        } else {
+            (ts::QUEUED, ts::NEED_PRIMARY, Outcome::Inconclusive)
+        };
+        tx.exec("UPDATE tiles SET state=?4, need=?5, node=NULL, pixel_hash=NULL, signature=NULL, blob=NULL,
                lease_id=NULL, lease_node=NULL, lease_deadline=NULL, failures=failures+1
              WHERE job_id=?1 AND frame=?2 AND tile=?3",
-            p![t.job_id, t.frame, t.tile],
+            p![t.job_id, t.frame, t.tile, state, need],
         )?;
-        return Ok((Outcome::Inconclusive, vec![]));
+        return Ok((outcome, vec![]));
     };
     set_verified(tx, t, renders[accepted].0)?;
     let mut faulty = Vec::new();
@@ -378,7 +462,13 @@ pub fn apply(
             let (rep, verified) = store::node_standing(tx, &s.node)?;
             let share = share_for(d.base_share, d.new_node_share, rep, verified);
             store::node_adjust(tx, &s.node, 0.01, 0, 0, 1)?;
-            if sampled(d.salt, d.job_key, t.frame, t.tile, &s.node, share) {
+            // A tile started over after an inconclusive round is always checked (its share
+            // is still reserved); any other is drawn, then only if the job pays for it.
+            let later_round = t.failures > 0 && inconclusive_rounds(tx, t)? > 0;
+            let drawn = later_round
+                || (sampled(d.salt, d.job_key, t.frame, t.tile, &s.node, share)
+                    && room_for_check(tx, t.job_id)?);
+            if drawn {
                 insert_result(tx, t, s, "primary", "pending")?;
                 tx.exec("UPDATE tiles SET state='rendered', need='check', node=?4, pixel_hash=?5, signature=?6, blob=?7,
                        lease_id=NULL, lease_node=NULL, lease_deadline=NULL

@@ -38,7 +38,9 @@ async fn job_renders_verifies_stitches_and_posts_receipt() {
 
     let (st, status) = orch.register_only(json!({"job_id": id})).await;
     assert_eq!(st, StatusCode::CREATED, "{status}");
-    assert_eq!(status["counts"]["queued"], 16);
+    // Registration answers with the public view; the artist's view breaks the tiles down.
+    assert_eq!(status["counts"], json!({"total": 16, "verified": 0}));
+    assert_eq!(orch.status(id).await["counts"]["queued"], 16);
     let (st, _) = orch.register_only(json!({"job_id": id})).await;
     assert_eq!(st, StatusCode::OK, "registering twice is idempotent");
 
@@ -520,7 +522,10 @@ async fn pixel_hash_mismatch_is_refused() {
 on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redundancy_catches_a_node_returning_wrong_pixels() {
-    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    // Every tile drawn, within the largest share (a job paying as many verification renders
+    // as tiles): a check is drawn while the share has room for its three renders.
+    let chain = TestChain::start_with_verify_bps(10_000).await;
+    let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
     let id = chain.create_job(1, 100).await;
     orch.register(json!({"job_id": id})).await;
     let honest_a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
@@ -588,11 +593,21 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
     let job = chain.job(id).await;
     assert_eq!(job.slashed_count as u64, convicted);
     // The artist's job is whole: every tile paid to an honest node, the escrow untouched.
-    // Every tile was checked; the job pays ⌈16 × 20%⌉ = 4 agreeing check renders like tiles.
+    // Every check, tiebreak and escalation that agreed is paid like a tile, none left out:
+    // the receipt's renders are the 16 tiles and every agreeing verification render.
+    let agreed = orch
+        .count_where(&format!(
+            "results r JOIN tiles t ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile \
+             WHERE r.job_id={id} AND r.verdict='agreed' AND r.role IN ('check','tiebreak') \
+             AND r.node != t.node"
+        ))
+        .await as u32;
+    assert!(agreed >= 2, "checks were paid: {agreed}");
     assert_eq!(
         (job.tile_count, job.render_count, job.total_payout),
-        (16, 20, 2_000)
+        (16, 16 + agreed, 100 * u64::from(16 + agreed))
     );
+    assert_eq!(m["verifications"].as_array().unwrap().len(), agreed as usize);
     for honest in [&honest_a, &honest_b] {
         assert_eq!(chain.node(&honest.key.pubkey()).await.stake, MIN_STAKE);
     }
@@ -864,6 +879,12 @@ async fn near_identical_renders_verify_within_the_psnr_tolerance() {
     assert_eq!(s["counts"]["verified"], 16);
     let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
     assert!(ev["evidence"].as_array().unwrap().is_empty(), "{ev}");
+    let agreed = orch
+        .count_where(&format!(
+            "results WHERE job_id={id} AND role='check' AND verdict='agreed'"
+        ))
+        .await;
+    assert!(agreed >= 1, "a noisy render was compared and agreed");
 }
 }
 

@@ -47,7 +47,9 @@ async fn wait_stake(chain: &TestChain, node: &SimNode, stake: u64) {
 on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
-    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    // Both colluding keys' renders must be drawn for a check: the largest share.
+    let chain = TestChain::start_with_verify_bps(10_000).await;
+    let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
     let id = chain.create_job(1, 100).await;
     orch.register(json!({"job_id": id})).await;
@@ -331,5 +333,151 @@ async fn a_job_refunded_on_chain_while_rendering_stops_and_is_recorded_refunded(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(store.chain_state(id).await.unwrap().as_deref(), Some("refunded"));
+}
+}
+
+/// Renders of the job's check and tiebreak roles (every verification render asked for).
+async fn verification_renders(orch: &TestOrch, id: u64) -> i64 {
+    orch.count_where(&format!(
+        "results WHERE job_id={id} AND role IN ('check', 'tiebreak')"
+    ))
+    .await
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_verification_share_is_spent_gets_no_more_checks_and_pays_every_render() {
+    // Every render would be drawn (share 100%), but the job pays ⌈16 × 20%⌉ = 4 verification
+    // renders: a check is drawn only while the agreed ones so far plus 3 for every open
+    // check and 3 for the new one fit in 4.
+    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    let url = orch.url.clone();
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let first = a.lease(&url).await.unwrap();
+    assert_eq!(a.submit(&url, &first).await.0, StatusCode::OK);
+    // 0 agreed + 3 reserved for the first tile's check + 3 for this one > 4: not drawn.
+    let second = a.lease(&url).await.unwrap();
+    assert_eq!(a.submit(&url, &second).await.0, StatusCode::OK);
+    let s = orch.status(id).await;
+    assert_eq!((s["counts"]["rendered"].clone(), s["counts"]["verified"].clone()), (json!(1), json!(1)), "{s}");
+    let c = b.lease(&url).await.unwrap();
+    assert_eq!(tile_of(&c), tile_of(&first), "the one drawn check");
+    assert_eq!(b.submit(&url, &c).await.0, StatusCode::OK);
+    // 1 agreed + 3: one more check fits; after it (2 agreed) none does.
+    work_until_idle(&url, &[&a, &b]).await;
+    orch.wait_state(id, "posted", 30).await;
+    assert_eq!(verification_renders(&orch, id).await, 2, "no check drawn past the share");
+    // Every verification render that happened is in the receipt, none left out unpaid.
+    let job = chain.job(id).await;
+    assert_eq!((job.tile_count, job.render_count, job.total_payout), (16, 18, 1_800));
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    assert_eq!(m["verifications"].as_array().unwrap().len(), 2, "{m}");
+}
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tile_without_a_quorum_in_two_rounds_is_left_unsettled_and_the_job_ends_partial() {
+    let chain = TestChain::start_with_verify_bps(10_000).await;
+    let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
+    let url = orch.url.clone();
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut x = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut y = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut z = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    (x.scramble, y.scramble, z.scramble) = (0x55, 0xaa, 0xff);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Two rounds of four renders by four operators, no two alike.
+    let mut tile = None;
+    for round in [[&a, &x, &y, &z], [&x, &y, &z, &a]] {
+        for n in round {
+            let l = n.lease(&url).await.unwrap();
+            assert_eq!(*tile.get_or_insert(tile_of(&l)), tile_of(&l), "the disputed tile");
+            assert_eq!(n.submit(&url, &l).await.0, StatusCode::OK);
+        }
+    }
+    let tile = tile.unwrap();
+    // Nobody convicted; both rounds are on record as inconclusive.
+    let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
+    let ev = ev["evidence"].as_array().unwrap();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    for (e, round) in ev.iter().zip([1, 2]) {
+        assert_eq!(e["faulty_node"], "", "{e}");
+        assert_eq!((e["detail"]["round"].clone(), e["detail"]["max_rounds"].clone()), (json!(round), json!(2)));
+    }
+    let s = orch.status(id).await;
+    assert_eq!(s["counts"]["unsettled"], 1, "{s}");
+    for n in [&a, &b, &x] {
+        let (_, standing) = orch.get_json(&format!("/v1/nodes/{}", n.key.pubkey())).await;
+        assert_eq!(standing["faults"], 0, "{standing}");
+    }
+    // The tile is never leased again; the others are rendered and verified.
+    let mut leased = Vec::new();
+    loop {
+        let mut any = false;
+        for n in [&a, &b] {
+            if let Some(l) = n.lease(&url).await {
+                leased.push(tile_of(&l));
+                assert_eq!(n.submit(&url, &l).await.0, StatusCode::OK);
+                any = true;
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    assert!(leased.len() >= 15 && !leased.contains(&tile), "{leased:?}");
+    let s = orch.status(id).await;
+    assert_eq!((s["state"].clone(), s["counts"]["verified"].clone(), s["counts"]["unsettled"].clone()), (json!("rendering"), json!(15), json!(1)), "{s}");
+    // The artist ends it: the receipt pays the 15 verified tiles and their checks.
+    let artist = chain.payer.pubkey();
+    chain.send(&[tessera_sdk::ix::cancel_job(&artist, id)], &[]).await.unwrap();
+    orch.wait_state(id, "posted", 30).await;
+    let job = chain.job(id).await;
+    let paid = orch
+        .count_where(&format!(
+            "results r JOIN tiles t ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile \
+             WHERE r.job_id={id} AND r.verdict='agreed' AND r.role IN ('check','tiebreak') \
+             AND r.node != t.node"
+        ))
+        .await as u32;
+    assert_eq!((job.tile_count, job.render_count), (15, 15 + paid));
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    let left_out = m["tiles"].as_array().unwrap().iter().find(|t| tile_of(t) == tile).unwrap();
+    assert_eq!((left_out["node"].as_str(), left_out["proof"].is_null()), (Some(""), true), "{left_out}");
+}
+}
+
+on_both! {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_see_totals_and_verified_counts_the_artist_and_operator_every_state() {
+    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+    let url = orch.url.clone();
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // One tile awaits its check, one is leased: what a node could time its lease against.
+    let l = a.lease(&url).await.unwrap();
+    assert_eq!(a.submit(&url, &l).await.0, StatusCode::OK);
+    let held = a.lease(&url).await.unwrap();
+    let public = orch.public_status(id).await;
+    assert_eq!(public["counts"], json!({"total": 16, "verified": 0}), "{public}");
+    // A node asking signed is refused the breakdown, not served it.
+    let path = format!("/v1/jobs/{id}");
+    let (st, v) = signed_get(&orch.http, &url, &b.key, &path).await;
+    assert_eq!((st, v["title"].as_str()), (StatusCode::FORBIDDEN, Some("breakdown-refused")), "{v}");
+    // The artist and the orchestrator's operator see every state.
+    let full = orch.status(id).await;
+    let want = json!({"total": 16, "queued": 14, "leased": 1, "rendered": 1, "verified": 0, "unsettled": 0, "failed": 0});
+    assert_eq!(full["counts"], want, "{full}");
+    let (st, op) = signed_get(&orch.http, &url, &chain.orchestrator, &path).await;
+    assert_eq!((st, op["counts"].clone()), (StatusCode::OK, want));
+    assert_eq!(a.submit(&url, &held).await.0, StatusCode::OK);
 }
 }

@@ -305,7 +305,7 @@ async fn two_processes_one_killed_mid_job_the_other_finishes_it() {
         }
         // Mid-job: 8 more tiles leased by the workers, more than 14 still queued.
         let until = Instant::now() + Duration::from_secs(30);
-        while front_status(&b.url, id).await["counts"]["queued"]
+        while front_status(&b.url, &chain.payer, id).await["counts"]["queued"]
             .as_u64()
             .unwrap()
             > 22
@@ -347,7 +347,7 @@ async fn two_processes_one_killed_mid_job_the_other_finishes_it() {
         accepted += work_until_idle(&b.url, &refs).await;
         // Nobody leases now: only B's sweeper can give the abandoned tile back.
         let until = Instant::now() + Duration::from_secs(30);
-        while front_status(&b.url, id).await["counts"]["leased"] != 0 {
+        while front_status(&b.url, &chain.payer, id).await["counts"]["leased"] != 0 {
             assert!(Instant::now() < until, "the abandoned lease never expired");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -355,7 +355,7 @@ async fn two_processes_one_killed_mid_job_the_other_finishes_it() {
         let until = Instant::now() + Duration::from_secs(60);
         loop {
             accepted += work_until_idle(&b.url, &refs).await;
-            let s = front_status(&b.url, id).await;
+            let s = front_status(&b.url, &chain.payer, id).await;
             if s["state"] == "posted" {
                 assert_eq!(s["counts"]["verified"], 48, "{s}");
                 break;
@@ -457,8 +457,12 @@ async fn front_get(url: &str, path: &str) -> (StatusCode, Value) {
     (r.status(), r.json().await.unwrap_or(Value::Null))
 }
 
-async fn front_status(url: &str, id: u64) -> Value {
-    front_get(url, &format!("/v1/jobs/{id}")).await.1
+/// The job's full status (queued and leased counts), signed by its artist.
+async fn front_status(url: &str, artist: &solana_sdk::signature::Keypair, id: u64) -> Value {
+    let http = reqwest::Client::new();
+    signed_get(&http, url, artist, &format!("/v1/jobs/{id}"))
+        .await
+        .1
 }
 
 /// Chain RPC load of node eligibility: nodes that keep asking for work cost one

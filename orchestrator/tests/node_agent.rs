@@ -131,8 +131,27 @@ async fn a_node_detects_a_manifest_that_drops_a_tile_it_was_acknowledged_for() {
             .contains(&other.to_string()),
         "{report}"
     );
+    // The evidence a proof on-chain takes, checked, and the command that files it.
+    let m = &dropped[0]["misattributed"];
+    assert_eq!(m["credited_node"], other.to_string(), "{report}");
+    assert_eq!(
+        (m["ack_verifies"].clone(), m["proof_verifies"].clone()),
+        (json!(true), json!(true)),
+        "{m}"
+    );
+    assert_eq!(m["orchestrator"], chain.orchestrator.pubkey().to_string());
+    let file_with = m["file_with"].as_str().unwrap();
+    assert!(
+        file_with.starts_with("node-agent acks contest ")
+            && file_with.ends_with(&format!("--job {id} --frame 1 --tile 5")),
+        "{m}"
+    );
     let stderr = String::from_utf8_lossy(&after.stderr);
     assert!(stderr.contains("frame 1 tile 5: DROPPED"), "{stderr}");
+    assert!(
+        stderr.contains(file_with) && stderr.contains(m["ack"].as_str().unwrap()),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ struct Globals {
     counts: vec4<u32>,     // lights, triangles, nodes (per copy), octant copies (1) or not (0)
     bvh_origin: vec4<f32>, // packed node bounds: origin + f32(q) * step, per axis
     bvh_step: vec4<f32>,
+    srgb: array<vec4<f32>, 256>, // x: the linear value of each 8-bit sRGB code
 }
 struct Tri { v0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32> }
 struct Shade { n0: vec4<f32>, n1: vec4<f32>, n2: vec4<f32>, extra: vec4<f32> }
@@ -220,10 +221,14 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
 }
 
 // ---------------- textures ----------------
-fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
-    let lo = c / 12.92;
-    let hi = pow((c + 0.055) / 1.055, vec3<f32>(2.4));
-    return select(hi, lo, c <= vec3<f32>(0.04045));
+// The RGB bytes of an RGBA8 texel, decoded from sRGB by the table in the globals: a gather from
+// a uniform buffer per channel costs lavapipe far less than a `pow` (a log2 and an exp2).
+fn srgb_to_linear(texel: u32) -> vec3<f32> {
+    return vec3<f32>(
+        globals.srgb[texel & 0xffu].x,
+        globals.srgb[(texel >> 8u) & 0xffu].x,
+        globals.srgb[(texel >> 16u) & 0xffu].x,
+    );
 }
 
 // i mod n in [0, n) without integer division, which CPU drivers run lane by lane as scalar
@@ -243,9 +248,10 @@ fn wrap_coord(i: i32, n: i32, mode: u32) -> i32 {
 }
 
 fn texel(info: vec4<u32>, ix: i32, iy: i32, srgb: bool) -> vec4<f32> {
-    let c = unpack4x8unorm(texels[info.x + u32(iy * i32(info.y) + ix)]);
+    let p = texels[info.x + u32(iy * i32(info.y) + ix)];
+    let c = unpack4x8unorm(p);
     if (srgb) {
-        return vec4<f32>(srgb_to_linear(c.xyz), c.w);
+        return vec4<f32>(srgb_to_linear(p), c.w);
     }
     return c;
 }

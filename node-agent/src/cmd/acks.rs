@@ -16,7 +16,11 @@
 //! * `unverified`: the job stopped (cancel, deadline) before the tile's check, and the
 //!   partial receipt leaves it out;
 //! * otherwise `dropped`: the orchestrator acknowledged a render it does not account for.
-//!   `node-agent acks verify` prints it and exits non-zero; `run` logs it.
+//!   `node-agent acks verify` prints it and exits non-zero; `run` logs it. When the receipt
+//!   credits the slot to another key or hash (`misattributed`), the report carries the
+//!   evidence a proof on-chain needs ([`Misattributed`]: the orchestrator's signed ack, the
+//!   job's orchestrator key it must verify under, the receipt's leaf for the slot and its
+//!   proof against the on-chain tile root) and the command that files it ([`file_command`]).
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -221,6 +225,47 @@ pub struct TileReport {
     /// Why a tile is `dropped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// A `dropped` tile the receipt credits to another key or hash: the evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub misattributed: Option<Misattributed>,
+}
+
+/// An acknowledged render whose slot (frame, tile) the receipt credits to another key or
+/// hash: everything a proof on-chain takes, checked here first.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Misattributed {
+    /// The job account (base58).
+    pub job_key: String,
+    /// The key the ack is signed by: the job's orchestrator, fixed at its creation.
+    pub orchestrator: String,
+    /// Whether `ack` verifies under `orchestrator` for this node's render (it was checked
+    /// against the key `GET /v1/info` gave when it was journaled).
+    pub ack_verifies: bool,
+    /// base58 signature of `tessera_sdk::protocol::ack_message(job, frame, tile, node, hash)`.
+    pub ack: String,
+    pub node: String,
+    pub pixel_hash: String,
+    /// The receipt's tile leaf for the slot, as the manifest serves it.
+    pub credited_node: String,
+    pub credited_hash: String,
+    /// hex sibling hashes from that leaf to the tile root.
+    pub credited_proof: Vec<String>,
+    /// Whether that proof leads to the job's tile root on-chain (if not, the manifest is
+    /// not the receipt and the leaf must be had some other way).
+    pub proof_verifies: bool,
+    /// The command that files it.
+    pub file_with: String,
+}
+
+/// The command that proves a misattributed tile on-chain: the orchestrator's ack of this
+/// node's render against the receipt's leaf crediting the slot to someone else. The
+/// instruction is the `evidence` branch's (`programs/tessera`); this names its agent
+/// command, which reads the ack from the journal in `data_dir`.
+pub fn file_command(data_dir: &Path, job_id: u64, frame: u32, tile: u32) -> String {
+    format!(
+        "node-agent acks contest --data-dir {} --job {job_id} --frame {frame} --tile {tile}",
+        data_dir.display()
+    )
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -281,6 +326,7 @@ pub async fn check_job(
     url: &str,
     job_id: u64,
     entries: &[&Entry],
+    data_dir: &Path,
 ) -> anyhow::Result<JobReport> {
     let mut report = JobReport {
         job_id,
@@ -310,15 +356,71 @@ pub async fn check_job(
     for e in entries {
         let (status, why) = account_for(&job, &job_key, &manifest, &checks, &refaulted, partial, e);
         *report.counts.entry(status.name().to_string()).or_default() += 1;
+        let misattributed = (status == Status::Dropped)
+            .then(|| {
+                let on_chain = (&job.orchestrator, &job.tile_root);
+                misattributed(on_chain, &job_key, &manifest.tiles, e, data_dir)
+            })
+            .flatten();
         report.tiles.push(TileReport {
             frame: e.frame,
             tile: e.tile,
             pixel_hash: e.pixel_hash.clone(),
             status,
             why,
+            misattributed,
         });
     }
     Ok(report)
+}
+
+/// The evidence for a dropped render whose slot the manifest credits to another key or hash.
+fn misattributed(
+    (orchestrator, tile_root): (&Pubkey, &[u8; 32]),
+    job_key: &Pubkey,
+    tiles: &[tessera_sdk::manifest::ManifestTile],
+    e: &Entry,
+    data_dir: &Path,
+) -> Option<Misattributed> {
+    let t = tiles
+        .iter()
+        .find(|t| t.frame == e.frame && t.tile == e.tile && !t.node.is_empty())?;
+    if t.node == e.node && t.pixel_hash == e.pixel_hash {
+        return None;
+    }
+    let proof = t.proof().ok().flatten().unwrap_or_default();
+    let proof_verifies = t
+        .record()
+        .is_ok_and(|rec| tessera_sdk::receipt::verify_tile(job_key, tile_root, &rec, &proof));
+    let ack_verifies = (|| {
+        let record = TileRecord {
+            frame: e.frame,
+            tile: e.tile,
+            node: Pubkey::from_str(&e.node).ok()?,
+            pixel_hash: tessera_sdk::hex::decode32(&e.pixel_hash)?,
+        };
+        let sig = Signature::from_str(&e.ack).ok()?;
+        Some(tessera_sdk::protocol::verify_ack(
+            orchestrator,
+            job_key,
+            &record,
+            &sig,
+        ))
+    })()
+    .unwrap_or(false);
+    Some(Misattributed {
+        job_key: job_key.to_string(),
+        orchestrator: orchestrator.to_string(),
+        ack_verifies,
+        ack: e.ack.clone(),
+        node: e.node.clone(),
+        pixel_hash: e.pixel_hash.clone(),
+        credited_node: t.node.clone(),
+        credited_hash: t.pixel_hash.clone(),
+        credited_proof: proof.iter().map(|h| tessera_sdk::hex::encode(h)).collect(),
+        proof_verifies,
+        file_with: file_command(data_dir, e.job_id, e.frame, e.tile),
+    })
 }
 
 /// The status of one acknowledged render (see the module comment for the order).
@@ -399,7 +501,35 @@ pub fn log(r: &JobReport) {
             t.pixel_hash,
             t.why.as_deref().unwrap_or("it is not accounted for")
         );
+        if let Some(m) = &t.misattributed {
+            eprintln!("{}", misattributed_message(m));
+        }
     }
+}
+
+/// What to do about a misattributed tile, in a few lines: the evidence and the command.
+pub fn misattributed_message(m: &Misattributed) -> String {
+    let mut out = format!(
+        "acks:   the receipt credits this slot to node {} (pixel hash {}); the orchestrator \
+         acknowledged your render: ack {} by {}",
+        m.credited_node, m.credited_hash, m.ack, m.orchestrator
+    );
+    match (m.ack_verifies, m.proof_verifies) {
+        (true, true) => out.push_str(&format!(
+            "\nacks:   the ack verifies under the job's orchestrator key and the receipt's \
+             leaf proves against the on-chain tile root: file it with\nacks:   {}",
+            m.file_with
+        )),
+        (false, _) => out.push_str(
+            "\nacks:   the ack does not verify under the job's orchestrator key (recorded at \
+             creation): the chain would not accept it as evidence",
+        ),
+        (true, false) => out.push_str(
+            "\nacks:   the manifest's proof of that leaf does not lead to the on-chain tile root: \
+             the manifest is not the receipt; keep the ack and the manifest as evidence for a dispute",
+        ),
+    }
+    out
 }
 
 fn by_job(entries: &[Entry]) -> BTreeMap<u64, Vec<&Entry>> {
@@ -462,7 +592,8 @@ impl AckWatch {
         let jobs = by_job(&entries);
         for id in self.pending.clone() {
             let Some(list) = jobs.get(&id) else { continue };
-            match check_job(&self.chain, &self.http, &list[0].url, id, list).await {
+            let url = &list[0].url;
+            match check_job(&self.chain, &self.http, url, id, list, &self.dir).await {
                 Ok(r) if r.checked() || r.chain == "closed" => {
                     log(&r);
                     self.pending.remove(&id);
@@ -537,6 +668,7 @@ pub fn run(cmd: AcksCommand) -> anyhow::Result<()> {
             url.trim_end_matches('/'),
             id,
             &list,
+            &args.data_dir,
         ))?;
         log(&r);
         reports.push(r);
@@ -557,6 +689,96 @@ mod tests {
     use solana_sdk::signature::{Keypair, Signer};
 
     use super::*;
+
+    #[test]
+    fn a_slot_the_receipt_credits_to_another_key_is_reported_with_its_evidence_and_command() {
+        use tessera_sdk::receipt::{JobShape, Receipt};
+        let (orch, a, b) = (Keypair::new(), Keypair::new(), Keypair::new());
+        let job_key = Pubkey::new_unique();
+        let shape = JobShape {
+            frame_start: 1,
+            frame_end: 1,
+            width: 32,
+            height: 16,
+            tile_size: 16,
+            price_per_tile: 100,
+            verify_bps: 2_000,
+        };
+        // The receipt credits tile 1 to b; the orchestrator had acknowledged a's render of it.
+        let leaf = |tile, node: &Keypair, h: u8| TileRecord {
+            frame: 1,
+            tile,
+            node: node.pubkey(),
+            pixel_hash: [h; 32],
+        };
+        let receipt =
+            Receipt::build(&job_key, shape, vec![leaf(0, &a, 1), leaf(1, &b, 2)]).unwrap();
+        let root = receipt.params().unwrap().tile_root;
+        let manifest_tile = |tile: u32| {
+            let (rec, proof) = receipt.tile_proof(1, tile).unwrap();
+            tessera_sdk::manifest::ManifestTile {
+                frame: 1,
+                tile,
+                node: rec.node.to_string(),
+                pixel_hash: tessera_sdk::hex::encode(&rec.pixel_hash),
+                signature: String::new(),
+                blob: None,
+                proof: Some(proof.iter().map(|h| tessera_sdk::hex::encode(h)).collect()),
+                role: None,
+            }
+        };
+        let tiles = vec![manifest_tile(0), manifest_tile(1)];
+        let hash = [3u8; 32];
+        let m = tessera_sdk::protocol::ack_message(&job_key, 1, 1, &a.pubkey(), &hash);
+        let entry = Entry {
+            url: "http://o".into(),
+            orchestrator: orch.pubkey().to_string(),
+            job_id: 7,
+            job_key: job_key.to_string(),
+            frame: 1,
+            tile: 1,
+            node: a.pubkey().to_string(),
+            pixel_hash: tessera_sdk::hex::encode(&hash),
+            ack: orch.sign_message(&m).to_string(),
+            at_ms: 0,
+        };
+        let dir = Path::new("/var/node");
+        let got = misattributed((&orch.pubkey(), &root), &job_key, &tiles, &entry, dir).unwrap();
+        assert_eq!(
+            (
+                got.ack_verifies,
+                got.proof_verifies,
+                got.credited_node.as_str()
+            ),
+            (true, true, b.pubkey().to_string().as_str())
+        );
+        assert_eq!(got.credited_hash, tessera_sdk::hex::encode(&[2u8; 32]));
+        assert_eq!(
+            got.file_with,
+            "node-agent acks contest --data-dir /var/node --job 7 --frame 1 --tile 1"
+        );
+        let say = misattributed_message(&got);
+        assert!(
+            say.contains(&got.ack) && say.contains(&got.file_with),
+            "{say}"
+        );
+        // An ack under another key than the job's orchestrator is no evidence; a manifest
+        // whose proof misses the on-chain root is not the receipt. Each is said so.
+        let other = Keypair::new().pubkey();
+        let forged = misattributed((&other, &root), &job_key, &tiles, &entry, dir).unwrap();
+        assert!(!forged.ack_verifies);
+        assert!(misattributed_message(&forged).contains("does not verify"));
+        let wrong_root = misattributed((&orch.pubkey(), &[9; 32]), &job_key, &tiles, &entry, dir);
+        assert!(!wrong_root.as_ref().unwrap().proof_verifies);
+        assert!(misattributed_message(&wrong_root.unwrap()).contains("not the receipt"));
+        // The slot credited to this node's own render is not misattributed.
+        let own = Entry {
+            tile: 0,
+            pixel_hash: tessera_sdk::hex::encode(&[1u8; 32]),
+            ..entry.clone()
+        };
+        assert!(misattributed((&orch.pubkey(), &root), &job_key, &tiles, &own, dir).is_none());
+    }
 
     #[test]
     fn only_a_valid_ack_is_journaled_and_read_back() {

@@ -3,7 +3,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -49,7 +49,10 @@ fn refuse(msg: impl Into<String>) -> ApiError {
 pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<impl IntoResponse> {
     let id = req.job_id;
     if let Some(existing) = s.store.job_get(id).await? {
-        return Ok((StatusCode::OK, Json(status_json(&s, existing).await?)));
+        return Ok((
+            StatusCode::OK,
+            Json(status_json(&s, existing, View::Public).await?),
+        ));
     }
     let job = s.chain.job(id).await?.ok_or_else(|| {
         refuse(format!(
@@ -199,7 +202,7 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
         } else {
             StatusCode::OK
         },
-        Json(status_json(&s, row).await?),
+        Json(status_json(&s, row, View::Public).await?),
     ))
 }
 
@@ -210,12 +213,69 @@ async fn job_row(s: &AppState, id: u64) -> ApiResult<JobRow> {
         .ok_or_else(|| ApiError::NotFound(format!("job {id}")))
 }
 
-async fn status_json(s: &AppState, job: JobRow) -> ApiResult<serde_json::Value> {
+/// Who a job's status is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// Anyone, nodes included: totals and verified counts only. Tiles leased or rendered
+    /// and awaiting a check (or a tiebreak), and failures, would let a node polling around
+    /// its own lease or submit tell that a tile awaits a check.
+    Public,
+    /// The job's artist or this orchestrator's operator (a request signed by the job's
+    /// artist key or by the orchestrator's own key): every state.
+    Full,
+}
+
+/// The view a status request gets while the job renders: `Full` when signed (not in a
+/// session) by the job's artist or by the orchestrator's key, `Public` when unsigned; 403
+/// when signed by anyone else (a node asking for the breakdown is told it cannot have it).
+/// Once the job stopped rendering nothing is leased or checked any more: `Full` for all.
+async fn status_view(s: &AppState, headers: &HeaderMap, job: &JobRow) -> ApiResult<View> {
+    use solana_sdk::signature::Signer;
+    let id = job.job_id;
+    if job.state != job_state::RENDERING {
+        return Ok(View::Full);
+    }
+    let signed = [
+        crate::protocol::HEADER_NODE,
+        crate::protocol::HEADER_SESSION,
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h));
+    if !signed {
+        return Ok(View::Public);
+    }
+    let refused = || {
+        ApiError::BreakdownRefused(
+            "the full tile breakdown is the job's artist's and the orchestrator operator's; \
+             GET the status unsigned for totals and verified counts"
+                .into(),
+        )
+    };
+    // Headers, then the signature (no I/O), then the job's artist on-chain, then the replay.
+    let c = crate::auth::claim(s, headers)?;
+    if !c.is_signed() {
+        return Err(refused());
+    }
+    let replay = crate::auth::check_signature(s, &c, "GET", &format!("/v1/jobs/{id}"), b"")?;
+    let operator = c.key == s.keypair.pubkey();
+    let allowed = operator || s.chain.job(id).await?.is_some_and(|j| j.artist == c.key);
+    if !allowed {
+        return Err(refused());
+    }
+    s.store.remember(replay).await?;
+    Ok(View::Full)
+}
+
+async fn status_json(s: &AppState, job: JobRow, view: View) -> ApiResult<serde_json::Value> {
     let id = job.job_id;
     let since = now_ms() - 60_000;
     let (counts, frames, recent) = s.store.job_progress(id, since).await?;
     let remaining = counts.total - counts.verified;
     let eta = (recent > 0).then(|| remaining as f64 / (recent as f64 / 60.0));
+    let counts = match view {
+        View::Full => json!(counts),
+        View::Public => json!({"total": counts.total, "verified": counts.verified}),
+    };
     Ok(json!({
         "job_id": id,
         "job_key": job.job_key,
@@ -229,9 +289,15 @@ async fn status_json(s: &AppState, job: JobRow) -> ApiResult<serde_json::Value> 
     }))
 }
 
-pub async fn status(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl IntoResponse> {
+/// `GET /v1/jobs/{id}`: the public view, or the full one for the artist and the operator.
+pub async fn status(
+    State(s): Shared,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
     let job = job_row(&s, id).await?;
-    Ok(Json(status_json(&s, job).await?))
+    let view = status_view(&s, &headers, &job).await?;
+    Ok(Json(status_json(&s, job, view).await?))
 }
 
 /// Server-sent events of the job's tiles.

@@ -55,6 +55,8 @@ pub mod tile_state {
     pub const LEASED: &str = "leased";
     pub const RENDERED: &str = "rendered";
     pub const VERIFIED: &str = "verified";
+    /// No quorum in `verify::MAX_ROUNDS` rounds: never leased again, in no receipt.
+    pub const UNSETTLED: &str = "unsettled";
     pub const NEED_PRIMARY: &str = "primary";
     pub const NEED_CHECK: &str = "check";
     pub const NEED_TIEBREAK: &str = "tiebreak";
@@ -149,6 +151,8 @@ pub struct Counts {
     pub leased: u64,
     pub rendered: u64,
     pub verified: u64,
+    /// Left out after `verify::MAX_ROUNDS` inconclusive rounds.
+    pub unsettled: u64,
     pub failed: u64,
 }
 

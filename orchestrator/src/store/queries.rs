@@ -242,6 +242,7 @@ pub fn counts(c: &mut dyn Sql, job_id: u64) -> Result<Counts, StoreError> {
             tile_state::LEASED => out.leased = n,
             tile_state::RENDERED => out.rendered = n,
             tile_state::VERIFIED => out.verified = n,
+            tile_state::UNSETTLED => out.unsettled = n,
             _ => {}
         }
     }

@@ -98,10 +98,21 @@ pub struct TestChain {
     pub mint_authority: Keypair,
     pub orchestrator: Keypair,
     pub artist_token: Pubkey,
+    /// The network's (and so every job's) verification share.
+    pub verify_bps: u16,
 }
 
 impl TestChain {
+    /// A chain whose network pays 20% of a job's tiles as verification renders.
     pub async fn start() -> Self {
+        Self::start_with_verify_bps(2_000).await
+    }
+
+    /// A chain whose jobs pay `verify_bps` of their tiles as verification renders: the
+    /// orchestrator draws a check only while the job's share has room for it (three
+    /// renders reserved per open check), so a test that checks (almost) every tile needs
+    /// the largest share, 10 000.
+    pub async fn start_with_verify_bps(verify_bps: u16) -> Self {
         let net = tessera_localnet::Localnet::start(tessera_localnet::Config::ephemeral().unwrap())
             .await
             .expect("localnet");
@@ -116,6 +127,7 @@ impl TestChain {
             mint_authority: Keypair::new(),
             orchestrator: Keypair::new(),
             artist_token: Pubkey::default(),
+            verify_bps,
         };
         let rent = c
             .rpc
@@ -142,7 +154,7 @@ impl TestChain {
             resolution_period: 3_600,
             dispute_bond: 1_000,
             slash_amount: MIN_STAKE / 10,
-            verify_bps: 2_000,
+            verify_bps,
         };
         let payer = c.payer.pubkey();
         c.send(
@@ -288,7 +300,12 @@ impl TestChain {
             tile_size: 16,
             samples_per_pixel: 4,
             price_per_tile: price,
-            budget: price * 16 * frames as u64 * 2,
+            // Twice the tiles' price, or what the share and the fee need if more.
+            budget: (price * 16 * frames as u64 * 2).max(
+                tessera_sdk::estimate::job_cost(16 * frames as u64, price, 250, self.verify_bps)
+                    .unwrap()
+                    .budget,
+            ),
             deadline: now_ms() / 1000 + 86_400,
             frame_rate_num: 24,
             frame_rate_den: 1,
@@ -510,8 +527,26 @@ impl TestOrch {
         (r.status(), r.bytes().await.unwrap().to_vec())
     }
 
+    /// The job's full status (every tile state), as its artist sees it.
     pub async fn status(&self, job: u64) -> Value {
+        signed_get(
+            &self.http,
+            &self.url,
+            &self.artist,
+            &format!("/v1/jobs/{job}"),
+        )
+        .await
+        .1
+    }
+
+    /// The job's status as anyone (a node) sees it: totals and verified counts.
+    pub async fn public_status(&self, job: u64) -> Value {
         self.get_json(&format!("/v1/jobs/{job}")).await.1
+    }
+
+    /// `SELECT COUNT(*)` of a query's rows (`FROM …`), read by the backend's own client.
+    pub async fn count_where(&self, from: &str) -> i64 {
+        self.count_rows(from).await
     }
 
     /// Waits until the job reaches `state` (or panics after `secs`).
@@ -529,6 +564,36 @@ impl TestOrch {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A GET signed by `signer` (a job's artist, the orchestrator's operator), on a timestamp
+/// no earlier call of this process used (equal signatures would be refused as replays).
+pub async fn signed_get(
+    http: &reqwest::Client,
+    url: &str,
+    signer: &Keypair,
+    path: &str,
+) -> (StatusCode, Value) {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let ts = loop {
+        let prev = LAST.load(Ordering::SeqCst);
+        let next = now_ms().max(prev + 1);
+        if LAST
+            .compare_exchange(prev, next, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            break next;
+        }
+    };
+    let key = orchestrator_key(http, url).await;
+    let headers = protocol::sign_request(signer, &key, "GET", path, ts, b"");
+    let mut rb = http.get(format!("{url}{path}"));
+    for (k, v) in headers {
+        rb = rb.header(k, v);
+    }
+    let r = rb.send().await.unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
 }
 
 /// The artist's client: refused uploads leave their body unread, and the server then

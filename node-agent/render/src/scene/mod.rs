@@ -307,6 +307,25 @@ pub(crate) struct GpuGlobals {
     /// Quantisation grid of the packed BVH ([`bvh::PackedBvh`]): origin and step per axis.
     pub bvh_origin: [f32; 4],
     pub bvh_step: [f32; 4],
+    /// The linear value of every 8-bit sRGB code in x ([`srgb_table`]): the shader decodes
+    /// texels by a table lookup instead of a `pow` per channel.
+    pub srgb: [[f32; 4]; 256],
+}
+
+/// `srgb[i][0]` is the linear value of sRGB code i (IEC 61966-2-1, computed in f64 and rounded
+/// once); the other components are unused (a uniform array of f32 has a 16-byte stride).
+pub(crate) fn srgb_table() -> [[f32; 4]; 256] {
+    let mut t = [[0.0; 4]; 256];
+    for (i, e) in t.iter_mut().enumerate() {
+        let c = i as f64 / 255.0;
+        let linear = if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        };
+        e[0] = linear as f32;
+    }
+    t
 }
 
 /// A scene ready for upload: flat arrays and a BVH, no Vulkan.
@@ -557,6 +576,7 @@ impl Scene {
             ],
             bvh_origin: [0.0; 4],
             bvh_step: [0.0; 4],
+            srgb: srgb_table(),
         }
     }
 
@@ -574,4 +594,22 @@ fn tri_vertices(t: &GpuTri) -> [[f32; 3]; 3] {
     let e1 = [t.e1[0], t.e1[1], t.e1[2]];
     let e2 = [t.e2[0], t.e2[1], t.e2[2]];
     [v0, math::add(v0, e1), math::add(v0, e2)]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn srgb_table_decodes_every_code_as_the_standard_curve() {
+        let t = super::srgb_table();
+        assert_eq!(t[0][0], 0.0);
+        assert_eq!(t[255][0], 1.0);
+        // Code 10 (0.0392) is on the linear segment, code 11 (0.0431) on the power curve.
+        assert_eq!(t[10][0], (10.0f64 / 255.0 / 12.92) as f32);
+        let c = 11.0f64 / 255.0;
+        assert_eq!(t[11][0], ((c + 0.055) / 1.055).powf(2.4) as f32);
+        // Mid grey 0.5 (code 128 = 0.50196) decodes to 0.2158605.
+        assert!((t[128][0] - 0.215_860_5).abs() < 1e-6, "{}", t[128][0]);
+        assert!(t.windows(2).all(|w| w[0][0] < w[1][0]));
+        assert!(t.iter().all(|e| e[1..] == [0.0; 3]));
+    }
 }

@@ -167,10 +167,8 @@ pub fn lease(
     store::expire_leases(tx, now)?;
     let held = store::leases_held(tx, node)?;
     let total: u32 = held.iter().map(|(_, n)| n).sum();
-    if total >= policy.max_per_node {
-        return Ok(Grant::AtLimit(format!(
-            "this node holds {total} leases, the most one node may hold"
-        )));
+    if let Some(refused) = at_node_cap(total, policy) {
+        return Ok(refused);
     }
     let held_in = |job: u64| held.iter().find(|(j, _)| *j == job).map_or(0, |(_, n)| *n);
     let mut capped = false;
@@ -198,26 +196,13 @@ pub fn lease(
         }
     }
     let Some((job, (frame, tile, need))) = best else {
-        return Ok(if capped {
-            Grant::AtLimit(format!(
-                "this node holds {} leases in a job, the most one node may hold in one job",
-                policy.max_per_node_per_job
-            ))
-        } else {
-            Grant::NoWork
-        });
+        return Ok(nothing(capped, policy));
     };
-    let lease_ms = policy.lease_ms;
-    let grid = TileGrid::new(job.width, job.height, job.tile_size)
-        .ok_or_else(|| StoreError::Corrupt(format!("job {} dimensions", job.job_id)))?;
-    let rect = grid
-        .rect(tile)
-        .ok_or_else(|| StoreError::Corrupt(format!("job {} tile {tile}", job.job_id)))?;
     let lease_id = tx.insert_id(
         "INSERT INTO leases(job_id, frame, tile, node, role, issued_ms) VALUES(?1,?2,?3,?4,?5,?6)",
         p![job.job_id, frame, tile, node, &need, now],
     )?;
-    let deadline = now + lease_ms;
+    let deadline = now + policy.lease_ms;
     tx.exec(
         "UPDATE tiles SET state='leased', lease_id=?4, lease_node=?5, lease_deadline=?6
          WHERE job_id=?1 AND frame=?2 AND tile=?3",
@@ -228,20 +213,58 @@ pub fn lease(
         p![job.job_id, 1.0 / weight(&job, now)],
     )?;
     store::node_add_scene(tx, node, &job.scene_hash)?;
-    Ok(Grant::Lease(Lease {
+    grant(&job, lease_id, frame, tile, need, deadline).map(Grant::Lease)
+}
+
+/// The answer when no tile was found: at a per-job cap in some job, or no work.
+pub fn nothing(capped: bool, policy: LeasePolicy) -> Grant {
+    if capped {
+        Grant::AtLimit(format!(
+            "this node holds {} leases in a job, the most one node may hold in one job",
+            policy.max_per_node_per_job
+        ))
+    } else {
+        Grant::NoWork
+    }
+}
+
+/// The refusal of a node that holds `total` leases when its cap is reached.
+pub fn at_node_cap(total: u32, policy: LeasePolicy) -> Option<Grant> {
+    (total >= policy.max_per_node).then(|| {
+        Grant::AtLimit(format!(
+            "this node holds {total} leases, the most one node may hold"
+        ))
+    })
+}
+
+/// The lease as sent to the node, for a tile of `job` leased as `lease_id`.
+pub fn grant(
+    job: &JobRow,
+    lease_id: i64,
+    frame: u32,
+    tile: u32,
+    need: String,
+    deadline: i64,
+) -> Result<Lease, StoreError> {
+    let grid = TileGrid::new(job.width, job.height, job.tile_size)
+        .ok_or_else(|| StoreError::Corrupt(format!("job {} dimensions", job.job_id)))?;
+    let rect = grid
+        .rect(tile)
+        .ok_or_else(|| StoreError::Corrupt(format!("job {} tile {tile}", job.job_id)))?;
+    Ok(Lease {
         lease_id,
         seed: seed(&job.job_key, frame, tile),
         job_id: job.job_id,
-        job_key: job.job_key,
+        job_key: job.job_key.clone(),
         frame,
         tile,
         rect,
         frame_width: job.width,
         frame_height: job.height,
         spp: job.spp,
-        scene_hash: job.scene_hash,
+        scene_hash: job.scene_hash.clone(),
         deadline_ms: deadline,
         frame_rate: [job.frame_rate.0, job.frame_rate.1],
         role: need,
-    }))
+    })
 }

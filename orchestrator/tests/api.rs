@@ -802,17 +802,20 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
                     Some((r.status(), r.json::<Value>().await.ok()?))
                 }
             };
+            let Some((StatusCode::OK, mut lease)) = post("/v1/leases".into(), b"{}".to_vec()).await
+            else {
+                return;
+            };
+            // `submit?next=1`: the submit and the next lease in one trip to the store (on
+            // SQLite one body of the writer, the lease picked from the in-memory schedule).
             loop {
-                let Some((StatusCode::OK, lease)) = post("/v1/leases".into(), b"{}".to_vec()).await
-                else {
-                    return;
-                };
                 let (w, h, px) = pixels(&lease, false);
-                let path = format!("/v1/leases/{}/submit", lease["lease_id"]);
+                let path = format!("/v1/leases/{}/submit?next=1", lease["lease_id"]);
                 let body = n.submit_body(&lease, w, h, px);
                 match post(path, body).await {
-                    Some((StatusCode::OK, _)) => {
+                    Some((StatusCode::OK, v)) if v["next"].is_object() => {
                         acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        lease = v["next"].clone();
                     }
                     _ => return,
                 }
@@ -839,7 +842,12 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
     // its answer lost to the kill).
     let (least, most) = (1 + acked, 1 + acked + 4);
     assert!((least..=most).contains(&stored), "{acked} acked: {s}");
-    assert!(s["counts"]["leased"].as_u64().unwrap() >= 1, "{s}");
+    // A lease is committed before it is sent. On SQLite a submit and its next lease are one
+    // body of one group commit, so `held` and each loader's last lease (acknowledged, or
+    // granted with a submit whose answer the kill lost) are all in the store; on
+    // PostgreSQL they are two transactions, and a kill between them leaves a loader none.
+    let min_leased = if orch.db_url.is_some() { 1 } else { 1 + 4 };
+    assert!(s["counts"]["leased"].as_u64().unwrap() >= min_leased, "{s}");
     assert_eq!(a.submit(&orch.url, &held).await.0, StatusCode::OK);
     work_until_idle(&orch.url, &[&a, &b]).await;
     // The leases the killed loaders held expire (`--lease-secs 10`) and go to a and b.

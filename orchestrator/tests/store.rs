@@ -87,6 +87,7 @@ fn input(node: &str) -> SubmitInput {
         min_psnr_db: 35.0,
         rgba: vec![0; 8 * 8 * 4],
         pending_rgba: vec![],
+        replay: None,
     }
 }
 
@@ -244,4 +245,62 @@ async fn one_instance_leads_background_work_and_another_takes_over_when_it_goes(
         assert!(took_over, "the other instance takes over");
     })
     .await
+}
+
+on_both! {
+/// What the in-memory schedule (SQLite) must follow, as the SQL one does: an expired lease
+/// and a refused submission put their tile back first in line, a check goes to another
+/// operator only, the per-node caps count live leases, and a job that stops running is
+/// leased from no more; then a reopened store (memory read again) agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let lease = |s: Arc<dyn Store>, node: &'static str, op: &'static str, now: i64, policy| async move {
+        match s.lease(replay("l"), node.into(), op.into(), 0, now, policy).await.unwrap() {
+            Grant::Lease(l) => Some(l),
+            Grant::NoWork => None,
+            Grant::AtLimit(why) => panic!("{why}"),
+        }
+    };
+    let now = now_ms();
+    let first = lease(s.clone(), "n1", "op1", now, OPEN_POLICY).await.unwrap();
+    assert_eq!((first.frame, first.tile), (1, 0));
+    // Expired (as the sweeper sees it a minute later): tile 0 is first in line again.
+    let later = now + OPEN_POLICY.lease_ms + 1;
+    assert_eq!(s.expire_leases(later).await.unwrap(), vec![(1, 1, 0)]);
+    let again = lease(s.clone(), "n2", "op2", later, OPEN_POLICY).await.unwrap();
+    assert_eq!((again.frame, again.tile), (1, 0));
+    assert!(matches!(s.submit(first.lease_id, input("n1")).await, Err(StoreError::LeaseGone(_))));
+    // A refused submission releases the lease (and records the request).
+    s.refuse_submission(again.lease_id, "n2".into(), Some(replay("r"))).await.unwrap();
+    let third = lease(s.clone(), "n3", "op3", later, OPEN_POLICY).await.unwrap();
+    assert_eq!((third.frame, third.tile), (1, 0));
+    // Sampled (share 1): the tile waits for a check by another operator.
+    let mut sampled = input("n3");
+    sampled.submission.operator = "op3".into();
+    (sampled.base_share, sampled.new_node_share) = (1.0, 1.0);
+    let (outcome, _, _) = s.submit(third.lease_id, sampled).await.unwrap();
+    assert_eq!(outcome, Outcome::AwaitingCheck);
+    let same_operator = lease(s.clone(), "n4", "op3", later, OPEN_POLICY).await.unwrap();
+    assert_ne!((same_operator.frame, same_operator.tile), (1, 0), "no check by the same operator");
+    let check = lease(s.clone(), "n5", "op5", later, OPEN_POLICY).await.unwrap();
+    assert_eq!((check.frame, check.tile, check.role.as_str()), (1, 0, "check"));
+    // Caps count the leases held: n5 holds one.
+    let capped = LeasePolicy { max_per_node: 1, ..OPEN_POLICY };
+    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
+    assert!(matches!(at, Grant::AtLimit(_)), "{at:?}");
+    // A reopened store reads the same schedule from the database.
+    drop(s);
+    let s = open(&cfg).await;
+    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
+    assert!(matches!(at, Grant::AtLimit(_)), "{at:?}");
+    let next = lease(s.clone(), "n6", "op6", later, OPEN_POLICY).await.unwrap();
+    assert_eq!((next.frame, next.tile), (1, 2), "tiles 0 (its check) and 1 are leased");
+    // The job stops (cancelled on-chain): nothing more is leased from it.
+    s.job_set_state(1, job_state::PARTIAL, None).await.unwrap();
+    assert!(lease(s.clone(), "n7", "op7", later, OPEN_POLICY).await.is_none());
+}
 }

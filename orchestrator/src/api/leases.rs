@@ -23,6 +23,10 @@ use crate::store::{self, now_ms, SubmitInput};
 use crate::verify::{Outcome, Submission};
 use tessera_sdk::tiles::{TileGrid, TileRect};
 
+/// Tiles up to this many pixels (64 × 64) are decoded on the request's own thread: the
+/// hop to the blocking pool and back would cost more than the decode.
+const INLINE_DECODE_PX: u64 = 64 * 64;
+
 fn policy(s: &AppState) -> LeasePolicy {
     LeasePolicy {
         lease_ms: s.cfg.lease_ms,
@@ -90,13 +94,23 @@ fn join(e: tokio::task::JoinError) -> ApiError {
     ApiError::Store(StoreError::Join(e.to_string()))
 }
 
-/// Releases the lease of a refused submission and records it against the node.
-async fn refuse(s: &AppState, id: i64, node: &str, kind: &str) -> ApiResult<()> {
+/// Releases the lease of a refused submission and records it against the node (and the
+/// request against replays).
+async fn refuse(
+    s: &AppState,
+    id: i64,
+    node: &str,
+    replay: &store::Replay,
+    kind: &str,
+) -> ApiResult<()> {
     s.metrics
         .verification_failures
         .with_label_values(&[kind])
         .inc();
-    s.store.refuse_submission(id, node.to_string()).await?;
+    let replay = Some(replay.clone());
+    s.store
+        .refuse_submission(id, node.to_string(), replay)
+        .await?;
     Ok(())
 }
 
@@ -135,10 +149,11 @@ pub async fn submit(
         timestamp_ms: replay.timestamp_ms,
     };
 
-    // The lease, its tile and job, and the renders it may be compared with: one read.
+    // The lease, its tile and job, and the renders it may be compared with: one read (on
+    // SQLite from memory for a primary render). The request is recorded with its outcome.
     let (tile, job, pending) = s
         .store
-        .submit_context(replay, id)
+        .submit_context(id)
         .await?
         .ok_or(ApiError::LeaseGone(id))?;
     if tile.lease_node.as_deref() != Some(node_s.as_str())
@@ -152,30 +167,34 @@ pub async fn submit(
     let (claimed, signature, png, rect) = match parsed {
         Ok(p) => p,
         Err(e) => {
-            refuse(&s, id, &node_s, "malformed").await?;
+            refuse(&s, id, &node_s, &replay, "malformed").await?;
             return Err(e);
         }
     };
 
     // Header first (dimensions must be the tile's), then a bounded decode, then our own hash.
+    // A small tile (tens of µs) is decoded here; a larger one on the blocking pool.
     type Decoded = (Vec<u8>, [u8; 32], Vec<u8>);
-    let decoded = tokio::task::spawn_blocking(move || -> ApiResult<Decoded> {
+    let decode = move || -> ApiResult<Decoded> {
         let rgba = crate::imaging::decode_tile(&png, rect.width, rect.height)
             .map_err(ApiError::BadImage)?;
         let hash = tessera_render::pixel_hash(&rgba);
         Ok((rgba, hash, png))
-    })
-    .await
-    .map_err(join)?;
+    };
+    let decoded = if u64::from(rect.width) * u64::from(rect.height) <= INLINE_DECODE_PX {
+        decode()
+    } else {
+        tokio::task::spawn_blocking(decode).await.map_err(join)?
+    };
     let (rgba, computed, png) = match decoded {
         Ok(d) => d,
         Err(e) => {
-            refuse(&s, id, &node_s, "malformed").await?;
+            refuse(&s, id, &node_s, &replay, "malformed").await?;
             return Err(e);
         }
     };
     if computed != claimed {
-        refuse(&s, id, &node_s, "hash-mismatch").await?;
+        refuse(&s, id, &node_s, &replay, "hash-mismatch").await?;
         return Err(ApiError::HashMismatch {
             claimed: hex(&claimed),
             computed: hex(&computed),
@@ -197,17 +216,22 @@ pub async fn submit(
             .ok_or_else(|| StoreError::Corrupt(format!("blob {} missing", r.blob)))?;
         pending_png.push((r.id, png));
     }
-    let pending_rgba = tokio::task::spawn_blocking(move || -> ApiResult<Vec<(i64, Vec<u8>)>> {
-        pending_png
-            .into_iter()
-            .map(|(rid, png)| {
-                let rgba = crate::imaging::decode_png(&png).map_err(ApiError::BadImage)?;
-                Ok((rid, rgba.2))
-            })
-            .collect()
-    })
-    .await
-    .map_err(join)??;
+    // A primary render (nearly every submit) has nothing to decode: no blocking-pool hop.
+    let pending_rgba = if pending_png.is_empty() {
+        Vec::new()
+    } else {
+        tokio::task::spawn_blocking(move || -> ApiResult<Vec<(i64, Vec<u8>)>> {
+            pending_png
+                .into_iter()
+                .map(|(rid, png)| {
+                    let rgba = crate::imaging::decode_png(&png).map_err(ApiError::BadImage)?;
+                    Ok((rid, rgba.2))
+                })
+                .collect()
+        })
+        .await
+        .map_err(join)??
+    };
 
     // Apply, re-checking the lease inside the transaction.
     let input = SubmitInput {
@@ -225,8 +249,18 @@ pub async fn submit(
         min_psnr_db: s.cfg.min_psnr_db,
         rgba,
         pending_rgba,
+        replay: Some(replay),
     };
-    let (outcome, redo, ready) = s.store.submit(id, input).await?;
+    // With `?next=1` the next lease is granted in the same trip to the store.
+    let next = want_next.then(|| store::NextLease {
+        replay: next_replay,
+        node: node_s.clone(),
+        operator: info.operator.to_string(),
+        benchmark_score: info.benchmark_score,
+        now: now_ms(),
+        policy: policy(&s),
+    });
+    let ((outcome, redo, ready), next) = s.store.submit_and_lease(id, input, next).await?;
     drop(reuse);
 
     s.metrics.tiles_submitted.inc();
@@ -278,36 +312,29 @@ pub async fn submit(
     // render: whether it was sampled, checked or convicted someone is not the node's to know.
     let ack = ack(&s, &job.job_key, frame, tno, &node, &computed)?;
     let mut reply = json!({"lease_id": id, "outcome": "accepted", "ack": ack});
-    if want_next {
-        let next = next_lease(&s, next_replay, node_s, &info).await?;
+    if let Some(granted) = next {
+        let next = next_lease(&s, granted);
         reply["next"] = serde_json::to_value(next).unwrap_or_default();
     }
     Ok(Json(reply))
 }
 
-/// The lease `submit?next=1` answers with, if the node may have one now.
-async fn next_lease(
-    s: &AppState,
-    replay: store::Replay,
-    node: String,
-    info: &crate::auth::NodeInfo,
-) -> ApiResult<Option<crate::scheduler::Lease>> {
-    let started = Instant::now();
-    let (op, score) = (info.operator.to_string(), info.benchmark_score);
-    let granted = s
-        .store
-        .lease(replay, node, op, score, now_ms(), policy(s))
-        .await?;
-    s.metrics
-        .lease_latency
-        .observe(started.elapsed().as_secs_f64());
-    Ok(match granted {
-        Grant::Lease(l) => {
+/// The lease `submit?next=1` answers with, if the node may have one now (a limit, no work
+/// or a failed lease transaction: none; a plain `POST /v1/leases` then says why). The
+/// submit is recorded whatever happened to its next lease. Its time is in the submit's
+/// latency (one transaction body with it), not in `tessera_lease_latency_seconds`.
+fn next_lease(s: &AppState, granted: Result<Grant, StoreError>) -> Option<crate::scheduler::Lease> {
+    match granted {
+        Ok(Grant::Lease(l)) => {
             s.metrics.leases_granted.inc();
             Some(l)
         }
-        Grant::AtLimit(_) | Grant::NoWork => None,
-    })
+        Ok(Grant::AtLimit(_) | Grant::NoWork) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "the next lease of a submit failed");
+            None
+        }
+    }
 }
 
 /// The orchestrator's signature of `tessera_sdk::protocol::ack_message` for a recorded render.

@@ -64,6 +64,31 @@ impl LocalBlobs {
     }
 }
 
+/// [`BlobStore::put_hashed`] on the folder, as one blocking call: the same steps as `put`
+/// and `publish` (temp file, fsync when configured, rename, folder fsync).
+fn put_small(tmp: PathBuf, to: &Path, bytes: &[u8], fsync: bool) -> Result<bool, BlobError> {
+    use std::io::Write;
+    if to.try_exists()? {
+        return Ok(false);
+    }
+    let tmp = TempFile(tmp);
+    let mut file = std::fs::File::create(&tmp.0)?;
+    file.write_all(bytes)?;
+    if fsync {
+        file.sync_all()?;
+    }
+    drop(file);
+    let dir = to.parent().expect("blob paths have a folder");
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(&tmp.0, to)?;
+    if fsync {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(true)
+}
+
 /// Removes the temp file unless it was published.
 struct TempFile(PathBuf);
 
@@ -96,6 +121,17 @@ impl BlobStore for LocalBlobs {
         hashing.check()?;
         self.publish(&tmp.0, file, &to).await?;
         Ok(true)
+    }
+
+    async fn put_hashed(&self, bytes: bytes::Bytes) -> Result<(String, bool), BlobError> {
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let to = self.path(&hash)?;
+        let tmp = self.spool_dir().join(format!("put-{}", super::unique()));
+        let fsync = self.fsync;
+        let new = tokio::task::spawn_blocking(move || put_small(tmp, &to, &bytes, fsync))
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
+        Ok((hash, new))
     }
 
     /// A spooled file in this folder's `tmp/` is checked and renamed, not copied.

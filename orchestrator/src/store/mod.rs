@@ -13,6 +13,7 @@
 //! hold an `Arc<dyn Store>`: the backend is chosen at run time from `--db`, and a vtable
 //! call per transaction costs nothing next to the transaction.
 pub mod closed_jobs;
+mod memsched;
 pub mod postgres;
 pub mod queries;
 pub mod reconcile;
@@ -184,6 +185,19 @@ pub struct SubmitInput {
     /// Decoded RGBA of the submission and of the earlier pending renders (by result id).
     pub rgba: Vec<u8>,
     pub pending_rgba: Vec<(i64, Vec<u8>)>,
+    /// The submit request's signature, recorded in the submit's own transaction (a replay
+    /// fails it); None for callers that are not requests.
+    pub replay: Option<Replay>,
+}
+
+/// The lease request `submit?next=1` makes once its tile is recorded.
+pub struct NextLease {
+    pub replay: Replay,
+    pub node: String,
+    pub operator: String,
+    pub benchmark_score: u64,
+    pub now: i64,
+    pub policy: LeasePolicy,
 }
 
 /// What an applied submission did: its outcome, the tiles re-queued, whether the job is
@@ -235,17 +249,31 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         max_lifetime_ms: i64,
     ) -> Result<Option<i64>, StoreError>;
-    /// Records the request and reads what a submission to `lease_id` is checked against.
-    async fn submit_context(
+    /// What a submission to `lease_id` is checked against (records nothing: the request is
+    /// recorded by the `submit` or `refuse_submission` that follows). On SQLite a primary
+    /// render's lease is answered from the in-memory schedule, without a transaction.
+    async fn submit_context(&self, lease_id: i64) -> Result<Option<SubmitContext>, StoreError>;
+    /// Records the request and releases the lease of a refused submission, counting it
+    /// against the node.
+    async fn refuse_submission(
         &self,
-        replay: Replay,
         lease_id: i64,
-    ) -> Result<Option<SubmitContext>, StoreError>;
-    /// Releases the lease of a refused submission and counts it against the node.
-    async fn refuse_submission(&self, lease_id: i64, node: String) -> Result<(), StoreError>;
-    /// Applies a checked submission to the tile `lease_id` holds, once (`Err(LeaseGone)`
-    /// when the lease is no longer the node's or the job stopped).
+        node: String,
+        replay: Option<Replay>,
+    ) -> Result<(), StoreError>;
+    /// Records the request (`input.replay`) and applies a checked submission to the tile
+    /// `lease_id` holds, once (`Err(LeaseGone)` when the lease is no longer the node's or
+    /// the job stopped).
     async fn submit(&self, lease_id: i64, input: SubmitInput) -> Result<Applied, StoreError>;
+    /// [`Store::submit`], then, when it applied and `next` is given, [`Store::lease`] for the
+    /// same node: two transactions (on SQLite two savepoints of one body, one trip to the
+    /// writer). A failed lease does not undo the submit: it is returned as the `Err`.
+    async fn submit_and_lease(
+        &self,
+        lease_id: i64,
+        input: SubmitInput,
+        next: Option<NextLease>,
+    ) -> Result<(Applied, Option<Result<Grant, StoreError>>), StoreError>;
     async fn scene_exists(&self, hash: String) -> Result<bool, StoreError>;
     async fn scene_insert(
         &self,
@@ -354,7 +382,10 @@ pub async fn open(cfg: &DbConfig, metrics: &StoreMetrics) -> Result<Arc<dyn Stor
         Ok(if cfg.is_postgres() {
             Arc::new(shared::SqlStore::new(postgres::Pg::open(&cfg, m)?))
         } else {
-            Arc::new(shared::SqlStore::new(sqlite::Sqlite::open(&cfg, m)?))
+            // One process owns a SQLite file: leases are scheduled in memory (`memsched`).
+            Arc::new(shared::SqlStore::with_memory(sqlite::Sqlite::open(
+                &cfg, m,
+            )?))
         })
     })
     .await

@@ -2,6 +2,9 @@
 //! implementation of the domain methods both SQLite and PostgreSQL use.
 use std::future::Future;
 
+use std::sync::Mutex;
+
+use super::memsched::MemSched;
 use super::sql::Sql;
 use super::*;
 use crate::verify::{self, Decision};
@@ -54,12 +57,77 @@ pub trait Backend: Send + Sync + 'static {
 
 pub struct SqlStore<B> {
     b: B,
+    /// The in-memory scheduler (embedded SQLite: one process owns the store), or None
+    /// (PostgreSQL: several instances, every lease picked by SQL with `SKIP LOCKED`).
+    mem: Option<Mem>,
 }
+
+type Mem = Arc<Mutex<MemSched>>;
 
 impl<B: Backend> SqlStore<B> {
     pub fn new(b: B) -> Self {
-        Self { b }
+        Self { b, mem: None }
     }
+
+    /// With the in-memory scheduler: for a store only this process writes.
+    pub fn with_memory(b: B) -> Self {
+        let mem = Some(Arc::new(Mutex::new(MemSched::default())));
+        Self { b, mem }
+    }
+
+    /// A transaction that changes which jobs run: the memory schedule is read again after.
+    async fn changing_jobs<R, F>(&self, op: &'static str, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        let mem = self.mem.clone();
+        self.b
+            .run(op, move |tx| {
+                let r = f(tx);
+                if let Some(m) = &mem {
+                    locked(m).invalidate();
+                }
+                r
+            })
+            .await
+    }
+
+    /// Runs a body on the memory schedule; a failure other than a replay or a gone lease
+    /// (which change nothing) may have left memory ahead of the store: it is read again.
+    async fn on_memory<R, F>(&self, op: &'static str, m: &Mem, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: Fn(&mut MemSched, &mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        let mem = m.clone();
+        let r = self
+            .b
+            .run(op, move |tx| {
+                let mut g = locked(&mem);
+                let r = f(&mut g, tx);
+                if r.as_ref().is_err_and(|e| !harmless(e)) {
+                    g.invalidate();
+                }
+                r
+            })
+            .await;
+        if r.as_ref()
+            .is_err_and(|e| matches!(e, StoreError::Commit(_)))
+        {
+            locked(m).invalidate();
+        }
+        r
+    }
+}
+
+fn locked(m: &Mutex<MemSched>) -> std::sync::MutexGuard<'_, MemSched> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Errors raised before a body changed anything.
+fn harmless(e: &StoreError) -> bool {
+    matches!(e, StoreError::Replay | StoreError::LeaseGone(_))
 }
 
 fn record(tx: &mut dyn Sql, r: &Replay) -> Result<(), StoreError> {
@@ -71,8 +139,21 @@ fn record(tx: &mut dyn Sql, r: &Replay) -> Result<(), StoreError> {
 }
 
 /// The submit transaction: the lease re-checked, then the verification state machine.
-fn apply_submission(tx: &mut dyn Sql, id: i64, i: &SubmitInput) -> Result<Applied, StoreError> {
-    let t = tile_by_lease(tx, id)?.ok_or(StoreError::LeaseGone(id))?;
+fn apply_submission(
+    tx: &mut dyn Sql,
+    mem: Option<&mut MemSched>,
+    id: i64,
+    i: &SubmitInput,
+) -> Result<Applied, StoreError> {
+    if let Some(r) = &i.replay {
+        record(tx, r)?;
+    }
+    let Some(t) = tile_by_lease(tx, id)? else {
+        if let Some(m) = mem {
+            m.gone(tx, id)?;
+        }
+        return Err(StoreError::LeaseGone(id));
+    };
     if t.lease_node.as_deref() != Some(i.submission.node.as_str()) {
         return Err(StoreError::LeaseGone(id));
     }
@@ -83,10 +164,12 @@ fn apply_submission(tx: &mut dyn Sql, id: i64, i: &SubmitInput) -> Result<Applie
     if !running {
         return Err(StoreError::LeaseGone(id));
     }
-    let pending: Vec<_> = results_of_tile(tx, t.job_id, t.frame, t.tile)?
-        .into_iter()
-        .filter(|r| r.verdict == "pending")
-        .collect();
+    // A primary render has nothing to be compared with.
+    let pending: Vec<_> = if t.need == tile_state::NEED_PRIMARY {
+        Vec::new()
+    } else {
+        pending_results(tx, &t)?
+    };
     let d = Decision {
         salt: &i.salt,
         job_key: &i.job_key,
@@ -101,7 +184,34 @@ fn apply_submission(tx: &mut dyn Sql, id: i64, i: &SubmitInput) -> Result<Applie
     if ready {
         job_set_state(tx, t.job_id, job_state::READY, None)?;
     }
-    Ok((outcome, redo, ready))
+    let applied = (outcome, redo, ready);
+    if let Some(m) = mem {
+        let s = &i.submission;
+        m.submitted(tx, id, &t, &applied, (&s.node, &s.operator))?;
+    }
+    Ok(applied)
+}
+
+fn pending_results(tx: &mut dyn Sql, t: &TileRow) -> Result<Vec<ResultRow>, StoreError> {
+    Ok(results_of_tile(tx, t.job_id, t.frame, t.tile)?
+        .into_iter()
+        .filter(|r| r.verdict == "pending")
+        .collect())
+}
+
+/// The submit context from the store (PostgreSQL, or memory not loaded / missing the lease).
+fn context_from_store(
+    tx: &mut dyn Sql,
+    lease_id: i64,
+) -> Result<Option<SubmitContext>, StoreError> {
+    let Some(t) = tile_by_lease(tx, lease_id)? else {
+        return Ok(None);
+    };
+    let Some(j) = job_get(tx, t.job_id)? else {
+        return Ok(None);
+    };
+    let pending = pending_results(tx, &t)?;
+    Ok(Some((t, j, pending)))
 }
 
 #[async_trait::async_trait]
@@ -115,6 +225,11 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn expire_leases(&self, now: i64) -> Result<Vec<(u64, u32, u32)>, StoreError> {
+        if let Some(m) = &self.mem {
+            return self
+                .on_memory("expire_leases", m, move |m, tx| m.expire(tx, now))
+                .await;
+        }
         self.b
             .run("expire_leases", move |tx| expire_leases(tx, now))
             .await
@@ -150,6 +265,14 @@ impl<B: Backend> Store for SqlStore<B> {
         now: i64,
         policy: LeasePolicy,
     ) -> Result<Grant, StoreError> {
+        if let Some(m) = &self.mem {
+            return self
+                .on_memory("lease", m, move |m, tx| {
+                    record(tx, &replay)?;
+                    m.lease(tx, &node, &operator, benchmark_score, now, policy)
+                })
+                .await;
+        }
         self.b
             .run("lease", move |tx| {
                 record(tx, &replay)?;
@@ -167,6 +290,18 @@ impl<B: Backend> Store for SqlStore<B> {
         now: i64,
         max_lifetime_ms: i64,
     ) -> Result<Option<i64>, StoreError> {
+        if let Some(m) = &self.mem {
+            return self
+                .on_memory("heartbeat", m, move |m, tx| {
+                    record(tx, &replay)?;
+                    let r = heartbeat(tx, lease_id, &node, deadline, now, max_lifetime_ms)?;
+                    if let Some(d) = r {
+                        m.extended(lease_id, d);
+                    }
+                    Ok(r)
+                })
+                .await;
+        }
         self.b
             .run("heartbeat", move |tx| {
                 record(tx, &replay)?;
@@ -175,41 +310,105 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
-    async fn submit_context(
-        &self,
-        replay: Replay,
-        lease_id: i64,
-    ) -> Result<Option<SubmitContext>, StoreError> {
+    async fn submit_context(&self, lease_id: i64) -> Result<Option<SubmitContext>, StoreError> {
+        if let Some(m) = &self.mem {
+            // A primary render's lease is answered from memory, without the writer.
+            let hit = locked(m).peek(lease_id);
+            if let Some((t, j)) = hit.filter(|(t, _)| t.need == tile_state::NEED_PRIMARY) {
+                return Ok(Some((t, j, Vec::new())));
+            }
+        }
         self.b
-            .run("submit_context", move |tx| {
-                record(tx, &replay)?;
-                let Some(t) = tile_by_lease(tx, lease_id)? else {
-                    return Ok(None);
-                };
-                let Some(j) = job_get(tx, t.job_id)? else {
-                    return Ok(None);
-                };
-                let pending = results_of_tile(tx, t.job_id, t.frame, t.tile)?
-                    .into_iter()
-                    .filter(|r| r.verdict == "pending")
-                    .collect();
-                Ok(Some((t, j, pending)))
-            })
+            .run("submit_context", move |tx| context_from_store(tx, lease_id))
             .await
     }
 
-    async fn refuse_submission(&self, lease_id: i64, node: String) -> Result<(), StoreError> {
+    async fn refuse_submission(
+        &self,
+        lease_id: i64,
+        node: String,
+        replay: Option<Replay>,
+    ) -> Result<(), StoreError> {
+        if let Some(m) = &self.mem {
+            return self
+                .on_memory("refuse_submission", m, move |m, tx| {
+                    if let Some(r) = &replay {
+                        record(tx, r)?;
+                    }
+                    refuse_submission(tx, lease_id, &node)?;
+                    m.refused(tx, lease_id, &node)
+                })
+                .await;
+        }
         self.b
             .run("refuse_submission", move |tx| {
+                if let Some(r) = &replay {
+                    record(tx, r)?;
+                }
                 refuse_submission(tx, lease_id, &node)
             })
             .await
     }
 
     async fn submit(&self, lease_id: i64, input: SubmitInput) -> Result<Applied, StoreError> {
+        if let Some(m) = &self.mem {
+            return self
+                .on_memory("submit", m, move |m, tx| {
+                    apply_submission(tx, Some(m), lease_id, &input)
+                })
+                .await;
+        }
         self.b
-            .run("submit", move |tx| apply_submission(tx, lease_id, &input))
+            .run("submit", move |tx| {
+                apply_submission(tx, None, lease_id, &input)
+            })
             .await
+    }
+
+    async fn submit_and_lease(
+        &self,
+        lease_id: i64,
+        input: SubmitInput,
+        next: Option<NextLease>,
+    ) -> Result<(Applied, Option<Result<Grant, StoreError>>), StoreError> {
+        let Some(m) = &self.mem else {
+            // PostgreSQL: each its own transaction on the pool, as the trait's default.
+            let applied = self.submit(lease_id, input).await?;
+            let Some(n) = next else {
+                return Ok((applied, None));
+            };
+            let g = self
+                .lease(
+                    n.replay,
+                    n.node,
+                    n.operator,
+                    n.benchmark_score,
+                    n.now,
+                    n.policy,
+                )
+                .await;
+            return Ok((applied, Some(g)));
+        };
+        self.on_memory("submit", m, move |m, tx| {
+            let applied = apply_submission(tx, Some(&mut *m), lease_id, &input)?;
+            let next = next.as_ref().map(|n| {
+                // Its own savepoint: a refused lease leaves the recorded submit as it is.
+                tx.exec("SAVEPOINT next", &[])?;
+                let g = record(tx, &n.replay).and_then(|()| {
+                    m.lease(tx, &n.node, &n.operator, n.benchmark_score, n.now, n.policy)
+                });
+                if g.as_ref().is_err_and(|e| !harmless(e)) {
+                    m.invalidate();
+                }
+                if g.is_err() {
+                    tx.exec("ROLLBACK TO next", &[])?;
+                }
+                tx.exec("RELEASE next", &[])?;
+                Ok::<_, StoreError>(g)
+            });
+            Ok((applied, next.transpose()?))
+        })
+        .await
     }
 
     async fn scene_exists(&self, hash: String) -> Result<bool, StoreError> {
@@ -236,11 +435,10 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn job_insert(&self, job: JobRow, tiles_per_frame: u32) -> Result<bool, StoreError> {
-        self.b
-            .run("job_insert", move |tx| {
-                job_insert(tx, &job, tiles_per_frame)
-            })
-            .await
+        self.changing_jobs("job_insert", move |tx| {
+            job_insert(tx, &job, tiles_per_frame)
+        })
+        .await
     }
 
     async fn job_progress(&self, job_id: u64, since_ms: i64) -> Result<Progress, StoreError> {
@@ -295,11 +493,10 @@ impl<B: Backend> Store for SqlStore<B> {
         state: &'static str,
         error: Option<String>,
     ) -> Result<(), StoreError> {
-        self.b
-            .run("job_set_state", move |tx| {
-                job_set_state(tx, job_id, state, error.as_deref())
-            })
-            .await
+        self.changing_jobs("job_set_state", move |tx| {
+            job_set_state(tx, job_id, state, error.as_deref())
+        })
+        .await
     }
 
     async fn job_set_receipt_tx(

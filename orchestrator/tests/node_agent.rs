@@ -10,28 +10,6 @@ use serde_json::json;
 use solana_sdk::signature::Signer;
 use tessera_sdk::JobState;
 
-fn agent_bin() -> String {
-    std::env::var("NODE_AGENT_BIN").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/node-agent").into()
-    })
-}
-
-/// Sends SIGINT and waits (10 s at most) for a clean exit.
-async fn interrupt(agent: &mut std::process::Child) {
-    std::process::Command::new("kill")
-        .args(["-INT", &agent.id().to_string()])
-        .status()
-        .unwrap();
-    for _ in 0..100 {
-        if let Some(status) = agent.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("agent did not stop on SIGINT");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Vulkan device and a built node-agent"]
 async fn a_node_detects_a_manifest_that_drops_a_tile_it_was_acknowledged_for() {

@@ -15,9 +15,7 @@ use tessera_sdk::{pda, token, Contest};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Vulkan device and a built node-agent"]
 async fn node_agent_contests_a_short_payout_leaf_and_is_made_whole() {
-    let bin = std::env::var("NODE_AGENT_BIN").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/node-agent").into()
-    });
+    let bin = agent_bin();
     let chain = TestChain::start().await;
     let orch = TestOrch::start(&chain, |c| c.short_pay_renders = 2).await;
     // 16 tiles at 100; the budget (3 200) covers them and the verification share.

@@ -134,28 +134,6 @@ async fn sessions_need_https_off_loopback() {
     assert_eq!(v["key"].as_str().unwrap().len(), 64);
 }
 
-fn agent_bin() -> String {
-    std::env::var("NODE_AGENT_BIN").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/node-agent").into()
-    })
-}
-
-/// Sends SIGINT and waits (10 s at most) for a clean exit.
-async fn interrupt(agent: &mut std::process::Child) {
-    std::process::Command::new("kill")
-        .args(["-INT", &agent.id().to_string()])
-        .status()
-        .unwrap();
-    for _ in 0..100 {
-        if let Some(status) = agent.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("agent did not stop on SIGINT");
-}
-
 /// The real agent renders a 16-tile job over HTTPS (a private CA given with
 /// `--orchestrator-ca`) in sessions that live 400 ms, so it renews them while it works and
 /// polls for more: every

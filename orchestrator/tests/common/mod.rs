@@ -829,3 +829,26 @@ pub async fn read_events_until(sse: &mut reqwest::Response, needle: &str) -> Str
     }
     seen
 }
+
+/// The node agent binary (`NODE_AGENT_BIN` when the target dir is not the workspace's).
+pub fn agent_bin() -> String {
+    std::env::var("NODE_AGENT_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/node-agent").into()
+    })
+}
+
+/// Sends SIGINT and waits (10 s at most) for a clean exit.
+pub async fn interrupt(agent: &mut std::process::Child) {
+    std::process::Command::new("kill")
+        .args(["-INT", &agent.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..100 {
+        if let Some(status) = agent.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("agent did not stop on SIGINT");
+}

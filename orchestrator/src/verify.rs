@@ -156,17 +156,12 @@ pub enum Outcome {
 
 /// Inconclusive rounds the tile has had (each has one primary render marked so).
 fn inconclusive_rounds(tx: &mut dyn Sql, t: &TileRow) -> Result<u64, StoreError> {
-    let r = tx.rows(
+    store::count(
+        tx,
         "SELECT COUNT(*) FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3
            AND verdict='inconclusive' AND role='primary'",
         p![t.job_id, t.frame, t.tile],
-    )?;
-    Ok(r.first().map(|r| r.get::<u64>(0)).transpose()?.unwrap_or(0))
-}
-
-fn count(tx: &mut dyn Sql, sql: &str, job_id: u64) -> Result<u64, StoreError> {
-    let r = tx.rows(sql, p![job_id])?;
-    Ok(r.first().map(|r| r.get::<u64>(0)).transpose()?.unwrap_or(0))
+    )
 }
 
 /// Whether the job's paid verification share has room for one more drawn check: its agreed
@@ -182,13 +177,13 @@ pub fn room_for_check(tx: &mut dyn Sql, job_id: u64) -> Result<bool, StoreError>
         .tiles_per_frame() as u64;
     let frames = u64::from(job.frame_end.saturating_sub(job.frame_start)) + 1;
     let share = tessera_sdk::receipt::max_verification_renders(per_frame * frames, job.verify_bps);
-    let paid = count(
+    let paid = store::count(
         tx,
         "SELECT COUNT(*) FROM results WHERE job_id=?1 AND verdict='agreed'
            AND role IN ('check', 'tiebreak')",
-        job_id,
+        p![job_id],
     )?;
-    let open = count(
+    let open = store::count(
         tx,
         "SELECT COUNT(*) FROM (
            SELECT frame, tile FROM tiles WHERE job_id=?1 AND state IN ('leased', 'rendered')
@@ -198,7 +193,7 @@ pub fn room_for_check(tx: &mut dyn Sql, job_id: u64) -> Result<bool, StoreError>
                ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile
              WHERE r.job_id=?1 AND r.verdict='inconclusive' AND r.role='primary'
                AND t.state NOT IN ('verified', 'unsettled')) open_rounds",
-        job_id,
+        p![job_id],
     )?;
     Ok(paid + RESERVED_PER_CHECK * (open + 1) <= share)
 }

@@ -270,7 +270,8 @@ pub fn recent_done(c: &mut dyn Sql, job_id: u64, since_ms: i64) -> Result<u64, S
     )
 }
 
-fn count(c: &mut dyn Sql, sql: &str, params: &[super::sql::V]) -> Result<u64, StoreError> {
+/// The value of a `SELECT COUNT(*) …`.
+pub fn count(c: &mut dyn Sql, sql: &str, params: &[super::sql::V]) -> Result<u64, StoreError> {
     row(c, sql, params)?
         .ok_or_else(|| StoreError::Corrupt("COUNT without a row".into()))?
         .get(0)

@@ -139,7 +139,7 @@ pub struct AckContestArgs {
 }
 
 pub fn run_ack_contest(args: AckContestArgs) -> anyhow::Result<()> {
-    let key = super::run::read_keypair(&args.keypair)?;
+    let key = tessera_sdk::keys::read_keypair(&args.keypair)?;
     let entries = super::acks::read(&args.data_dir, Some(&key.pubkey()))?;
     let Some(entry) = entries
         .iter()

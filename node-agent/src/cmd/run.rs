@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use solana_sdk::pubkey::Pubkey;
-use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::signature::Signer;
 use tessera_render::TileRequest;
 
 use super::client::{http_client, Client, Lease};
@@ -54,13 +54,6 @@ pub struct RunArgs {
     pub device: DeviceArgs,
 }
 
-pub(crate) fn read_keypair(path: &PathBuf) -> anyhow::Result<Keypair> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes: Vec<u8> = serde_json::from_str(&text).context("keypair JSON")?;
-    Keypair::try_from(bytes.as_slice()).map_err(|e| anyhow::anyhow!("keypair: {e}"))
-}
-
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -75,7 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let http = http_client(args.orchestrator_ca.as_deref())?;
     let base = args.orchestrator.trim_end_matches('/').to_string();
-    let key = Arc::new(read_keypair(&args.keypair)?);
+    let key = Arc::new(tessera_sdk::keys::read_keypair(&args.keypair)?);
     let client = Arc::new(rt.block_on(Client::connect(http.clone(), base, key))?);
     eprintln!("node {}", client.key.pubkey());
     let mut claims = (!args.no_claim).then(|| {

@@ -189,84 +189,79 @@ fn tri_test(tr: Tri, o: vec3<f32>, d: vec3<f32>) -> vec3<f32> {
     return vec3<f32>(select(BIG, t, take), u, v);
 }
 
-// A light sample's shadow ray still to trace (`on`), and the path's radiance with the sample
-// (`lv`, the ray reaches the light) and without it (`lb`); `last`: the sample's path has ended.
-struct Shadow { on: bool, o: vec3<f32>, d: vec3<f32>, t: f32, key: u32, lv: vec3<f32>, lb: vec3<f32>, last: bool }
-
-// What `trace_pair` found: whether the shadow ray reached its light, and the path ray's hit.
-struct PairHit { visible: bool, hit: Hit }
-
-// Traces a pending shadow ray (any hit below sh.t, if sh.on) and then the path's ray (closest
-// hit, if `live`) in one traversal loop. CPU drivers run a loop until its last lane is done: with
-// a loop per ray kind every lane of a SIMD group waited for the group's slowest shadow ray and
-// then for its slowest path ray; here a lane whose shadow ray is done (or that has none) walks
-// its path ray at once. Each ray visits the same nodes and triangles as on its own.
+// Closest hit below tmax.
 // Stackless pre-order traversal with skip links (no private arrays: fast on lavapipe too).
-fn trace_pair(sh: Shadow, o: vec3<f32>, d: vec3<f32>, live: bool, key: u32, camera: bool) -> PairHit {
-    var shadow = sh.on; // on the shadow ray now
-    var ro = select(o, sh.o, shadow);
-    var rd = select(d, sh.d, shadow);
-    let wp = walk_setup(o, d);
-    var w = wp;
-    if (shadow) { w = walk_setup(sh.o, sh.d); }
+fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32) -> Hit {
+    var hit = Hit(tmax_in, NO_HIT, 0.0, 0.0);
+    let w = walk_setup(o, d);
     var node = w.node;
-    var hit = Hit(select(BIG, sh.t, shadow), NO_HIT, 0.0, 0.0);
-    var visible = true;
-    var going = shadow || live;
-    if (HAS_TEXTURES) {
-        alpha_key = select(key, sh.key, shadow);
-        camera_trace = camera && !shadow;
-    }
-    // Two phases per round, so that lanes of a SIMD group do not pay for a triangle test at
-    // every inner node: first walk the nodes to the next two leaves the ray enters, then test
-    // their triangles. Two leaves per round: a lane that finds its first leaf early walks on
-    // instead of idling until the whole group has one (the second walk uses the older tmax).
+    var finished = false;
+    // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
+    // branch under a mask) do not pay for a triangle test at every inner node: first walk the
+    // nodes to the next two leaves the ray enters, then test their triangles. Two leaves per
+    // round: a lane that finds its first leaf early walks on instead of idling until the whole
+    // group has one (−2.7% instructions; the second walk uses the older, longer tmax).
     loop {
-        if (!going) { break; }
         var leaves = vec4<u32>(0u); // first leaf's triangles [x, y), second's [z, w)
         while (node < w.end) {
             if (walk_step(&node, &leaves, w.scale, w.offset, w.neg, hit.t)) { break; }
         }
-        let done = leaves.x == leaves.y;
-        if (done && node < w.end) { cut = true; break; } // the walk stopped before the end
+        if (leaves.x == leaves.y) {
+            if (node < w.end) { cut = true; } // the walk stopped before the end: cut short
+            finished = true;
+            break;
+        }
         let n1 = leaves.y - leaves.x;
         let total = n1 + (leaves.w - leaves.z);
         for (var k = 0u; k < total; k = k + 1u) {
             let i = select(leaves.z + (k - n1), leaves.x + k, k < n1);
             let tr = tri_at(i);
-            let r = tri_test(tr, ro, rd);
+            let r = tri_test(tr, o, d);
             var take = r.x < hit.t;
             // Alpha: a MASK/BLEND triangle lets the ray through where it is transparent.
             if (HAS_TEXTURES && HAS_ALPHA && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
                 take = !see_through(i, tr, r.y, r.z);
             }
-            if (take) {
-                hit = Hit(r.x, i, r.y, r.z);
-                if (shadow) { break; } // any hit will do
-            }
-        }
-        if (done || (shadow && hit.tri != NO_HIT)) {
-            if (shadow) {
-                // On to the path ray.
-                visible = hit.tri == NO_HIT;
-                shadow = false;
-                going = live;
-                ro = o;
-                rd = d;
-                w = wp;
-                node = wp.node;
-                hit = Hit(BIG, NO_HIT, 0.0, 0.0);
-                if (HAS_TEXTURES) {
-                    alpha_key = key;
-                    camera_trace = camera;
-                }
-            } else {
-                going = false;
-            }
+            if (take) { hit = Hit(r.x, i, r.y, r.z); }
         }
     }
-    if (going) { cut = true; } // left the loop without its `break`: cut short
-    return PairHit(visible, hit);
+    if (!finished) { cut = true; } // left the loop without its `break`: cut short
+    return hit;
+}
+
+// Whether anything opaque lies on the ray before tmax (shadow rays): an any-hit walk that stops
+// at the first such triangle, with no closest-hit bookkeeping (its tmax never shrinks).
+fn occluded(o: vec3<f32>, d: vec3<f32>, tmax: f32) -> bool {
+    let w = walk_setup(o, d);
+    var node = w.node;
+    var blocked = false;
+    var finished = false;
+    loop {
+        var leaves = vec4<u32>(0u);
+        while (node < w.end) {
+            if (walk_step(&node, &leaves, w.scale, w.offset, w.neg, tmax)) { break; }
+        }
+        if (leaves.x == leaves.y) {
+            if (node < w.end) { cut = true; }
+            finished = true;
+            break;
+        }
+        let n1 = leaves.y - leaves.x;
+        let total = n1 + (leaves.w - leaves.z);
+        for (var k = 0u; k < total; k = k + 1u) {
+            let i = select(leaves.z + (k - n1), leaves.x + k, k < n1);
+            let tr = tri_at(i);
+            let r = tri_test(tr, o, d);
+            var take = r.x < tmax;
+            if (HAS_TEXTURES && HAS_ALPHA && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
+                take = !see_through(i, tr, r.y, r.z);
+            }
+            if (take) { blocked = true; break; }
+        }
+        if (blocked) { finished = true; break; }
+    }
+    if (!finished) { cut = true; }
+    return blocked;
 }
 
 // ---------------- textures ----------------
@@ -720,17 +715,13 @@ fn offset_origin(p: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
     return p + n * (1e-4 * scale);
 }
 
-// A light sample: its contribution `f` if nothing blocks the shadow ray (o, d, below t), which
-// is traced with the path's next ray (`trace_pair`); `shadow` false: no ray needed (f is 0).
-struct LightSample { f: vec3<f32>, o: vec3<f32>, d: vec3<f32>, t: f32, shadow: bool }
-
-fn no_light_sample() -> LightSample {
-    return LightSample(vec3<f32>(0.0), vec3<f32>(0.0), vec3<f32>(0.0), 0.0, false);
+fn unoccluded(o: vec3<f32>, d: vec3<f32>, dist: f32) -> bool {
+    return !occluded(o, d, dist);
 }
 
 // One light sample with MIS weight (emissive triangles) or plain NEE (punctual lights).
 // At the last vertex (`mis` false) no BSDF ray follows, so the light sample takes full weight.
-fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> LightSample {
+fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> vec3<f32> {
     let li = pick_light(rand());
     let light = light_at(li);
     let kind = u32(light.info.x);
@@ -746,7 +737,7 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> LightSample {
         let q = tr.v0.xyz + tr.e1.xyz * bu + tr.e2.xyz * bv;
         let c = cross(tr.e1.xyz, tr.e2.xyz);
         let area2 = length(c);
-        if (area2 <= 0.0) { return no_light_sample(); }
+        if (area2 <= 0.0) { return vec3<f32>(0.0); }
         let nl = c / area2;
         let to = q - o;
         let dist2 = dot(to, to);
@@ -755,14 +746,15 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> LightSample {
         var cos_l = -dot(wi, nl);
         let m = material_at(bitcast<u32>(tr.v0.w) & MATERIAL_MASK);
         if (m.emissive.w > 0.5) { cos_l = abs(cos_l); }
-        if (cos_l <= 1e-6) { return no_light_sample(); }
+        if (cos_l <= 1e-6) { return vec3<f32>(0.0); }
         let ev = eval_brdf(s, wo, wi);
-        if (ev.pdf <= 0.0) { return no_light_sample(); }
+        if (ev.pdf <= 0.0) { return vec3<f32>(0.0); }
         let pdf_l = pick * dist2 / (cos_l * 0.5 * area2);
+        if (!unoccluded(o, wi, dist * (1.0 - 1e-3))) { return vec3<f32>(0.0); }
         let w = select(1.0, pdf_l * pdf_l / (pdf_l * pdf_l + ev.pdf * ev.pdf), mis);
-        return LightSample(ev.f_cos * tri_emission(light, tr, m, bu, bv) * (w / pdf_l), o, wi, dist * (1.0 - 1e-3), true);
+        return ev.f_cos * tri_emission(light, tr, m, bu, bv) * (w / pdf_l);
     }
-    if (!HAS_PUNCTUAL) { return no_light_sample(); }
+    if (!HAS_PUNCTUAL) { return vec3<f32>(0.0); }
     var wi: vec3<f32>;
     var dist = BIG;
     var radiance = light.color.xyz;
@@ -784,8 +776,9 @@ fn next_event(s: Surface, wo: vec3<f32>, mis: bool) -> LightSample {
         wi = -light.dir.xyz;
     }
     let ev = eval_brdf(s, wo, wi);
-    if (ev.pdf <= 0.0 || max(radiance.x, max(radiance.y, radiance.z)) <= 0.0) { return no_light_sample(); }
-    return LightSample(ev.f_cos * radiance / pick, o, wi, dist * (1.0 - 1e-4), true);
+    if (ev.pdf <= 0.0 || max(radiance.x, max(radiance.y, radiance.z)) <= 0.0) { return vec3<f32>(0.0); }
+    if (!unoccluded(o, wi, dist * (1.0 - 1e-4))) { return vec3<f32>(0.0); }
+    return ev.f_cos * radiance / pick;
 }
 
 // ---------------- path ----------------
@@ -832,9 +825,8 @@ fn start_path(px: u32, py: u32, sample: u32) -> Path {
     return Path(ray[0], ray[1], vec3<f32>(1.0), vec3<f32>(0.0), 0.0, 0u, key, vec3<f32>(0.0));
 }
 
-// Extends the path by one vertex at its ray's hit h (traced by `trace_pair`). Returns true when
-// the path has ended (its radiance is `l`, plus the light sample left in `pend` if pend.on).
-fn path_vertex(path: ptr<function, Path>, h: Hit, pend: ptr<function, Shadow>) -> bool {
+// Extends the path by one vertex. Returns true when the path has ended (its radiance is `l`).
+fn path_vertex(path: ptr<function, Path>) -> bool {
     let max_bounces = params.samples.z;
     let have_lights = globals.counts.x > 0u;
     let o = (*path).o;
@@ -844,6 +836,11 @@ fn path_vertex(path: ptr<function, Path>, h: Hit, pend: ptr<function, Shadow>) -
     var l = (*path).l;
     let last_pdf = (*path).last_pdf;
     {
+        if (HAS_TEXTURES) {
+            alpha_key = pcg_hash((*path).key + 2u * depth);
+            camera_trace = depth == 0u;
+        }
+        let h = trace(o, d, BIG);
         // Inside an absorbing volume (KHR_materials_volume): Beer–Lambert over the segment; a ray
         // that leaves an open mesh from inside never leaves the medium.
         let sigma = (*path).sigma;
@@ -982,13 +979,11 @@ fn path_vertex(path: ptr<function, Path>, h: Hit, pend: ptr<function, Shadow>) -
 
         // Inside an absorbing volume the light sample would need its own attenuation: skip it.
         if (have_lights && !in_volume) {
-            let ls = next_event(s, wo, depth < max_bounces);
-            if (ls.shadow) {
-                let key = pcg_hash((*path).key + 2u * depth + 1u); // its BLEND coin flips
-                *pend = Shadow(true, ls.o, ls.d, ls.t, key, l + throughput * ls.f, l + throughput * vec3<f32>(0.0), false);
-            } else {
-                l = l + throughput * ls.f;
+            if (HAS_TEXTURES) {
+                alpha_key = pcg_hash((*path).key + 2u * depth + 1u);
+                camera_trace = false;
             }
+            l = l + throughput * next_event(s, wo, depth < max_bounces);
         }
         (*path).l = l;
         // max_bounces counts indirect bounces (as Cycles does): 0 = direct light only.
@@ -1033,44 +1028,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // One loop over path vertices; a lane whose path ends starts its pixel's next sample at
     // once, so lanes of a SIMD group (CPU drivers) do not idle while others finish long paths.
     // Samples still finish in index order, so the sum is the same however work is split.
-    // A path's light sample is resolved at its next ray's trace (`trace_pair`); a sample whose
-    // path ended with one pending is summed after it, while the next sample's camera ray is traced.
     if (sample < end) {
         var path = start_path(px, py, sample);
-        var pend = Shadow(false, vec3<f32>(0.0), vec3<f32>(0.0), 0.0, 0u, vec3<f32>(0.0), vec3<f32>(0.0), false);
-        var live = true; // whether `path` has a ray to trace (false: only the last shadow ray is left)
         loop {
-            let th = trace_pair(pend, path.o, path.d, live, pcg_hash(path.key + 2u * path.depth), path.depth == 0u);
-            // A loop was cut short (lavapipe's limit): drop the samples in flight; every later
-            // loop of this dispatch ends at once, and the host goes on from `sample`.
-            if (cut) { break; }
-            if (pend.on) {
-                let lr = select(pend.lb, pend.lv, th.visible);
-                pend.on = false;
-                if (pend.last) {
-                    acc = acc + select(lr, vec3<f32>(0.0), is_bad(lr));
-                    sample = sample + 1u;
-                    if (!live) { break; }
-                } else {
-                    path.l = lr;
-                }
-            }
-            if (path_vertex(&path, th.hit, &pend)) {
+            if (path_vertex(&path)) {
+                // A loop of this sample was cut short (lavapipe's limit): drop the sample; every
+                // later loop of this dispatch ends at once, and the host goes on from `sample`.
                 if (cut) { break; }
-                if (pend.on) {
-                    pend.last = true;
-                } else {
-                    acc = acc + select(path.l, vec3<f32>(0.0), is_bad(path.l));
-                    sample = sample + 1u;
-                }
-                let next = sample + select(0u, 1u, pend.on);
-                if (next < end) {
-                    path = start_path(px, py, next);
-                } else if (pend.on) {
-                    live = false;
-                } else {
-                    break;
-                }
+                acc = acc + select(path.l, vec3<f32>(0.0), is_bad(path.l));
+                sample = sample + 1u;
+                if (sample >= end) { break; }
+                path = start_path(px, py, sample);
             }
         }
     }

@@ -149,17 +149,17 @@ fn walk_step(node: ptr<function, u32>, leaves: ptr<function, vec4<u32>>, scale: 
     return second;
 }
 
-// Closest hit below tmax; with `any_hit` returns the first hit found (shadow rays).
-// Stackless pre-order traversal with skip links (no private arrays: fast on lavapipe too).
-fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
-    var hit = Hit(tmax_in, NO_HIT, 0.0, 0.0);
+// A ray's traversal set-up: per-axis slab constants for the packed bounds, the BVH copy to walk
+// and its first node.
+struct Walk { scale: vec3<f32>, offset: vec3<f32>, neg: vec3<bool>, node: u32, end: u32 }
+
+fn walk_setup(o: vec3<f32>, d: vec3<f32>) -> Walk {
     let dd = select(d, vec3<f32>(1e-20), abs(d) < vec3<f32>(1e-20));
     let inv = 1.0 / dd;
     // With octant copies (counts.w = 1) the tree ordered nearest child first for this ray's
     // direction octant starts at octant × nodes (src/scene/bvh.rs `octant_copies`).
     let oct = select(0u, 1u, d.x < 0.0) | select(0u, 2u, d.y < 0.0) | select(0u, 4u, d.z < 0.0);
     let base = select(0u, oct * globals.counts.z, globals.counts.w != 0u);
-    let end = base + globals.counts.z;
     let scale = globals.bvh_step.xyz * inv;
     let offset = (globals.bvh_origin.xyz - o) * inv;
     let neg = inv < vec3<f32>(0.0); // which bound of each slab the ray meets first
@@ -169,7 +169,32 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     // quantisation grid spans the root box.
     let root_max = globals.bvh_origin.xyz + globals.bvh_step.xyz * 65535.0;
     let inside = all(o >= globals.bvh_origin.xyz) && all(o <= root_max);
-    var node = base + select(0u, 1u, inside && globals.counts.z > 1u);
+    let node = base + select(0u, 1u, inside && globals.counts.z > 1u);
+    return Walk(scale, offset, neg, node, base + globals.counts.z);
+}
+
+// Ray–triangle test (Möller–Trumbore): (t, u, v), t = BIG where the ray misses.
+fn tri_test(tr: Tri, o: vec3<f32>, d: vec3<f32>) -> vec3<f32> {
+    let e1 = tr.e1.xyz;
+    let e2 = tr.e2.xyz;
+    let p = cross(d, e2);
+    let det = dot(e1, p);
+    let inv_det = 1.0 / det;
+    let s = o - tr.v0.xyz;
+    let u = dot(s, p) * inv_det;
+    let q = cross(s, e1);
+    let v = dot(d, q) * inv_det;
+    let t = dot(e2, q) * inv_det;
+    let take = abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0;
+    return vec3<f32>(select(BIG, t, take), u, v);
+}
+
+// Closest hit below tmax.
+// Stackless pre-order traversal with skip links (no private arrays: fast on lavapipe too).
+fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32) -> Hit {
+    var hit = Hit(tmax_in, NO_HIT, 0.0, 0.0);
+    let w = walk_setup(o, d);
+    var node = w.node;
     var finished = false;
     // Two phases per round, so that lanes of a SIMD group (CPU drivers run both sides of every
     // branch under a mask) do not pay for a triangle test at every inner node: first walk the
@@ -178,46 +203,65 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32, any_hit: bool) -> Hit {
     // group has one (−2.7% instructions; the second walk uses the older, longer tmax).
     loop {
         var leaves = vec4<u32>(0u); // first leaf's triangles [x, y), second's [z, w)
-        while (node < end) {
-            if (walk_step(&node, &leaves, scale, offset, neg, hit.t)) { break; }
+        while (node < w.end) {
+            if (walk_step(&node, &leaves, w.scale, w.offset, w.neg, hit.t)) { break; }
         }
-        let first = leaves.x;
-        let last = leaves.y;
-        let first2 = leaves.z;
-        let last2 = leaves.w;
-        if (first == last) {
-            if (node < end) { cut = true; } // the walk stopped before the end: cut short
+        if (leaves.x == leaves.y) {
+            if (node < w.end) { cut = true; } // the walk stopped before the end: cut short
             finished = true;
             break;
         }
-        let n1 = last - first;
-        let total = n1 + (last2 - first2);
+        let n1 = leaves.y - leaves.x;
+        let total = n1 + (leaves.w - leaves.z);
         for (var k = 0u; k < total; k = k + 1u) {
-            let i = select(first2 + (k - n1), first + k, k < n1);
+            let i = select(leaves.z + (k - n1), leaves.x + k, k < n1);
             let tr = tri_at(i);
-            let e1 = tr.e1.xyz;
-            let e2 = tr.e2.xyz;
-            let p = cross(d, e2);
-            let det = dot(e1, p);
-            let inv_det = 1.0 / det;
-            let s = o - tr.v0.xyz;
-            let u = dot(s, p) * inv_det;
-            let q = cross(s, e1);
-            let v = dot(d, q) * inv_det;
-            let t = dot(e2, q) * inv_det;
-            var take = abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0 && t < hit.t;
+            let r = tri_test(tr, o, d);
+            var take = r.x < hit.t;
             // Alpha: a MASK/BLEND triangle lets the ray through where it is transparent.
             if (HAS_TEXTURES && HAS_ALPHA && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
-                take = !see_through(i, tr, u, v);
+                take = !see_through(i, tr, r.y, r.z);
             }
-            if (take) {
-                hit = Hit(t, i, u, v);
-                if (any_hit) { return hit; }
-            }
+            if (take) { hit = Hit(r.x, i, r.y, r.z); }
         }
     }
     if (!finished) { cut = true; } // left the loop without its `break`: cut short
     return hit;
+}
+
+// Whether anything opaque lies on the ray before tmax (shadow rays): an any-hit walk that stops
+// at the first such triangle, with no closest-hit bookkeeping (its tmax never shrinks).
+fn occluded(o: vec3<f32>, d: vec3<f32>, tmax: f32) -> bool {
+    let w = walk_setup(o, d);
+    var node = w.node;
+    var blocked = false;
+    var finished = false;
+    loop {
+        var leaves = vec4<u32>(0u);
+        while (node < w.end) {
+            if (walk_step(&node, &leaves, w.scale, w.offset, w.neg, tmax)) { break; }
+        }
+        if (leaves.x == leaves.y) {
+            if (node < w.end) { cut = true; }
+            finished = true;
+            break;
+        }
+        let n1 = leaves.y - leaves.x;
+        let total = n1 + (leaves.w - leaves.z);
+        for (var k = 0u; k < total; k = k + 1u) {
+            let i = select(leaves.z + (k - n1), leaves.x + k, k < n1);
+            let tr = tri_at(i);
+            let r = tri_test(tr, o, d);
+            var take = r.x < tmax;
+            if (HAS_TEXTURES && HAS_ALPHA && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
+                take = !see_through(i, tr, r.y, r.z);
+            }
+            if (take) { blocked = true; break; }
+        }
+        if (blocked) { finished = true; break; }
+    }
+    if (!finished) { cut = true; }
+    return blocked;
 }
 
 // ---------------- textures ----------------
@@ -672,7 +716,7 @@ fn offset_origin(p: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
 }
 
 fn unoccluded(o: vec3<f32>, d: vec3<f32>, dist: f32) -> bool {
-    return trace(o, d, dist, true).tri == NO_HIT;
+    return !occluded(o, d, dist);
 }
 
 // One light sample with MIS weight (emissive triangles) or plain NEE (punctual lights).
@@ -796,7 +840,7 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
             alpha_key = pcg_hash((*path).key + 2u * depth);
             camera_trace = depth == 0u;
         }
-        let h = trace(o, d, BIG, false);
+        let h = trace(o, d, BIG);
         // Inside an absorbing volume (KHR_materials_volume): Beer–Lambert over the segment; a ray
         // that leaves an open mesh from inside never leaves the medium.
         let sigma = (*path).sigma;

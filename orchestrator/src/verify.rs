@@ -8,7 +8,8 @@
 //! * Independence: a check or tiebreak lease never goes to a node whose on-chain operator
 //!   (the stake owner) already rendered the tile (`scheduler::pick_tile`), so two keys of
 //!   one operator never both vote on a tile.
-//! * Comparison: equal pixel hashes agree. Otherwise both PNGs are decoded and compared by
+//! * Comparison (by the background verifier, `verifier`, after the check's submit was
+//!   answered: its cost must not tell the checker anything): equal pixel hashes agree. Otherwise both PNGs are decoded and compared by
 //!   PSNR over RGB; `PSNR ≥ min_psnr_db` (default 35 dB, i.e. RMS error ≤ ~4.5 of 255 levels)
 //!   agrees (different GPUs do not give identical bytes).
 //! * Verdict ([`settle`]): a tile is settled when the renders agreeing with one of them

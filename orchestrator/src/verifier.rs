@@ -86,7 +86,9 @@ async fn compare(state: &AppState, at: (u64, u32, u32)) -> Result<bool, ApiError
                 let Some(png) = png else {
                     return Ok((id, Vec::new()));
                 };
-                let rgba = crate::imaging::decode_png(&png).map_err(ApiError::BadImage)?.2;
+                let rgba = crate::imaging::decode_png(&png)
+                    .map_err(ApiError::BadImage)?
+                    .2;
                 Ok((id, rgba))
             })
             .collect()
@@ -101,7 +103,14 @@ async fn compare(state: &AppState, at: (u64, u32, u32)) -> Result<bool, ApiError
     let Some((outcome, redo, ready)) = settled else {
         return Ok(false);
     };
-    tracing::debug!(job, frame, tile, ?outcome, requeued = redo.len(), "tile compared");
+    tracing::debug!(
+        job,
+        frame,
+        tile,
+        ?outcome,
+        requeued = redo.len(),
+        "tile compared"
+    );
     let submitter = pending.last().map(|r| r.node.clone()).unwrap_or_default();
     publish(state, at, &outcome, &submitter, ready);
     Ok(true)

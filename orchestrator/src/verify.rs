@@ -117,7 +117,9 @@ pub fn compare(
 /// differs (equal hashes agree without decoding). The background verifier's shortcut; the
 /// submit itself never compares (see `verifier`).
 pub fn needs_pixels(pending: &[ResultRow]) -> bool {
-    pending.iter().any(|r| r.pixel_hash != pending[0].pixel_hash)
+    pending
+        .iter()
+        .any(|r| r.pixel_hash != pending[0].pixel_hash)
 }
 
 /// A verified submission, about to be written.
@@ -484,7 +486,8 @@ pub fn apply(
             };
             insert_result(tx, t, s, role, "pending")?;
             store::node_adjust(tx, &s.node, 0.0, 0, 0, 1)?;
-            tx.exec("UPDATE tiles SET state='rendered', need='compare', lease_id=NULL, lease_node=NULL,
+            tx.exec(
+                "UPDATE tiles SET state='rendered', need='compare', lease_id=NULL, lease_node=NULL,
                    lease_deadline=NULL
                  WHERE job_id=?1 AND frame=?2 AND tile=?3",
                 p![t.job_id, t.frame, t.tile],

@@ -132,8 +132,14 @@ async fn record_leases(s: Arc<dyn Store>) -> HashMap<String, Seen> {
                 Outcome::AwaitingVerdict => {
                     let pending = s.comparison(1, l.frame, l.tile).await.unwrap().unwrap();
                     let rgba = pending.iter().map(|r| (r.id, Vec::new())).collect();
-                    let settled = s.settle_comparison(1, l.frame, l.tile, rgba, 35.0).await.unwrap();
-                    assert!(matches!(settled, Some((Outcome::Verified { .. }, _, _))), "{settled:?}");
+                    let settled = s
+                        .settle_comparison(1, l.frame, l.tile, rgba, 35.0)
+                        .await
+                        .unwrap();
+                    assert!(
+                        matches!(settled, Some((Outcome::Verified { .. }, _, _))),
+                        "{settled:?}"
+                    );
                     verified = verified.max(p);
                 }
                 other => panic!("{other:?}"),
@@ -141,7 +147,10 @@ async fn record_leases(s: Arc<dyn Store>) -> HashMap<String, Seen> {
         }
         n += 1;
         let op = format!("op-{node}");
-        let g = s.lease(replay(n), node.clone(), op, 0, now_ms(), POLICY).await.unwrap();
+        let g = s
+            .lease(replay(n), node.clone(), op, 0, now_ms(), POLICY)
+            .await
+            .unwrap();
         let Grant::Lease(l) = g else {
             idle += 1;
             continue;
@@ -149,7 +158,9 @@ async fn record_leases(s: Arc<dyn Store>) -> HashMap<String, Seen> {
         idle = 0;
         let p = pos(l.frame, l.tile);
         let mine = furthest.entry(node.clone()).or_insert(-1);
-        seen.entry(node.clone()).or_default().push((p, (*mine).max(verified), l.role.clone()));
+        seen.entry(node.clone())
+            .or_default()
+            .push((p, (*mine).max(verified), l.role.clone()));
         *mine = (*mine).max(p);
         held[i] = Some(l);
     }
@@ -161,8 +172,16 @@ async fn record_leases(s: Arc<dyn Store>) -> HashMap<String, Seen> {
 /// primaries), the number of checks and of primaries.
 fn best_order_classifier(seen: &HashMap<String, Seen>) -> (f64, usize, usize) {
     let all: Vec<&(i64, i64, String)> = seen.values().flatten().collect();
-    let checks: Vec<i64> = all.iter().filter(|x| x.2 != "primary").map(|x| x.1 - x.0).collect();
-    let primaries: Vec<i64> = all.iter().filter(|x| x.2 == "primary").map(|x| x.1 - x.0).collect();
+    let checks: Vec<i64> = all
+        .iter()
+        .filter(|x| x.2 != "primary")
+        .map(|x| x.1 - x.0)
+        .collect();
+    let primaries: Vec<i64> = all
+        .iter()
+        .filter(|x| x.2 == "primary")
+        .map(|x| x.1 - x.0)
+        .collect();
     let band = ORDER_BAND_FRAMES * i64::from(TILES_PER_FRAME);
     let rate = |v: &[i64], d: i64| v.iter().filter(|b| **b > d).count() as f64 / v.len() as f64;
     let best = (-1..=2 * band)
@@ -204,7 +223,10 @@ async fn the_lease_order_does_not_tell_a_check_from_a_primary() {
 fn shape(v: &Value) -> Value {
     let mut v = v.clone();
     let o = v.as_object_mut().unwrap();
-    assert!(o.remove("ack").is_some_and(|a| a.is_string()), "an ack: {v}");
+    assert!(
+        o.remove("ack").is_some_and(|a| a.is_string()),
+        "an ack: {v}"
+    );
     o.remove("lease_id");
     v
 }
@@ -212,8 +234,14 @@ fn shape(v: &Value) -> Value {
 /// (pending, agreed) renders of the lease's tile.
 async fn verdicts(orch: &TestOrch, l: &Value) -> (i64, i64) {
     let at = format!("results WHERE frame={} AND tile={}", l["frame"], l["tile"]);
-    let pending = orch.count_where(&format!("{at} AND verdict='pending'")).await;
-    (pending, orch.count_where(&format!("{at} AND verdict='agreed'")).await)
+    let pending = orch
+        .count_where(&format!("{at} AND verdict='pending'"))
+        .await;
+    (
+        pending,
+        orch.count_where(&format!("{at} AND verdict='agreed'"))
+            .await,
+    )
 }
 
 fn blob_reads(orch: &TestOrch) -> u64 {

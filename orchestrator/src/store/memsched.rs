@@ -324,7 +324,10 @@ impl MemSched {
             .iter()
             .filter(|(_, s)| !s.voters.iter().any(|(n, o)| n == node || o == operator))
             .map(|(&(f, t), s)| (s.key, f, t, s.need));
-        let queued = job.queued.first().map(|&(k, f, t)| (k, f, t, ts::NEED_PRIMARY));
+        let queued = job
+            .queued
+            .first()
+            .map(|&(k, f, t)| (k, f, t, ts::NEED_PRIMARY));
         second.chain(queued).min_by_key(|&(k, f, t, _)| (k, f, t))
     }
 
@@ -513,7 +516,8 @@ impl MemSched {
                 };
                 let voters = vec![(voter.0.to_string(), voter.1.to_string())];
                 let need = ts::NEED_CHECK;
-                j.second.insert((t.frame, t.tile), Second { need, key, voters });
+                j.second
+                    .insert((t.frame, t.tile), Second { need, key, voters });
                 Ok(())
             }
             // Tiebreaks, faults (bans, re-queued tiles, released leases), inconclusive
@@ -548,7 +552,11 @@ impl MemSched {
                 .get(0)?;
                 let need = ts::NEED_TIEBREAK;
                 let s = Second { need, key, voters };
-                self.jobs.get_mut(&job).expect("checked").second.insert((frame, tile), s);
+                self.jobs
+                    .get_mut(&job)
+                    .expect("checked")
+                    .second
+                    .insert((frame, tile), s);
                 Ok(())
             }
             // Faults and inconclusive rounds: rare, the job is read again.

@@ -148,7 +148,8 @@ pub fn job_insert(c: &mut dyn Sql, j: &JobRow, tiles_per_frame: u32) -> Result<b
     let salt = salt(c)?;
     for frame in j.frame_start..=j.frame_end {
         for tile in 0..tiles_per_frame {
-            let key = crate::scheduler::pick_key(&salt, &j.job_key, frame - j.frame_start, frame, tile);
+            let key =
+                crate::scheduler::pick_key(&salt, &j.job_key, frame - j.frame_start, frame, tile);
             c.exec(
                 "INSERT INTO tiles(job_id, frame, tile, state, need, pick_key) VALUES(?1, ?2, ?3, 'queued', 'primary', ?4)",
                 p![j.job_id, frame, tile, key],

@@ -226,12 +226,16 @@ fn settle_compared(
         return Ok(None);
     };
     let pending = pending_results(tx, &t)?;
-    let same = pending.len() == rgba.len()
-        && pending.iter().zip(rgba).all(|(r, (id, _))| r.id == *id);
+    let same =
+        pending.len() == rgba.len() && pending.iter().zip(rgba).all(|(r, (id, _))| r.id == *id);
     if !running || !same {
         return Ok(None);
     }
-    let renders: Vec<_> = pending.into_iter().zip(rgba).map(|(r, (_, px))| (r, px.clone())).collect();
+    let renders: Vec<_> = pending
+        .into_iter()
+        .zip(rgba)
+        .map(|(r, (_, px))| (r, px.clone()))
+        .collect();
     let (outcome, redo) = verify::decide(tx, &t, &renders, min_psnr_db)?;
     let ready = job_complete(tx, job_id)?;
     if ready {

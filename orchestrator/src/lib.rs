@@ -29,6 +29,7 @@ pub mod scheduler;
 pub mod slash;
 pub mod store;
 pub mod tls;
+pub mod verifier;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -122,6 +123,9 @@ pub struct Config {
     /// Test hook: the poster leaves finished jobs alone (no receipt built or sent), as if
     /// every receipt it sent were lost.
     pub hold_receipts: bool,
+    /// Test hook: the background verifier compares nothing (second renders stay stored,
+    /// undecided), as if the process died between a check's submit and its verdict.
+    pub hold_verdicts: bool,
     /// Test hook: the receipt pays the first node (by key) this many renders fewer than the
     /// tile tree credits it, as a dishonest orchestrator would (its node agent contests).
     pub short_pay_renders: u32,
@@ -177,6 +181,7 @@ impl Config {
             reconcile_ms: 30_000,
             hold_receipts: false,
             short_pay_renders: 0,
+            hold_verdicts: false,
         }
     }
 }
@@ -264,6 +269,7 @@ impl Orchestrator {
             limits: auth::RateLimits::new(config.rate_per_key, config.rate_per_addr),
             public: tokio::sync::Semaphore::new(config.public_concurrency),
             poster_wake: tokio::sync::Notify::new(),
+            verifier_wake: tokio::sync::Notify::new(),
             blob_gc: tokio::sync::RwLock::new(()),
             scene_gc: tokio::sync::RwLock::new(()),
         });
@@ -296,6 +302,7 @@ impl Orchestrator {
             state.clone(),
             stopped.clone(),
         )));
+        tasks.push(tokio::spawn(verifier::run(state.clone(), stopped.clone())));
         tasks.push(tokio::spawn(receipt::run(state.clone(), stopped)));
         info!(%addr, scheme, sessions = config.sessions_allowed(), "orchestrator listening");
         Ok(Self {

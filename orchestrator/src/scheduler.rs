@@ -7,7 +7,9 @@
 //! Among running jobs with work this node may take, the smallest `pass + stride + penalties`
 //! wins: half a stride when the node has not fetched the job's scene yet, one stride when the node's on-chain benchmark predicts a tile would take longer than
 //! `MAX_TILE_SECONDS` (slow node, heavy job) or shorter than `MIN_TILE_SECONDS` (fast node,
-//! trivial job). Within a job: tiebreaks, then checks, then queued tiles, in frame order.
+//! trivial job). Within a job: the free tile (queued, or waiting for a check or tiebreak
+//! this node may give) with the smallest [`pick_key`]: a keyed hash under the store's secret
+//! salt, so the order says nothing about which lease is a second render (issue 14).
 use crate::store::sql::{p, row, Sql};
 use serde::{Deserialize, Serialize};
 use tessera_sdk::tiles::{TileGrid, TileRect};
@@ -55,40 +57,69 @@ pub fn seed(job_key: &str, frame: u32, tile: u32) -> u64 {
     u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-/// The next tile of `job` that `node` may render: (frame, tile, need). Tiebreaks, then
-/// checks (never of a render by the node or by another node of its `operator`: votes on a
-/// tile come from distinct operators, see `verify`), then queued tiles; each an indexed
-/// range scan of `tiles_pick` that stops at the first row, so the cost does not grow with the job.
+/// Frames over which a tile's place in line is drawn: tiles of frame `f` are leased
+/// among those of frames `f − BAND + 1 ..= f + BAND − 1`, in an order only the
+/// orchestrator knows, so frames still finish roughly in order (within this many) for an
+/// artist watching previews, and a check's tile is as far "behind" the tiles a node has
+/// seen as a primary's.
+pub const ORDER_BAND_FRAMES: i64 = 8;
+/// Positions a frame spans on the line (2^24): keys stay within `i64` for any `u32` frame.
+const KEY_SCALE: i64 = 1 << 24;
+
+/// A tile's place in the lease line (smaller first): its frame's offset in the job plus a
+/// keyed hash of (job, frame, tile) spread over [`ORDER_BAND_FRAMES`] frames. A second
+/// render keeps its tile's key, so checks, tiebreaks and primaries share one line, and
+/// without the salt a node cannot tell from (frame, tile) where a lease sat in it.
+pub fn pick_key(salt: &[u8; 32], job_key: &str, frame_offset: u32, frame: u32, tile: u32) -> i64 {
+    let mut h = blake3::Hasher::new_keyed(salt);
+    h.update(b"tessera-pick-v1");
+    h.update(job_key.as_bytes());
+    h.update(&frame.to_le_bytes());
+    h.update(&tile.to_le_bytes());
+    let x = u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"));
+    let jitter = (x % (ORDER_BAND_FRAMES * KEY_SCALE) as u64) as i64;
+    i64::from(frame_offset) * KEY_SCALE + jitter
+}
+
+/// The next tile of `job` that `node` may render: (frame, tile, need). The smallest
+/// [`pick_key`] of the job's queued tiles and its tiles waiting for a tiebreak or a check
+/// (never of a render by the node or by another node of its `operator`: votes on a tile
+/// come from distinct operators, see `verify`); each an indexed range scan of `tiles_pick`
+/// that stops at its first row, so the cost does not grow with the job.
 fn pick_tile(
     tx: &mut dyn Sql,
     job_id: u64,
     node: &str,
     operator: &str,
 ) -> Result<Option<(u32, u32, String)>, StoreError> {
-    const SECOND_RENDER: &str = "SELECT frame, tile FROM tiles t
+    const SECOND_RENDER: &str = "SELECT frame, tile, pick_key FROM tiles t
         WHERE job_id=?1 AND state='rendered' AND need=?3 AND lease_id IS NULL
           AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id=t.job_id AND r.frame=t.frame
               AND r.tile=t.tile AND (r.node=?2 OR r.operator=?4)
               AND r.verdict IN ('pending','agreed','accepted'))
-        ORDER BY frame, tile LIMIT 1";
+        ORDER BY pick_key, frame, tile LIMIT 1";
+    const QUEUED: &str = "SELECT frame, tile, pick_key FROM tiles t
+         WHERE job_id=?1 AND state='queued' AND need='primary'
+         ORDER BY pick_key, frame, tile LIMIT 1";
+    let mut best: Option<(i64, u32, u32, &str)> = None;
+    let mut consider = |r: crate::store::sql::Row, need: &'static str| -> Result<(), StoreError> {
+        let cand = (r.get::<i64>(2)?, r.get(0)?, r.get(1)?, need);
+        if best.is_none_or(|b| (cand.0, cand.1, cand.2) < (b.0, b.1, b.2)) {
+            best = Some(cand);
+        }
+        Ok(())
+    };
     let second = lock(tx, SECOND_RENDER);
     for need in [tile_state::NEED_TIEBREAK, tile_state::NEED_CHECK] {
         if let Some(r) = row(tx, &second, p![job_id, node, need, operator])? {
-            return Ok(Some((r.get(0)?, r.get(1)?, need.to_string())));
+            consider(r, need)?;
         }
     }
-    const QUEUED: &str =
-        "SELECT frame, tile FROM tiles t WHERE job_id=?1 AND state='queued' AND need='primary'
-         ORDER BY frame, tile LIMIT 1";
     let queued = lock(tx, QUEUED);
-    match row(tx, &queued, p![job_id])? {
-        Some(r) => Ok(Some((
-            r.get(0)?,
-            r.get(1)?,
-            tile_state::NEED_PRIMARY.to_string(),
-        ))),
-        None => Ok(None),
+    if let Some(r) = row(tx, &queued, p![job_id])? {
+        consider(r, tile_state::NEED_PRIMARY)?;
     }
+    Ok(best.map(|(_, f, t, need)| (f, t, need.to_string())))
 }
 
 /// On PostgreSQL the picked row is locked and rows other transactions hold are skipped,

@@ -8,7 +8,8 @@
 //! * Independence: a check or tiebreak lease never goes to a node whose on-chain operator
 //!   (the stake owner) already rendered the tile (`scheduler::pick_tile`), so two keys of
 //!   one operator never both vote on a tile.
-//! * Comparison: equal pixel hashes agree. Otherwise both PNGs are decoded and compared by
+//! * Comparison (by the background verifier, `verifier`, after the check's submit was
+//!   answered: its cost must not tell the checker anything): equal pixel hashes agree. Otherwise both PNGs are decoded and compared by
 //!   PSNR over RGB; `PSNR ≥ min_psnr_db` (default 35 dB, i.e. RMS error ≤ ~4.5 of 255 levels)
 //!   agrees (different GPUs do not give identical bytes).
 //! * Verdict ([`settle`]): a tile is settled when the renders agreeing with one of them
@@ -112,12 +113,13 @@ pub fn compare(
     }
 }
 
-/// Whether comparing a submission of pixel hash `hash` with the tile's pending renders needs
-/// their pixels: only when some hash differs (equal hashes agree without decoding). So a
-/// check that reproduces the render byte for byte costs its submit no more than a
-/// primary's: no blob read, no decode (a timing a checker could otherwise tell apart).
-pub fn needs_pixels(pending: &[ResultRow], hash: &str) -> bool {
-    pending.iter().any(|r| r.pixel_hash != hash)
+/// Whether comparing a tile's pending renders needs their pixels: only when some hash
+/// differs (equal hashes agree without decoding). The background verifier's shortcut; the
+/// submit itself never compares (see `verifier`).
+pub fn needs_pixels(pending: &[ResultRow]) -> bool {
+    pending
+        .iter()
+        .any(|r| r.pixel_hash != pending[0].pixel_hash)
 }
 
 /// A verified submission, about to be written.
@@ -138,6 +140,9 @@ pub enum Outcome {
     Accepted,
     /// Waits for a second render by another node.
     AwaitingCheck,
+    /// A check or tiebreak render, stored: the background verifier compares it with the
+    /// tile's earlier renders and decides the tile after the submit was answered.
+    AwaitingVerdict,
     /// A quorum agreed with `accepted`'s render, which the tile takes.
     Verified { accepted: String },
     /// The renders so far reach no quorum: another operator will render it.
@@ -187,7 +192,7 @@ pub fn room_for_check(tx: &mut dyn Sql, job_id: u64) -> Result<bool, StoreError>
         tx,
         "SELECT COUNT(*) FROM (
            SELECT frame, tile FROM tiles WHERE job_id=?1 AND state IN ('leased', 'rendered')
-             AND need IN ('check', 'tiebreak')
+             AND need IN ('check', 'tiebreak', 'compare')
            UNION
            SELECT r.frame, r.tile FROM results r JOIN tiles t
                ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile
@@ -430,14 +435,12 @@ pub struct Decision<'a> {
     pub job_key: &'a str,
     pub base_share: f64,
     pub new_node_share: f64,
-    pub min_psnr_db: f64,
-    /// Decoded RGBA of the submission and of the earlier pending renders (by result id).
-    pub rgba: &'a [u8],
-    pub pending_rgba: &'a [(i64, Vec<u8>)],
 }
 
 /// Applies one hash-checked submission to its tile (inside the caller's transaction).
 /// `t` is the tile as it is now (its lease already checked); `pending` its pending results.
+/// A second render is only stored (`need = 'compare'`): comparing it would make the submit's
+/// answer slower when the bytes differ, telling the checker it was a check and disagreed.
 pub fn apply(
     tx: &mut dyn Sql,
     t: &TileRow,
@@ -445,13 +448,6 @@ pub fn apply(
     s: &Submission,
     d: &Decision,
 ) -> Result<(Outcome, Vec<(u32, u32)>), StoreError> {
-    let rgba_of = |id: i64| {
-        d.pending_rgba
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(&[])
-    };
     match t.need.as_str() {
         ts::NEED_PRIMARY => {
             let (rep, verified) = store::node_standing(tx, &s.node)?;
@@ -488,15 +484,38 @@ pub fn apply(
             } else {
                 "tiebreak"
             };
-            let mine = insert_result(tx, t, s, role, "pending")?;
+            insert_result(tx, t, s, role, "pending")?;
             store::node_adjust(tx, &s.node, 0.0, 0, 0, 1)?;
-            let mut renders: Vec<(&ResultRow, &[u8])> =
-                pending.iter().map(|r| (r, rgba_of(r.id))).collect();
-            renders.push((&mine, d.rgba));
-            settle(tx, t, &renders, d.min_psnr_db)
+            tx.exec(
+                "UPDATE tiles SET state='rendered', need='compare', lease_id=NULL, lease_node=NULL,
+                   lease_deadline=NULL
+                 WHERE job_id=?1 AND frame=?2 AND tile=?3",
+                p![t.job_id, t.frame, t.tile],
+            )?;
+            Ok((Outcome::AwaitingVerdict, vec![]))
         }
         other => Err(StoreError::Corrupt(format!("tile needs {other:?}"))),
     }
+}
+
+/// Decides a tile whose latest second render waits for its comparison (`need = 'compare'`,
+/// inside the verifier's transaction): `renders` are the round's pending results, oldest
+/// first, with their decoded RGBA (empty when every hash is equal: nothing is decoded).
+pub fn decide(
+    tx: &mut dyn Sql,
+    t: &TileRow,
+    renders: &[(ResultRow, Vec<u8>)],
+    min_psnr_db: f64,
+) -> Result<(Outcome, Vec<(u32, u32)>), StoreError> {
+    if t.need != ts::NEED_COMPARE || renders.iter().all(|(r, _)| r.role != "primary") {
+        return Err(StoreError::Corrupt(format!(
+            "tile {}/{}/{} has no render to compare",
+            t.job_id, t.frame, t.tile
+        )));
+    }
+    let renders: Vec<(&ResultRow, &[u8])> =
+        renders.iter().map(|(r, px)| (r, px.as_slice())).collect();
+    settle(tx, t, &renders, min_psnr_db)
 }
 
 #[cfg(test)]

@@ -644,6 +644,7 @@ async fn a_tile_awaiting_its_check_shows_in_no_preview_and_no_event() {
     assert_eq!((c["frame"].clone(), c["tile"].clone()), (l["frame"].clone(), l["tile"].clone()));
     let (st, v) = b.submit(&orch.url, &c).await;
     assert_eq!(st, StatusCode::OK, "{v}");
+    orch.wait_verdicts().await;
     let (_, preview) = orch.get_bytes(&format!("/v1/jobs/{id}/frames/1/preview")).await;
     assert!(lit(&preview) > 0, "the verified tile is in the preview");
     let seen = read_events_until(&mut sse, "event: verified").await;

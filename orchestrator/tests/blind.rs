@@ -64,10 +64,12 @@ async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
 
     let l = honest.lease(&url).await.unwrap();
     assert_eq!(honest.submit(&url, &l).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     // The operator's first key checks the honest tile, with garbage.
     let c = x1.lease(&url).await.unwrap();
     assert_eq!(tile_of(&c), tile_of(&l), "the check of the honest tile");
     let (st, v) = x1.submit(&url, &c).await;
+    orch.wait_verdicts().await;
     assert_eq!((st, v["outcome"].as_str()), (StatusCode::OK, Some("accepted")), "{v}");
     // Before: its second key took the tiebreak, agreed with the first and the honest node
     // was convicted. Now the tiebreak is never offered to a key of an operator who
@@ -75,10 +77,12 @@ async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
     let other = x2.lease(&url).await.unwrap();
     assert_ne!(tile_of(&other), tile_of(&l), "the colluder's second key got the tiebreak");
     assert_eq!(x2.submit(&url, &other).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     // A third operator breaks the tie, with the honest node.
     let t = third.lease(&url).await.unwrap();
     assert_eq!(tile_of(&t), tile_of(&l), "the tiebreak goes to another operator");
     assert_eq!(third.submit(&url, &t).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     assert_eq!(
         convictions(&orch, id).await,
         vec![(x1.key.pubkey().to_string(), tile_of(&l))],
@@ -169,6 +173,7 @@ async fn a_lazy_checker_copying_what_the_orchestrator_exposes_is_caught() {
 
     let l = a.lease(&url).await.unwrap();
     assert_eq!(a.submit(&url, &l).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     // The lazy node's lease is the check of a's tile (it is not told so).
     let c = lazy.lease(&url).await.unwrap();
     assert_eq!(tile_of(&c), tile_of(&l));
@@ -180,11 +185,13 @@ async fn a_lazy_checker_copying_what_the_orchestrator_exposes_is_caught() {
     let body = lazy.submit_body(&c, w, h, copied);
     let path = format!("/v1/leases/{}/submit", c["lease_id"]);
     let (st, v) = lazy.request(&url, "POST", &path, body).await;
+    orch.wait_verdicts().await;
     assert_eq!((st, v["outcome"].as_str()), (StatusCode::OK, Some("accepted")), "{v}");
     // A third operator breaks the tie: the copy loses.
     let t = b.lease(&url).await.unwrap();
     assert_eq!(tile_of(&t), tile_of(&l));
     assert_eq!(b.submit(&url, &t).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     assert_eq!(convictions(&orch, id).await, vec![(lazy.key.pubkey().to_string(), tile_of(&l))]);
     assert!(lazy.lease(&url).await.is_none(), "banned from the job");
 
@@ -221,10 +228,12 @@ async fn a_vote_without_a_quorum_escalates_to_another_operator_before_anyone_is_
 
     let l = a.lease(&url).await.unwrap();
     assert_eq!(a.submit(&url, &l).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     for wrong in [&x, &y] {
         let lw = wrong.lease(&url).await.unwrap();
         assert_eq!(tile_of(&lw), tile_of(&l));
         assert_eq!(wrong.submit(&url, &lw).await.0, StatusCode::OK);
+        orch.wait_verdicts().await;
     }
     // Three renders, no two alike: before, the tile started over ("inconclusive"). Now a
     // fourth operator renders it, and nobody is convicted until two operators agree.
@@ -233,6 +242,7 @@ async fn a_vote_without_a_quorum_escalates_to_another_operator_before_anyone_is_
     let lb = b.lease(&url).await.unwrap();
     assert_eq!(tile_of(&lb), tile_of(&l), "escalated to a fourth operator");
     assert_eq!(b.submit(&url, &lb).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     let mut got = convictions(&orch, id).await;
     got.sort();
     let mut want = vec![
@@ -358,14 +368,17 @@ async fn a_job_whose_verification_share_is_spent_gets_no_more_checks_and_pays_ev
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let first = a.lease(&url).await.unwrap();
     assert_eq!(a.submit(&url, &first).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     // 0 agreed + 3 reserved for the first tile's check + 3 for this one > 4: not drawn.
     let second = a.lease(&url).await.unwrap();
     assert_eq!(a.submit(&url, &second).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     let s = orch.status(id).await;
     assert_eq!((s["counts"]["rendered"].clone(), s["counts"]["verified"].clone()), (json!(1), json!(1)), "{s}");
     let c = b.lease(&url).await.unwrap();
     assert_eq!(tile_of(&c), tile_of(&first), "the one drawn check");
     assert_eq!(b.submit(&url, &c).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     // 1 agreed + 3: one more check fits; after it (2 agreed) none does.
     work_until_idle(&url, &[&a, &b]).await;
     orch.wait_state(id, "posted", 30).await;
@@ -399,6 +412,7 @@ async fn a_tile_without_a_quorum_in_two_rounds_is_left_unsettled_and_the_job_end
             let l = n.lease(&url).await.unwrap();
             assert_eq!(*tile.get_or_insert(tile_of(&l)), tile_of(&l), "the disputed tile");
             assert_eq!(n.submit(&url, &l).await.0, StatusCode::OK);
+            orch.wait_verdicts().await;
         }
     }
     let tile = tile.unwrap();
@@ -424,6 +438,7 @@ async fn a_tile_without_a_quorum_in_two_rounds_is_left_unsettled_and_the_job_end
             if let Some(l) = n.lease(&url).await {
                 leased.push(tile_of(&l));
                 assert_eq!(n.submit(&url, &l).await.0, StatusCode::OK);
+                orch.wait_verdicts().await;
                 any = true;
             }
         }
@@ -465,6 +480,7 @@ async fn nodes_see_totals_and_verified_counts_the_artist_and_operator_every_stat
     // One tile awaits its check, one is leased: what a node could time its lease against.
     let l = a.lease(&url).await.unwrap();
     assert_eq!(a.submit(&url, &l).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
     let held = a.lease(&url).await.unwrap();
     let public = orch.public_status(id).await;
     assert_eq!(public["counts"], json!({"total": 16, "verified": 0}), "{public}");
@@ -479,5 +495,6 @@ async fn nodes_see_totals_and_verified_counts_the_artist_and_operator_every_stat
     let (st, op) = signed_get(&orch.http, &url, &chain.orchestrator, &path).await;
     assert_eq!((st, op["counts"].clone()), (StatusCode::OK, want));
     assert_eq!(a.submit(&url, &held).await.0, StatusCode::OK);
+    orch.wait_verdicts().await;
 }
 }

@@ -84,9 +84,6 @@ fn input(node: &str) -> SubmitInput {
         job_key: "job1".into(),
         base_share: 0.0,
         new_node_share: 0.0,
-        min_psnr_db: 35.0,
-        rgba: vec![0; 8 * 8 * 4],
-        pending_rgba: vec![],
         replay: None,
     }
 }
@@ -267,17 +264,18 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     };
     let now = now_ms();
     let first = lease(s.clone(), "n1", "op1", now, OPEN_POLICY).await.unwrap();
-    assert_eq!((first.frame, first.tile), (1, 0));
-    // Expired (as the sweeper sees it a minute later): tile 0 is first in line again.
+    // The first in line (a salted order, `scheduler::pick_key`).
+    let head = (first.frame, first.tile);
+    // Expired (as the sweeper sees it a minute later): it is first in line again.
     let later = now + OPEN_POLICY.lease_ms + 1;
-    assert_eq!(s.expire_leases(later).await.unwrap(), vec![(1, 1, 0)]);
+    assert_eq!(s.expire_leases(later).await.unwrap(), vec![(1, head.0, head.1)]);
     let again = lease(s.clone(), "n2", "op2", later, OPEN_POLICY).await.unwrap();
-    assert_eq!((again.frame, again.tile), (1, 0));
+    assert_eq!((again.frame, again.tile), head);
     assert!(matches!(s.submit(first.lease_id, input("n1")).await, Err(StoreError::LeaseGone(_))));
     // A refused submission releases the lease (and records the request).
     s.refuse_submission(again.lease_id, "n2".into(), Some(replay("r"))).await.unwrap();
     let third = lease(s.clone(), "n3", "op3", later, OPEN_POLICY).await.unwrap();
-    assert_eq!((third.frame, third.tile), (1, 0));
+    assert_eq!((third.frame, third.tile), head);
     // Sampled (share 1): the tile waits for a check by another operator.
     let mut sampled = input("n3");
     sampled.submission.operator = "op3".into();
@@ -285,9 +283,10 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     let (outcome, _, _) = s.submit(third.lease_id, sampled).await.unwrap();
     assert_eq!(outcome, Outcome::AwaitingCheck);
     let same_operator = lease(s.clone(), "n4", "op3", later, OPEN_POLICY).await.unwrap();
-    assert_ne!((same_operator.frame, same_operator.tile), (1, 0), "no check by the same operator");
+    assert_ne!((same_operator.frame, same_operator.tile), head, "no check by the same operator");
+    // The check keeps its tile's place in line, ahead of every queued tile.
     let check = lease(s.clone(), "n5", "op5", later, OPEN_POLICY).await.unwrap();
-    assert_eq!((check.frame, check.tile, check.role.as_str()), (1, 0, "check"));
+    assert_eq!((check.frame, check.tile, check.role.as_str()), (head.0, head.1, "check"));
     // Caps count the leases held: n5 holds one.
     let capped = LeasePolicy { max_per_node: 1, ..OPEN_POLICY };
     let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
@@ -298,7 +297,9 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
     assert!(matches!(at, Grant::AtLimit(_)), "{at:?}");
     let next = lease(s.clone(), "n6", "op6", later, OPEN_POLICY).await.unwrap();
-    assert_eq!((next.frame, next.tile), (1, 2), "tiles 0 (its check) and 1 are leased");
+    let leased = [head, (same_operator.frame, same_operator.tile)];
+    assert!(!leased.contains(&(next.frame, next.tile)), "the head (its check) and n4's tile are leased");
+    assert_eq!(next.role, "primary");
     // The job stops (cancelled on-chain): nothing more is leased from it.
     s.job_set_state(1, job_state::PARTIAL, None).await.unwrap();
     assert!(lease(s.clone(), "n7", "op7", later, OPEN_POLICY).await.is_none());

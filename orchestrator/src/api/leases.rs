@@ -149,9 +149,9 @@ pub async fn submit(
         timestamp_ms: replay.timestamp_ms,
     };
 
-    // The lease, its tile and job, and the renders it may be compared with: one read (on
-    // SQLite from memory for a primary render). The request is recorded with its outcome.
-    let (tile, job, pending) = s
+    // The lease, its tile and job: one read (on SQLite from memory, whatever the lease's
+    // role). The request is recorded with its outcome.
+    let (tile, job) = s
         .store
         .submit_context(id)
         .await?
@@ -174,19 +174,18 @@ pub async fn submit(
 
     // Header first (dimensions must be the tile's), then a bounded decode, then our own hash.
     // A small tile (tens of µs) is decoded here; a larger one on the blocking pool.
-    type Decoded = (Vec<u8>, [u8; 32], Vec<u8>);
+    type Decoded = ([u8; 32], Vec<u8>);
     let decode = move || -> ApiResult<Decoded> {
         let rgba = crate::imaging::decode_tile(&png, rect.width, rect.height)
             .map_err(ApiError::BadImage)?;
-        let hash = tessera_render::pixel_hash(&rgba);
-        Ok((rgba, hash, png))
+        Ok((tessera_render::pixel_hash(&rgba), png))
     };
     let decoded = if u64::from(rect.width) * u64::from(rect.height) <= INLINE_DECODE_PX {
         decode()
     } else {
         tokio::task::spawn_blocking(decode).await.map_err(join)?
     };
-    let (rgba, computed, png) = match decoded {
+    let (computed, png) = match decoded {
         Ok(d) => d,
         Err(e) => {
             refuse(&s, id, &node_s, &replay, "malformed").await?;
@@ -201,37 +200,13 @@ pub async fn submit(
         });
     }
 
-    // Keep the PNG (content-addressed) and decode the renders it may be compared with. A
-    // stored blob this put reuses is not deleted before the tile row references it.
+    // Keep the PNG (content-addressed). A stored blob this put reuses is not deleted before
+    // the tile row references it. A check is only stored here, like a primary: the
+    // comparison runs in the background verifier, after this answer (issue 14: its cost
+    // would tell the checker it was a check, and whether it disagreed).
     let reuse = s.blob_gc.read().await;
     let png_blob = s.blobs.put_bytes(png.into()).await?.0;
     let (job_id, frame, tno) = (tile.job_id, tile.frame, tile.tile);
-    let mut pending_png = Vec::with_capacity(pending.len());
-    let compare = crate::verify::needs_pixels(&pending, &hex(&computed));
-    for r in pending.iter().filter(|_| compare) {
-        let png = s
-            .blobs
-            .get_bytes(&r.blob)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("blob {} missing", r.blob)))?;
-        pending_png.push((r.id, png));
-    }
-    // A primary render (nearly every submit) has nothing to decode: no blocking-pool hop.
-    let pending_rgba = if pending_png.is_empty() {
-        Vec::new()
-    } else {
-        tokio::task::spawn_blocking(move || -> ApiResult<Vec<(i64, Vec<u8>)>> {
-            pending_png
-                .into_iter()
-                .map(|(rid, png)| {
-                    let rgba = crate::imaging::decode_png(&png).map_err(ApiError::BadImage)?;
-                    Ok((rid, rgba.2))
-                })
-                .collect()
-        })
-        .await
-        .map_err(join)??
-    };
 
     // Apply, re-checking the lease inside the transaction.
     let input = SubmitInput {
@@ -246,9 +221,6 @@ pub async fn submit(
         job_key: job.job_key.clone(),
         base_share: s.cfg.verify_share,
         new_node_share: s.cfg.new_node_share,
-        min_psnr_db: s.cfg.min_psnr_db,
-        rgba,
-        pending_rgba,
         replay: Some(replay),
     };
     // With `?next=1` the next lease is granted in the same trip to the store.
@@ -264,44 +236,9 @@ pub async fn submit(
     drop(reuse);
 
     s.metrics.tiles_submitted.inc();
-    // Only verified tiles (and convictions) are published: see `api::PUBLIC_EVENTS`. The
-    // event names the render the tile took, not whose submit settled it (a checker's).
-    let verified = match &outcome {
-        Outcome::Accepted => Some(node_s.clone()),
-        Outcome::Verified { accepted } => Some(accepted.clone()),
-        Outcome::AwaitingCheck => None,
-        Outcome::AwaitingTiebreak => {
-            s.metrics
-                .verification_failures
-                .with_label_values(&["check-disagree"])
-                .inc();
-            None
-        }
-        Outcome::Resolved { accepted, faulty } => {
-            for f in faulty {
-                s.metrics
-                    .verification_failures
-                    .with_label_values(&["fault"])
-                    .inc();
-                s.emit(job_id, frame, tno, "fault", Some(f.clone()));
-            }
-            Some(accepted.clone())
-        }
-        Outcome::Inconclusive | Outcome::Unsettled => {
-            s.metrics
-                .verification_failures
-                .with_label_values(&["inconclusive"])
-                .inc();
-            None
-        }
-    };
-    if let Some(node) = verified {
-        s.metrics.tiles_verified.inc();
-        s.emit(job_id, frame, tno, "verified", Some(node));
-    }
-    if ready {
-        s.emit(job_id, frame, tno, "job-ready", None);
-        s.poster_wake.notify_one();
+    crate::verifier::publish(&s, (job_id, frame, tno), &outcome, &node_s, ready);
+    if outcome == Outcome::AwaitingVerdict {
+        s.verifier_wake.notify_one();
     }
     s.metrics
         .submit_latency

@@ -62,6 +62,8 @@ pub struct AppState {
     /// Permits for the public image and manifest endpoints (decoding and stitching).
     pub public: tokio::sync::Semaphore,
     pub poster_wake: Notify,
+    /// Wakes the background verifier (`verifier`) when a second render was stored.
+    pub verifier_wake: Notify,
     /// Held (shared) from a tile put that may reuse a stored blob until the row that
     /// references it is committed; held alone while `retention` picks and deletes blobs,
     /// so a deletion never takes a blob just reused.

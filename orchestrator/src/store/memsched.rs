@@ -22,6 +22,8 @@ use crate::verify::Outcome;
 /// A rendered tile, not leased, waiting for its check or tiebreak.
 struct Second {
     need: &'static str,
+    /// Its place in the lease line (`tiles.pick_key`).
+    key: i64,
     /// (node, operator) of the renders that count in this round: none of them may vote again.
     voters: Vec<(String, String)>,
 }
@@ -29,7 +31,8 @@ struct Second {
 /// A running job's schedule.
 struct Job {
     row: JobRow,
-    queued: BTreeSet<(u32, u32)>,
+    /// (pick_key, frame, tile) of the queued tiles: first in line first.
+    queued: BTreeSet<(i64, u32, u32)>,
     second: BTreeMap<(u32, u32), Second>,
     banned: HashSet<String>,
 }
@@ -42,6 +45,8 @@ struct Held {
     node: String,
     need: &'static str,
     deadline: i64,
+    /// The tile's `pick_key`, for when it is released.
+    key: i64,
 }
 
 /// See the module documentation.
@@ -91,25 +96,28 @@ fn load_job(tx: &mut dyn Sql, row: JobRow) -> Result<Job, StoreError> {
     let pair = |r: &Row| -> Result<(u32, u32), StoreError> { Ok((r.get(0)?, r.get(1)?)) };
     let queued = tx
         .rows(
-            "SELECT frame, tile FROM tiles WHERE job_id=?1 AND state='queued' AND need='primary'",
+            "SELECT pick_key, frame, tile FROM tiles WHERE job_id=?1 AND state='queued' AND need='primary'",
             p![id],
         )?
         .iter()
-        .map(pair)
-        .collect::<Result<_, _>>()?;
+        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .collect::<Result<_, StoreError>>()?;
     let mut second = BTreeMap::new();
+    // Tiles whose second render is stored and waiting for its comparison are not pickable.
     for r in tx.rows(
-        "SELECT frame, tile, need FROM tiles WHERE job_id=?1 AND state='rendered' AND lease_id IS NULL",
+        "SELECT frame, tile, need, pick_key FROM tiles WHERE job_id=?1 AND state='rendered'
+           AND need IN ('check', 'tiebreak') AND lease_id IS NULL",
         p![id],
     )? {
         let need = need_of(&r.get::<String>(2)?)?;
-        let voters = Vec::new();
-        second.insert(pair(&r)?, Second { need, voters });
+        let (voters, key) = (Vec::new(), r.get(3)?);
+        second.insert(pair(&r)?, Second { need, key, voters });
     }
     for r in tx.rows(
         "SELECT r.frame, r.tile, r.node, COALESCE(r.operator, r.node) FROM results r
            JOIN tiles t ON t.job_id=r.job_id AND t.frame=r.frame AND t.tile=r.tile
-         WHERE t.job_id=?1 AND t.state='rendered' AND t.lease_id IS NULL
+         WHERE t.job_id=?1 AND t.state='rendered' AND t.need IN ('check', 'tiebreak')
+           AND t.lease_id IS NULL
            AND r.verdict IN ('pending','agreed','accepted')",
         p![id],
     )? {
@@ -131,7 +139,7 @@ fn load_job(tx: &mut dyn Sql, row: JobRow) -> Result<Job, StoreError> {
 }
 
 const LEASES: &str =
-    "SELECT job_id, frame, tile, need, lease_id, lease_node, lease_deadline FROM tiles WHERE lease_id IS NOT NULL";
+    "SELECT job_id, frame, tile, need, lease_id, lease_node, lease_deadline, pick_key FROM tiles WHERE lease_id IS NOT NULL";
 
 impl MemSched {
     /// Forgets everything: the next use reloads from the store.
@@ -167,6 +175,7 @@ impl MemSched {
                 need: need_of(&r.get::<String>(3)?)?,
                 node: r.get(5)?,
                 deadline: r.get(6)?,
+                key: r.get(7)?,
             };
             self.add_lease(r.get(4)?, held);
         }
@@ -285,7 +294,7 @@ impl MemSched {
         for (_, id, holds) in candidates {
             // A claim that misses means memory was behind the store: reload the job, pick again.
             for _ in 0..3 {
-                let Some((frame, tile, need)) = self.pick(id, node, operator) else {
+                let Some((key, frame, tile, need)) = self.pick(id, node, operator) else {
                     break;
                 };
                 let claim = Claim {
@@ -294,6 +303,7 @@ impl MemSched {
                     tile,
                     need,
                     holds,
+                    key,
                 };
                 match self.claim(tx, claim, node, now, policy)? {
                     Some(lease) => return Ok(Grant::Lease(lease)),
@@ -304,19 +314,21 @@ impl MemSched {
         Ok(scheduler::nothing(capped, policy))
     }
 
-    /// Tiebreaks, then checks (never by a node or operator that already voted), then
-    /// queued tiles, in frame order: `scheduler::pick_tile`'s order.
-    fn pick(&self, id: u64, node: &str, operator: &str) -> Option<(u32, u32, &'static str)> {
+    /// The smallest (pick_key, frame, tile) of the queued tiles and of the tiles waiting for
+    /// a check or tiebreak this node may give (never a node or operator that already voted):
+    /// `scheduler::pick_tile`'s order.
+    fn pick(&self, id: u64, node: &str, operator: &str) -> Option<(i64, u32, u32, &'static str)> {
         let job = self.jobs.get(&id)?;
-        for need in [ts::NEED_TIEBREAK, ts::NEED_CHECK] {
-            let free = job.second.iter().find(|(_, s)| {
-                s.need == need && !s.voters.iter().any(|(n, o)| n == node || o == operator)
-            });
-            if let Some((&(f, t), _)) = free {
-                return Some((f, t, need));
-            }
-        }
-        job.queued.first().map(|&(f, t)| (f, t, ts::NEED_PRIMARY))
+        let second = job
+            .second
+            .iter()
+            .filter(|(_, s)| !s.voters.iter().any(|(n, o)| n == node || o == operator))
+            .map(|(&(f, t), s)| (s.key, f, t, s.need));
+        let queued = job
+            .queued
+            .first()
+            .map(|&(k, f, t)| (k, f, t, ts::NEED_PRIMARY));
+        second.chain(queued).min_by_key(|&(k, f, t, _)| (k, f, t))
     }
 
     /// Writes the lease if the tile is still free in the store; None when it is not.
@@ -359,7 +371,7 @@ impl MemSched {
         // Every statement succeeded: memory follows.
         job.row.pass += stride;
         job.row.leases_issued += 1;
-        job.queued.remove(&(c.frame, c.tile));
+        job.queued.remove(&(c.key, c.frame, c.tile));
         job.second.remove(&(c.frame, c.tile));
         let lease = scheduler::grant(&job.row, lease_id, c.frame, c.tile, c.need.into(), deadline)?;
         let scene = job.row.scene_hash.clone();
@@ -374,6 +386,7 @@ impl MemSched {
             node: node.to_string(),
             need: c.need,
             deadline,
+            key: c.key,
         };
         self.add_lease(lease_id, held);
         Ok(Some(lease))
@@ -429,16 +442,11 @@ impl MemSched {
         let j = self.jobs.get_mut(&job).expect("checked");
         match second {
             None => {
-                j.queued.insert((frame, tile));
+                j.queued.insert((h.key, frame, tile));
             }
             Some(voters) => {
-                j.second.insert(
-                    (frame, tile),
-                    Second {
-                        need: h.need,
-                        voters,
-                    },
-                );
+                let (need, key) = (h.need, h.key);
+                j.second.insert((frame, tile), Second { need, key, voters });
             }
         }
         Ok(())
@@ -496,23 +504,63 @@ impl MemSched {
             self.jobs.remove(&t.job_id);
             return Ok(());
         }
-        match (held.is_some() && redo.is_empty(), outcome) {
-            (true, Outcome::Accepted | Outcome::Verified { .. }) => Ok(()),
-            (true, Outcome::AwaitingCheck) => {
+        let key = held.as_ref().map(|h| h.key);
+        match (key.filter(|_| redo.is_empty()), outcome) {
+            // A second render stored for the verifier: the tile is not pickable until then.
+            (Some(_), Outcome::Accepted | Outcome::Verified { .. } | Outcome::AwaitingVerdict) => {
+                Ok(())
+            }
+            (Some(key), Outcome::AwaitingCheck) => {
                 let Some(j) = self.jobs.get_mut(&t.job_id) else {
                     return Ok(());
                 };
                 let voters = vec![(voter.0.to_string(), voter.1.to_string())];
-                let s = Second {
-                    need: ts::NEED_CHECK,
-                    voters,
-                };
-                j.second.insert((t.frame, t.tile), s);
+                let need = ts::NEED_CHECK;
+                j.second
+                    .insert((t.frame, t.tile), Second { need, key, voters });
                 Ok(())
             }
             // Tiebreaks, faults (bans, re-queued tiles, released leases), inconclusive
             // rounds: rare, so the job is read again rather than followed step by step.
             _ => self.reload_job(tx, t.job_id),
+        }
+    }
+
+    /// Follows a verdict of the background verifier on tile (job, frame, tile).
+    pub fn compared(
+        &mut self,
+        tx: &mut dyn Sql,
+        (job, frame, tile): (u64, u32, u32),
+        applied: &(Outcome, Vec<(u32, u32)>, bool),
+    ) -> Result<(), StoreError> {
+        self.ensure(tx)?;
+        let (outcome, redo, ready) = applied;
+        if *ready {
+            self.jobs.remove(&job);
+            return Ok(());
+        }
+        match (redo.is_empty(), outcome) {
+            (true, Outcome::Verified { .. }) => Ok(()),
+            (true, Outcome::AwaitingTiebreak) if self.jobs.contains_key(&job) => {
+                let voters = voters(tx, job, frame, tile)?;
+                let key = super::sql::row(
+                    tx,
+                    "SELECT pick_key FROM tiles WHERE job_id=?1 AND frame=?2 AND tile=?3",
+                    p![job, frame, tile],
+                )?
+                .ok_or_else(|| StoreError::Corrupt(format!("tile {job}/{frame}/{tile}")))?
+                .get(0)?;
+                let need = ts::NEED_TIEBREAK;
+                let s = Second { need, key, voters };
+                self.jobs
+                    .get_mut(&job)
+                    .expect("checked")
+                    .second
+                    .insert((frame, tile), s);
+                Ok(())
+            }
+            // Faults and inconclusive rounds: rare, the job is read again.
+            _ => self.reload_job(tx, job),
         }
     }
 
@@ -550,6 +598,7 @@ struct Claim {
     tile: u32,
     need: &'static str,
     holds: bool,
+    key: i64,
 }
 
 #[cfg(test)]
@@ -564,6 +613,7 @@ mod tests {
             node: node.into(),
             need: ts::NEED_PRIMARY,
             deadline,
+            key: 0,
         }
     }
 

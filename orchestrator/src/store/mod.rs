@@ -60,6 +60,9 @@ pub mod tile_state {
     pub const NEED_PRIMARY: &str = "primary";
     pub const NEED_CHECK: &str = "check";
     pub const NEED_TIEBREAK: &str = "tiebreak";
+    /// (state `rendered`) A check or tiebreak render is stored and waits for the background
+    /// verifier to compare it (`verifier`): not leased meanwhile.
+    pub const NEED_COMPARE: &str = "compare";
     pub const NEED_NONE: &str = "none";
 }
 
@@ -181,10 +184,6 @@ pub struct SubmitInput {
     pub job_key: String,
     pub base_share: f64,
     pub new_node_share: f64,
-    pub min_psnr_db: f64,
-    /// Decoded RGBA of the submission and of the earlier pending renders (by result id).
-    pub rgba: Vec<u8>,
-    pub pending_rgba: Vec<(i64, Vec<u8>)>,
     /// The submit request's signature, recorded in the submit's own transaction (a replay
     /// fails it); None for callers that are not requests.
     pub replay: Option<Replay>,
@@ -204,8 +203,8 @@ pub struct NextLease {
 /// now complete (and `ready`).
 pub type Applied = (Outcome, Vec<(u32, u32)>, bool);
 
-/// The lease, its tile and job, and the pending renders it may be compared with.
-pub type SubmitContext = (TileRow, JobRow, Vec<ResultRow>);
+/// The lease's tile and job.
+pub type SubmitContext = (TileRow, JobRow);
 
 /// (tile counts, per-frame progress, tiles verified since) of a job.
 pub type Progress = (Counts, Vec<(u32, u64, u64)>, u64);
@@ -250,8 +249,8 @@ pub trait Store: Send + Sync + 'static {
         max_lifetime_ms: i64,
     ) -> Result<Option<i64>, StoreError>;
     /// What a submission to `lease_id` is checked against (records nothing: the request is
-    /// recorded by the `submit` or `refuse_submission` that follows). On SQLite a primary
-    /// render's lease is answered from the in-memory schedule, without a transaction.
+    /// recorded by the `submit` or `refuse_submission` that follows). On SQLite the lease is
+    /// answered from the in-memory schedule, without a transaction, whatever its role.
     async fn submit_context(&self, lease_id: i64) -> Result<Option<SubmitContext>, StoreError>;
     /// Records the request and releases the lease of a refused submission, counting it
     /// against the node.
@@ -274,6 +273,28 @@ pub trait Store: Send + Sync + 'static {
         input: SubmitInput,
         next: Option<NextLease>,
     ) -> Result<(Applied, Option<Result<Grant, StoreError>>), StoreError>;
+    /// Tiles of running jobs whose stored second render waits for its comparison (at most
+    /// a batch), oldest first: the background verifier's work, also after a restart.
+    async fn comparisons_due(&self) -> Result<Vec<(u64, u32, u32)>, StoreError>;
+    /// The pending renders of a tile waiting for its comparison (oldest first), or None
+    /// when it no longer waits.
+    async fn comparison(
+        &self,
+        job_id: u64,
+        frame: u32,
+        tile: u32,
+    ) -> Result<Option<Vec<ResultRow>>, StoreError>;
+    /// Decides a tile waiting for its comparison from the renders `comparison` returned and
+    /// their decoded RGBA (by result id; empty when every hash is equal), once: None when the
+    /// tile no longer waits, its renders changed or its job stopped running.
+    async fn settle_comparison(
+        &self,
+        job_id: u64,
+        frame: u32,
+        tile: u32,
+        rgba: Vec<(i64, Vec<u8>)>,
+        min_psnr_db: f64,
+    ) -> Result<Option<Applied>, StoreError>;
     async fn scene_exists(&self, hash: String) -> Result<bool, StoreError>;
     async fn scene_insert(
         &self,

@@ -144,11 +144,15 @@ pub fn job_insert(c: &mut dyn Sql, j: &JobRow, tiles_per_frame: u32) -> Result<b
         return Ok(false);
     }
     scene_in_use(c, &j.scene_hash)?;
+    // Each tile's place in the lease line, under the store's salt (`scheduler::pick_key`).
+    let salt = salt(c)?;
     for frame in j.frame_start..=j.frame_end {
         for tile in 0..tiles_per_frame {
+            let key =
+                crate::scheduler::pick_key(&salt, &j.job_key, frame - j.frame_start, frame, tile);
             c.exec(
-                "INSERT INTO tiles(job_id, frame, tile, state, need) VALUES(?1, ?2, ?3, 'queued', 'primary')",
-                p![j.job_id, frame, tile],
+                "INSERT INTO tiles(job_id, frame, tile, state, need, pick_key) VALUES(?1, ?2, ?3, 'queued', 'primary', ?4)",
+                p![j.job_id, frame, tile, key],
             )?;
         }
     }
@@ -365,6 +369,36 @@ pub fn tile_by_lease(c: &mut dyn Sql, lease_id: i64) -> Result<Option<TileRow>, 
         c,
         &format!("SELECT {TILE_COLS} FROM tiles WHERE lease_id=?1{lock}"),
         p![lease_id],
+    )?
+    .map(|r| tile_from_row(&r))
+    .transpose()
+}
+
+/// Tiles of running jobs waiting for their comparison (`tile_state::NEED_COMPARE`), a batch.
+pub fn comparisons_due(c: &mut dyn Sql) -> Result<Vec<(u64, u32, u32)>, StoreError> {
+    c.rows(
+        "SELECT t.job_id, t.frame, t.tile FROM tiles t JOIN jobs j ON j.job_id=t.job_id
+         WHERE j.state='rendering' AND t.state='rendered' AND t.need='compare'
+         ORDER BY t.job_id, t.frame, t.tile LIMIT 64",
+        p![],
+    )?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .collect()
+}
+
+/// One tile (locked on PostgreSQL until the transaction ends).
+pub fn tile_at(
+    c: &mut dyn Sql,
+    job_id: u64,
+    frame: u32,
+    tile: u32,
+) -> Result<Option<TileRow>, StoreError> {
+    let lock = if c.locks_rows() { " FOR UPDATE" } else { "" };
+    row(
+        c,
+        &format!("SELECT {TILE_COLS} FROM tiles WHERE job_id=?1 AND frame=?2 AND tile=?3{lock}"),
+        p![job_id, frame, tile],
     )?
     .map(|r| tile_from_row(&r))
     .transpose()

@@ -175,9 +175,6 @@ fn apply_submission(
         job_key: &i.job_key,
         base_share: i.base_share,
         new_node_share: i.new_node_share,
-        min_psnr_db: i.min_psnr_db,
-        rgba: &i.rgba,
-        pending_rgba: &i.pending_rgba,
     };
     let (outcome, redo) = verify::apply(tx, &t, &pending, &i.submission, &d)?;
     let ready = job_complete(tx, t.job_id)?;
@@ -210,8 +207,45 @@ fn context_from_store(
     let Some(j) = job_get(tx, t.job_id)? else {
         return Ok(None);
     };
+    Ok(Some((t, j)))
+}
+
+/// The verifier's transaction: the tile still waits for its comparison with the same
+/// pending renders and its job still runs, then `verify::decide`.
+fn settle_compared(
+    tx: &mut dyn Sql,
+    mem: Option<&mut MemSched>,
+    (job_id, frame, tile): (u64, u32, u32),
+    rgba: &[(i64, Vec<u8>)],
+    min_psnr_db: f64,
+) -> Result<Option<Applied>, StoreError> {
+    lock_job(tx, job_id)?;
+    let running = job_get(tx, job_id)?.is_some_and(|j| j.state == job_state::RENDERING);
+    let Some(t) = tile_at(tx, job_id, frame, tile)?.filter(|t| t.need == tile_state::NEED_COMPARE)
+    else {
+        return Ok(None);
+    };
     let pending = pending_results(tx, &t)?;
-    Ok(Some((t, j, pending)))
+    let same =
+        pending.len() == rgba.len() && pending.iter().zip(rgba).all(|(r, (id, _))| r.id == *id);
+    if !running || !same {
+        return Ok(None);
+    }
+    let renders: Vec<_> = pending
+        .into_iter()
+        .zip(rgba)
+        .map(|(r, (_, px))| (r, px.clone()))
+        .collect();
+    let (outcome, redo) = verify::decide(tx, &t, &renders, min_psnr_db)?;
+    let ready = job_complete(tx, job_id)?;
+    if ready {
+        job_set_state(tx, job_id, job_state::READY, None)?;
+    }
+    let applied = (outcome, redo, ready);
+    if let Some(m) = mem {
+        m.compared(tx, (job_id, frame, tile), &applied)?;
+    }
+    Ok(Some(applied))
 }
 
 #[async_trait::async_trait]
@@ -312,10 +346,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn submit_context(&self, lease_id: i64) -> Result<Option<SubmitContext>, StoreError> {
         if let Some(m) = &self.mem {
-            // A primary render's lease is answered from memory, without the writer.
-            let hit = locked(m).peek(lease_id);
-            if let Some((t, j)) = hit.filter(|(t, _)| t.need == tile_state::NEED_PRIMARY) {
-                return Ok(Some((t, j, Vec::new())));
+            // Answered from memory, without the writer, for every role alike (a check's
+            // submit must not take longer than a primary's).
+            if let Some(hit) = locked(m).peek(lease_id) {
+                return Ok(Some(hit));
             }
         }
         self.b
@@ -409,6 +443,50 @@ impl<B: Backend> Store for SqlStore<B> {
             Ok((applied, next.transpose()?))
         })
         .await
+    }
+
+    async fn comparisons_due(&self) -> Result<Vec<(u64, u32, u32)>, StoreError> {
+        self.b.run("comparisons_due", comparisons_due).await
+    }
+
+    async fn comparison(
+        &self,
+        job_id: u64,
+        frame: u32,
+        tile: u32,
+    ) -> Result<Option<Vec<ResultRow>>, StoreError> {
+        self.b
+            .run("comparison", move |tx| {
+                let t = tile_at(tx, job_id, frame, tile)?;
+                match t.filter(|t| t.need == tile_state::NEED_COMPARE) {
+                    Some(t) => pending_results(tx, &t).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    async fn settle_comparison(
+        &self,
+        job_id: u64,
+        frame: u32,
+        tile: u32,
+        rgba: Vec<(i64, Vec<u8>)>,
+        min_psnr_db: f64,
+    ) -> Result<Option<Applied>, StoreError> {
+        let at = (job_id, frame, tile);
+        if let Some(m) = &self.mem {
+            return self
+                .on_memory("settle_comparison", m, move |m, tx| {
+                    settle_compared(tx, Some(m), at, &rgba, min_psnr_db)
+                })
+                .await;
+        }
+        self.b
+            .run("settle_comparison", move |tx| {
+                settle_compared(tx, None, at, &rgba, min_psnr_db)
+            })
+            .await
     }
 
     async fn scene_exists(&self, hash: String) -> Result<bool, StoreError> {

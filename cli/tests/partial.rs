@@ -140,7 +140,7 @@ fn a_job_cancelled_mid_render_downloads_and_audits_what_its_receipt_holds() {
     // The same in words: each missing tile's reason, and the summary line.
     let r = download(&net.path("download-text"), false);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    eprintln!("README download:\n{}", r.stdout);
+    eprintln!("download:\n{}", r.stdout);
     assert!(
         r.stdout.contains(&format!(
             "partial: {covered} of {TILES} tiles (the job was cancelled)"
@@ -180,7 +180,7 @@ fn a_job_cancelled_mid_render_downloads_and_audits_what_its_receipt_holds() {
         Some((TILES - covered) * price)
     );
     let said = net.ok(None, &["audit", &job_s]);
-    eprintln!("README audit:\n{}", said.stdout);
+    eprintln!("audit:\n{}", said.stdout);
     assert!(
         said.stdout.contains(&format!(
             "partial: {covered} of {TILES} tiles in the receipt"
@@ -275,5 +275,5 @@ fn a_job_cancelled_mid_render_downloads_and_audits_what_its_receipt_holds() {
         r.stdout
     );
     assert!(!again.join(format!("frame-{n:04}.png")).exists());
-    eprintln!("README tampered:\n{}{}", r.stdout, r.stderr);
+    eprintln!("tampered download:\n{}{}", r.stdout, r.stderr);
 }

@@ -31,6 +31,9 @@ pub struct Verdict {
     pub manifest_source: String,
     pub frames_source: String,
     pub claims_on_chain: usize,
+    /// The artist cancelled the job (else, for a partial receipt, the deadline ended it).
+    #[serde(skip)]
+    pub cancelled: bool,
     #[serde(flatten)]
     pub report: AuditReport,
 }
@@ -51,6 +54,41 @@ impl fmt::Display for Verdict {
                 if c.ok { "ok" } else { "FAIL" },
                 c.name,
                 c.passed
+            )?;
+        }
+        if let Some(c) = &r.coverage {
+            let ended = if self.cancelled {
+                "cancelled"
+            } else {
+                "deadline"
+            };
+            for fc in &c.frames {
+                let tiles: Vec<u32> = fc.missing.iter().map(|m| m.tile).collect();
+                let reasons: std::collections::BTreeSet<String> = fc
+                    .missing
+                    .iter()
+                    .map(|m| crate::job::download::describe(&m.reason, ended))
+                    .collect();
+                writeln!(
+                    f,
+                    "  frame {:>5}  {}/{} tiles in the receipt; missing {}: {}",
+                    fc.frame,
+                    fc.covered,
+                    fc.total,
+                    crate::job::download::tile_ranges(&tiles),
+                    reasons.into_iter().collect::<Vec<_>>().join("; ")
+                )?;
+            }
+            let refund = c.refund.map_or("due at settlement".into(), |r| {
+                format!("refunded {r} ≥ {} for them", c.uncovered_price)
+            });
+            writeln!(
+                f,
+                "  partial: {} of {} tiles in the receipt, none outside it paid; {} missing tiles priced {}, {refund}",
+                c.covered,
+                c.tiles,
+                c.tiles - c.covered,
+                c.uncovered_price
             )?;
         }
         match &r.discrepancy {
@@ -82,7 +120,7 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> CliResult<Verdict> {
             dir.display().to_string(),
         ),
         None => (
-            frames_from_orchestrator(ctx, args.job, job.frame_start, job.frame_end).await?,
+            frames_from_orchestrator(ctx, args.job, &receipt_frames(&manifest)).await?,
             ctx.settings.orchestrator.clone(),
         ),
     };
@@ -117,6 +155,7 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> CliResult<Verdict> {
         manifest_source,
         frames_source,
         claims_on_chain: claims.len(),
+        cancelled: job.cancel_requested_at != 0,
         report,
     };
     ctx.output.print(&verdict);
@@ -158,15 +197,20 @@ fn frames_from_dir(
     Ok(frames)
 }
 
+/// The frames the manifest's receipt tiles are in: those are the images the audit reads (a
+/// partial receipt may hold no tile of some frames, and those are not served).
+fn receipt_frames(manifest: &Manifest) -> std::collections::BTreeSet<u32> {
+    manifest.receipt_tiles().map(|t| t.frame).collect()
+}
+
 async fn frames_from_orchestrator(
     ctx: &Ctx,
     job_id: u64,
-    start: u32,
-    end: u32,
+    wanted: &std::collections::BTreeSet<u32>,
 ) -> CliResult<BTreeMap<u32, FrameImage>> {
     let o = ctx.orchestrator();
     let mut frames = BTreeMap::new();
-    for frame in start..=end {
+    for &frame in wanted {
         let png = o.frame_png(job_id, frame).await?;
         frames.insert(frame, decode_png(&png, &format!("frame {frame}"))?);
     }

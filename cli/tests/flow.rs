@@ -188,7 +188,8 @@ fn submit_render_download_approve_claim_audit() {
         .as_array()
         .unwrap()
         .iter()
-        .all(|f| f["verified"] == true));
+        .all(|f| f["verified"] == true && f["status"] == "complete" && f["covered"] == 8));
+    assert!(r.json().get("partial").is_none(), "a full receipt");
     let clean = net.path("frames-settled");
     watch(&clean);
     assert_eq!(

@@ -191,6 +191,7 @@ pub fn manifest_verifications(
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
             blob: None,
+            missing: None,
             proof: receipt
                 .render_proof(v)
                 .map(|p| p.iter().map(|h| hex(h)).collect()),

@@ -922,6 +922,34 @@ async fn a_job_cancelled_mid_render_gets_the_receipt_of_its_verified_tiles() {
     let (st, v) = a.submit(&orch.url, &in_flight).await;
     assert_eq!(st, StatusCode::GONE, "{v}");
     assert!(a.lease(&orch.url).await.is_none());
+    // The manifest says why the other 13 tiles are not in the receipt: none was rendered
+    // (the lease held at the cancel included), and none carries a node, hash or proof.
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    let gaps: Vec<u64> = m["tiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["missing"].is_string())
+        .inspect(|t| {
+            assert_eq!(
+                (t["missing"].as_str(), t["node"].as_str(), t["proof"].is_null()),
+                (Some("never_rendered"), Some(""), true),
+                "{t}"
+            )
+        })
+        .map(|t| t["tile"].as_u64().unwrap())
+        .collect();
+    assert_eq!(gaps.len(), 13, "{m}");
+    // Settled, the frame is served clean: the receipt's 3 tiles, the others transparent.
+    chain.approve(id).await;
+    let (st, png) = orch.get_bytes(&format!("/v1/jobs/{id}/frames/1/image")).await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&png));
+    let (w, _, rgba) = tessera_orchestrator::imaging::decode_png(&png).unwrap();
+    for tile in 0..16u64 {
+        let (x, y) = ((tile % 4) * 16 + 8, (tile / 4) * 16 + 8);
+        let alpha = rgba[((y * w as u64 + x) * 4 + 3) as usize];
+        assert_eq!(alpha, if gaps.contains(&tile) { 0 } else { 255 }, "tile {tile}");
+    }
 }
 }
 

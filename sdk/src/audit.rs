@@ -24,6 +24,11 @@
 //! 12. `manifest_values`: the roots, counts and total the manifest states are the chain's.
 //! 13. `claims`: each on-chain claim is for this job and its node's leaf amount, and paid
 //!     the job's payout share of it (or made by an upheld contest of a node without a leaf).
+//! 14. `uncovered` (a partial receipt only): the tiles the receipt does not hold are the
+//!     job's tiles less its tile count, none of them paid (every payout and verification
+//!     render belongs to a receipt tile, checked above), and, once the job is settled, the
+//!     artist's refund covers at least their price and the fee was taken on the paid share
+//!     only. [`AuditReport::coverage`] lists them per frame with the manifest's reason.
 use std::collections::{BTreeMap, BTreeSet};
 
 use anchor_lang::prelude::Pubkey;
@@ -34,7 +39,7 @@ use tessera::state::{Claim, Contest, Job};
 use thiserror::Error;
 
 use crate::hex;
-use crate::manifest::{Manifest, ManifestError};
+use crate::manifest::{gap, FrameCoverage, Manifest, ManifestError};
 use crate::protocol::verify_tile_signature;
 use crate::receipt::{verify_tile, NodePayout, Receipt, RenderRecord, TileRecord};
 use crate::tiles::{TileGrid, TileRect};
@@ -76,6 +81,25 @@ pub struct AuditReport {
     /// The checks that ran, in order; the last one failed when there is a discrepancy.
     pub checks: Vec<Check>,
     pub discrepancy: Option<Discrepancy>,
+    /// Of a partial receipt, once the `uncovered` check ran: what it holds and what not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// What a partial receipt holds of the job, and what the artist got back for the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Tiles of the job.
+    pub tiles: u64,
+    /// Tiles the receipt holds (its tile count).
+    pub covered: u64,
+    /// The frames the receipt does not hold in full, with their missing tiles.
+    pub frames: Vec<FrameCoverage>,
+    /// Price of the missing tiles: `price_per_tile` each.
+    pub uncovered_price: u64,
+    /// What the artist got back at settlement (the budget less the kept payout, the fee and
+    /// what contests took or may still take); `None` before settlement.
+    pub refund: Option<u64>,
 }
 
 impl AuditReport {
@@ -190,6 +214,26 @@ pub enum Discrepancy {
     },
     #[error("receipt: {detail}")]
     Receipt { detail: String },
+    #[error("frame {frame} tile {tile} is in the receipt, yet the manifest also lists it as missing ({reason})")]
+    PaidAndMissing {
+        frame: u32,
+        tile: u32,
+        reason: String,
+    },
+    #[error("frame {frame} tile {tile}, listed as missing, is outside the job's grid")]
+    GapOutOfGrid { frame: u32, tile: u32 },
+    #[error("the receipt holds {covered} of {tiles} tiles but {listed} are missing")]
+    UncoveredCount {
+        tiles: u64,
+        covered: u64,
+        listed: u64,
+    },
+    #[error("settlement: {field} expected {expected}, found {found} (chain)")]
+    Settlement {
+        field: String,
+        expected: String,
+        found: String,
+    },
 }
 
 /// True when `proof` leads from `payout`'s leaf to `payout_root` (what `claim_payout` checks).
@@ -225,15 +269,18 @@ pub fn audit(input: &AuditInput) -> AuditReport {
         tiles: Vec::new(),
         verifications: Vec::new(),
         payouts: Vec::new(),
+        gaps: BTreeMap::new(),
         receipt: None,
+        coverage: None,
     };
     let mut report = AuditReport {
         job_id: input.job.job_id,
         job_key: input.job_key.to_string(),
         checks: Vec::new(),
         discrepancy: None,
+        coverage: None,
     };
-    let steps: [(&str, Step); 13] = [
+    let steps: [(&str, Step); 14] = [
         ("job", Audit::job),
         ("manifest", Audit::parse),
         ("grid", Audit::grid),
@@ -247,8 +294,12 @@ pub fn audit(input: &AuditInput) -> AuditReport {
         ("payout_proofs", Audit::payout_proofs),
         ("manifest_values", Audit::stated),
         ("claims", Audit::claims),
+        ("uncovered", Audit::uncovered),
     ];
     for (name, step) in steps {
+        if name == "uncovered" && !audit.partial() {
+            break;
+        }
         let mut passed = 0;
         let result = step(&mut audit, &mut passed);
         report.checks.push(Check {
@@ -261,6 +312,7 @@ pub fn audit(input: &AuditInput) -> AuditReport {
             break;
         }
     }
+    report.coverage = audit.coverage;
     report
 }
 
@@ -292,8 +344,11 @@ struct Audit<'a> {
     verifications: Vec<ParsedRender>,
     /// Sorted by node key once `parse` ran.
     payouts: Vec<ParsedPayout>,
+    /// The tiles the manifest lists as not in the receipt, with why.
+    gaps: BTreeMap<(u32, u32), String>,
     /// The receipt the manifest's tiles make, once `tile_root` ran.
     receipt: Option<Receipt>,
+    coverage: Option<Coverage>,
 }
 
 fn differs<T: PartialEq + ToString>(
@@ -330,6 +385,20 @@ impl Audit<'_> {
         m.payout_root()?;
         m.receipt_signature()?;
         for t in &m.tiles {
+            if t.is_gap() {
+                let reason = t.missing.as_deref().unwrap_or(gap::UNKNOWN).to_string();
+                if let Some(first) = self.gaps.insert((t.frame, t.tile), reason) {
+                    let (frame, tile) = (t.frame, t.tile);
+                    return Err(Discrepancy::DuplicateTile {
+                        frame,
+                        tile,
+                        first: format!("missing: {first}"),
+                        second: "missing".into(),
+                    });
+                }
+                *passed += 1;
+                continue;
+            }
             self.tiles.push(ParsedTile {
                 record: t.record()?,
                 signature: t.signature()?,
@@ -388,6 +457,20 @@ impl Audit<'_> {
                 });
             }
             *passed += 1;
+        }
+        for ((frame, tile), reason) in &self.gaps {
+            let (frame, tile) = (*frame, *tile);
+            if !(job.frame_start..=job.frame_end).contains(&frame) || grid.rect(tile).is_none() {
+                return Err(Discrepancy::GapOutOfGrid { frame, tile });
+            }
+            if seen.contains_key(&(frame, tile)) {
+                let reason = reason.clone();
+                return Err(Discrepancy::PaidAndMissing {
+                    frame,
+                    tile,
+                    reason,
+                });
+            }
         }
         // A partial receipt (after a cancel or the deadline) holds the tiles verified by then.
         if self.partial() {
@@ -745,6 +828,81 @@ impl Audit<'_> {
     }
 }
 
+impl Audit<'_> {
+    /// A partial receipt: what it leaves out, and what the artist got back for it.
+    fn uncovered(&mut self, passed: &mut u64) -> Result<(), Discrepancy> {
+        let (job, m) = (self.input.job, self.input.manifest);
+        let grid = self.grid.expect("grid ran");
+        let tiles = job.total_tiles().unwrap_or(0);
+        let covered = job.tile_count as u64;
+        let frames: Vec<FrameCoverage> = m
+            .coverage(job.frame_start..=job.frame_end, grid.tiles_per_frame())
+            .into_iter()
+            .filter(|f| !f.is_full())
+            .collect();
+        let listed: u64 = frames.iter().map(|f| f.missing.len() as u64).sum();
+        if covered + listed != tiles {
+            return Err(Discrepancy::UncoveredCount {
+                tiles,
+                covered,
+                listed,
+            });
+        }
+        *passed += listed;
+        let uncovered_price = job.price_per_tile.saturating_mul(listed);
+        let refund = self.settlement(uncovered_price)?;
+        self.coverage = Some(Coverage {
+            tiles,
+            covered,
+            frames,
+            uncovered_price,
+            refund,
+        });
+        Ok(())
+    }
+
+    /// Once settled (approved, finalized or resolved): the fee was taken on the kept share of
+    /// the payout leaves, and what `settle` refunded (the budget less that share, the fee and
+    /// what contests took or keep reserved) covers every missing tile's price. The chain keeps
+    /// no refund field; this is the program's `settle` arithmetic on the fields it records.
+    fn settlement(&self, uncovered_price: u64) -> Result<Option<u64>, Discrepancy> {
+        use tessera::state::JobState;
+        let job = self.input.job;
+        if !matches!(job.state, JobState::Settled | JobState::Resolved) {
+            return Ok(None);
+        }
+        let field = |field: &str, expected: String, found: String| Discrepancy::Settlement {
+            field: field.into(),
+            expected,
+            found,
+        };
+        let overflow = || field("refund", "no overflow".into(), "overflow".into());
+        let kept = tessera::state::bps_of(job.total_payout, job.payout_share_bps as u64)
+            .map_err(|_| overflow())?;
+        let fee = job.fee_on(kept).map_err(|_| overflow())?;
+        if fee != job.fee_paid {
+            return Err(field("fee_paid", fee.to_string(), job.fee_paid.to_string()));
+        }
+        let reserve = if job.settled_at < job.challenge_ends_at {
+            job.contest_room().map_err(|_| overflow())?
+        } else {
+            0
+        };
+        let refund = [kept, fee, job.contested_paid, reserve]
+            .iter()
+            .try_fold(job.budget, |left, x| left.checked_sub(*x))
+            .ok_or_else(overflow)?;
+        if refund < uncovered_price {
+            return Err(field(
+                "refund",
+                format!("at least {uncovered_price} (the missing tiles' price)"),
+                refund.to_string(),
+            ));
+        }
+        Ok(Some(refund))
+    }
+}
+
 fn receipt_error(e: crate::receipt::ReceiptError) -> Discrepancy {
     Discrepancy::Receipt {
         detail: e.to_string(),
@@ -972,6 +1130,22 @@ mod tests {
             fixture
         }
 
+        /// The same job and manifest in another on-chain state.
+        fn clone_job(&self, state: JobState) -> Fixture {
+            Fixture {
+                job_key: self.job_key,
+                job: Job {
+                    state,
+                    ..self.job.clone()
+                },
+                manifest: self.manifest.clone(),
+                frames: self.frames.clone(),
+                claims: self.claims.clone(),
+                contests: self.contests.clone(),
+                nodes: self.nodes.iter().map(|k| k.insecure_clone()).collect(),
+            }
+        }
+
         fn key(&self, node: &Pubkey) -> &Keypair {
             self.nodes.iter().find(|k| &k.pubkey() == node).unwrap()
         }
@@ -991,6 +1165,7 @@ mod tests {
                 blob: Some(hex::encode(&[7; 32])),
                 proof: receipt.tile_proof(t.frame, t.tile).map(|(_, p)| hexes(&p)),
                 role: None,
+                missing: None,
             }
         }
 
@@ -1063,6 +1238,98 @@ mod tests {
             .find(|c| c.name == "signatures")
             .unwrap();
         assert_eq!(signed.passed, 8);
+    }
+
+    #[test]
+    fn a_partial_receipt_reports_its_missing_tiles_and_the_refund_for_them() {
+        // Frame 3 in full, frame 4 missing: tiles 0-3 never rendered, 4 unverified, 5 unsettled.
+        let mut f = Fixture::with(15, &[3], 0);
+        for tile in 0..6 {
+            let reason = match tile {
+                4 => gap::UNVERIFIED,
+                5 => gap::UNSETTLED,
+                _ => gap::NEVER_RENDERED,
+            };
+            f.manifest.tiles.push(ManifestTile::gap(4, tile, reason));
+        }
+        f.job.fee_paid = f.job.total_payout / 100;
+        let report = f.audit();
+        assert!(report.passed(), "{:?}", report.discrepancy);
+        let last = report.checks.last().unwrap();
+        assert_eq!(
+            (last.name.as_str(), last.passed, last.ok),
+            ("uncovered", 6, true)
+        );
+        let c = report.coverage.clone().unwrap();
+        assert_eq!((c.tiles, c.covered, c.uncovered_price), (12, 6, 6 * PRICE));
+        // Budget 1 000 less 6 tiles × 5 and the 1% fee on them (0 after rounding down).
+        assert_eq!(c.refund, Some(1_000 - 30));
+        assert_eq!(c.frames.len(), 1);
+        let reasons: Vec<(u32, &str)> = c.frames[0]
+            .missing
+            .iter()
+            .map(|m| (m.tile, m.reason.as_str()))
+            .collect();
+        assert_eq!(reasons[4..], [(4, "unverified"), (5, "unsettled")]);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["coverage"]["frames"][0]["missing"][5]["reason"],
+            "unsettled"
+        );
+        // A full receipt has no coverage and no `uncovered` check.
+        let full = Fixture::new(16).audit();
+        assert!(full.coverage.is_none() && full.checks.len() == 13);
+
+        // Before settlement there is no refund to check yet.
+        let mut open = f.clone_job(JobState::Rendered);
+        assert_eq!(open.audit().coverage.unwrap().refund, None);
+        // A fee taken on more than the paid tiles.
+        open.job.state = JobState::Settled;
+        open.job.fee_paid += 1;
+        let d = open.discrepancy();
+        assert!(
+            matches!(&d, Discrepancy::Settlement { field, .. } if field == "fee_paid"),
+            "{d:?}"
+        );
+        // A budget that leaves less than the missing tiles' price to refund.
+        let mut short = f.clone_job(JobState::Settled);
+        short.job.budget = short.job.total_payout + 6 * PRICE - 1;
+        let d = short.discrepancy();
+        assert!(
+            matches!(&d, Discrepancy::Settlement { field, .. } if field == "refund"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_tile_both_paid_and_listed_missing_or_a_miscount_fails() {
+        let mut f = Fixture::with(17, &[3], 0);
+        f.manifest
+            .tiles
+            .push(ManifestTile::gap(3, 2, gap::UNSETTLED));
+        assert_eq!(
+            f.discrepancy(),
+            Discrepancy::PaidAndMissing {
+                frame: 3,
+                tile: 2,
+                reason: "unsettled".into()
+            }
+        );
+        f.manifest.tiles.pop();
+        f.manifest
+            .tiles
+            .push(ManifestTile::gap(4, 6, gap::UNSETTLED));
+        assert_eq!(
+            f.discrepancy(),
+            Discrepancy::GapOutOfGrid { frame: 4, tile: 6 }
+        );
+        f.manifest.tiles.pop();
+        // A tile count that hides one receipt tile fails before the uncovered tiles are
+        // counted.
+        let mut f = Fixture::with(18, &[3], 0);
+        f.job.tile_count = 5;
+        f.manifest.tile_count = 5;
+        assert!(matches!(f.discrepancy(), Discrepancy::TileCount { .. }));
     }
 
     #[test]

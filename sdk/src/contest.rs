@@ -152,9 +152,9 @@ pub fn plan_with_acks(
     node: &Pubkey,
     acked: &[Acknowledged],
 ) -> Result<Option<ContestPlan>, ContestError> {
+    // A partial receipt's gaps (tiles it does not hold) are no leaves.
     let tiles = manifest
-        .tiles
-        .iter()
+        .receipt_tiles()
         .map(|t| t.record())
         .collect::<Result<Vec<_>, _>>()?;
     let renders = manifest

@@ -108,6 +108,53 @@ pub struct ManifestTile {
     /// `check` or `tiebreak` for a verification render; absent for a tile's primary leaf.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Set on a tile the receipt does not hold (a partial receipt), with why ([`gap`]); such
+    /// a tile has no node, hash, signature or proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
+/// Why a tile is not in a partial receipt, as the orchestrator says it (`missing`).
+pub mod gap {
+    /// No quorum among its renders in the orchestrator's rounds: left out, never paid.
+    pub const UNSETTLED: &str = "unsettled";
+    /// No render of it was accepted before the job stopped (cancel or deadline).
+    pub const NEVER_RENDERED: &str = "never_rendered";
+    /// Rendered, but its check was still pending when the job stopped.
+    pub const UNVERIFIED: &str = "unverified";
+    /// The manifest lists neither the tile nor why it is missing.
+    pub const UNKNOWN: &str = "unknown";
+}
+
+/// A tile of a frame that the receipt does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingTile {
+    pub tile: u32,
+    /// One of [`gap`]'s reasons (or whatever else the orchestrator said).
+    pub reason: String,
+}
+
+/// How much of one frame the receipt covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameCoverage {
+    pub frame: u32,
+    /// Tiles of the frame the receipt holds.
+    pub covered: u32,
+    /// Tiles of a frame.
+    pub total: u32,
+    /// The tiles the receipt does not hold, in index order.
+    pub missing: Vec<MissingTile>,
+}
+
+impl FrameCoverage {
+    pub fn is_full(&self) -> bool {
+        self.covered == self.total
+    }
+
+    /// Not a single tile of the frame in the receipt.
+    pub fn is_empty(&self) -> bool {
+        self.covered == 0
+    }
 }
 
 /// One node's payout leaf in the manifest.
@@ -142,6 +189,58 @@ impl Manifest {
             .transpose()
     }
 
+    /// The tiles the receipt holds: every tile that is not a gap.
+    pub fn receipt_tiles(&self) -> impl Iterator<Item = &ManifestTile> {
+        self.tiles.iter().filter(|t| !t.is_gap())
+    }
+
+    /// Per frame of `frames`, which of its `tiles_per_frame` tiles the receipt holds and why
+    /// the others are missing (the gap's reason, [`gap::UNKNOWN`] when the manifest does not
+    /// list the tile at all). Tiles outside `frames` or the grid are ignored (the audit
+    /// names them).
+    pub fn coverage(
+        &self,
+        frames: std::ops::RangeInclusive<u32>,
+        tiles_per_frame: u32,
+    ) -> Vec<FrameCoverage> {
+        use std::collections::BTreeMap;
+        let mut said: BTreeMap<(u32, u32), Option<&str>> = BTreeMap::new();
+        for t in &self.tiles {
+            let reason = t
+                .is_gap()
+                .then(|| t.missing.as_deref().unwrap_or(gap::UNKNOWN));
+            // A receipt tile wins over a gap listed for the same slot.
+            let slot = said.entry((t.frame, t.tile)).or_insert(reason);
+            if reason.is_none() {
+                *slot = None;
+            }
+        }
+        frames
+            .map(|frame| {
+                let mut missing = Vec::new();
+                for tile in 0..tiles_per_frame {
+                    match said.get(&(frame, tile)) {
+                        Some(None) => {}
+                        Some(Some(reason)) => missing.push(MissingTile {
+                            tile,
+                            reason: reason.to_string(),
+                        }),
+                        None => missing.push(MissingTile {
+                            tile,
+                            reason: gap::UNKNOWN.into(),
+                        }),
+                    }
+                }
+                FrameCoverage {
+                    frame,
+                    covered: tiles_per_frame - missing.len() as u32,
+                    total: tiles_per_frame,
+                    missing,
+                }
+            })
+            .collect()
+    }
+
     /// The payout leaf of `node`, if the manifest has one.
     pub fn payout_for(&self, node: &Pubkey) -> Option<&ManifestPayout> {
         self.payouts
@@ -151,6 +250,27 @@ impl Manifest {
 }
 
 impl ManifestTile {
+    /// A tile the receipt does not hold: marked `missing`, or without a node (what
+    /// orchestrators wrote before `missing`).
+    pub fn is_gap(&self) -> bool {
+        self.missing.is_some() || self.node.is_empty()
+    }
+
+    /// The entry of a tile the receipt does not hold, saying why.
+    pub fn gap(frame: u32, tile: u32, reason: &str) -> Self {
+        Self {
+            frame,
+            tile,
+            node: String::new(),
+            pixel_hash: String::new(),
+            signature: String::new(),
+            blob: None,
+            proof: None,
+            role: None,
+            missing: Some(reason.into()),
+        }
+    }
+
     fn field(&self, name: &str) -> String {
         format!("tile {} of frame {}: {name}", self.tile, self.frame)
     }
@@ -279,6 +399,32 @@ mod tests {
         assert!(m.payout_for(&Pubkey::new_from_array([4; 32])).is_none());
         assert_eq!(m.tiles[0].role().unwrap(), TileRole::Primary);
         assert_eq!(m.verifications[0].render().unwrap().role, TileRole::Check);
+    }
+
+    #[test]
+    fn coverage_names_each_missing_tile_with_its_reason() {
+        let mut m: Manifest = serde_json::from_value(wire()).unwrap();
+        // Frame 0: tiles 0, 1 in the receipt, 2 unsettled, 3 not listed; frame 1 unlisted.
+        m.tiles.push(ManifestTile::gap(0, 2, gap::UNSETTLED));
+        let c = m.coverage(0..=1, 4);
+        assert_eq!((c[0].covered, c[0].total, c[0].is_full()), (2, 4, false));
+        let missing: Vec<(u32, &str)> = c[0]
+            .missing
+            .iter()
+            .map(|t| (t.tile, t.reason.as_str()))
+            .collect();
+        assert_eq!(missing, [(2, "unsettled"), (3, "unknown")]);
+        assert!(c[1].is_empty() && c[1].missing.len() == 4);
+        assert_eq!(m.receipt_tiles().count(), 2);
+        // A gap is written with its reason and without pixels; one without a node is a gap.
+        let json = serde_json::to_value(&m.tiles[2]).unwrap();
+        assert_eq!(
+            (json["missing"].as_str(), json["node"].as_str()),
+            (Some("unsettled"), Some(""))
+        );
+        m.tiles[2].missing = None;
+        assert!(m.tiles[2].is_gap());
+        assert_eq!(m.coverage(0..=0, 4)[0].missing[0].reason, "unknown");
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn manifest(id: u64, receipt: &Receipt, pay: &[(Pubkey, u64, u32)], tree: &Merkl
                 blob: None,
                 proof: receipt.tile_proof(t.frame, t.tile).map(|(_, p)| hexes(p)),
                 role: None,
+                missing: None,
             })
             .collect(),
         verifications: Vec::new(),

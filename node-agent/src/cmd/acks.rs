@@ -737,6 +737,7 @@ mod tests {
                 blob: None,
                 proof: Some(proof.iter().map(|h| tessera_sdk::hex::encode(h)).collect()),
                 role: None,
+                missing: None,
             }
         };
         let tiles = vec![manifest_tile(0), manifest_tile(1)];

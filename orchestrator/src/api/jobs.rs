@@ -322,7 +322,8 @@ pub async fn events(State(s): Shared, Path(id): Path<u64>) -> ApiResult<impl Int
 enum Served {
     /// Reduced resolution (`imaging::downscale`), from the verified tiles so far.
     Preview,
-    /// Full resolution, every tile verified; only once the job is settled on-chain.
+    /// Full resolution, once the job is settled on-chain: the tiles of the receipt (all of
+    /// them, or those verified before a cancel or the deadline); the others stay transparent.
     Clean,
 }
 
@@ -334,8 +335,10 @@ async fn stitch(s: &AppState, job: &JobRow, frame: u32, served: Served) -> ApiRe
     }
     let id = job.job_id;
     let tiles = s.store.tiles_of_frame(id, frame).await?;
-    if verified_only && tiles.iter().any(|t| t.state != store::tile_state::VERIFIED) {
-        return Err(ApiError::Conflict(format!("frame {frame} is not complete")));
+    if verified_only && tiles.iter().all(|t| t.state != store::tile_state::VERIFIED) {
+        return Err(ApiError::Conflict(format!(
+            "frame {frame} has no tile in the receipt"
+        )));
     }
     let grid = TileGrid::new(job.width, job.height, job.tile_size)
         .ok_or_else(|| ApiError::Conflict("bad job".into()))?;
@@ -464,17 +467,22 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
     let proof_hex = |p: Vec<[u8; 32]>| p.iter().map(|h| hex(h)).collect::<Vec<_>>();
     let tiles = tiles
         .into_iter()
-        .map(|t| ManifestTile {
-            proof: receipt
-                .tile_proof(t.frame, t.tile)
-                .map(|(_, p)| proof_hex(p)),
-            frame: t.frame,
-            tile: t.tile,
-            node: t.node.unwrap_or_default(),
-            pixel_hash: t.pixel_hash.unwrap_or_default(),
-            signature: t.signature.unwrap_or_default(),
-            blob: t.blob.filter(|_| with_blobs),
-            role: None,
+        .map(|t| match gap_reason(&t.state) {
+            // Not in the receipt (a partial one): why, and no pixels of a render unpaid.
+            Some(reason) => ManifestTile::gap(t.frame, t.tile, reason),
+            None => ManifestTile {
+                proof: receipt
+                    .tile_proof(t.frame, t.tile)
+                    .map(|(_, p)| proof_hex(p)),
+                frame: t.frame,
+                tile: t.tile,
+                node: t.node.unwrap_or_default(),
+                pixel_hash: t.pixel_hash.unwrap_or_default(),
+                signature: t.signature.unwrap_or_default(),
+                blob: t.blob.filter(|_| with_blobs),
+                role: None,
+                missing: None,
+            },
         })
         .collect();
     let verifications = crate::receipt::manifest_verifications(&paid, &receipt);
@@ -504,6 +512,17 @@ async fn manifest_of(s: &AppState, id: u64) -> ApiResult<Json<Manifest>> {
         verifications,
         payouts,
     }))
+}
+
+/// Why a tile in `state` is not in the receipt; `None` for a verified tile (in it).
+fn gap_reason(state: &str) -> Option<&'static str> {
+    use tessera_sdk::manifest::gap;
+    match state {
+        store::tile_state::VERIFIED => None,
+        store::tile_state::UNSETTLED => Some(gap::UNSETTLED),
+        store::tile_state::RENDERED => Some(gap::UNVERIFIED),
+        _ => Some(gap::NEVER_RENDERED),
+    }
 }
 
 /// Every render a quorum agreed with (checks and tiebreaks included), once the job stopped

@@ -7,10 +7,12 @@
 //! the agreeing verification renders, so the orchestrator files, for the tile, one
 //! `corroborate_tile` per such leaf (that node's own signature and the leaf's proof), then
 //! `slash_node` with the faulty node's signature. The program slashes only when witnesses of
-//! 2 distinct operators other than the faulty node's vouch for another hash, so the
-//! orchestrator's receipt alone convicts nobody. The slash goes to the treasury. A tile
-//! already slashed is skipped and witnesses already on record are not filed again, so a
-//! restart files nothing twice; a failed send is logged and retried at the next posting.
+//! 2 distinct operators other than the faulty node's vouch for another hash, each registered
+//! and staked (at least the job's slash amount) before the job was created, so the
+//! orchestrator's receipt alone convicts nobody; a witness that does not qualify is skipped.
+//! The slash goes to the treasury. A tile already slashed is skipped and witnesses already
+//! on record are not filed again, so a restart files nothing twice; a failed send is logged
+//! and retried at the next posting.
 use std::str::FromStr;
 
 use solana_sdk::instruction::Instruction;
@@ -85,6 +87,41 @@ fn witnesses(c: &Conviction, receipt: &Receipt) -> Vec<(RenderRecord, [u8; 64], 
         .collect()
 }
 
+/// The witnesses `corroborate_tile` will count (`Node::witness_refusal`: registered and
+/// staked before the job, the job's slash amount active); the others are skipped with one
+/// log line, as filing them would only fail.
+async fn qualified(
+    state: &AppState,
+    id: u64,
+    c: &Conviction,
+    all: Vec<(RenderRecord, [u8; 64], Vec<[u8; 32]>)>,
+) -> Result<Vec<(RenderRecord, [u8; 64], Vec<[u8; 32]>)>, PostError> {
+    let Some(job) = state.chain.job(id).await? else {
+        return Ok(Vec::new());
+    };
+    let mut kept = Vec::with_capacity(all.len());
+    let mut skipped = Vec::new();
+    for w in all {
+        match state.chain.node(&w.0.node).await? {
+            Some(node) => match node.witness_refusal(&job) {
+                None => kept.push(w),
+                Some(why) => skipped.push(format!("{} ({why:?})", w.0.node)),
+            },
+            None => skipped.push(format!("{} (not registered)", w.0.node)),
+        }
+    }
+    if !skipped.is_empty() {
+        warn!(
+            job_id = id,
+            frame = c.frame,
+            tile = c.tile,
+            skipped = %skipped.join(", "),
+            "witnesses the program would not count (registered or staked after the job, or under the slash amount)"
+        );
+    }
+    Ok(kept)
+}
+
 /// Sends one transaction of the orchestrator's and waits for it to be confirmed (each
 /// witness must be on record before the slash reads it).
 async fn send(state: &AppState, ixs: &[Instruction]) -> Result<Signature, String> {
@@ -125,7 +162,7 @@ async fn file_one(
         .flat_map(|r| r.witnesses().iter().map(|w| w.node_key))
         .collect();
     let reporter = state.keypair.pubkey();
-    let witnesses = witnesses(c, receipt);
+    let witnesses = qualified(state, id, c, witnesses(c, receipt)).await?;
     if witnesses.len() < 2 {
         warn!(
             job_id = id,

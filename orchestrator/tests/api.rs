@@ -526,12 +526,14 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
     // as tiles): a check is drawn while the share has room for its three renders.
     let chain = TestChain::start_with_verify_bps(10_000).await;
     let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let honest_a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let honest_b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut liar = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     liar.wrong = true;
+    // Witnesses of a slash must be registered before the job (`corroborate_tile`).
+    chain.advance_clock(1).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     work_until_idle(&orch.url, &[&liar, &honest_a, &honest_b]).await;
     orch.wait_state(id, "posted", 30).await;
     let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;

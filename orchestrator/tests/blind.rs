@@ -51,8 +51,6 @@ async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
     let chain = TestChain::start_with_verify_bps(10_000).await;
     let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let honest = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     // One operator, two node keys, submitting the same garbage.
     let (operator, k1) = chain.register_node(MIN_STAKE).await;
@@ -61,6 +59,10 @@ async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
     x1.wrong = true;
     x2.wrong = true;
     let third = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Witnesses of a slash must be registered before the job (`corroborate_tile`).
+    chain.advance_clock(1).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
 
     let l = honest.lease(&url).await.unwrap();
     assert_eq!(honest.submit(&url, &l).await.0, StatusCode::OK);

@@ -75,6 +75,12 @@ const ALL: &[TesseraError] = &[
     TesseraError::SignerNotOrchestrator,
     TesseraError::AckHonoured,
     TesseraError::RenderConvicted,
+    TesseraError::BondTooSmall,
+    TesseraError::BondLocked,
+    TesseraError::InsufficientBond,
+    TesseraError::WitnessTooNew,
+    TesseraError::WitnessStakeTooNew,
+    TesseraError::WitnessUnderStaked,
 ];
 
 /// The Tessera error behind a custom program error code, if it is one.

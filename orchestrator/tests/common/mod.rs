@@ -286,6 +286,16 @@ impl TestChain {
         key
     }
 
+    /// Moves the local chain's clock forward (e.g. past the registrations before a job, so
+    /// those nodes count as witnesses of its slashes: `corroborate_tile` wants them older).
+    pub async fn advance_clock(&self, seconds: u64) {
+        let dev = tessera_sdk::client::ChainClient::new(
+            self.net.url().to_string(),
+            solana_commitment_config::CommitmentConfig::confirmed(),
+        );
+        dev.dev_advance_clock(seconds).await.unwrap();
+    }
+
     pub async fn network(&self) -> Network {
         let acc = self.rpc.get_account(&pda::network()).await.unwrap();
         tessera_sdk::accounts::decode(&acc.data).unwrap()

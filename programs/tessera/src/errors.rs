@@ -73,6 +73,8 @@ pub enum TesseraError {
     TooManyTiles,
     #[msg("signer is not the proposed admin")]
     NotPendingAdmin,
+    /// Retired: open disputes no longer hold withdrawals (the per-node stake lock keeps every
+    /// slash in reach). Kept so that the later codes keep their numbers.
     #[msg("a dispute is open: stake cannot be withdrawn until it is resolved")]
     DisputesOpen,
     #[msg("the unstake cooldown must exceed the challenge window plus the resolution period")]
@@ -153,4 +155,10 @@ pub enum TesseraError {
     BondLocked,
     #[msg("the withdrawal exceeds the bond's balance")]
     InsufficientBond,
+    #[msg("the witness was registered at or after the job's creation")]
+    WitnessTooNew,
+    #[msg("the witness added stake at or after the job's creation")]
+    WitnessStakeTooNew,
+    #[msg("the witness's active stake is below the job's slash amount")]
+    WitnessUnderStaked,
 }

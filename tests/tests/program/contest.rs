@@ -601,3 +601,123 @@ async fn a_shortfall_beyond_the_bond_is_paid_up_to_its_balance_and_the_rest_reco
     assert_eq!(env.bond_balance(&rogue.pubkey()).await, 0);
     env.assert_conserved().await;
 }
+
+/// In which order a contest and a dispute's refund come.
+#[derive(Clone, Copy, Debug)]
+enum Order {
+    ContestThenRefund,
+    RefundThenContest,
+}
+
+/// The admin upholds the artist's dispute of `id` with a refund of half of every payout leaf,
+/// before the challenge window ends (contests are still open).
+async fn dispute_and_refund_half(env: &mut Env, artist: &Artist, id: u64) {
+    env.dispute(artist, id).await.unwrap();
+    env.refresh_blockhash().await;
+    let t = env.treasury;
+    let ix = ix::resolve_dispute(&env.admin.pubkey(), id, &t, &artist.token, 5_000);
+    let admin = env.admin.insecure_clone();
+    env.send(&[ix], &[&admin]).await.unwrap();
+}
+
+/// b's contest of its short leaf, in full.
+async fn contest_b(env: &mut Env, b: &NodeFixture, id: u64, receipt: &Receipt, p: &Payouts) {
+    open(env, b, id, Some(p.leaf(&b.key.pubkey())))
+        .await
+        .unwrap();
+    prove_all(env, b, id, receipt).await;
+    resolve(env, b, id).await.unwrap();
+}
+
+/// Runs the receipt paying a 800 and b 600 of its 800 (room 200 under the cap of 1 600)
+/// through b's contest and a half refund in `order`, then both claims and `close_job`;
+/// returns what the artist, a's and b's operators and the treasury hold at the end.
+async fn contest_and_refund(order: Order) -> [u64; 4] {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 800, 8), (bk, 600, 6)]).await;
+    let vault = pda::job_vault(&pda::job(id));
+    match order {
+        Order::ContestThenRefund => {
+            contest_b(&mut env, &b, id, &receipt, &payouts).await;
+            assert_eq!(env.balance(&vault).await, 1_800);
+            dispute_and_refund_half(&mut env, &artist, id).await;
+        }
+        Order::RefundThenContest => {
+            dispute_and_refund_half(&mut env, &artist, id).await;
+            // The room (200) stayed in the vault with the kept half of the leaves (700).
+            assert_eq!(env.balance(&vault).await, 900);
+            contest_b(&mut env, &b, id, &receipt, &payouts).await;
+        }
+    }
+    let c = contest(&mut env, id, &b).await;
+    assert_eq!(
+        (c.paid, c.paid_from_bond, c.unpaid),
+        (200, 0, 0),
+        "{order:?}"
+    );
+    for n in [&a, &b] {
+        let op = n.operator.insecure_clone();
+        env.send(&[payouts.claim_ix(id, n)], &[&op]).await.unwrap();
+    }
+    // Every token of the escrow is accounted for: nothing is left to pay, nothing is short.
+    assert_eq!(env.balance(&vault).await, 0, "{order:?}");
+    let after_slash_window = env.job(id).await.slash_ends_at + 1;
+    env.set_time(after_slash_window).await;
+    let close = ix::close_job(&artist.wallet.pubkey(), id, &artist.token);
+    env.send(&[close], &[]).await.unwrap();
+    env.assert_conserved().await;
+    let t = env.treasury;
+    [
+        env.balance(&artist.token).await,
+        env.balance(&a.operator_token).await,
+        env.balance(&b.operator_token).await,
+        env.balance(&t).await,
+    ]
+}
+
+/// A contest and a dispute's refund share one escrow: the refund is taken from the payout
+/// leaves (half of 1 400 kept: 700, fee 17), the contest from the room under the cap (200),
+/// and settlement keeps the room in the vault while the window is open, so the two add up
+/// to the escrow in either order and to the same balances: the artist 5 000 − 2 000 + 1 083
+/// (its bond back), a 400, b 200 + 300, the treasury 17.
+#[tokio::test]
+async fn a_contest_and_a_dispute_refund_pay_out_the_escrow_once_in_either_order() {
+    let first = contest_and_refund(Order::ContestThenRefund).await;
+    let second = contest_and_refund(Order::RefundThenContest).await;
+    assert_eq!(first, second);
+    assert_eq!(first, [3_000 + 1_083, 10_400, 10_500, 17]);
+    assert_eq!(first[0] + first[1] + first[2] + first[3], 5_000 + 20_000);
+}
+
+/// A receipt that used its whole cap (a paid for 2 of b's tiles) leaves no room: b's contest,
+/// resolved after the dispute's half refund, is paid by the orchestrator's bond, and the
+/// artist's refund is untouched by it.
+#[tokio::test]
+async fn a_contest_resolved_after_a_dispute_refund_is_paid_from_the_bond() {
+    let (mut env, artist, a, b) = setup().await;
+    let (ak, bk) = (a.key.pubkey(), b.key.pubkey());
+    let orch = env.orchestrator.pubkey();
+    let (id, receipt, payouts) =
+        posted_with(&mut env, &artist, &a, &b, &[(ak, 1_000, 10), (bk, 600, 6)]).await;
+    dispute_and_refund_half(&mut env, &artist, id).await;
+    // Kept 800, fee 20: refund 2 000 − 820 = 1 180, and the bond back.
+    assert_eq!(env.balance(&artist.token).await, 3_000 + 1_180);
+    let vault = pda::job_vault(&pda::job(id));
+    assert_eq!(env.balance(&vault).await, 800);
+    contest_b(&mut env, &b, id, &receipt, &payouts).await;
+    let c = contest(&mut env, id, &b).await;
+    assert_eq!((c.paid, c.paid_from_bond, c.unpaid), (0, 200, 0));
+    assert_eq!(env.bond_balance(&orch).await, BOND_DEPOSIT - 200);
+    assert_eq!(env.balance(&vault).await, 800);
+    for n in [&a, &b] {
+        let op = n.operator.insecure_clone();
+        env.send(&[payouts.claim_ix(id, n)], &[&op]).await.unwrap();
+    }
+    assert_eq!(env.balance(&vault).await, 0);
+    assert_eq!(env.balance(&a.operator_token).await, 10_500);
+    assert_eq!(env.balance(&b.operator_token).await, 10_000 + 200 + 300);
+    assert_eq!(env.balance(&artist.token).await, 3_000 + 1_180);
+    env.assert_conserved().await;
+}

@@ -15,6 +15,9 @@ use solana_sdk::{
 use tessera_sdk::{ix, pda, Job, JobParams, NetworkParams, Node};
 
 pub const START_TIME: i64 = 1_800_000_000;
+/// When the slash tests register their nodes: before `START_TIME`, when their jobs are created
+/// (`corroborate_tile` counts only witnesses registered before the job).
+pub const EARLY: i64 = START_TIME - 60;
 pub const FEE_BPS: u16 = 250;
 pub const MIN_STAKE: u64 = 1_000;
 pub const CHALLENGE_WINDOW: i64 = 3_600;

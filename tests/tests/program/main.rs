@@ -12,5 +12,6 @@ mod nodes;
 mod receipts;
 mod settle;
 mod slash;
+mod sybil;
 mod trust;
 mod verification;

@@ -65,7 +65,10 @@ async fn register_node_stakes_and_records_the_node() {
         (node.benchmark_score, node.hardware.as_str()),
         (4_200, "RTX 4090")
     );
-    assert_eq!(node.registered_at, START_TIME);
+    assert_eq!(
+        (node.registered_at, node.stake_added_at),
+        (START_TIME, START_TIME)
+    );
     env.assert_conserved().await;
 }
 
@@ -252,6 +255,7 @@ async fn update_node_without_signature_or_with_long_hardware_fails() {
 async fn add_stake_moves_tokens_into_the_stake_vault() {
     let mut env = Env::new().await;
     let a = env.register_node(MIN_STAKE).await;
+    env.advance(60).await;
     let ix = ix::add_stake(
         &a.operator.pubkey(),
         &a.key.pubkey(),
@@ -259,6 +263,12 @@ async fn add_stake_moves_tokens_into_the_stake_vault() {
         2_500,
     );
     op_send(&mut env, &a, ix).await.unwrap();
+    // The time is recorded: the added stake does not count for witnessing older jobs.
+    let node = env.node(&a.key.pubkey()).await;
+    assert_eq!(
+        (node.registered_at, node.stake_added_at),
+        (START_TIME, START_TIME + 60)
+    );
     assert_eq!(env.balance(&a.operator_token).await, 7_500);
     assert_eq!(env.balance(&pda::stake_vault(&a.key.pubkey())).await, 3_500);
     assert_eq!(env.node(&a.key.pubkey()).await.stake, 3_500);

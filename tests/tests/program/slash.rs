@@ -25,28 +25,30 @@ const SLASH_WINDOW: i64 = CHALLENGE_WINDOW + RESOLUTION_PERIOD;
 /// A job whose receipt credits every tile to `honest`, pays `checker`'s agreeing tiebreak of
 /// tile 1/0 and locks the stake of `honest` and `bad` (who returned a wrong tile 1/0 that the
 /// tiebreak rejected).
-struct Case {
-    env: Env,
-    artist: Artist,
-    honest: NodeFixture,
-    checker: NodeFixture,
-    bad: NodeFixture,
-    id: u64,
-    receipt: Receipt,
-    reporter: Keypair,
+pub(crate) struct Case {
+    pub(crate) env: Env,
+    pub(crate) artist: Artist,
+    pub(crate) honest: NodeFixture,
+    pub(crate) checker: NodeFixture,
+    pub(crate) bad: NodeFixture,
+    pub(crate) id: u64,
+    pub(crate) receipt: Receipt,
+    pub(crate) reporter: Keypair,
 }
 
 impl Case {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::with_deadline(10_000).await
     }
 
-    async fn with_deadline(after: i64) -> Self {
+    pub(crate) async fn with_deadline(after: i64) -> Self {
         let mut env = Env::new().await;
+        env.set_time(EARLY).await;
         let artist = env.artist(5_000).await;
         let honest = env.register_node(MIN_STAKE).await;
         let checker = env.register_node(MIN_STAKE).await;
         let bad = env.register_node(MIN_STAKE).await;
+        env.set_time(START_TIME).await;
         let d = env.now().await + after;
         let id = env.create_job(&artist, small_job(d)).await.unwrap();
         let job = env.job(id).await;
@@ -74,14 +76,14 @@ impl Case {
         }
     }
 
-    async fn post(&mut self) {
+    pub(crate) async fn post(&mut self) {
         let nodes = [self.honest.key.pubkey(), self.bad.key.pubkey()];
         let p = self.receipt.params().unwrap();
         self.env.post_locking(self.id, p, &nodes).await.unwrap();
     }
 
     /// Posts the receipt and puts its two witnesses of tile 1/0 on record.
-    async fn ready(&mut self) {
+    pub(crate) async fn ready(&mut self) {
         self.post().await;
         for w in [
             self.honest.key.insecure_clone(),
@@ -92,12 +94,12 @@ impl Case {
         }
     }
 
-    fn job_key(&self) -> Pubkey {
+    pub(crate) fn job_key(&self) -> Pubkey {
         pda::job(self.id)
     }
 
     /// `corroborate_tile` by `key`'s leaf of tile `(frame, tile)` in the receipt, signed.
-    fn witness_ixs(&self, key: &Keypair, frame: u32, tile: u32) -> Vec<Instruction> {
+    pub(crate) fn witness_ixs(&self, key: &Keypair, frame: u32, tile: u32) -> Vec<Instruction> {
         let (leaf, proof) = self
             .receipt
             .tile_witnesses(frame, tile)
@@ -109,7 +111,12 @@ impl Case {
     }
 
     /// `ix::slash_node` against `node` with `signature` over `hash` for tile 1/0.
-    fn ixs(&self, node: &Pubkey, signature: &[u8; 64], hash: &[u8; 32]) -> Vec<Instruction> {
+    pub(crate) fn ixs(
+        &self,
+        node: &Pubkey,
+        signature: &[u8; 64],
+        hash: &[u8; 32],
+    ) -> Vec<Instruction> {
         ix::slash_node(
             &self.reporter.pubkey(),
             self.id,
@@ -123,19 +130,19 @@ impl Case {
     }
 
     /// The bad node's real evidence.
-    fn bad_ixs(&self) -> Vec<Instruction> {
+    pub(crate) fn bad_ixs(&self) -> Vec<Instruction> {
         let sig = sign(&self.bad.key, &self.job_key(), 1, 0, &BAD);
         self.ixs(&self.bad.key.pubkey(), &sig, &BAD)
     }
 
-    async fn send(&mut self, ixs: &[Instruction]) -> Result<(), BanksClientError> {
+    pub(crate) async fn send(&mut self, ixs: &[Instruction]) -> Result<(), BanksClientError> {
         let reporter = self.reporter.insecure_clone();
         self.env.refresh_blockhash().await;
         self.env.send(ixs, &[&reporter]).await
     }
 
     /// Nothing was slashed: stakes whole, no slash on record, treasury empty.
-    async fn assert_nothing_slashed(&mut self) {
+    pub(crate) async fn assert_nothing_slashed(&mut self) {
         for key in [self.honest.key.pubkey(), self.bad.key.pubkey()] {
             assert_eq!(self.env.node(&key).await.stake, MIN_STAKE);
             assert_eq!(self.env.balance(&pda::stake_vault(&key)).await, MIN_STAKE);
@@ -152,7 +159,13 @@ impl Case {
 }
 
 /// `key`'s signature over the tile message of `(job, frame, tile, hash)`.
-fn sign(key: &Keypair, job: &Pubkey, frame: u32, tile: u32, hash: &[u8; 32]) -> [u8; 64] {
+pub(crate) fn sign(
+    key: &Keypair,
+    job: &Pubkey,
+    frame: u32,
+    tile: u32,
+    hash: &[u8; 32],
+) -> [u8; 64] {
     let sig = key.sign_message(&protocol::tile_message(job, frame, tile, hash));
     sig.as_ref().try_into().unwrap()
 }
@@ -418,6 +431,7 @@ async fn witnesses_must_be_signed_by_registered_nodes_for_leaves_in_the_receipt(
 #[tokio::test]
 async fn the_orchestrator_alone_cannot_frame_an_honest_node() {
     let mut env = Env::new().await;
+    env.set_time(EARLY).await;
     let artist = env.artist(5_000).await;
     let victim = env.register_node(MIN_STAKE).await;
     // Two node keys of one operator, the orchestrator's own.
@@ -426,6 +440,7 @@ async fn the_orchestrator_alone_cannot_frame_an_honest_node() {
     let puppet2 = env
         .register_node_of(op, puppet.operator_token, MIN_STAKE)
         .await;
+    env.set_time(START_TIME).await;
     let d = env.now().await + 10_000;
     let id = env.create_job(&artist, small_job(d)).await.unwrap();
     let job_key = pda::job(id);

@@ -266,11 +266,12 @@ async fn unstake_right_after_a_receipt_cannot_withdraw_before_the_dispute_ends()
     env.dispute(&artist, id).await.unwrap();
     assert_eq!(env.network().await.open_disputes, 1);
     env.advance(RESOLUTION_PERIOD).await;
+    // The cooldown alone holds it (open disputes hold no withdrawal any more).
     let withdraw = ix::withdraw_stake(&op, &key, &a.operator_token);
     assert_tessera(
         env.send(std::slice::from_ref(&withdraw), &[&operator])
             .await,
-        TesseraError::DisputesOpen,
+        TesseraError::CooldownNotElapsed,
     );
     // The dispute ends by its default outcome; the cooldown then passes and the node leaves.
     env.advance(1).await;

@@ -28,7 +28,8 @@ pub struct AddStake<'info> {
 }
 
 /// Adds tokens to a node's stake.
-/// CHECK: network not paused; amount > 0; operator signs and owns the node (struct); stake sum does not overflow.
+/// CHECK: network not paused; amount > 0; operator signs and owns the node (struct); stake sum
+/// does not overflow. Records the time (`stake_added_at`, read by `corroborate_tile`).
 pub fn handle_add_stake(ctx: Context<AddStake>, amount: u64) -> Result<()> {
     require!(!ctx.accounts.network.paused, TesseraError::NetworkPaused);
     require!(amount > 0, TesseraError::ZeroAmount);
@@ -37,6 +38,8 @@ pub fn handle_add_stake(ctx: Context<AddStake>, amount: u64) -> Result<()> {
         .stake
         .checked_add(amount)
         .ok_or(TesseraError::ArithmeticError)?;
+    // Stake added now does not count for witnessing jobs that already exist.
+    node.stake_added_at = Clock::get()?.unix_timestamp;
     token::transfer(
         CpiContext::new(
             ctx.accounts.token_program.key(),

@@ -20,7 +20,8 @@ pub struct CorroborateTile<'info> {
     /// The job whose receipt holds the witness's leaf.
     #[account(seeds = [JOB_SEED, &job.job_id.to_le_bytes()], bump = job.bump)]
     pub job: Account<'info, Job>,
-    /// The witnessing node: registered (its operator is what counts).
+    /// The witnessing node: registered before the job, with at least the job's slash amount
+    /// staked since then (its operator is what counts).
     #[account(seeds = [NODE_SEED, witness.node_key.as_ref()], bump = witness.bump)]
     pub witness: Account<'info, Node>,
     /// The tile's slash record, created by the first witness.
@@ -38,9 +39,13 @@ pub struct CorroborateTile<'info> {
 /// Adds a witness to the evidence about `(frame, tile)`: a registered node's signature over
 /// its hash for the tile and that render's leaf in the job's tile root. `slash_node` needs
 /// witnesses of 2 distinct operators other than the slashed node's, one the tile's primary.
+/// A witness must have existed, with the stake it puts at risk, before the job did: Sybil
+/// nodes made after seeing a job, or kept with dust stake and topped up, do not count.
 /// CHECK: the job has a receipt; now ≤ `slash_ends_at`; the previous instruction is the
 /// Ed25519 check of the witness's key (`SignerNotWitness`) over the tile message of this job
-/// and tile (`SignedMessageMismatch`); `tile_leaf(job, frame, tile, role, witness, hash)` is in
+/// and tile (`SignedMessageMismatch`); the witness was registered before the job was created
+/// (`WitnessTooNew`) and has added no stake since (`WitnessStakeTooNew`), and its active stake
+/// is ≥ the job's slash amount (`WitnessUnderStaked`); `tile_leaf(job, frame, tile, role, witness, hash)` is in
 /// the tile root (proof ≤ 32, `InvalidProof`); the tile is not slashed yet
 /// (`TileAlreadySlashed`); each node once (`AlreadyCorroborated`), at most 4 (`TooManyWitnesses`).
 pub fn handle_corroborate_tile(
@@ -57,6 +62,9 @@ pub fn handle_corroborate_tile(
         evidence::signed_tile_hash(&ctx.accounts.instructions, &job_key, frame, tile)?;
     let witness = &ctx.accounts.witness;
     require_keys_eq!(signer, witness.node_key, TesseraError::SignerNotWitness);
+    if let Some(refusal) = witness.witness_refusal(job) {
+        return Err(refusal.into());
+    }
     let tile_role = TileRole::from_u8(role).ok_or(TesseraError::InvalidContestLeaves)?;
     require!(proof.len() <= MAX_PROOF_LEN, TesseraError::ProofTooLong);
     let leaf = merkle::tile_leaf(&job_key, frame, tile, tile_role, &signer, &hash);

@@ -12,7 +12,7 @@ use crate::{
 pub struct DisputeJob<'info> {
     /// The job's artist; pays the bond.
     pub artist: Signer<'info>,
-    /// The network config: counts open disputes (they hold every stake withdrawal).
+    /// The network config: counts open disputes (a statistic).
     #[account(mut, seeds = [NETWORK_SEED], bump = network.bump)]
     pub network: Account<'info, Network>,
     /// The job.
@@ -33,7 +33,8 @@ pub struct DisputeJob<'info> {
 /// to the treasury).
 /// CHECK: artist signs (struct); job `Rendered`; window still open; the bond is transferred
 /// (SPL Token refuses an artist who cannot pay it); the network's open dispute count goes up
-/// by one (`withdraw_stake` waits for it to be zero).
+/// by one. The job's slash window (`receipt + w + r`) is not extended: the dispute ends by
+/// `now + r < challenge_ends_at + r`, so its nodes' stake locks already cover it.
 pub fn handle_dispute_job(ctx: Context<DisputeJob>, reason: u16) -> Result<()> {
     let job = &mut ctx.accounts.job;
     require!(job.state == JobState::Rendered, TesseraError::WrongJobState);

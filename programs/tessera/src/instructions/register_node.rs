@@ -98,6 +98,7 @@ pub fn handle_register_node(
         stake,
     )?;
 
+    let now = Clock::get()?.unix_timestamp;
     let node = Node {
         node_key: ctx.accounts.node_key.key(),
         operator: ctx.accounts.operator.key(),
@@ -110,7 +111,8 @@ pub fn handle_register_node(
         faults: 0,
         locked_stake: 0,
         locked_until: 0,
-        registered_at: Clock::get()?.unix_timestamp,
+        registered_at: now,
+        stake_added_at: now,
         bump: ctx.bumps.node,
         vault_bump: ctx.bumps.stake_vault,
     };

@@ -13,7 +13,7 @@ use crate::{
 pub struct WithdrawStake<'info> {
     /// The node's operator.
     pub operator: Signer<'info>,
-    /// The network config (open disputes hold withdrawals).
+    /// The network config.
     #[account(seeds = [NETWORK_SEED], bump = network.bump)]
     pub network: Account<'info, Network>,
     /// The node record.
@@ -28,16 +28,14 @@ pub struct WithdrawStake<'info> {
     pub token_program: Program<'info, Token>,
 }
 
-/// Pays out a pending unstake once its cooldown has passed.
+/// Pays out a pending unstake once its cooldown has passed. Disputes elsewhere in the network
+/// do not hold it: a dispute slashes nothing, and what a node can still be slashed for (its
+/// jobs' slash windows, which a dispute never extends: it ends by `challenge_ends_at + r`, the
+/// window's end) is held by its own stake lock.
 /// CHECK: operator signs (struct); a request is pending; cooldown elapsed; the amount
-/// is capped by the (possibly slashed) stake; no dispute is open anywhere in the network
-/// (a pending dispute may still slash this node); the stake left covers the stake locked by
+/// is capped by the (possibly slashed) stake; the stake left covers the stake locked by
 /// recent receipts, whose slash windows are still open (`StakeLocked`).
 pub fn handle_withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
-    require!(
-        ctx.accounts.network.open_disputes == 0,
-        TesseraError::DisputesOpen
-    );
     let node = &mut ctx.accounts.node;
     require!(node.unstake_amount > 0, TesseraError::NoUnstakePending);
     let now = Clock::get()?.unix_timestamp;

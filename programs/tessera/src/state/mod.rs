@@ -24,7 +24,7 @@ mod tests {
     #[test]
     fn account_sizes_match_the_readme() {
         assert_eq!(8 + Network::INIT_SPACE, 380);
-        assert_eq!(8 + Node::INIT_SPACE, 214);
+        assert_eq!(8 + Node::INIT_SPACE, 222);
         assert_eq!(8 + Job::INIT_SPACE, 435);
         assert_eq!(8 + Claim::INIT_SPACE, 97);
         assert_eq!(8 + SlashRecord::INIT_SPACE, 550);

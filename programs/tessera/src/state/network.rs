@@ -47,9 +47,9 @@ pub struct Network {
     /// Jobs created so far (a statistic: job addresses derive from the artist and a nonce,
     /// never from this count, so nobody can make another artist's `create_job` fail).
     pub jobs_created: u64,
-    /// Jobs now `Disputed` (incremented by `dispute_job`, decremented by `resolve_dispute`).
-    /// `withdraw_stake` is refused while it is not zero, so no stake leaves before a dispute
-    /// that might slash it is resolved.
+    /// Jobs now `Disputed` (incremented by `dispute_job`, decremented when the dispute ends).
+    /// A statistic: it holds no withdrawal (disputes slash nothing; each node's stake lock
+    /// covers the slash windows of its own jobs).
     pub open_disputes: u64,
     /// Parameters proposed by `update_network`, validated, waiting out `PARAMS_TIMELOCK`.
     pub pending_params: Option<NetworkParams>,

@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use crate::constants::MAX_HARDWARE_LEN;
+use crate::{constants::MAX_HARDWARE_LEN, errors::TesseraError, state::Job};
 
 /// A render node. PDA `["node", node_key]`; its stake lives in the token account
 /// PDA `["stake", node_key]` whose authority is this account.
@@ -32,6 +32,11 @@ pub struct Node {
     /// The latest slash window end of those jobs.
     pub locked_until: i64,
     pub registered_at: i64,
+    /// The last time the node's active stake rose (`register_node`, `add_stake`). Nothing
+    /// else raises it (unstaking, withdrawing and slashing only lower it), so a witness with
+    /// `stake_added_at < job.created_at` held at least its current active stake when the job
+    /// was created: `corroborate_tile` counts only such witnesses.
+    pub stake_added_at: i64,
     pub bump: u8,
     pub vault_bump: u8,
 }
@@ -57,5 +62,22 @@ impl Node {
     /// Stake that is not waiting to be withdrawn.
     pub fn active_stake(&self) -> u64 {
         self.stake.saturating_sub(self.unstake_amount)
+    }
+
+    /// Why this node's render cannot witness against a tile of `job` (`corroborate_tile`),
+    /// or `None` when it can: it must have been registered, and last raised its stake, before
+    /// the job was created, and still have the job's slash amount active. Active stake never
+    /// rises without `add_stake`, so such a node held that much from before the job existed;
+    /// Sybil keys made after seeing a job, or kept with dust and topped up, do not count.
+    pub fn witness_refusal(&self, job: &Job) -> Option<TesseraError> {
+        if self.registered_at >= job.created_at {
+            Some(TesseraError::WitnessTooNew)
+        } else if self.stake_added_at >= job.created_at {
+            Some(TesseraError::WitnessStakeTooNew)
+        } else if self.active_stake() < job.slash_amount {
+            Some(TesseraError::WitnessUnderStaked)
+        } else {
+            None
+        }
     }
 }

@@ -20,6 +20,8 @@
 //!
 //! `LOADGEN_DB` = `sqlite` (default) or `postgres` (a throwaway cluster, as the tests);
 //! `LOADGEN_INSTANCES` = 1 or 2 (PostgreSQL: nodes split between the instances).
+//! `LOADGEN_TLS=1`: the instances serve HTTPS (a throwaway CA and a certificate for
+//! 127.0.0.1 made here by rcgen) and every client trusts that CA; sessions as over HTTP.
 //! `LOADGEN_LEGACY=1`: the protocol before sessions (every request ed25519-signed, lease and
 //! submit two requests), and `LOADGEN_BIN` another orchestrator binary: the "before" runs.
 #[path = "../tests/common/mod.rs"]
@@ -339,11 +341,52 @@ impl Drop for Instance {
     }
 }
 
+/// `LOADGEN_TLS=1`: PEM files of a certificate for 127.0.0.1 (and its key) signed by a
+/// throwaway CA, and that CA for the clients.
+struct Tls {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    ca: reqwest::Certificate,
+}
+
+fn tls(dir: &std::path::Path) -> Option<Tls> {
+    if env("LOADGEN_TLS", 0u8) != 1 {
+        return None;
+    }
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let (c, k) = (dir.join("tls-cert.pem"), dir.join("tls-key.pem"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    Some(Tls {
+        cert: c,
+        key: k,
+        ca: reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap(),
+    })
+}
+
+/// A client of the instances (trusting the throwaway CA under `LOADGEN_TLS=1`).
+fn client(tls: Option<&Tls>) -> reqwest::Client {
+    let b = reqwest::Client::builder();
+    match tls {
+        Some(t) => b.add_root_certificate(t.ca.clone()),
+        None => b,
+    }
+    .build()
+    .unwrap()
+}
+
 fn spawn(
     chain: &TestChain,
     db: &str,
     dir: &std::path::Path,
     kp: &std::path::Path,
+    tls: Option<&Tls>,
 ) -> (Instance, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -351,7 +394,14 @@ fn spawn(
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let child = std::process::Command::new(binary())
+    let mut cmd = std::process::Command::new(binary());
+    if let Some(t) = tls {
+        cmd.arg("--tls-cert")
+            .arg(&t.cert)
+            .arg("--tls-key")
+            .arg(&t.key);
+    }
+    let child = cmd
         .args(["--listen", &listen, "--rpc-url", chain.net.url()])
         .args(["--verify-share", "0.05", "--new-node-share", "0.05"])
         // Abuse limits on, set above what this load needs (the tests exercise them).
@@ -366,7 +416,8 @@ fn spawn(
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    (Instance(child), format!("http://{listen}"))
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    (Instance(child), format!("{scheme}://{listen}"))
 }
 
 /// `rows` tiles (and their results) of a finished job, inserted by SQL before the start.
@@ -457,14 +508,15 @@ async fn run(pg: bool) {
         "history: {history} tiles in {:.1}s",
         t.elapsed().as_secs_f64()
     );
+    let tls = tls(dir.path());
     let mut procs = Vec::new();
     let mut urls = Vec::new();
     for _ in 0..instances {
-        let (p, u) = spawn(&chain, &db, dir.path(), &kp);
+        let (p, u) = spawn(&chain, &db, dir.path(), &kp, tls.as_ref());
         procs.push(p);
         urls.push(u);
     }
-    let http = reqwest::Client::new();
+    let http = client(tls.as_ref());
     for u in &urls {
         for _ in 0..100 {
             if http.get(format!("{u}/healthz")).send().await.is_ok() {
@@ -477,7 +529,11 @@ async fn run(pg: bool) {
         dir: tempfile::tempdir().unwrap(),
         orch: None,
         url: urls[0].clone(),
-        http: artist_client(),
+        http: if tls.is_some() {
+            http.clone()
+        } else {
+            artist_client()
+        },
         artist: chain.payer.insecure_clone(),
         db_url: None,
     };
@@ -530,8 +586,9 @@ async fn run(pg: bool) {
     let pool = Arc::new(Pool::new(edge, 64));
     let load = uptime();
     eprintln!(
-        "{} store, {instances} instance(s), {jobs} jobs × {per_job} tiles of {edge} px, {nodes} nodes, load {load}",
-        if pg { "PostgreSQL" } else { "SQLite" }
+        "{} store, {instances} instance(s){}, {jobs} jobs × {per_job} tiles of {edge} px, {nodes} nodes, load {load}",
+        if pg { "PostgreSQL" } else { "SQLite" },
+        if tls.is_some() { " over HTTPS" } else { "" }
     );
     println!("| phase | lease+submit/s | lease p50 / p99 ms | submit p50 / p99 ms | errors | no work | group | server µs CPU/pair | loadgen µs CPU/pair |");
     println!("|---|---|---|---|---|---|---|---|---|");

@@ -6,6 +6,11 @@ use anyhow::Context;
 use clap::Parser;
 use tessera_orchestrator::{Config, Orchestrator};
 
+/// mimalloc: the request path allocates many small, short-lived buffers (JSON, base64, PNG
+/// and row values) across threads; measured in the README ("Round 3").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "tessera-orchestrator", version, about = "Tessera orchestrator")]
 struct Args {

@@ -11,8 +11,8 @@
 //! this node may give) with the smallest [`pick_key`]: a keyed hash under the store's secret
 //! salt, so the order says nothing about which lease is a second render (issue 14).
 use crate::store::sql::{p, row, Sql};
-use serde::{Deserialize, Serialize};
-use tessera_sdk::tiles::{TileGrid, TileRect};
+use tessera_sdk::protocol::Lease as WireLease;
+use tessera_sdk::tiles::TileGrid;
 
 use crate::error::StoreError;
 use crate::store::{self, job_state, tile_state, JobRow};
@@ -20,31 +20,22 @@ use crate::store::{self, job_state, tile_state, JobRow};
 pub const MAX_TILE_SECONDS: f64 = 120.0;
 pub const MIN_TILE_SECONDS: f64 = 0.05;
 
-/// A granted lease, as sent to the node.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// A granted lease: what the node is sent ([`WireLease`], read through `Deref`) and the
+/// role the orchestrator keeps to itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
-    pub lease_id: i64,
-    pub job_id: u64,
-    /// The job account (base58).
-    pub job_key: String,
-    pub frame: u32,
-    pub tile: u32,
-    pub rect: TileRect,
-    pub frame_width: u32,
-    pub frame_height: u32,
-    pub spp: u32,
-    pub seed: u64,
-    /// blake3 hex of the scene bundle (`GET /v1/scenes/{hash}`).
-    pub scene_hash: String,
-    /// Unix ms; heartbeat before it.
-    pub deadline_ms: i64,
-    /// The job's frames per second `[num, den]`: the node poses the scene at
-    /// `(frame − 1) · den / num` seconds.
-    pub frame_rate: [u32; 2],
+    pub wire: WireLease,
     /// `primary`, `check` or `tiebreak`. Never sent to the node: a node must not know
     /// whether its render is a check (it renders the same tile with the same seed anyway).
-    #[serde(skip)]
     pub role: String,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = WireLease;
+
+    fn deref(&self) -> &WireLease {
+        &self.wire
+    }
 }
 
 /// The render seed of a tile: the same for every node, so honest renders agree.
@@ -282,7 +273,7 @@ pub fn grant(
     let rect = grid
         .rect(tile)
         .ok_or_else(|| StoreError::Corrupt(format!("job {} tile {tile}", job.job_id)))?;
-    Ok(Lease {
+    let wire = WireLease {
         lease_id,
         seed: seed(&job.job_key, frame, tile),
         job_id: job.job_id,
@@ -296,6 +287,6 @@ pub fn grant(
         scene_hash: job.scene_hash.clone(),
         deadline_ms: deadline,
         frame_rate: [job.frame_rate.0, job.frame_rate.1],
-        role: need,
-    })
+    };
+    Ok(Lease { wire, role: need })
 }

@@ -7,8 +7,35 @@
 //! "|" TIMESTAMP_MS "|" blake3hex(BODY)`, where ORCHESTRATOR is the base58 key of the
 //! orchestrator the request is for (`GET /v1/info`), so a request captured by one
 //! orchestrator cannot be replayed to another.
+use serde::{Deserialize, Serialize};
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::signature::{Keypair, Signature, Signer};
+
+use crate::tiles::TileRect;
+
+/// A granted lease as the orchestrator sends it (`POST /v1/leases`, `submit?next=1`'s
+/// `next`) and the node agent reads it: one definition for both sides of the wire.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lease {
+    pub lease_id: i64,
+    pub job_id: u64,
+    /// The job account (base58).
+    pub job_key: String,
+    pub frame: u32,
+    pub tile: u32,
+    pub rect: TileRect,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub spp: u32,
+    pub seed: u64,
+    /// blake3 hex of the scene bundle (`GET /v1/scenes/{hash}`).
+    pub scene_hash: String,
+    /// Unix ms; heartbeat before it.
+    pub deadline_ms: i64,
+    /// The job's frames per second `[num, den]`: the node poses the scene at
+    /// `(frame − 1) · den / num` seconds.
+    pub frame_rate: [u32; 2],
+}
 
 /// Header carrying the signer's base58 key (a node key, or an artist's wallet for uploads).
 pub const HEADER_KEY: &str = "x-tessera-node";

@@ -29,31 +29,8 @@ use solana_sdk::signature::{Keypair, Signer};
 use tessera_render::hex;
 use tokio::sync::Mutex;
 
-#[derive(Debug, Deserialize)]
-pub struct Rect {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Lease {
-    pub lease_id: i64,
-    pub job_id: u64,
-    pub job_key: String,
-    pub frame: u32,
-    pub tile: u32,
-    pub rect: Rect,
-    pub frame_width: u32,
-    pub frame_height: u32,
-    pub spp: u32,
-    pub seed: u64,
-    pub scene_hash: String,
-    pub deadline_ms: i64,
-    /// `[num, den]` frames per second, recorded with the job.
-    pub frame_rate: [u32; 2],
-}
+/// The wire lease, shared with the orchestrator.
+pub use tessera_sdk::protocol::Lease;
 
 /// Requests a scene download may take (the first and its resumptions).
 const SCENE_ATTEMPTS: u32 = 4;

@@ -61,7 +61,7 @@ pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResul
         Grant::Lease(l) => {
             s.metrics.leases_granted.inc();
             tracing::debug!(job_id = l.job_id, frame = l.frame, tile = l.tile, role = %l.role, "lease granted");
-            Ok(Json(l).into_response())
+            Ok(Json(l.wire).into_response())
         }
         Grant::NoWork => Ok(StatusCode::NO_CONTENT.into_response()),
     }
@@ -260,11 +260,14 @@ pub async fn submit(
 /// or a failed lease transaction: none; a plain `POST /v1/leases` then says why). The
 /// submit is recorded whatever happened to its next lease. Its time is in the submit's
 /// latency (one transaction body with it), not in `tessera_lease_latency_seconds`.
-fn next_lease(s: &AppState, granted: Result<Grant, StoreError>) -> Option<crate::scheduler::Lease> {
+fn next_lease(
+    s: &AppState,
+    granted: Result<Grant, StoreError>,
+) -> Option<tessera_sdk::protocol::Lease> {
     match granted {
         Ok(Grant::Lease(l)) => {
             s.metrics.leases_granted.inc();
-            Some(l)
+            Some(l.wire)
         }
         Ok(Grant::AtLimit(_) | Grant::NoWork) => None,
         Err(e) => {

@@ -64,6 +64,11 @@ impl LocalBlobs {
     }
 }
 
+/// Blobs up to this size are written on the request's own thread when no fsync is asked
+/// for (`fsync(false)`): a page-cache write of a tile PNG (a stat, and for a new blob a
+/// create, write and rename) costs less than the hop to the blocking pool and back.
+const INLINE_PUT_BYTES: usize = 256 * 1024;
+
 /// [`BlobStore::put_hashed`] on the folder, as one blocking call: the same steps as `put`
 /// and `publish` (temp file, fsync when configured, rename, folder fsync).
 fn put_small(tmp: PathBuf, to: &Path, bytes: &[u8], fsync: bool) -> Result<bool, BlobError> {
@@ -128,6 +133,9 @@ impl BlobStore for LocalBlobs {
         let to = self.path(&hash)?;
         let tmp = self.spool_dir().join(format!("put-{}", super::unique()));
         let fsync = self.fsync;
+        if !fsync && bytes.len() <= INLINE_PUT_BYTES {
+            return Ok((hash, put_small(tmp, &to, &bytes, false)?));
+        }
         let new = tokio::task::spawn_blocking(move || put_small(tmp, &to, &bytes, fsync))
             .await
             .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use solana_sdk::signature::Signer;
 use tessera_orchestrator::metrics::Metrics;
-use tessera_orchestrator::scheduler::{Grant, LeasePolicy, ORDER_BAND_FRAMES};
+use tessera_orchestrator::scheduler::{Grant, LeasePolicy, Verifies, ORDER_BAND_FRAMES};
 use tessera_orchestrator::store::{self, job_state, DbConfig, JobRow, Replay, Store, SubmitInput};
 use tessera_orchestrator::verify::{Outcome, Submission};
 
@@ -148,7 +148,15 @@ async fn record_leases(s: Arc<dyn Store>) -> HashMap<String, Seen> {
         n += 1;
         let op = format!("op-{node}");
         let g = s
-            .lease(replay(n), node.clone(), op, 0, now_ms(), POLICY)
+            .lease(
+                replay(n),
+                node.clone(),
+                op,
+                0,
+                now_ms(),
+                POLICY,
+                Verifies::all(),
+            )
             .await
             .unwrap();
         let Grant::Lease(l) = g else {

@@ -253,6 +253,7 @@ impl MemSched {
     }
 
     /// Grants `node` the best lease within its caps: `scheduler::lease` from memory.
+    #[allow(clippy::too_many_arguments)] // `scheduler::lease`'s parameters and `self`
     pub fn lease(
         &mut self,
         tx: &mut dyn Sql,

@@ -229,7 +229,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
     /// Records a request signature (`Err(Replay)` when seen before).
     async fn remember(&self, replay: Replay) -> Result<(), StoreError>;
-    /// Records the request and grants `node` the best lease within its caps.
+    /// Records the request and grants `node` the best lease within its caps (second
+    /// renders only of the jobs it `verifies`).
+    #[allow(clippy::too_many_arguments)] // the request's parts, each needed: no struct yet
     async fn lease(
         &self,
         replay: Replay,

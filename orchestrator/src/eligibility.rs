@@ -70,6 +70,9 @@ pub struct NodeCache {
 struct JobTerms {
     read: Mutex<HashMap<u64, Arc<Job>>>,
     missing: Mutex<HashSet<u64>>,
+    /// Set once the store's running jobs were queued for reading (the first lease after a
+    /// start): a restarted instance does not pass over their checks once each.
+    primed: tokio::sync::OnceCell<()>,
 }
 
 fn ttl(state: &AppState) -> Duration {
@@ -139,6 +142,10 @@ impl NodeCache {
     /// does not qualify for (its checks wait for another node or the next lease) and is
     /// read before the next lease.
     pub async fn verifies(&self, state: &AppState, info: &NodeInfo) -> Verifies {
+        self.jobs
+            .primed
+            .get_or_init(|| self.queue_running(state))
+            .await;
         self.read_missing_jobs(state).await;
         let (jobs, node) = (self.jobs.clone(), info.account.clone());
         Verifies::new(move |row| {
@@ -151,6 +158,25 @@ impl NodeCache {
                 }
             }
         })
+    }
+
+    /// Queues the store's running jobs for reading.
+    async fn queue_running(&self, state: &AppState) {
+        match state
+            .store
+            .jobs_in_state(crate::store::job_state::RENDERING)
+            .await
+        {
+            Ok(jobs) => {
+                let read = self.jobs.read.lock().expect("jobs");
+                let unread = jobs
+                    .iter()
+                    .map(|j| j.job_id)
+                    .filter(|id| !read.contains_key(id));
+                self.jobs.missing.lock().expect("jobs").extend(unread);
+            }
+            Err(e) => warn!(error = %e, "listing running jobs for the witness rule failed"),
+        }
     }
 
     /// Reads the jobs a lease asked about that were not read yet (one call each; once per

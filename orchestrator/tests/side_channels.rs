@@ -279,13 +279,15 @@ async fn a_check_is_answered_before_it_is_compared_and_compared_after_a_restart(
     })
     .await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let primary = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let agrees = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut differs = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     differs.wrong = true;
     let third = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
 
     let mut rendered = Vec::new();
     for _ in 0..2 {

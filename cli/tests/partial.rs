@@ -275,7 +275,7 @@ fn a_job_cancelled_mid_render_downloads_and_audits_what_its_receipt_holds() {
         assert!(r.stdout.contains("FAIL uncovered_blank"), "{}", r.stdout);
         assert!(
             r.stderr.contains(&format!(
-                "frame {n} has pixels in tiles {t} the receipt does not hold"
+                "frame {n} has pixels in tile {t} the receipt does not hold"
             )),
             "{}",
             r.stderr

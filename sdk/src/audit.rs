@@ -253,8 +253,9 @@ fn painted_lines(frames: &[PaintedFrame]) -> String {
     let lines: Vec<String> = frames
         .iter()
         .map(|f| {
+            let tiles = if f.tiles.len() == 1 { "tile" } else { "tiles" };
             format!(
-                "frame {} has pixels in tiles {} the receipt does not hold (expected transparent, RGBA 0,0,0,0)",
+                "frame {} has pixels in {tiles} {} the receipt does not hold (expected transparent, RGBA 0,0,0,0)",
                 f.frame,
                 tile_ranges(&f.tiles)
             )
@@ -1449,7 +1450,7 @@ mod tests {
         let text = d.to_string();
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(
-            text.starts_with("frame 3 has pixels in tiles 4 the receipt does not hold"),
+            text.starts_with("frame 3 has pixels in tile 4 the receipt does not hold"),
             "{text}"
         );
         let json = serde_json::to_value(f.audit()).unwrap();

@@ -240,6 +240,49 @@ fn a_job_cancelled_mid_render_downloads_and_audits_what_its_receipt_holds() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stderr.contains("pixel hash expected"), "{}", r.stderr);
 
+    // Pixels in a tile the receipt does not hold (painted into a partial frame's files) fail
+    // the audit at `uncovered_blank`, naming the frame and the tile. Only when a frame is
+    // partial: the node may have stopped on a frame boundary.
+    let painted = report["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["status"] == "partial")
+        .cloned();
+    if let Some(frame) = painted {
+        let n = frame["frame"].as_u64().unwrap();
+        let t = frame["missing"][0]["tile"].as_u64().unwrap() as u32;
+        let dir = net.path("painted");
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&dl).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        let path = dir.join(format!("frame-{n:04}.png"));
+        let mut img = image::open(&path).unwrap().to_rgba8();
+        let (x, y) = ((t % ACROSS) * 32 + 5, (t / ACROSS) * 32 + 5);
+        img.get_pixel_mut(x, y).0 = [200, 10, 10, 255];
+        img.save(&path).unwrap();
+        let r = net.tessera(&[
+            "audit",
+            &job_s,
+            "--frames",
+            dir.to_str().unwrap(),
+            "--manifest",
+            dir.join("manifest.json").to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stdout.contains("FAIL uncovered_blank"), "{}", r.stdout);
+        assert!(
+            r.stderr.contains(&format!(
+                "frame {n} has pixels in tile {t} the receipt does not hold"
+            )),
+            "{}",
+            r.stderr
+        );
+        eprintln!("painted audit:\n{}{}", r.stdout, r.stderr);
+    }
+
     // The orchestrator serving other pixels for a covered tile: that frame fails, is not
     // written, and the download exits non-zero with one line.
     let tile = manifest_of(&dl)["tiles"]

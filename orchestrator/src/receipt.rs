@@ -3,7 +3,9 @@
 //! 1. When every tile is verified the job becomes `ready`. When the artist asks to cancel
 //!    (`CancelRequested` on-chain) or the deadline passes first, the job becomes `partial`:
 //!    leasing stops and the receipt covers the tiles verified so far, so the nodes are paid
-//!    for them (the program accepts it within the job's settle grace).
+//!    for them (the program accepts it within the job's settle grace). A check or tiebreak
+//!    render stored but not yet compared by the background verifier is compared first
+//!    (`verifier::settle_job`): paid if it agreed, its tile left out if it did not.
 //! 2. The poster builds the receipt (tile tree: each tile's accepted render as its primary
 //!    leaf, and every check or tiebreak render that agreed with it as a leaf of its own node,
 //!    up to the job's verification share; payout tree: `price_per_tile` per leaf, nothing
@@ -322,6 +324,18 @@ async fn mark_posted(state: &AppState, id: u64, receipt: &Receipt) -> Result<(),
 /// Brings one job's receipt forward: landed → posted; else (re-)send.
 pub async fn post(state: &AppState, row: &JobRow) -> Result<(), PostError> {
     let id = row.job_id;
+    if row.state == job_state::PARTIAL {
+        // Checks stored before the job stopped are compared first: paid, or decided.
+        let decided = crate::verifier::settle_job(state, id)
+            .await
+            .map_err(|e| PostError::Receipt(format!("settling the job's comparisons: {e}")))?;
+        if decided > 0 {
+            info!(
+                job_id = id,
+                decided, "comparisons settled before the receipt"
+            );
+        }
+    }
     let receipt = match build(state, row).await {
         Err(PostError::Receipt(e)) if row.state == job_state::PARTIAL => {
             // Nothing verified: no receipt; the artist takes the refund after the grace.

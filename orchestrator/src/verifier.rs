@@ -57,6 +57,20 @@ pub async fn pass(state: &AppState) -> Result<usize, ApiError> {
     }
 }
 
+/// Decides, now, every tile of one stopped job still waiting for its comparison: the
+/// poster's step before the job's receipt is built, whatever `hold_verdicts` says, so a
+/// check stored before the cancel or the deadline is paid (it agreed) or decided (it did
+/// not, and the tile leaves the receipt). Bounded by the job's tiles; an error leaves the
+/// receipt for the poster's next round.
+pub async fn settle_job(state: &AppState, job_id: u64) -> Result<usize, ApiError> {
+    let due = state.store.job_comparisons_due(job_id).await?;
+    let mut decided = 0;
+    for (frame, tile) in due {
+        decided += usize::from(compare(state, (job_id, frame, tile)).await?);
+    }
+    Ok(decided)
+}
+
 /// Compares one tile's renders and records the verdict; false when another pass (or
 /// instance) got there first.
 async fn compare(state: &AppState, at: (u64, u32, u32)) -> Result<bool, ApiError> {

@@ -531,8 +531,13 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
     let mut liar = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     liar.wrong = true;
     // Witnesses of a slash must be registered before the job (`corroborate_tile`).
-    chain.advance_clock(2).await;
+    let keys = [&honest_a, &honest_b, &liar].map(|n| n.key.pubkey());
+    chain.age_nodes(&keys.iter().collect::<Vec<_>>()).await;
     let id = chain.create_job(1, 100).await;
+    let created_at = chain.job(id).await.created_at;
+    for key in &keys {
+        assert!(chain.node(key).await.registered_at < created_at);
+    }
     orch.register(json!({"job_id": id})).await;
     work_until_idle(&orch.url, &[&liar, &honest_a, &honest_b]).await;
     orch.wait_state(id, "posted", 30).await;

@@ -60,7 +60,8 @@ async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
     x2.wrong = true;
     let third = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     // Witnesses of a slash must be registered before the job (`corroborate_tile`).
-    chain.advance_clock(2).await;
+    let keys = [&honest, &x1, &x2, &third].map(|n| n.key.pubkey());
+    chain.age_nodes(&keys.iter().collect::<Vec<_>>()).await;
     let id = chain.create_job(1, 100).await;
     orch.register(json!({"job_id": id})).await;
 

@@ -336,6 +336,52 @@ async fn a_check_is_answered_before_it_is_compared_and_compared_after_a_restart(
 }
 }
 
+on_both! {
+/// Verification is paid (issue 14): the artist cancels while two checks are stored and not
+/// yet compared (the background verifier held). Before building the receipt the poster
+/// compares them: the agreeing check is paid beside its tile's primary render, the
+/// differing one sends its tile to a tiebreak, out of the receipt; none is left undecided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_stored_before_a_cancel_is_compared_and_paid_in_the_receipt() {
+    let chain = TestChain::start_with_verify_bps(10_000).await;
+    let orch = TestOrch::start(&chain, |c| {
+        c.verify_share = 1.0;
+        c.hold_verdicts = true;
+    })
+    .await;
+    let url = orch.url.clone();
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let primary = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let agrees = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let mut differs = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    differs.wrong = true;
+    for _ in 0..2 {
+        let l = primary.lease(&url).await.unwrap();
+        assert_eq!(primary.submit(&url, &l).await.0, StatusCode::OK);
+    }
+    let (a, d) = (agrees.lease(&url).await.unwrap(), differs.lease(&url).await.unwrap());
+    assert_eq!(agrees.submit(&url, &a).await.0, StatusCode::OK);
+    assert_eq!(differs.submit(&url, &d).await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(orch.count_where("tiles WHERE need='compare'").await, 2, "both held");
+
+    let artist = chain.payer.pubkey();
+    chain.send(&[tessera_sdk::ix::cancel_job(&artist, id)], &[]).await.unwrap();
+    let status = orch.wait_state(id, "posted", 30).await;
+    assert_eq!(status["counts"]["verified"], 1, "{status}");
+    assert_eq!(orch.count_where("tiles WHERE need='compare'").await, 0, "all decided");
+    assert_eq!(verdicts(&orch, &a).await, (0, 2), "the agreeing check was compared");
+    assert_eq!(verdicts(&orch, &d).await, (2, 0), "the differing one awaits a tiebreak");
+    let job = chain.job(id).await;
+    // One tile: its primary render and the agreeing check, 100 each, to two nodes.
+    assert_eq!(
+        (job.state, job.tile_count, job.node_count, job.total_payout),
+        (tessera_sdk::JobState::Rendered, 1, 2, 200)
+    );
+}
+}
+
 fn tile_of(l: &Value) -> (u64, u64) {
     (l["frame"].as_u64().unwrap(), l["tile"].as_u64().unwrap())
 }

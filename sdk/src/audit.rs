@@ -29,6 +29,9 @@
 //!     render belongs to a receipt tile, checked above), and, once the job is settled, the
 //!     artist's refund covers at least their price and the fee was taken on the paid share
 //!     only. [`AuditReport::coverage`] lists them per frame with the manifest's reason.
+//! 15. `uncovered_blank` (a partial receipt only): in every frame read (those holding a
+//!     receipt tile), each tile the receipt does not hold is transparent black (RGBA
+//!     0, 0, 0, 0), as `tessera job download` writes it: no pixels the receipt did not pay for.
 use std::collections::{BTreeMap, BTreeSet};
 
 use anchor_lang::prelude::Pubkey;
@@ -42,7 +45,7 @@ use crate::hex;
 use crate::manifest::{gap, FrameCoverage, Manifest, ManifestError};
 use crate::protocol::verify_tile_signature;
 use crate::receipt::{verify_tile, NodePayout, Receipt, RenderRecord, TileRecord};
-use crate::tiles::{TileGrid, TileRect};
+use crate::tiles::{tile_ranges, TileGrid, TileRect};
 
 /// A decoded frame: `width × height` RGBA8 pixels, row by row from the top.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,12 +231,53 @@ pub enum Discrepancy {
         covered: u64,
         listed: u64,
     },
+    #[error("{}", painted_lines(.frames))]
+    PaintedUncovered { frames: Vec<PaintedFrame> },
     #[error("settlement: {field} expected {expected}, found {found} (chain)")]
     Settlement {
         field: String,
         expected: String,
         found: String,
     },
+}
+
+/// A frame of a partial receipt with pixels in tiles the receipt does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PaintedFrame {
+    pub frame: u32,
+    pub tiles: Vec<u32>,
+}
+
+/// One line per frame.
+fn painted_lines(frames: &[PaintedFrame]) -> String {
+    let lines: Vec<String> = frames
+        .iter()
+        .map(|f| {
+            let tiles = if f.tiles.len() == 1 { "tile" } else { "tiles" };
+            format!(
+                "frame {} has pixels in {tiles} {} the receipt does not hold (expected transparent, RGBA 0,0,0,0)",
+                f.frame,
+                tile_ranges(&f.tiles)
+            )
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// True when every pixel of `rect` in `frame` is RGBA 0, 0, 0, 0; `None` when the rectangle
+/// is not inside the frame's pixels.
+pub fn tile_is_blank(frame: &FrameImage, rect: &TileRect) -> Option<bool> {
+    if rect.x + rect.width > frame.width {
+        return None;
+    }
+    for y in rect.y..rect.y + rect.height {
+        let start = (y as usize * frame.width as usize + rect.x as usize) * 4;
+        let row = frame.rgba.get(start..start + rect.width as usize * 4)?;
+        if row.iter().any(|&b| b != 0) {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// True when `proof` leads from `payout`'s leaf to `payout_root` (what `claim_payout` checks).
@@ -280,7 +324,7 @@ pub fn audit(input: &AuditInput) -> AuditReport {
         discrepancy: None,
         coverage: None,
     };
-    let steps: [(&str, Step); 14] = [
+    let steps: [(&str, Step); 15] = [
         ("job", Audit::job),
         ("manifest", Audit::parse),
         ("grid", Audit::grid),
@@ -295,9 +339,10 @@ pub fn audit(input: &AuditInput) -> AuditReport {
         ("manifest_values", Audit::stated),
         ("claims", Audit::claims),
         ("uncovered", Audit::uncovered),
+        ("uncovered_blank", Audit::uncovered_blank),
     ];
     for (name, step) in steps {
-        if name == "uncovered" && !audit.partial() {
+        if name.starts_with("uncovered") && !audit.partial() {
             break;
         }
         let mut passed = 0;
@@ -861,6 +906,38 @@ impl Audit<'_> {
         Ok(())
     }
 
+    /// Every frame read (holding a receipt tile) is transparent black outside the receipt's
+    /// tiles; all such frames are named, each with its painted tiles.
+    fn uncovered_blank(&mut self, passed: &mut u64) -> Result<(), Discrepancy> {
+        let grid = self.grid.expect("grid ran");
+        let mut held: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+        for t in &self.tiles {
+            held.entry(t.record.frame)
+                .or_default()
+                .insert(t.record.tile);
+        }
+        let mut painted = Vec::new();
+        for (&frame, tiles) in &held {
+            let image = &self.input.frames[&frame];
+            let mut bad = Vec::new();
+            for (tile, rect) in grid.rects().filter(|(t, _)| !tiles.contains(t)) {
+                if tile_is_blank(image, &rect).expect("frames checked") {
+                    *passed += 1;
+                } else {
+                    bad.push(tile);
+                }
+            }
+            if !bad.is_empty() {
+                painted.push(PaintedFrame { frame, tiles: bad });
+            }
+        }
+        if painted.is_empty() {
+            Ok(())
+        } else {
+            Err(Discrepancy::PaintedUncovered { frames: painted })
+        }
+    }
+
     /// Once settled (approved, finalized or resolved): the fee was taken on the kept share of
     /// the payout leaves, and what `settle` refunded (the budget less that share, the fee and
     /// what contests took or keep reserved) covers every missing tile's price. The chain keeps
@@ -1007,6 +1084,14 @@ mod tests {
         *blake3::hash(&pixels).as_bytes()
     }
 
+    /// Sets every byte of `r` in `f` to `value`.
+    fn paint(f: &mut FrameImage, r: &TileRect, value: u8) {
+        for y in r.y..r.y + r.height {
+            let start = ((y * f.width + r.x) * 4) as usize;
+            f.rgba[start..start + (r.width * 4) as usize].fill(value);
+        }
+    }
+
     fn hexes(proof: &[Hash32]) -> Vec<String> {
         proof.iter().map(|h| hex::encode(h)).collect()
     }
@@ -1019,15 +1104,31 @@ mod tests {
         /// A receipt of the tiles of `tile_frames` (a partial one unless both frames), with
         /// `checks` verification renders by the other node of the first tiles.
         fn with(job_id: u64, tile_frames: &[u32], checks: usize) -> Self {
+            Self::holding(job_id, tile_frames, checks, |_, _| true)
+        }
+
+        /// As [`Fixture::with`], the receipt holding only the tiles `held` keeps; the
+        /// others are transparent in the frames, as `tessera job download` writes them.
+        fn holding(
+            job_id: u64,
+            tile_frames: &[u32],
+            checks: usize,
+            held: impl Fn(u32, u32) -> bool,
+        ) -> Self {
             let job_key = crate::pda::job(job_id);
             let mut job = job(job_id);
             let nodes = vec![Keypair::new(), Keypair::new()];
-            let frames: BTreeMap<u32, FrameImage> =
-                tile_frames.iter().map(|&n| (n, frame(n))).collect();
             let grid = TileGrid::new(10, 6, 4).unwrap();
+            let mut frames: BTreeMap<u32, FrameImage> =
+                tile_frames.iter().map(|&n| (n, frame(n))).collect();
+            for (&n, f) in &mut frames {
+                for (_, rect) in grid.rects().filter(|(t, _)| !held(n, *t)) {
+                    paint(f, &rect, 0);
+                }
+            }
             let mut records = Vec::new();
             for (&n, f) in &frames {
-                for (tile, rect) in grid.rects() {
+                for (tile, rect) in grid.rects().filter(|(t, _)| held(n, *t)) {
                     let node = nodes[usize::from(tile % 3 == 0)].pubkey();
                     let pixel_hash = pixel_hash(f, &rect);
                     records.push(TileRecord {
@@ -1049,7 +1150,7 @@ mod tests {
                     pixel_hash: t.pixel_hash,
                 })
                 .collect();
-            let partial = tile_frames.len() < 2;
+            let partial = records.len() < 12;
             let receipt = Receipt::build_with(&job_key, &job, records, renders, partial).unwrap();
             let params = receipt.params().unwrap();
             job.tile_root = params.tile_root;
@@ -1255,11 +1356,12 @@ mod tests {
         f.job.fee_paid = f.job.total_payout / 100;
         let report = f.audit();
         assert!(report.passed(), "{:?}", report.discrepancy);
-        let last = report.checks.last().unwrap();
-        assert_eq!(
-            (last.name.as_str(), last.passed, last.ok),
-            ("uncovered", 6, true)
-        );
+        let tail: Vec<(&str, u64, bool)> = report.checks[13..]
+            .iter()
+            .map(|c| (c.name.as_str(), c.passed, c.ok))
+            .collect();
+        // Frame 4 holds no receipt tile: not read, so no uncovered tile is looked at.
+        assert_eq!(tail, [("uncovered", 6, true), ("uncovered_blank", 0, true)]);
         let c = report.coverage.clone().unwrap();
         assert_eq!((c.tiles, c.covered, c.uncovered_price), (12, 6, 6 * PRICE));
         // Budget 1 000 less 6 tiles × 5 and the 1% fee on them (0 after rounding down).
@@ -1299,6 +1401,61 @@ mod tests {
             matches!(&d, Discrepancy::Settlement { field, .. } if field == "refund"),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn a_partial_frame_with_pixels_in_an_uncovered_tile_fails() {
+        // Frame 3 without tiles 1 and 4, frame 4 without tile 5: 9 of 12 tiles.
+        let missing = [(3, 1), (3, 4), (4, 5)];
+        let mut f = Fixture::holding(19, &[3, 4], 0, |n, t| !missing.contains(&(n, t)));
+        for (n, t) in missing {
+            f.manifest
+                .tiles
+                .push(ManifestTile::gap(n, t, gap::NEVER_RENDERED));
+        }
+        f.job.fee_paid = f.job.total_payout / 100;
+        // Blank (RGBA 0,0,0,0) where the receipt holds nothing: passes.
+        let report = f.audit();
+        assert!(report.passed(), "{:?}", report.discrepancy);
+        let last = report.checks.last().unwrap();
+        assert_eq!(
+            (last.name.as_str(), last.passed, last.ok),
+            ("uncovered_blank", 3, true)
+        );
+
+        // One alpha byte in tile 4 of frame 3 ((5, 5): column 1, row 1), and tile 5 of
+        // frame 4 filled: both frames named, each with its tiles, one line each.
+        let grid = TileGrid::new(10, 6, 4).unwrap();
+        f.frames.get_mut(&3).unwrap().rgba[(5 * 10 + 5) * 4 + 3] = 1;
+        paint(f.frames.get_mut(&4).unwrap(), &grid.rect(5).unwrap(), 0x80);
+        let d = f.discrepancy();
+        assert_eq!(
+            d,
+            Discrepancy::PaintedUncovered {
+                frames: vec![
+                    PaintedFrame {
+                        frame: 3,
+                        tiles: vec![4]
+                    },
+                    PaintedFrame {
+                        frame: 4,
+                        tiles: vec![5]
+                    },
+                ]
+            }
+        );
+        assert_eq!(f.failed_check().name, "uncovered_blank");
+        // Tile 1 of frame 3 is still blank and counted.
+        assert_eq!(f.failed_check().passed, 1);
+        let text = d.to_string();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(
+            text.starts_with("frame 3 has pixels in tile 4 the receipt does not hold"),
+            "{text}"
+        );
+        let json = serde_json::to_value(f.audit()).unwrap();
+        assert_eq!(json["discrepancy"]["kind"], "painted_uncovered");
+        assert_eq!(json["discrepancy"]["frames"][1]["tiles"][0], 5);
     }
 
     #[test]

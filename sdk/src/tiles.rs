@@ -63,9 +63,36 @@ impl TileGrid {
     }
 }
 
+/// `0-3, 6, 9-15`: tile indices with their consecutive runs joined.
+pub fn tile_ranges(tiles: &[u32]) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &t in tiles {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == t => *end = t,
+            _ => runs.push((t, t)),
+        }
+    }
+    runs.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tile_ranges_join_consecutive_runs() {
+        assert_eq!(tile_ranges(&[0, 1, 2, 3, 6, 9, 10]), "0-3, 6, 9-10");
+        assert_eq!(tile_ranges(&[5]), "5");
+    }
 
     #[test]
     fn tiles_cover_the_frame_exactly_once() {

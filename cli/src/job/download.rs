@@ -15,6 +15,7 @@ use serde::Serialize;
 use tessera_sdk::audit::{tile_pixel_hash, FrameImage};
 use tessera_sdk::manifest::{gap, FrameCoverage, Manifest, ManifestTile, MissingTile};
 use tessera_sdk::receipt::verify_tile;
+pub use tessera_sdk::tiles::tile_ranges;
 use tessera_sdk::tiles::TileGrid;
 use tessera_sdk::{hex, pda, Job, JobState};
 
@@ -110,27 +111,6 @@ pub fn describe(reason: &str, ended_by: &str) -> String {
         gap::UNKNOWN => "not in the receipt (the manifest does not say why)".into(),
         other => format!("not in the receipt: {other}"),
     }
-}
-
-/// `0-3, 6, 9-15`: tile indices with their consecutive runs joined.
-pub fn tile_ranges(tiles: &[u32]) -> String {
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for &t in tiles {
-        match runs.last_mut() {
-            Some((_, end)) if *end + 1 == t => *end = t,
-            _ => runs.push((t, t)),
-        }
-    }
-    runs.iter()
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `tile 5: rendered, not verified ...; tiles 7-9: never rendered ...`: the tiles grouped
@@ -408,7 +388,6 @@ mod tests {
 
     #[test]
     fn missing_tiles_are_grouped_by_reason_in_runs() {
-        assert_eq!(tile_ranges(&[0, 1, 2, 3, 6, 9, 10]), "0-3, 6, 9-10");
         let missing: Vec<MissingTile> = [
             (5, gap::UNVERIFIED),
             (7, gap::NEVER_RENDERED),

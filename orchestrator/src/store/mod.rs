@@ -280,6 +280,9 @@ pub trait Store: Send + Sync + 'static {
     /// Tiles of running jobs whose stored second render waits for its comparison (at most
     /// a batch), oldest first: the background verifier's work, also after a restart.
     async fn comparisons_due(&self) -> Result<Vec<(u64, u32, u32)>, StoreError>;
+    /// Every tile of one job (running or stopped) whose stored second render waits for its
+    /// comparison: what the poster settles before it builds the job's receipt.
+    async fn job_comparisons_due(&self, job_id: u64) -> Result<Vec<(u32, u32)>, StoreError>;
     /// The pending renders of a tile waiting for its comparison (oldest first), or None
     /// when it no longer waits.
     async fn comparison(
@@ -290,7 +293,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Vec<ResultRow>>, StoreError>;
     /// Decides a tile waiting for its comparison from the renders `comparison` returned and
     /// their decoded RGBA (by result id; empty when every hash is equal), once: None when the
-    /// tile no longer waits, its renders changed or its job stopped running.
+    /// tile no longer waits, its renders changed or its job is neither rendering nor stopped
+    /// (`partial`) with its receipt not yet built.
     async fn settle_comparison(
         &self,
         job_id: u64,

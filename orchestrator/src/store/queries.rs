@@ -387,6 +387,18 @@ pub fn comparisons_due(c: &mut dyn Sql) -> Result<Vec<(u64, u32, u32)>, StoreErr
     .collect()
 }
 
+/// Tiles of one job waiting for their comparison, whatever the job's state.
+pub fn job_comparisons_due(c: &mut dyn Sql, job_id: u64) -> Result<Vec<(u32, u32)>, StoreError> {
+    c.rows(
+        "SELECT frame, tile FROM tiles WHERE job_id=?1 AND state='rendered' AND need='compare'
+         ORDER BY frame, tile",
+        p![job_id],
+    )?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
+}
+
 /// One tile (locked on PostgreSQL until the transaction ends).
 pub fn tile_at(
     c: &mut dyn Sql,

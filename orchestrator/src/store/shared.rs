@@ -211,7 +211,9 @@ fn context_from_store(
 }
 
 /// The verifier's transaction: the tile still waits for its comparison with the same
-/// pending renders and its job still runs, then `verify::decide`.
+/// pending renders and its job still runs, or stopped (`partial`) and waits for the poster,
+/// which settles its comparisons before building the receipt (a stored check is paid or
+/// decided, never dropped), then `verify::decide`.
 fn settle_compared(
     tx: &mut dyn Sql,
     mem: Option<&mut MemSched>,
@@ -220,7 +222,9 @@ fn settle_compared(
     min_psnr_db: f64,
 ) -> Result<Option<Applied>, StoreError> {
     lock_job(tx, job_id)?;
-    let running = job_get(tx, job_id)?.is_some_and(|j| j.state == job_state::RENDERING);
+    let job = job_get(tx, job_id)?.map(|j| j.state);
+    let running = job.as_deref() == Some(job_state::RENDERING);
+    let open = running || job.as_deref() == Some(job_state::PARTIAL);
     let Some(t) = tile_at(tx, job_id, frame, tile)?.filter(|t| t.need == tile_state::NEED_COMPARE)
     else {
         return Ok(None);
@@ -228,7 +232,7 @@ fn settle_compared(
     let pending = pending_results(tx, &t)?;
     let same =
         pending.len() == rgba.len() && pending.iter().zip(rgba).all(|(r, (id, _))| r.id == *id);
-    if !running || !same {
+    if !open || !same {
         return Ok(None);
     }
     let renders: Vec<_> = pending
@@ -237,7 +241,8 @@ fn settle_compared(
         .map(|(r, (_, px))| (r, px.clone()))
         .collect();
     let (outcome, redo) = verify::decide(tx, &t, &renders, min_psnr_db)?;
-    let ready = job_complete(tx, job_id)?;
+    // A stopped job stays `partial`: its receipt covers what is verified now.
+    let ready = running && job_complete(tx, job_id)?;
     if ready {
         job_set_state(tx, job_id, job_state::READY, None)?;
     }
@@ -459,6 +464,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn comparisons_due(&self) -> Result<Vec<(u64, u32, u32)>, StoreError> {
         self.b.run("comparisons_due", comparisons_due).await
+    }
+
+    async fn job_comparisons_due(&self, job_id: u64) -> Result<Vec<(u32, u32)>, StoreError> {
+        self.b
+            .run("job_comparisons_due", move |tx| {
+                job_comparisons_due(tx, job_id)
+            })
+            .await
     }
 
     async fn comparison(

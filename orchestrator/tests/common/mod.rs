@@ -288,12 +288,30 @@ impl TestChain {
 
     /// Moves the local chain's clock forward (e.g. past the registrations before a job, so
     /// those nodes count as witnesses of its slashes: `corroborate_tile` wants them older).
-    pub async fn advance_clock(&self, seconds: u64) {
+    /// Returns the chain's new unix time.
+    pub async fn advance_clock(&self, seconds: u64) -> i64 {
         let dev = tessera_sdk::client::ChainClient::new(
             self.net.url().to_string(),
             solana_commitment_config::CommitmentConfig::confirmed(),
         );
-        dev.dev_advance_clock(seconds).await.unwrap();
+        dev.dev_advance_clock(seconds).await.unwrap().1
+    }
+
+    /// Moves the clock until it is past every given node's registration and last stake,
+    /// so a job created next counts them as witnesses (`Node::witness_refusal`). Checked
+    /// against the accounts, not assumed from one advance.
+    pub async fn age_nodes(&self, keys: &[&Pubkey]) {
+        let mut newest = 0;
+        for key in keys {
+            let node = self.node(key).await;
+            newest = newest.max(node.registered_at).max(node.stake_added_at);
+        }
+        for _ in 0..10 {
+            if self.advance_clock(1).await > newest {
+                return;
+            }
+        }
+        panic!("the chain's clock did not pass {newest}");
     }
 
     pub async fn network(&self) -> Network {

@@ -350,12 +350,14 @@ async fn a_check_stored_before_a_cancel_is_compared_and_paid_in_the_receipt() {
     })
     .await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let primary = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let agrees = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut differs = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     differs.wrong = true;
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     for _ in 0..2 {
         let l = primary.lease(&url).await.unwrap();
         assert_eq!(primary.submit(&url, &l).await.0, StatusCode::OK);

@@ -288,13 +288,33 @@ impl TestChain {
 
     /// Moves the local chain's clock forward (e.g. past the registrations before a job, so
     /// those nodes count as witnesses of its slashes: `corroborate_tile` wants them older).
-    /// Returns the chain's new unix time.
+    /// Moves the clock at least `seconds` forward, as the Clock sysvar that transactions
+    /// read shows it (one dev advance has been seen to leave it on the same second), and
+    /// returns the chain's new unix time.
     pub async fn advance_clock(&self, seconds: u64) -> i64 {
         let dev = tessera_sdk::client::ChainClient::new(
             self.net.url().to_string(),
             solana_commitment_config::CommitmentConfig::confirmed(),
         );
-        dev.dev_advance_clock(seconds).await.unwrap().1
+        let goal = self.unix_time().await + seconds as i64;
+        for _ in 0..10 {
+            dev.dev_advance_clock(seconds).await.unwrap();
+            let now = self.unix_time().await;
+            if now >= goal {
+                return now;
+            }
+        }
+        panic!("the chain's clock did not reach {goal}");
+    }
+
+    /// The Clock sysvar's unix time (bincode: slot, epoch start, epoch, leader schedule
+    /// epoch, then the i64 unix timestamp at byte 32).
+    pub async fn unix_time(&self) -> i64 {
+        let clock: Pubkey = "SysvarC1ock11111111111111111111111111111111"
+            .parse()
+            .unwrap();
+        let acc = self.rpc.get_account(&clock).await.unwrap();
+        i64::from_le_bytes(acc.data[32..40].try_into().unwrap())
     }
 
     /// Moves the clock until it is past every given node's registration and last stake,

@@ -264,20 +264,25 @@ fn painted_lines(frames: &[PaintedFrame]) -> String {
     lines.join("\n")
 }
 
-/// True when every pixel of `rect` in `frame` is RGBA 0, 0, 0, 0; `None` when the rectangle
-/// is not inside the frame's pixels.
-pub fn tile_is_blank(frame: &FrameImage, rect: &TileRect) -> Option<bool> {
+/// The RGBA8 rows of `rect` in `frame`, top to bottom; `None` when the rectangle is not
+/// inside the frame's pixels.
+fn tile_rows<'a>(frame: &'a FrameImage, rect: &TileRect) -> Option<Vec<&'a [u8]>> {
     if rect.x + rect.width > frame.width {
         return None;
     }
-    for y in rect.y..rect.y + rect.height {
-        let start = (y as usize * frame.width as usize + rect.x as usize) * 4;
-        let row = frame.rgba.get(start..start + rect.width as usize * 4)?;
-        if row.iter().any(|&b| b != 0) {
-            return Some(false);
-        }
-    }
-    Some(true)
+    (rect.y..rect.y + rect.height)
+        .map(|y| {
+            let start = (y as usize * frame.width as usize + rect.x as usize) * 4;
+            frame.rgba.get(start..start + rect.width as usize * 4)
+        })
+        .collect()
+}
+
+/// True when every pixel of `rect` in `frame` is RGBA 0, 0, 0, 0; `None` when the rectangle
+/// is not inside the frame's pixels.
+pub fn tile_is_blank(frame: &FrameImage, rect: &TileRect) -> Option<bool> {
+    let rows = tile_rows(frame, rect)?;
+    Some(rows.iter().all(|row| row.iter().all(|&b| b == 0)))
 }
 
 /// True when `proof` leads from `payout`'s leaf to `payout_root` (what `claim_payout` checks).
@@ -294,13 +299,9 @@ pub fn verify_payout(
 /// blake3 of the RGBA8 rows of `rect` in `frame` (the tile's pixel hash); `None` when the
 /// rectangle is not inside the frame's pixels.
 pub fn tile_pixel_hash(frame: &FrameImage, rect: &TileRect) -> Option<Hash32> {
-    if rect.x + rect.width > frame.width {
-        return None;
-    }
     let mut hasher = blake3::Hasher::new();
-    for y in rect.y..rect.y + rect.height {
-        let start = (y as usize * frame.width as usize + rect.x as usize) * 4;
-        hasher.update(frame.rgba.get(start..start + rect.width as usize * 4)?);
+    for row in tile_rows(frame, rect)? {
+        hasher.update(row);
     }
     Some(*hasher.finalize().as_bytes())
 }

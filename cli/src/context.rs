@@ -56,9 +56,12 @@ impl Ctx {
     /// Maps a transport failure to "cannot reach the RPC".
     pub fn rpc_error(&self, e: ChainError) -> CliError {
         match &e {
-            ChainError::Rpc(inner) if is_transport(inner) => CliError::RpcUnreachable {
-                url: self.settings.url.clone(),
-                reason: first_line(&inner.to_string()),
+            ChainError::Rpc(inner) => match transport_failure(inner) {
+                Some(reason) => CliError::RpcUnreachable {
+                    url: self.settings.url.clone(),
+                    reason,
+                },
+                None => CliError::Chain(e),
             },
             _ => CliError::Chain(e),
         }
@@ -213,12 +216,19 @@ pub fn sol(lamports: u64) -> String {
     )
 }
 
-fn is_transport(e: &solana_client::client_error::ClientError) -> bool {
-    matches!(
-        e.kind(),
-        solana_client::client_error::ClientErrorKind::Reqwest(_)
-            | solana_client::client_error::ClientErrorKind::Io(_)
-    )
+/// Why the RPC could not be reached, when that is what `e` says. `getAccountInfo` folds a
+/// transport failure into an `AccountNotFound` message ("AccountNotFound: pubkey=…: error
+/// sending request for url …"), so that message counts too, named by its transport part.
+fn transport_failure(e: &solana_client::client_error::ClientError) -> Option<String> {
+    use solana_client::client_error::ClientErrorKind;
+    const SENDING: &str = "error sending request";
+    match e.kind() {
+        ClientErrorKind::Reqwest(_) | ClientErrorKind::Io(_) => Some(first_line(&e.to_string())),
+        _ => {
+            let message = e.to_string();
+            message.find(SENDING).map(|at| first_line(&message[at..]))
+        }
+    }
 }
 
 fn first_line(s: &str) -> String {

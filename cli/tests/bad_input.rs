@@ -110,6 +110,29 @@ fn bad_input_is_refused_with_one_line_before_any_transaction() {
         1,
         "cannot reach the RPC at http://127.0.0.1:9",
     );
+    // Commands whose first chain read is an account (not the network config) too.
+    let out = net.path("never");
+    for r in [
+        net.tessera(&["--url", "http://127.0.0.1:9", "audit", "0"]),
+        net.tessera_as(
+            a,
+            &[
+                "--url",
+                "http://127.0.0.1:9",
+                "job",
+                "download",
+                "0",
+                "--out",
+            ]
+            .into_iter()
+            .chain([out.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        ),
+    ] {
+        refused(&r, 1, "cannot reach the RPC at http://127.0.0.1:9");
+        assert!(!r.stderr.contains("AccountNotFound"), "{}", r.stderr);
+    }
+    assert!(!out.exists(), "nothing was written");
     assert_eq!(next_id(), id_before, "no job was created by any refusal");
     assert_eq!(net.tokens_of(&artist), 1_000_000, "no token moved");
 

@@ -10,6 +10,9 @@
 //! trivial job). Within a job: the free tile (queued, or waiting for a check or tiebreak
 //! this node may give) with the smallest [`pick_key`]: a keyed hash under the store's secret
 //! salt, so the order says nothing about which lease is a second render (issue 14).
+//! Second renders go only to nodes that qualify as witnesses of the job ([`Verifies`]).
+use std::sync::Arc;
+
 use crate::store::sql::{p, row, Sql};
 use tessera_sdk::protocol::Lease as WireLease;
 use tessera_sdk::tiles::TileGrid;
@@ -72,16 +75,47 @@ pub fn pick_key(salt: &[u8; 32], job_key: &str, frame_offset: u32, frame: u32, t
     i64::from(frame_offset) * KEY_SCALE + jitter
 }
 
+/// Which jobs a node may give second renders (checks, tiebreaks) of: those it qualifies
+/// as a witness of on-chain (`Node::witness_refusal`, issue 14), so a node that could
+/// never corroborate a conviction on-chain cannot convict anyone off-chain either. The
+/// lease handler builds it from the chain state it caches (`eligibility`).
+#[derive(Clone)]
+pub struct Verifies(Arc<dyn Fn(&JobRow) -> bool + Send + Sync>);
+
+impl Verifies {
+    pub fn new(f: impl Fn(&JobRow) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Every job (store tests that are not about witnesses).
+    pub fn all() -> Self {
+        Self::new(|_| true)
+    }
+
+    /// Whether the node may render second renders of `job`.
+    pub fn job(&self, job: &JobRow) -> bool {
+        (self.0)(job)
+    }
+}
+
+impl std::fmt::Debug for Verifies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifies(..)")
+    }
+}
+
 /// The next tile of `job` that `node` may render: (frame, tile, need). The smallest
-/// [`pick_key`] of the job's queued tiles and its tiles waiting for a tiebreak or a check
-/// (never of a render by the node or by another node of its `operator`: votes on a tile
-/// come from distinct operators, see `verify`); each an indexed range scan of `tiles_pick`
-/// that stops at its first row, so the cost does not grow with the job.
+/// [`pick_key`] of the job's queued tiles and, when it `may_verify` the job, of its tiles
+/// waiting for a tiebreak or a check (never of a render by the node or by another node of
+/// its `operator`: votes on a tile come from distinct operators, see `verify`); each an
+/// indexed range scan of `tiles_pick` that stops at its first row, so the cost does not
+/// grow with the job.
 fn pick_tile(
     tx: &mut dyn Sql,
     job_id: u64,
     node: &str,
     operator: &str,
+    may_verify: bool,
 ) -> Result<Option<(u32, u32, String)>, StoreError> {
     const SECOND_RENDER: &str = "SELECT frame, tile, pick_key FROM tiles t
         WHERE job_id=?1 AND state='rendered' AND need=?3 AND lease_id IS NULL
@@ -100,10 +134,12 @@ fn pick_tile(
         }
         Ok(())
     };
-    let second = lock(tx, SECOND_RENDER);
-    for need in [tile_state::NEED_TIEBREAK, tile_state::NEED_CHECK] {
-        if let Some(r) = row(tx, &second, p![job_id, node, need, operator])? {
-            consider(r, need)?;
+    if may_verify {
+        let second = lock(tx, SECOND_RENDER);
+        for need in [tile_state::NEED_TIEBREAK, tile_state::NEED_CHECK] {
+            if let Some(r) = row(tx, &second, p![job_id, node, need, operator])? {
+                consider(r, need)?;
+            }
         }
     }
     let queued = lock(tx, QUEUED);
@@ -176,7 +212,8 @@ pub enum Grant {
     AtLimit(String),
 }
 
-/// Grants `node` the best lease there is within its caps.
+/// Grants `node` the best lease there is within its caps (second renders only of the jobs
+/// it `verifies`).
 pub fn lease(
     tx: &mut dyn Sql,
     node: &str,
@@ -184,6 +221,7 @@ pub fn lease(
     benchmark_score: u64,
     now: i64,
     policy: LeasePolicy,
+    verifies: &Verifies,
 ) -> Result<Grant, StoreError> {
     store::lock_node(tx, node)?;
     store::expire_leases(tx, now)?;
@@ -212,7 +250,8 @@ pub fn lease(
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut best = None;
     for (_, job) in candidates {
-        if let Some(pick) = pick_tile(tx, job.job_id, node, operator)? {
+        let may_verify = verifies.job(&job);
+        if let Some(pick) = pick_tile(tx, job.job_id, node, operator, may_verify)? {
             best = Some((job, pick));
             break;
         }

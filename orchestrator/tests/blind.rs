@@ -167,11 +167,13 @@ on_both! {
 async fn a_lazy_checker_copying_what_the_orchestrator_exposes_is_caught() {
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let lazy = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     let mut sse = orch.events(id).await;
 
     let l = a.lease(&url).await.unwrap();
@@ -221,12 +223,14 @@ on_both! {
 async fn a_vote_without_a_quorum_escalates_to_another_operator_before_anyone_is_convicted() {
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut x = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut y = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     (x.scramble, y.scramble) = (0x55, 0xaa);
 
     let l = a.lease(&url).await.unwrap();
@@ -365,10 +369,12 @@ async fn a_job_whose_verification_share_is_spent_gets_no_more_checks_and_pays_ev
     // check and 3 for the new one fit in 4.
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     let first = a.lease(&url).await.unwrap();
     assert_eq!(a.submit(&url, &first).await.0, StatusCode::OK);
     orch.wait_verdicts().await;
@@ -400,14 +406,16 @@ async fn a_tile_without_a_quorum_in_two_rounds_is_left_unsettled_and_the_job_end
     let chain = TestChain::start_with_verify_bps(10_000).await;
     let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut x = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut y = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut z = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     (x.scramble, y.scramble, z.scramble) = (0x55, 0xaa, 0xff);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     // Two rounds of four renders by four operators, no two alike.
     let mut tile = None;
     for round in [[&a, &x, &y, &z], [&x, &y, &z, &a]] {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use tessera_orchestrator::error::StoreError;
 use tessera_orchestrator::metrics::Metrics;
-use tessera_orchestrator::scheduler::{Grant, LeasePolicy};
+use tessera_orchestrator::scheduler::{Grant, LeasePolicy, Verifies};
 use tessera_orchestrator::store::{self, job_state, DbConfig, JobRow, Replay, Store, SubmitInput};
 use tessera_orchestrator::verify::{Outcome, Submission};
 
@@ -138,9 +138,9 @@ async fn a_replayed_request_is_refused_and_changes_nothing() {
     let s = open(&db_config(&dir)).await;
     s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     let r = replay("lease");
-    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap();
+    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await.unwrap();
     assert!(matches!(first, Grant::Lease(_)));
-    let again = s.lease(r, "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    let again = s.lease(r, "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await;
     assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
     let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
     assert_eq!(counts.leased, 1, "the replay leased nothing");
@@ -163,7 +163,7 @@ async fn two_instances_leasing_at_once_never_lease_a_tile_twice() {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                match s.lease(replay("l"), format!("node{n}"), format!("node{n}"), 0, now_ms(), OPEN_POLICY).await {
+                match s.lease(replay("l"), format!("node{n}"), format!("node{n}"), 0, now_ms(), OPEN_POLICY, Verifies::all()).await {
                     Ok(Grant::Lease(l)) => got.push((l.frame, l.tile, l.lease_id)),
                     Ok(Grant::NoWork) => return got,
                     other => panic!("{other:?}"),
@@ -196,7 +196,7 @@ async fn a_lease_submitted_to_two_instances_at_once_is_accepted_once() {
     let b = open(&cfg).await;
     a.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     for _ in 0..8 {
-        let Grant::Lease(l) = a.lease(replay("l"), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap() else {
+        let Grant::Lease(l) = a.lease(replay("l"), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await.unwrap() else {
             panic!("no lease");
         };
         let (ra, rb) = tokio::join!(a.submit(l.lease_id, input("n1")), b.submit(l.lease_id, input("n1")));
@@ -256,7 +256,7 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     let s = open(&cfg).await;
     s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     let lease = |s: Arc<dyn Store>, node: &'static str, op: &'static str, now: i64, policy| async move {
-        match s.lease(replay("l"), node.into(), op.into(), 0, now, policy).await.unwrap() {
+        match s.lease(replay("l"), node.into(), op.into(), 0, now, policy, Verifies::all()).await.unwrap() {
             Grant::Lease(l) => Some(l),
             Grant::NoWork => None,
             Grant::AtLimit(why) => panic!("{why}"),
@@ -289,12 +289,12 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     assert_eq!((check.frame, check.tile, check.role.as_str()), (head.0, head.1, "check"));
     // Caps count the leases held: n5 holds one.
     let capped = LeasePolicy { max_per_node: 1, ..OPEN_POLICY };
-    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
+    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped, Verifies::all()).await.unwrap();
     assert!(matches!(at, Grant::AtLimit(_)), "{at:?}");
     // A reopened store reads the same schedule from the database.
     drop(s);
     let s = open(&cfg).await;
-    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
+    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped, Verifies::all()).await.unwrap();
     assert!(matches!(at, Grant::AtLimit(_)), "{at:?}");
     let next = lease(s.clone(), "n6", "op6", later, OPEN_POLICY).await.unwrap();
     let leased = [head, (same_operator.frame, same_operator.tile)];
@@ -303,5 +303,46 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     // The job stops (cancelled on-chain): nothing more is leased from it.
     s.job_set_state(1, job_state::PARTIAL, None).await.unwrap();
     assert!(lease(s.clone(), "n7", "op7", later, OPEN_POLICY).await.is_none());
+}
+}
+
+on_both! {
+/// Second renders go only to nodes that qualify as witnesses of the job (`Verifies`, issue
+/// 14), on the SQL schedule and the in-memory one alike: a node that does not is leased
+/// the job's primaries only, and the check waits for one that does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_go_only_to_nodes_that_qualify_as_witnesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let lease = |s: Arc<dyn Store>, node: &'static str, verifies: Verifies| async move {
+        let g = s.lease(replay("l"), node.into(), node.into(), 0, now_ms(), OPEN_POLICY, verifies);
+        match g.await.unwrap() {
+            Grant::Lease(l) => l,
+            other => panic!("{other:?}"),
+        }
+    };
+    let first = lease(s.clone(), "n1", Verifies::all()).await;
+    let mut sampled = input("n1");
+    (sampled.base_share, sampled.new_node_share) = (1.0, 1.0);
+    let (outcome, _, _) = s.submit(first.lease_id, sampled).await.unwrap();
+    assert_eq!(outcome, Outcome::AwaitingCheck);
+    let head = (first.frame, first.tile);
+    // The check is first in line (it keeps its tile's key), yet a node that does not
+    // qualify is passed over it, again and again, to primaries.
+    let newcomer = Verifies::new(|job| job.job_id != 1);
+    for _ in 0..5 {
+        let l = lease(s.clone(), "sybil", newcomer.clone()).await;
+        assert_eq!(l.role, "primary", "{l:?}");
+        assert_ne!((l.frame, l.tile), head);
+    }
+    // Reopened (memory read again): still not hers; a qualifying node gets it.
+    drop(s);
+    let s = open(&cfg).await;
+    let l = lease(s.clone(), "sybil", newcomer).await;
+    assert_eq!(l.role, "primary");
+    let check = lease(s.clone(), "n2", Verifies::all()).await;
+    assert_eq!((check.frame, check.tile, check.role.as_str()), (head.0, head.1, "check"));
 }
 }

@@ -45,9 +45,18 @@ pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResul
     let span = tracing::info_span!("lease", node = %node);
     let policy = policy(&s);
     let (n, op) = (node.to_string(), info.operator.to_string());
+    let verifies = s.nodes.verifies(&s, &info).await;
     let granted = s
         .store
-        .lease(replay, n, op, info.benchmark_score, now_ms(), policy)
+        .lease(
+            replay,
+            n,
+            op,
+            info.benchmark_score,
+            now_ms(),
+            policy,
+            verifies,
+        )
         .instrument(span)
         .await?;
     s.metrics
@@ -224,13 +233,18 @@ pub async fn submit(
         replay: Some(replay),
     };
     // With `?next=1` the next lease is granted in the same trip to the store.
-    let next = want_next.then(|| store::NextLease {
+    let verifies = match want_next {
+        true => Some(s.nodes.verifies(&s, &info).await),
+        false => None,
+    };
+    let next = verifies.map(|verifies| store::NextLease {
         replay: next_replay,
         node: node_s.clone(),
         operator: info.operator.to_string(),
         benchmark_score: info.benchmark_score,
         now: now_ms(),
         policy: policy(&s),
+        verifies,
     });
     let ((outcome, redo, ready), next) = s.store.submit_and_lease(id, input, next).await?;
     drop(reuse);

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use super::sql::{p, Row, Sql};
 use super::{job_state, tile_state as ts, JobRow, TileRow};
 use crate::error::StoreError;
-use crate::scheduler::{self, Grant, LeasePolicy};
+use crate::scheduler::{self, Grant, LeasePolicy, Verifies};
 use crate::verify::Outcome;
 
 /// A rendered tile, not leased, waiting for its check or tiebreak.
@@ -253,6 +253,7 @@ impl MemSched {
     }
 
     /// Grants `node` the best lease within its caps: `scheduler::lease` from memory.
+    #[allow(clippy::too_many_arguments)] // `scheduler::lease`'s parameters and `self`
     pub fn lease(
         &mut self,
         tx: &mut dyn Sql,
@@ -261,6 +262,7 @@ impl MemSched {
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
+        verifies: &Verifies,
     ) -> Result<Grant, StoreError> {
         self.expire(tx, now)?;
         let held = self.per_node.get(node);
@@ -287,14 +289,16 @@ impl MemSched {
             let scene = self.jobs[&id].row.scene_hash.clone();
             let holds = self.holds_scene(tx, node, &scene)?;
             let key = scheduler::share_key(&self.jobs[&id].row, now, holds, benchmark_score);
-            candidates.push((key, id, holds));
+            let may_verify = verifies.job(&self.jobs[&id].row);
+            candidates.push((key, id, holds, may_verify));
         }
         // Best share first (a stable sort keeps ties in job order).
         candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (_, id, holds) in candidates {
+        for (_, id, holds, may_verify) in candidates {
             // A claim that misses means memory was behind the store: reload the job, pick again.
             for _ in 0..3 {
-                let Some((key, frame, tile, need)) = self.pick(id, node, operator) else {
+                let Some((key, frame, tile, need)) = self.pick(id, node, operator, may_verify)
+                else {
                     break;
                 };
                 let claim = Claim {
@@ -314,14 +318,21 @@ impl MemSched {
         Ok(scheduler::nothing(capped, policy))
     }
 
-    /// The smallest (pick_key, frame, tile) of the queued tiles and of the tiles waiting for
-    /// a check or tiebreak this node may give (never a node or operator that already voted):
-    /// `scheduler::pick_tile`'s order.
-    fn pick(&self, id: u64, node: &str, operator: &str) -> Option<(i64, u32, u32, &'static str)> {
+    /// The smallest (pick_key, frame, tile) of the queued tiles and, when it `may_verify`
+    /// the job, of the tiles waiting for a check or tiebreak this node may give (never a
+    /// node or operator that already voted): `scheduler::pick_tile`'s order.
+    fn pick(
+        &self,
+        id: u64,
+        node: &str,
+        operator: &str,
+        may_verify: bool,
+    ) -> Option<(i64, u32, u32, &'static str)> {
         let job = self.jobs.get(&id)?;
         let second = job
             .second
             .iter()
+            .filter(|_| may_verify)
             .filter(|(_, s)| !s.voters.iter().any(|(n, o)| n == node || o == operator))
             .map(|(&(f, t), s)| (s.key, f, t, s.need));
         let queued = job

@@ -29,7 +29,7 @@ pub use queries::*;
 
 use crate::error::StoreError;
 use crate::metrics::StoreMetrics;
-use crate::scheduler::{Grant, LeasePolicy};
+use crate::scheduler::{Grant, LeasePolicy, Verifies};
 use crate::verify::{Outcome, Submission};
 
 /// Job states in the store.
@@ -197,6 +197,7 @@ pub struct NextLease {
     pub benchmark_score: u64,
     pub now: i64,
     pub policy: LeasePolicy,
+    pub verifies: Verifies,
 }
 
 /// What an applied submission did: its outcome, the tiles re-queued, whether the job is
@@ -228,7 +229,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
     /// Records a request signature (`Err(Replay)` when seen before).
     async fn remember(&self, replay: Replay) -> Result<(), StoreError>;
-    /// Records the request and grants `node` the best lease within its caps.
+    /// Records the request and grants `node` the best lease within its caps (second
+    /// renders only of the jobs it `verifies`).
+    #[allow(clippy::too_many_arguments)] // the request's parts, each needed: no struct yet
     async fn lease(
         &self,
         replay: Replay,
@@ -237,6 +240,7 @@ pub trait Store: Send + Sync + 'static {
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
+        verifies: Verifies,
     ) -> Result<Grant, StoreError>;
     /// Records the request and extends a lease (see `queries::heartbeat`).
     async fn heartbeat(

@@ -303,19 +303,29 @@ impl<B: Backend> Store for SqlStore<B> {
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
+        verifies: Verifies,
     ) -> Result<Grant, StoreError> {
         if let Some(m) = &self.mem {
             return self
                 .on_memory("lease", m, move |m, tx| {
                     record(tx, &replay)?;
-                    m.lease(tx, &node, &operator, benchmark_score, now, policy)
+                    m.lease(
+                        tx,
+                        &node,
+                        &operator,
+                        benchmark_score,
+                        now,
+                        policy,
+                        &verifies,
+                    )
                 })
                 .await;
         }
         self.b
             .run("lease", move |tx| {
                 record(tx, &replay)?;
-                crate::scheduler::lease(tx, &node, &operator, benchmark_score, now, policy)
+                let (n, o) = (&node, &operator);
+                crate::scheduler::lease(tx, n, o, benchmark_score, now, policy, &verifies)
             })
             .await
     }
@@ -424,6 +434,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     n.benchmark_score,
                     n.now,
                     n.policy,
+                    n.verifies,
                 )
                 .await;
             return Ok((applied, Some(g)));
@@ -434,7 +445,8 @@ impl<B: Backend> Store for SqlStore<B> {
                 // Its own savepoint: a refused lease leaves the recorded submit as it is.
                 tx.exec("SAVEPOINT next", &[])?;
                 let g = record(tx, &n.replay).and_then(|()| {
-                    m.lease(tx, &n.node, &n.operator, n.benchmark_score, n.now, n.policy)
+                    let (score, now) = (n.benchmark_score, n.now);
+                    m.lease(tx, &n.node, &n.operator, score, now, n.policy, &n.verifies)
                 });
                 if g.as_ref().is_err_and(|e| !harmless(e)) {
                     m.invalidate();

@@ -622,12 +622,17 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
 }
 
 on_both! {
-/// A node registered after the job (a Sybil made to convict honest nodes off-chain) is
-/// never leased a check or a tiebreak of it, though it renders its primaries: it could
-/// never be a witness of the job on-chain (`Node::witness_refusal`, issue 14).
+/// A node registered after the job (a Sybil made to convict honest nodes off-chain) is not
+/// leased a check or a tiebreak of it while witnesses may still take them (`witness_wait_ms`,
+/// long here), though it renders its primaries: it could never be a witness of the job
+/// on-chain (`Node::witness_refusal`, issue 14).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_registered_after_the_job_renders_primaries_but_never_checks_them() {
-    let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
+async fn a_node_registered_after_the_job_renders_primaries_but_no_checks_within_the_wait() {
+    let (chain, orch) = setup(|c| {
+        c.verify_share = 1.0;
+        c.witness_wait_ms = 600_000;
+    })
+    .await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     // A liar registered in time: its tiles disagree with their checks and need tiebreaks.

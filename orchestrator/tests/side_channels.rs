@@ -84,6 +84,7 @@ fn input(node: &str, n: usize) -> SubmitInput {
         submission: Submission {
             node: node.into(),
             operator: format!("op-{node}"),
+            witness: true,
             pixel_hash: "00".repeat(32),
             signature: "sig".into(),
             blob: "blob".into(),
@@ -100,6 +101,7 @@ const POLICY: LeasePolicy = LeasePolicy {
     lease_ms: 60_000,
     max_per_node: 10_000,
     max_per_node_per_job: 10_000,
+    witness_wait_ms: 20_000,
 };
 
 /// What one node observed: each of its leases, (position, role), where position is

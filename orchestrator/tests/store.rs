@@ -69,6 +69,7 @@ const OPEN_POLICY: LeasePolicy = LeasePolicy {
     lease_ms: 60_000,
     max_per_node: 10_000,
     max_per_node_per_job: 10_000,
+    witness_wait_ms: 20_000,
 };
 
 fn input(node: &str) -> SubmitInput {
@@ -76,6 +77,7 @@ fn input(node: &str) -> SubmitInput {
         submission: Submission {
             node: node.into(),
             operator: node.into(),
+            witness: true,
             pixel_hash: "00".repeat(32),
             signature: "sig".into(),
             blob: "blob".into(),
@@ -307,42 +309,56 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
 }
 
 on_both! {
-/// Second renders go only to nodes that qualify as witnesses of the job (`Verifies`, issue
-/// 14), on the SQL schedule and the in-memory one alike: a node that does not is leased
-/// the job's primaries only, and the check waits for one that does.
+/// Second renders go first to nodes that qualify as witnesses of the job (`Verifies`, issue
+/// 14), on the SQL schedule and the in-memory one alike: a node that does not is leased the
+/// job's primaries only until the check has waited `witness_wait_ms`, then it may take it
+/// (so a job on a network where no node qualifies still ends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checks_go_only_to_nodes_that_qualify_as_witnesses() {
+async fn checks_go_to_witnesses_first_and_to_other_nodes_only_after_the_wait() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = db_config(&dir);
     let s = open(&cfg).await;
     s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
-    let lease = |s: Arc<dyn Store>, node: &'static str, verifies: Verifies| async move {
-        let g = s.lease(replay("l"), node.into(), node.into(), 0, now_ms(), OPEN_POLICY, verifies);
+    let wait = OPEN_POLICY.witness_wait_ms;
+    let lease = |s: Arc<dyn Store>, node: &'static str, verifies: Verifies, now: i64| async move {
+        let g = s.lease(replay("l"), node.into(), node.into(), 0, now, OPEN_POLICY, verifies);
         match g.await.unwrap() {
             Grant::Lease(l) => l,
             other => panic!("{other:?}"),
         }
     };
-    let first = lease(s.clone(), "n1", Verifies::all()).await;
-    let mut sampled = input("n1");
-    (sampled.base_share, sampled.new_node_share) = (1.0, 1.0);
-    let (outcome, _, _) = s.submit(first.lease_id, sampled).await.unwrap();
-    assert_eq!(outcome, Outcome::AwaitingCheck);
-    let head = (first.frame, first.tile);
-    // The check is first in line (it keeps its tile's key), yet a node that does not
-    // qualify is passed over it, again and again, to primaries.
+    // Two sampled primaries: the first two tiles in line wait for their checks from
+    // between `t0` and `t1`.
+    let t0 = now_ms();
+    let mut checks = Vec::new();
+    for _ in 0..2 {
+        let l = lease(s.clone(), "n1", Verifies::all(), now_ms()).await;
+        let mut sampled = input("n1");
+        (sampled.base_share, sampled.new_node_share) = (1.0, 1.0);
+        let (outcome, _, _) = s.submit(l.lease_id, sampled).await.unwrap();
+        assert_eq!(outcome, Outcome::AwaitingCheck);
+        checks.push((l.frame, l.tile));
+    }
+    let t1 = now_ms();
+    // The checks are first in line (they keep their tiles' keys), yet a node that does not
+    // qualify is passed over them, again and again, to primaries, up to the last
+    // millisecond of the wait.
     let newcomer = Verifies::new(|job| job.job_id != 1);
     for _ in 0..5 {
-        let l = lease(s.clone(), "sybil", newcomer.clone()).await;
+        let l = lease(s.clone(), "sybil", newcomer.clone(), t0 + wait - 1).await;
         assert_eq!(l.role, "primary", "{l:?}");
-        assert_ne!((l.frame, l.tile), head);
+        assert!(!checks.contains(&(l.frame, l.tile)));
     }
-    // Reopened (memory read again): still not hers; a qualifying node gets it.
+    // Reopened (memory read again, the wait from the store): still not hers; a witness
+    // gets the first check at once.
     drop(s);
     let s = open(&cfg).await;
-    let l = lease(s.clone(), "sybil", newcomer).await;
+    let l = lease(s.clone(), "sybil", newcomer.clone(), t0 + wait - 1).await;
     assert_eq!(l.role, "primary");
-    let check = lease(s.clone(), "n2", Verifies::all()).await;
-    assert_eq!((check.frame, check.tile, check.role.as_str()), (head.0, head.1, "check"));
+    let check = lease(s.clone(), "n2", Verifies::all(), now_ms()).await;
+    assert_eq!(((check.frame, check.tile), check.role.as_str()), (checks[0], "check"));
+    // Once the second has waited `witness_wait_ms`, the node that does not qualify takes it.
+    let late = lease(s.clone(), "sybil", newcomer, t1 + wait).await;
+    assert_eq!(((late.frame, late.tile), late.role.as_str()), (checks[1], "check"));
 }
 }

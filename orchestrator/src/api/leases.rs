@@ -32,6 +32,7 @@ fn policy(s: &AppState) -> LeasePolicy {
         lease_ms: s.cfg.lease_ms,
         max_per_node: s.cfg.max_leases_per_node,
         max_per_node_per_job: s.cfg.max_leases_per_node_per_job,
+        witness_wait_ms: s.cfg.witness_wait_ms,
     }
 }
 
@@ -216,12 +217,17 @@ pub async fn submit(
     let reuse = s.blob_gc.read().await;
     let png_blob = s.blobs.put_bytes(png.into()).await?.0;
     let (job_id, frame, tno) = (tile.job_id, tile.frame, tile.tile);
+    // Whether the node is a witness of the job now: its render counts towards a conviction
+    // only then (`verify::settle`), and it gets the job's second renders first.
+    let verifies = s.nodes.verifies(&s, &info).await;
+    let witness = verifies.job(&job);
 
     // Apply, re-checking the lease inside the transaction.
     let input = SubmitInput {
         submission: Submission {
             node: node_s.clone(),
             operator: info.operator.to_string(),
+            witness,
             pixel_hash: hex(&computed),
             signature: signature.to_string(),
             blob: png_blob,
@@ -233,11 +239,7 @@ pub async fn submit(
         replay: Some(replay),
     };
     // With `?next=1` the next lease is granted in the same trip to the store.
-    let verifies = match want_next {
-        true => Some(s.nodes.verifies(&s, &info).await),
-        false => None,
-    };
-    let next = verifies.map(|verifies| store::NextLease {
+    let next = want_next.then(|| store::NextLease {
         replay: next_replay,
         node: node_s.clone(),
         operator: info.operator.to_string(),

@@ -131,6 +131,9 @@ pub struct ResultRow {
     pub signature: String,
     pub blob: String,
     pub verdict: String,
+    /// Whether its node qualified as a witness of the job when it submitted (false on rows
+    /// older than the column): only witnesses' agreement convicts (`verify::settle`).
+    pub witness: bool,
 }
 
 /// A check or tiebreak render the receipt pays (`queries::paid_verifications`).

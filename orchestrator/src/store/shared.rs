@@ -175,6 +175,7 @@ fn apply_submission(
         job_key: &i.job_key,
         base_share: i.base_share,
         new_node_share: i.new_node_share,
+        now: now_ms(),
     };
     let (outcome, redo) = verify::apply(tx, &t, &pending, &i.submission, &d)?;
     let ready = job_complete(tx, t.job_id)?;
@@ -184,7 +185,7 @@ fn apply_submission(
     let applied = (outcome, redo, ready);
     if let Some(m) = mem {
         let s = &i.submission;
-        m.submitted(tx, id, &t, &applied, (&s.node, &s.operator))?;
+        m.submitted(tx, id, &t, &applied, (&s.node, &s.operator), d.now)?;
     }
     Ok(applied)
 }

@@ -68,6 +68,13 @@ for i in 0 1; do
   pids+=($!)
 done
 
+# A node's checks count (they can convict a wrong node, off-chain and on) only if it was
+# registered strictly before the job, by the chain clock's seconds; a job created in the
+# registrations' second would get its checks from non-witnesses after --witness-wait-ms
+# (20 s) and convict nobody. Move the development chain's clock past the registrations.
+$T dev advance-clock 2 > /dev/null
+echo "chain clock moved 2 s past the registrations: both nodes are witnesses of the job created next"
+
 step "5. the artist quotes and submits the sample scene"
 ARTIST=$($T dev keygen "$DATA/artist.json")
 $T -k "$ADMIN" dev fund "$ARTIST" --sol 10 --tokens 100 > /dev/null

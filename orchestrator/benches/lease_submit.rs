@@ -47,6 +47,14 @@ async fn bench() {
         c.rate_per_addr = 0;
     })
     .await;
+    let mut sims = Vec::new();
+    for _ in 0..nodes {
+        sims.push(std::sync::Arc::new(SimNode::new(
+            chain.register_node(MIN_STAKE).await.1,
+        )));
+    }
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
     let tiles = (edge / 16) * (edge / 16);
     let id = chain
         .create_job_with(tessera_sdk::JobParams {
@@ -66,12 +74,6 @@ async fn bench() {
         .await;
     let (st, v) = orch.register(json!({"job_id": id})).await;
     assert!(st.is_success(), "{v}");
-    let mut sims = Vec::new();
-    for _ in 0..nodes {
-        sims.push(std::sync::Arc::new(SimNode::new(
-            chain.register_node(MIN_STAKE).await.1,
-        )));
-    }
     eprintln!("{nodes} nodes, {tiles} tiles: running");
     let started = Instant::now();
     let mut handles = Vec::new();

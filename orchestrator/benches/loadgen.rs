@@ -541,6 +541,24 @@ async fn run(pg: bool) {
     // run leases.
     let frames = if edge >= 256 { 256 } else { 64 };
     let per_job = frames * (1024 / edge) * (1024 / edge);
+    let t = Instant::now();
+    let mut keys = Vec::new();
+    for chunk in 0..nodes.div_ceil(8) {
+        let n = 8.min(nodes - chunk * 8);
+        let regs = (0..n).map(|_| chain.register_node(MIN_STAKE));
+        keys.extend(
+            futures::future::join_all(regs)
+                .await
+                .into_iter()
+                .map(|k| k.1),
+        );
+    }
+    eprintln!(
+        "{nodes} nodes registered in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    // Checkers qualify as witnesses of a job only if registered before it.
+    chain.advance_clock(2).await;
     for _ in 0..jobs {
         let id = chain
             .create_job_with(tessera_sdk::JobParams {
@@ -561,22 +579,6 @@ async fn run(pg: bool) {
         let (st, v) = orch.register(json!({"job_id": id})).await;
         assert!(st.is_success(), "{v}");
     }
-    let t = Instant::now();
-    let mut keys = Vec::new();
-    for chunk in 0..nodes.div_ceil(8) {
-        let n = 8.min(nodes - chunk * 8);
-        let regs = (0..n).map(|_| chain.register_node(MIN_STAKE));
-        keys.extend(
-            futures::future::join_all(regs)
-                .await
-                .into_iter()
-                .map(|k| k.1),
-        );
-    }
-    eprintln!(
-        "{nodes} nodes registered in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
     let mut sims = Vec::new();
     for (i, k) in keys.into_iter().enumerate() {
         sims.push(Arc::new(

@@ -23,6 +23,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::HeaderMap;
@@ -35,6 +36,7 @@ use crate::api::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::*;
 use crate::store::now_ms;
+use tessera_sdk::Node;
 
 /// What the chain says about a node.
 #[derive(Clone, Debug)]
@@ -42,6 +44,9 @@ pub struct NodeInfo {
     pub benchmark_score: u64,
     /// The stake owner: checks and tiebreaks go to other operators (`verify`).
     pub operator: Pubkey,
+    /// The account as read: whether the node qualifies as a witness of a job
+    /// (`Node::witness_refusal`) decides whether it gets the job's second renders.
+    pub account: Arc<Node>,
 }
 
 pub use crate::eligibility::NodeCache;

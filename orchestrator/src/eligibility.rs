@@ -11,12 +11,12 @@
 //! The cache is per instance and needs no sharing: it holds chain state, which every
 //! instance reads from the same chain, and no instance writes it; a change on-chain (an
 //! unstake, a registration) reaches every instance within `node_cache_ms`.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use solana_sdk::pubkey::Pubkey;
-use tessera_sdk::{Network, Node};
+use tessera_sdk::{Job, Network, Node};
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -24,6 +24,7 @@ use crate::api::AppState;
 use crate::auth::NodeInfo;
 use crate::chain::Chain;
 use crate::error::{ApiError, ApiResult};
+use crate::scheduler::Verifies;
 
 /// Why a key may not work here (cached like a standing).
 #[derive(Clone, Debug)]
@@ -54,10 +55,24 @@ struct Entry {
     standing: Standing,
 }
 
-/// Chain standing of nodes, good and bad.
+/// Chain standing of nodes, good and bad, and the on-chain jobs their witness rule
+/// reads.
 #[derive(Default)]
 pub struct NodeCache {
     entries: Mutex<HashMap<Pubkey, Entry>>,
+    jobs: Arc<JobTerms>,
+}
+
+/// On-chain `Job` accounts by id, read once: the witness rule reads only `created_at` and
+/// `slash_amount`, which never change. `missing`: jobs a lease asked about before they
+/// were read (read before the next lease, or by the refresh loop).
+#[derive(Default)]
+struct JobTerms {
+    read: Mutex<HashMap<u64, Arc<Job>>>,
+    missing: Mutex<HashSet<u64>>,
+    /// Set once the store's running jobs were queued for reading (the first lease after a
+    /// start): a restarted instance does not pass over their checks once each.
+    primed: tokio::sync::OnceCell<()>,
 }
 
 fn ttl(state: &AppState) -> Duration {
@@ -84,6 +99,7 @@ fn judge(key: &Pubkey, node: Option<Node>, network: &Network) -> Standing {
     Ok(NodeInfo {
         benchmark_score: node.benchmark_score,
         operator: node.operator,
+        account: Arc::new(node),
     })
 }
 
@@ -113,6 +129,78 @@ impl NodeCache {
             },
         );
         standing.map_err(|why| why.error(key))
+    }
+
+    /// Keeps an on-chain job read elsewhere (job registration) for the witness rule.
+    pub fn remember_job(&self, job: &Job) {
+        let mut read = self.jobs.read.lock().expect("jobs");
+        read.insert(job.job_id, Arc::new(job.clone()));
+    }
+
+    /// Which jobs `info`'s node may give second renders of: those it qualifies as a
+    /// witness of on-chain (`Node::witness_refusal`). A job not read yet counts as one it
+    /// does not qualify for (its checks wait for another node or the next lease) and is
+    /// read before the next lease.
+    pub async fn verifies(&self, state: &AppState, info: &NodeInfo) -> Verifies {
+        self.jobs
+            .primed
+            .get_or_init(|| self.queue_running(state))
+            .await;
+        self.read_missing_jobs(state).await;
+        let (jobs, node) = (self.jobs.clone(), info.account.clone());
+        Verifies::new(move |row| {
+            let job = jobs.read.lock().expect("jobs").get(&row.job_id).cloned();
+            match job {
+                Some(job) => node.witness_refusal(&job).is_none(),
+                None => {
+                    jobs.missing.lock().expect("jobs").insert(row.job_id);
+                    false
+                }
+            }
+        })
+    }
+
+    /// Queues the store's running jobs for reading.
+    async fn queue_running(&self, state: &AppState) {
+        match state
+            .store
+            .jobs_in_state(crate::store::job_state::RENDERING)
+            .await
+        {
+            Ok(jobs) => {
+                let read = self.jobs.read.lock().expect("jobs");
+                let unread = jobs
+                    .iter()
+                    .map(|j| j.job_id)
+                    .filter(|id| !read.contains_key(id));
+                self.jobs.missing.lock().expect("jobs").extend(unread);
+            }
+            Err(e) => warn!(error = %e, "listing running jobs for the witness rule failed"),
+        }
+    }
+
+    /// Reads the jobs a lease asked about that were not read yet (one call each; once per
+    /// job and instance). A failed read is tried again on the next lease.
+    async fn read_missing_jobs(&self, state: &AppState) {
+        let missing: Vec<u64> = {
+            let mut m = self.jobs.missing.lock().expect("jobs");
+            if m.is_empty() {
+                return;
+            }
+            m.drain().collect()
+        };
+        for id in missing {
+            state.metrics.chain_lookups.inc();
+            match state.chain.job(id).await {
+                Ok(Some(job)) => self.remember_job(&job),
+                // Not on-chain (any more): it stays unqualified, and is not asked again.
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(job_id = id, error = %e, "reading a job for the witness rule failed");
+                    self.jobs.missing.lock().expect("jobs").insert(id);
+                }
+            }
+        }
     }
 
     /// Drops expired entries and, once an entry in use is within a quarter of
@@ -163,6 +251,7 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(tick) => {}
             _ = stop.changed() => return,
         }
+        state.nodes.read_missing_jobs(&state).await;
         if let Err(e) = state.nodes.refresh(&state).await {
             warn!(error = %e, "refreshing node standings failed; they are read again on use");
         }

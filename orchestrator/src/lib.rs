@@ -93,6 +93,10 @@ pub struct Config {
     pub max_leases_per_node: u32,
     /// Leases one node may hold at once in one job (its fair share of a job's tiles).
     pub max_leases_per_node_per_job: u32,
+    /// How long a tile waits for its check or tiebreak by a witness of the job (a node
+    /// registered and staked before it) before any other node may take it; such renders
+    /// never convict anyone (`verify::settle`).
+    pub witness_wait_ms: i64,
     /// Total life of a lease, heartbeats included: past it the tile goes to another node.
     pub max_lease_lifetime_ms: i64,
     /// Concurrent requests on the public image and manifest endpoints (more get 503).
@@ -166,6 +170,7 @@ impl Config {
             rate_per_addr: 500,
             max_leases_per_node: 8,
             max_leases_per_node_per_job: 4,
+            witness_wait_ms: 20_000,
             max_lease_lifetime_ms: 600_000,
             public_concurrency: 4,
             public_timeout_ms: 10_000,

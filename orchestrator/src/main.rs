@@ -104,6 +104,10 @@ struct Timing {
     /// How often the leader lists the blobs for orphans [3600000].
     #[arg(long)]
     orphan_sweep_ms: Option<u64>,
+    /// How long a tile waits for its check or tiebreak by a witness of the job (registered
+    /// and staked before it) before a node that is none may take it [20000].
+    #[arg(long)]
+    witness_wait_ms: Option<i64>,
 }
 
 impl Timing {
@@ -119,6 +123,9 @@ impl Timing {
         }
         if let Some(s) = self.orphan_grace_secs {
             cfg.orphan_grace_ms = s.saturating_mul(1000);
+        }
+        if let Some(ms) = self.witness_wait_ms {
+            cfg.witness_wait_ms = ms;
         }
     }
 }

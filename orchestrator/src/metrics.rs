@@ -104,7 +104,8 @@ pub struct Metrics {
     pub lease_latency: Histogram,
     pub submit_latency: Histogram,
     pub queue_depth: IntGauge,
-    /// Verification failures by kind: hash-mismatch, check-disagree, fault, inconclusive.
+    /// Verification failures by kind: hash-mismatch, check-disagree, fault, outvoted (lost
+    /// the vote without a quorum of witnesses: not convicted), inconclusive.
     pub verification_failures: IntCounterVec,
     pub receipts_posted: IntCounter,
     /// RPC calls reading node standing (a cache miss, or one batched refresh of up to 100

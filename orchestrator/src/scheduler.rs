@@ -10,6 +10,12 @@
 //! trivial job). Within a job: the free tile (queued, or waiting for a check or tiebreak
 //! this node may give) with the smallest [`pick_key`]: a keyed hash under the store's secret
 //! salt, so the order says nothing about which lease is a second render (issue 14).
+//! Second renders go to nodes that qualify as witnesses of the job ([`Verifies`]); a node
+//! that does not may take one only once its tile has waited `witness_wait_ms` for one that
+//! does ([`LeasePolicy::witness_wait_ms`]), so a network where none qualifies still ends
+//! its jobs (and `verify::settle` convicts nobody on such renders).
+use std::sync::Arc;
+
 use crate::store::sql::{p, row, Sql};
 use tessera_sdk::protocol::Lease as WireLease;
 use tessera_sdk::tiles::TileGrid;
@@ -72,19 +78,62 @@ pub fn pick_key(salt: &[u8; 32], job_key: &str, frame_offset: u32, frame: u32, t
     i64::from(frame_offset) * KEY_SCALE + jitter
 }
 
+/// Which jobs a node qualifies as a witness of on-chain (`Node::witness_refusal`, issue
+/// 14): it gets their second renders (checks, tiebreaks) first, and its submits count
+/// towards a conviction (`verify::settle`); a node that does not qualify takes a second
+/// render only after [`LeasePolicy::witness_wait_ms`] and never convicts anyone. The lease
+/// handler builds it from the chain state it caches (`eligibility`).
+#[derive(Clone)]
+pub struct Verifies(Arc<dyn Fn(&JobRow) -> bool + Send + Sync>);
+
+impl Verifies {
+    pub fn new(f: impl Fn(&JobRow) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Every job (store tests that are not about witnesses).
+    pub fn all() -> Self {
+        Self::new(|_| true)
+    }
+
+    /// Whether the node qualifies as a witness of `job`.
+    pub fn job(&self, job: &JobRow) -> bool {
+        (self.0)(job)
+    }
+}
+
+impl std::fmt::Debug for Verifies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifies(..)")
+    }
+}
+
+/// The newest `tiles.wait_ms` of a second render a node may take at `now`: any, for a
+/// witness of the job; for another node, only those that waited `witness_wait_ms`.
+pub fn waited_since(witness: bool, now: i64, policy: LeasePolicy) -> i64 {
+    if witness {
+        i64::MAX
+    } else {
+        now.saturating_sub(policy.witness_wait_ms)
+    }
+}
+
 /// The next tile of `job` that `node` may render: (frame, tile, need). The smallest
-/// [`pick_key`] of the job's queued tiles and its tiles waiting for a tiebreak or a check
-/// (never of a render by the node or by another node of its `operator`: votes on a tile
-/// come from distinct operators, see `verify`); each an indexed range scan of `tiles_pick`
-/// that stops at its first row, so the cost does not grow with the job.
+/// [`pick_key`] of the job's queued tiles and of its tiles waiting for a tiebreak or a
+/// check since `since` or before ([`waited_since`]; never of a render by the node
+/// or by another node of its `operator`: votes on a tile come from distinct operators, see
+/// `verify`); each an indexed range scan of `tiles_pick` that stops at the first row it may
+/// take, so the cost does not grow with the job.
 fn pick_tile(
     tx: &mut dyn Sql,
     job_id: u64,
     node: &str,
     operator: &str,
+    since: i64,
 ) -> Result<Option<(u32, u32, String)>, StoreError> {
     const SECOND_RENDER: &str = "SELECT frame, tile, pick_key FROM tiles t
         WHERE job_id=?1 AND state='rendered' AND need=?3 AND lease_id IS NULL
+          AND COALESCE(t.wait_ms, 0) <= ?5
           AND NOT EXISTS (SELECT 1 FROM results r WHERE r.job_id=t.job_id AND r.frame=t.frame
               AND r.tile=t.tile AND (r.node=?2 OR r.operator=?4)
               AND r.verdict IN ('pending','agreed','accepted'))
@@ -102,7 +151,7 @@ fn pick_tile(
     };
     let second = lock(tx, SECOND_RENDER);
     for need in [tile_state::NEED_TIEBREAK, tile_state::NEED_CHECK] {
-        if let Some(r) = row(tx, &second, p![job_id, node, need, operator])? {
+        if let Some(r) = row(tx, &second, p![job_id, node, need, operator, since])? {
             consider(r, need)?;
         }
     }
@@ -164,6 +213,10 @@ pub struct LeasePolicy {
     /// Leases one node may hold at once in one job: no node hoards a job's tiles, so the
     /// tiles are shared between the nodes that ask.
     pub max_per_node_per_job: u32,
+    /// How long a tile waits for its check or tiebreak by a witness of the job before a
+    /// node that does not qualify may take it (so a job whose network has no qualifying
+    /// node still ends; such renders convict nobody, see `verify::settle`).
+    pub witness_wait_ms: i64,
 }
 
 /// The answer to a lease request.
@@ -176,7 +229,8 @@ pub enum Grant {
     AtLimit(String),
 }
 
-/// Grants `node` the best lease there is within its caps.
+/// Grants `node` the best lease there is within its caps (second renders of the jobs it
+/// `verifies` as a witness, of others only after `witness_wait_ms`).
 pub fn lease(
     tx: &mut dyn Sql,
     node: &str,
@@ -184,6 +238,7 @@ pub fn lease(
     benchmark_score: u64,
     now: i64,
     policy: LeasePolicy,
+    verifies: &Verifies,
 ) -> Result<Grant, StoreError> {
     store::lock_node(tx, node)?;
     store::expire_leases(tx, now)?;
@@ -212,7 +267,8 @@ pub fn lease(
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut best = None;
     for (_, job) in candidates {
-        if let Some(pick) = pick_tile(tx, job.job_id, node, operator)? {
+        let since = waited_since(verifies.job(&job), now, policy);
+        if let Some(pick) = pick_tile(tx, job.job_id, node, operator, since)? {
             best = Some((job, pick));
             break;
         }

@@ -52,7 +52,12 @@ fn signed_render(r: &serde_json::Value) -> Option<SignedRender> {
 }
 
 /// Reads the round's renders out of an evidence row (`verify::record_fault`'s `detail`).
+/// Rows of inconclusive rounds and of withheld convictions (`verify::withhold`: outvoted
+/// without a quorum of witnesses) name no faulty node and are not convictions.
 fn conviction(row: &serde_json::Value) -> Option<Conviction> {
+    if !row["detail"]["withheld"].is_null() {
+        return None;
+    }
     let faulty = Pubkey::from_str(row["detail"]["faulty"].as_str()?).ok()?;
     let renders: Vec<SignedRender> = row["detail"]["renders"]
         .as_array()?

@@ -161,6 +161,13 @@ pub(crate) fn publish(
             }
             Some(accepted.clone())
         }
+        // Lost the vote without a quorum of witnesses: unpaid, not convicted (no event).
+        Outcome::Outvoted { accepted, outvoted } => {
+            for _ in outvoted {
+                failure("outvoted");
+            }
+            Some(accepted.clone())
+        }
         Outcome::Inconclusive | Outcome::Unsettled => {
             failure("inconclusive");
             None

@@ -8,13 +8,21 @@
 //! * Independence: a check or tiebreak lease never goes to a node whose on-chain operator
 //!   (the stake owner) already rendered the tile (`scheduler::pick_tile`), so two keys of
 //!   one operator never both vote on a tile.
+//! * Witnesses: a check or tiebreak goes first to a node that qualifies as a witness of
+//!   the job on-chain (`Node::witness_refusal`: registered and staked before the job); any
+//!   other node takes it only once the tile has waited `witness_wait_ms` for one. Each
+//!   render records whether its node qualified (`results.witness`).
 //! * Comparison (by the background verifier, `verifier`, after the check's submit was
 //!   answered: its cost must not tell the checker anything): equal pixel hashes agree. Otherwise both PNGs are decoded and compared by
 //!   PSNR over RGB; `PSNR ≥ min_psnr_db` (default 35 dB, i.e. RMS error ≤ ~4.5 of 255 levels)
 //!   agrees (different GPUs do not give identical bytes).
 //! * Verdict ([`settle`]): a tile is settled when the renders agreeing with one of them
-//!   come from at least [`QUORUM`] (2) distinct operators; that render is accepted and every
-//!   render agreeing with none of them is faulty. Until then another operator renders it
+//!   come from at least [`QUORUM`] (2) distinct operators; that render is accepted. Every
+//!   render agreeing with none of them is faulty (convicted) when the accepting renders
+//!   include witnesses of [`QUORUM`] distinct operators, else only `outvoted`: unpaid for
+//!   the tile, nobody banned, no reputation change, no other tile re-queued, and an
+//!   evidence row saying why the conviction was withheld (renders by nodes registered
+//!   after the job could otherwise convict an honest node). Until then another operator renders it
 //!   (a tiebreak, then an escalation), at most [`MAX_RENDERS`] (4) renders a round; a round
 //!   without a quorum is inconclusive (nobody is convicted, the tile starts over, and its
 //!   next primary is always checked). After [`MAX_ROUNDS`] (2) inconclusive rounds the tile
@@ -127,6 +135,8 @@ pub struct Submission {
     pub node: String,
     /// The node's on-chain operator (stake owner), base58.
     pub operator: String,
+    /// Whether the node qualifies as a witness of the job (`Node::witness_refusal`) now.
+    pub witness: bool,
     pub pixel_hash: String,
     pub signature: String,
     pub blob: String,
@@ -151,6 +161,12 @@ pub enum Outcome {
     Resolved {
         accepted: String,
         faulty: Vec<String>,
+    },
+    /// A quorum agreed with `accepted`'s render, but without witnesses of [`QUORUM`]
+    /// operators: `outvoted` lost the vote, unpaid for the tile and not convicted.
+    Outvoted {
+        accepted: String,
+        outvoted: Vec<String>,
     },
     /// No quorum within [`MAX_RENDERS`] renders: nobody is convicted, the tile starts over.
     Inconclusive,
@@ -226,9 +242,9 @@ fn insert_result(
 ) -> Result<ResultRow, StoreError> {
     // `lease_id` is unique: one lease yields one result, whichever instance receives it.
     let id = tx.insert_id(
-        "INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob, submitted_ms, verdict, lease_id, operator)
-         VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-        p![t.job_id, t.frame, t.tile, &s.node, role, &s.pixel_hash, &s.signature, &s.blob, now_ms(), verdict, t.lease_id, &s.operator],
+        "INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob, submitted_ms, verdict, lease_id, operator, witness)
+         VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+        p![t.job_id, t.frame, t.tile, &s.node, role, &s.pixel_hash, &s.signature, &s.blob, now_ms(), verdict, t.lease_id, &s.operator, i64::from(s.witness)],
     )?;
     Ok(ResultRow {
         id,
@@ -239,6 +255,7 @@ fn insert_result(
         signature: s.signature.clone(),
         blob: s.blob.clone(),
         verdict: verdict.into(),
+        witness: s.witness,
     })
 }
 
@@ -354,6 +371,43 @@ fn winner(renders: &[(&ResultRow, &[u8])], agree: &[Vec<bool>]) -> Option<(usize
         .map(|(i, with, _)| (i, with))
 }
 
+/// Distinct operators among the renders `with` whose nodes qualified as witnesses of the
+/// job when they submitted.
+fn witness_operators(renders: &[(&ResultRow, &[u8])], with: &[usize]) -> usize {
+    let mut ops: Vec<&str> = with
+        .iter()
+        .map(|&j| renders[j].0)
+        .filter(|r| r.witness)
+        .map(|r| r.operator.as_str())
+        .collect();
+    ops.sort_unstable();
+    ops.dedup();
+    ops.len()
+}
+
+/// Records why the renders in `outvoted` lost the vote without a conviction: the quorum
+/// that accepted the tile had witnesses of fewer than [`QUORUM`] operators.
+fn withhold(
+    tx: &mut dyn Sql,
+    t: &TileRow,
+    outvoted: &[String],
+    witnesses: usize,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    let mut ev = detail;
+    ev["outvoted"] = json!(outvoted);
+    ev["witness_operators"] = json!(witnesses);
+    ev["withheld"] = json!(format!(
+        "no conviction: the renders that agree with the accepted one include witnesses of \
+         {witnesses} operator(s), fewer than {QUORUM} (a witness registered and staked before \
+         the job); the outvoted renders are unpaid, nobody is banned"
+    ));
+    tx.exec("INSERT INTO evidence(job_id, frame, tile, node, created_ms, detail) VALUES(?1,?2,?3,'',?4,?5)",
+        p![t.job_id, t.frame, t.tile, now_ms(), ev.to_string()],
+    )?;
+    Ok(())
+}
+
 /// Decides a tile from all its renders of this round (the newest last): accepted with a
 /// quorum, escalated to another operator below [`MAX_RENDERS`], inconclusive at it.
 fn settle(
@@ -370,7 +424,8 @@ fn settle(
             .zip(&names)
             .map(|((r, _), role)| {
                 json!({"node": r.node, "operator": r.operator, "role": role,
-                "pixel_hash": r.pixel_hash, "blob": r.blob, "signature": r.signature})
+                "pixel_hash": r.pixel_hash, "blob": r.blob, "signature": r.signature,
+                "witness": r.witness})
             })
             .collect();
         json!({"renders": all, "psnr_db": v.psnr, "threshold_db": min_psnr_db,
@@ -378,9 +433,10 @@ fn settle(
     };
     let Some((accepted, agreeing)) = winner(renders, &v.agree) else {
         if renders.len() < MAX_RENDERS {
-            tx.exec("UPDATE tiles SET state='rendered', need='tiebreak', lease_id=NULL, lease_node=NULL, lease_deadline=NULL
+            tx.exec("UPDATE tiles SET state='rendered', need='tiebreak', lease_id=NULL, lease_node=NULL, lease_deadline=NULL,
+                   wait_ms=?4
                  WHERE job_id=?1 AND frame=?2 AND tile=?3",
-                p![t.job_id, t.frame, t.tile],
+                p![t.job_id, t.frame, t.tile, now_ms()],
             )?;
             return Ok((Outcome::AwaitingTiebreak, vec![]));
         }
@@ -407,26 +463,50 @@ fn settle(
         return Ok((outcome, vec![]));
     };
     set_verified(tx, t, renders[accepted].0)?;
-    let mut faulty = Vec::new();
+    // Only witnesses of the job (registered and staked before it) can convict: keys made
+    // after it was seen could otherwise outvote an honest node and have it banned.
+    let witnesses = witness_operators(renders, &agreeing);
+    let convicts = witnesses >= QUORUM;
+    let mut lost = Vec::new();
     let mut redo = Vec::new();
     for (i, (r, _)) in renders.iter().enumerate() {
         if agreeing.contains(&i) {
             set_verdict(tx, r.id, "agreed")?;
             store::node_adjust(tx, &r.node, 0.05, 1, 0, 0)?;
         } else if agreeing.iter().all(|&j| !v.agree[i][j]) {
-            set_verdict(tx, r.id, "faulty")?;
-            redo.extend(record_fault(tx, t, &r.node, detail(&r.node))?);
-            faulty.push(r.node.clone());
+            if convicts {
+                set_verdict(tx, r.id, "faulty")?;
+                redo.extend(record_fault(tx, t, &r.node, detail(&r.node))?);
+            } else {
+                set_verdict(tx, r.id, "outvoted")?;
+            }
+            lost.push(r.node.clone());
         } else {
             // Close to some of the quorum but not to the accepted render: not convicted.
             set_verdict(tx, r.id, "superseded")?;
         }
     }
     let accepted = renders[accepted].0.node.clone();
-    if faulty.is_empty() {
+    if lost.is_empty() {
         return Ok((Outcome::Verified { accepted }, redo));
     }
-    Ok((Outcome::Resolved { accepted, faulty }, redo))
+    if !convicts {
+        withhold(tx, t, &lost, witnesses, detail(""))?;
+        return Ok((
+            Outcome::Outvoted {
+                accepted,
+                outvoted: lost,
+            },
+            redo,
+        ));
+    }
+    Ok((
+        Outcome::Resolved {
+            accepted,
+            faulty: lost,
+        },
+        redo,
+    ))
 }
 
 /// Inputs the state machine needs beyond the database.
@@ -435,6 +515,8 @@ pub struct Decision<'a> {
     pub job_key: &'a str,
     pub base_share: f64,
     pub new_node_share: f64,
+    /// The submit's time: a sampled tile waits for its check from then (`tiles.wait_ms`).
+    pub now: i64,
 }
 
 /// Applies one hash-checked submission to its tile (inside the caller's transaction).
@@ -462,9 +544,9 @@ pub fn apply(
             if drawn {
                 insert_result(tx, t, s, "primary", "pending")?;
                 tx.exec("UPDATE tiles SET state='rendered', need='check', node=?4, pixel_hash=?5, signature=?6, blob=?7,
-                       lease_id=NULL, lease_node=NULL, lease_deadline=NULL
+                       lease_id=NULL, lease_node=NULL, lease_deadline=NULL, wait_ms=?8
                      WHERE job_id=?1 AND frame=?2 AND tile=?3",
-                    p![t.job_id, t.frame, t.tile, &s.node, &s.pixel_hash, &s.signature, &s.blob],
+                    p![t.job_id, t.frame, t.tile, &s.node, &s.pixel_hash, &s.signature, &s.blob, d.now],
                 )?;
                 Ok((Outcome::AwaitingCheck, vec![]))
             } else {

@@ -622,16 +622,57 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
 }
 
 on_both! {
+/// A node registered after the job (a Sybil made to convict honest nodes off-chain) is not
+/// leased a check or a tiebreak of it while witnesses may still take them (`witness_wait_ms`,
+/// long here), though it renders its primaries: it could never be a witness of the job
+/// on-chain (`Node::witness_refusal`, issue 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_registered_after_the_job_renders_primaries_but_no_checks_within_the_wait() {
+    let (chain, orch) = setup(|c| {
+        c.verify_share = 1.0;
+        c.witness_wait_ms = 600_000;
+    })
+    .await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // A liar registered in time: its tiles disagree with their checks and need tiebreaks.
+    let mut liar = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    liar.wrong = true;
+    chain.advance_clock(2).await;
+    let id = chain.create_job(2, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let late = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // The liar first, so that tiebreaks are waiting while the late node asks.
+    for _ in 0..3 {
+        let l = liar.lease(&orch.url).await.unwrap();
+        liar.submit(&orch.url, &l).await;
+    }
+    work_until_idle(&orch.url, &[&late, &a, &liar, &b]).await;
+    orch.wait_verdicts().await;
+    let by = |node: &SimNode, roles: &str| {
+        format!("leases WHERE job_id={id} AND node='{}' AND role IN ({roles})", node.key.pubkey())
+    };
+    assert_eq!(orch.count_where(&by(&late, "'check','tiebreak'")).await, 0);
+    assert!(orch.count_where(&by(&late, "'primary'")).await > 0, "it renders primaries");
+    let tiebreaks = format!("leases WHERE job_id={id} AND role='tiebreak'");
+    assert!(orch.count_where(&tiebreaks).await > 0, "there were tiebreaks to take");
+}
+}
+
+on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tile_awaiting_its_check_shows_in_no_preview_and_no_event() {
     // Every tile is checked: the first render of a tile waits for its check. A lazy checker
     // that could see those pixels (preview) or learn which lease is a check (events) would
     // copy them instead of rendering.
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it (two seconds:
+    // one sometimes leaves the job in the registrations' second).
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     let mut sse = orch.events(id).await;
     let lit = |png: &[u8]| {
         let (_, _, rgba) = tessera_orchestrator::imaging::decode_png(png).unwrap();
@@ -877,11 +918,14 @@ on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_identical_renders_verify_within_the_psnr_tolerance() {
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut other_gpu = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     other_gpu.noise = true; // ±1 level on some pixels: different bytes, same image
+    // Checkers qualify as witnesses of the job only if registered before it (two seconds:
+    // one sometimes leaves the job in the registrations' second).
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     work_until_idle(&orch.url, &[&a, &other_gpu]).await;
     let s = orch.wait_state(id, "posted", 30).await;
     assert_eq!(s["counts"]["verified"], 16);

@@ -167,11 +167,13 @@ on_both! {
 async fn a_lazy_checker_copying_what_the_orchestrator_exposes_is_caught() {
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let lazy = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     let mut sse = orch.events(id).await;
 
     let l = a.lease(&url).await.unwrap();
@@ -221,12 +223,14 @@ on_both! {
 async fn a_vote_without_a_quorum_escalates_to_another_operator_before_anyone_is_convicted() {
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut x = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut y = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     (x.scramble, y.scramble) = (0x55, 0xaa);
 
     let l = a.lease(&url).await.unwrap();
@@ -365,10 +369,12 @@ async fn a_job_whose_verification_share_is_spent_gets_no_more_checks_and_pays_ev
     // check and 3 for the new one fit in 4.
     let (chain, orch) = setup(|c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     let first = a.lease(&url).await.unwrap();
     assert_eq!(a.submit(&url, &first).await.0, StatusCode::OK);
     orch.wait_verdicts().await;
@@ -400,14 +406,16 @@ async fn a_tile_without_a_quorum_in_two_rounds_is_left_unsettled_and_the_job_end
     let chain = TestChain::start_with_verify_bps(10_000).await;
     let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut x = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut y = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut z = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     (x.scramble, y.scramble, z.scramble) = (0x55, 0xaa, 0xff);
     let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     // Two rounds of four renders by four operators, no two alike.
     let mut tile = None;
     for round in [[&a, &x, &y, &z], [&x, &y, &z, &a]] {
@@ -499,5 +507,129 @@ async fn nodes_see_totals_and_verified_counts_the_artist_and_operator_every_stat
     assert_eq!((st, op["counts"].clone()), (StatusCode::OK, want));
     assert_eq!(a.submit(&url, &held).await.0, StatusCode::OK);
     orch.wait_verdicts().await;
+}
+}
+
+/// Works the job with `nodes` until it leaves `rendering` (second renders by nodes that are
+/// no witnesses of it come only after `witness_wait_ms`, so idle rounds are waited out).
+async fn work_until_done(orch: &TestOrch, id: u64, nodes: &[&SimNode], secs: u64) {
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        work_until_idle(&orch.url, nodes).await;
+        orch.wait_verdicts().await;
+        let s = orch.status(id).await;
+        if s["state"] != "rendering" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "job {id} still rendering: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+on_both! {
+/// On a network where no node qualifies as a witness of the job (both registered after it,
+/// as on a brand-new network whose job came in the same second), the job's checks are
+/// rendered once they have waited `witness_wait_ms`, agreeing checks verify their tiles,
+/// and the job completes and is posted instead of waiting for a witness forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_node_is_a_witness_of_completes_with_checks_after_the_wait() {
+    let chain = TestChain::start_with_verify_bps(10_000).await;
+    let orch = TestOrch::start(&chain, |c| {
+        c.verify_share = 1.0;
+        c.witness_wait_ms = 300;
+    })
+    .await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let created_at = chain.job(id).await.created_at;
+    for n in [&a, &b] {
+        assert!(chain.node(&n.key.pubkey()).await.registered_at >= created_at);
+    }
+    work_until_done(&orch, id, &[&a, &b], 60).await;
+    let s = orch.wait_state(id, "posted", 30).await;
+    assert_eq!(s["counts"]["verified"], 16, "{s}");
+    let results = |cond: &str| format!("results WHERE job_id={id} AND {cond}");
+    let checks = orch
+        .count_where(&results("role='check' AND verdict='agreed' AND witness=0"))
+        .await;
+    assert!(checks > 0, "checks by nodes that are no witnesses verified tiles");
+    assert_eq!(orch.count_where(&results("witness=1")).await, 0);
+    assert_eq!(orch.count_where(&results("verdict IN ('faulty','outvoted')")).await, 0);
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    assert_eq!(m["verifications"].as_array().unwrap().len() as i64, checks, "checks are paid");
+}
+}
+
+on_both! {
+/// Two nodes of distinct operators registered after the job (Sybils made on seeing it)
+/// that submit the same wrong pixels against an honest witness's primaries outvote it:
+/// the tiles take their render (the residual the README states) and the honest renders
+/// are unpaid, but nobody is convicted: no ban, no fault evidence (a row saying the
+/// conviction was withheld instead), no slash, the honest node's other tiles kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_registered_after_the_job_agreeing_on_wrong_pixels_convict_nobody() {
+    let chain = TestChain::start_with_verify_bps(10_000).await;
+    let orch = TestOrch::start(&chain, |c| {
+        c.verify_share = 1.0;
+        c.witness_wait_ms = 200;
+    })
+    .await;
+    let url = orch.url.clone();
+    let honest = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    chain.age_nodes(&[&honest.key.pubkey()]).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let (mut s1, mut s2) = (
+        SimNode::new(chain.register_node(MIN_STAKE).await.1),
+        SimNode::new(chain.register_node(MIN_STAKE).await.1),
+    );
+    (s1.wrong, s2.wrong) = (true, true);
+    // The honest node renders every primary: the sampled ones wait for checks, which only
+    // the Sybils can give (after the wait), the others are accepted.
+    for _ in 0..16 {
+        let l = honest.lease(&url).await.unwrap();
+        assert_eq!(honest.submit(&url, &l).await.0, StatusCode::OK);
+    }
+    let key = honest.key.pubkey().to_string();
+    let kept = format!("tiles WHERE job_id={id} AND node='{key}' AND state='verified'");
+    let accepted = orch.count_where(&kept).await;
+    assert!(accepted < 16, "some tiles wait for checks");
+    work_until_done(&orch, id, &[&s1, &s2], 60).await;
+    orch.wait_state(id, "posted", 30).await;
+
+    let results = |cond: &str| format!("results WHERE job_id={id} AND {cond}");
+    let outvoted = orch
+        .count_where(&results(&format!("node='{key}' AND verdict='outvoted'")))
+        .await;
+    assert_eq!(outvoted, 16 - accepted, "every checked honest tile was outvoted");
+    assert_eq!(orch.count_where(&results("verdict='faulty'")).await, 0);
+    assert_eq!(orch.count_where(&kept).await, accepted, "its other tiles kept, none re-queued");
+    assert_eq!(orch.count_where(&format!("job_bans WHERE job_id={id}")).await, 0);
+    let faults = format!("nodes WHERE node_key='{key}' AND faults=0 AND reputation>=0.5");
+    assert_eq!(orch.count_where(&faults).await, 1, "no fault, no reputation lost");
+    // Evidence: one row per outvoted tile, naming no faulty node, saying why.
+    let (_, ev) = orch.get_json(&format!("/v1/jobs/{id}/evidence")).await;
+    let ev = ev["evidence"].as_array().unwrap();
+    assert_eq!(ev.len() as i64, outvoted, "{ev:?}");
+    for e in ev {
+        assert_eq!(e["faulty_node"], "", "{e}");
+        assert_eq!(e["detail"]["outvoted"], json!([key]), "{e}");
+        assert_eq!(e["detail"]["witness_operators"], 0, "{e}");
+        assert!(e["detail"]["withheld"].as_str().unwrap().contains("no conviction"));
+    }
+    // Unpaid for the outvoted tiles, paid for the others; never slashed (the poster files
+    // slashes right after the receipt lands: give it that time).
+    let (_, m) = orch.get_json(&format!("/v1/jobs/{id}/manifest")).await;
+    let paid = m["tiles"].as_array().unwrap().iter().filter(|t| t["node"] == key.as_str());
+    assert_eq!(paid.count() as i64, accepted);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let node = chain.node(&honest.key.pubkey()).await;
+    assert_eq!((node.stake, node.faults), (MIN_STAKE, 0));
+    assert_eq!(chain.job(id).await.slashed_count, 0);
 }
 }

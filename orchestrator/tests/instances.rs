@@ -274,13 +274,15 @@ async fn two_processes_one_killed_mid_job_the_other_finishes_it() {
             artist: chain.payer.insecure_clone(),
             db_url: Some(db.clone()),
         };
-        let id = chain.create_job(3, 100).await;
-        let (st, v) = front.register(json!({"job_id": id})).await;
-        assert_eq!(st, StatusCode::CREATED, "{v}");
         let mut nodes = Vec::new();
         for _ in 0..4 {
             nodes.push(SimNode::new(chain.register_node(MIN_STAKE).await.1));
         }
+        // Checkers qualify as witnesses of the job only if registered before it.
+        chain.advance_clock(2).await;
+        let id = chain.create_job(3, 100).await;
+        let (st, v) = front.register(json!({"job_id": id})).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
         let urls = [a.url.clone(), b.url.clone()];
         let mut accepted = 0;
         // Both up: each node leases from one instance and submits to the other.

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use solana_sdk::signature::Signer;
 use tessera_orchestrator::metrics::Metrics;
-use tessera_orchestrator::scheduler::{Grant, LeasePolicy, ORDER_BAND_FRAMES};
+use tessera_orchestrator::scheduler::{Grant, LeasePolicy, Verifies, ORDER_BAND_FRAMES};
 use tessera_orchestrator::store::{self, job_state, DbConfig, JobRow, Replay, Store, SubmitInput};
 use tessera_orchestrator::verify::{Outcome, Submission};
 
@@ -84,6 +84,7 @@ fn input(node: &str, n: usize) -> SubmitInput {
         submission: Submission {
             node: node.into(),
             operator: format!("op-{node}"),
+            witness: true,
             pixel_hash: "00".repeat(32),
             signature: "sig".into(),
             blob: "blob".into(),
@@ -100,6 +101,7 @@ const POLICY: LeasePolicy = LeasePolicy {
     lease_ms: 60_000,
     max_per_node: 10_000,
     max_per_node_per_job: 10_000,
+    witness_wait_ms: 20_000,
 };
 
 /// What one node observed: each of its leases, (position, role), where position is
@@ -148,7 +150,15 @@ async fn record_leases(s: Arc<dyn Store>) -> HashMap<String, Seen> {
         n += 1;
         let op = format!("op-{node}");
         let g = s
-            .lease(replay(n), node.clone(), op, 0, now_ms(), POLICY)
+            .lease(
+                replay(n),
+                node.clone(),
+                op,
+                0,
+                now_ms(),
+                POLICY,
+                Verifies::all(),
+            )
             .await
             .unwrap();
         let Grant::Lease(l) = g else {
@@ -271,13 +281,15 @@ async fn a_check_is_answered_before_it_is_compared_and_compared_after_a_restart(
     })
     .await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let primary = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let agrees = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut differs = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     differs.wrong = true;
     let third = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
 
     let mut rendered = Vec::new();
     for _ in 0..2 {
@@ -340,12 +352,14 @@ async fn a_check_stored_before_a_cancel_is_compared_and_paid_in_the_receipt() {
     })
     .await;
     let url = orch.url.clone();
-    let id = chain.create_job(1, 100).await;
-    orch.register(json!({"job_id": id})).await;
     let primary = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let agrees = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut differs = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     differs.wrong = true;
+    // Checkers qualify as witnesses of the job only if registered before it.
+    chain.advance_clock(2).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
     for _ in 0..2 {
         let l = primary.lease(&url).await.unwrap();
         assert_eq!(primary.submit(&url, &l).await.0, StatusCode::OK);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use tessera_orchestrator::error::StoreError;
 use tessera_orchestrator::metrics::Metrics;
-use tessera_orchestrator::scheduler::{Grant, LeasePolicy};
+use tessera_orchestrator::scheduler::{Grant, LeasePolicy, Verifies};
 use tessera_orchestrator::store::{self, job_state, DbConfig, JobRow, Replay, Store, SubmitInput};
 use tessera_orchestrator::verify::{Outcome, Submission};
 
@@ -69,6 +69,7 @@ const OPEN_POLICY: LeasePolicy = LeasePolicy {
     lease_ms: 60_000,
     max_per_node: 10_000,
     max_per_node_per_job: 10_000,
+    witness_wait_ms: 20_000,
 };
 
 fn input(node: &str) -> SubmitInput {
@@ -76,6 +77,7 @@ fn input(node: &str) -> SubmitInput {
         submission: Submission {
             node: node.into(),
             operator: node.into(),
+            witness: true,
             pixel_hash: "00".repeat(32),
             signature: "sig".into(),
             blob: "blob".into(),
@@ -138,9 +140,9 @@ async fn a_replayed_request_is_refused_and_changes_nothing() {
     let s = open(&db_config(&dir)).await;
     s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     let r = replay("lease");
-    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap();
+    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await.unwrap();
     assert!(matches!(first, Grant::Lease(_)));
-    let again = s.lease(r, "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    let again = s.lease(r, "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await;
     assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
     let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
     assert_eq!(counts.leased, 1, "the replay leased nothing");
@@ -163,7 +165,7 @@ async fn two_instances_leasing_at_once_never_lease_a_tile_twice() {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                match s.lease(replay("l"), format!("node{n}"), format!("node{n}"), 0, now_ms(), OPEN_POLICY).await {
+                match s.lease(replay("l"), format!("node{n}"), format!("node{n}"), 0, now_ms(), OPEN_POLICY, Verifies::all()).await {
                     Ok(Grant::Lease(l)) => got.push((l.frame, l.tile, l.lease_id)),
                     Ok(Grant::NoWork) => return got,
                     other => panic!("{other:?}"),
@@ -196,7 +198,7 @@ async fn a_lease_submitted_to_two_instances_at_once_is_accepted_once() {
     let b = open(&cfg).await;
     a.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     for _ in 0..8 {
-        let Grant::Lease(l) = a.lease(replay("l"), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await.unwrap() else {
+        let Grant::Lease(l) = a.lease(replay("l"), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await.unwrap() else {
             panic!("no lease");
         };
         let (ra, rb) = tokio::join!(a.submit(l.lease_id, input("n1")), b.submit(l.lease_id, input("n1")));
@@ -256,7 +258,7 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     let s = open(&cfg).await;
     s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
     let lease = |s: Arc<dyn Store>, node: &'static str, op: &'static str, now: i64, policy| async move {
-        match s.lease(replay("l"), node.into(), op.into(), 0, now, policy).await.unwrap() {
+        match s.lease(replay("l"), node.into(), op.into(), 0, now, policy, Verifies::all()).await.unwrap() {
             Grant::Lease(l) => Some(l),
             Grant::NoWork => None,
             Grant::AtLimit(why) => panic!("{why}"),
@@ -289,12 +291,12 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     assert_eq!((check.frame, check.tile, check.role.as_str()), (head.0, head.1, "check"));
     // Caps count the leases held: n5 holds one.
     let capped = LeasePolicy { max_per_node: 1, ..OPEN_POLICY };
-    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
+    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped, Verifies::all()).await.unwrap();
     assert!(matches!(at, Grant::AtLimit(_)), "{at:?}");
     // A reopened store reads the same schedule from the database.
     drop(s);
     let s = open(&cfg).await;
-    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped).await.unwrap();
+    let at = s.lease(replay("l"), "n5".into(), "op5".into(), 0, later, capped, Verifies::all()).await.unwrap();
     assert!(matches!(at, Grant::AtLimit(_)), "{at:?}");
     let next = lease(s.clone(), "n6", "op6", later, OPEN_POLICY).await.unwrap();
     let leased = [head, (same_operator.frame, same_operator.tile)];
@@ -303,5 +305,60 @@ async fn leases_follow_expiry_refusal_checks_caps_and_job_state() {
     // The job stops (cancelled on-chain): nothing more is leased from it.
     s.job_set_state(1, job_state::PARTIAL, None).await.unwrap();
     assert!(lease(s.clone(), "n7", "op7", later, OPEN_POLICY).await.is_none());
+}
+}
+
+on_both! {
+/// Second renders go first to nodes that qualify as witnesses of the job (`Verifies`, issue
+/// 14), on the SQL schedule and the in-memory one alike: a node that does not is leased the
+/// job's primaries only until the check has waited `witness_wait_ms`, then it may take it
+/// (so a job on a network where no node qualifies still ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_go_to_witnesses_first_and_to_other_nodes_only_after_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let wait = OPEN_POLICY.witness_wait_ms;
+    let lease = |s: Arc<dyn Store>, node: &'static str, verifies: Verifies, now: i64| async move {
+        let g = s.lease(replay("l"), node.into(), node.into(), 0, now, OPEN_POLICY, verifies);
+        match g.await.unwrap() {
+            Grant::Lease(l) => l,
+            other => panic!("{other:?}"),
+        }
+    };
+    // Two sampled primaries: the first two tiles in line wait for their checks from
+    // between `t0` and `t1`.
+    let t0 = now_ms();
+    let mut checks = Vec::new();
+    for _ in 0..2 {
+        let l = lease(s.clone(), "n1", Verifies::all(), now_ms()).await;
+        let mut sampled = input("n1");
+        (sampled.base_share, sampled.new_node_share) = (1.0, 1.0);
+        let (outcome, _, _) = s.submit(l.lease_id, sampled).await.unwrap();
+        assert_eq!(outcome, Outcome::AwaitingCheck);
+        checks.push((l.frame, l.tile));
+    }
+    let t1 = now_ms();
+    // The checks are first in line (they keep their tiles' keys), yet a node that does not
+    // qualify is passed over them, again and again, to primaries, up to the last
+    // millisecond of the wait.
+    let newcomer = Verifies::new(|job| job.job_id != 1);
+    for _ in 0..5 {
+        let l = lease(s.clone(), "sybil", newcomer.clone(), t0 + wait - 1).await;
+        assert_eq!(l.role, "primary", "{l:?}");
+        assert!(!checks.contains(&(l.frame, l.tile)));
+    }
+    // Reopened (memory read again, the wait from the store): still not hers; a witness
+    // gets the first check at once.
+    drop(s);
+    let s = open(&cfg).await;
+    let l = lease(s.clone(), "sybil", newcomer.clone(), t0 + wait - 1).await;
+    assert_eq!(l.role, "primary");
+    let check = lease(s.clone(), "n2", Verifies::all(), now_ms()).await;
+    assert_eq!(((check.frame, check.tile), check.role.as_str()), (checks[0], "check"));
+    // Once the second has waited `witness_wait_ms`, the node that does not qualify takes it.
+    let late = lease(s.clone(), "sybil", newcomer, t1 + wait).await;
+    assert_eq!(((late.frame, late.tile), late.role.as_str()), (checks[1], "check"));
 }
 }

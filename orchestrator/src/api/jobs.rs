@@ -59,6 +59,7 @@ pub async fn register(State(s): Shared, Json(req): Json<Register>) -> ApiResult<
             "no job account (and so no escrow) on-chain for job {id}"
         ))
     })?;
+    s.nodes.remember_job(&job);
     let network = s
         .chain
         .network()

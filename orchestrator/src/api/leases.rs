@@ -32,6 +32,7 @@ fn policy(s: &AppState) -> LeasePolicy {
         lease_ms: s.cfg.lease_ms,
         max_per_node: s.cfg.max_leases_per_node,
         max_per_node_per_job: s.cfg.max_leases_per_node_per_job,
+        witness_wait_ms: s.cfg.witness_wait_ms,
     }
 }
 
@@ -45,9 +46,18 @@ pub async fn lease(State(s): Shared, headers: HeaderMap, body: Body) -> ApiResul
     let span = tracing::info_span!("lease", node = %node);
     let policy = policy(&s);
     let (n, op) = (node.to_string(), info.operator.to_string());
+    let verifies = s.nodes.verifies(&s, &info).await;
     let granted = s
         .store
-        .lease(replay, n, op, info.benchmark_score, now_ms(), policy)
+        .lease(
+            replay,
+            n,
+            op,
+            info.benchmark_score,
+            now_ms(),
+            policy,
+            verifies,
+        )
         .instrument(span)
         .await?;
     s.metrics
@@ -207,12 +217,17 @@ pub async fn submit(
     let reuse = s.blob_gc.read().await;
     let png_blob = s.blobs.put_bytes(png.into()).await?.0;
     let (job_id, frame, tno) = (tile.job_id, tile.frame, tile.tile);
+    // Whether the node is a witness of the job now: its render counts towards a conviction
+    // only then (`verify::settle`), and it gets the job's second renders first.
+    let verifies = s.nodes.verifies(&s, &info).await;
+    let witness = verifies.job(&job);
 
     // Apply, re-checking the lease inside the transaction.
     let input = SubmitInput {
         submission: Submission {
             node: node_s.clone(),
             operator: info.operator.to_string(),
+            witness,
             pixel_hash: hex(&computed),
             signature: signature.to_string(),
             blob: png_blob,
@@ -231,6 +246,7 @@ pub async fn submit(
         benchmark_score: info.benchmark_score,
         now: now_ms(),
         policy: policy(&s),
+        verifies,
     });
     let ((outcome, redo, ready), next) = s.store.submit_and_lease(id, input, next).await?;
     drop(reuse);

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use super::sql::{p, Row, Sql};
 use super::{job_state, tile_state as ts, JobRow, TileRow};
 use crate::error::StoreError;
-use crate::scheduler::{self, Grant, LeasePolicy};
+use crate::scheduler::{self, Grant, LeasePolicy, Verifies};
 use crate::verify::Outcome;
 
 /// A rendered tile, not leased, waiting for its check or tiebreak.
@@ -24,6 +24,9 @@ struct Second {
     need: &'static str,
     /// Its place in the lease line (`tiles.pick_key`).
     key: i64,
+    /// When it began waiting (`tiles.wait_ms`): a node that is no witness of the job may
+    /// take it only `witness_wait_ms` later.
+    wait_ms: i64,
     /// (node, operator) of the renders that count in this round: none of them may vote again.
     voters: Vec<(String, String)>,
 }
@@ -45,8 +48,9 @@ struct Held {
     node: String,
     need: &'static str,
     deadline: i64,
-    /// The tile's `pick_key`, for when it is released.
+    /// The tile's `pick_key` and `wait_ms`, for when it is released.
     key: i64,
+    wait_ms: i64,
 }
 
 /// See the module documentation.
@@ -105,13 +109,19 @@ fn load_job(tx: &mut dyn Sql, row: JobRow) -> Result<Job, StoreError> {
     let mut second = BTreeMap::new();
     // Tiles whose second render is stored and waiting for its comparison are not pickable.
     for r in tx.rows(
-        "SELECT frame, tile, need, pick_key FROM tiles WHERE job_id=?1 AND state='rendered'
-           AND need IN ('check', 'tiebreak') AND lease_id IS NULL",
+        "SELECT frame, tile, need, pick_key, COALESCE(wait_ms, 0) FROM tiles WHERE job_id=?1
+           AND state='rendered' AND need IN ('check', 'tiebreak') AND lease_id IS NULL",
         p![id],
     )? {
         let need = need_of(&r.get::<String>(2)?)?;
-        let (voters, key) = (Vec::new(), r.get(3)?);
-        second.insert(pair(&r)?, Second { need, key, voters });
+        let (voters, key, wait_ms) = (Vec::new(), r.get(3)?, r.get(4)?);
+        let s = Second {
+            need,
+            key,
+            wait_ms,
+            voters,
+        };
+        second.insert(pair(&r)?, s);
     }
     for r in tx.rows(
         "SELECT r.frame, r.tile, r.node, COALESCE(r.operator, r.node) FROM results r
@@ -139,7 +149,8 @@ fn load_job(tx: &mut dyn Sql, row: JobRow) -> Result<Job, StoreError> {
 }
 
 const LEASES: &str =
-    "SELECT job_id, frame, tile, need, lease_id, lease_node, lease_deadline, pick_key FROM tiles WHERE lease_id IS NOT NULL";
+    "SELECT job_id, frame, tile, need, lease_id, lease_node, lease_deadline, pick_key, COALESCE(wait_ms, 0)
+     FROM tiles WHERE lease_id IS NOT NULL";
 
 impl MemSched {
     /// Forgets everything: the next use reloads from the store.
@@ -176,6 +187,7 @@ impl MemSched {
                 node: r.get(5)?,
                 deadline: r.get(6)?,
                 key: r.get(7)?,
+                wait_ms: r.get(8)?,
             };
             self.add_lease(r.get(4)?, held);
         }
@@ -253,6 +265,7 @@ impl MemSched {
     }
 
     /// Grants `node` the best lease within its caps: `scheduler::lease` from memory.
+    #[allow(clippy::too_many_arguments)] // `scheduler::lease`'s parameters and `self`
     pub fn lease(
         &mut self,
         tx: &mut dyn Sql,
@@ -261,6 +274,7 @@ impl MemSched {
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
+        verifies: &Verifies,
     ) -> Result<Grant, StoreError> {
         self.expire(tx, now)?;
         let held = self.per_node.get(node);
@@ -287,14 +301,17 @@ impl MemSched {
             let scene = self.jobs[&id].row.scene_hash.clone();
             let holds = self.holds_scene(tx, node, &scene)?;
             let key = scheduler::share_key(&self.jobs[&id].row, now, holds, benchmark_score);
-            candidates.push((key, id, holds));
+            let witness = verifies.job(&self.jobs[&id].row);
+            let since = scheduler::waited_since(witness, now, policy);
+            candidates.push((key, id, holds, since));
         }
         // Best share first (a stable sort keeps ties in job order).
         candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (_, id, holds) in candidates {
+        for (_, id, holds, since) in candidates {
             // A claim that misses means memory was behind the store: reload the job, pick again.
             for _ in 0..3 {
-                let Some((key, frame, tile, need)) = self.pick(id, node, operator) else {
+                let Some((key, frame, tile, need, wait_ms)) = self.pick(id, node, operator, since)
+                else {
                     break;
                 };
                 let claim = Claim {
@@ -304,6 +321,7 @@ impl MemSched {
                     need,
                     holds,
                     key,
+                    wait_ms,
                 };
                 match self.claim(tx, claim, node, now, policy)? {
                     Some(lease) => return Ok(Grant::Lease(lease)),
@@ -314,21 +332,29 @@ impl MemSched {
         Ok(scheduler::nothing(capped, policy))
     }
 
-    /// The smallest (pick_key, frame, tile) of the queued tiles and of the tiles waiting for
-    /// a check or tiebreak this node may give (never a node or operator that already voted):
-    /// `scheduler::pick_tile`'s order.
-    fn pick(&self, id: u64, node: &str, operator: &str) -> Option<(i64, u32, u32, &'static str)> {
+    /// The smallest (pick_key, frame, tile) of the queued tiles and of the tiles waiting
+    /// for a check or tiebreak since `since` or before (`scheduler::waited_since`) that
+    /// this node may give (never a node or operator that already voted), with its
+    /// `wait_ms`: `scheduler::pick_tile`'s order.
+    fn pick(
+        &self,
+        id: u64,
+        node: &str,
+        operator: &str,
+        since: i64,
+    ) -> Option<(i64, u32, u32, &'static str, i64)> {
         let job = self.jobs.get(&id)?;
         let second = job
             .second
             .iter()
+            .filter(|(_, s)| s.wait_ms <= since)
             .filter(|(_, s)| !s.voters.iter().any(|(n, o)| n == node || o == operator))
-            .map(|(&(f, t), s)| (s.key, f, t, s.need));
+            .map(|(&(f, t), s)| (s.key, f, t, s.need, s.wait_ms));
         let queued = job
             .queued
             .first()
-            .map(|&(k, f, t)| (k, f, t, ts::NEED_PRIMARY));
-        second.chain(queued).min_by_key(|&(k, f, t, _)| (k, f, t))
+            .map(|&(k, f, t)| (k, f, t, ts::NEED_PRIMARY, 0));
+        second.chain(queued).min_by_key(|&(k, f, t, ..)| (k, f, t))
     }
 
     /// Writes the lease if the tile is still free in the store; None when it is not.
@@ -387,6 +413,7 @@ impl MemSched {
             need: c.need,
             deadline,
             key: c.key,
+            wait_ms: c.wait_ms,
         };
         self.add_lease(lease_id, held);
         Ok(Some(lease))
@@ -445,8 +472,14 @@ impl MemSched {
                 j.queued.insert((h.key, frame, tile));
             }
             Some(voters) => {
-                let (need, key) = (h.need, h.key);
-                j.second.insert((frame, tile), Second { need, key, voters });
+                let (need, key, wait_ms) = (h.need, h.key, h.wait_ms);
+                let s = Second {
+                    need,
+                    key,
+                    wait_ms,
+                    voters,
+                };
+                j.second.insert((frame, tile), s);
             }
         }
         Ok(())
@@ -489,7 +522,8 @@ impl MemSched {
         }
     }
 
-    /// Follows an applied submission of `lease_id` (tile `t`) by `voter` (node, operator).
+    /// Follows an applied submission of `lease_id` (tile `t`) by `voter` (node, operator),
+    /// applied at `now` (a sampled tile's `wait_ms`).
     pub fn submitted(
         &mut self,
         tx: &mut dyn Sql,
@@ -497,6 +531,7 @@ impl MemSched {
         t: &TileRow,
         applied: &(Outcome, Vec<(u32, u32)>, bool),
         voter: (&str, &str),
+        now: i64,
     ) -> Result<(), StoreError> {
         let held = self.remove_lease(lease_id);
         let (outcome, redo, ready) = applied;
@@ -516,8 +551,13 @@ impl MemSched {
                 };
                 let voters = vec![(voter.0.to_string(), voter.1.to_string())];
                 let need = ts::NEED_CHECK;
-                j.second
-                    .insert((t.frame, t.tile), Second { need, key, voters });
+                let s = Second {
+                    need,
+                    key,
+                    wait_ms: now,
+                    voters,
+                };
+                j.second.insert((t.frame, t.tile), s);
                 Ok(())
             }
             // Tiebreaks, faults (bans, re-queued tiles, released leases), inconclusive
@@ -540,18 +580,25 @@ impl MemSched {
             return Ok(());
         }
         match (redo.is_empty(), outcome) {
-            (true, Outcome::Verified { .. }) => Ok(()),
+            // Nobody banned, no tile re-queued: the tile is settled and nothing else moves.
+            (true, Outcome::Verified { .. } | Outcome::Outvoted { .. }) => Ok(()),
             (true, Outcome::AwaitingTiebreak) if self.jobs.contains_key(&job) => {
                 let voters = voters(tx, job, frame, tile)?;
-                let key = super::sql::row(
+                let r = super::sql::row(
                     tx,
-                    "SELECT pick_key FROM tiles WHERE job_id=?1 AND frame=?2 AND tile=?3",
+                    "SELECT pick_key, COALESCE(wait_ms, 0) FROM tiles
+                     WHERE job_id=?1 AND frame=?2 AND tile=?3",
                     p![job, frame, tile],
                 )?
-                .ok_or_else(|| StoreError::Corrupt(format!("tile {job}/{frame}/{tile}")))?
-                .get(0)?;
+                .ok_or_else(|| StoreError::Corrupt(format!("tile {job}/{frame}/{tile}")))?;
                 let need = ts::NEED_TIEBREAK;
-                let s = Second { need, key, voters };
+                let (key, wait_ms) = (r.get(0)?, r.get(1)?);
+                let s = Second {
+                    need,
+                    key,
+                    wait_ms,
+                    voters,
+                };
                 self.jobs
                     .get_mut(&job)
                     .expect("checked")
@@ -599,6 +646,7 @@ struct Claim {
     need: &'static str,
     holds: bool,
     key: i64,
+    wait_ms: i64,
 }
 
 #[cfg(test)]
@@ -614,6 +662,7 @@ mod tests {
             need: ts::NEED_PRIMARY,
             deadline,
             key: 0,
+            wait_ms: 0,
         }
     }
 

@@ -29,7 +29,7 @@ pub use queries::*;
 
 use crate::error::StoreError;
 use crate::metrics::StoreMetrics;
-use crate::scheduler::{Grant, LeasePolicy};
+use crate::scheduler::{Grant, LeasePolicy, Verifies};
 use crate::verify::{Outcome, Submission};
 
 /// Job states in the store.
@@ -131,6 +131,9 @@ pub struct ResultRow {
     pub signature: String,
     pub blob: String,
     pub verdict: String,
+    /// Whether its node qualified as a witness of the job when it submitted (false on rows
+    /// older than the column): only witnesses' agreement convicts (`verify::settle`).
+    pub witness: bool,
 }
 
 /// A check or tiebreak render the receipt pays (`queries::paid_verifications`).
@@ -197,6 +200,7 @@ pub struct NextLease {
     pub benchmark_score: u64,
     pub now: i64,
     pub policy: LeasePolicy,
+    pub verifies: Verifies,
 }
 
 /// What an applied submission did: its outcome, the tiles re-queued, whether the job is
@@ -228,7 +232,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
     /// Records a request signature (`Err(Replay)` when seen before).
     async fn remember(&self, replay: Replay) -> Result<(), StoreError>;
-    /// Records the request and grants `node` the best lease within its caps.
+    /// Records the request and grants `node` the best lease within its caps (second
+    /// renders only of the jobs it `verifies`).
+    #[allow(clippy::too_many_arguments)] // the request's parts, each needed: no struct yet
     async fn lease(
         &self,
         replay: Replay,
@@ -237,6 +243,7 @@ pub trait Store: Send + Sync + 'static {
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
+        verifies: Verifies,
     ) -> Result<Grant, StoreError>;
     /// Records the request and extends a lease (see `queries::heartbeat`).
     async fn heartbeat(

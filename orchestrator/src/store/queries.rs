@@ -424,7 +424,8 @@ pub fn results_of_tile(
 ) -> Result<Vec<ResultRow>, StoreError> {
     all(
         c.rows(
-            "SELECT id, node, role, pixel_hash, signature, blob, verdict, COALESCE(operator, node)
+            "SELECT id, node, role, pixel_hash, signature, blob, verdict, COALESCE(operator, node),
+               witness
              FROM results WHERE job_id=?1 AND frame=?2 AND tile=?3 ORDER BY id",
             p![job_id, frame, tile],
         )?,
@@ -438,6 +439,7 @@ pub fn results_of_tile(
                 blob: r.get(5)?,
                 verdict: r.get(6)?,
                 operator: r.get(7)?,
+                witness: r.get(8)?,
             })
         },
     )

@@ -175,6 +175,7 @@ fn apply_submission(
         job_key: &i.job_key,
         base_share: i.base_share,
         new_node_share: i.new_node_share,
+        now: now_ms(),
     };
     let (outcome, redo) = verify::apply(tx, &t, &pending, &i.submission, &d)?;
     let ready = job_complete(tx, t.job_id)?;
@@ -184,7 +185,7 @@ fn apply_submission(
     let applied = (outcome, redo, ready);
     if let Some(m) = mem {
         let s = &i.submission;
-        m.submitted(tx, id, &t, &applied, (&s.node, &s.operator))?;
+        m.submitted(tx, id, &t, &applied, (&s.node, &s.operator), d.now)?;
     }
     Ok(applied)
 }
@@ -303,19 +304,29 @@ impl<B: Backend> Store for SqlStore<B> {
         benchmark_score: u64,
         now: i64,
         policy: LeasePolicy,
+        verifies: Verifies,
     ) -> Result<Grant, StoreError> {
         if let Some(m) = &self.mem {
             return self
                 .on_memory("lease", m, move |m, tx| {
                     record(tx, &replay)?;
-                    m.lease(tx, &node, &operator, benchmark_score, now, policy)
+                    m.lease(
+                        tx,
+                        &node,
+                        &operator,
+                        benchmark_score,
+                        now,
+                        policy,
+                        &verifies,
+                    )
                 })
                 .await;
         }
         self.b
             .run("lease", move |tx| {
                 record(tx, &replay)?;
-                crate::scheduler::lease(tx, &node, &operator, benchmark_score, now, policy)
+                let (n, o) = (&node, &operator);
+                crate::scheduler::lease(tx, n, o, benchmark_score, now, policy, &verifies)
             })
             .await
     }
@@ -424,6 +435,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     n.benchmark_score,
                     n.now,
                     n.policy,
+                    n.verifies,
                 )
                 .await;
             return Ok((applied, Some(g)));
@@ -434,7 +446,8 @@ impl<B: Backend> Store for SqlStore<B> {
                 // Its own savepoint: a refused lease leaves the recorded submit as it is.
                 tx.exec("SAVEPOINT next", &[])?;
                 let g = record(tx, &n.replay).and_then(|()| {
-                    m.lease(tx, &n.node, &n.operator, n.benchmark_score, n.now, n.policy)
+                    let (score, now) = (n.benchmark_score, n.now);
+                    m.lease(tx, &n.node, &n.operator, score, now, n.policy, &n.verifies)
                 });
                 if g.as_ref().is_err_and(|e| !harmless(e)) {
                     m.invalidate();

@@ -212,7 +212,8 @@ impl Net {
         (address, self.key(name))
     }
 
-    /// An operator wallet and a registered node `node-<i>` staking 2 tokens.
+    /// An operator wallet and a registered node `node-<i>` staking 2 tokens, the chain clock
+    /// moved past its registration.
     pub fn operator(&self, i: usize) -> (PathBuf, PathBuf) {
         let (_, wallet) = self.funded(&format!("operator-{i}"), "5");
         let node = self.key(&format!("node-{i}"));
@@ -229,6 +230,9 @@ impl Net {
                 node.to_str().unwrap(),
             ],
         );
+        // A node witnesses (its checks can convict) only jobs created in a later chain
+        // second than its registration; without it, checks wait `--witness-wait-ms`.
+        self.ok(None, &["dev", "advance-clock", "2"]);
         (wallet, node)
     }
 

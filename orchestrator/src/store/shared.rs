@@ -433,7 +433,13 @@ impl<B: Backend> Store for SqlStore<B> {
             let next = next.as_ref().map(|n| {
                 // Its own savepoint: a refused lease leaves the recorded submit as it is.
                 tx.exec("SAVEPOINT next", &[])?;
-                let g = record(tx, &n.replay).and_then(|()| {
+                // The submit's replay record, in this same transaction, already covers the
+                // whole request: a second row for its lease would only cost WAL pages.
+                let recorded = match &input.replay {
+                    Some(_) => Ok(()),
+                    None => record(tx, &n.replay),
+                };
+                let g = recorded.and_then(|()| {
                     m.lease(tx, &n.node, &n.operator, n.benchmark_score, n.now, n.policy)
                 });
                 if g.as_ref().is_err_and(|e| !harmless(e)) {

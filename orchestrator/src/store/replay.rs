@@ -84,10 +84,16 @@ mod tests {
         w.begin();
         assert!(w.record("mac:b", 20));
         w.undo();
-        assert!(w.record("mac:b", 20), "a rolled-back request may come again");
+        assert!(
+            w.record("mac:b", 20),
+            "a rolled-back request may come again"
+        );
         assert!(!w.record("mac:a", 10));
         w.forget_before(15);
         assert_eq!(w.len(), 1);
-        assert!(w.record("mac:a", 10), "forgotten once older than the window");
+        assert!(
+            w.record("mac:a", 10),
+            "forgotten once older than the window"
+        );
     }
 }

@@ -12,9 +12,12 @@
 //! Sessions (issue 15: one ed25519 verification per request was a third of a lease's CPU):
 //! a node's ed25519-signed `POST /v1/sessions` (bound to this orchestrator like every signed
 //! request) returns a token `node (32) ‖ expires_ms (8 LE) ‖ nonce (16)` (hex) and its key
-//! `blake3::derive_key("tessera-session-v1", salt ‖ orchestrator ‖ token)`, the salt being
-//! the store's secret (shared by every instance on one database, so any instance checks a
-//! session and none keeps session state). Later requests carry `x-tessera-session` and
+//! `blake3::derive_key("tessera-session-v1", salt ‖ [process secret] ‖ orchestrator ‖ token)`, the salt being
+//! the store's secret (shared by every instance on one database, so on PostgreSQL any instance
+//! checks a session and none keeps session state). On embedded SQLite the store also mixes in
+//! a secret made when it opens, and keeps session requests' replay window in memory instead of a
+//! `seen_sigs` row each (`store::replay`): its sessions end with the process (a node's MAC
+//! then fails, `bad-signature`, and the node opens a new session). Later requests carry `x-tessera-session` and
 //! `x-tessera-mac`, the keyed blake3 of the same request message, instead of a key and a
 //! signature; everything else (timestamp window, rate limit, standing, body limit, replay
 //! record) is unchanged. A token past its expiry is refused (401 `session-expired`), a token
@@ -143,6 +146,10 @@ pub struct Session {
 fn session_key(state: &AppState, token: &[u8; TOKEN_LEN]) -> [u8; 32] {
     let mut h = blake3::Hasher::new_derive_key("tessera-session-v1");
     h.update(&state.salt);
+    // Sessions whose replays are kept in memory end with the store (`store::replay`).
+    if let Some(secret) = state.store.session_secret() {
+        h.update(&secret);
+    }
     h.update(state.keypair.pubkey().as_ref());
     h.update(token);
     *h.finalize().as_bytes()
@@ -305,7 +312,7 @@ pub fn check_signature_of_hash(
                 .requests_authenticated
                 .with_label_values(&["mac"])
                 .inc();
-            format!("mac:{}", mac.to_hex())
+            format!("{}{}", crate::store::replay::SESSION_PREFIX, mac.to_hex())
         }
     };
     Ok(Replay {

@@ -622,3 +622,44 @@ fn v_expiry(token: &str) -> i64 {
         .collect();
     i64::from_le_bytes(b.try_into().unwrap())
 }
+
+on_both! {
+/// A session request recorded before a restart cannot be replayed after it. SQLite keeps
+/// session requests' records in the process and binds sessions to it: after the restart the
+/// old session's MACs do not verify at all (the node opens a new session). PostgreSQL keeps a
+/// row per request and shares sessions between instances (and restarts): the old session
+/// still works, its recorded request is still a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_request_from_before_a_restart_is_not_accepted_again() {
+    let (chain, mut orch) = setup(|_| {}).await;
+    let id = chain.create_job(1, 100).await;
+    orch.register(json!({"job_id": id})).await;
+    let node = SimNode::new(chain.register_node(MIN_STAKE).await.1);
+    let server = orch.key().await;
+    let (st, v) = open_session(&node, &orch.url).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (token, key) = session_of(&v);
+    let mac = |ts: i64| protocol::mac_request(&token, &key, &server, "POST", "/v1/leases", ts, b"{}");
+    let h = mac(now_ms());
+    let (st, lease) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    assert_eq!(st, StatusCode::OK, "{lease}");
+
+    orch.restart(&chain, |_| {}).await;
+    let (st, v) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &h).await;
+    let fresh = mac(now_ms());
+    let (fresh_st, fresh_v) = node.raw(&orch.url, "POST", "/v1/leases", b"{}".to_vec(), &fresh).await;
+    if db() == Db::Postgres {
+        assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("replay")));
+        assert_eq!(fresh_st, StatusCode::OK, "the session outlives the process: {fresh_v}");
+    } else {
+        assert_eq!((st, v["title"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad-signature")));
+        assert_eq!(
+            (fresh_st, fresh_v["title"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("bad-signature")),
+            "the session ended with the process"
+        );
+        let (st, v) = open_session(&node, &orch.url).await;
+        assert_eq!(st, StatusCode::OK, "a new session opens: {v}");
+    }
+}
+}

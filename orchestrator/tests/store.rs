@@ -150,6 +150,62 @@ async fn a_replayed_request_is_refused_and_changes_nothing() {
 }
 
 on_both! {
+/// A session request (a MAC, not a signature) is refused when replayed and, like any
+/// request, recorded only when its transaction body succeeds. On SQLite its record lives in
+/// the process (no `seen_sigs` row) and the session keys carry a secret of this store's
+/// lifetime, so a reopened store accepts no session of the one before; PostgreSQL shares
+/// sessions between instances and keeps a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_request_is_recorded_once_and_only_when_its_body_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let mac = |tag: &str| Replay {
+        signature: format!("{}{tag}-{}", store::replay::SESSION_PREFIX, rand_suffix()),
+        timestamp_ms: now_ms(),
+    };
+    // A submit of a lease nobody holds fails: its request is not recorded.
+    let r = mac("submit");
+    let gone = s.submit(9_999, SubmitInput { replay: Some(r.clone()), ..input("n1") }).await;
+    assert!(matches!(gone, Err(StoreError::LeaseGone(_))), "{gone:?}");
+    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    assert!(matches!(first, Ok(Grant::Lease(_))), "{first:?}");
+    let again = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
+    assert!(matches!(s.remember(r).await, Err(StoreError::Replay)));
+    let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
+    assert_eq!(counts.leased, 1, "the replay leased nothing");
+    let rows = seen_sigs(&cfg);
+    if cfg.is_postgres() {
+        assert_eq!(rows, 1);
+        assert_eq!(s.session_secret(), None, "sessions shared by the instances");
+    } else {
+        assert_eq!(rows, 0, "session requests are not rows on SQLite");
+        let secret = s.session_secret().expect("sessions end with the store");
+        drop(s);
+        assert_ne!(open(&cfg).await.session_secret(), Some(secret));
+    }
+}
+}
+
+/// `seen_sigs` rows in the test's store.
+fn seen_sigs(cfg: &DbConfig) -> i64 {
+    let sql = "SELECT COUNT(*) FROM seen_sigs";
+    if !cfg.is_postgres() {
+        let db = rusqlite::Connection::open(&cfg.url).unwrap();
+        return db.query_row(sql, [], |r| r.get(0)).unwrap();
+    }
+    let url = cfg.url.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.query_one(sql, &[]).unwrap().get(0)
+    })
+    .join()
+    .unwrap()
+}
+
+on_both! {
 /// Two instances on one database, eight nodes each asking at once until no work is left:
 /// every tile is leased exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -17,6 +17,7 @@ mod memsched;
 pub mod postgres;
 pub mod queries;
 pub mod reconcile;
+pub mod replay;
 mod shared;
 pub mod sql;
 pub mod sqlite;
@@ -218,6 +219,13 @@ pub type Progress = (Counts, Vec<(u32, u64, u64)>, u64);
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// A secret of this store's lifetime that session keys mix in, when session requests
+    /// are guarded against replays in this process's memory (embedded SQLite, see
+    /// `replay`): sessions then end with the process. None where sessions outlive it and
+    /// are shared by instances (PostgreSQL).
+    fn session_secret(&self) -> Option<[u8; 32]> {
+        None
+    }
     /// The per-database secret that draws verification samples (made on first use).
     async fn salt(&self) -> Result<[u8; 32], StoreError>;
     /// Returns every lease past `now` to the queue; the tiles they held.

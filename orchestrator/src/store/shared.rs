@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use super::memsched::MemSched;
+use super::replay::{Window, SESSION_PREFIX};
 use super::sql::Sql;
 use super::*;
 use crate::verify::{self, Decision};
@@ -62,16 +63,30 @@ pub struct SqlStore<B> {
     mem: Option<Mem>,
 }
 
-type Mem = Arc<Mutex<MemSched>>;
+/// What a store only this process writes keeps in memory.
+struct Memory {
+    sched: Mutex<MemSched>,
+    /// Session requests against replays (`replay`): filled and undone on the writer thread.
+    replays: Mutex<Window>,
+    /// Mixed into session keys, so sessions (and their window) end with this store.
+    session_secret: [u8; 32],
+}
+
+type Mem = Arc<Memory>;
 
 impl<B: Backend> SqlStore<B> {
     pub fn new(b: B) -> Self {
         Self { b, mem: None }
     }
 
-    /// With the in-memory scheduler: for a store only this process writes.
+    /// With the in-memory scheduler and replay window: for a store only this process writes.
     pub fn with_memory(b: B) -> Self {
-        let mem = Some(Arc::new(Mutex::new(MemSched::default())));
+        let secret = solana_sdk::signature::Keypair::new().to_bytes();
+        let mem = Some(Arc::new(Memory {
+            sched: Mutex::new(MemSched::default()),
+            replays: Mutex::new(Window::default()),
+            session_secret: *blake3::hash(&secret).as_bytes(),
+        }));
         Self { b, mem }
     }
 
@@ -86,7 +101,7 @@ impl<B: Backend> SqlStore<B> {
             .run(op, move |tx| {
                 let r = f(tx);
                 if let Some(m) = &mem {
-                    locked(m).invalidate();
+                    locked(&m.sched).invalidate();
                 }
                 r
             })
@@ -95,17 +110,27 @@ impl<B: Backend> SqlStore<B> {
 
     /// Runs a body on the memory schedule; a failure other than a replay or a gone lease
     /// (which change nothing) may have left memory ahead of the store: it is read again.
+    /// A failed body's session requests leave the replay window, as its rows leave the
+    /// store. (A group whose `COMMIT` fails keeps them: a byte-identical resend is then
+    /// refused as a replay, which no client sends: each request has a fresh timestamp.)
     async fn on_memory<R, F>(&self, op: &'static str, m: &Mem, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: Fn(&mut MemSched, &mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+        F: Fn(&mut MemSched, Option<&Replays>, &mut dyn Sql) -> Result<R, StoreError>
+            + Send
+            + Sync
+            + 'static,
     {
         let mem = m.clone();
         let r = self
             .b
             .run(op, move |tx| {
-                let mut g = locked(&mem);
-                let r = f(&mut g, tx);
+                let mut g = locked(&mem.sched);
+                locked(&mem.replays).begin();
+                let r = f(&mut g, Some(&mem.replays), tx);
+                if r.is_err() {
+                    locked(&mem.replays).undo();
+                }
                 if r.as_ref().is_err_and(|e| !harmless(e)) {
                     g.invalidate();
                 }
@@ -115,13 +140,19 @@ impl<B: Backend> SqlStore<B> {
         if r.as_ref()
             .is_err_and(|e| matches!(e, StoreError::Commit(_)))
         {
-            locked(m).invalidate();
+            locked(&m.sched).invalidate();
         }
         r
     }
+
+    fn replays(&self) -> Option<&Replays> {
+        self.mem.as_ref().map(|m| &m.replays)
+    }
 }
 
-fn locked(m: &Mutex<MemSched>) -> std::sync::MutexGuard<'_, MemSched> {
+type Replays = Mutex<Window>;
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -130,8 +161,14 @@ fn harmless(e: &StoreError) -> bool {
     matches!(e, StoreError::Replay | StoreError::LeaseGone(_))
 }
 
-fn record(tx: &mut dyn Sql, r: &Replay) -> Result<(), StoreError> {
-    if remember_signature(tx, &r.signature, r.timestamp_ms)? {
+/// Records a request against replays: a session request in the window when there is one
+/// (embedded SQLite), any other as a `seen_sigs` row in the transaction.
+fn record(tx: &mut dyn Sql, window: Option<&Replays>, r: &Replay) -> Result<(), StoreError> {
+    let new = match window.filter(|_| r.signature.starts_with(SESSION_PREFIX)) {
+        Some(w) => locked(w).record(&r.signature, r.timestamp_ms),
+        None => remember_signature(tx, &r.signature, r.timestamp_ms)?,
+    };
+    if new {
         Ok(())
     } else {
         Err(StoreError::Replay)
@@ -141,12 +178,12 @@ fn record(tx: &mut dyn Sql, r: &Replay) -> Result<(), StoreError> {
 /// The submit transaction: the lease re-checked, then the verification state machine.
 fn apply_submission(
     tx: &mut dyn Sql,
-    mem: Option<&mut MemSched>,
+    (mem, window): (Option<&mut MemSched>, Option<&Replays>),
     id: i64,
     i: &SubmitInput,
 ) -> Result<Applied, StoreError> {
     if let Some(r) = &i.replay {
-        record(tx, r)?;
+        record(tx, window, r)?;
     }
     let Some(t) = tile_by_lease(tx, id)? else {
         if let Some(m) = mem {
@@ -260,6 +297,10 @@ impl<B: Backend> Store for SqlStore<B> {
         B::NAME
     }
 
+    fn session_secret(&self) -> Option<[u8; 32]> {
+        self.mem.as_ref().map(|m| m.session_secret)
+    }
+
     async fn salt(&self) -> Result<[u8; 32], StoreError> {
         self.b.run("salt", |tx| salt(tx)).await
     }
@@ -267,7 +308,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn expire_leases(&self, now: i64) -> Result<Vec<(u64, u32, u32)>, StoreError> {
         if let Some(m) = &self.mem {
             return self
-                .on_memory("expire_leases", m, move |m, tx| m.expire(tx, now))
+                .on_memory("expire_leases", m, move |m, _, tx| m.expire(tx, now))
                 .await;
         }
         self.b
@@ -281,6 +322,9 @@ impl<B: Backend> Store for SqlStore<B> {
         now: i64,
         scene_ttl_ms: Option<i64>,
     ) -> Result<Vec<String>, StoreError> {
+        if let Some(w) = self.replays() {
+            locked(w).forget_before(sigs_before);
+        }
         self.b
             .run("sweep", move |tx| {
                 forget_signatures(tx, sigs_before)?;
@@ -293,7 +337,12 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn remember(&self, replay: Replay) -> Result<(), StoreError> {
-        self.b.run("remember", move |tx| record(tx, &replay)).await
+        let window = self.mem.clone();
+        self.b
+            .run("remember", move |tx| {
+                record(tx, window.as_ref().map(|m| &m.replays), &replay)
+            })
+            .await
     }
 
     async fn lease(
@@ -308,8 +357,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Grant, StoreError> {
         if let Some(m) = &self.mem {
             return self
-                .on_memory("lease", m, move |m, tx| {
-                    record(tx, &replay)?;
+                .on_memory("lease", m, move |m, w, tx| {
+                    record(tx, w, &replay)?;
                     m.lease(
                         tx,
                         &node,
@@ -324,7 +373,7 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         self.b
             .run("lease", move |tx| {
-                record(tx, &replay)?;
+                record(tx, None, &replay)?;
                 let (n, o) = (&node, &operator);
                 crate::scheduler::lease(tx, n, o, benchmark_score, now, policy, &verifies)
             })
@@ -342,8 +391,8 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<Option<i64>, StoreError> {
         if let Some(m) = &self.mem {
             return self
-                .on_memory("heartbeat", m, move |m, tx| {
-                    record(tx, &replay)?;
+                .on_memory("heartbeat", m, move |m, w, tx| {
+                    record(tx, w, &replay)?;
                     let r = heartbeat(tx, lease_id, &node, deadline, now, max_lifetime_ms)?;
                     if let Some(d) = r {
                         m.extended(lease_id, d);
@@ -354,7 +403,7 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         self.b
             .run("heartbeat", move |tx| {
-                record(tx, &replay)?;
+                record(tx, None, &replay)?;
                 heartbeat(tx, lease_id, &node, deadline, now, max_lifetime_ms)
             })
             .await
@@ -364,7 +413,7 @@ impl<B: Backend> Store for SqlStore<B> {
         if let Some(m) = &self.mem {
             // Answered from memory, without the writer, for every role alike (a check's
             // submit must not take longer than a primary's).
-            if let Some(hit) = locked(m).peek(lease_id) {
+            if let Some(hit) = locked(&m.sched).peek(lease_id) {
                 return Ok(Some(hit));
             }
         }
@@ -381,9 +430,9 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> Result<(), StoreError> {
         if let Some(m) = &self.mem {
             return self
-                .on_memory("refuse_submission", m, move |m, tx| {
+                .on_memory("refuse_submission", m, move |m, w, tx| {
                     if let Some(r) = &replay {
-                        record(tx, r)?;
+                        record(tx, w, r)?;
                     }
                     refuse_submission(tx, lease_id, &node)?;
                     m.refused(tx, lease_id, &node)
@@ -393,7 +442,7 @@ impl<B: Backend> Store for SqlStore<B> {
         self.b
             .run("refuse_submission", move |tx| {
                 if let Some(r) = &replay {
-                    record(tx, r)?;
+                    record(tx, None, r)?;
                 }
                 refuse_submission(tx, lease_id, &node)
             })
@@ -403,14 +452,14 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn submit(&self, lease_id: i64, input: SubmitInput) -> Result<Applied, StoreError> {
         if let Some(m) = &self.mem {
             return self
-                .on_memory("submit", m, move |m, tx| {
-                    apply_submission(tx, Some(m), lease_id, &input)
+                .on_memory("submit", m, move |m, w, tx| {
+                    apply_submission(tx, (Some(m), w), lease_id, &input)
                 })
                 .await;
         }
         self.b
             .run("submit", move |tx| {
-                apply_submission(tx, None, lease_id, &input)
+                apply_submission(tx, (None, None), lease_id, &input)
             })
             .await
     }
@@ -440,12 +489,19 @@ impl<B: Backend> Store for SqlStore<B> {
                 .await;
             return Ok((applied, Some(g)));
         };
-        self.on_memory("submit", m, move |m, tx| {
-            let applied = apply_submission(tx, Some(&mut *m), lease_id, &input)?;
+        self.on_memory("submit", m, move |m, w, tx| {
+            let applied = apply_submission(tx, (Some(&mut *m), w), lease_id, &input)?;
             let next = next.as_ref().map(|n| {
                 // Its own savepoint: a refused lease leaves the recorded submit as it is.
                 tx.exec("SAVEPOINT next", &[])?;
-                let g = record(tx, &n.replay).and_then(|()| {
+                // The submit's replay record, in this same transaction, already covers the
+                // whole request: a second row for its lease would only cost WAL pages.
+                let recorded = match &input.replay {
+                    Some(_) => Ok(()),
+                    // A row, so that `ROLLBACK TO next` takes it back with the lease.
+                    None => record(tx, None, &n.replay),
+                };
+                let g = recorded.and_then(|()| {
                     let (score, now) = (n.benchmark_score, n.now);
                     m.lease(tx, &n.node, &n.operator, score, now, n.policy, &n.verifies)
                 });
@@ -503,7 +559,7 @@ impl<B: Backend> Store for SqlStore<B> {
         let at = (job_id, frame, tile);
         if let Some(m) = &self.mem {
             return self
-                .on_memory("settle_comparison", m, move |m, tx| {
+                .on_memory("settle_comparison", m, move |m, _, tx| {
                     settle_compared(tx, Some(m), at, &rgba, min_psnr_db)
                 })
                 .await;

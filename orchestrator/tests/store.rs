@@ -169,9 +169,9 @@ async fn a_session_request_is_recorded_once_and_only_when_its_body_succeeds() {
     let r = mac("submit");
     let gone = s.submit(9_999, SubmitInput { replay: Some(r.clone()), ..input("n1") }).await;
     assert!(matches!(gone, Err(StoreError::LeaseGone(_))), "{gone:?}");
-    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await;
     assert!(matches!(first, Ok(Grant::Lease(_))), "{first:?}");
-    let again = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY).await;
+    let again = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await;
     assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
     assert!(matches!(s.remember(r).await, Err(StoreError::Replay)));
     let (counts, _, _) = s.job_progress(1, 0).await.unwrap();

@@ -1007,25 +1007,6 @@ fn path_vertex(path: ptr<function, Path>) -> bool {
     return false;
 }
 
-// EXPERIMENT (round 6): a wavefront split's per-bounce cost, the path state (64 bytes) written
-// to storage and read back before each vertex, behind the tile's pixels in `accum`. The read
-// index is idx ^ seed.z (0 at run time, unknown to the compiler), so nothing is forwarded.
-fn state_roundtrip(p: Path, idx: u32) -> Path {
-    let n = params.tile.z * params.tile.w;
-    let at = n + idx * 4u;
-    accum[at] = vec4<f32>(p.o, p.last_pdf);
-    accum[at + 1u] = vec4<f32>(p.d, bitcast<f32>(p.depth));
-    accum[at + 2u] = vec4<f32>(p.throughput, bitcast<f32>(p.key));
-    accum[at + 3u] = vec4<f32>(p.l, bitcast<f32>(rng));
-    let src = n + (idx ^ params.seed.z) * 4u;
-    let a = accum[src];
-    let b = accum[src + 1u];
-    let c = accum[src + 2u];
-    let e = accum[src + 3u];
-    rng = bitcast<u32>(e.w);
-    return Path(a.xyz, b.xyz, c.xyz, e.xyz, a.w, bitcast<u32>(b.w), bitcast<u32>(c.w), p.sigma);
-}
-
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let lx = gid.x;
@@ -1050,7 +1031,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (sample < end) {
         var path = start_path(px, py, sample);
         loop {
-            path = state_roundtrip(path, idx);
             if (path_vertex(&path)) {
                 // A loop of this sample was cut short (lavapipe's limit): drop the sample; every
                 // later loop of this dispatch ends at once, and the host goes on from `sample`.

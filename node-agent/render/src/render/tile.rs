@@ -95,11 +95,11 @@ pub fn render(
             req.width, req.height
         )));
     }
-    if accum.as_ref().is_none_or(|b| b.size < bytes * 5) {
+    if accum.as_ref().is_none_or(|b| b.size < bytes) {
         *accum = None; // free the old one first
         *accum = Some(Buffer::new(
             device,
-            bytes * 5, // EXPERIMENT: room for the path state behind the pixels
+            bytes,
             vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::TRANSFER_SRC,
             MemoryLocation::Device,
         )?);

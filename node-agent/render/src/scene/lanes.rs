@@ -11,6 +11,7 @@
 //! - `megakernel`: what the shader does now, eight neighbouring pixels of a row, each lane on
 //!   its own path (path regeneration: a lane whose path ends starts its next sample at once);
 //! - `wavefront`: all rays of one bounce depth, compacted (no idle lanes), in pixel order;
+//! - `by octant`: the same rays binned by direction octant, pixel order kept within a bin;
 //! - `sorted`: the same rays sorted by direction octant and a Morton code of the origin (what a
 //!   wavefront with a sort between dispatches would trace).
 
@@ -228,7 +229,8 @@ fn lane_utilisation() {
         }
         // Wavefront: all rays of one depth, compacted in pixel order, then sorted.
         let (root_lo, root_hi) = (scene.nodes[0].min, scene.nodes[0].max);
-        let (mut wave, mut sorted) = (Cost::default(), Cost::default());
+        let (mut wave, mut binned, mut sorted) =
+            (Cost::default(), Cost::default(), Cost::default());
         for depth in 0..=6u32 {
             let mut rays: Vec<&Ray> = px
                 .iter()
@@ -238,6 +240,11 @@ fn lane_utilisation() {
                 .collect();
             for g in rays.chunks(LANES) {
                 wave.add_group(&g.iter().map(|r| &r.rounds).collect::<Vec<_>>());
+            }
+            // Binned by octant only (what eight atomic counters would do), order kept within.
+            rays.sort_by_key(|r| octant(r.d));
+            for g in rays.chunks(LANES) {
+                binned.add_group(&g.iter().map(|r| &r.rounds).collect::<Vec<_>>());
             }
             rays.sort_by_key(|r| (octant(r.d) as u64) << 30 | morton(r.o, root_lo, root_hi));
             for g in rays.chunks(LANES) {
@@ -249,6 +256,7 @@ fn lane_utilisation() {
         println!("  {}", mega.line("megakernel"));
         println!("  {}", full.line("megakernel, lanes all busy"));
         println!("  {}", wave.line("wavefront "));
+        println!("  {}", binned.line("by octant "));
         println!("  {}", sorted.line("sorted    "));
     }
 }

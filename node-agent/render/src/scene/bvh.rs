@@ -489,7 +489,7 @@ fn children(nodes: &[BvhNode], i: usize) -> Vec<usize> {
     out
 }
 
-fn slab(n: &BvhNode, o: V3, inv: V3, tmax: f32) -> bool {
+pub(crate) fn slab(n: &BvhNode, o: V3, inv: V3, tmax: f32) -> bool {
     let mut t0 = 0.0f32;
     let mut t1 = tmax;
     for a in 0..3 {

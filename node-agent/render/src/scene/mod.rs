@@ -5,6 +5,8 @@ pub(crate) mod animation;
 mod bundle;
 pub(crate) mod bvh;
 mod gltf_load;
+#[cfg(test)]
+mod lanes;
 mod math;
 mod survey;
 

@@ -618,6 +618,18 @@ async fn redundancy_catches_a_node_returning_wrong_pixels() {
     for honest in [&honest_a, &honest_b] {
         assert_eq!(chain.node(&honest.key.pubkey()).await.stake, MIN_STAKE);
     }
+    // Retention finds a blob's references in `results` alone (V9 dropped `tiles_blob`):
+    // through checks, tiebreaks and re-queued faults, every tile's blob is one of its job's
+    // result rows' blobs.
+    let with_blob = orch.count_where("tiles WHERE blob IS NOT NULL").await;
+    assert_eq!(with_blob, 16);
+    let stray = orch
+        .count_where(
+            "tiles t WHERE t.blob IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM results r WHERE r.job_id=t.job_id AND r.blob=t.blob)",
+        )
+        .await;
+    assert_eq!(stray, 0, "a tile blob without its result row");
 }
 }
 

@@ -1,6 +1,12 @@
 //! Queries of the result retention (`crate::retention`): jobs closed on-chain, the
 //! blobs of those past retention that no other unpurged job references, and blobs no row
 //! references at all (orphans).
+//!
+//! Blob references are looked up in `results` alone (its `results_blob` index): a tile's
+//! `blob` is always the blob of one of its job's result rows (`verify.rs` copies it from
+//! the submission it inserts as a result, or from the winning result), and result rows are
+//! never deleted. So `tiles` needs no index by blob (dropped in V9: one b-tree insert at a
+//! random place less per accepted tile).
 use super::job_state;
 use super::queries::all;
 use super::sql::{p, row, Sql, V};
@@ -47,11 +53,9 @@ pub fn doomed_blobs(c: &mut dyn Sql, job_id: u64) -> Result<Vec<String>, StoreEr
     const ELSEWHERE: &str = "job_id <> ?1 AND job_id NOT IN
         (SELECT job_id FROM job_closed WHERE purged_ms IS NOT NULL)";
     let sql = format!(
-        "WITH mine(blob) AS (SELECT blob FROM tiles WHERE job_id=?1 AND blob IS NOT NULL
-                             UNION SELECT blob FROM results WHERE job_id=?1)
+        "WITH mine(blob) AS (SELECT DISTINCT blob FROM results WHERE job_id=?1)
          SELECT blob FROM mine
-         WHERE NOT EXISTS (SELECT 1 FROM tiles WHERE tiles.blob=mine.blob AND {ELSEWHERE})
-           AND NOT EXISTS (SELECT 1 FROM results WHERE results.blob=mine.blob AND {ELSEWHERE})"
+         WHERE NOT EXISTS (SELECT 1 FROM results WHERE results.blob=mine.blob AND {ELSEWHERE})"
     );
     all(c.rows(&sql, p![job_id])?, |r| r.get(0))
 }
@@ -64,13 +68,13 @@ pub fn mark_purged(c: &mut dyn Sql, job_id: u64, now: i64) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Those of `hashes` that no row references: no scene row, and no tile or result row of a
-/// job whose results were not purged (a purged job's rows keep the hashes of deleted blobs).
+/// Those of `hashes` that no row references: no scene row, and no result row (so no tile
+/// row either) of a job whose results were not purged (a purged job's rows keep the hashes
+/// of deleted blobs).
 pub fn unreferenced(c: &mut dyn Sql, hashes: &[String]) -> Result<Vec<String>, StoreError> {
     const LIVE: &str = "job_id NOT IN (SELECT job_id FROM job_closed WHERE purged_ms IS NOT NULL)";
     let sql = format!(
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM scenes WHERE hash=?1)
-           OR EXISTS (SELECT 1 FROM tiles WHERE blob=?1 AND {LIVE})
            OR EXISTS (SELECT 1 FROM results WHERE blob=?1 AND {LIVE}) THEN 1 ELSE 0 END"
     );
     let mut out = Vec::new();

@@ -21,7 +21,7 @@ use solana_sdk::signature::{Signature, Signer};
 use solana_sdk::transaction::Transaction;
 use tessera::state::SlashRecord;
 use tessera_sdk::receipt::{Receipt, RenderRecord};
-use tessera_sdk::{ix, pda};
+use tessera_sdk::{ix, pda, Job};
 use tracing::{info, warn};
 
 use crate::api::AppState;
@@ -94,21 +94,21 @@ fn witnesses(c: &Conviction, receipt: &Receipt) -> Vec<(RenderRecord, [u8; 64], 
 
 /// The witnesses `corroborate_tile` will count (`Node::witness_refusal`: registered and
 /// staked before the job, the job's slash amount active); the others are skipped with one
-/// log line, as filing them would only fail.
+/// log line, as filing them would only fail. Their accounts are read in one call.
 async fn qualified(
     state: &AppState,
-    id: u64,
+    job: &Job,
     c: &Conviction,
     all: Vec<(RenderRecord, [u8; 64], Vec<[u8; 32]>)>,
 ) -> Result<Vec<(RenderRecord, [u8; 64], Vec<[u8; 32]>)>, PostError> {
-    let Some(job) = state.chain.job(id).await? else {
-        return Ok(Vec::new());
-    };
+    let id = job.job_id;
+    let keys: Vec<Pubkey> = all.iter().map(|w| w.0.node).collect();
+    let (_, nodes) = state.chain.standings(&keys).await?;
     let mut kept = Vec::with_capacity(all.len());
     let mut skipped = Vec::new();
-    for w in all {
-        match state.chain.node(&w.0.node).await? {
-            Some(node) => match node.witness_refusal(&job) {
+    for (w, node) in all.into_iter().zip(nodes) {
+        match node {
+            Some(node) => match node.witness_refusal(job) {
                 None => kept.push(w),
                 Some(why) => skipped.push(format!("{} ({why:?})", w.0.node)),
             },
@@ -149,12 +149,12 @@ async fn send(state: &AppState, ixs: &[Instruction]) -> Result<Signature, String
 /// Files the witnesses and the slash of one conviction; returns whether the slash landed.
 async fn file_one(
     state: &AppState,
-    id: u64,
+    job: &Job,
     c: &Conviction,
     receipt: &Receipt,
 ) -> Result<bool, PostError> {
-    let job = pda::job(id);
-    let record = pda::slash_record(&job, c.frame, c.tile);
+    let id = job.job_id;
+    let record = pda::slash_record(&pda::job(id), c.frame, c.tile);
     let on_record: Option<SlashRecord> = match state.chain.account(&record).await? {
         Some(a) => tessera_sdk::accounts::decode(&a.data).ok(),
         None => None,
@@ -167,7 +167,7 @@ async fn file_one(
         .flat_map(|r| r.witnesses().iter().map(|w| w.node_key))
         .collect();
     let reporter = state.keypair.pubkey();
-    let witnesses = qualified(state, id, c, witnesses(c, receipt)).await?;
+    let witnesses = qualified(state, job, c, witnesses(c, receipt)).await?;
     if witnesses.len() < 2 {
         warn!(
             job_id = id,
@@ -212,9 +212,17 @@ async fn file_one(
 /// Files a slash for each conviction of job `id` not slashed yet; returns how many landed.
 pub async fn file_slashes(state: &AppState, id: u64, receipt: &Receipt) -> Result<u32, PostError> {
     let rows = state.store.evidence_of_job(id).await?;
+    let convictions: Vec<Conviction> = rows.iter().filter_map(conviction).collect();
+    if convictions.is_empty() {
+        return Ok(0);
+    }
+    // Read once for every conviction: the witness rule reads only fields fixed at creation.
+    let Some(job) = state.chain.job(id).await? else {
+        return Ok(0);
+    };
     let mut sent = 0;
-    for c in rows.iter().filter_map(conviction) {
-        if file_one(state, id, &c, receipt).await? {
+    for c in &convictions {
+        if file_one(state, &job, c, receipt).await? {
             sent += 1;
         }
     }

@@ -844,10 +844,13 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
     }
     let held = a.lease(&orch.url).await.unwrap();
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Loaders holding their first lease: the kill waits for all four, since a loader whose
+    // first lease was not granted yet (its node's first chain reads) holds none to count.
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let server = orch.key().await;
     let mut tasks = Vec::new();
     for n in loaders {
-        let (url, acked) = (orch.url.clone(), acked.clone());
+        let (url, acked, started) = (orch.url.clone(), acked.clone(), started.clone());
         tasks.push(tokio::spawn(async move {
             let mut ts = now_ms();
             // Signed like `SimNode::request`, but a refused connection ends the loop.
@@ -867,6 +870,7 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
             else {
                 return;
             };
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             // `submit?next=1`: the submit and the next lease in one trip to the store (on
             // SQLite one body of the writer, the lease picked from the in-memory schedule).
             loop {
@@ -884,7 +888,9 @@ async fn kill_dash_nine_mid_job_loses_nothing() {
         }));
     }
     let until = std::time::Instant::now() + Duration::from_secs(60);
-    while acked.load(std::sync::atomic::Ordering::SeqCst) < 12 {
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 12
+        || started.load(std::sync::atomic::Ordering::SeqCst) < 4
+    {
         assert!(std::time::Instant::now() < until, "the loaders stalled");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -357,14 +357,9 @@ fn winner(renders: &[(&ResultRow, &[u8])], agree: &[Vec<bool>]) -> Option<(usize
     let mut best: Option<(usize, Vec<usize>, usize)> = None;
     for (i, row) in agree.iter().enumerate() {
         let with: Vec<usize> = (0..renders.len()).filter(|&j| row[j]).collect();
-        let mut ops: Vec<&str> = with
-            .iter()
-            .map(|&j| renders[j].0.operator.as_str())
-            .collect();
-        ops.sort_unstable();
-        ops.dedup();
-        if best.as_ref().is_none_or(|(_, _, n)| ops.len() > *n) {
-            best = Some((i, with, ops.len()));
+        let n = distinct_operators(with.iter().map(|&j| renders[j].0));
+        if best.as_ref().is_none_or(|(_, _, most)| n > *most) {
+            best = Some((i, with, n));
         }
     }
     best.filter(|(_, _, n)| *n >= QUORUM)
@@ -374,12 +369,12 @@ fn winner(renders: &[(&ResultRow, &[u8])], agree: &[Vec<bool>]) -> Option<(usize
 /// Distinct operators among the renders `with` whose nodes qualified as witnesses of the
 /// job when they submitted.
 fn witness_operators(renders: &[(&ResultRow, &[u8])], with: &[usize]) -> usize {
-    let mut ops: Vec<&str> = with
-        .iter()
-        .map(|&j| renders[j].0)
-        .filter(|r| r.witness)
-        .map(|r| r.operator.as_str())
-        .collect();
+    distinct_operators(with.iter().map(|&j| renders[j].0).filter(|r| r.witness))
+}
+
+/// How many distinct operators rendered `rows` (votes are counted by operator, not key).
+fn distinct_operators<'a>(rows: impl Iterator<Item = &'a ResultRow>) -> usize {
+    let mut ops: Vec<&str> = rows.map(|r| r.operator.as_str()).collect();
     ops.sort_unstable();
     ops.dedup();
     ops.len()

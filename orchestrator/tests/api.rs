@@ -524,8 +524,7 @@ on_both! {
 async fn redundancy_catches_a_node_returning_wrong_pixels() {
     // Every tile drawn, within the largest share (a job paying as many verification renders
     // as tiles): a check is drawn while the share has room for its three renders.
-    let chain = TestChain::start_with_verify_bps(10_000).await;
-    let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
+    let (chain, orch) = TestOrch::every_tile_checked(|_| {}).await;
     let honest_a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let honest_b = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut liar = SimNode::new(chain.register_node(MIN_STAKE).await.1);

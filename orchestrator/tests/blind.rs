@@ -48,8 +48,7 @@ on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_keys_of_one_operator_cannot_convict_an_honest_node() {
     // Both colluding keys' renders must be drawn for a check: the largest share.
-    let chain = TestChain::start_with_verify_bps(10_000).await;
-    let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
+    let (chain, orch) = TestOrch::every_tile_checked(|_| {}).await;
     let url = orch.url.clone();
     let honest = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     // One operator, two node keys, submitting the same garbage.
@@ -403,8 +402,7 @@ async fn a_job_whose_verification_share_is_spent_gets_no_more_checks_and_pays_ev
 on_both! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tile_without_a_quorum_in_two_rounds_is_left_unsettled_and_the_job_ends_partial() {
-    let chain = TestChain::start_with_verify_bps(10_000).await;
-    let orch = TestOrch::start(&chain, |c| c.verify_share = 1.0).await;
+    let (chain, orch) = TestOrch::every_tile_checked(|_| {}).await;
     let url = orch.url.clone();
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let mut x = SimNode::new(chain.register_node(MIN_STAKE).await.1);
@@ -536,12 +534,7 @@ on_both! {
 /// and the job completes and is posted instead of waiting for a witness forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_no_node_is_a_witness_of_completes_with_checks_after_the_wait() {
-    let chain = TestChain::start_with_verify_bps(10_000).await;
-    let orch = TestOrch::start(&chain, |c| {
-        c.verify_share = 1.0;
-        c.witness_wait_ms = 300;
-    })
-    .await;
+    let (chain, orch) = TestOrch::every_tile_checked(|c| c.witness_wait_ms = 300).await;
     let id = chain.create_job(1, 100).await;
     orch.register(json!({"job_id": id})).await;
     let a = SimNode::new(chain.register_node(MIN_STAKE).await.1);
@@ -573,12 +566,7 @@ on_both! {
 /// conviction was withheld instead), no slash, the honest node's other tiles kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_registered_after_the_job_agreeing_on_wrong_pixels_convict_nobody() {
-    let chain = TestChain::start_with_verify_bps(10_000).await;
-    let orch = TestOrch::start(&chain, |c| {
-        c.verify_share = 1.0;
-        c.witness_wait_ms = 200;
-    })
-    .await;
+    let (chain, orch) = TestOrch::every_tile_checked(|c| c.witness_wait_ms = 200).await;
     let url = orch.url.clone();
     let honest = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     chain.age_nodes(&[&honest.key.pubkey()]).await;

@@ -274,12 +274,7 @@ on_both! {
 /// tile to a tiebreak, which convicts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_is_answered_before_it_is_compared_and_compared_after_a_restart() {
-    let chain = TestChain::start_with_verify_bps(10_000).await;
-    let mut orch = TestOrch::start(&chain, |c| {
-        c.verify_share = 1.0;
-        c.hold_verdicts = true;
-    })
-    .await;
+    let (chain, mut orch) = TestOrch::every_tile_checked(|c| c.hold_verdicts = true).await;
     let url = orch.url.clone();
     let primary = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let agrees = SimNode::new(chain.register_node(MIN_STAKE).await.1);
@@ -345,12 +340,7 @@ on_both! {
 /// differing one sends its tile to a tiebreak, out of the receipt; none is left undecided.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_stored_before_a_cancel_is_compared_and_paid_in_the_receipt() {
-    let chain = TestChain::start_with_verify_bps(10_000).await;
-    let orch = TestOrch::start(&chain, |c| {
-        c.verify_share = 1.0;
-        c.hold_verdicts = true;
-    })
-    .await;
+    let (chain, orch) = TestOrch::every_tile_checked(|c| c.hold_verdicts = true).await;
     let url = orch.url.clone();
     let primary = SimNode::new(chain.register_node(MIN_STAKE).await.1);
     let agrees = SimNode::new(chain.register_node(MIN_STAKE).await.1);

@@ -139,14 +139,38 @@ async fn a_replayed_request_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&db_config(&dir)).await;
     s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
-    let r = replay("lease");
-    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await.unwrap();
-    assert!(matches!(first, Grant::Lease(_)));
-    let again = s.lease(r, "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await;
+    lease_then_replay(&s, replay("lease")).await;
+}
+}
+
+/// Leases job 1's first tile with `r`, then replays `r`: refused, and nothing more leased.
+async fn lease_then_replay(s: &Arc<dyn Store>, r: Replay) {
+    let first = s
+        .lease(
+            r.clone(),
+            "n1".into(),
+            "n1".into(),
+            0,
+            now_ms(),
+            OPEN_POLICY,
+            Verifies::all(),
+        )
+        .await;
+    assert!(matches!(first, Ok(Grant::Lease(_))), "{first:?}");
+    let again = s
+        .lease(
+            r,
+            "n1".into(),
+            "n1".into(),
+            0,
+            now_ms(),
+            OPEN_POLICY,
+            Verifies::all(),
+        )
+        .await;
     assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
     let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
     assert_eq!(counts.leased, 1, "the replay leased nothing");
-}
 }
 
 on_both! {
@@ -169,13 +193,8 @@ async fn a_session_request_is_recorded_once_and_only_when_its_body_succeeds() {
     let r = mac("submit");
     let gone = s.submit(9_999, SubmitInput { replay: Some(r.clone()), ..input("n1") }).await;
     assert!(matches!(gone, Err(StoreError::LeaseGone(_))), "{gone:?}");
-    let first = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await;
-    assert!(matches!(first, Ok(Grant::Lease(_))), "{first:?}");
-    let again = s.lease(r.clone(), "n1".into(), "n1".into(), 0, now_ms(), OPEN_POLICY, Verifies::all()).await;
-    assert!(matches!(again, Err(StoreError::Replay)), "{again:?}");
+    lease_then_replay(&s, r.clone()).await;
     assert!(matches!(s.remember(r).await, Err(StoreError::Replay)));
-    let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
-    assert_eq!(counts.leased, 1, "the replay leased nothing");
     let rows = seen_sigs(&cfg);
     if cfg.is_postgres() {
         assert_eq!(rows, 1);

@@ -439,6 +439,18 @@ impl TestOrch {
             .unwrap()
     }
 
+    /// A chain whose jobs pay the largest verification share and an orchestrator that
+    /// draws a check of every primary (`verify_share` 1.0), then `tweak`ed.
+    pub async fn every_tile_checked(tweak: impl FnOnce(&mut Config)) -> (TestChain, TestOrch) {
+        let chain = TestChain::start_with_verify_bps(10_000).await;
+        let orch = TestOrch::start(&chain, |c| {
+            c.verify_share = 1.0;
+            tweak(c);
+        })
+        .await;
+        (chain, orch)
+    }
+
     pub async fn start(chain: &TestChain, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_url = fresh_database();

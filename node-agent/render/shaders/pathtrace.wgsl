@@ -173,24 +173,20 @@ fn walk_setup(o: vec3<f32>, d: vec3<f32>) -> Walk {
     return Walk(scale, offset, neg, node, base + globals.counts.z);
 }
 
-// Ray–triangle test (Möller–Trumbore) without a division: the numerators of t, u and v are
-// compared against det (and t against tmax·det) with det's sign folded in, so only the kept hit
-// pays 1/det. Returns (t, u, v, |det|) as numerators with det's sign removed; x ≤ 0 where the ray
-// misses or hits at or beyond tmax. The sign flip is exact: t = x / w is the old t·(1/det).
-fn tri_test(tr: Tri, o: vec3<f32>, d: vec3<f32>, tmax: f32) -> vec4<f32> {
+// Ray–triangle test (Möller–Trumbore): (t, u, v), t = BIG where the ray misses.
+fn tri_test(tr: Tri, o: vec3<f32>, d: vec3<f32>) -> vec3<f32> {
     let e1 = tr.e1.xyz;
     let e2 = tr.e2.xyz;
     let p = cross(d, e2);
     let det = dot(e1, p);
-    let sbit = bitcast<u32>(det) & 0x80000000u;
-    let adet = abs(det);
+    let inv_det = 1.0 / det;
     let s = o - tr.v0.xyz;
-    let u = bitcast<f32>(bitcast<u32>(dot(s, p)) ^ sbit);
+    let u = dot(s, p) * inv_det;
     let q = cross(s, e1);
-    let v = bitcast<f32>(bitcast<u32>(dot(d, q)) ^ sbit);
-    let t = bitcast<f32>(bitcast<u32>(dot(e2, q)) ^ sbit);
-    let take = adet > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= adet && t > 0.0 && t < tmax * adet;
-    return vec4<f32>(select(0.0, t, take), u, v, adet);
+    let v = dot(d, q) * inv_det;
+    let t = dot(e2, q) * inv_det;
+    let take = abs(det) > 1e-20 && u >= 0.0 && v >= 0.0 && u + v <= 1.0 && t > 0.0;
+    return vec3<f32>(select(BIG, t, take), u, v);
 }
 
 // Closest hit below tmax.
@@ -220,14 +216,13 @@ fn trace(o: vec3<f32>, d: vec3<f32>, tmax_in: f32) -> Hit {
         for (var k = 0u; k < total; k = k + 1u) {
             let i = select(leaves.z + (k - n1), leaves.x + k, k < n1);
             let tr = tri_at(i);
-            let r = tri_test(tr, o, d, hit.t);
-            var take = r.x > 0.0;
-            let inv = 1.0 / r.w;
+            let r = tri_test(tr, o, d);
+            var take = r.x < hit.t;
             // Alpha: a MASK/BLEND triangle lets the ray through where it is transparent.
             if (HAS_TEXTURES && HAS_ALPHA && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
-                take = !see_through(i, tr, r.y * inv, r.z * inv);
+                take = !see_through(i, tr, r.y, r.z);
             }
-            if (take) { hit = Hit(r.x * inv, i, r.y * inv, r.z * inv); }
+            if (take) { hit = Hit(r.x, i, r.y, r.z); }
         }
     }
     if (!finished) { cut = true; } // left the loop without its `break`: cut short
@@ -256,10 +251,10 @@ fn occluded(o: vec3<f32>, d: vec3<f32>, tmax: f32) -> bool {
         for (var k = 0u; k < total; k = k + 1u) {
             let i = select(leaves.z + (k - n1), leaves.x + k, k < n1);
             let tr = tri_at(i);
-            let r = tri_test(tr, o, d, tmax);
-            var take = r.x > 0.0;
+            let r = tri_test(tr, o, d);
+            var take = r.x < tmax;
             if (HAS_TEXTURES && HAS_ALPHA && take && (bitcast<u32>(tr.v0.w) & ALPHA_BIT) != 0u) {
-                take = !see_through(i, tr, r.y / r.w, r.z / r.w);
+                take = !see_through(i, tr, r.y, r.z);
             }
             if (take) { blocked = true; break; }
         }

@@ -475,7 +475,7 @@ pub fn intersect(nodes: &[BvhNode], tris: &[[V3; 3]], o: V3, d: V3) -> Option<(f
 
 /// Children of inner node `i`, in order.
 #[cfg(test)]
-fn children(nodes: &[BvhNode], i: usize) -> Vec<usize> {
+pub(crate) fn children(nodes: &[BvhNode], i: usize) -> Vec<usize> {
     let mut out = Vec::new();
     let mut c = i + 1;
     while c < nodes[i].index as usize {

@@ -15,7 +15,7 @@
 //! - `sorted`: the same rays sorted by direction octant and a Morton code of the origin (what a
 //!   wavefront with a sort between dispatches would trace).
 
-use super::bvh::{ordered_for, slab, tri_hit, BvhNode};
+use super::bvh::{children, ordered_for, slab, tri_hit, BvhNode};
 use super::math::{cross, dot, sub};
 
 type V3 = [f32; 3];
@@ -80,13 +80,6 @@ fn walk_rounds_children_in_parent(
     d: V3,
 ) -> (Rounds, u64) {
     let inv = [1.0 / d[0], 1.0 / d[1], 1.0 / d[2]];
-    let skip = |c: usize| {
-        if nodes[c].count > 0 {
-            c + 1
-        } else {
-            nodes[c].index as usize
-        }
-    };
     let root = &nodes[0];
     let inside = (0..3).all(|a| o[a] >= root.min[a] && o[a] <= root.max[a]);
     let mut stack: Vec<usize> = Vec::new();
@@ -105,12 +98,7 @@ fn walk_rounds_children_in_parent(
                 leaves.push((n.index, n.count));
                 continue;
             }
-            let mut children = Vec::new();
-            let mut c = ni + 1;
-            while c < n.index as usize {
-                children.push(c);
-                c = skip(c);
-            }
+            let children = children(nodes, ni);
             fetches += children.len().div_ceil(2) as u32;
             boxes += children.len() as u64;
             let entered: Vec<usize> = children

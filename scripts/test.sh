@@ -13,3 +13,6 @@ cargo build --locked --workspace --bins
 # into a rent-paying account at WARN (solana_metrics); keep test output to results and failures.
 export RUST_LOG=${RUST_LOG:-warn,tarpc=error,solana_metrics=error}
 cargo test --workspace --locked -- --include-ignored
+# The renderer once more on lavapipe of Mesa 25 (fetched by scripts/lavapipe.sh beside the
+# system's Mesa 22), the faster CPU driver the renderer README recommends to node operators.
+VK_DRIVER_FILES=$(scripts/lavapipe.sh) cargo test --locked -p tessera-render

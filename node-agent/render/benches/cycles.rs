@@ -111,7 +111,10 @@ fn main() {
     let tess = samples / t_whole / 1e6;
 
     println!("\n## Throughput: cornell.glb {w}×{h}, {spp} spp, {bounces} bounces");
-    println!("(best of {repeats}, Tessera and Cycles alternating)");
+    println!(
+        "(best of {repeats}, Tessera and Cycles alternating; driver: {})",
+        r.driver()
+    );
     println!("| renderer | device | seconds | Msamples/s |");
     println!("|---|---|---|---|");
     println!(

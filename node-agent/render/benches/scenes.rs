@@ -42,6 +42,7 @@ fn main() {
     let samples = w as f64 * h as f64 * spp as f64;
 
     println!("\n## Scenes: {w}×{h}, {spp} spp, {bounces} bounces (best of {repeats}, alternating)");
+    println!("Tessera on {} ({})", r.device_name(), r.driver());
     println!("| scene | triangles | textures | load s | Tessera s | Tessera Msamples/s | Cycles s | Cycles Msamples/s | ratio | luminance Tessera / Cycles | load avg |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut million = None;

@@ -61,7 +61,8 @@ fn main() {
     }
     let msps = w as f64 * h as f64 * spp as f64 / best / 1e6;
     println!(
-        "{w}x{h} spp={spp} bounces={b} tile={tile}: {best:.3} s, {msps:.3} Msamples/s, cpu {best_cpu:.3} s, hash {hash}"
+        "{w}x{h} spp={spp} bounces={b} tile={tile}: {best:.3} s, {msps:.3} Msamples/s, cpu {best_cpu:.3} s, hash {hash} ({})",
+        r.driver()
     );
 }
 

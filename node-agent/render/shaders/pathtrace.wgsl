@@ -85,7 +85,7 @@ const MATERIAL_MASK: u32 = 0x7fffffffu;
 
 // ---------------- random numbers (PCG) ----------------
 var<private> rng: u32;
-// Set when a loop ended while its own condition still held: llvmpipe (lavapipe) silently stops
+// Set when a loop ended while its own condition still held: llvmpipe (lavapipe) of Mesa 22 stops
 // every loop of an invocation after 65 535 iterations per dispatch. The sample in flight is then
 // dropped; the pixel's count of summed samples (accumulator w) tells the host where to go on.
 var<private> cut: bool;

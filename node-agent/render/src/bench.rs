@@ -74,6 +74,8 @@ pub const CORNELL_REGIONS: [Region; 5] = [
 #[derive(Clone, Debug)]
 pub struct BenchResult {
     pub device: String,
+    /// Driver name and version: two lavapipe builds report the same device and differ in speed.
+    pub driver: String,
     pub seconds: f64,
     pub msamples_per_s: f64,
     /// Throughput relative to 10 Msamples/s = 100 points (higher is faster).
@@ -104,6 +106,7 @@ pub fn run_standard(
     let msamples_per_s = width as f64 * height as f64 * spp as f64 / seconds / 1e6;
     Ok(BenchResult {
         device: renderer.device_name().to_owned(),
+        driver: renderer.driver().to_owned(),
         seconds,
         msamples_per_s,
         score: msamples_per_s * 10.0,

@@ -291,10 +291,12 @@ fn high_sample_counts_are_not_darker() {
 }
 
 /// A ray that enters the box of every one of 100 000 stacked triangles and hits none needs more
-/// loop iterations than lavapipe runs per invocation and dispatch (65 535), even for one sample:
-/// at least one per triangle test.
+/// loop iterations than lavapipe of Mesa 22 runs per invocation and dispatch (65 535), even for
+/// one sample: at least one per triangle test.
 /// The shader notices its loops were cut short and the renderer reports it instead of returning
-/// wrong pixels. GPU drivers have no such limit and render it (the ray sees the white sky).
+/// wrong pixels. GPU drivers, and lavapipe of Mesa 25 (measured: 25.0.7), have no such limit and
+/// render it (the ray sees the white sky); a cut-short ray would look like sky too, so on the
+/// driver known to cut, only the error passes.
 #[test]
 fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
     let mut b = Builder::default();
@@ -322,6 +324,7 @@ fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
         linear: true,
         ..TileRequest::whole_frame(8, 8, 2, 0, 1)
     };
+    let cuts = r.device_name().contains("llvmpipe") && r.mesa_version().is_some_and(|v| v.0 <= 22);
     match r.render_tile(&[9; 32], &scene, &req) {
         Err(e) => {
             assert!(
@@ -333,8 +336,9 @@ fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
         }
         Ok(img) => {
             assert!(
-                !r.device_name().contains("llvmpipe"),
-                "lavapipe cannot finish these rays; it returned pixels anyway"
+                !cuts,
+                "lavapipe {} cannot finish these rays; it returned pixels anyway",
+                r.driver()
             );
             let m = mean_linear(&img, 0, 0, 8, 8);
             assert!(m.iter().all(|c| (c - 1.0).abs() < 1e-3), "sky {m:?}");

@@ -27,6 +27,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.bounces,
     )?;
     println!("device          {}", r.device);
+    println!("driver          {}", r.driver);
     println!(
         "scene           cornell.glb {}×{}, {} spp, {} bounces",
         args.width, args.height, args.spp, args.bounces

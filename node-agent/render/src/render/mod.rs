@@ -170,6 +170,7 @@ pub struct Renderer {
     pipelines: [Option<ComputePipeline>; 32],
     device: Arc<Device>,
     device_name: String,
+    driver: String,
 }
 
 impl Renderer {
@@ -180,7 +181,8 @@ impl Renderer {
         let device = Device::new(instance, prefer)?;
         let commands = Commands::new(&device)?;
         let device_name = device.physical.name.clone();
-        tracing::info!(device = %device_name, kind = ?device.physical.kind, "Vulkan device selected");
+        let driver = device.physical.driver.clone();
+        tracing::info!(device = %device_name, %driver, kind = ?device.physical.kind, "Vulkan device selected");
         Ok(Renderer {
             scenes: Vec::new(),
             accum: None,
@@ -189,11 +191,22 @@ impl Renderer {
             pipelines: Default::default(),
             device,
             device_name,
+            driver,
         })
     }
 
     pub fn device_name(&self) -> &str {
         &self.device_name
+    }
+
+    /// The driver's name and version (`PhysicalDeviceInfo::driver`).
+    pub fn driver(&self) -> &str {
+        &self.driver
+    }
+
+    /// The Mesa release of a Mesa driver (lavapipe: "llvmpipe Mesa 25.0.7 …" → (25, 0)).
+    pub fn mesa_version(&self) -> Option<(u32, u32)> {
+        mesa_version(&self.driver)
     }
 
     /// The device's `maxStorageBufferRange` and `maxUniformBufferRange`: no scene array may
@@ -266,5 +279,23 @@ impl Renderer {
             req,
         )?;
         Ok(TileImage::from_accum(req, &accum))
+    }
+}
+
+fn mesa_version(driver: &str) -> Option<(u32, u32)> {
+    let rest = driver.split("Mesa ").nth(1)?;
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mesa_release_is_read_from_the_driver_text() {
+        let v = super::mesa_version;
+        assert_eq!(v("llvmpipe Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"), Some((25, 0)));
+        assert_eq!(v("llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"), Some((22, 3)));
+        assert_eq!(v("NVIDIA 550.54.15"), None);
+        assert_eq!(v(""), None);
     }
 }

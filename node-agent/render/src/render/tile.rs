@@ -22,8 +22,8 @@ const PROBE_S: f64 = 0.1;
 /// Submits are timed together until they add up to this much wall time (single short submits
 /// time mostly overhead).
 const MIN_MEASURE_S: f64 = 0.05;
-/// Samples × (bounces + 1) per dispatch at most, to start with. llvmpipe (lavapipe) stops every
-/// loop of an invocation once all loops together have run 65 535 iterations in one dispatch
+/// Samples × (bounces + 1) per dispatch at most, to start with. llvmpipe (lavapipe) of Mesa 22
+/// (not 25: measured on 25.0.7) stops every loop of an invocation once all loops together have run 65 535 iterations in one dispatch
 /// (paths would be cut short: darker pixels). The shader drops a sample whose loops were cut and
 /// counts the samples it summed (accumulator w); the pixels left behind go on from there with
 /// half as many samples per dispatch, and the scene keeps the smaller figure. More samples per dispatch keep more SIMD lanes busy: a lane
@@ -160,7 +160,8 @@ pub fn render(
         if max_samples == 1 && !progressed {
             return Err(RenderError::Unsuitable(
                 "a single sample of a pixel exceeds the CPU driver's limit of 65 535 loop \
-                 iterations per dispatch (scene too large or deep for lavapipe)"
+                 iterations per dispatch (scene too large or deep for lavapipe of Mesa 22; \
+                 Mesa 25's has no such limit: scripts/lavapipe.sh)"
                     .into(),
             ));
         }

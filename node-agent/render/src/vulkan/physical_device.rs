@@ -9,6 +9,10 @@ pub struct PhysicalDeviceInfo {
     pub raw: vk::PhysicalDevice,
     pub name: String,
     pub kind: vk::PhysicalDeviceType,
+    /// The driver's own name and version text (Vulkan 1.2 `driverName`, `driverInfo`), e.g.
+    /// "llvmpipe Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"; empty below Vulkan 1.2. Two lavapipe
+    /// builds report the same device name and differ here (and in speed: renderer README).
+    pub driver: String,
     /// Queue family used for compute (a compute-only family when there is one).
     pub queue_family: u32,
 }
@@ -37,6 +41,7 @@ pub fn enumerate(instance: &ash::Instance) -> Result<Vec<PhysicalDeviceInfo>, Re
                 .map(|c| c.to_string_lossy().into_owned())
                 .unwrap_or_else(|_| format!("device {index}")),
             kind: props.device_type,
+            driver: driver_text(instance, raw, props.api_version),
             queue_family: queue_family as u32,
         });
     }
@@ -46,6 +51,23 @@ pub fn enumerate(instance: &ash::Instance) -> Result<Vec<PhysicalDeviceInfo>, Re
         ));
     }
     Ok(out)
+}
+
+fn driver_text(instance: &ash::Instance, raw: vk::PhysicalDevice, api: u32) -> String {
+    if vk::api_version_major(api) == 1 && vk::api_version_minor(api) < 2 {
+        return String::new();
+    }
+    let mut driver = vk::PhysicalDeviceDriverProperties::default();
+    let mut props = vk::PhysicalDeviceProperties2::default().push_next(&mut driver);
+    // SAFETY: `raw` comes from `instance` (created for Vulkan 1.2) and supports 1.2 (checked).
+    unsafe { instance.get_physical_device_properties2(raw, &mut props) };
+    let text = |r: Result<&std::ffi::CStr, _>| {
+        r.map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let name = text(driver.driver_name_as_c_str());
+    let info = text(driver.driver_info_as_c_str());
+    format!("{name} {info}").trim().to_owned()
 }
 
 fn rank(kind: vk::PhysicalDeviceType) -> u32 {

@@ -293,7 +293,10 @@ mod tests {
     #[test]
     fn the_mesa_release_is_read_from_the_driver_text() {
         let v = super::mesa_version;
-        assert_eq!(v("llvmpipe Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"), Some((25, 0)));
+        assert_eq!(
+            v("llvmpipe Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"),
+            Some((25, 0))
+        );
         assert_eq!(v("llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"), Some((22, 3)));
         assert_eq!(v("NVIDIA 550.54.15"), None);
         assert_eq!(v(""), None);

@@ -9,8 +9,8 @@
 //! running job that four submitters lease and submit into throughout, each submit under
 //! `gc` held for reading as `api/leases.rs` holds `blob_gc` (put to commit). Measured: the
 //! purge's lookup (the scan without the lock, then the part under it) and the orphan sweep's
-//! lookups over a listing of every result blob plus 256 orphans, and the submits' latency
-//! (lock wait included) while each runs against a quiet interval before.
+//! lookups over a listing of every result blob plus 256 orphans, and the lease+submit pairs' latency
+//! (writer and lock waits included) while each runs against a quiet interval before.
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,8 +75,9 @@ fn job(id: u64, frames: u32, state: &str) -> JobRow {
         scene_hash: "scene".into(),
         frame_start: 1,
         frame_end: frames,
-        width: 64,
-        height: 64,
+        // 16 × 16 tiles a frame.
+        width: 128,
+        height: 128,
         tile_size: 8,
         spp: 1,
         price_per_tile: 10,
@@ -109,7 +110,8 @@ const POLICY: LeasePolicy = LeasePolicy {
     witness_wait_ms: 20_000,
 };
 
-/// Leases and submits in the running job until `stop`; (start, latency) of each submit.
+/// Leases and submits in the running job until `stop`; (start, latency) of each pair (the
+/// lease waits for the writer, the submit for `gc` and the writer).
 async fn submitter(
     s: Arc<dyn Store>,
     gc: Arc<RwLock<()>>,
@@ -124,6 +126,7 @@ async fn submitter(
             signature: format!("{node}-{t}-{n}"),
             timestamp_ms: now_ms(),
         };
+        let t = Instant::now();
         let grant = s.lease(
             replay("l"),
             node.clone(),
@@ -152,7 +155,6 @@ async fn submitter(
             new_node_share: 0.0,
             replay: Some(replay("s")),
         };
-        let t = Instant::now();
         let reuse = gc.read().await;
         s.submit(l.lease_id, input).await.unwrap();
         drop(reuse);
@@ -160,7 +162,7 @@ async fn submitter(
     }
 }
 
-/// Submits started in `[from, to)`: (count per second, p99 ms, max ms).
+/// Pairs started in `[from, to)`: (count per second, p99 ms, max ms).
 fn window(lat: &[(Instant, Duration)], from: Instant, to: Instant) -> (f64, f64, f64) {
     let mut ms: Vec<f64> = lat
         .iter()
@@ -245,7 +247,7 @@ async fn retention_lookups_with_a_million_rows_of_history() {
             tokio::spawn(submitter(s, gc, format!("node{i}"), stop, lat))
         })
         .collect();
-    println!("| step | lookup | without the lock s | under the lock s | batches (longest s) | submits/s quiet → during | submit p99 ms quiet → during | submit max ms quiet → during |");
+    println!("| step | lookup | without the lock s | under the lock s | batches (longest s) | pairs/s quiet → during | pair p99 ms quiet → during | pair max ms quiet → during |");
     println!("|---|---|---|---|---|---|---|---|");
     let pct =
         |lat: &Arc<Mutex<Vec<(Instant, Duration)>>>, q0: Instant, q1: Instant, t1: Instant| {
@@ -268,11 +270,11 @@ async fn retention_lookups_with_a_million_rows_of_history() {
             "| {round} | purge | {:.3} | {:.3} | 1 | {:.0} → {:.0} | {:.1} → {:.1} | {:.1} → {:.1} |",
             unlocked.as_secs_f64(), locked.as_secs_f64(), q.0, d.0, q.1, d.1, q.2, d.2
         );
+        let listing = listed.clone();
         let q0 = Instant::now();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let q1 = Instant::now();
-        let (orphans, unlocked, locked, batches, longest) =
-            orphan_lookup(&*s, &gc, listed.clone()).await;
+        let (orphans, unlocked, locked, batches, longest) = orphan_lookup(&*s, &gc, listing).await;
         let t1 = Instant::now();
         assert_eq!(orphans, ORPHAN_BATCH, "the listed blobs no row references");
         let (q, d) = pct(&lat, q0, q1, t1);

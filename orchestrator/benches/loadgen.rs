@@ -331,6 +331,26 @@ fn cpu(procs: &[Instance]) -> (f64, f64) {
     (server, cpu_seconds("self"))
 }
 
+/// Bytes written and write calls of the orchestrator processes so far (`/proc/PID/io`:
+/// `wchar` counts every `write`/`pwrite`, to WAL, database, blob files and sockets alike).
+fn io(procs: &[Instance]) -> (f64, f64) {
+    let mut sum = (0.0, 0.0);
+    for p in procs {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", p.0.id())).unwrap_or_default();
+        for line in io.lines() {
+            let mut kv = line.split(':');
+            let (k, v) = (kv.next().unwrap_or(""), kv.next().unwrap_or("").trim());
+            let v: f64 = v.parse().unwrap_or(0.0);
+            match k {
+                "wchar" => sum.0 += v,
+                "syscw" => sum.1 += v,
+                _ => {}
+            }
+        }
+    }
+    sum
+}
+
 /// One orchestrator process, killed when dropped.
 struct Instance(std::process::Child);
 
@@ -592,13 +612,13 @@ async fn run(pg: bool) {
         if pg { "PostgreSQL" } else { "SQLite" },
         if tls.is_some() { " over HTTPS" } else { "" }
     );
-    println!("| phase | lease+submit/s | lease p50 / p99 ms | submit p50 / p99 ms | errors | no work | group | server µs CPU/pair | loadgen µs CPU/pair |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| phase | lease+submit/s | lease p50 / p99 ms | submit p50 / p99 ms | errors | no work | group | server µs CPU/pair | loadgen µs CPU/pair | written KiB/pair | write calls/pair |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
 
     // Closed loop: every node lease → (heartbeat) → submit?next=1 → … for `secs`.
     let tally = Arc::new(Tally::default());
     let before = scrape(&http, &urls).await;
-    let cpu0 = cpu(&procs);
+    let (cpu0, io0) = (cpu(&procs), io(&procs));
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);
     let mut tasks = Vec::new();
@@ -630,12 +650,21 @@ async fn run(pg: bool) {
     }
     let wall = started.elapsed().as_secs_f64();
     let after = scrape(&http, &urls).await;
-    report("closed", &before, &after, wall, &tally, cpu0, cpu(&procs));
+    let (cpu1, io1) = (cpu(&procs), io(&procs));
+    report(
+        "closed",
+        &before,
+        &after,
+        wall,
+        &tally,
+        (cpu0, cpu1),
+        (io0, io1),
+    );
 
     // Open loop: a pair (lease, submit) starts every 1/rate s, whatever the answers.
     let tally = Arc::new(Tally::default());
     let before = scrape(&http, &urls).await;
-    let cpu0 = cpu(&procs);
+    let (cpu0, io0) = (cpu(&procs), io(&procs));
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -667,8 +696,8 @@ async fn run(pg: bool) {
         &after,
         wall,
         &tally,
-        cpu0,
-        cpu(&procs),
+        (cpu0, cpu(&procs)),
+        (io0, io(&procs)),
     );
     println!("load after: {}", uptime());
     drop(procs);
@@ -680,8 +709,8 @@ fn report(
     after: &[String],
     wall: f64,
     t: &Tally,
-    cpu0: (f64, f64),
-    cpu1: (f64, f64),
+    (cpu0, cpu1): ((f64, f64), (f64, f64)),
+    (io0, io1): ((f64, f64), (f64, f64)),
 ) {
     let subs = counter(after, "tessera_tiles_submitted_total")
         - counter(before, "tessera_tiles_submitted_total");
@@ -699,7 +728,7 @@ fn report(
     // Server CPU per pair (all instances), and the load generator's (client + chain).
     let per_pair = |d: f64| if subs > 0.0 { d / subs * 1e6 } else { 0.0 };
     println!(
-        "| {phase} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {:.1} | {:.0} | {:.0} |",
+        "| {phase} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} |",
         subs / wall,
         q(l, 0.5),
         q(l, 0.99),
@@ -714,6 +743,8 @@ fn report(
         },
         per_pair(cpu1.0 - cpu0.0),
         per_pair(cpu1.1 - cpu0.1),
+        per_pair(io1.0 - io0.0) / 1e6 / 1024.0,
+        per_pair(io1.1 - io0.1) / 1e6,
     );
 }
 

@@ -59,7 +59,9 @@ pub async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
 /// Deletes the blobs older than `orphan_grace_ms` that no row references; how many.
 /// Each batch is checked and deleted alone against puts that may reuse a blob
 /// (`AppState::blob_gc`, `scene_gc`; with a scene upload in flight the rest waits for a
-/// later round), so a blob a request is about to reference is never taken.
+/// later round), so a blob a request is about to reference is never taken. On SQLite the
+/// candidates come from one scan of `results` before any lock, and a batch re-checks only
+/// the rows committed since (`store::closed_jobs`).
 pub async fn sweep_orphans(s: &AppState) -> Result<usize, crate::error::ApiError> {
     let cutoff = now_ms() - s.cfg.orphan_grace_ms;
     let old: Vec<String> = s
@@ -70,13 +72,17 @@ pub async fn sweep_orphans(s: &AppState) -> Result<usize, crate::error::ApiError
         .filter(|m| m.modified_ms <= cutoff)
         .map(|m| m.hash.to_ascii_lowercase())
         .collect();
+    let scan = s.store.unreferenced_scan(old).await?;
     let mut deleted = 0;
-    for batch in old.chunks(ORPHAN_BATCH) {
+    for batch in scan.blobs.chunks(ORPHAN_BATCH) {
         let Ok(_scenes) = s.scene_gc.try_write() else {
             break;
         };
         let _tiles = s.blob_gc.write().await;
-        let orphans = s.store.unreferenced_blobs(batch.to_vec()).await?;
+        let orphans = s
+            .store
+            .unreferenced_blobs(batch.to_vec(), scan.mark)
+            .await?;
         let n = orphans.len();
         futures::stream::iter(orphans)
             .map(|h| async move { s.blobs.delete(&h).await })
@@ -123,10 +129,13 @@ async fn sweep(s: &AppState) -> Result<(), crate::error::ApiError> {
 }
 
 /// Deletes a due job's blobs, then records it purged. Alone against puts that may reuse a
-/// blob (`AppState::blob_gc`); a crash in between deletes the rest at the next sweep.
+/// blob (`AppState::blob_gc`); a crash in between deletes the rest at the next sweep. On
+/// SQLite the long part, the scan of `results`, runs before the lock (submits go on), and
+/// under it only the rows committed since are read (`store::closed_jobs`).
 async fn purge(s: &AppState, id: u64) -> Result<(), crate::error::ApiError> {
+    let scan = s.store.doomed_scan(id).await?;
     let _alone = s.blob_gc.write().await;
-    let doomed = s.store.doomed_blobs(id).await?;
+    let doomed = s.store.doomed_blobs(id, scan).await?;
     let n = doomed.len();
     futures::stream::iter(doomed)
         .map(|h| async move { s.blobs.delete(&h).await })

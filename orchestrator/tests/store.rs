@@ -466,11 +466,25 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// A purge's lookup as retention runs it: the scan (on SQLite, without the lock), then the
+/// re-check (under it).
+async fn doomed(s: &Arc<dyn Store>, job_id: u64) -> Vec<String> {
+    let scan = s.doomed_scan(job_id).await.unwrap();
+    sorted(s.doomed_blobs(job_id, scan).await.unwrap())
+}
+
+/// An orphan batch's lookup as retention runs it.
+async fn unreferenced(s: &Arc<dyn Store>, hashes: Vec<String>) -> Vec<String> {
+    let scan = s.unreferenced_scan(hashes).await.unwrap();
+    sorted(s.unreferenced_blobs(scan.blobs, scan.mark).await.unwrap())
+}
+
 on_both! {
 /// Retention's blob queries (issue 15: found through `results` alone, `tiles` has no index
-/// by blob since V9): a purged job's blobs are those no other unpurged job references, a
-/// tile's render waiting for its check included; a blob both jobs reference (identical
-/// tiles: blobs are content-addressed) is kept until the second is purged too.
+/// by blob since V9, and on SQLite `results` none since V10): a purged job's blobs are those
+/// no other unpurged job references, a tile's render waiting for its check included; a blob
+/// both jobs reference (identical tiles: blobs are content-addressed) is kept until the
+/// second is purged too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_another_unpurged_job_references_is_not_doomed() {
     let dir = tempfile::tempdir().unwrap();
@@ -486,12 +500,95 @@ async fn a_blob_another_unpurged_job_references_is_not_doomed() {
     s.job_set_state(2, job_state::PARTIAL, None).await.unwrap();
 
     let all = || ["shared", "only1", "waiting1", "only2", "never"].map(String::from).to_vec();
-    assert_eq!(s.unreferenced_blobs(all()).await.unwrap(), vec!["never".to_string()]);
+    assert_eq!(unreferenced(&s, all()).await, vec!["never".to_string()]);
     s.mark_closed(1, now_ms()).await.unwrap();
-    assert_eq!(sorted(s.doomed_blobs(1).await.unwrap()), vec!["only1", "waiting1"]);
+    assert_eq!(doomed(&s, 1).await, vec!["only1", "waiting1"]);
     s.mark_purged(1, now_ms()).await.unwrap();
-    assert_eq!(sorted(s.unreferenced_blobs(all()).await.unwrap()), vec!["never", "only1", "waiting1"]);
+    assert_eq!(unreferenced(&s, all()).await, vec!["never", "only1", "waiting1"]);
     s.mark_closed(2, now_ms()).await.unwrap();
-    assert_eq!(sorted(s.doomed_blobs(2).await.unwrap()), vec!["only2", "shared"]);
+    assert_eq!(doomed(&s, 2).await, vec!["only2", "shared"]);
 }
+}
+
+on_both! {
+/// A submit whose result row commits after retention's scan and before its lock (the
+/// scan runs without `blob_gc` on SQLite) keeps the blob it reuses: neither the purge of a
+/// job with the same blob nor the orphan sweep deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_referenced_between_the_scan_and_the_lock_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&db_config(&dir)).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    assert_eq!(render_blob(&s, "n1", "reused", false).await, Outcome::Accepted);
+    assert_eq!(render_blob(&s, "n2", "only1", false).await, Outcome::Accepted);
+    s.job_set_state(1, job_state::PARTIAL, None).await.unwrap();
+    s.mark_closed(1, now_ms()).await.unwrap();
+    s.job_insert(job(2), TILES_PER_FRAME).await.unwrap();
+
+    let purge = s.doomed_scan(1).await.unwrap();
+    let orphans = ["reused", "late", "never"].map(String::from).to_vec();
+    let sweep = s.unreferenced_scan(orphans).await.unwrap();
+    if db() == Db::Sqlite {
+        assert_eq!(sorted(purge.blobs.clone()), vec!["only1", "reused"], "before the submit");
+        assert_eq!(sorted(sweep.blobs.clone()), vec!["late", "never"]);
+    }
+    // Between the scan and the lock: job 2 stores a tile byte-identical to one of job 1
+    // (the put found the blob stored), and a blob the listing found before its row.
+    assert_eq!(render_blob(&s, "n3", "reused", false).await, Outcome::Accepted);
+    assert_eq!(render_blob(&s, "n4", "late", false).await, Outcome::Accepted);
+    assert_eq!(sorted(s.doomed_blobs(1, purge).await.unwrap()), vec!["only1"]);
+    assert_eq!(
+        sorted(s.unreferenced_blobs(sweep.blobs, sweep.mark).await.unwrap()),
+        vec!["never"]
+    );
+}
+}
+
+/// SQLite (V10): `results` has no index by blob, and a scan's mark is the highest result id
+/// its snapshot held: the rows committed after the scan, all the re-check reads, are the
+/// rows above it, also when a rolled-back insert had taken (and given back) the next id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_rows_committed_after_a_scan_are_above_its_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    let db = rusqlite::Connection::open(&cfg.url).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let blob_index = "SELECT COUNT(*) FROM sqlite_master WHERE name='results_blob'";
+    assert_eq!(count(blob_index), 0, "V10 dropped the index");
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    for n in 0..3 {
+        assert_eq!(
+            render_blob(&s, &format!("a{n}"), &format!("a{n}"), false).await,
+            Outcome::Accepted
+        );
+    }
+    s.job_set_state(1, job_state::PARTIAL, None).await.unwrap();
+    s.mark_closed(1, now_ms()).await.unwrap();
+    s.job_insert(job(2), TILES_PER_FRAME).await.unwrap();
+
+    let scan = s.doomed_scan(1).await.unwrap();
+    let mark = scan.mark.expect("SQLite scans");
+    assert_eq!(mark, count("SELECT MAX(id) FROM results"));
+    assert_eq!(sorted(scan.blobs.clone()), vec!["a0", "a1", "a2"]);
+    // A transaction that inserts a result and rolls back (as a failed body does).
+    db.execute_batch(
+        "BEGIN IMMEDIATE;
+         INSERT INTO results(job_id, frame, tile, node, role, pixel_hash, signature, blob,
+           submitted_ms, verdict) VALUES (2, 1, 0, 'x', 'primary', 'h', 's', 'a1', 0, 'pending');
+         ROLLBACK;",
+    )
+    .unwrap();
+    assert_eq!(render_blob(&s, "b", "a0", false).await, Outcome::Accepted);
+    let since = format!("SELECT COUNT(*) FROM results WHERE id > {mark}");
+    assert_eq!(
+        count(&since),
+        1,
+        "the row committed since the scan is above the mark"
+    );
+    assert_eq!(
+        sorted(s.doomed_blobs(1, scan).await.unwrap()),
+        vec!["a1", "a2"]
+    );
 }

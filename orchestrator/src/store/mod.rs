@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use closed_jobs::Scanned;
 pub use queries::*;
 
 use crate::error::StoreError;
@@ -364,8 +365,13 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_closed(&self, job_id: u64, now: i64) -> Result<(), StoreError>;
     /// Closed jobs past `retention_ms`, not purged yet.
     async fn purge_due(&self, now: i64, retention_ms: i64) -> Result<Vec<u64>, StoreError>;
-    /// A closed job's blobs that no other unpurged job references.
-    async fn doomed_blobs(&self, job_id: u64) -> Result<Vec<String>, StoreError>;
+    /// Retention's first step for a purge, without `blob_gc`: on SQLite one scan of
+    /// `results` off the writer (the job's blobs no other unpurged job's row up to the scan's
+    /// mark references); elsewhere nothing (`Scanned::default()`).
+    async fn doomed_scan(&self, job_id: u64) -> Result<Scanned, StoreError>;
+    /// Under `blob_gc` held for writing: a closed job's blobs that no other unpurged job
+    /// references, from `scan` and the rows above its mark (or by index without a mark).
+    async fn doomed_blobs(&self, job_id: u64, scan: Scanned) -> Result<Vec<String>, StoreError>;
     async fn mark_purged(&self, job_id: u64, now: i64) -> Result<(), StoreError>;
     /// Jobs to compare with the chain next (`reconcile::due`).
     async fn reconcile_due(&self) -> Result<Vec<(u64, String)>, StoreError>;
@@ -382,8 +388,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         job_id: u64,
     ) -> Result<Vec<(u32, u32, String, String)>, StoreError>;
-    /// Those of `hashes` that no row references (orphan blobs: `retention::sweep_orphans`).
-    async fn unreferenced_blobs(&self, hashes: Vec<String>) -> Result<Vec<String>, StoreError>;
+    /// Orphan candidates, without `blob_gc`: on SQLite those of `hashes` that no result row
+    /// of an unpurged job up to the scan's mark references (scenes are not looked at);
+    /// elsewhere `hashes` as they are, without a mark.
+    async fn unreferenced_scan(&self, hashes: Vec<String>) -> Result<Scanned, StoreError>;
+    /// Under `blob_gc` (and `scene_gc`): those of `hashes` (candidates of a scan with `mark`,
+    /// or any hashes with `None`) that no row references (orphan blobs:
+    /// `retention::sweep_orphans`); with a mark only result rows above it are looked at.
+    async fn unreferenced_blobs(
+        &self,
+        hashes: Vec<String>,
+        mark: Option<i64>,
+    ) -> Result<Vec<String>, StoreError>;
 }
 
 /// Where the store lives and how durable a commit is.

@@ -52,6 +52,25 @@ pub trait Backend: Send + Sync + 'static {
     {
         self.run_with(op, true, f)
     }
+    /// Whether `results.id`s become visible in the order they are handed out, so that every
+    /// row a snapshot did not see has an id above the highest it saw (SQLite: one writer).
+    /// Retention then scans `results` outside the blob lock and re-checks only the rows
+    /// above that mark under it (`closed_jobs`); elsewhere it looks references up by index.
+    const IDS_IN_COMMIT_ORDER: bool = false;
+    /// Runs `f` as one read-only transaction (one snapshot), on a connection of its own
+    /// where the backend has one (SQLite: off the writer, so a long scan holds up no
+    /// write); by default as [`Backend::run`].
+    fn read<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        self.run(op, f)
+    }
     /// See [`Store::lead`].
     fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
@@ -720,10 +739,22 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
-    async fn doomed_blobs(&self, job_id: u64) -> Result<Vec<String>, StoreError> {
+    async fn doomed_scan(&self, job_id: u64) -> Result<Scanned, StoreError> {
+        if !B::IDS_IN_COMMIT_ORDER {
+            return Ok(Scanned::default());
+        }
         self.b
-            .run("doomed_blobs", move |tx| {
-                closed_jobs::doomed_blobs(tx, job_id)
+            .read("doomed_scan", move |tx| {
+                closed_jobs::doomed_scan(tx, job_id)
+            })
+            .await
+    }
+
+    async fn doomed_blobs(&self, job_id: u64, scan: Scanned) -> Result<Vec<String>, StoreError> {
+        self.b
+            .run("doomed_blobs", move |tx| match scan.mark {
+                Some(mark) => closed_jobs::doomed_since(tx, job_id, &scan.blobs, mark),
+                None => closed_jobs::doomed_blobs(tx, job_id),
             })
             .await
     }
@@ -768,10 +799,29 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
     }
 
-    async fn unreferenced_blobs(&self, hashes: Vec<String>) -> Result<Vec<String>, StoreError> {
+    async fn unreferenced_scan(&self, hashes: Vec<String>) -> Result<Scanned, StoreError> {
+        if !B::IDS_IN_COMMIT_ORDER {
+            return Ok(Scanned {
+                blobs: hashes,
+                mark: None,
+            });
+        }
         self.b
-            .run("unreferenced_blobs", move |tx| {
-                closed_jobs::unreferenced(tx, &hashes)
+            .read("unreferenced_scan", move |tx| {
+                closed_jobs::unreferenced_scan(tx, &hashes)
+            })
+            .await
+    }
+
+    async fn unreferenced_blobs(
+        &self,
+        hashes: Vec<String>,
+        mark: Option<i64>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.b
+            .run("unreferenced_blobs", move |tx| match mark {
+                Some(mark) => closed_jobs::unreferenced_since(tx, &hashes, mark),
+                None => closed_jobs::unreferenced(tx, &hashes),
             })
             .await
     }

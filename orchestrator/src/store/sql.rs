@@ -19,6 +19,16 @@ pub trait Sql {
     fn exec(&mut self, sql: &str, p: &[V]) -> Result<u64, StoreError>;
     /// Runs a query; all its rows.
     fn rows(&mut self, sql: &str, p: &[V]) -> Result<Vec<Row>, StoreError>;
+    /// Runs a query and hands its rows to `f` one at a time (SQLite streams them, so a scan
+    /// of a large table is never one vector of rows).
+    fn each(
+        &mut self,
+        sql: &str,
+        p: &[V],
+        f: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.rows(sql, p)?.into_iter().try_for_each(f)
+    }
     /// Runs an `INSERT` into a table with an `id` key; the new row's id.
     fn insert_id(&mut self, sql: &str, p: &[V]) -> Result<i64, StoreError>;
     /// True on PostgreSQL (row locks: `FOR UPDATE SKIP LOCKED`).

@@ -12,14 +12,19 @@
 //! `FULL`) is paid once per group instead of once per request. A group holding a durable
 //! transaction ([`Backend::run_durable`]) commits under `synchronous=FULL` (`EXTRA` when so
 //! configured), which makes the whole group durable; the setting is restored after.
+//!
+//! Long reads ([`Backend::read`]: retention's scans of `results`) run on a second,
+//! read-only connection to the same file instead, in a transaction of their own: WAL lets it
+//! read a snapshot while the writer commits, so such a scan holds up no group.
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::{params_from_iter, Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use super::shared::Backend;
@@ -56,6 +61,39 @@ type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 pub struct Sqlite {
     queue: mpsc::Sender<Work>,
     metrics: StoreMetrics,
+    reader: Arc<Reader>,
+}
+
+/// The read-only connection of [`Backend::read`], opened on first use; one read at a time.
+struct Reader {
+    path: PathBuf,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl Reader {
+    fn read<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_none() {
+            let c = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            c.busy_timeout(Duration::from_secs(5))?;
+            c.set_prepared_statement_cache_capacity(16);
+            *conn = Some(c);
+        }
+        let c = conn.as_ref().expect("opened above");
+        // One transaction: every statement of `f` reads the same snapshot (the first read
+        // starts it). Read-only, so ending it commits nothing.
+        c.execute_batch("BEGIN")?;
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut Tx(c))))
+            .unwrap_or_else(|_| Err(StoreError::Join("store read panicked".into())));
+        c.execute_batch("ROLLBACK")?;
+        r
+    }
 }
 
 /// `PRAGMA synchronous` values (the setting is interpolated, so it is checked first).
@@ -158,7 +196,15 @@ impl Sqlite {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer(conn, work, m, configured))?;
-        Ok(Self { queue, metrics })
+        let reader = Arc::new(Reader {
+            path: PathBuf::from(&cfg.url),
+            conn: Mutex::new(None),
+        });
+        Ok(Self {
+            queue,
+            metrics,
+            reader,
+        })
     }
 }
 
@@ -277,6 +323,33 @@ impl Backend for Sqlite {
         }
     }
 
+    /// One writer hands out `results.id`s (rowids) in commit order: see `closed_jobs`.
+    const IDS_IN_COMMIT_ORDER: bool = true;
+
+    /// On the read-only connection, on the blocking pool: the writer goes on meanwhile.
+    fn read<R, F>(
+        &self,
+        op: &'static str,
+        f: F,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send
+    where
+        R: Send + 'static,
+        F: Fn(&mut dyn Sql) -> Result<R, StoreError> + Send + Sync + 'static,
+    {
+        let (reader, m) = (self.reader.clone(), self.metrics.clone());
+        async move {
+            let asked = Instant::now();
+            let (r, started, ran) = tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                (reader.read(f), started, started.elapsed())
+            })
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))?;
+            m.observe(NAME, op, started - asked, ran);
+            r
+        }
+    }
+
     /// One process owns a SQLite file: it always leads.
     fn lead(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
         std::future::ready(Ok(true))
@@ -297,19 +370,24 @@ impl Sql for Tx<'_> {
         let mut rows = st.query(params_from_iter(p))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let mut row = Vec::with_capacity(n);
-            for i in 0..n {
-                row.push(match r.get_ref(i)? {
-                    ValueRef::Null => V::Null,
-                    ValueRef::Integer(i) => V::I(i),
-                    ValueRef::Real(f) => V::F(f),
-                    ValueRef::Text(t) => V::T(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(b) => V::B(b.to_vec()),
-                });
-            }
-            out.push(Row(row));
+            out.push(row_of(r, n)?);
         }
         Ok(out)
+    }
+
+    fn each(
+        &mut self,
+        sql: &str,
+        p: &[V],
+        f: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.0.prepare_cached(sql)?;
+        let n = st.column_count();
+        let mut rows = st.query(params_from_iter(p))?;
+        while let Some(r) = rows.next()? {
+            f(row_of(r, n)?)?;
+        }
+        Ok(())
     }
 
     fn insert_id(&mut self, sql: &str, p: &[V]) -> Result<i64, StoreError> {
@@ -320,6 +398,20 @@ impl Sql for Tx<'_> {
     fn locks_rows(&self) -> bool {
         false
     }
+}
+
+fn row_of(r: &rusqlite::Row<'_>, n: usize) -> Result<Row, StoreError> {
+    let mut row = Vec::with_capacity(n);
+    for i in 0..n {
+        row.push(match r.get_ref(i)? {
+            ValueRef::Null => V::Null,
+            ValueRef::Integer(i) => V::I(i),
+            ValueRef::Real(f) => V::F(f),
+            ValueRef::Text(t) => V::T(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => V::B(b.to_vec()),
+        });
+    }
+    Ok(Row(row))
 }
 
 impl rusqlite::ToSql for V {

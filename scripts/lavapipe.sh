@@ -4,7 +4,7 @@
 #
 #     export VK_DRIVER_FILES=$(scripts/lavapipe.sh)      # then node-agent, benches, tests
 #
-# Why: on the renderer's real-sized scenes it renders 1.3-1.6x faster than Debian 12's Mesa 22.3
+# Why: on the renderer's real-sized scenes it renders 1.2-1.8x faster than Debian 12's Mesa 22.3
 # (its storage-buffer loads are vector gathers, not a loop over the lanes; renderer README,
 # "Round 8"), and it has no 65 535-iteration loop limit. The package is fetched and checked by
 # apt itself (the archive's signed index), into a temporary apt state, not the system's.

@@ -28,6 +28,9 @@ impl DeviceArgs {
             validation: self.validation,
         })?;
         eprintln!("device: {}", r.device_name());
+        if let Some(advice) = r.driver_advice() {
+            eprintln!("note: {advice}");
+        }
         Ok(r)
     }
 }

@@ -15,4 +15,6 @@ export RUST_LOG=${RUST_LOG:-warn,tarpc=error,solana_metrics=error}
 cargo test --workspace --locked -- --include-ignored
 # The renderer once more on lavapipe of Mesa 25 (fetched by scripts/lavapipe.sh beside the
 # system's Mesa 22), the faster CPU driver the renderer README recommends to node operators.
-VK_DRIVER_FILES=$(scripts/lavapipe.sh) cargo test --locked -p tessera-render
+# (Its own line: a failed fetch must stop the suite, not leave VK_DRIVER_FILES empty.)
+mesa25=$(scripts/lavapipe.sh)
+VK_DRIVER_FILES=$mesa25 cargo test --locked -p tessera-render

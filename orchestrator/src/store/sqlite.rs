@@ -365,13 +365,11 @@ impl Sql for Tx<'_> {
     }
 
     fn rows(&mut self, sql: &str, p: &[V]) -> Result<Vec<Row>, StoreError> {
-        let mut st = self.0.prepare_cached(sql)?;
-        let n = st.column_count();
-        let mut rows = st.query(params_from_iter(p))?;
         let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(row_of(r, n)?);
-        }
+        self.each(sql, p, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -324,7 +324,7 @@ fn a_sample_beyond_the_cpu_driver_loop_limit_is_reported_not_rendered_wrong() {
         linear: true,
         ..TileRequest::whole_frame(8, 8, 2, 0, 1)
     };
-    let cuts = r.device_name().contains("llvmpipe") && r.mesa_version().is_some_and(|v| v.0 <= 22);
+    let cuts = r.old_lavapipe();
     match r.render_tile(&[9; 32], &scene, &req) {
         Err(e) => {
             assert!(

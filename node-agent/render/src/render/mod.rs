@@ -204,9 +204,10 @@ impl Renderer {
         &self.driver
     }
 
-    /// The Mesa release of a Mesa driver (lavapipe: "llvmpipe Mesa 25.0.7 …" → (25, 0)).
-    pub fn mesa_version(&self) -> Option<(u32, u32)> {
-        mesa_version(&self.driver)
+    /// lavapipe of Mesa 22 or older: it cuts loops at 65 535 iterations a dispatch and loads
+    /// storage buffers one lane at a time (renderer README, "Round 8").
+    pub fn old_lavapipe(&self) -> bool {
+        old_lavapipe(&self.device_name, &self.driver)
     }
 
     /// Advice for an operator whose node renders on a slow CPU driver, if it does.
@@ -287,16 +288,19 @@ impl Renderer {
     }
 }
 
-/// lavapipe before Mesa 23 loops over the lanes for every storage load (renderer README,
-/// "Round 8": Mesa 25's renders the bench scenes 1.2–1.8× faster).
+fn old_lavapipe(device: &str, driver: &str) -> bool {
+    device.contains("llvmpipe") && mesa_version(driver).is_some_and(|v| v.0 <= 22)
+}
+
+/// Mesa 25's lavapipe renders the bench scenes 1.2–1.8× faster (renderer README, "Round 8").
 fn driver_advice(device: &str, driver: &str) -> Option<&'static str> {
-    let old = mesa_version(driver).is_some_and(|v| v.0 <= 22);
-    (device.contains("llvmpipe") && old).then_some(
+    old_lavapipe(device, driver).then_some(
         "lavapipe of Mesa 25 renders real scenes 1.2-1.8x faster than this Mesa 22: \
          export VK_DRIVER_FILES=$(scripts/lavapipe.sh) selects it (Debian 12, amd64)",
     )
 }
 
+/// The Mesa release of a Mesa driver (lavapipe: "llvmpipe Mesa 25.0.7 …" → (25, 0)).
 fn mesa_version(driver: &str) -> Option<(u32, u32)> {
     let rest = driver.split("Mesa ").nth(1)?;
     let mut parts = rest.split(|c: char| !c.is_ascii_digit());

@@ -23,8 +23,8 @@ const PROBE_S: f64 = 0.1;
 /// time mostly overhead).
 const MIN_MEASURE_S: f64 = 0.05;
 /// Samples × (bounces + 1) per dispatch at most, to start with. llvmpipe (lavapipe) of Mesa 22
-/// (not 25: measured on 25.0.7) stops every loop of an invocation once all loops together have run 65 535 iterations in one dispatch
-/// (paths would be cut short: darker pixels). The shader drops a sample whose loops were cut and
+/// (not 25: measured on 25.0.7) stops every loop of an invocation once all loops together have
+/// run 65 535 iterations in one dispatch (paths would be cut short: darker pixels). The shader drops a sample whose loops were cut and
 /// counts the samples it summed (accumulator w); the pixels left behind go on from there with
 /// half as many samples per dispatch, and the scene keeps the smaller figure. More samples per dispatch keep more SIMD lanes busy: a lane
 /// whose samples are done idles until the slowest lane of its group finishes.

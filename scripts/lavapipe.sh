@@ -22,6 +22,10 @@ if [ "$(dpkg --print-architecture 2>/dev/null)" != amd64 ]; then
   echo "lavapipe.sh: only for Debian 12 (bookworm) on amd64; install Mesa >= 25 from your distribution instead" >&2
   exit 1
 fi
+if ! mkdir -p "$dest" 2>/dev/null || [ ! -w "$dest" ]; then
+  echo "lavapipe.sh: cannot write to $dest" >&2
+  exit 1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/pkg"
@@ -43,7 +47,6 @@ if [ -n "$missing" ]; then
   echo "lavapipe.sh: libraries missing for Mesa $version: $missing" >&2
   exit 1
 fi
-mkdir -p "$dest"
 cp "$tmp/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so" "$lib"
 api=$(sed -n 's/.*"api_version": *"\([^"]*\)".*/\1/p' "$tmp"/root/usr/share/vulkan/icd.d/lvp_icd*.json)
 cat >"$icd" <<EOF

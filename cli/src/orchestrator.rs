@@ -23,6 +23,9 @@ pub struct Orchestrator {
     /// Signs status requests: the job's artist gets every tile state, anyone else (or no
     /// signer) the public totals and verified counts.
     signer: Option<solana_sdk::signature::Keypair>,
+    /// The last timestamp signed with: an ed25519 signature is deterministic, so two
+    /// identical requests stamped with one millisecond would be refused as a replay.
+    last_stamp: std::sync::atomic::AtomicI64,
 }
 
 /// `GET /v1/jobs/{id}`. Unsigned (or signed by anyone but the job's artist) the counts are
@@ -91,6 +94,7 @@ impl Orchestrator {
             base: base.trim_end_matches('/').to_string(),
             http,
             signer: None,
+            last_stamp: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -167,6 +171,21 @@ impl Orchestrator {
         Ok((key, offset))
     }
 
+    /// A timestamp for a signed request: the orchestrator's clock (our clock plus `offset`),
+    /// and always later than the one before, whatever `offset` did since.
+    fn stamp(&self, offset: i64) -> i64 {
+        let now = now_ms() + offset;
+        let prev = self
+            .last_stamp
+            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        if now > prev {
+            return now;
+        }
+        1 + self
+            .last_stamp
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Uploads the scene of `job_id` (created on-chain, its escrow funded), signed by the
     /// job's artist; returns the hash the orchestrator stored it under.
     pub async fn upload_scene(
@@ -182,7 +201,7 @@ impl Orchestrator {
             &orchestrator,
             "POST",
             &path,
-            now_ms() + offset,
+            self.stamp(offset),
             &bytes,
         );
         let mut rb = self
@@ -227,7 +246,7 @@ impl Orchestrator {
         let mut rb = self.http.get(format!("{}{path}", self.base));
         if let Some(signer) = &self.signer {
             let (orchestrator, offset) = self.info().await?;
-            let ts = now_ms() + offset;
+            let ts = self.stamp(offset);
             for (k, v) in
                 tessera_sdk::protocol::sign_request(signer, &orchestrator, "GET", &path, ts, b"")
             {
@@ -314,5 +333,18 @@ impl Orchestrator {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Orchestrator;
+
+    #[test]
+    fn signed_request_timestamps_never_repeat_even_when_the_clock_offset_moves_back() {
+        let o = Orchestrator::new("http://127.0.0.1:1");
+        let mut stamps = vec![o.stamp(0), o.stamp(0), o.stamp(-5_000), o.stamp(0)];
+        stamps.extend((0..1000).map(|_| o.stamp(0)));
+        assert!(stamps.windows(2).all(|w| w[1] > w[0]), "{stamps:?}");
     }
 }

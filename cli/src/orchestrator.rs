@@ -23,9 +23,8 @@ pub struct Orchestrator {
     /// Signs status requests: the job's artist gets every tile state, anyone else (or no
     /// signer) the public totals and verified counts.
     signer: Option<solana_sdk::signature::Keypair>,
-    /// The last timestamp signed with: an ed25519 signature is deterministic, so two
-    /// identical requests stamped with one millisecond would be refused as a replay.
-    last_stamp: std::sync::atomic::AtomicI64,
+    /// Timestamps of signed requests, strictly increasing.
+    stamps: tessera_sdk::protocol::RequestStamps,
 }
 
 /// `GET /v1/jobs/{id}`. Unsigned (or signed by anyone but the job's artist) the counts are
@@ -94,7 +93,7 @@ impl Orchestrator {
             base: base.trim_end_matches('/').to_string(),
             http,
             signer: None,
-            last_stamp: std::sync::atomic::AtomicI64::new(i64::MIN),
+            stamps: Default::default(),
         }
     }
 
@@ -174,16 +173,7 @@ impl Orchestrator {
     /// A timestamp for a signed request: the orchestrator's clock (our clock plus `offset`),
     /// and always later than the one before, whatever `offset` did since.
     fn stamp(&self, offset: i64) -> i64 {
-        let now = now_ms() + offset;
-        let prev = self
-            .last_stamp
-            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-        if now > prev {
-            return now;
-        }
-        1 + self
-            .last_stamp
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        self.stamps.next(now_ms() + offset)
     }
 
     /// Uploads the scene of `job_id` (created on-chain, its escrow funded), signed by the

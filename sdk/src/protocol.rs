@@ -85,6 +85,28 @@ pub fn sign_request(
     ]
 }
 
+/// Hands out strictly increasing request timestamps. An ed25519 signature is deterministic,
+/// so two identical requests stamped with one millisecond would carry one signature, and the
+/// orchestrator refuses the second as a replay.
+#[derive(Debug, Default)]
+pub struct RequestStamps {
+    last: std::sync::atomic::AtomicI64,
+}
+
+impl RequestStamps {
+    /// `now_ms` (on the orchestrator's clock), or one past the last stamp when that is not
+    /// earlier; safe from several threads at once.
+    pub fn next(&self, now_ms: i64) -> i64 {
+        use std::sync::atomic::Ordering::SeqCst;
+        let prev = self.last.fetch_max(now_ms, SeqCst);
+        if now_ms > prev {
+            now_ms
+        } else {
+            self.last.fetch_add(1, SeqCst) + 1
+        }
+    }
+}
+
 /// Header naming a session (`POST /v1/sessions`) instead of a key: the request carries
 /// [`HEADER_MAC`] in place of [`HEADER_SIGNATURE`].
 pub const HEADER_SESSION: &str = "x-tessera-session";
@@ -172,6 +194,13 @@ pub fn verify_ack(
 #[cfg(test)]
 mod tests {
     use solana_sdk::signature::{Keypair, Signer};
+
+    #[test]
+    fn request_stamps_increase_strictly_when_the_clock_stands_or_goes_back() {
+        let stamps = RequestStamps::default();
+        let got = [10, 10, 5, 11, 30].map(|now| stamps.next(now));
+        assert_eq!(got, [10, 11, 12, 13, 30]);
+    }
 
     #[test]
     fn an_ack_verifies_only_for_its_orchestrator_and_record() {

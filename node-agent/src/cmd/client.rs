@@ -127,9 +127,8 @@ pub struct Client {
     pub orchestrator: Pubkey,
     /// Orchestrator clock minus ours (ms), so a skewed local clock still signs fresh requests.
     offset_ms: i64,
-    /// Strictly increasing timestamps: identical requests in one millisecond would carry
-    /// identical signatures, and the orchestrator refuses the second as a replay.
-    last_ts: AtomicI64,
+    /// Timestamps of requests, strictly increasing.
+    stamps: tessera_sdk::protocol::RequestStamps,
     /// Held while a session is opened, so concurrent requests (heartbeats) open one.
     auth: Mutex<Auth>,
     /// Sessions opened (the first included), for the log.
@@ -184,7 +183,7 @@ impl Client {
             key,
             orchestrator,
             offset_ms,
-            last_ts: AtomicI64::new(0),
+            stamps: Default::default(),
             auth: Mutex::new(auth),
             sessions_opened: AtomicI64::new(0),
         }
@@ -197,13 +196,7 @@ impl Client {
 
     /// A fresh timestamp, later than every one before it.
     fn timestamp(&self) -> i64 {
-        let now = self.now();
-        let prev = self.last_ts.fetch_max(now, Ordering::SeqCst);
-        if prev >= now {
-            self.last_ts.fetch_add(1, Ordering::SeqCst) + 1
-        } else {
-            now
-        }
+        self.stamps.next(self.now())
     }
 
     /// What the next request carries: the open session (opened or renewed first if due),

@@ -592,3 +592,51 @@ async fn on_sqlite_rows_committed_after_a_scan_are_above_its_mark() {
         vec!["a1", "a2"]
     );
 }
+
+/// SQLite (V11): the indexes a lease and a submit no longer write are gone, and the lookups
+/// by lease (submit, heartbeat, refusal) still search the partial `tiles_lease`, not a scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_tiles_are_found_by_lease_through_the_partial_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
+    let db = rusqlite::Connection::open(&cfg.url).unwrap();
+    let indexes: HashSet<String> = db
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN ('tiles','results')",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for gone in ["tiles_node", "results_tile"] {
+        assert!(!indexes.contains(gone), "V11 dropped {gone}: {indexes:?}");
+    }
+    let partial: String = db
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name='tiles_lease'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(partial.ends_with("WHERE lease_id IS NOT NULL"), "{partial}");
+    for by_lease in [
+        "SELECT state FROM tiles WHERE lease_id=?1",
+        "UPDATE tiles SET lease_deadline=?3 WHERE lease_id=?1 AND lease_node=?2 AND lease_deadline>=?4",
+        "UPDATE tiles SET failures=failures+1, lease_id=NULL WHERE lease_id=?1 AND lease_node=?2",
+    ] {
+        let mut explain = db.prepare(&format!("EXPLAIN QUERY PLAN {by_lease}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; explain.parameter_count()];
+        let plan: Vec<String> = explain
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("USING INDEX tiles_lease (lease_id=?)")),
+            "{by_lease}: {plan:?}"
+        );
+    }
+}

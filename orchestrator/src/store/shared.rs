@@ -702,8 +702,10 @@ impl<B: Backend> Store for SqlStore<B> {
         &self,
         node: String,
     ) -> Result<(Option<NodeRecord>, Vec<(u64, u64)>), StoreError> {
+        // A public endpoint whose count scans the tiles (no index by node since V11): on
+        // SQLite's read connection it holds up no lease or submit.
         self.b
-            .run("node_summary", move |tx| {
+            .read("node_summary", move |tx| {
                 Ok((node_record(tx, &node)?, jobs_of_node(tx, &node)?))
             })
             .await

@@ -640,3 +640,35 @@ async fn on_sqlite_tiles_are_found_by_lease_through_the_partial_index() {
         );
     }
 }
+
+/// SQLite: committed pages are copied into the database file by the checkpointer thread,
+/// off the writer, long before the WAL reaches the writer's autocheckpoint (16 384
+/// frames): read with `immutable=1`, which ignores the WAL, the file alone holds the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_the_checkpointer_copies_commits_into_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let s = open(&cfg).await;
+    s.job_insert(job(7), TILES_PER_FRAME).await.unwrap();
+    let file_only = format!("file:{}?immutable=1", cfg.url);
+    let in_file = || -> i64 {
+        let c = rusqlite::Connection::open_with_flags(
+            &file_only,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        c.query_row("SELECT COUNT(*) FROM jobs WHERE job_id=7", [], |r| r.get(0))
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_file() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        in_file(),
+        1,
+        "the job's pages reached the file while the store is open"
+    );
+    let wal = std::fs::metadata(format!("{}-wal", cfg.url)).unwrap().len();
+    assert!(wal > 0, "the store is still open in WAL mode");
+}

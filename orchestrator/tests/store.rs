@@ -672,3 +672,33 @@ async fn on_sqlite_the_checkpointer_copies_commits_into_the_file() {
     let wal = std::fs::metadata(format!("{}-wal", cfg.url)).unwrap().len();
     assert!(wal > 0, "the store is still open in WAL mode");
 }
+
+/// SQLite: a new store's file has 2 048-byte pages (fewer bytes written per touched page);
+/// a file made with another page size keeps it and is migrated and used as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_new_stores_have_small_pages_and_old_files_keep_theirs() {
+    let page_size = |path: &str| -> i64 {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    open(&cfg)
+        .await
+        .job_insert(job(1), TILES_PER_FRAME)
+        .await
+        .unwrap();
+    assert_eq!(page_size(&cfg.url), 2048);
+
+    let old_dir = tempfile::tempdir().unwrap();
+    let old = db_config(&old_dir);
+    rusqlite::Connection::open(&old.url)
+        .unwrap()
+        .execute_batch("PRAGMA page_size=4096; CREATE TABLE before_tessera(x);")
+        .unwrap();
+    let s = open(&old).await;
+    assert!(s.job_insert(job(1), TILES_PER_FRAME).await.unwrap());
+    let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
+    assert_eq!(counts.queued, u64::from(FRAMES * TILES_PER_FRAME));
+    assert_eq!(page_size(&old.url), 4096);
+}

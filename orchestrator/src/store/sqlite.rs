@@ -46,6 +46,14 @@ const PAGE_CACHE_KIB: i64 = -64 * 1024;
 /// (`PRAGMA wal_autocheckpoint`; SQLite's default is 1 000 pages, 4 MiB): 16 384 (64 MiB).
 const WAL_CHECKPOINT_PAGES: i64 = 16_384;
 
+/// The page size of a new store's file (`PRAGMA page_size`; SQLite's default is 4 096). A
+/// lease and a submit change a few rows in each of a dozen b-trees, and every page they
+/// touch is written whole to the WAL and again by the checkpoint: at 2 048 a touched page
+/// carries half the bytes. Measured (README, "Round 7"): −75% bytes written and −18% CPU a
+/// pair against 4 096; 1 024 wrote less still but cost more CPU per commit in the open loop.
+/// An existing file keeps its size (it can change only by `VACUUM` outside WAL mode).
+const PAGE_SIZE: i64 = 2048;
+
 /// How often the checkpointer copies the WAL's new frames into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
@@ -120,6 +128,8 @@ fn connect(cfg: &DbConfig) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(dir)?;
     }
     let mut conn = Connection::open(path)?;
+    // Before the first table: a no-op on a file that has any.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL: a committed transaction survives a process crash (kill -9) at any `synchronous`
     // but OFF; FULL also survives power loss, at an fsync per commit (README, "Durability").
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -188,7 +198,9 @@ pub fn migrate(cfg: &DbConfig) -> Result<Vec<String>, StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    run_migrations(&mut Connection::open(path)?)
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    run_migrations(&mut conn)
 }
 
 impl Sqlite {

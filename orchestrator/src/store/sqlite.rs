@@ -42,8 +42,9 @@ const NAME: &str = "sqlite";
 /// The connection's page cache (`PRAGMA cache_size`, negative: KiB): 64 MiB.
 const PAGE_CACHE_KIB: i64 = -64 * 1024;
 
-/// Pages the WAL grows to before it is checkpointed into the database file
-/// (`PRAGMA wal_autocheckpoint`; SQLite's default is 1 000 pages, 4 MiB): 16 384 (64 MiB).
+/// Pages the WAL grows to before the writer checkpoints it itself (`PRAGMA
+/// wal_autocheckpoint`; SQLite's default is 1 000): 16 384 (32 MiB of 2 KiB pages). The
+/// checkpointer thread copies frames long before; this bounds the WAL when it falls behind.
 const WAL_CHECKPOINT_PAGES: i64 = 16_384;
 
 /// The page size of a new store's file (`PRAGMA page_size`; SQLite's default is 4 096). A
@@ -144,7 +145,7 @@ fn connect(cfg: &DbConfig) -> Result<Connection, StoreError> {
     // A checkpoint copies every page the WAL holds back into the file (and syncs it): the
     // request path's hot pages (the jobs, the tiles being leased, the index pages above
     // them) are in every group, so with 4 MiB they were copied back many times a second.
-    // 64 MiB copies each once per ≈ 16 384 frames. The WAL file is longer (and so a
+    // 16 384 frames copies each once per interval. The WAL file is longer (and so a
     // restart's recovery); what a commit makes durable is the same (README, "Durability").
     conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
     run_migrations(&mut conn)?;

@@ -702,3 +702,31 @@ async fn on_sqlite_new_stores_have_small_pages_and_old_files_keep_theirs() {
     assert_eq!(counts.queued, u64::from(FRAMES * TILES_PER_FRAME));
     assert_eq!(page_size(&old.url), 4096);
 }
+
+/// SQLite: a job's tiles are stored in lease order (rowids follow `pick_key`), so tiles
+/// leased and submitted one after another share table pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_jobs_tiles_are_stored_in_lease_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    open(&cfg)
+        .await
+        .job_insert(job(1), TILES_PER_FRAME)
+        .await
+        .unwrap();
+    let db = rusqlite::Connection::open(&cfg.url).unwrap();
+    let keys: Vec<(i64, u32, u32)> = db
+        .prepare("SELECT pick_key, frame, tile FROM tiles WHERE job_id=1 ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys.len(), (FRAMES * TILES_PER_FRAME) as usize);
+    assert!(
+        keys.windows(2).all(|w| w[0] <= w[1]),
+        "rowids follow the lease line"
+    );
+    let in_frame_order = keys.windows(2).all(|w| (w[0].1, w[0].2) < (w[1].1, w[1].2));
+    assert!(!in_frame_order, "the line is salted, not frame by frame");
+}

@@ -146,15 +146,23 @@ pub fn job_insert(c: &mut dyn Sql, j: &JobRow, tiles_per_frame: u32) -> Result<b
     scene_in_use(c, &j.scene_hash)?;
     // Each tile's place in the lease line, under the store's salt (`scheduler::pick_key`).
     let salt = salt(c)?;
-    for frame in j.frame_start..=j.frame_end {
-        for tile in 0..tiles_per_frame {
-            let key =
-                crate::scheduler::pick_key(&salt, &j.job_key, frame - j.frame_start, frame, tile);
-            c.exec(
-                "INSERT INTO tiles(job_id, frame, tile, state, need, pick_key) VALUES(?1, ?2, ?3, 'queued', 'primary', ?4)",
-                p![j.job_id, frame, tile, key],
-            )?;
-        }
+    let mut line: Vec<(i64, u32, u32)> = (j.frame_start..=j.frame_end)
+        .flat_map(|frame| (0..tiles_per_frame).map(move |tile| (frame, tile)))
+        .map(|(frame, tile)| {
+            let offset = frame - j.frame_start;
+            let key = crate::scheduler::pick_key(&salt, &j.job_key, offset, frame, tile);
+            (key, frame, tile)
+        })
+        .collect();
+    // Stored in lease order (SQLite's rowids, PostgreSQL's heap): the tiles leased and
+    // submitted one after another share pages, so a group commit rewrites a few pages of
+    // the table instead of one page per tile.
+    line.sort_unstable();
+    for (key, frame, tile) in line {
+        c.exec(
+            "INSERT INTO tiles(job_id, frame, tile, state, need, pick_key) VALUES(?1, ?2, ?3, 'queued', 'primary', ?4)",
+            p![j.job_id, frame, tile, key],
+        )?;
     }
     Ok(true)
 }

@@ -122,15 +122,21 @@ fn synchronous(v: &str) -> Result<&'static str, StoreError> {
         })
 }
 
-/// Opens the file and applies pending migrations.
-fn connect(cfg: &DbConfig) -> Result<Connection, StoreError> {
+/// Opens the file (and its folder), a new one with [`PAGE_SIZE`] pages.
+fn open_file(cfg: &DbConfig) -> Result<Connection, StoreError> {
     let path = Path::new(&cfg.url);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut conn = Connection::open(path)?;
+    let conn = Connection::open(path)?;
     // Before the first table: a no-op on a file that has any.
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    Ok(conn)
+}
+
+/// Opens the file and applies pending migrations.
+fn connect(cfg: &DbConfig) -> Result<Connection, StoreError> {
+    let mut conn = open_file(cfg)?;
     // WAL: a committed transaction survives a process crash (kill -9) at any `synchronous`
     // but OFF; FULL also survives power loss, at an fsync per commit (README, "Durability").
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -195,13 +201,7 @@ fn add_column(c: &Connection, table: &str, column: &str, decl: &str) -> Result<(
 
 /// `tessera-orchestrator migrate` on a SQLite file.
 pub fn migrate(cfg: &DbConfig) -> Result<Vec<String>, StoreError> {
-    let path = Path::new(&cfg.url);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut conn = Connection::open(path)?;
-    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
-    run_migrations(&mut conn)
+    run_migrations(&mut open_file(cfg)?)
 }
 
 impl Sqlite {

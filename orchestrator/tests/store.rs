@@ -593,15 +593,25 @@ async fn on_sqlite_rows_committed_after_a_scan_are_above_its_mark() {
     );
 }
 
+/// A SQLite store in `dir` holding job `id`, and a plain connection to its file (to read
+/// what the store wrote as SQLite itself sees it).
+async fn sqlite_with_job(
+    dir: &tempfile::TempDir,
+    id: u64,
+) -> (DbConfig, Arc<dyn Store>, rusqlite::Connection) {
+    let cfg = db_config(dir);
+    let s = open(&cfg).await;
+    s.job_insert(job(id), TILES_PER_FRAME).await.unwrap();
+    let db = rusqlite::Connection::open(&cfg.url).unwrap();
+    (cfg, s, db)
+}
+
 /// SQLite (V11): the indexes a lease and a submit no longer write are gone, and the lookups
 /// by lease (submit, heartbeat, refusal) still search the partial `tiles_lease`, not a scan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_tiles_are_found_by_lease_through_the_partial_index() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = db_config(&dir);
-    let s = open(&cfg).await;
-    s.job_insert(job(1), TILES_PER_FRAME).await.unwrap();
-    let db = rusqlite::Connection::open(&cfg.url).unwrap();
+    let (_cfg, _s, db) = sqlite_with_job(&dir, 1).await;
     let indexes: HashSet<String> = db
         .prepare(
             "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN ('tiles','results')",
@@ -647,9 +657,7 @@ async fn on_sqlite_tiles_are_found_by_lease_through_the_partial_index() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_the_checkpointer_copies_commits_into_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = db_config(&dir);
-    let s = open(&cfg).await;
-    s.job_insert(job(7), TILES_PER_FRAME).await.unwrap();
+    let (cfg, _s, _db) = sqlite_with_job(&dir, 7).await;
     let file_only = format!("file:{}?immutable=1", cfg.url);
     let in_file = || -> i64 {
         let c = rusqlite::Connection::open_with_flags(
@@ -677,30 +685,24 @@ async fn on_sqlite_the_checkpointer_copies_commits_into_the_file() {
 /// a file made with another page size keeps it and is migrated and used as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_new_stores_have_small_pages_and_old_files_keep_theirs() {
-    let page_size = |path: &str| -> i64 {
-        let c = rusqlite::Connection::open(path).unwrap();
+    let page_size = |c: &rusqlite::Connection| -> i64 {
         c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = db_config(&dir);
-    open(&cfg)
-        .await
-        .job_insert(job(1), TILES_PER_FRAME)
-        .await
-        .unwrap();
-    assert_eq!(page_size(&cfg.url), 2048);
+    let (_cfg, _s, db) = sqlite_with_job(&dir, 1).await;
+    assert_eq!(page_size(&db), 2048);
 
     let old_dir = tempfile::tempdir().unwrap();
     let old = db_config(&old_dir);
-    rusqlite::Connection::open(&old.url)
-        .unwrap()
+    let before = rusqlite::Connection::open(&old.url).unwrap();
+    before
         .execute_batch("PRAGMA page_size=4096; CREATE TABLE before_tessera(x);")
         .unwrap();
     let s = open(&old).await;
     assert!(s.job_insert(job(1), TILES_PER_FRAME).await.unwrap());
     let (counts, _, _) = s.job_progress(1, 0).await.unwrap();
     assert_eq!(counts.queued, u64::from(FRAMES * TILES_PER_FRAME));
-    assert_eq!(page_size(&old.url), 4096);
+    assert_eq!(page_size(&before), 4096);
 }
 
 /// SQLite: a job's tiles are stored in lease order (rowids follow `pick_key`), so tiles
@@ -708,13 +710,7 @@ async fn on_sqlite_new_stores_have_small_pages_and_old_files_keep_theirs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_a_jobs_tiles_are_stored_in_lease_order() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = db_config(&dir);
-    open(&cfg)
-        .await
-        .job_insert(job(1), TILES_PER_FRAME)
-        .await
-        .unwrap();
-    let db = rusqlite::Connection::open(&cfg.url).unwrap();
+    let (_cfg, _s, db) = sqlite_with_job(&dir, 1).await;
     let keys: Vec<(i64, u32, u32)> = db
         .prepare("SELECT pick_key, frame, tile FROM tiles WHERE job_id=1 ORDER BY rowid")
         .unwrap()

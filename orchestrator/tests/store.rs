@@ -726,3 +726,26 @@ async fn on_sqlite_a_jobs_tiles_are_stored_in_lease_order() {
     let in_frame_order = keys.windows(2).all(|w| (w[0].1, w[0].2) < (w[1].1, w[1].2));
     assert!(!in_frame_order, "the line is salted, not frame by frame");
 }
+
+/// SQLite: a `--db` that is not a database, or whose folder cannot be made, is refused
+/// with an error that names the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_bad_db_path_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_db = dir.path().join("notes.txt");
+    std::fs::write(
+        &not_a_db,
+        "not a database, just some text long enough to have a header",
+    )
+    .unwrap();
+    let blocked = not_a_db.join("db.sqlite");
+    for path in [&not_a_db, &blocked] {
+        let cfg = DbConfig::new(path.display().to_string());
+        let err = store::open(&cfg, &Metrics::new().store)
+            .await
+            .err()
+            .expect("refused");
+        let said = err.to_string();
+        assert!(said.contains(&path.display().to_string()), "{said}");
+    }
+}

@@ -124,13 +124,20 @@ fn synchronous(v: &str) -> Result<&'static str, StoreError> {
 
 /// Opens the file (and its folder), a new one with [`PAGE_SIZE`] pages.
 fn open_file(cfg: &DbConfig) -> Result<Connection, StoreError> {
+    // Errors name the file: "not a database" or a folder that cannot be made says nothing
+    // of which path on its own.
     let path = Path::new(&cfg.url);
+    let at = |e: &dyn std::fmt::Display| StoreError::Config(format!("{}: {e}", path.display()));
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| at(&e))?;
     }
-    let conn = Connection::open(path)?;
+    let conn = Connection::open(path).map_err(|e| at(&e))?;
     // Before the first table: a no-op on a file that has any.
-    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    conn.pragma_update(None, "page_size", PAGE_SIZE)
+        .map_err(|e| at(&e))?;
+    // The first read of the file's header: a file that is not a database fails here.
+    conn.query_row("PRAGMA schema_version", [], |_| Ok(()))
+        .map_err(|e| at(&e))?;
     Ok(conn)
 }
 

@@ -749,3 +749,29 @@ async fn on_sqlite_a_bad_db_path_is_refused_naming_the_file() {
         assert!(said.contains(&path.display().to_string()), "{said}");
     }
 }
+
+/// SQLite: the whole-job reads of the public endpoints (a job's progress and tiles, its
+/// evidence, the queue depth of `/metrics`) run on the read connection, so they answer
+/// while another connection holds the write lock. On the writer they waited for it (5 s,
+/// then busy) and, under load, held up every lease and submit queued behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_public_reads_answer_while_the_writer_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_cfg, s, db) = sqlite_with_job(&dir, 3).await;
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    async fn within<T>(read: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(3), read)
+            .await
+            .expect("answered while the write lock is held")
+    }
+    let (counts, _, _) = within(s.job_progress(3, 0)).await.unwrap();
+    assert_eq!(counts.total, u64::from(FRAMES * TILES_PER_FRAME));
+    assert_eq!(within(s.queue_depth()).await.unwrap(), counts.total);
+    let tiles = within(s.tiles_of_job(3)).await.unwrap();
+    assert_eq!(tiles.len() as u64, counts.total);
+    let frame = within(s.tiles_of_frame(3, 1)).await.unwrap();
+    assert_eq!(frame.len() as u32, TILES_PER_FRAME);
+    assert!(within(s.evidence_of_job(3)).await.unwrap().is_empty());
+    assert!(within(s.paid_verifications(3)).await.unwrap().is_empty());
+    db.execute_batch("ROLLBACK").unwrap();
+}

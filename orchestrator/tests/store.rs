@@ -652,7 +652,7 @@ async fn on_sqlite_tiles_are_found_by_lease_through_the_partial_index() {
 }
 
 /// SQLite: committed pages are copied into the database file by the checkpointer thread,
-/// off the writer, long before the WAL reaches the writer's autocheckpoint (16 384
+/// off the writer, long before the WAL is long enough for the writer to catch up (8 192
 /// frames): read with `immutable=1`, which ignores the WAL, the file alone holds the job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_the_checkpointer_copies_commits_into_the_file() {
@@ -774,4 +774,42 @@ async fn on_sqlite_public_reads_answer_while_the_writer_is_held() {
     assert!(within(s.evidence_of_job(3)).await.unwrap().is_empty());
     assert!(within(s.paid_verifications(3)).await.unwrap().is_empty());
     db.execute_batch("ROLLBACK").unwrap();
+}
+
+/// SQLite: the writer's WAL hook replaces SQLite's autocheckpoint, and the WAL still starts
+/// again from its beginning once it is long (the writer catches up after a checkpointer
+/// pass): after more than twice the restart length (8 192 frames) written through the
+/// store, the WAL file is well below what it took, and every row is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_long_wal_starts_again_from_its_beginning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db_config(&dir);
+    let metrics = Metrics::new();
+    let s = store::open(&cfg, &metrics.store).await.unwrap();
+    let wal = || std::fs::metadata(format!("{}-wal", cfg.url)).map_or(0, |m| m.len());
+    let (jobs, tiles) = (30u64, 10_000u32);
+    let mut grown = 0;
+    for id in 1..=jobs {
+        let before = wal();
+        s.job_insert(job(id), tiles).await.unwrap();
+        grown += wal().saturating_sub(before);
+    }
+    let frame = 24 + 2048;
+    let written = std::fs::metadata(&cfg.url).unwrap().len();
+    assert!(
+        written > 2 * 8_192 * frame,
+        "the test wrote {written} bytes, not enough to need a restart"
+    );
+    assert!(
+        wal() < written / 2,
+        "the WAL is {} bytes after {written} bytes of rows: it never started again",
+        wal()
+    );
+    assert!(grown < written, "appends stopped growing the file");
+    let catch_ups = (metrics.store.tx_seconds)
+        .with_label_values(&["sqlite", "wal_catch_up"])
+        .get_sample_count();
+    assert!(catch_ups > 0, "the writer caught up after a pass");
+    let (counts, _, _) = s.job_progress(jobs, 0).await.unwrap();
+    assert_eq!(counts.total, u64::from(FRAMES * tiles));
 }

@@ -37,15 +37,12 @@ mod embedded {
     refinery::embed_migrations!("migrations/sqlite");
 }
 
+mod checkpoint;
+
 const NAME: &str = "sqlite";
 
 /// The connection's page cache (`PRAGMA cache_size`, negative: KiB): 64 MiB.
 const PAGE_CACHE_KIB: i64 = -64 * 1024;
-
-/// Pages the WAL grows to before the writer checkpoints it itself (`PRAGMA
-/// wal_autocheckpoint`; SQLite's default is 1 000): 16 384 (32 MiB of 2 KiB pages). The
-/// checkpointer thread copies frames long before; this bounds the WAL when it falls behind.
-const WAL_CHECKPOINT_PAGES: i64 = 16_384;
 
 /// The page size of a new store's file (`PRAGMA page_size`; SQLite's default is 4 096). A
 /// lease and a submit change a few rows in each of a dozen b-trees, and every page they
@@ -54,9 +51,6 @@ const WAL_CHECKPOINT_PAGES: i64 = 16_384;
 /// pair against 4 096; 1 024 wrote less still but cost more CPU per commit in the open loop.
 /// An existing file keeps its size (it can change only by `VACUUM` outside WAL mode).
 const PAGE_SIZE: i64 = 2048;
-
-/// How often the checkpointer copies the WAL's new frames into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Most transaction bodies committed together.
 pub const MAX_GROUP: usize = 256;
@@ -155,12 +149,6 @@ fn connect(cfg: &DbConfig) -> Result<Connection, StoreError> {
     // index pages on a store with history, so pages were re-read from the OS (a copy each).
     // Memory only; durability is the journal's and `synchronous`'s.
     conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)?;
-    // A checkpoint copies every page the WAL holds back into the file (and syncs it): the
-    // request path's hot pages (the jobs, the tiles being leased, the index pages above
-    // them) are in every group, so with 4 MiB they were copied back many times a second.
-    // 16 384 frames copies each once per interval. The WAL file is longer (and so a
-    // restart's recovery); what a commit makes durable is the same (README, "Durability").
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
     run_migrations(&mut conn)?;
     Ok(conn)
 }
@@ -217,20 +205,22 @@ impl Sqlite {
         metrics.pool_size.with_label_values(&[NAME]).set(1);
         let configured = synchronous(&cfg.sqlite_synchronous)?;
         let (queue, work) = mpsc::channel();
-        let m = metrics.clone();
+        let passes = Arc::new(checkpoint::Passes::default());
+        let (m, p) = (metrics.clone(), passes.clone());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer(conn, work, m, configured))?;
+            .spawn(move || writer(conn, work, p, m, configured))?;
         let reader = Arc::new(Reader {
             path: PathBuf::from(&cfg.url),
             conn: Mutex::new(None),
         });
         let alive = Arc::new(());
         let checkpoints = Connection::open(&cfg.url)?;
-        let (weak, m) = (Arc::downgrade(&alive), metrics.clone());
+        let db = std::fs::File::open(&cfg.url)?;
+        let (weak, m, sync) = (Arc::downgrade(&alive), metrics.clone(), configured != "OFF");
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpointer(checkpoints, weak, m))?;
+            .spawn(move || checkpoint::checkpointer(checkpoints, db, sync, passes, weak, m))?;
         Ok(Self {
             queue,
             metrics,
@@ -240,33 +230,15 @@ impl Sqlite {
     }
 }
 
-/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`], on a
-/// connection of its own, until every `Sqlite` handle is dropped. A PASSIVE checkpoint
-/// waits for no reader or writer, so the writer goes on committing meanwhile; left to the
-/// writer's own autocheckpoint, the copy and its two fsyncs (tens of ms at 16 384 frames)
-/// ran inside a group's `COMMIT`, and every request queued behind it waited (the lease and
-/// submit p99). The writer's autocheckpoint stays as the bound on the WAL's length: it
-/// then copies only the frames written since the last pass, and the WAL restarts from its
-/// beginning once a pass has caught up with it.
-fn checkpointer(conn: Connection, alive: std::sync::Weak<()>, m: StoreMetrics) {
-    let took = m.tx_seconds.with_label_values(&[NAME, "checkpoint"]);
-    loop {
-        std::thread::sleep(CHECKPOINT_EVERY);
-        if alive.strong_count() == 0 {
-            return;
-        }
-        let started = Instant::now();
-        // (busy, frames in the WAL, frames checkpointed): nothing here needs them.
-        let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        if let Err(e) = passive {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
-        took.observe(started.elapsed().as_secs_f64());
-    }
-}
-
 /// The writer thread: one group per loop, until every `Sqlite` handle is dropped.
-fn writer(conn: Connection, work: mpsc::Receiver<Work>, m: StoreMetrics, configured: &str) {
+fn writer(
+    conn: Connection,
+    work: mpsc::Receiver<Work>,
+    passes: Arc<checkpoint::Passes>,
+    m: StoreMetrics,
+    configured: &str,
+) {
+    let mut wal = checkpoint::Writer::new(&conn, passes);
     let in_use = m.pool_in_use.with_label_values(&[NAME]);
     let group_size = m.group_size.with_label_values(&[NAME]);
     while let Ok(first) = work.recv() {
@@ -299,6 +271,7 @@ fn writer(conn: Connection, work: mpsc::Receiver<Work>, m: StoreMetrics, configu
         for reply in committed.1 {
             reply(committed.0.clone());
         }
+        wal.after_group(&conn, &m);
     }
 }
 

@@ -41,8 +41,13 @@ mod checkpoint;
 
 const NAME: &str = "sqlite";
 
-/// The connection's page cache (`PRAGMA cache_size`, negative: KiB): 64 MiB.
-const PAGE_CACHE_KIB: i64 = -64 * 1024;
+/// The connection's page cache (`PRAGMA cache_size`, negative: KiB): 8 MiB. SQLite's
+/// default (2 MiB) is smaller than the request path's working set on a store with history;
+/// a larger cache costs at commits: a b-tree split renumbers pages through the number of
+/// the page at 1 GiB (`balance_nonroot`), and while the file is smaller than that, the
+/// commit's cache truncation then walks every cached page. At 64 MiB (32 768 pages) that
+/// was a fifth of the writer's time (README, "Round 8").
+const PAGE_CACHE_KIB: i64 = -8 * 1024;
 
 /// The page size of a new store's file (`PRAGMA page_size`; SQLite's default is 4 096). A
 /// lease and a submit change a few rows in each of a dozen b-trees, and every page they
